@@ -1,0 +1,92 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+    name: "Waybill",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "waybill", targets: ["waybill"]),
+        .library(name: "WaybillCore", targets: ["WaybillCore"]),
+        .library(name: "WaybillClient", targets: ["WaybillClient"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
+        .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
+    ],
+    targets: [
+        .target(name: "WaybillCore"),
+        .target(name: "WaybillProto", dependencies: [
+            "WaybillCore",
+            .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        ]),
+        .target(name: "WaybillWire", dependencies: [
+            "WaybillProto",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        ]),
+        .target(name: "WaybillStore", dependencies: [
+            "WaybillCore", "WaybillProto",
+            .product(name: "GRDB", package: "GRDB.swift"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .target(name: "WaybillServer", dependencies: [
+            "WaybillCore", "WaybillProto", "WaybillWire", "WaybillStore",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
+        .target(name: "WaybillClient", dependencies: [
+            "WaybillProto", "WaybillWire",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+        ]),
+        .target(name: "WaybillERP", dependencies: [
+            "WaybillCore", "WaybillProto", "WaybillClient",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .target(name: "WaybillSimulator", dependencies: [
+            "WaybillCore", "WaybillProto", "WaybillClient", "WaybillServer",
+            .product(name: "Histogram", package: "hdrhistogram-swift"),
+            .product(name: "Collections", package: "swift-collections"),
+        ], path: "simulator/Sources/WaybillSimulator"),
+        .executableTarget(name: "waybill", dependencies: [
+            "WaybillCore", "WaybillProto", "WaybillWire", "WaybillStore", "WaybillServer",
+            "WaybillClient", "WaybillERP", "WaybillSimulator",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "Histogram", package: "hdrhistogram-swift"),
+        ]),
+        .testTarget(name: "WaybillCoreTests", dependencies: [
+            "WaybillCore",
+            .product(name: "PropertyBased", package: "swift-property-based"),
+        ]),
+        .testTarget(name: "WaybillWireTests", dependencies: [
+            "WaybillWire", "WaybillProto",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOTestUtils", package: "swift-nio"),
+        ]),
+        .testTarget(name: "WaybillStoreTests", dependencies: ["WaybillStore", "WaybillCore", "WaybillProto"]),
+        .testTarget(name: "WaybillServerTests", dependencies: [
+            "WaybillServer", "WaybillClient", "WaybillStore", "WaybillCore", "WaybillProto", "WaybillWire",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "PropertyBased", package: "swift-property-based"),
+        ]),
+    ]
+)

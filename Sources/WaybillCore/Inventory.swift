@@ -1,0 +1,218 @@
+// Inventory balances, the movement ledger's vocabulary, and location/carrier capacity.
+
+public struct Supply: Hashable, Sendable {
+    public var quantity: Int32
+    public var expectedAt: Timestamp
+    public init(quantity: Int32, expectedAt: Timestamp) {
+        self.quantity = quantity
+        self.expectedAt = expectedAt
+    }
+}
+
+public struct Balance: Hashable, Sendable {
+    public var onHand: Int64 = 0
+    public var reserved: Int64 = 0
+    public var safetyStock: Int64 = 0
+    public var incoming: [Supply] = []
+    /// Sequence of this SKU × location's change-feed events.
+    public var eventSequence: Int64 = 0
+
+    public init(onHand: Int64 = 0, reserved: Int64 = 0, safetyStock: Int64 = 0) {
+        self.onHand = onHand
+        self.reserved = reserved
+        self.safetyStock = safetyStock
+    }
+
+    /// Available to promise: on hand − reserved − safety stock, never negative.
+    public var available: Int64 { max(0, onHand - reserved - safetyStock) }
+}
+
+public enum MovementKind: String, CaseIterable, Hashable, Sendable {
+    case received
+    case adjusted
+    case reserved
+    case released
+    case shipped
+    case returned
+    /// On hand reset to an ERP count (variance-corrected).
+    case snapshot
+    case transferOut = "transfer_out"
+    case transferIn = "transfer_in"
+    /// Units a location could not find when it rejected a fulfillment.
+    case writtenOff = "written_off"
+
+    /// Movements that change physical stock, re-applied on top of a late ERP snapshot.
+    public var changesOnHand: Bool {
+        switch self {
+        case .reserved, .released, .snapshot: false
+        default: true
+        }
+    }
+}
+
+/// One row of the append-only inventory ledger.
+public struct Movement: Hashable, Sendable {
+    public var kind: MovementKind
+    public var sku: SKU
+    public var locationID: LocationID
+    public var onHandDelta: Int64
+    public var reservedDelta: Int64
+    public var at: Timestamp
+    public var orderID: OrderID?
+    /// What caused it: a change id, a fulfillment id, an ERP message id.
+    public var reference: String
+
+    public init(kind: MovementKind, sku: SKU, locationID: LocationID, onHandDelta: Int64 = 0, reservedDelta: Int64 = 0,
+                at: Timestamp, orderID: OrderID? = nil, reference: String = "") {
+        self.kind = kind
+        self.sku = sku
+        self.locationID = locationID
+        self.onHandDelta = onHandDelta
+        self.reservedDelta = reservedDelta
+        self.at = at
+        self.orderID = orderID
+        self.reference = reference
+    }
+}
+
+public struct InventoryKey: Hashable, Comparable, Sendable {
+    public var sku: SKU
+    public var locationID: LocationID
+    public init(sku: SKU, locationID: LocationID) {
+        self.sku = sku
+        self.locationID = locationID
+    }
+    public static func < (lhs: InventoryKey, rhs: InventoryKey) -> Bool {
+        (lhs.sku, lhs.locationID) < (rhs.sku, rhs.locationID)
+    }
+}
+
+/// Every balance, in memory, indexed by SKU then location. The single writer owns it; readers
+/// get committed copies of changed balances (`drainChangedKeys`).
+public struct InventoryBook: Sendable {
+    public struct Entry: Hashable, Sendable {
+        public var locationID: LocationID
+        public var balance: Balance
+    }
+
+    /// Per SKU, entries sorted by location id (deterministic iteration for routing).
+    private var entriesBySKU: [SKU: [Entry]] = [:]
+    private var changed: Set<InventoryKey> = []
+
+    public init() {}
+
+    public var skuCount: Int { entriesBySKU.count }
+
+    public func entries(for sku: SKU) -> [Entry] { entriesBySKU[sku] ?? [] }
+
+    public func balance(_ sku: SKU, at location: LocationID) -> Balance {
+        guard let entries = entriesBySKU[sku], let index = Self.search(entries, location) else { return Balance() }
+        return entries[index].balance
+    }
+
+    public func available(_ sku: SKU, at location: LocationID) -> Int64 { balance(sku, at: location).available }
+
+    /// All balances, sorted by (SKU, location).
+    public var allBalances: [(InventoryKey, Balance)] {
+        var result: [(InventoryKey, Balance)] = []
+        for sku in entriesBySKU.keys.sorted() {
+            for entry in entriesBySKU[sku]! { result.append((InventoryKey(sku: sku, locationID: entry.locationID), entry.balance)) }
+        }
+        return result
+    }
+
+    /// Applies a ledger movement. The caller has checked it keeps the balance valid.
+    public mutating func apply(_ movement: Movement) {
+        update(movement.sku, movement.locationID) { balance in
+            balance.onHand += movement.onHandDelta
+            balance.reserved += movement.reservedDelta
+            precondition(balance.reserved >= 0, "reserved went negative for \(movement.sku)@\(movement.locationID)")
+        }
+    }
+
+    public mutating func update(_ sku: SKU, _ location: LocationID, _ body: (inout Balance) -> Void) {
+        changed.insert(InventoryKey(sku: sku, locationID: location))
+        Self.modify(&entriesBySKU[sku, default: []], location, body)
+    }
+
+    private static func modify(_ entries: inout [Entry], _ location: LocationID, _ body: (inout Balance) -> Void) {
+        if let index = search(entries, location) {
+            body(&entries[index].balance)
+        } else {
+            var balance = Balance()
+            body(&balance)
+            let insertAt = entries.firstIndex { $0.locationID > location } ?? entries.endIndex
+            entries.insert(Entry(locationID: location, balance: balance), at: insertAt)
+        }
+    }
+
+    /// Bumps and returns the next change-feed sequence of a SKU × location.
+    public mutating func nextEventSequence(_ sku: SKU, _ location: LocationID) -> Int64 {
+        var sequence: Int64 = 0
+        update(sku, location) { balance in
+            balance.eventSequence += 1
+            sequence = balance.eventSequence
+        }
+        return sequence
+    }
+
+    /// Keys changed since the last drain: the writer publishes them to readers after commit.
+    public mutating func drainChangedKeys() -> Set<InventoryKey> {
+        defer { changed.removeAll(keepingCapacity: true) }
+        return changed
+    }
+
+    private static func search(_ entries: [Entry], _ location: LocationID) -> Int? {
+        var low = 0, high = entries.count - 1
+        while low <= high {
+            let mid = (low + high) / 2
+            let candidate = entries[mid].locationID
+            if candidate == location { return mid }
+            if candidate < location { low = mid + 1 } else { high = mid - 1 }
+        }
+        return nil
+    }
+}
+
+/// A unit of daily capacity: a location's fulfillments, or a carrier service's parcels at a location.
+public struct CapacityKey: Hashable, Comparable, Sendable {
+    public var locationID: LocationID
+    /// "" for the location itself, otherwise "carrier/service".
+    public var resource: String
+    public var day: Int64
+    public init(locationID: LocationID, resource: String = "", day: Int64) {
+        self.locationID = locationID
+        self.resource = resource
+        self.day = day
+    }
+    public static func < (lhs: CapacityKey, rhs: CapacityKey) -> Bool {
+        (lhs.day, lhs.locationID, lhs.resource) < (rhs.day, rhs.locationID, rhs.resource)
+    }
+}
+
+/// One row of the capacity ledger.
+public struct CapacityUse: Hashable, Sendable {
+    public var key: CapacityKey
+    public var delta: Int32
+    public var orderID: OrderID
+    public var reference: String
+    public init(key: CapacityKey, delta: Int32, orderID: OrderID, reference: String) {
+        self.key = key
+        self.delta = delta
+        self.orderID = orderID
+        self.reference = reference
+    }
+}
+
+public struct CapacityBook: Sendable {
+    public private(set) var used: [CapacityKey: Int32] = [:]
+    public init() {}
+    public func used(_ key: CapacityKey) -> Int32 { used[key] ?? 0 }
+    public mutating func apply(_ use: CapacityUse) {
+        used[use.key, default: 0] += use.delta
+    }
+    /// Forgets days before `day` (they can no longer be allocated against).
+    public mutating func forget(before day: Int64) {
+        used = used.filter { $0.key.day >= day }
+    }
+}

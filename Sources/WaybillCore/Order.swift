@@ -1,0 +1,475 @@
+// The order aggregate: what a channel sends (OrderDraft) and what Waybill keeps (Order).
+
+public enum FulfillmentMethod: Int, Hashable, Sendable {
+    case ship = 1
+    case pickup = 2
+}
+
+public enum ServiceLevel: Int, CaseIterable, Hashable, Sendable {
+    case standard = 1
+    case expedited = 2
+    case nextDay = 3
+
+    /// Days from the processing day to delivery that the service level promises.
+    public var promisedTransitDays: Int32 {
+        switch self {
+        case .standard: 5
+        case .expedited: 2
+        case .nextDay: 1
+        }
+    }
+}
+
+public struct RequestedFulfillment: Hashable, Sendable {
+    public var method: FulfillmentMethod = .ship
+    public var pickupLocationID: LocationID?
+    public var serviceLevel: ServiceLevel = .standard
+    public init(method: FulfillmentMethod = .ship, pickupLocationID: LocationID? = nil, serviceLevel: ServiceLevel = .standard) {
+        self.method = method
+        self.pickupLocationID = pickupLocationID
+        self.serviceLevel = serviceLevel
+    }
+}
+
+public enum HoldReason: Int, CaseIterable, Hashable, Sendable {
+    case payment = 1
+    case fraud = 2
+    case address = 3
+    case customerRequest = 4
+    case other = 5
+
+    public var name: String {
+        switch self {
+        case .payment: "payment"
+        case .fraud: "fraud"
+        case .address: "address"
+        case .customerRequest: "customer_request"
+        case .other: "other"
+        }
+    }
+}
+
+public struct Hold: Hashable, Sendable {
+    public var reason: HoldReason
+    public var note: String
+    public var placedAt: Timestamp
+    public init(reason: HoldReason, note: String = "", placedAt: Timestamp = .zero) {
+        self.reason = reason
+        self.note = note
+        self.placedAt = placedAt
+    }
+}
+
+public struct DraftLine: Hashable, Sendable {
+    public var lineID: String
+    public var sku: SKU
+    public var quantity: Int32
+    public var unitPrice: Money
+    public init(lineID: String, sku: SKU, quantity: Int32, unitPrice: Money) {
+        self.lineID = lineID
+        self.sku = sku
+        self.quantity = quantity
+        self.unitPrice = unitPrice
+    }
+}
+
+/// What a channel submits to CaptureOrder. Equality of drafts decides whether a capture retry
+/// with the same (channel, external order id) is the same order or a conflicting one.
+public struct OrderDraft: Hashable, Sendable {
+    public var channel: Channel?
+    public var externalOrderID: String = ""
+    public var customer = Customer()
+    public var shipTo = Address()
+    public var lines: [DraftLine] = []
+    public var fulfillment = RequestedFulfillment()
+    public var createdAt: Timestamp = .zero
+    public var holds: [Hold] = []
+    public var attributes: [String: String] = [:]
+    public init() {}
+}
+
+/// Where each unit of a line is. ordered = cancelled + backordered + allocated + shipped, and
+/// allocated counts units in fulfillments that have not shipped (released, picked and packed
+/// are subsets of allocated).
+public struct LineQuantities: Hashable, Sendable {
+    public var cancelled: Int32 = 0
+    public var backordered: Int32 = 0
+    public var allocated: Int32 = 0
+    public var released: Int32 = 0
+    public var picked: Int32 = 0
+    public var packed: Int32 = 0
+    public var shipped: Int32 = 0
+    public var delivered: Int32 = 0
+    public var returnRequested: Int32 = 0
+    public var returned: Int32 = 0
+    public init() {}
+}
+
+public enum LineStatus: Int, CaseIterable, Hashable, Sendable {
+    case captured = 1, allocated, partiallyAllocated, backordered, released, picked, packed
+    case partiallyShipped, shipped, partiallyDelivered, delivered, cancelled, partiallyReturned, returned
+}
+
+public struct OrderLine: Hashable, Sendable {
+    public var lineID: String
+    public var sku: SKU
+    public var quantity: Int32
+    public var unitPrice: Money
+    public var quantities = LineQuantities()
+
+    public init(_ draft: DraftLine) {
+        lineID = draft.lineID
+        sku = draft.sku
+        quantity = draft.quantity
+        unitPrice = draft.unitPrice
+    }
+
+    /// Units neither cancelled nor shipped: what may still be cancelled or allocated.
+    public var openQuantity: Int32 { quantity - quantities.cancelled - quantities.shipped }
+    /// Units not cancelled.
+    public var activeQuantity: Int32 { quantity - quantities.cancelled }
+
+    public var status: LineStatus {
+        let q = quantities
+        let active = activeQuantity
+        if active == 0 { return .cancelled }
+        if q.returned > 0 { return q.returned >= q.shipped && q.shipped == active ? .returned : .partiallyReturned }
+        if q.delivered > 0 { return q.delivered == active ? .delivered : .partiallyDelivered }
+        if q.shipped > 0 { return q.shipped == active ? .shipped : .partiallyShipped }
+        if q.allocated == active {
+            if q.packed == active { return .packed }
+            if q.picked == active { return .picked }
+            if q.released == active { return .released }
+            return .allocated
+        }
+        if q.backordered == active { return .backordered }
+        if q.allocated > 0 { return .partiallyAllocated }
+        return .captured
+    }
+}
+
+public enum FulfillmentStatus: Int, CaseIterable, Hashable, Sendable, CustomStringConvertible {
+    case created = 1, released, picked, packed, shipped, delivered, rejected, cancelled
+
+    public var description: String {
+        switch self {
+        case .created: "CREATED"
+        case .released: "RELEASED"
+        case .picked: "PICKED"
+        case .packed: "PACKED"
+        case .shipped: "SHIPPED"
+        case .delivered: "DELIVERED"
+        case .rejected: "REJECTED"
+        case .cancelled: "CANCELLED"
+        }
+    }
+    /// Reserved stock is held for the fulfillment's lines.
+    public var holdsReservation: Bool { self == .created || self == .released || self == .picked || self == .packed }
+    public var isTerminal: Bool { self == .delivered || self == .rejected || self == .cancelled }
+}
+
+public struct FulfillmentLine: Hashable, Sendable {
+    public var lineID: String
+    public var sku: SKU
+    public var quantity: Int32
+    public init(lineID: String, sku: SKU, quantity: Int32) {
+        self.lineID = lineID
+        self.sku = sku
+        self.quantity = quantity
+    }
+}
+
+public struct Fulfillment: Hashable, Sendable {
+    public var fulfillmentID: String
+    public var locationID: LocationID
+    public var method: FulfillmentMethod
+    public var status: FulfillmentStatus = .created
+    public var lines: [FulfillmentLine]
+    public var carrierID: String = ""
+    public var carrierService: String = ""
+    public var trackingNumber: String = ""
+    public var shippingCostEstimate: Money?
+    public var transitDaysEstimate: Int32 = 0
+    public var processingDay: Int64
+    public var createdAt: Timestamp
+    public var releasedAt: Timestamp = .zero
+    public var shippedAt: Timestamp = .zero
+    public var deliveredAt: Timestamp = .zero
+    public var promisedDeliveryAt: Timestamp = .zero
+    public var rejectionReason: String = ""
+    public var routingDecisionIndex: Int32 = 0
+
+    public init(fulfillmentID: String, locationID: LocationID, method: FulfillmentMethod, lines: [FulfillmentLine],
+                processingDay: Int64, createdAt: Timestamp) {
+        self.fulfillmentID = fulfillmentID
+        self.locationID = locationID
+        self.method = method
+        self.lines = lines
+        self.processingDay = processingDay
+        self.createdAt = createdAt
+    }
+
+    public var units: Int32 { lines.reduce(0) { $0 + $1.quantity } }
+}
+
+public enum Disposition: Int, Hashable, Sendable {
+    case restock = 1
+    case dispose = 2
+}
+
+public struct ReturnLine: Hashable, Sendable {
+    public var lineID: String
+    public var quantity: Int32
+    public var disposition: Disposition?
+    public init(lineID: String, quantity: Int32, disposition: Disposition? = nil) {
+        self.lineID = lineID
+        self.quantity = quantity
+        self.disposition = disposition
+    }
+}
+
+public enum ReturnStatus: Int, Hashable, Sendable {
+    case requested = 1
+    case received = 2
+}
+
+public struct Return: Hashable, Sendable {
+    public var returnID: String
+    public var status: ReturnStatus = .requested
+    public var lines: [ReturnLine]
+    public var received: [ReturnLine] = []
+    public var reason: String
+    public var receivedAtLocationID: LocationID?
+    public var refund: Money?
+    public var requestedAt: Timestamp
+    public var receivedAt: Timestamp = .zero
+}
+
+public struct HistoryEntry: Hashable, Sendable {
+    public var at: Timestamp
+    public var action: String
+    public var reason: String
+    public var clientID: String
+    public var requestID: String
+    public var detail: String
+    public var version: Int64
+}
+
+public struct LocationDecision: Hashable, Sendable {
+    public var locationID: LocationID
+    public var chosen: Bool
+    public var reason: String
+    public var score: Double
+}
+
+public struct RoutingDecision: Hashable, Sendable {
+    public var policyVersion: Int64
+    public var decidedAt: Timestamp
+    public var trigger: String
+    public var locations: [LocationDecision]
+    public var shipments: Int32
+    public var totalCostEstimate: Money?
+    public var backorderedUnits: Int32
+    public var candidateSetsExamined: Int32
+    public var searchTruncated: Bool
+}
+
+public enum ErpPostingStatus: Int, Hashable, Sendable {
+    case pending = 1, posted, failed
+}
+
+public struct ErpDocument: Hashable, Sendable {
+    public var kind: String
+    public var documentNumber: String
+    public var amount: Money?
+    public var postedAt: Timestamp
+    public init(kind: String, documentNumber: String, amount: Money?, postedAt: Timestamp) {
+        self.kind = kind
+        self.documentNumber = documentNumber
+        self.amount = amount
+        self.postedAt = postedAt
+    }
+}
+
+public struct ErpOrderState: Hashable, Sendable {
+    public var documentNumber: String = ""
+    public var postingStatus: ErpPostingStatus?
+    public var acknowledgedAt: Timestamp = .zero
+    public var documents: [ErpDocument] = []
+    public init() {}
+}
+
+public enum OrderStatus: Int, CaseIterable, Hashable, Sendable, CustomStringConvertible {
+    case captured = 1, onHold, allocated, partiallyAllocated, backordered, released, picked, packed
+    case partiallyShipped, shipped, partiallyDelivered, delivered, cancelled, partiallyReturned, returned
+    case partiallyReleased
+
+    public var description: String {
+        switch self {
+        case .captured: "CAPTURED"
+        case .onHold: "ON_HOLD"
+        case .allocated: "ALLOCATED"
+        case .partiallyAllocated: "PARTIALLY_ALLOCATED"
+        case .backordered: "BACKORDERED"
+        case .released: "RELEASED"
+        case .picked: "PICKED"
+        case .packed: "PACKED"
+        case .partiallyShipped: "PARTIALLY_SHIPPED"
+        case .shipped: "SHIPPED"
+        case .partiallyDelivered: "PARTIALLY_DELIVERED"
+        case .delivered: "DELIVERED"
+        case .cancelled: "CANCELLED"
+        case .partiallyReturned: "PARTIALLY_RETURNED"
+        case .returned: "RETURNED"
+        case .partiallyReleased: "PARTIALLY_RELEASED"
+        }
+    }
+
+    /// Nothing more will happen to the order without a new request (a return may still come).
+    public var isTerminal: Bool {
+        self == .delivered || self == .cancelled || self == .returned || self == .partiallyReturned
+    }
+}
+
+public struct Order: Hashable, Sendable {
+    public var orderID: OrderID
+    public var channel: Channel
+    public var externalOrderID: String
+    public var customer: Customer
+    public var shipTo: Address
+    public var lines: [OrderLine]
+    public var requestedFulfillment: RequestedFulfillment
+    public var createdAt: Timestamp
+    public var capturedAt: Timestamp
+    public var updatedAt: Timestamp
+    public var holds: [Hold]
+    public var fulfillments: [Fulfillment] = []
+    public var routingDecisions: [RoutingDecision] = []
+    public var returns: [Return] = []
+    public var history: [HistoryEntry] = []
+    public var erp = ErpOrderState()
+    public var version: Int64 = 0
+    public var attributes: [String: String]
+    public var excludedLocationIDs: [LocationID] = []
+    /// Position in capture order; backorders are served oldest first by it.
+    public var captureSequence: Int64
+
+    public init(id: OrderID, draft: OrderDraft, capturedAt: Timestamp, captureSequence: Int64) {
+        precondition(draft.channel != nil, "drafts are validated before they become orders")
+        orderID = id
+        channel = draft.channel!
+        externalOrderID = draft.externalOrderID
+        customer = draft.customer
+        shipTo = draft.shipTo
+        lines = draft.lines.map(OrderLine.init)
+        requestedFulfillment = draft.fulfillment
+        createdAt = draft.createdAt
+        self.capturedAt = capturedAt
+        updatedAt = capturedAt
+        holds = draft.holds.map { Hold(reason: $0.reason, note: $0.note, placedAt: capturedAt) }
+        attributes = draft.attributes
+        self.captureSequence = captureSequence
+    }
+
+    /// The draft this order was captured from, for comparing capture retries.
+    public var draft: OrderDraft {
+        var draft = OrderDraft()
+        draft.channel = channel
+        draft.externalOrderID = externalOrderID
+        draft.customer = customer
+        draft.shipTo = shipTo
+        draft.lines = lines.map { DraftLine(lineID: $0.lineID, sku: $0.sku, quantity: $0.quantity, unitPrice: $0.unitPrice) }
+        draft.fulfillment = requestedFulfillment
+        draft.createdAt = createdAt
+        draft.attributes = attributes
+        return draft
+    }
+
+    public var isOnHold: Bool { !holds.isEmpty }
+    public var backorderedUnits: Int32 { lines.reduce(0) { $0 + $1.quantities.backordered } }
+    public var currency: String { lines.first?.unitPrice.currency ?? "USD" }
+
+    public func lineIndex(_ lineID: String) -> Int? { lines.firstIndex { $0.lineID == lineID } }
+    public func fulfillmentIndex(_ fulfillmentID: String) -> Int? {
+        fulfillments.firstIndex { $0.fulfillmentID == fulfillmentID }
+    }
+
+    public var status: OrderStatus {
+        var active: Int32 = 0, cancelled: Int32 = 0, backordered: Int32 = 0, allocated: Int32 = 0
+        var released: Int32 = 0, picked: Int32 = 0, packed: Int32 = 0, shipped: Int32 = 0
+        var delivered: Int32 = 0, returned: Int32 = 0
+        for line in lines {
+            let q = line.quantities
+            active += line.activeQuantity
+            cancelled += q.cancelled
+            backordered += q.backordered
+            allocated += q.allocated
+            released += q.released
+            picked += q.picked
+            packed += q.packed
+            shipped += q.shipped
+            delivered += q.delivered
+            returned += q.returned
+        }
+        if active == 0 { return .cancelled }
+        if returned > 0 { return returned >= shipped && shipped == active ? .returned : .partiallyReturned }
+        if !holds.isEmpty && shipped < active { return .onHold }
+        if delivered > 0 { return delivered == active ? .delivered : .partiallyDelivered }
+        if shipped > 0 { return shipped == active ? .shipped : .partiallyShipped }
+        if allocated == active {
+            if packed == active { return .packed }
+            if picked == active { return .picked }
+            if released == active { return .released }
+            if released > 0 { return .partiallyReleased }
+            return .allocated
+        }
+        if backordered == active { return .backordered }
+        if allocated > 0 { return .partiallyAllocated }
+        return .captured
+    }
+
+    /// Recomputes the fulfillment- and return-derived part of every line's quantities.
+    /// Cancelled and backordered units are the line's own record; everything else is derived
+    /// here after each transition so the breakdown can never drift from the fulfillments.
+    public mutating func recomputeLineQuantities() {
+        var index: [String: Int] = [:]
+        for (position, line) in lines.enumerated() {
+            index[line.lineID] = position
+            let kept = line.quantities
+            var q = LineQuantities()
+            q.cancelled = kept.cancelled
+            q.backordered = kept.backordered
+            lines[position].quantities = q
+        }
+        for fulfillment in fulfillments {
+            for fl in fulfillment.lines {
+                guard let position = index[fl.lineID] else { continue }
+                var q = lines[position].quantities
+                switch fulfillment.status {
+                case .created: q.allocated += fl.quantity
+                case .released: q.allocated += fl.quantity; q.released += fl.quantity
+                case .picked: q.allocated += fl.quantity; q.released += fl.quantity; q.picked += fl.quantity
+                case .packed:
+                    q.allocated += fl.quantity; q.released += fl.quantity; q.picked += fl.quantity; q.packed += fl.quantity
+                case .shipped: q.shipped += fl.quantity
+                case .delivered: q.shipped += fl.quantity; q.delivered += fl.quantity
+                case .rejected, .cancelled: break
+                }
+                lines[position].quantities = q
+            }
+        }
+        for ret in returns {
+            switch ret.status {
+            case .requested:
+                for rl in ret.lines { if let p = index[rl.lineID] { lines[p].quantities.returnRequested += rl.quantity } }
+            case .received:
+                for rl in ret.received { if let p = index[rl.lineID] { lines[p].quantities.returned += rl.quantity } }
+            }
+        }
+        for line in lines {
+            let q = line.quantities
+            precondition(q.cancelled + q.backordered + q.allocated + q.shipped == line.quantity,
+                         "line \(line.lineID): quantities \(q) do not add up to \(line.quantity)")
+        }
+    }
+}
