@@ -1,0 +1,213 @@
+/* cli.c - waybill-c, a small command-line client built on libwaybill. */
+#define _POSIX_C_SOURCE 200809L
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "order_file.h"
+#include "waybill.h"
+
+static const char usage[] =
+    "usage: waybill-c [--server HOST:PORT] [--client-id NAME] [--timeout MS] COMMAND ...\n"
+    "  capture-order FILE                  capture the order in FILE (see README; - = stdin)\n"
+    "  get-order ORDER_ID                  print an order\n"
+    "  availability [--channel CH] SKU...  inventory positions (and network availability)\n"
+    "  subscribe CONSUMER [--from OFFSET] [--count N] [--window N]\n"
+    "                                      print change-feed events, acknowledging as it goes\n"
+    "The server defaults to $WAYBILL_SERVER.\n";
+
+static int usage_error(const char *msg) {
+    if (msg) fprintf(stderr, "waybill-c: %s\n", msg);
+    fputs(usage, stderr);
+    return 2;
+}
+
+static int fail(const waybill_status *st) {
+    fprintf(stderr, "%s: %s", waybill_code_name(st->code), st->message);
+    if (st->field[0]) fprintf(stderr, " (field %s)", st->field);
+    fputc('\n', stderr);
+    return 1;
+}
+
+static int parse_u64(const char *s, uint64_t *out) {
+    char *end;
+    errno = 0;
+    if (!s || *s == '-' || !*s) return -1;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *end) return -1;
+    *out = v;
+    return 0;
+}
+
+/* "host:port" or "[v6]:port". */
+static int split_server(const char *s, char *host, size_t host_size, int *port) {
+    const char *colon = strrchr(s, ':');
+    uint64_t p;
+    if (!colon || colon == s || parse_u64(colon + 1, &p) || p == 0 || p > 65535) return -1;
+    const char *h = s;
+    size_t n = (size_t)(colon - s);
+    if (h[0] == '[' && n >= 2 && h[n - 1] == ']') {
+        h++;
+        n -= 2;
+    }
+    if (n == 0 || n >= host_size) return -1;
+    memcpy(host, h, n);
+    host[n] = '\0';
+    *port = (int)p;
+    return 0;
+}
+
+static int cmd_capture(waybill_client *c, int argc, char **argv) {
+    if (argc != 1) return usage_error("capture-order takes one FILE");
+    char err[256];
+    Waybill__V1__Order *order = order_file_read(argv[0], err, sizeof err);
+    if (!order) {
+        fprintf(stderr, "waybill-c: %s\n", err);
+        return 2;
+    }
+    Waybill__V1__CaptureOrderResponse *resp = NULL;
+    waybill_status st;
+    waybill_capture_order(c, order, &resp, &st);
+    waybill__v1__order__free_unpacked(order, NULL);
+    if (st.code) return fail(&st);
+    if (resp->order) order_print(stdout, resp->order);
+    if (resp->replayed) printf("  %-12s yes (already captured with the same content)\n", "replayed");
+    waybill__v1__capture_order_response__free_unpacked(resp, NULL);
+    return 0;
+}
+
+static int cmd_get_order(waybill_client *c, int argc, char **argv) {
+    if (argc != 1) return usage_error("get-order takes one ORDER_ID");
+    Waybill__V1__Order *order = NULL;
+    waybill_status st;
+    if (waybill_get_order(c, argv[0], &order, &st)) return fail(&st);
+    order_print(stdout, order);
+    waybill__v1__order__free_unpacked(order, NULL);
+    return 0;
+}
+
+static int cmd_availability(waybill_client *c, int argc, char **argv) {
+    Waybill__V1__Channel channel = WAYBILL__V1__CHANNEL__CHANNEL_UNSPECIFIED;
+    if (argc >= 2 && !strcmp(argv[0], "--channel")) {
+        const ProtobufCEnumValue *v = NULL;
+        char name[64];
+        if (strlen(argv[1]) < sizeof name - 8) {
+            snprintf(name, sizeof name, "CHANNEL_%s", argv[1]);
+            v = protobuf_c_enum_descriptor_get_value_by_name(&waybill__v1__channel__descriptor, name);
+            if (!v)
+                v = protobuf_c_enum_descriptor_get_value_by_name(&waybill__v1__channel__descriptor,
+                                                                 argv[1]);
+        }
+        if (!v) return usage_error("unknown channel (WEB, STORE_POS, ...)");
+        channel = (Waybill__V1__Channel)v->value;
+        argc -= 2;
+        argv += 2;
+    }
+    if (argc < 1) return usage_error("availability takes at least one SKU");
+    Waybill__V1__GetAvailabilityResponse *resp = NULL;
+    waybill_status st;
+    if (waybill_get_availability(c, (const char *const *)argv, (size_t)argc, channel, &resp, &st))
+        return fail(&st);
+    if (resp->n_positions == 0 && resp->n_network == 0) printf("no stock reported\n");
+    for (size_t i = 0; i < resp->n_positions; i++) {
+        const Waybill__V1__InventoryPosition *p = resp->positions[i];
+        printf("%-16s %-12s on hand %" PRId64 "  reserved %" PRId64 "  safety %" PRId64
+               "  available %" PRId64 "\n",
+               p->sku, p->location_id, p->on_hand, p->reserved, p->safety_stock, p->available);
+    }
+    for (size_t i = 0; i < resp->n_network; i++) {
+        const Waybill__V1__NetworkAvailability *n = resp->network[i];
+        printf("%-16s network (%s)  available %" PRId64 " at %d locations\n", n->sku,
+               enum_name(&waybill__v1__channel__descriptor, n->channel), n->available,
+               (int)n->locations_with_stock);
+    }
+    waybill__v1__get_availability_response__free_unpacked(resp, NULL);
+    return 0;
+}
+
+static void print_event(const Waybill__V1__ChangeEvent *e) {
+    printf("%-6" PRIu64 " %-28s %s %s seq %" PRId64, e->offset, e->type, e->aggregate_type,
+           e->aggregate_id, e->aggregate_sequence);
+    if (e->order)
+        printf("  status %s", enum_name(&waybill__v1__order_status__descriptor, e->order->status));
+    if (e->position)
+        printf("  on hand %" PRId64 " reserved %" PRId64 " available %" PRId64,
+               e->position->on_hand, e->position->reserved, e->position->available);
+    if (e->detail && *e->detail) printf("  (%s)", e->detail);
+    putchar('\n');
+}
+
+static int cmd_subscribe(waybill_client *c, int argc, char **argv) {
+    if (argc < 1 || argv[0][0] == '-') return usage_error("subscribe takes a CONSUMER");
+    const char *consumer = argv[0];
+    uint64_t from = 0, count = 0, window = 0;
+    for (int i = 1; i < argc; i += 2) {
+        uint64_t *target = !strcmp(argv[i], "--from")     ? &from
+                           : !strcmp(argv[i], "--count")  ? &count
+                           : !strcmp(argv[i], "--window") ? &window
+                                                          : NULL;
+        if (!target || i + 1 >= argc || parse_u64(argv[i + 1], target))
+            return usage_error("subscribe CONSUMER [--from OFFSET] [--count N] [--window N]");
+    }
+    if (window > UINT32_MAX) return usage_error("--window too large");
+    waybill_status st;
+    if (waybill_subscribe(c, consumer, from, (uint32_t)window, 0, &st)) return fail(&st);
+    uint64_t seen = 0;
+    while (count == 0 || seen < count) {
+        Waybill__V1__SubscribeResponse *batch = NULL;
+        if (waybill_next_events(c, -1, &batch, &st)) return fail(&st);
+        uint64_t last = 0;
+        for (size_t i = 0; i < batch->n_events && (count == 0 || seen < count); i++, seen++) {
+            print_event(batch->events[i]);
+            last = batch->events[i]->offset;
+        }
+        waybill__v1__subscribe_response__free_unpacked(batch, NULL);
+        fflush(stdout);
+        if (last && waybill_acknowledge(c, consumer, last, NULL, &st)) return fail(&st);
+    }
+    if (waybill_cancel_subscription(c, &st)) return fail(&st);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    const char *server = getenv("WAYBILL_SERVER");
+    waybill_options opts = {.client_id = "waybill-c"};
+    int i = 1;
+    for (; i < argc && argv[i][0] == '-'; i += 2) {
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            fputs(usage, stdout);
+            return 0;
+        }
+        if (i + 1 >= argc) return usage_error("option needs a value");
+        uint64_t ms;
+        if (!strcmp(argv[i], "--server")) server = argv[i + 1];
+        else if (!strcmp(argv[i], "--client-id")) opts.client_id = argv[i + 1];
+        else if (!strcmp(argv[i], "--timeout") && !parse_u64(argv[i + 1], &ms) && ms > 0 &&
+                 ms < 86400000)
+            opts.call_timeout_ms = opts.connect_timeout_ms = (int)ms;
+        else return usage_error("unknown or bad option");
+    }
+    if (i >= argc) return usage_error(NULL);
+    const char *cmd = argv[i++];
+    int (*run)(waybill_client *, int, char **) =
+        !strcmp(cmd, "capture-order") ? cmd_capture
+        : !strcmp(cmd, "get-order")   ? cmd_get_order
+        : !strcmp(cmd, "availability") ? cmd_availability
+        : !strcmp(cmd, "subscribe")   ? cmd_subscribe
+                                      : NULL;
+    if (!run) return usage_error("unknown command");
+    if (!server || !*server) return usage_error("no server: pass --server HOST:PORT or set WAYBILL_SERVER");
+    char host[256];
+    int port;
+    if (split_server(server, host, sizeof host, &port)) return usage_error("bad --server, expected HOST:PORT");
+
+    waybill_status st;
+    waybill_client *c = waybill_connect(host, port, &opts, &st);
+    if (!c) return fail(&st);
+    int rc = run(c, argc - i, argv + i);
+    waybill_close(c);
+    return rc;
+}

@@ -1,0 +1,138 @@
+#!/bin/sh
+# CLI tests: build/waybill-c against build/fake_waybill (an in-memory stand-in server).
+# Run from clients/c (make test does). With VALGRIND set non-empty, every CLI run is
+# checked by valgrind (leaks or memory errors fail the test with exit code 99).
+set -eu
+B=${BUILD:-build}
+VG=""
+if [ -n "${VALGRIND:-}" ]; then
+    VG="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect,possible"
+fi
+
+tmp=$(mktemp -d)
+pid=""
+cleanup() {
+    [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
+    rm -rf "$tmp"
+}
+trap cleanup EXIT INT TERM
+
+"$B/fake_waybill" >"$tmp/port" &
+pid=$!
+i=0
+while [ ! -s "$tmp/port" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+port=$(cat "$tmp/port")
+[ -n "$port" ] || { echo "fake server did not start" >&2; exit 1; }
+
+failures=0
+fail() { echo "  FAIL: $*" >&2; failures=$((failures + 1)); }
+
+# run EXPECTED_EXIT ARGS... : runs the CLI, stdout to $tmp/out, stderr to $tmp/err
+run() {
+    expected=$1
+    shift
+    set +e
+    $VG "$B/waybill-c" --server "127.0.0.1:$port" --client-id cli-test "$@" >"$tmp/out" 2>"$tmp/err"
+    rc=$?
+    set -e
+    if [ "$rc" -ne "$expected" ]; then
+        fail "waybill-c $* exited $rc, expected $expected"
+        sed 's/^/    /' "$tmp/out" "$tmp/err" >&2
+    fi
+}
+expect_out() { grep -Eq -- "$1" "$tmp/out" || { fail "stdout lacks /$1/"; sed 's/^/    /' "$tmp/out" >&2; }; }
+expect_err() { grep -Eq -- "$1" "$tmp/err" || { fail "stderr lacks /$1/"; sed 's/^/    /' "$tmp/err" >&2; }; }
+
+cat >"$tmp/order.txt" <<'EOF'
+# a web order
+channel = WEB
+external_order_id = x-1
+customer.name = Ada Lovelace
+ship_to.line = 1 Main St
+ship_to.city = New York
+ship_to.postal_code = 10001
+ship_to.country = US
+line = 1 SKU-1 2 1999 USD
+line = 2 SKU-2 1 500 USD
+EOF
+
+echo "capture-order"
+run 0 capture-order "$tmp/order.txt"
+expect_out '^order W-00000001$'
+expect_out '^  status +CAPTURED$'
+expect_out '^  external id +x-1$'
+expect_out '^  line 1 +SKU-1 qty 2 @ 19\.99 USD +CAPTURED'
+expect_out '^  line 2 +SKU-2 qty 1 @ 5\.00 USD'
+
+echo "capture-order again (replayed)"
+run 0 capture-order "$tmp/order.txt"
+expect_out '^order W-00000001$'
+expect_out 'replayed +yes'
+
+echo "capture-order from stdin, more orders"
+for n in 2 3; do
+    set +e
+    sed "s/x-1/x-$n/" "$tmp/order.txt" | $VG "$B/waybill-c" --server "127.0.0.1:$port" capture-order - >"$tmp/out" 2>"$tmp/err"
+    rc=$?
+    set -e
+    [ $rc -eq 0 ] || fail "capture-order - exited $rc"
+    expect_out "^order W-0000000$n\$"
+done
+
+echo "capture-order rejected by the server"
+printf 'channel = WEB\nexternal_order_id = x-9\n' >"$tmp/nolines.txt"
+run 1 capture-order "$tmp/nolines.txt"
+expect_err '^INVALID_ARGUMENT: an order needs at least one line \(field order.lines\)$'
+
+echo "capture-order with a bad file"
+printf 'channel = WEB\nline = 1 SKU-1 two 100 USD\n' >"$tmp/bad.txt"
+run 2 capture-order "$tmp/bad.txt"
+expect_err 'line 2: expected line = LINE_ID SKU QUANTITY'
+run 2 capture-order "$tmp/missing.txt"
+expect_err 'missing.txt: No such file'
+
+echo "get-order"
+run 0 get-order W-00000001
+expect_out '^order W-00000001$'
+expect_out '^  channel +WEB$'
+expect_out '^  ship to +1 Main St, New York 10001 US$'
+run 1 get-order W-404
+expect_err '^NOT_FOUND: order W-404 not found \(field order_id\)$'
+
+echo "availability"
+run 0 availability SKU-1 SKU-3
+expect_out '^SKU-1 +DC-1 +on hand 10  reserved 6  safety 0  available 4$'
+expect_out '^SKU-3 +DC-1 +on hand 10  reserved 0  safety 0  available 10$'
+run 2 availability
+
+echo "subscribe (window 1: only acknowledging lets the feed go on)"
+run 0 subscribe feed-1 --window 1 --count 2
+expect_out '^1 +order.captured +order W-00000001 seq 1  status CAPTURED$'
+expect_out '^2 +order.captured +order W-00000002'
+[ "$(wc -l <"$tmp/out")" -eq 2 ] || fail "expected 2 events"
+echo "subscribe resumes after the acknowledged offset"
+run 0 subscribe feed-1 --count 1
+expect_out '^3 +order.captured +order W-00000003'
+[ "$(wc -l <"$tmp/out")" -eq 1 ] || fail "expected 1 event"
+run 0 subscribe feed-2 --from 2 --count 2
+expect_out '^2 +order.captured'
+expect_out '^3 +order.captured'
+
+echo "usage and connection errors"
+run 2 frobnicate
+set +e
+env -u WAYBILL_SERVER "$B/waybill-c" get-order W-1 >/dev/null 2>"$tmp/err"; rc=$?
+set -e
+[ $rc -eq 2 ] || fail "no server: exit $rc"
+expect_err 'no server'
+kill "$pid"
+wait "$pid" 2>/dev/null || true
+pid=""
+run 1 get-order W-1
+expect_err '^UNAVAILABLE: cannot connect to 127.0.0.1:'
+
+if [ $failures -ne 0 ]; then
+    echo "CLI tests: $failures failures" >&2
+    exit 1
+fi
+echo "CLI tests: ok"

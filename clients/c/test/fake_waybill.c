@@ -1,0 +1,241 @@
+/* fake_waybill.c - a tiny in-memory stand-in for the Waybill server, for the CLI tests.
+ *   fake_waybill      prints its loopback port on stdout, then serves connections one at
+ *                     a time until killed.
+ * It implements CaptureOrder (idempotent on channel + external id), GetOrder,
+ * GetAvailability (10 on hand at DC-1, minus what captured orders reserved), and a change
+ * feed (one order.captured event per capture) with window-based flow control. */
+#define _POSIX_C_SOURCE 200809L
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fake_server.h"
+
+#define ORDERS_MAX 64
+#define CONSUMERS_MAX 8
+
+static Waybill__V1__Order *orders[ORDERS_MAX];
+static size_t n_orders;
+static struct { char name[64]; uint64_t acked; } consumers[CONSUMERS_MAX];
+static size_t n_consumers;
+
+/* The open subscription of the current connection. */
+static struct { uint64_t call_id, next, window; size_t consumer; } sub;
+
+static uint64_t *acked_of(const char *name, size_t *index) {
+    for (size_t i = 0; i < n_consumers; i++)
+        if (!strcmp(consumers[i].name, name)) {
+            if (index) *index = i;
+            return &consumers[i].acked;
+        }
+    if (n_consumers == CONSUMERS_MAX) return NULL;
+    snprintf(consumers[n_consumers].name, sizeof consumers[0].name, "%s", name);
+    consumers[n_consumers].acked = 0;
+    if (index) *index = n_consumers;
+    return &consumers[n_consumers++].acked;
+}
+
+static void reply_error(int fd, uint64_t id, int code, const char *msg, const char *field) {
+    Waybill__V1__StatusDetails d = WAYBILL__V1__STATUS_DETAILS__INIT;
+    d.field = (char *)field;
+    Waybill__V1__Status st = WAYBILL__V1__STATUS__INIT;
+    st.code = (Waybill__V1__StatusCode)code;
+    st.message = (char *)msg;
+    if (field) st.details = &d;
+    Waybill__V1__ResponseEnvelope env = WAYBILL__V1__RESPONSE_ENVELOPE__INIT;
+    env.call_id = id;
+    env.status = &st;
+    env.end_of_stream = 1;
+    size_t n = waybill__v1__response_envelope__get_packed_size(&env);
+    uint8_t *b = malloc(n);
+    if (!b) return;
+    waybill__v1__response_envelope__pack(&env, b);
+    fs_send_frame(fd, b, n);
+    free(b);
+}
+
+/* Sends what the window allows, one event per frame. */
+static void feed_pump(int fd) {
+    if (!sub.call_id) return;
+    uint64_t acked = consumers[sub.consumer].acked;
+    while (sub.next <= n_orders && sub.next <= acked + sub.window) {
+        Waybill__V1__Order *o = orders[sub.next - 1];
+        char event_id[32];
+        snprintf(event_id, sizeof event_id, "evt-%llu", (unsigned long long)sub.next);
+        Waybill__V1__ChangeEvent ev = WAYBILL__V1__CHANGE_EVENT__INIT;
+        ev.offset = sub.next;
+        ev.event_id = event_id;
+        ev.type = "order.captured";
+        ev.aggregate_type = "order";
+        ev.aggregate_id = o->order_id;
+        ev.aggregate_sequence = 1;
+        ev.order_id = o->order_id;
+        ev.order = o;
+        Waybill__V1__ChangeEvent *evp = &ev;
+        Waybill__V1__SubscribeResponse r = WAYBILL__V1__SUBSCRIBE_RESPONSE__INIT;
+        r.events = &evp;
+        r.n_events = 1;
+        r.head_offset = n_orders;
+        fs_send_response(fd, sub.call_id, 0, NULL, &r.base, 0);
+        sub.next++;
+    }
+}
+
+static void capture(int fd, const Waybill__V1__RequestEnvelope *env) {
+    Waybill__V1__CaptureOrderRequest *req =
+        waybill__v1__capture_order_request__unpack(NULL, env->payload.len, env->payload.data);
+    if (!req || !req->order) {
+        reply_error(fd, env->call_id, WAYBILL__V1__STATUS_CODE__INVALID_ARGUMENT, "order is required", "order");
+    } else if (!req->order->external_order_id[0]) {
+        reply_error(fd, env->call_id, WAYBILL__V1__STATUS_CODE__INVALID_ARGUMENT,
+                    "external_order_id is required", "order.external_order_id");
+    } else if (req->order->n_lines == 0) {
+        reply_error(fd, env->call_id, WAYBILL__V1__STATUS_CODE__INVALID_ARGUMENT,
+                    "an order needs at least one line", "order.lines");
+    } else {
+        Waybill__V1__Order *o = req->order;
+        Waybill__V1__CaptureOrderResponse resp = WAYBILL__V1__CAPTURE_ORDER_RESPONSE__INIT;
+        for (size_t i = 0; i < n_orders; i++)
+            if (orders[i]->channel == o->channel &&
+                !strcmp(orders[i]->external_order_id, o->external_order_id)) {
+                resp.order = orders[i];
+                resp.replayed = 1;
+            }
+        if (!resp.order && n_orders == ORDERS_MAX) {
+            reply_error(fd, env->call_id, WAYBILL__V1__STATUS_CODE__RESOURCE_EXHAUSTED, "full", NULL);
+        } else {
+            if (!resp.order) {
+                char id[16];
+                snprintf(id, sizeof id, "W-%08zu", n_orders + 1);
+                o->order_id = strdup(id);
+                o->status = WAYBILL__V1__ORDER_STATUS__ORDER_STATUS_CAPTURED;
+                o->captured_at_unix_ms = 1700000000000;
+                o->version = 1;
+                for (size_t i = 0; i < o->n_lines; i++)
+                    o->lines[i]->status = WAYBILL__V1__LINE_STATUS__LINE_STATUS_CAPTURED;
+                orders[n_orders++] = o;
+                req->order = NULL; /* kept */
+                resp.order = o;
+            }
+            fs_send_response(fd, env->call_id, 0, NULL, &resp.base, 1);
+            feed_pump(fd);
+        }
+    }
+    if (req) waybill__v1__capture_order_request__free_unpacked(req, NULL);
+}
+
+static void get_order(int fd, const Waybill__V1__RequestEnvelope *env) {
+    Waybill__V1__GetOrderRequest *req =
+        waybill__v1__get_order_request__unpack(NULL, env->payload.len, env->payload.data);
+    Waybill__V1__Order *found = NULL;
+    for (size_t i = 0; req && i < n_orders; i++)
+        if (!strcmp(orders[i]->order_id, req->order_id)) found = orders[i];
+    if (found) {
+        fs_send_response(fd, env->call_id, 0, NULL, &found->base, 1);
+    } else {
+        char msg[200];
+        snprintf(msg, sizeof msg, "order %s not found", req ? req->order_id : "?");
+        reply_error(fd, env->call_id, WAYBILL__V1__STATUS_CODE__NOT_FOUND, msg, "order_id");
+    }
+    if (req) waybill__v1__get_order_request__free_unpacked(req, NULL);
+}
+
+static void availability(int fd, const Waybill__V1__RequestEnvelope *env) {
+    Waybill__V1__GetAvailabilityRequest *req =
+        waybill__v1__get_availability_request__unpack(NULL, env->payload.len, env->payload.data);
+    size_t n = req ? req->n_skus : 0;
+    Waybill__V1__InventoryPosition *pos = calloc(n + 1, sizeof *pos);
+    Waybill__V1__InventoryPosition **pp = calloc(n + 1, sizeof *pp);
+    for (size_t i = 0; pos && pp && i < n; i++) {
+        waybill__v1__inventory_position__init(&pos[i]);
+        pos[i].sku = req->skus[i];
+        pos[i].location_id = "DC-1";
+        pos[i].on_hand = 10;
+        for (size_t k = 0; k < n_orders; k++)
+            for (size_t l = 0; l < orders[k]->n_lines; l++)
+                if (!strcmp(orders[k]->lines[l]->sku, req->skus[i]))
+                    pos[i].reserved += orders[k]->lines[l]->quantity;
+        pos[i].available = pos[i].on_hand > pos[i].reserved ? pos[i].on_hand - pos[i].reserved : 0;
+        pp[i] = &pos[i];
+    }
+    Waybill__V1__GetAvailabilityResponse resp = WAYBILL__V1__GET_AVAILABILITY_RESPONSE__INIT;
+    resp.positions = pp;
+    resp.n_positions = pos && pp ? n : 0;
+    fs_send_response(fd, env->call_id, 0, NULL, &resp.base, 1);
+    free(pos);
+    free(pp);
+    if (req) waybill__v1__get_availability_request__free_unpacked(req, NULL);
+}
+
+static void subscribe(int fd, const Waybill__V1__RequestEnvelope *env) {
+    if (env->cancel) {
+        if (sub.call_id == env->call_id) {
+            fs_send_response(fd, sub.call_id, WAYBILL__V1__STATUS_CODE__CANCELLED, "cancelled", NULL, 1);
+            sub.call_id = 0;
+        }
+        return;
+    }
+    Waybill__V1__SubscribeRequest *req =
+        waybill__v1__subscribe_request__unpack(NULL, env->payload.len, env->payload.data);
+    size_t ci;
+    uint64_t *acked = req ? acked_of(req->consumer, &ci) : NULL;
+    if (!acked || sub.call_id) {
+        reply_error(fd, env->call_id, WAYBILL__V1__STATUS_CODE__RESOURCE_EXHAUSTED, "no subscription", NULL);
+    } else {
+        sub.call_id = env->call_id;
+        sub.consumer = ci;
+        sub.next = req->from_offset ? req->from_offset : *acked + 1;
+        sub.window = req->window_events ? req->window_events : 4096;
+        feed_pump(fd);
+    }
+    if (req) waybill__v1__subscribe_request__free_unpacked(req, NULL);
+}
+
+static void acknowledge(int fd, const Waybill__V1__RequestEnvelope *env) {
+    Waybill__V1__AcknowledgeRequest *req =
+        waybill__v1__acknowledge_request__unpack(NULL, env->payload.len, env->payload.data);
+    uint64_t *acked = req ? acked_of(req->consumer, NULL) : NULL;
+    if (!acked) {
+        reply_error(fd, env->call_id, WAYBILL__V1__STATUS_CODE__INVALID_ARGUMENT, "bad consumer", NULL);
+    } else {
+        if (req->offset > *acked) *acked = req->offset;
+        Waybill__V1__ConsumerInfo ci = WAYBILL__V1__CONSUMER_INFO__INIT;
+        ci.consumer = req->consumer;
+        ci.acknowledged_offset = *acked;
+        ci.lag_events = n_orders - *acked;
+        Waybill__V1__AcknowledgeResponse resp = WAYBILL__V1__ACKNOWLEDGE_RESPONSE__INIT;
+        resp.consumer = &ci;
+        fs_send_response(fd, env->call_id, 0, NULL, &resp.base, 1);
+        feed_pump(fd);
+    }
+    if (req) waybill__v1__acknowledge_request__free_unpacked(req, NULL);
+}
+
+static void handle(int fd, void *arg) {
+    (void)arg;
+    memset(&sub, 0, sizeof sub);
+    Waybill__V1__RequestEnvelope *env;
+    while ((env = fs_read_request(fd)) != NULL) {
+        const char *m = env->method;
+        if (!strcmp(m, "/waybill.v1.OrderService/CaptureOrder")) capture(fd, env);
+        else if (!strcmp(m, "/waybill.v1.OrderService/GetOrder")) get_order(fd, env);
+        else if (!strcmp(m, "/waybill.v1.InventoryService/GetAvailability")) availability(fd, env);
+        else if (!strcmp(m, "/waybill.v1.ChangeFeedService/Subscribe")) subscribe(fd, env);
+        else if (!strcmp(m, "/waybill.v1.ChangeFeedService/Acknowledge")) acknowledge(fd, env);
+        else reply_error(fd, env->call_id, WAYBILL__V1__STATUS_CODE__UNIMPLEMENTED, m, NULL);
+        waybill__v1__request_envelope__free_unpacked(env, NULL);
+    }
+}
+
+int main(void) {
+    fake_server s;
+    if (fs_start(&s, 1 << 30, handle, NULL)) {
+        perror("fake_waybill");
+        return 1;
+    }
+    printf("%d\n", s.port);
+    fflush(stdout);
+    fs_join(&s);
+    return 0;
+}

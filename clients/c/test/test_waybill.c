@@ -1,0 +1,728 @@
+/* test_waybill.c - libwaybill against a scripted fake server (run under valgrind/ASan). */
+#define _POSIX_C_SOURCE 200809L
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../src/order_file.h"
+#include "fake_server.h"
+#include "waybill.h"
+
+static atomic_int failures;
+static atomic_int checks;
+
+#define CHECK(cond)                                                               \
+    do {                                                                          \
+        atomic_fetch_add(&checks, 1);                                             \
+        if (!(cond)) {                                                            \
+            atomic_fetch_add(&failures, 1);                                       \
+            fprintf(stderr, "  FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);     \
+        }                                                                         \
+    } while (0)
+
+#define CHECK_CODE(st, expected)                                                          \
+    do {                                                                                  \
+        atomic_fetch_add(&checks, 1);                                                     \
+        if ((st).code != (expected)) {                                                    \
+            atomic_fetch_add(&failures, 1);                                               \
+            fprintf(stderr, "  FAIL %s:%d: expected %s, got %s: %s\n", __FILE__, __LINE__, \
+                    waybill_code_name(expected), waybill_code_name((st).code),            \
+                    (st).message);                                                        \
+        }                                                                                 \
+    } while (0)
+
+enum { CALL_TIMEOUT_MS = 3000 };
+
+static waybill_client *connect_to(const fake_server *s, int call_timeout_ms, uint32_t max_frame) {
+    waybill_options o = {.client_id = "test-client",
+                         .connect_timeout_ms = 2000,
+                         .call_timeout_ms = call_timeout_ms,
+                         .max_frame_bytes = max_frame};
+    waybill_status st;
+    waybill_client *c = waybill_connect("127.0.0.1", s->port, &o, &st);
+    CHECK_CODE(st, 0);
+    CHECK(c != NULL);
+    return c;
+}
+
+static int64_t now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static const char *metadata(const Waybill__V1__RequestEnvelope *env, const char *key) {
+    for (size_t i = 0; i < env->n_metadata; i++)
+        if (!strcmp(env->metadata[i]->key, key)) return env->metadata[i]->value;
+    return NULL;
+}
+
+/* A request the test expects; NULL (and a failure) if the client sent something else. */
+static Waybill__V1__RequestEnvelope *expect_request(int fd, const char *method) {
+    Waybill__V1__RequestEnvelope *env = fs_read_request(fd);
+    CHECK(env != NULL);
+    if (env && method) {
+        CHECK(strcmp(env->method, method) == 0);
+        CHECK(env->call_id != 0);
+        CHECK(env->protocol_version == WAYBILL__V1__PROTOCOL_VERSION__PROTOCOL_VERSION_1);
+        const char *cid = metadata(env, "client-id");
+        CHECK(cid && strcmp(cid, "test-client") == 0);
+    }
+    return env;
+}
+
+static void free_request(Waybill__V1__RequestEnvelope *env) {
+    if (env) waybill__v1__request_envelope__free_unpacked(env, NULL);
+}
+
+/* Answers a GetOrder request with an order whose id is the one asked for. */
+static void answer_get_order(int fd, const Waybill__V1__RequestEnvelope *env) {
+    Waybill__V1__GetOrderRequest *req =
+        waybill__v1__get_order_request__unpack(NULL, env->payload.len, env->payload.data);
+    CHECK(req != NULL);
+    Waybill__V1__Order o = WAYBILL__V1__ORDER__INIT;
+    o.order_id = req ? req->order_id : (char *)"?";
+    o.status = WAYBILL__V1__ORDER_STATUS__ORDER_STATUS_ALLOCATED;
+    fs_send_response(fd, env->call_id, 0, NULL, &o.base, 1);
+    if (req) waybill__v1__get_order_request__free_unpacked(req, NULL);
+}
+
+static void sample_order(Waybill__V1__Order *o, Waybill__V1__Address *addr,
+                         Waybill__V1__OrderLine *lines, Waybill__V1__OrderLine **line_ptrs,
+                         Waybill__V1__Money *prices) {
+    waybill__v1__order__init(o);
+    waybill__v1__address__init(addr);
+    o->channel = WAYBILL__V1__CHANNEL__CHANNEL_STORE_POS;
+    o->external_order_id = "pos-0001";
+    addr->postal_code = "10001";
+    addr->country = "US";
+    o->ship_to = addr;
+    for (int i = 0; i < 2; i++) {
+        waybill__v1__order_line__init(&lines[i]);
+        waybill__v1__money__init(&prices[i]);
+        lines[i].line_id = i ? "2" : "1";
+        lines[i].sku = i ? "SKU-B" : "SKU-A";
+        lines[i].quantity = i + 1;
+        prices[i].minor_units = 1999;
+        prices[i].currency = "USD";
+        lines[i].unit_price = &prices[i];
+        line_ptrs[i] = &lines[i];
+    }
+    o->lines = line_ptrs;
+    o->n_lines = 2;
+}
+
+/* ---------------------------------------------------------------- capture */
+
+static void h_capture(int fd, void *arg) {
+    (void)arg;
+    Waybill__V1__RequestEnvelope *env = expect_request(fd, "/waybill.v1.OrderService/CaptureOrder");
+    if (!env) return;
+    CHECK(env->timeout_ms == CALL_TIMEOUT_MS);
+    CHECK(!env->cancel);
+    Waybill__V1__CaptureOrderRequest *req =
+        waybill__v1__capture_order_request__unpack(NULL, env->payload.len, env->payload.data);
+    CHECK(req && req->order);
+    if (req && req->order) {
+        Waybill__V1__Order *o = req->order;
+        CHECK(o->channel == WAYBILL__V1__CHANNEL__CHANNEL_STORE_POS);
+        CHECK(strcmp(o->external_order_id, "pos-0001") == 0);
+        CHECK(o->n_lines == 2 && o->lines[1]->quantity == 2);
+        CHECK(o->ship_to && strcmp(o->ship_to->country, "US") == 0);
+        o->order_id = strdup("W-00000001");
+        o->status = WAYBILL__V1__ORDER_STATUS__ORDER_STATUS_CAPTURED;
+        o->version = 1;
+        Waybill__V1__CaptureOrderResponse resp = WAYBILL__V1__CAPTURE_ORDER_RESPONSE__INIT;
+        resp.order = o;
+        fs_send_response(fd, env->call_id, 0, NULL, &resp.base, 1);
+    }
+    if (req) waybill__v1__capture_order_request__free_unpacked(req, NULL);
+    free_request(env);
+    fs_wait_close(fd);
+}
+
+static void test_capture_round_trip(void) {
+    fake_server s;
+    CHECK(fs_start(&s, 1, h_capture, NULL) == 0);
+    waybill_client *c = connect_to(&s, CALL_TIMEOUT_MS, 0);
+    Waybill__V1__Order o;
+    Waybill__V1__Address addr;
+    Waybill__V1__OrderLine lines[2], *lp[2];
+    Waybill__V1__Money prices[2];
+    sample_order(&o, &addr, lines, lp, prices);
+    Waybill__V1__CaptureOrderResponse *resp = NULL;
+    waybill_status st;
+    int rc = waybill_capture_order(c, &o, &resp, &st);
+    CHECK(rc == 0);
+    CHECK_CODE(st, 0);
+    CHECK(resp && resp->order);
+    if (resp && resp->order) {
+        CHECK(strcmp(resp->order->order_id, "W-00000001") == 0);
+        CHECK(resp->order->status == WAYBILL__V1__ORDER_STATUS__ORDER_STATUS_CAPTURED);
+        CHECK(resp->order->n_lines == 2);
+        CHECK(strcmp(resp->order->lines[0]->sku, "SKU-A") == 0);
+        CHECK(!resp->replayed);
+    }
+    if (resp) waybill__v1__capture_order_response__free_unpacked(resp, NULL);
+    waybill_close(c);
+    fs_join(&s);
+}
+
+/* ---------------------------------------------------------------- server error status */
+
+static void h_not_found(int fd, void *arg) {
+    (void)arg;
+    Waybill__V1__RequestEnvelope *env = expect_request(fd, "/waybill.v1.OrderService/GetOrder");
+    if (!env) return;
+    Waybill__V1__StatusDetails d = WAYBILL__V1__STATUS_DETAILS__INIT;
+    d.field = "order_id";
+    Waybill__V1__Status status = WAYBILL__V1__STATUS__INIT;
+    status.code = WAYBILL__V1__STATUS_CODE__NOT_FOUND;
+    status.message = "order W-404 not found";
+    status.details = &d;
+    Waybill__V1__ResponseEnvelope resp = WAYBILL__V1__RESPONSE_ENVELOPE__INIT;
+    resp.call_id = env->call_id;
+    resp.status = &status;
+    resp.end_of_stream = 1;
+    uint8_t buf[256];
+    size_t n = waybill__v1__response_envelope__pack(&resp, buf);
+    fs_send_frame(fd, buf, n);
+    free_request(env);
+    /* then an out-of-range status code */
+    env = expect_request(fd, "/waybill.v1.OrderService/GetOrder");
+    if (env) fs_send_response(fd, env->call_id, 99, "odd", NULL, 1);
+    free_request(env);
+    fs_wait_close(fd);
+}
+
+static void test_server_error_status(void) {
+    fake_server s;
+    CHECK(fs_start(&s, 1, h_not_found, NULL) == 0);
+    waybill_client *c = connect_to(&s, CALL_TIMEOUT_MS, 0);
+    Waybill__V1__Order *o = (Waybill__V1__Order *)1;
+    waybill_status st;
+    CHECK(waybill_get_order(c, "W-404", &o, &st) == WAYBILL__V1__STATUS_CODE__NOT_FOUND);
+    CHECK(o == NULL);
+    CHECK(strcmp(st.message, "order W-404 not found") == 0);
+    CHECK(strcmp(st.field, "order_id") == 0);
+    CHECK(waybill_get_order(c, "W-405", &o, &st) == WAYBILL__V1__STATUS_CODE__UNKNOWN);
+    CHECK(strstr(st.message, "99") != NULL);
+    /* argument errors */
+    CHECK(waybill_get_order(c, "", &o, &st) == WAYBILL__V1__STATUS_CODE__INVALID_ARGUMENT);
+    CHECK(waybill_get_order(NULL, "W-1", &o, NULL) == WAYBILL__V1__STATUS_CODE__INVALID_ARGUMENT);
+    CHECK(waybill_capture_order(c, NULL, NULL, NULL) == WAYBILL__V1__STATUS_CODE__INVALID_ARGUMENT);
+    CHECK(waybill_next_events(c, 0, NULL, &st) == WAYBILL__V1__STATUS_CODE__FAILED_PRECONDITION);
+    CHECK(waybill_cancel_subscription(c, &st) == WAYBILL__V1__STATUS_CODE__FAILED_PRECONDITION);
+    waybill_close(c);
+    waybill_close(NULL);
+    fs_join(&s);
+}
+
+/* ---------------------------------------------------------------- availability */
+
+static void h_availability(int fd, void *arg) {
+    (void)arg;
+    Waybill__V1__RequestEnvelope *env =
+        expect_request(fd, "/waybill.v1.InventoryService/GetAvailability");
+    if (!env) return;
+    Waybill__V1__GetAvailabilityRequest *req =
+        waybill__v1__get_availability_request__unpack(NULL, env->payload.len, env->payload.data);
+    CHECK(req && req->n_skus == 2 && strcmp(req->skus[1], "SKU-B") == 0);
+    CHECK(req && req->channel == WAYBILL__V1__CHANNEL__CHANNEL_WEB);
+    Waybill__V1__InventoryPosition p = WAYBILL__V1__INVENTORY_POSITION__INIT;
+    p.sku = "SKU-A";
+    p.location_id = "DC-1";
+    p.on_hand = 10;
+    p.available = 7;
+    Waybill__V1__InventoryPosition *pp[1] = {&p};
+    Waybill__V1__GetAvailabilityResponse resp = WAYBILL__V1__GET_AVAILABILITY_RESPONSE__INIT;
+    resp.positions = pp;
+    resp.n_positions = 1;
+    fs_send_response(fd, env->call_id, 0, NULL, &resp.base, 1);
+    if (req) waybill__v1__get_availability_request__free_unpacked(req, NULL);
+    free_request(env);
+    fs_wait_close(fd);
+}
+
+static void test_availability(void) {
+    fake_server s;
+    CHECK(fs_start(&s, 1, h_availability, NULL) == 0);
+    waybill_client *c = connect_to(&s, CALL_TIMEOUT_MS, 0);
+    const char *skus[] = {"SKU-A", "SKU-B"};
+    Waybill__V1__GetAvailabilityResponse *resp = NULL;
+    waybill_status st;
+    waybill_get_availability(c, skus, 2, WAYBILL__V1__CHANNEL__CHANNEL_WEB, &resp, &st);
+    CHECK_CODE(st, 0);
+    CHECK(resp && resp->n_positions == 1 && resp->positions[0]->available == 7);
+    if (resp) waybill__v1__get_availability_response__free_unpacked(resp, NULL);
+    waybill_close(c);
+    fs_join(&s);
+}
+
+/* ---------------------------------------------------------------- change feed */
+
+static void send_events(int fd, uint64_t call_id, uint64_t first, int n) {
+    Waybill__V1__ChangeEvent ev[4], *evp[4];
+    char ids[4][16];
+    for (int i = 0; i < n; i++) {
+        waybill__v1__change_event__init(&ev[i]);
+        ev[i].offset = first + (uint64_t)i;
+        snprintf(ids[i], sizeof ids[i], "evt-%llu", (unsigned long long)(first + (uint64_t)i));
+        ev[i].event_id = ids[i];
+        ev[i].type = "order.captured";
+        evp[i] = &ev[i];
+    }
+    Waybill__V1__SubscribeResponse r = WAYBILL__V1__SUBSCRIBE_RESPONSE__INIT;
+    r.events = evp;
+    r.n_events = (size_t)n;
+    r.head_offset = 10;
+    fs_send_response(fd, call_id, 0, NULL, &r.base, 0);
+}
+
+static void h_feed(int fd, void *arg) {
+    (void)arg;
+    Waybill__V1__RequestEnvelope *sub = expect_request(fd, "/waybill.v1.ChangeFeedService/Subscribe");
+    if (!sub) return;
+    CHECK(sub->timeout_ms == 0);
+    Waybill__V1__SubscribeRequest *sr =
+        waybill__v1__subscribe_request__unpack(NULL, sub->payload.len, sub->payload.data);
+    CHECK(sr && strcmp(sr->consumer, "pos-1") == 0 && sr->window_events == 10 && sr->from_offset == 0);
+    if (sr) waybill__v1__subscribe_request__free_unpacked(sr, NULL);
+    uint64_t sid = sub->call_id;
+    send_events(fd, sid, 1, 1);
+    send_events(fd, sid, 2, 2);
+
+    /* The ack's answer comes between stream frames. */
+    Waybill__V1__RequestEnvelope *ack = expect_request(fd, "/waybill.v1.ChangeFeedService/Acknowledge");
+    if (ack) {
+        CHECK(ack->call_id != sid);
+        Waybill__V1__AcknowledgeRequest *ar =
+            waybill__v1__acknowledge_request__unpack(NULL, ack->payload.len, ack->payload.data);
+        CHECK(ar && strcmp(ar->consumer, "pos-1") == 0 && ar->offset == 1);
+        if (ar) waybill__v1__acknowledge_request__free_unpacked(ar, NULL);
+        send_events(fd, sid, 4, 1);
+        Waybill__V1__ConsumerInfo ci = WAYBILL__V1__CONSUMER_INFO__INIT;
+        ci.consumer = "pos-1";
+        ci.acknowledged_offset = 1;
+        Waybill__V1__AcknowledgeResponse resp = WAYBILL__V1__ACKNOWLEDGE_RESPONSE__INIT;
+        resp.consumer = &ci;
+        fs_send_response(fd, ack->call_id, 0, NULL, &resp.base, 1);
+        send_events(fd, sid, 5, 1);
+    }
+    free_request(ack);
+
+    /* Cancel, then answer a unary call after the stream's final frame. */
+    Waybill__V1__RequestEnvelope *cancel = expect_request(fd, "/waybill.v1.ChangeFeedService/Subscribe");
+    CHECK(cancel && cancel->cancel && cancel->call_id == sid);
+    free_request(cancel);
+    send_events(fd, sid, 6, 1); /* already in flight when the cancel arrived */
+    fs_send_response(fd, sid, WAYBILL__V1__STATUS_CODE__CANCELLED, "cancelled", NULL, 1);
+    Waybill__V1__RequestEnvelope *get = expect_request(fd, "/waybill.v1.OrderService/GetOrder");
+    if (get) answer_get_order(fd, get);
+    free_request(get);
+
+    /* A second subscription that the server ends with an error. */
+    Waybill__V1__RequestEnvelope *sub2 = expect_request(fd, "/waybill.v1.ChangeFeedService/Subscribe");
+    if (sub2) {
+        CHECK(sub2->call_id != sid);
+        fs_send_response(fd, sub2->call_id, WAYBILL__V1__STATUS_CODE__OUT_OF_RANGE,
+                         "offset 3 is no longer available", NULL, 1);
+    }
+    free_request(sub2);
+    /* A third one that the server closes in the middle of. */
+    Waybill__V1__RequestEnvelope *sub3 = expect_request(fd, "/waybill.v1.ChangeFeedService/Subscribe");
+    if (sub3) send_events(fd, sub3->call_id, 1, 1);
+    free_request(sub3);
+    free_request(sub);
+}
+
+static uint64_t first_offset(Waybill__V1__SubscribeResponse *r) {
+    return r && r->n_events ? r->events[0]->offset : 0;
+}
+
+static void test_feed_demultiplexing(void) {
+    fake_server s;
+    CHECK(fs_start(&s, 1, h_feed, NULL) == 0);
+    waybill_client *c = connect_to(&s, CALL_TIMEOUT_MS, 0);
+    waybill_status st;
+    Waybill__V1__SubscribeResponse *r = NULL;
+    CHECK(waybill_subscribe(c, "pos-1", 0, 10, 0, &st) == 0);
+    CHECK(waybill_subscribe(c, "pos-1", 0, 10, 0, &st) == WAYBILL__V1__STATUS_CODE__FAILED_PRECONDITION);
+
+    CHECK(waybill_next_events(c, CALL_TIMEOUT_MS, &r, &st) == 0);
+    CHECK(first_offset(r) == 1 && r->n_events == 1 && strcmp(r->events[0]->event_id, "evt-1") == 0);
+    waybill__v1__subscribe_response__free_unpacked(r, NULL);
+
+    Waybill__V1__AcknowledgeResponse *ack = NULL;
+    CHECK(waybill_acknowledge(c, "pos-1", 1, &ack, &st) == 0);
+    CHECK(ack && ack->consumer && ack->consumer->acknowledged_offset == 1);
+    if (ack) waybill__v1__acknowledge_response__free_unpacked(ack, NULL);
+
+    /* Frames buffered while waiting for the ack come out in order. */
+    uint64_t expect[] = {2, 4, 5};
+    for (int i = 0; i < 3; i++) {
+        CHECK(waybill_next_events(c, CALL_TIMEOUT_MS, &r, &st) == 0);
+        CHECK(first_offset(r) == expect[i]);
+        if (i == 0) CHECK(r && r->n_events == 2 && r->head_offset == 10);
+        if (r) waybill__v1__subscribe_response__free_unpacked(r, NULL);
+    }
+    /* Nothing more: a timeout, and the subscription stays open. */
+    CHECK(waybill_next_events(c, 0, &r, &st) == WAYBILL__V1__STATUS_CODE__DEADLINE_EXCEEDED);
+    CHECK(r == NULL);
+    CHECK(waybill_next_events(c, 100, &r, &st) == WAYBILL__V1__STATUS_CODE__DEADLINE_EXCEEDED);
+
+    CHECK(waybill_cancel_subscription(c, &st) == 0);
+    CHECK(waybill_next_events(c, 0, &r, &st) == WAYBILL__V1__STATUS_CODE__FAILED_PRECONDITION);
+    /* The cancelled stream's last frames are dropped; the unary call gets its answer. */
+    Waybill__V1__Order *o = NULL;
+    CHECK(waybill_get_order(c, "W-7", &o, &st) == 0);
+    CHECK(o && strcmp(o->order_id, "W-7") == 0);
+    if (o) waybill__v1__order__free_unpacked(o, NULL);
+
+    CHECK(waybill_subscribe(c, "pos-1", 3, 0, 0, &st) == 0);
+    CHECK(waybill_next_events(c, CALL_TIMEOUT_MS, &r, &st) == WAYBILL__V1__STATUS_CODE__OUT_OF_RANGE);
+    CHECK(strstr(st.message, "no longer available") != NULL);
+    CHECK(waybill_next_events(c, 0, &r, &st) == WAYBILL__V1__STATUS_CODE__FAILED_PRECONDITION);
+
+    CHECK(waybill_subscribe(c, "pos-1", 0, 0, 0, &st) == 0);
+    CHECK(waybill_next_events(c, CALL_TIMEOUT_MS, NULL, &st) == 0); /* out NULL: discarded */
+    CHECK(waybill_next_events(c, CALL_TIMEOUT_MS, &r, &st) == WAYBILL__V1__STATUS_CODE__UNAVAILABLE);
+    CHECK(r == NULL);
+    waybill_close(c);
+    fs_join(&s);
+}
+
+/* ---------------------------------------------------------------- bad responses */
+
+typedef enum {
+    BAD_TRUNCATED,
+    BAD_OVERSIZED,
+    BAD_HUGE_LENGTH,
+    BAD_FLAG_ONE,
+    BAD_GARBAGE_ENVELOPE,
+    BAD_NOT_A_FRAME,
+    BAD_UNKNOWN_CALL_ID,
+    BAD_PAYLOAD,
+    BAD_CLOSE_MID_CALL,
+    BAD_CONNECTION_ERROR,
+    BAD_NOT_END_OF_STREAM,
+    BAD_TOO_BIG_FOR_CLIENT,
+} bad_kind;
+
+static void h_bad(int fd, void *arg) {
+    bad_kind kind = *(bad_kind *)arg;
+    Waybill__V1__RequestEnvelope *env = expect_request(fd, "/waybill.v1.OrderService/GetOrder");
+    if (!env) return;
+    uint64_t id = env->call_id;
+    static const uint8_t garbage_env[] = {0x1a, 0x50, 0x01, 0x02}; /* bytes field, 80 long, 2 there */
+    static const uint8_t garbage_payload[] = {0x0a, 0xff};
+    switch (kind) {
+    case BAD_TRUNCATED: {
+        uint8_t part[15] = {0, 0, 0, 0, 100, 0x08, 0x01};
+        fs_send_raw(fd, part, sizeof part);
+        break; /* and close */
+    }
+    case BAD_OVERSIZED: {
+        uint8_t h[5] = {0, 0x00, 0x40, 0x00, 0x01}; /* 4 MiB + 1 */
+        fs_send_raw(fd, h, 5);
+        fs_wait_close(fd);
+        break;
+    }
+    case BAD_HUGE_LENGTH: {
+        uint8_t h[5] = {0, 0xff, 0xff, 0xff, 0xff};
+        fs_send_raw(fd, h, 5);
+        fs_wait_close(fd);
+        break;
+    }
+    case BAD_FLAG_ONE: {
+        Waybill__V1__ResponseEnvelope r = WAYBILL__V1__RESPONSE_ENVELOPE__INIT;
+        r.call_id = id;
+        r.end_of_stream = 1;
+        uint8_t buf[64];
+        buf[0] = 1;
+        size_t n = waybill__v1__response_envelope__pack(&r, buf + 5);
+        buf[1] = buf[2] = buf[3] = 0;
+        buf[4] = (uint8_t)n;
+        fs_send_raw(fd, buf, 5 + n);
+        fs_wait_close(fd);
+        break;
+    }
+    case BAD_GARBAGE_ENVELOPE:
+        fs_send_frame(fd, garbage_env, sizeof garbage_env);
+        fs_wait_close(fd);
+        break;
+    case BAD_NOT_A_FRAME:
+        fs_send_raw(fd, "HTTP/1.1 400 Bad Request\r\n\r\n", 28);
+        fs_wait_close(fd);
+        break;
+    case BAD_UNKNOWN_CALL_ID:
+        fs_send_response(fd, id + 1000, 0, NULL, NULL, 1);
+        fs_wait_close(fd);
+        break;
+    case BAD_PAYLOAD: /* then a good answer to a second call on the same connection */
+        fs_send_response_bytes(fd, id, 0, NULL, garbage_payload, sizeof garbage_payload, 1);
+        free_request(env);
+        env = expect_request(fd, "/waybill.v1.OrderService/GetOrder");
+        if (env) answer_get_order(fd, env);
+        fs_wait_close(fd);
+        break;
+    case BAD_CLOSE_MID_CALL:
+        break;
+    case BAD_CONNECTION_ERROR:
+        fs_send_response(fd, 0, WAYBILL__V1__STATUS_CODE__RESOURCE_EXHAUSTED, "too many connections",
+                         NULL, 1);
+        break;
+    case BAD_NOT_END_OF_STREAM:
+        answer_get_order(fd, env); /* eos = 1 ... */
+        free_request(env);
+        env = expect_request(fd, "/waybill.v1.OrderService/GetOrder");
+        if (env) fs_send_response(fd, env->call_id, 0, NULL, NULL, 0); /* ... then eos = 0 */
+        fs_wait_close(fd);
+        break;
+    case BAD_TOO_BIG_FOR_CLIENT: { /* a valid 2000-byte answer to a client limited to 1024 */
+        char *big = malloc(2001);
+        memset(big, 'x', 2000);
+        big[2000] = '\0';
+        Waybill__V1__Order o = WAYBILL__V1__ORDER__INIT;
+        o.order_id = big;
+        fs_send_response(fd, id, 0, NULL, &o.base, 1);
+        free(big);
+        fs_wait_close(fd);
+        break;
+    }
+    }
+    free_request(env);
+}
+
+static void bad_case(bad_kind kind, uint32_t max_frame, int expected, const char *fragment) {
+    fake_server s;
+    CHECK(fs_start(&s, 1, h_bad, &kind) == 0);
+    waybill_client *c = connect_to(&s, CALL_TIMEOUT_MS, max_frame);
+    Waybill__V1__Order *o = NULL;
+    waybill_status st;
+    int rc = waybill_get_order(c, "W-1", &o, &st);
+    CHECK(rc == st.code);
+    CHECK_CODE(st, expected);
+    CHECK(expected == 0 || o == NULL);
+    if (fragment && !strstr(st.message, fragment)) {
+        fprintf(stderr, "  message '%s' lacks '%s'\n", st.message, fragment);
+        CHECK(0);
+    }
+    if (kind == BAD_PAYLOAD || kind == BAD_NOT_END_OF_STREAM) {
+        /* The framing is intact: the connection stays usable. */
+        if (kind == BAD_NOT_END_OF_STREAM) {
+            CHECK_CODE(st, 0);
+            if (o) waybill__v1__order__free_unpacked(o, NULL);
+            o = NULL;
+            rc = waybill_get_order(c, "W-2", &o, &st);
+            CHECK_CODE(st, WAYBILL__V1__STATUS_CODE__INTERNAL);
+            CHECK(strstr(st.message, "end_of_stream") != NULL);
+        } else {
+            rc = waybill_get_order(c, "W-2", &o, &st);
+            CHECK_CODE(st, 0);
+            CHECK(o && strcmp(o->order_id, "W-2") == 0);
+        }
+        if (o) waybill__v1__order__free_unpacked(o, NULL);
+    } else {
+        /* The connection is closed; later calls say so without touching the socket. */
+        rc = waybill_get_order(c, "W-2", &o, &st);
+        CHECK_CODE(st, WAYBILL__V1__STATUS_CODE__UNAVAILABLE);
+        CHECK(strstr(st.message, "connection is closed") != NULL);
+        CHECK(waybill_subscribe(c, "x", 0, 0, 0, &st) == WAYBILL__V1__STATUS_CODE__UNAVAILABLE);
+        CHECK(waybill_next_events(c, 0, NULL, &st) == WAYBILL__V1__STATUS_CODE__UNAVAILABLE);
+    }
+    waybill_close(c);
+    fs_join(&s);
+}
+
+static void test_bad_responses(void) {
+    const int INTERNAL = WAYBILL__V1__STATUS_CODE__INTERNAL;
+    const int UNAVAILABLE = WAYBILL__V1__STATUS_CODE__UNAVAILABLE;
+    const int EXHAUSTED = WAYBILL__V1__STATUS_CODE__RESOURCE_EXHAUSTED;
+    struct { bad_kind kind; uint32_t max; int code; const char *fragment; const char *name; } cases[] = {
+        {BAD_TRUNCATED, 0, UNAVAILABLE, "mid-frame", "truncated frame, then close"},
+        {BAD_OVERSIZED, 0, EXHAUSTED, "4194305 bytes", "declared length over 4 MiB"},
+        {BAD_HUGE_LENGTH, 0, EXHAUSTED, "exceeds the limit", "declared length 0xffffffff"},
+        {BAD_TOO_BIG_FOR_CLIENT, 1024, EXHAUSTED, "exceeds the limit", "frame over a 1 KiB client limit"},
+        {BAD_FLAG_ONE, 0, INTERNAL, "flag byte 1", "flag byte 1"},
+        {BAD_GARBAGE_ENVELOPE, 0, INTERNAL, "malformed response envelope", "garbage envelope"},
+        {BAD_NOT_A_FRAME, 0, INTERNAL, "flag byte 72", "not a frame at all"},
+        {BAD_UNKNOWN_CALL_ID, 0, INTERNAL, "unknown call id", "unknown call id"},
+        {BAD_PAYLOAD, 0, INTERNAL, "malformed waybill.v1.Order payload", "unparseable payload"},
+        {BAD_CLOSE_MID_CALL, 0, UNAVAILABLE, "closed by the server", "closed mid-call"},
+        {BAD_CONNECTION_ERROR, 0, EXHAUSTED, "too many connections", "connection-level error"},
+        {BAD_NOT_END_OF_STREAM, 0, 0, NULL, "unary answer without end_of_stream"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        fprintf(stderr, "  - %s\n", cases[i].name);
+        bad_case(cases[i].kind, cases[i].max, cases[i].code, cases[i].fragment);
+    }
+}
+
+/* ---------------------------------------------------------------- timeouts */
+
+static void h_slow(int fd, void *arg) {
+    (void)arg;
+    Waybill__V1__RequestEnvelope *first = expect_request(fd, "/waybill.v1.OrderService/GetOrder");
+    /* No answer until the client has given up and sent its next call. */
+    Waybill__V1__RequestEnvelope *second = expect_request(fd, "/waybill.v1.OrderService/GetOrder");
+    if (first) answer_get_order(fd, first); /* late: must be dropped */
+    if (second) answer_get_order(fd, second);
+    free_request(first);
+    free_request(second);
+    Waybill__V1__RequestEnvelope *third = expect_request(fd, "/waybill.v1.OrderService/GetOrder");
+    free_request(third); /* never answered */
+    fs_wait_close(fd);
+}
+
+static void test_timeout(void) {
+    fake_server s;
+    CHECK(fs_start(&s, 1, h_slow, NULL) == 0);
+    waybill_client *c = connect_to(&s, 300, 0);
+    Waybill__V1__Order *o = NULL;
+    waybill_status st;
+    int64_t t0 = now_ms();
+    CHECK(waybill_get_order(c, "W-1", &o, &st) == WAYBILL__V1__STATUS_CODE__DEADLINE_EXCEEDED);
+    int64_t took = now_ms() - t0;
+    CHECK(took >= 290 && took < 3000);
+    CHECK(o == NULL);
+    CHECK(waybill_get_order(c, "W-2", &o, &st) == 0);
+    CHECK(o && strcmp(o->order_id, "W-2") == 0);
+    if (o) waybill__v1__order__free_unpacked(o, NULL);
+    o = NULL;
+    CHECK(waybill_get_order(c, "W-3", &o, &st) == WAYBILL__V1__STATUS_CODE__DEADLINE_EXCEEDED);
+    waybill_close(c);
+    fs_join(&s);
+}
+
+/* ---------------------------------------------------------------- request limits, connect */
+
+static void h_one_get(int fd, void *arg) {
+    (void)arg;
+    Waybill__V1__RequestEnvelope *env = expect_request(fd, "/waybill.v1.OrderService/GetOrder");
+    if (env) answer_get_order(fd, env);
+    free_request(env);
+    fs_wait_close(fd);
+}
+
+static void test_request_too_large(void) {
+    fake_server s;
+    CHECK(fs_start(&s, 1, h_one_get, NULL) == 0);
+    waybill_client *c = connect_to(&s, CALL_TIMEOUT_MS, 1024);
+    char *big = malloc(3000);
+    memset(big, 'x', 2999);
+    big[2999] = '\0';
+    Waybill__V1__Order o = WAYBILL__V1__ORDER__INIT;
+    o.external_order_id = big;
+    waybill_status st;
+    Waybill__V1__CaptureOrderResponse *resp = NULL;
+    CHECK(waybill_capture_order(c, &o, &resp, &st) == WAYBILL__V1__STATUS_CODE__RESOURCE_EXHAUSTED);
+    CHECK(resp == NULL);
+    free(big);
+    Waybill__V1__Order *got = NULL;
+    CHECK(waybill_get_order(c, "W-9", &got, &st) == 0); /* nothing was sent: still usable */
+    if (got) waybill__v1__order__free_unpacked(got, NULL);
+    waybill_close(c);
+    fs_join(&s);
+}
+
+static void test_connect_errors(void) {
+    waybill_status st;
+    /* A port nobody listens on: bind one, note it, close it. */
+    fake_server s;
+    CHECK(fs_start(&s, 0, h_one_get, NULL) == 0);
+    int port = s.port;
+    fs_join(&s);
+    waybill_options o = {.connect_timeout_ms = 1000};
+    CHECK(waybill_connect("127.0.0.1", port, &o, &st) == NULL);
+    CHECK_CODE(st, WAYBILL__V1__STATUS_CODE__UNAVAILABLE);
+    CHECK(waybill_connect("", 1, NULL, &st) == NULL);
+    CHECK_CODE(st, WAYBILL__V1__STATUS_CODE__INVALID_ARGUMENT);
+    CHECK(waybill_connect("127.0.0.1", 70000, NULL, &st) == NULL);
+    CHECK_CODE(st, WAYBILL__V1__STATUS_CODE__INVALID_ARGUMENT);
+    CHECK(waybill_connect("no-such-host.invalid", 1, &o, &st) == NULL);
+    CHECK_CODE(st, WAYBILL__V1__STATUS_CODE__UNAVAILABLE);
+}
+
+/* ---------------------------------------------------------------- CLI order file */
+
+static void test_order_file(void) {
+    char err[256];
+    const char *text =
+        "# a POS sale\n"
+        "channel = store_pos\n"
+        "external_order_id = pos-42\n"
+        "customer.name = Ada Lovelace\n"
+        "ship_to.line = 1 Main St\n"
+        "ship_to.line = Apt 2\n"
+        "ship_to.postal_code = 10001\n"
+        "ship_to.country = US\n"
+        "  service_level = EXPEDITED  \n"
+        "attribute.payment_ref = PAY-1=2\n"
+        "line = 1 SKU-1 2 1999 USD\n"
+        "line = 2 SKU-2 1 500 USD\n";
+    Waybill__V1__Order *o = order_file_parse(text, err, sizeof err);
+    CHECK(o != NULL);
+    if (o) {
+        CHECK(o->channel == WAYBILL__V1__CHANNEL__CHANNEL_STORE_POS);
+        CHECK(strcmp(o->external_order_id, "pos-42") == 0);
+        CHECK(o->customer && strcmp(o->customer->name, "Ada Lovelace") == 0);
+        CHECK(o->ship_to && o->ship_to->n_lines == 2 && strcmp(o->ship_to->lines[1], "Apt 2") == 0);
+        CHECK(o->fulfillment && o->fulfillment->service_level == WAYBILL__V1__SERVICE_LEVEL__SERVICE_LEVEL_EXPEDITED);
+        CHECK(o->n_attributes == 1 && strcmp(o->attributes[0]->value, "PAY-1=2") == 0);
+        CHECK(o->n_lines == 2 && o->lines[0]->quantity == 2 && o->lines[0]->unit_price->minor_units == 1999);
+        CHECK(strcmp(o->lines[1]->unit_price->currency, "USD") == 0);
+        FILE *devnull = fopen("/dev/null", "w");
+        if (devnull) {
+            order_print(devnull, o);
+            fclose(devnull);
+        }
+        waybill__v1__order__free_unpacked(o, NULL);
+    }
+    struct { const char *text; const char *fragment; } bad[] = {
+        {"channel = WEB\nnonsense\n", "line 2: expected KEY = VALUE"},
+        {"channel = TELEPATHY\n", "bad value for 'channel'"},
+        {"line = 1 SKU 2 USD\n", "line 1: expected line ="},
+        {"line = 1 SKU two 100 USD\n", "expected line ="},
+        {"ship_to.country = US\ncolour = red\n", "line 2: unknown key 'colour'"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        err[0] = '\0';
+        CHECK(order_file_parse(bad[i].text, err, sizeof err) == NULL);
+        if (!strstr(err, bad[i].fragment)) {
+            fprintf(stderr, "  order file error '%s' lacks '%s'\n", err, bad[i].fragment);
+            CHECK(0);
+        }
+    }
+    CHECK(strcmp(enum_name(&waybill__v1__order_status__descriptor, 1), "CAPTURED") == 0);
+    CHECK(strcmp(waybill_code_name(14), "UNAVAILABLE") == 0);
+    CHECK(strcmp(waybill_code_name(-1), "UNKNOWN_CODE") == 0);
+}
+
+int main(void) {
+    struct { void (*fn)(void); const char *name; } tests[] = {
+        {test_capture_round_trip, "capture round trip"},
+        {test_server_error_status, "server error status passes through"},
+        {test_availability, "availability round trip"},
+        {test_feed_demultiplexing, "change feed: stream frames and ack demultiplexed"},
+        {test_bad_responses, "bad responses become clean errors"},
+        {test_timeout, "server never answers: timeout, late answer dropped"},
+        {test_request_too_large, "request over the frame limit is refused"},
+        {test_connect_errors, "connect errors"},
+        {test_order_file, "CLI order file format"},
+    };
+    for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {
+        int before = atomic_load(&failures);
+        fprintf(stderr, "%s\n", tests[i].name);
+        tests[i].fn();
+        fprintf(stderr, "  %s\n", atomic_load(&failures) == before ? "ok" : "FAILED");
+    }
+    int f = atomic_load(&failures);
+    fprintf(stderr, "%d checks, %d failures\n", atomic_load(&checks), f);
+    return f ? 1 : 0;
+}
