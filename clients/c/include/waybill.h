@@ -32,10 +32,13 @@
  *   INVALID_ARGUMENT (3)    bad arguments (NULL client, empty host...)
  *   FAILED_PRECONDITION (9) subscription misuse (already subscribed / none active)
  * After an error that leaves the byte stream unusable (I/O failure, bad frame, unknown
- * call id, a connection-level error from the server) the connection is closed and every
- * later call returns UNAVAILABLE: close the client and connect again. Timeouts, server
- * status errors and unparseable payloads leave the connection usable; a late answer to a
- * timed-out call is recognised and dropped.
+ * call id, a connection-level error from the server, a timeout while sending) the
+ * connection is closed and every later call returns UNAVAILABLE: close the client and
+ * connect again. Timeouts while waiting for an answer, server status errors and
+ * unparseable payloads leave the connection usable; a late answer to a timed-out call is
+ * recognised and dropped (the last 32 such calls are remembered).
+ * A timed-out or failed CaptureOrder may still have been committed: retry it with the
+ * same (channel, external_order_id), which is idempotent (the answer says replayed).
  *
  * ---- Threads ----
  * A client is not thread-safe: use it from one thread at a time (one client per thread

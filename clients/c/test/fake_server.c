@@ -25,7 +25,7 @@ static void *serve(void *p) {
     return NULL;
 }
 
-int fs_start(fake_server *s, int connections, fs_handler handler, void *arg) {
+int fs_start(fake_server *s, int port, int connections, fs_handler handler, void *arg) {
     memset(s, 0, sizeof *s);
     s->connections = connections;
     s->handler = handler;
@@ -37,6 +37,7 @@ int fs_start(fake_server *s, int connections, fs_handler handler, void *arg) {
     struct sockaddr_in a = {0};
     a.sin_family = AF_INET;
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons((uint16_t)port);
     socklen_t len = sizeof a;
     if (bind(s->listen_fd, (struct sockaddr *)&a, sizeof a) < 0 || listen(s->listen_fd, 8) < 0 ||
         getsockname(s->listen_fd, (struct sockaddr *)&a, &len) < 0) {

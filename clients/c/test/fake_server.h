@@ -19,9 +19,9 @@ typedef struct fake_server {
     void *arg;
 } fake_server;
 
-/* Listens on 127.0.0.1 (ephemeral port) and serves `connections` connections one after
+/* Listens on 127.0.0.1:port (0 = an ephemeral port) and serves `connections` connections one after
  * another in a thread, calling handler(fd, arg) for each, then closing it. */
-int fs_start(fake_server *s, int connections, fs_handler handler, void *arg);
+int fs_start(fake_server *s, int port, int connections, fs_handler handler, void *arg);
 void fs_join(fake_server *s);
 
 /* Next request envelope; NULL on EOF or a bad frame. Free with

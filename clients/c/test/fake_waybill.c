@@ -1,6 +1,6 @@
 /* fake_waybill.c - a tiny in-memory stand-in for the Waybill server, for the CLI tests.
- *   fake_waybill      prints its loopback port on stdout, then serves connections one at
- *                     a time until killed.
+ *   fake_waybill [PORT]   listens on 127.0.0.1:PORT (default: any free port), prints the
+ *                         port on stdout, then serves connections one at a time until killed.
  * It implements CaptureOrder (idempotent on channel + external id), GetOrder,
  * GetAvailability (10 on hand at DC-1, minus what captured orders reserved), and a change
  * feed (one order.captured event per capture) with window-based flow control. */
@@ -228,9 +228,10 @@ static void handle(int fd, void *arg) {
     }
 }
 
-int main(void) {
+int main(int argc, char **argv) {
     fake_server s;
-    if (fs_start(&s, 1 << 30, handle, NULL)) {
+    int port = argc > 1 ? atoi(argv[1]) : 0;
+    if (fs_start(&s, port, 1 << 30, handle, NULL)) {
         perror("fake_waybill");
         return 1;
     }

@@ -148,7 +148,7 @@ static void h_capture(int fd, void *arg) {
 
 static void test_capture_round_trip(void) {
     fake_server s;
-    CHECK(fs_start(&s, 1, h_capture, NULL) == 0);
+    CHECK(fs_start(&s, 0, 1, h_capture, NULL) == 0);
     waybill_client *c = connect_to(&s, CALL_TIMEOUT_MS, 0);
     Waybill__V1__Order o;
     Waybill__V1__Address addr;
@@ -202,7 +202,7 @@ static void h_not_found(int fd, void *arg) {
 
 static void test_server_error_status(void) {
     fake_server s;
-    CHECK(fs_start(&s, 1, h_not_found, NULL) == 0);
+    CHECK(fs_start(&s, 0, 1, h_not_found, NULL) == 0);
     waybill_client *c = connect_to(&s, CALL_TIMEOUT_MS, 0);
     Waybill__V1__Order *o = (Waybill__V1__Order *)1;
     waybill_status st;
@@ -251,7 +251,7 @@ static void h_availability(int fd, void *arg) {
 
 static void test_availability(void) {
     fake_server s;
-    CHECK(fs_start(&s, 1, h_availability, NULL) == 0);
+    CHECK(fs_start(&s, 0, 1, h_availability, NULL) == 0);
     waybill_client *c = connect_to(&s, CALL_TIMEOUT_MS, 0);
     const char *skus[] = {"SKU-A", "SKU-B"};
     Waybill__V1__GetAvailabilityResponse *resp = NULL;
@@ -347,7 +347,7 @@ static uint64_t first_offset(Waybill__V1__SubscribeResponse *r) {
 
 static void test_feed_demultiplexing(void) {
     fake_server s;
-    CHECK(fs_start(&s, 1, h_feed, NULL) == 0);
+    CHECK(fs_start(&s, 0, 1, h_feed, NULL) == 0);
     waybill_client *c = connect_to(&s, CALL_TIMEOUT_MS, 0);
     waybill_status st;
     Waybill__V1__SubscribeResponse *r = NULL;
@@ -501,7 +501,7 @@ static void h_bad(int fd, void *arg) {
 
 static void bad_case(bad_kind kind, uint32_t max_frame, int expected, const char *fragment) {
     fake_server s;
-    CHECK(fs_start(&s, 1, h_bad, &kind) == 0);
+    CHECK(fs_start(&s, 0, 1, h_bad, &kind) == 0);
     waybill_client *c = connect_to(&s, CALL_TIMEOUT_MS, max_frame);
     Waybill__V1__Order *o = NULL;
     waybill_status st;
@@ -582,7 +582,7 @@ static void h_slow(int fd, void *arg) {
 
 static void test_timeout(void) {
     fake_server s;
-    CHECK(fs_start(&s, 1, h_slow, NULL) == 0);
+    CHECK(fs_start(&s, 0, 1, h_slow, NULL) == 0);
     waybill_client *c = connect_to(&s, 300, 0);
     Waybill__V1__Order *o = NULL;
     waybill_status st;
@@ -612,7 +612,7 @@ static void h_one_get(int fd, void *arg) {
 
 static void test_request_too_large(void) {
     fake_server s;
-    CHECK(fs_start(&s, 1, h_one_get, NULL) == 0);
+    CHECK(fs_start(&s, 0, 1, h_one_get, NULL) == 0);
     waybill_client *c = connect_to(&s, CALL_TIMEOUT_MS, 1024);
     char *big = malloc(3000);
     memset(big, 'x', 2999);
@@ -635,7 +635,7 @@ static void test_connect_errors(void) {
     waybill_status st;
     /* A port nobody listens on: bind one, note it, close it. */
     fake_server s;
-    CHECK(fs_start(&s, 0, h_one_get, NULL) == 0);
+    CHECK(fs_start(&s, 0, 0, h_one_get, NULL) == 0);
     int port = s.port;
     fs_join(&s);
     waybill_options o = {.connect_timeout_ms = 1000};
