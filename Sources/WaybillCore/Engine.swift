@@ -321,8 +321,7 @@ public struct Engine: Sendable {
             }
             if !order.isOnHold && state.policy.releaseOnAllocation { releaseCreated(&order, now: context.now) }
             order.recomputeLineQuantities()
-            apply(movements: rerouteMovements)
-            for use in rerouteCapacity { state.capacity.apply(use) }
+            // allocate(_:to:...) has already applied the reroute's reservations and capacity.
             movements += rerouteMovements
             capacity += rerouteCapacity
             transition.historyDetail += plan.shipments.isEmpty

@@ -99,8 +99,9 @@ public enum OrderStateMachine {
         let state = order.status.description
         switch command {
         case .hold(let reason, let note):
-            if order.status.isTerminal || order.status == .shipped {
-                return .failure(.illegal("hold order", state: state))
+            // A hold stops units from being released or shipped: it needs units still open.
+            if !order.lines.contains(where: { $0.openQuantity > 0 }) {
+                return .failure(.illegal("hold order", state: state, "nothing left to release or ship"))
             }
             if order.holds.contains(where: { $0.reason == reason }) {
                 return .failure(.illegal("hold order", state: state, "already on \(reason.name) hold"))

@@ -243,6 +243,13 @@ public struct Return: Hashable, Sendable {
     public var refund: Money?
     public var requestedAt: Timestamp
     public var receivedAt: Timestamp = .zero
+
+    public init(returnID: String, lines: [ReturnLine], reason: String, requestedAt: Timestamp) {
+        self.returnID = returnID
+        self.lines = lines
+        self.reason = reason
+        self.requestedAt = requestedAt
+    }
 }
 
 public struct HistoryEntry: Hashable, Sendable {
@@ -253,6 +260,16 @@ public struct HistoryEntry: Hashable, Sendable {
     public var requestID: String
     public var detail: String
     public var version: Int64
+
+    public init(at: Timestamp, action: String, reason: String, clientID: String, requestID: String, detail: String, version: Int64) {
+        self.at = at
+        self.action = action
+        self.reason = reason
+        self.clientID = clientID
+        self.requestID = requestID
+        self.detail = detail
+        self.version = version
+    }
 }
 
 public struct LocationDecision: Hashable, Sendable {
@@ -260,6 +277,13 @@ public struct LocationDecision: Hashable, Sendable {
     public var chosen: Bool
     public var reason: String
     public var score: Double
+
+    public init(locationID: LocationID, chosen: Bool, reason: String, score: Double) {
+        self.locationID = locationID
+        self.chosen = chosen
+        self.reason = reason
+        self.score = score
+    }
 }
 
 public struct RoutingDecision: Hashable, Sendable {
@@ -272,6 +296,19 @@ public struct RoutingDecision: Hashable, Sendable {
     public var backorderedUnits: Int32
     public var candidateSetsExamined: Int32
     public var searchTruncated: Bool
+
+    public init(policyVersion: Int64, decidedAt: Timestamp, trigger: String, locations: [LocationDecision], shipments: Int32,
+                totalCostEstimate: Money?, backorderedUnits: Int32, candidateSetsExamined: Int32, searchTruncated: Bool) {
+        self.policyVersion = policyVersion
+        self.decidedAt = decidedAt
+        self.trigger = trigger
+        self.locations = locations
+        self.shipments = shipments
+        self.totalCostEstimate = totalCostEstimate
+        self.backorderedUnits = backorderedUnits
+        self.candidateSetsExamined = candidateSetsExamined
+        self.searchTruncated = searchTruncated
+    }
 }
 
 public enum ErpPostingStatus: Int, Hashable, Sendable {
@@ -412,8 +449,8 @@ public struct Order: Hashable, Sendable {
             returned += q.returned
         }
         if active == 0 { return .cancelled }
-        if returned > 0 { return returned >= shipped && shipped == active ? .returned : .partiallyReturned }
         if !holds.isEmpty && shipped < active { return .onHold }
+        if returned > 0 { return returned >= shipped && shipped == active ? .returned : .partiallyReturned }
         if delivered > 0 { return delivered == active ? .delivered : .partiallyDelivered }
         if shipped > 0 { return shipped == active ? .shipped : .partiallyShipped }
         if allocated == active {

@@ -161,6 +161,41 @@ public struct Router: Sendable {
 
     public func route(_ request: RoutingRequest, policy: RoutingPolicy, network: NetworkState,
                       inventory: InventoryBook, capacity: CapacityBook) -> AllocationPlan {
+        // Lines sharing a SKU draw on the same stock: route one line per SKU, then hand each
+        // shipment's units back to those lines in line order.
+        var merged: [RoutingLine] = []
+        var mergedIndex: [SKU: Int] = [:]
+        for line in request.lines {
+            if let index = mergedIndex[line.sku] { merged[index].quantity += line.quantity; continue }
+            mergedIndex[line.sku] = merged.count
+            merged.append(line)
+        }
+        if merged.count == request.lines.count {
+            return routeLines(request, policy: policy, network: network, inventory: inventory, capacity: capacity)
+        }
+        var mergedRequest = request
+        mergedRequest.lines = merged
+        var plan = routeLines(mergedRequest, policy: policy, network: network, inventory: inventory, capacity: capacity)
+        var remaining = request.lines.map(\.quantity)
+        for slot in plan.shipments.indices {
+            var lines: [FulfillmentLine] = []
+            for planned in plan.shipments[slot].lines {
+                var units = planned.quantity
+                for (index, line) in request.lines.enumerated() where line.sku == planned.sku && units > 0 && remaining[index] > 0 {
+                    let take = min(units, remaining[index])
+                    lines.append(FulfillmentLine(lineID: line.lineID, sku: line.sku, quantity: take))
+                    remaining[index] -= take
+                    units -= take
+                }
+            }
+            plan.shipments[slot].lines = lines
+        }
+        plan.unallocated = request.lines.indices.filter { remaining[$0] > 0 }.map { (request.lines[$0].lineID, remaining[$0]) }
+        return plan
+    }
+
+    private func routeLines(_ request: RoutingRequest, policy: RoutingPolicy, network: NetworkState,
+                            inventory: InventoryBook, capacity: CapacityBook) -> AllocationPlan {
         var explanation = Explanation(limit: explanationLocationsMax)
         let weights = request.lines.map { network.weightGrams($0.sku) }
         let candidates = gatherCandidates(request, policy: policy, network: network, inventory: inventory,
@@ -518,14 +553,17 @@ public struct Router: Sendable {
 struct Explanation {
     let limit: Int
     var decisions: [LocationDecision] = []
+    /// The summary each entry of `decisions` is counted under if the cap drops it ("" for chosen ones).
+    var summaries: [String] = []
     var omitted: [String: Int] = [:]
     var omittedOrder: [String] = []
 
     init(limit: Int) { self.limit = limit }
 
     mutating func chosen(_ location: LocationID, score: Double, reason: String) {
-        decisions.insert(LocationDecision(locationID: location, chosen: true, reason: reason, score: score),
-                         at: decisions.firstIndex { !$0.chosen } ?? decisions.endIndex)
+        let index = decisions.firstIndex { !$0.chosen } ?? decisions.endIndex
+        decisions.insert(LocationDecision(locationID: location, chosen: true, reason: reason, score: score), at: index)
+        summaries.insert("", at: index)
     }
     mutating func rejected(_ location: LocationID, score: Double, reason: String) {
         add(LocationDecision(locationID: location, chosen: false, reason: reason, score: score), summary: "not chosen")
@@ -536,6 +574,7 @@ struct Explanation {
     private mutating func add(_ decision: LocationDecision, summary: String) {
         if decisions.count < limit {
             decisions.append(decision)
+            summaries.append(summary)
         } else {
             if omitted[summary] == nil { omittedOrder.append(summary) }
             omitted[summary, default: 0] += 1
@@ -543,9 +582,16 @@ struct Explanation {
     }
     func finish() -> [LocationDecision] {
         var result = decisions
-        // Chosen entries always survive; the cap applies to the rest.
+        var omitted = omitted, omittedOrder = omittedOrder
+        // Chosen entries always survive; the cap applies to the rest, which are still counted.
         let chosenCount = result.filter(\.chosen).count
-        if result.count > max(limit, chosenCount) { result = Array(result.prefix(max(limit, chosenCount))) }
+        if result.count > max(limit, chosenCount) {
+            for summary in summaries[max(limit, chosenCount)...] {
+                if omitted[summary] == nil { omittedOrder.append(summary) }
+                omitted[summary, default: 0] += 1
+            }
+            result = Array(result.prefix(max(limit, chosenCount)))
+        }
         for reason in omittedOrder {
             result.append(LocationDecision(locationID: LocationID("*"), chosen: false,
                                            reason: "\(omitted[reason]!) more: \(reason)", score: 0))

@@ -1,0 +1,273 @@
+// The Swift client: one TCP connection, any number of calls in flight, answers matched by call id.
+
+import NIOCore
+import NIOPosix
+import Synchronization
+import SwiftProtobuf
+import WaybillProto
+import WaybillWire
+
+public struct ClientConfiguration: Sendable {
+    /// Recorded in order history as who made each change.
+    public var clientID = "waybill-swift-client"
+    public var connectTimeoutMilliseconds: Int64 = 5_000
+    /// Default per-call deadline, sent to the server and enforced locally; 0 = none.
+    public var defaultTimeoutMilliseconds: UInt32 = 30_000
+    public var frameBytesMax = TransportLimits().frameBytesMax
+    public init() {}
+}
+
+public final class WaybillClient: Sendable {
+    public let configuration: ClientConfiguration
+    let channel: any NIOCore.Channel
+    private let handler: NIOLoopBound<ClientHandler>
+    private let nextCallID = Atomic<UInt64>(1)
+    private let ownedGroup: MultiThreadedEventLoopGroup?
+
+    /// Connects to a Waybill server. Without a group, the client runs its own single event loop.
+    public static func connect(host: String, port: Int, configuration: ClientConfiguration = ClientConfiguration(),
+                               group: (any EventLoopGroup)? = nil) async throws -> WaybillClient {
+        let owned = group == nil ? MultiThreadedEventLoopGroup(numberOfThreads: 1) : nil
+        let loopGroup: any EventLoopGroup = group ?? owned!
+        do {
+            let channel = try await ClientBootstrap(group: loopGroup)
+                .connectTimeout(.milliseconds(configuration.connectTimeoutMilliseconds))
+                .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        let operations = channel.pipeline.syncOperations
+                        try operations.addHandler(ByteToMessageHandler(FrameDecoder(frameBytesMax: configuration.frameBytesMax)))
+                        try operations.addHandler(ClientHandler())
+                    }
+                }
+                .connect(host: host, port: port).get()
+            let handler = try await channel.eventLoop.submit {
+                NIOLoopBound(try channel.pipeline.syncOperations.handler(type: ClientHandler.self), eventLoop: channel.eventLoop)
+            }.get()
+            return WaybillClient(configuration: configuration, channel: channel, handler: handler, ownedGroup: owned)
+        } catch {
+            try? await owned?.shutdownGracefully()
+            throw WaybillStatusError(.unavailable, "cannot connect to \(host):\(port): \(error)")
+        }
+    }
+
+    /// Parses "host:port".
+    public static func connect(_ address: String, configuration: ClientConfiguration = ClientConfiguration(),
+                               group: (any EventLoopGroup)? = nil) async throws -> WaybillClient {
+        let (host, port) = try parseAddress(address)
+        return try await connect(host: host, port: port, configuration: configuration, group: group)
+    }
+
+    public static func parseAddress(_ address: String) throws -> (String, Int) {
+        guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]), port > 0, port < 65_536 else {
+            throw WaybillStatusError(.invalidArgument, "address \"\(address)\" is not HOST:PORT")
+        }
+        return (String(address[..<colon]), port)
+    }
+
+    private init(configuration: ClientConfiguration, channel: any NIOCore.Channel, handler: NIOLoopBound<ClientHandler>,
+                 ownedGroup: MultiThreadedEventLoopGroup?) {
+        self.configuration = configuration
+        self.channel = channel
+        self.handler = handler
+        self.ownedGroup = ownedGroup
+    }
+
+    public var eventLoop: any EventLoop { channel.eventLoop }
+
+    public func close() async {
+        try? await channel.close()
+        try? await ownedGroup?.shutdownGracefully()
+    }
+
+    func makeEnvelope(method: String, payload: [UInt8], timeoutMilliseconds: UInt32?, callID: UInt64) -> Waybill_V1_RequestEnvelope {
+        var envelope = Waybill_V1_RequestEnvelope()
+        envelope.callID = callID
+        envelope.method = method
+        envelope.payload = .init(payload)
+        envelope.timeoutMs = timeoutMilliseconds ?? configuration.defaultTimeoutMilliseconds
+        envelope.metadata = ["client-id": configuration.clientID]
+        envelope.protocolVersion = ProtocolVersions.current
+        return envelope
+    }
+
+    /// Sends one unary call; the future completes with the answer's payload or a WaybillStatusError.
+    public func send(method: String, payload: [UInt8], timeoutMilliseconds: UInt32? = nil) -> EventLoopFuture<[UInt8]> {
+        let callID = nextCallID.wrappingAdd(1, ordering: .relaxed).oldValue
+        let envelope = makeEnvelope(method: method, payload: payload, timeoutMilliseconds: timeoutMilliseconds, callID: callID)
+        let promise = channel.eventLoop.makePromise(of: [UInt8].self)
+        let handler = self.handler
+        let timeout = envelope.timeoutMs
+        if channel.eventLoop.inEventLoop {
+            handler.value.start(envelope: envelope, promise: promise, timeoutMilliseconds: timeout)
+        } else {
+            channel.eventLoop.execute { handler.value.start(envelope: envelope, promise: promise, timeoutMilliseconds: timeout) }
+        }
+        return promise.futureResult
+    }
+
+    /// Calls `method` with `request` and decodes the answer as `Response`.
+    public func call<Response: SwiftProtobuf.Message>(_ method: String, _ request: some SwiftProtobuf.Message,
+                                                      as type: Response.Type = Response.self,
+                                                      timeoutMilliseconds: UInt32? = nil) async throws -> Response {
+        let payload: [UInt8] = try request.serializedBytes()
+        let bytes = try await send(method: method, payload: payload, timeoutMilliseconds: timeoutMilliseconds).get()
+        do {
+            return try Response(serializedBytes: bytes)
+        } catch {
+            throw WaybillStatusError(.internal, "answer to \(method) does not parse as \(Response.protoMessageName): \(error)")
+        }
+    }
+
+    /// Opens a server stream. Frames arrive on the returned stream; cancelling it (or breaking out
+    /// of the loop) sends a cancel for the call.
+    public func stream(method: String, payload: [UInt8]) -> AsyncThrowingStream<[UInt8], Error> {
+        let callID = nextCallID.wrappingAdd(1, ordering: .relaxed).oldValue
+        let envelope = makeEnvelope(method: method, payload: payload, timeoutMilliseconds: 0, callID: callID)
+        let handler = self.handler
+        let eventLoop = channel.eventLoop
+        return AsyncThrowingStream { continuation in
+            eventLoop.execute { handler.value.startStream(envelope: envelope, continuation: continuation) }
+            continuation.onTermination = { termination in
+                if case .cancelled = termination {
+                    eventLoop.execute { handler.value.cancelStream(callID: callID) }
+                }
+            }
+        }
+    }
+}
+
+/// Matches answers to calls on the client's event loop.
+final class ClientHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private struct Pending {
+        var promise: EventLoopPromise<[UInt8]>
+        var timer: Scheduled<Void>?
+    }
+
+    private var pending: [UInt64: Pending] = [:]
+    private var streams: [UInt64: AsyncThrowingStream<[UInt8], Error>.Continuation] = [:]
+    private var context: ChannelHandlerContext?
+    private var flushScheduled = false
+    private var closedError: WaybillStatusError?
+
+    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+
+    func start(envelope: Waybill_V1_RequestEnvelope, promise: EventLoopPromise<[UInt8]>, timeoutMilliseconds: UInt32) {
+        if let closedError { promise.fail(closedError); return }
+        var timer: Scheduled<Void>?
+        if timeoutMilliseconds > 0, let loop = context?.eventLoop {
+            // The server enforces the deadline too; this local timer (with slack) covers a silent server.
+            let callID = envelope.callID
+            let bound = NIOLoopBound(self, eventLoop: loop)
+            timer = loop.scheduleTask(in: .milliseconds(Int64(timeoutMilliseconds) + 250)) {
+                bound.value.fail(callID: callID, WaybillStatusError(.deadlineExceeded, "no answer within \(timeoutMilliseconds) ms"))
+            }
+        }
+        pending[envelope.callID] = Pending(promise: promise, timer: timer)
+        send(envelope)
+    }
+
+    func startStream(envelope: Waybill_V1_RequestEnvelope, continuation: AsyncThrowingStream<[UInt8], Error>.Continuation) {
+        if let closedError { continuation.finish(throwing: closedError); return }
+        streams[envelope.callID] = continuation
+        send(envelope)
+    }
+
+    func cancelStream(callID: UInt64) {
+        guard streams.removeValue(forKey: callID) != nil else { return }
+        var envelope = Waybill_V1_RequestEnvelope()
+        envelope.callID = callID
+        envelope.cancel = true
+        envelope.protocolVersion = ProtocolVersions.current
+        send(envelope)
+    }
+
+    private func send(_ envelope: Waybill_V1_RequestEnvelope) {
+        guard let context else { return }
+        var buffer = context.channel.allocator.buffer(capacity: 64 + envelope.payload.count)
+        do {
+            try buffer.writeFrame(envelope)
+        } catch {
+            fail(callID: envelope.callID, WaybillStatusError(.internal, "request does not serialize: \(error)"))
+            return
+        }
+        context.write(wrapOutboundOut(buffer), promise: nil)
+        // Coalesce flushes of calls issued together.
+        if !flushScheduled {
+            flushScheduled = true
+            let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+            context.eventLoop.execute {
+                bound.value.flushScheduled = false
+                bound.value.context?.flush()
+            }
+        }
+    }
+
+    private func fail(callID: UInt64, _ error: WaybillStatusError) {
+        if let call = pending.removeValue(forKey: callID) {
+            call.timer?.cancel()
+            call.promise.fail(error)
+        }
+        if let stream = streams.removeValue(forKey: callID) { stream.finish(throwing: error) }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var frame = unwrapInboundIn(data)
+        let envelope: Waybill_V1_ResponseEnvelope
+        do {
+            envelope = try Waybill_V1_ResponseEnvelope(serializedBytes: frame.readBytes(length: frame.readableBytes) ?? [])
+        } catch {
+            failAll(WaybillStatusError(.internal, "malformed response envelope: \(error)"))
+            context.close(promise: nil)
+            return
+        }
+        let status = envelope.hasStatus ? envelope.status : Waybill_V1_Status()
+        if envelope.callID == 0 {
+            // A connection-level error: the server closes the connection after it.
+            failAll(WaybillStatusError(status))
+            return
+        }
+        if let stream = streams[envelope.callID] {
+            if !envelope.endOfStream {
+                stream.yield([UInt8](envelope.payload))
+            } else {
+                streams.removeValue(forKey: envelope.callID)
+                if status.code == .ok { stream.finish() } else { stream.finish(throwing: WaybillStatusError(status)) }
+            }
+            return
+        }
+        guard let call = pending.removeValue(forKey: envelope.callID) else { return }  // e.g. after a local timeout
+        call.timer?.cancel()
+        if status.code == .ok {
+            call.promise.succeed([UInt8](envelope.payload))
+        } else {
+            call.promise.fail(WaybillStatusError(status))
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        failAll(WaybillStatusError(.internal, "connection error: \(error)"))
+        context.close(promise: nil)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        failAll(WaybillStatusError(.unavailable, "connection closed"))
+        context.fireChannelInactive()
+    }
+
+    private func failAll(_ error: WaybillStatusError) {
+        if closedError == nil { closedError = error }
+        let calls = pending
+        pending.removeAll()
+        for (_, call) in calls {
+            call.timer?.cancel()
+            call.promise.fail(error)
+        }
+        let open = streams
+        streams.removeAll()
+        for (_, stream) in open { stream.finish(throwing: error) }
+    }
+}

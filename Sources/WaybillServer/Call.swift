@@ -1,0 +1,174 @@
+// One call on a connection, and how its answers get back to the connection's event loop.
+
+import Dispatch
+import NIOCore
+import Synchronization
+import SwiftProtobuf
+import WaybillCore
+import WaybillProto
+import WaybillStore
+import WaybillWire
+
+/// What a handler answers: a message, bytes already serialized (a stored order), or a status.
+public enum CallResponse: Sendable {
+    case message(any SwiftProtobuf.Message & Sendable)
+    case bytes([UInt8])
+    case failure(WaybillStatusError)
+
+    static func from(_ error: Error) -> CallResponse {
+        .failure(statusError(error))
+    }
+}
+
+/// Maps any error a service can meet onto a gRPC status.
+func statusError(_ error: Error) -> WaybillStatusError {
+    switch error {
+    case let error as WaybillStatusError: return error
+    case let error as DomainError: return WaybillStatusError(error)
+    case let error as WriterError:
+        switch error {
+        case .queueFull(let depth):
+            var details = Waybill_V1_StatusDetails()
+            details.limitName = "writeQueueDepthMax"
+            details.limitValue = Int64(depth)
+            details.retryAfterMs = 50
+            return WaybillStatusError(.resourceExhausted, error.description, details: details)
+        case .stopped:
+            var details = Waybill_V1_StatusDetails()
+            details.retryAfterMs = 1_000
+            return WaybillStatusError(.unavailable, "server is shutting down; retry on another instance or later", details: details)
+        case .deadlineExceeded: return WaybillStatusError(.deadlineExceeded, error.description)
+        case .commitFailed: return WaybillStatusError(.unavailable, error.description + "; the request can be retried")
+        case .skipped: return WaybillStatusError(.internal, error.description)
+        }
+    case let error as BinaryDecodingError:
+        return WaybillStatusError(.invalidArgument, "request payload does not parse: \(error)")
+    default:
+        return WaybillStatusError(.internal, "internal error: \(error)")
+    }
+}
+
+/// Sends a call's frames. Thread-safe: any thread may answer; delivery hops to the connection's
+/// event loop through its ReplyBatcher, which coalesces flushes.
+public struct CallResponder: Sendable {
+    let callID: UInt64
+    let connection: ConnectionBox
+    let batcher: ReplyBatcher
+
+    /// The single answer of a unary call (ignored if the call already ended, e.g. by deadline).
+    public func respond(_ response: CallResponse) {
+        let connection = self.connection, callID = self.callID
+        batcher.enqueue { connection.value?.finish(callID: callID, response: response) }
+    }
+
+    /// Builds the answer on the event loop (keeps serialization off the writer thread).
+    public func respond(lazy build: @escaping @Sendable () -> CallResponse) {
+        let connection = self.connection, callID = self.callID
+        batcher.enqueue { connection.value?.finish(callID: callID, response: build()) }
+    }
+
+    public func respond(_ result: Result<any SwiftProtobuf.Message & Sendable, Error>) {
+        switch result {
+        case .success(let message): respond(.message(message))
+        case .failure(let error): respond(.from(error))
+        }
+    }
+
+    /// The connection, for server streams (loop-bound).
+    var connectionBox: ConnectionBox { connection }
+}
+
+/// A weak, loop-bound reference to a connection's handler.
+final class ConnectionBox: @unchecked Sendable {
+    let eventLoop: any EventLoop
+    private weak var handler: ConnectionHandler?
+
+    init(_ handler: ConnectionHandler, eventLoop: any EventLoop) {
+        self.handler = handler
+        self.eventLoop = eventLoop
+    }
+
+    /// Only on the event loop.
+    var value: ConnectionHandler? {
+        eventLoop.preconditionInEventLoop()
+        return handler
+    }
+}
+
+/// Per event loop: collects answers from other threads and runs them in one task, then flushes
+/// each connection once. One writer batch of 1000 answers costs one wake-up, not 1000.
+public final class ReplyBatcher: @unchecked Sendable {
+    let eventLoop: any EventLoop
+    private let pending = Mutex<(items: [@Sendable () -> Void], scheduled: Bool)>(([], false))
+    // Confined to `eventLoop` (touched only by drain and by handlers running on it).
+    private var toFlush: [ConnectionHandler] = []
+    private var draining = false
+
+    init(eventLoop: any EventLoop) {
+        self.eventLoop = eventLoop
+    }
+
+    func enqueue(_ item: @escaping @Sendable () -> Void) {
+        let schedule = pending.withLock { state -> Bool in
+            state.items.append(item)
+            defer { state.scheduled = true }
+            return !state.scheduled
+        }
+        if schedule { eventLoop.execute { self.drain() } }
+    }
+
+    /// On the loop: a connection wrote without flushing. Inside a drain the flush waits for the
+    /// drain's end (one flush per connection per drain); elsewhere (timers) it happens now.
+    func needsFlush(_ handler: ConnectionHandler) {
+        eventLoop.assertInEventLoop()
+        guard draining else {
+            handler.flushNow()
+            return
+        }
+        if !handler.queuedForFlush {
+            handler.queuedForFlush = true
+            toFlush.append(handler)
+        }
+    }
+
+    private func drain() {
+        let items = pending.withLock { state -> [@Sendable () -> Void] in
+            state.scheduled = false
+            defer { state.items.removeAll(keepingCapacity: true) }
+            return state.items
+        }
+        draining = true
+        for item in items { item() }
+        draining = false
+        let handlers = toFlush
+        toFlush.removeAll(keepingCapacity: true)
+        for handler in handlers {
+            handler.queuedForFlush = false
+            handler.flushNow()
+        }
+    }
+}
+
+/// One request, parsed from its envelope.
+public struct Call: Sendable {
+    public let callID: UInt64
+    public let method: String
+    public let payload: [UInt8]
+    public let clientID: String
+    /// Uptime nanoseconds after which nobody waits for the answer (.max = no deadline).
+    public let deadlineUptimeNanoseconds: UInt64
+    public let responder: CallResponder
+
+    /// Parses the payload as `M`, or answers INVALID_ARGUMENT and returns nil.
+    func parse<M: SwiftProtobuf.Message>(_ type: M.Type) -> M? {
+        do {
+            return try M(serializedBytes: payload)
+        } catch {
+            responder.respond(.failure(WaybillStatusError(.invalidArgument, "\(M.protoMessageName) payload does not parse: \(error)")))
+            return nil
+        }
+    }
+}
+
+/// Monotonic nanoseconds (deadlines and latency; never the wall clock).
+func uptimeNanoseconds() -> UInt64 { DispatchTime.now().uptimeNanoseconds }

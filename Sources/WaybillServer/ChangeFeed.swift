@@ -1,0 +1,212 @@
+// The change feed: committed outbox events pushed to subscribers the moment the writer commits.
+//
+// Memory is bounded twice: the hub keeps only the newest `feedMemoryEventsMax` events (older
+// ones are read back from SQLite on a reader connection), and each subscription sends at most
+// `window` events beyond its consumer's acknowledged offset and only while its socket is
+// writable. A stalled consumer therefore costs nothing but its position.
+
+import Dispatch
+import NIOCore
+import Synchronization
+import WaybillCore
+import WaybillProto
+import WaybillStore
+import WaybillWire
+
+/// Something a connection must tell when it cancels or becomes writable again.
+protocol StreamCall: AnyObject {
+    func cancel()
+    func writable()
+}
+
+final class ChangeFeedHub: Sendable {
+    struct State {
+        var recent: [CommittedEvent] = []
+        /// Index in `recent` of the oldest kept event (ring by compaction).
+        var start = 0
+        var head: UInt64
+        var subscriptions: [ObjectIdentifier: FeedSubscription] = [:]
+    }
+
+    let memoryEventsMax: Int
+    let reader: StoreReader
+    private let state: Mutex<State>
+
+    init(head: UInt64, memoryEventsMax: Int, reader: StoreReader) {
+        self.memoryEventsMax = memoryEventsMax
+        self.reader = reader
+        state = Mutex(State(head: head))
+    }
+
+    var head: UInt64 { state.withLock { $0.head } }
+    var subscriptionCount: Int { state.withLock { $0.subscriptions.count } }
+    func connectedConsumers() -> Set<String> { state.withLock { Set($0.subscriptions.values.map(\.consumer)) } }
+
+    /// From the writer thread, after the commit.
+    func publish(_ events: [CommittedEvent]) {
+        let subscriptions = state.withLock { state -> [FeedSubscription] in
+            state.recent.append(contentsOf: events)
+            state.head = events.last?.offset ?? state.head
+            let excess = state.recent.count - state.start - memoryEventsMax
+            if excess > 0 { state.start += excess }
+            if state.start > memoryEventsMax {
+                state.recent.removeFirst(state.start)
+                state.start = 0
+            }
+            return Array(state.subscriptions.values)
+        }
+        for subscription in subscriptions { subscription.wake() }
+    }
+
+    /// Events from `offset` on, at most `limit`, if the hub still holds `offset` in memory.
+    func recentEvents(from offset: UInt64, limit: Int) -> (events: [CommittedEvent], head: UInt64)? {
+        state.withLock { state in
+            guard state.start < state.recent.count else { return offset > state.head ? ([], state.head) : nil }
+            let first = state.recent[state.start].offset
+            guard offset >= first else { return nil }
+            let index = state.start + Int(offset - first)
+            guard index < state.recent.count else { return ([], state.head) }
+            let end = min(state.recent.count, index + limit)
+            return (Array(state.recent[index..<end]), state.head)
+        }
+    }
+
+    func add(_ subscription: FeedSubscription) -> Bool {
+        state.withLock { state in
+            state.subscriptions[ObjectIdentifier(subscription)] = subscription
+            return true
+        }
+    }
+
+    func remove(_ subscription: FeedSubscription) {
+        _ = state.withLock { $0.subscriptions.removeValue(forKey: ObjectIdentifier(subscription)) }
+    }
+
+    /// After an Acknowledge committed: subscriptions of that consumer may send more.
+    func acknowledged(consumer: String, offset: UInt64) {
+        let matching = state.withLock { $0.subscriptions.values.filter { $0.consumer == consumer } }
+        for subscription in matching { subscription.acknowledged(offset) }
+    }
+}
+
+/// One Subscribe call. Its mutable state lives on the connection's event loop.
+final class FeedSubscription: StreamCall, @unchecked Sendable {
+    let consumer: String
+    let callID: UInt64
+    let window: UInt64
+    let eventsPerFrame: Int
+    private let box: ConnectionBox
+    private let hub: ChangeFeedHub
+    private let metrics: ServerMetrics
+    // Loop-confined:
+    private var nextOffset: UInt64
+    private var acknowledgedOffset: UInt64
+    private var reading = false
+    private var cancelled = false
+    private var pumpScheduled = false
+
+    init(consumer: String, callID: UInt64, from offset: UInt64, acknowledged: UInt64, window: UInt64, eventsPerFrame: Int,
+         box: ConnectionBox, hub: ChangeFeedHub, metrics: ServerMetrics) {
+        self.consumer = consumer
+        self.callID = callID
+        nextOffset = offset
+        acknowledgedOffset = acknowledged
+        self.window = window
+        self.eventsPerFrame = eventsPerFrame
+        self.box = box
+        self.hub = hub
+        self.metrics = metrics
+    }
+
+    var eventLoop: any EventLoop { box.eventLoop }
+
+    func cancel() {
+        eventLoop.preconditionInEventLoop()
+        cancelled = true
+        hub.remove(self)
+    }
+
+    func writable() { pump() }
+
+    /// Any thread: new events committed.
+    func wake() {
+        eventLoop.execute { self.schedulePump() }
+    }
+
+    func acknowledged(_ offset: UInt64) {
+        eventLoop.execute {
+            if offset > self.acknowledgedOffset { self.acknowledgedOffset = offset }
+            self.schedulePump()
+        }
+    }
+
+    private func schedulePump() {
+        if pumpScheduled { return }
+        pumpScheduled = true
+        eventLoop.execute {
+            self.pumpScheduled = false
+            self.pump()
+        }
+    }
+
+    /// Sends frames while there are events, window and a writable socket.
+    func pump() {
+        eventLoop.preconditionInEventLoop()
+        while !cancelled && !reading {
+            guard let connection = box.value, connection.isWritable else { return }
+            let windowEnd = acknowledgedOffset + window  // last offset we may send
+            guard nextOffset <= windowEnd else { return }
+            let limit = Int(min(UInt64(eventsPerFrame), windowEnd - nextOffset + 1))
+            if let (events, head) = hub.recentEvents(from: nextOffset, limit: limit) {
+                guard !events.isEmpty else { return }
+                send(events.map { StoredEvent(offset: $0.offset, body: $0.body) }, head: head, on: connection)
+            } else {
+                // Older than memory: read back from SQLite on a reader connection.
+                reading = true
+                let from = nextOffset
+                hub.reader.events(from: from, limit: limit) { result in
+                    self.eventLoop.execute {
+                        self.reading = false
+                        guard !self.cancelled, let connection = self.box.value else { return }
+                        switch result {
+                        case .success(let events) where !events.isEmpty && events[0].offset == from:
+                            self.send(events, head: self.hub.head, on: connection)
+                            self.pump()
+                        case .success(let events):
+                            // Pruned under us: the stream cannot continue gap-free.
+                            let earliest = events.first?.offset ?? self.hub.head + 1
+                            var details = Waybill_V1_StatusDetails()
+                            details.earliestOffset = earliest
+                            connection.finish(callID: self.callID, response: .failure(WaybillStatusError(
+                                .outOfRange, "offset \(from) has been pruned; earliest available is \(earliest)", details: details)))
+                        case .failure(let error):
+                            connection.finish(callID: self.callID, response: .from(error))
+                        }
+                    }
+                }
+                return
+            }
+        }
+    }
+
+    private func send(_ events: [StoredEvent], head: UInt64, on connection: ConnectionHandler) {
+        // SubscribeResponse: field 1 (repeated ChangeEvent) spliced from stored bytes, field 2 head.
+        var payload: [UInt8] = []
+        payload.reserveCapacity(events.reduce(16) { $0 + $1.body.count + 6 })
+        for event in events { appendLengthDelimitedField(1, event.body, to: &payload) }
+        payload.append(0x10)
+        var value = head
+        while value >= 0x80 {
+            payload.append(UInt8(truncatingIfNeeded: value) | 0x80)
+            value >>= 7
+        }
+        payload.append(UInt8(value))
+        if connection.streamFrame(callID: callID, payload: payload) {
+            nextOffset = events.last!.offset + 1
+            metrics.eventsDelivered(events.count)
+        } else {
+            cancelled = true
+            hub.remove(self)
+        }
+    }
+}

@@ -1,0 +1,293 @@
+// One TCP connection: envelopes in, calls dispatched, answers out in any order.
+// Everything here runs on the connection's event loop.
+
+import Dispatch
+import Foundation
+import Logging
+import NIOCore
+import SwiftProtobuf
+import WaybillProto
+import WaybillWire
+
+final class ConnectionHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    struct InFlight {
+        var deadline: Scheduled<Void>?
+        var stream: StreamCall?
+        var method: String
+        var startedUptimeNanoseconds: UInt64
+    }
+
+    private let services: Services
+    private let limits: TransportLimits
+    private let batcher: ReplyBatcher
+    private let logger: Logger
+    private let metrics: ServerMetrics
+    private var context: ChannelHandlerContext?
+    private var box: ConnectionBox?
+    private var inFlight: [UInt64: InFlight] = [:]
+    private var closing = false
+    /// Frames written since the last flush.
+    private var wroteSinceFlush = false
+    /// Queued on the batcher for a flush at the end of its drain.
+    var queuedForFlush = false
+
+    init(services: Services, limits: TransportLimits, batcher: ReplyBatcher, logger: Logger, metrics: ServerMetrics) {
+        self.services = services
+        self.limits = limits
+        self.batcher = batcher
+        self.logger = logger
+        self.metrics = metrics
+    }
+
+    var callsInFlight: Int { inFlight.count }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        box = ConnectionBox(self, eventLoop: context.eventLoop)
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        cancelEverything()
+        self.context = nil
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        cancelEverything()
+        context.fireChannelInactive()
+    }
+
+    private func cancelEverything() {
+        for (_, call) in inFlight {
+            call.deadline?.cancel()
+            call.stream?.cancel()
+        }
+        inFlight.removeAll()
+    }
+
+    // MARK: inbound
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if closing { return }
+        var frame = unwrapInboundIn(data)
+        let envelope: Waybill_V1_RequestEnvelope
+        do {
+            envelope = try Waybill_V1_RequestEnvelope(serializedBytes: frame.readBytes(length: frame.readableBytes) ?? [])
+        } catch {
+            connectionError(WaybillStatusError(.invalidArgument, "malformed request envelope: \(error)"))
+            return
+        }
+        guard envelope.protocolVersion == ProtocolVersions.current else {
+            connectionError(WaybillStatusError(.failedPrecondition,
+                                               "protocol_version \(envelope.protocolVersion.rawValue) is not supported; this server speaks "
+                                                   + ProtocolVersions.supported.map { String($0.rawValue) }.joined(separator: ", ")),
+                            callID: envelope.callID)
+            return
+        }
+        guard envelope.callID != 0 else {
+            connectionError(WaybillStatusError(.invalidArgument, "call_id must not be 0"))
+            return
+        }
+        if envelope.cancel {
+            if let call = inFlight.removeValue(forKey: envelope.callID) {
+                call.deadline?.cancel()
+                call.stream?.cancel()
+                write(callID: envelope.callID, status: WaybillStatusError(.cancelled, "cancelled by the client").status,
+                      payload: [], endOfStream: true)
+            }
+            return
+        }
+        if inFlight[envelope.callID] != nil {
+            connectionError(WaybillStatusError(.invalidArgument, "call_id \(envelope.callID) is already in flight on this connection"),
+                            callID: envelope.callID)
+            return
+        }
+        if inFlight.count >= limits.callsInFlightPerConnectionMax {
+            metrics.rejected(reason: "calls_in_flight")
+            let error = WaybillStatusError.limit(.resourceExhausted, name: "callsInFlightPerConnectionMax",
+                                                 value: limits.callsInFlightPerConnectionMax,
+                                                 "too many calls in flight on this connection")
+            write(callID: envelope.callID, status: error.status, payload: [], endOfStream: true)
+            return
+        }
+        let now = uptimeNanoseconds()
+        var deadline: UInt64 = .max
+        var state = InFlight(deadline: nil, stream: nil, method: envelope.method, startedUptimeNanoseconds: now)
+        if envelope.timeoutMs > 0 {
+            deadline = now + UInt64(envelope.timeoutMs) * 1_000_000
+            let callID = envelope.callID, box = self.box!
+            state.deadline = context.eventLoop.scheduleTask(in: .milliseconds(Int64(envelope.timeoutMs))) {
+                box.value?.finish(callID: callID, response: .failure(WaybillStatusError(
+                    .deadlineExceeded, "deadline of \(envelope.timeoutMs) ms exceeded; a mutation may still commit: read back or retry with the same idempotency key")))
+            }
+        }
+        inFlight[envelope.callID] = state
+        let call = Call(callID: envelope.callID, method: envelope.method, payload: [UInt8](envelope.payload),
+                        clientID: envelope.metadata["client-id"] ?? "", deadlineUptimeNanoseconds: deadline,
+                        responder: CallResponder(callID: envelope.callID, connection: box!, batcher: batcher))
+        services.dispatch(call, connection: self)
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        flushNow()
+        context.fireChannelReadComplete()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        switch error {
+        case let frameError as FrameError:
+            metrics.rejected(reason: "bad_frame")
+            switch frameError {
+            case .tooLarge(_, let limit, let callID):
+                connectionError(WaybillStatusError.limit(.resourceExhausted, name: "frameBytesMax", value: limit, frameError.description),
+                                callID: callID ?? 0)
+            default:
+                connectionError(WaybillStatusError(.invalidArgument, frameError.description))
+            }
+        case let decoderError as ByteToMessageDecoderError:
+            // Bytes after a frame error: the connection is already closing.
+            if case .dataReceivedInErrorState = decoderError { return }
+            connectionError(WaybillStatusError(.invalidArgument, "\(decoderError)"))
+        default:
+            if !(error is ChannelError) && (error as? IOError)?.errnoCode != ECONNRESET {
+                logger.debug("connection error: \(error)")
+            }
+            context.close(promise: nil)
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is IdleStateHandler.IdleStateEvent {
+            if inFlight.isEmpty {
+                logger.debug("closing idle connection")
+                connectionError(WaybillStatusError(.unavailable, "idle for idleTimeoutMilliseconds (\(limits.idleTimeoutMilliseconds)); closing"))
+            }
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    // MARK: outbound
+
+    /// Ends a call with its answer; a second answer (after a deadline fired) is dropped.
+    func finish(callID: UInt64, response: CallResponse) {
+        guard let call = inFlight.removeValue(forKey: callID) else { return }
+        call.deadline?.cancel()
+        call.stream?.cancel()
+        let elapsed = uptimeNanoseconds() - call.startedUptimeNanoseconds
+        switch response {
+        case .message(let message):
+            do {
+                let bytes: [UInt8] = try message.serializedBytes()
+                metrics.completed(method: call.method, code: .ok, nanoseconds: elapsed)
+                write(callID: callID, status: nil, payload: bytes, endOfStream: true)
+            } catch {
+                metrics.completed(method: call.method, code: .internal, nanoseconds: elapsed)
+                write(callID: callID, status: WaybillStatusError(.internal, "response does not serialize: \(error)").status,
+                      payload: [], endOfStream: true)
+            }
+        case .bytes(let bytes):
+            metrics.completed(method: call.method, code: .ok, nanoseconds: elapsed)
+            write(callID: callID, status: nil, payload: bytes, endOfStream: true)
+        case .failure(let error):
+            metrics.completed(method: call.method, code: error.code, nanoseconds: elapsed)
+            write(callID: callID, status: error.status, payload: [], endOfStream: true)
+        }
+        batcher.needsFlush(self)
+    }
+
+    /// Registers a server stream for `callID` (already in flight).
+    func attachStream(callID: UInt64, _ stream: StreamCall) -> Bool {
+        guard inFlight[callID] != nil else { return false }
+        inFlight[callID]!.stream = stream
+        return true
+    }
+
+    /// One frame of a server stream (end_of_stream = false); false when the call is gone.
+    @discardableResult
+    func streamFrame(callID: UInt64, payload: [UInt8]) -> Bool {
+        guard inFlight[callID] != nil else { return false }
+        write(callID: callID, status: nil, payload: payload, endOfStream: false)
+        batcher.needsFlush(self)
+        return true
+    }
+
+    /// Whether the socket accepts more without buffering (stream flow control).
+    var isWritable: Bool { context?.channel.isWritable ?? false }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable {
+            for (_, call) in inFlight { call.stream?.writable() }
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func flushNow() {
+        if wroteSinceFlush {
+            wroteSinceFlush = false
+            context?.flush()
+        }
+    }
+
+    /// Ends every stream with UNAVAILABLE (graceful shutdown) and closes once unary calls are done.
+    func shutdown() {
+        for (callID, call) in inFlight where call.stream != nil {
+            finish(callID: callID, response: .failure(WaybillStatusError(.unavailable, "server is shutting down; resubscribe elsewhere or later")))
+        }
+        flushNow()
+    }
+
+    private func connectionError(_ error: WaybillStatusError, callID: UInt64 = 0) {
+        guard let context, !closing else { return }
+        closing = true
+        write(callID: callID, status: error.status, payload: [], endOfStream: true)
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(capacity: 0))).whenComplete { _ in
+            channel.close(promise: nil)
+        }
+    }
+
+    /// Encodes a ResponseEnvelope straight into the outbound buffer (no intermediate copy of the
+    /// payload): fields 1 call_id, 2 status, 3 payload, 4 end_of_stream, 5 protocol_version.
+    private func write(callID: UInt64, status: Waybill_V1_Status?, payload: [UInt8], endOfStream: Bool) {
+        guard let context else { return }
+        let statusBytes: [UInt8] = (try? status?.serializedBytes()) ?? []
+        var buffer = context.channel.allocator.buffer(capacity: 32 + payload.count + statusBytes.count)
+        buffer.writeInteger(Framing.uncompressed)
+        let lengthIndex = buffer.writerIndex
+        buffer.writeInteger(UInt32(0))
+        let start = buffer.writerIndex
+        buffer.writeVarint(0x08)
+        buffer.writeVarint(callID)
+        buffer.writeVarint(0x12)
+        buffer.writeVarint(UInt64(statusBytes.count))
+        buffer.writeBytes(statusBytes)
+        if !payload.isEmpty {
+            buffer.writeVarint(0x1A)
+            buffer.writeVarint(UInt64(payload.count))
+            buffer.writeBytes(payload)
+        }
+        if endOfStream {
+            buffer.writeVarint(0x20)
+            buffer.writeVarint(1)
+        }
+        buffer.writeVarint(0x28)
+        buffer.writeVarint(UInt64(ProtocolVersions.current.rawValue))
+        buffer.setInteger(UInt32(buffer.writerIndex - start), at: lengthIndex)
+        context.write(wrapOutboundOut(buffer), promise: nil)
+        wroteSinceFlush = true
+    }
+}
+
+extension ByteBuffer {
+    mutating func writeVarint(_ value: UInt64) {
+        var value = value
+        while value >= 0x80 {
+            writeInteger(UInt8(truncatingIfNeeded: value) | 0x80)
+            value >>= 7
+        }
+        writeInteger(UInt8(value))
+    }
+}

@@ -1,0 +1,248 @@
+// waybill.v1.OrderService: capture, reads and the lifecycle.
+
+import SwiftProtobuf
+import WaybillCore
+import WaybillProto
+import WaybillStore
+import WaybillWire
+
+/// An order and, when the writer just stored it, its serialized bytes.
+struct OrderOutcome: Sendable {
+    var order: Order
+    var replayed: Bool
+    var bytes: [UInt8]?
+
+    /// `{order, replayed}` (CaptureOrderResponse and OrderResponse share this shape).
+    var responseBytes: [UInt8] {
+        var output: [UInt8] = []
+        appendLengthDelimitedField(1, bytes ?? ((try? order.proto.serializedBytes()) ?? []), to: &output)
+        if replayed { output += [0x10, 0x01] }
+        return output
+    }
+}
+
+extension Services {
+    static func registerOrderService(_ handlers: inout [String: Handler]) {
+        on(&handlers, Method.OrderService.captureOrder, Waybill_V1_CaptureOrderRequest.self) { services, call, request in
+            let draft: OrderDraft
+            do {
+                draft = try OrderDraft(proto: request.order)
+            } catch {
+                call.responder.respond(.from(error))
+                return
+            }
+            // Reject bad orders here, on the event loop, without queueing for the writer.
+            if let error = Validation.check(draft, limits: services.configuration.domain) {
+                call.responder.respond(.failure(WaybillStatusError(error)))
+                return
+            }
+            services.write(call, { context in
+                let result = try context.engine.capture(draft, context: services.context(call, context), storage: context.engineStorage)
+                return OrderOutcome(order: result.order, replayed: result.replayed,
+                                    bytes: result.replayed ? nil : context.storedBytes(of: result.order))
+            }, respond: { .bytes($0.responseBytes) })
+        }
+
+        on(&handlers, Method.OrderService.captureOrders, Waybill_V1_CaptureOrdersRequest.self) { services, call, request in
+            guard services.within(call, request.orders.count, "ordersPerBatchMax", services.transport.ordersPerBatchMax, "orders") else {
+                return
+            }
+            var drafts: [Result<OrderDraft, WaybillStatusError>] = []
+            for (index, order) in request.orders.enumerated() {
+                do {
+                    let draft = try OrderDraft(proto: order, field: "orders[\(index)]")
+                    if let error = Validation.check(draft, limits: services.configuration.domain, field: "orders[\(index)]") {
+                        drafts.append(.failure(WaybillStatusError(error)))
+                    } else {
+                        drafts.append(.success(draft))
+                    }
+                } catch {
+                    drafts.append(.failure(statusError(error)))
+                }
+            }
+            let prepared = drafts
+            services.write(call, { context in
+                var results: [Result<OrderOutcome, WaybillStatusError>] = []
+                for draft in prepared {
+                    switch draft {
+                    case .failure(let error): results.append(.failure(error))
+                    case .success(let draft):
+                        // Each order succeeds or fails on its own; a storage error still aborts the batch.
+                        do {
+                            let result = try context.engine.capture(draft, context: services.context(call, context),
+                                                                    storage: context.engineStorage)
+                            results.append(.success(OrderOutcome(order: result.order, replayed: result.replayed,
+                                                                 bytes: result.replayed ? nil : context.storedBytes(of: result.order))))
+                        } catch let error as DomainError {
+                            results.append(.failure(WaybillStatusError(error)))
+                        }
+                    }
+                }
+                return results
+            }, respond: { results in
+                var output: [UInt8] = []
+                for result in results {
+                    var item: [UInt8] = []
+                    switch result {
+                    case .success(let outcome):
+                        appendLengthDelimitedField(1, (try? WaybillStatusError(.ok, "").status.serializedBytes()) ?? [], to: &item)
+                        appendLengthDelimitedField(2, outcome.responseBytes, to: &item)
+                    case .failure(let error):
+                        appendLengthDelimitedField(1, (try? error.status.serializedBytes()) ?? [], to: &item)
+                    }
+                    appendLengthDelimitedField(1, item, to: &output)
+                }
+                return .bytes(output)
+            })
+        }
+
+        on(&handlers, Method.OrderService.getOrder, Waybill_V1_GetOrderRequest.self) { services, call, request in
+            let completion: @Sendable (Result<[UInt8]?, Error>) -> Void = { result in
+                services.answer(call, result) { bytes in
+                    guard let bytes else {
+                        let key = request.orderID.isEmpty ? "\(request.channel) order \"\(request.externalOrderID)\"" : request.orderID
+                        return .failure(WaybillStatusError(.notFound, "order \(key) not found"))
+                    }
+                    return .bytes(bytes)
+                }
+            }
+            if !request.orderID.isEmpty {
+                services.reader.orderBytes(id: request.orderID, completion: completion)
+            } else if let channel = Channel(proto: request.channel), !request.externalOrderID.isEmpty {
+                services.reader.orderBytes(channel: channel, externalOrderID: request.externalOrderID, completion: completion)
+            } else {
+                call.responder.respond(.failure(WaybillStatusError(.invalidArgument, "order_id, or channel and external_order_id, is required")))
+            }
+        }
+
+        on(&handlers, Method.OrderService.listOrders, Waybill_V1_ListOrdersRequest.self) { services, call, request in
+            guard let pageSize = services.pageSize(call, request.pageSize) else { return }
+            var filter = OrderListFilter(pageSize: pageSize)
+            if request.channel != .unspecified {
+                guard let channel = Channel(proto: request.channel) else {
+                    call.responder.respond(.failure(WaybillStatusError(.invalidArgument, "channel: unknown value")))
+                    return
+                }
+                filter.channel = channel
+            }
+            for (index, status) in request.statuses.enumerated() {
+                guard status != .unspecified, let value = OrderStatus(rawValue: status.rawValue) else {
+                    call.responder.respond(.failure(WaybillStatusError(.invalidArgument, "statuses[\(index)]: unknown status")))
+                    return
+                }
+                filter.statuses.append(value)
+            }
+            if request.capturedFromUnixMs > 0 { filter.capturedFrom = Timestamp(millisecondsSinceEpoch: request.capturedFromUnixMs) }
+            if request.capturedToUnixMs > 0 { filter.capturedTo = Timestamp(millisecondsSinceEpoch: request.capturedToUnixMs) }
+            if !request.pageToken.isEmpty {
+                guard request.pageToken.hasPrefix("after:"), let sequence = Int64(request.pageToken.dropFirst(6)), sequence >= 0 else {
+                    call.responder.respond(.failure(WaybillStatusError(.invalidArgument, "page_token: not a token from a previous ListOrders answer")))
+                    return
+                }
+                filter.afterSequence = sequence
+            }
+            services.reader.listOrders(filter) { result in
+                services.answer(call, result) { rows in
+                    var output = repeatedField(1, rows.map(\.1))
+                    if rows.count == pageSize, let last = rows.last { output += stringField(2, "after:\(last.0)") }
+                    return .bytes(output)
+                }
+            }
+        }
+
+        on(&handlers, Method.OrderService.getOrderHistory, Waybill_V1_GetOrderHistoryRequest.self) { services, call, request in
+            services.reader.orderBytes(id: request.orderID) { result in
+                services.answer(call, result) { bytes in
+                    guard let bytes, let order = try? Waybill_V1_Order(serializedBytes: bytes) else {
+                        return .failure(WaybillStatusError(.notFound, "order \(request.orderID) not found"))
+                    }
+                    var response = Waybill_V1_GetOrderHistoryResponse()
+                    response.orderID = order.orderID
+                    response.entries = order.history
+                    response.routingDecisions = order.routingDecisions
+                    return .message(response)
+                }
+            }
+        }
+    }
+
+    // MARK: - Lifecycle
+
+    static func registerLifecycle(_ handlers: inout [String: Handler]) {
+        lifecycle(&handlers, Method.OrderService.holdOrder, Waybill_V1_HoldOrderRequest.self, \.requestID, \.orderID) { request in
+            .hold(try HoldReason(proto: request.reason, field: "reason"), note: request.note)
+        }
+        lifecycle(&handlers, Method.OrderService.releaseHold, Waybill_V1_ReleaseHoldRequest.self, \.requestID, \.orderID) { request in
+            .releaseHold(request.reason == .unspecified ? nil : try HoldReason(proto: request.reason, field: "reason"), note: request.note)
+        }
+        lifecycle(&handlers, Method.OrderService.cancelOrder, Waybill_V1_CancelOrderRequest.self, \.requestID, \.orderID) { request in
+            .cancelOrder(reason: request.reason)
+        }
+        lifecycle(&handlers, Method.OrderService.cancelLines, Waybill_V1_CancelLinesRequest.self, \.requestID, \.orderID) { request in
+            .cancelLines(request.lines.map { LineQuantity(lineID: $0.lineID, quantity: $0.quantity) }, reason: request.reason)
+        }
+        lifecycle(&handlers, Method.OrderService.releaseFulfillment, Waybill_V1_FulfillmentRequest.self, \.requestID, \.orderID) { request in
+            .releaseFulfillment(request.fulfillmentID.isEmpty ? nil : request.fulfillmentID)
+        }
+        lifecycle(&handlers, Method.OrderService.rejectFulfillment, Waybill_V1_RejectFulfillmentRequest.self, \.requestID, \.orderID) { request in
+            .rejectFulfillment(try required(request.fulfillmentID, "fulfillment_id"),
+                               lines: request.lines.map { LineQuantity(lineID: $0.lineID, quantity: $0.quantity) },
+                               reason: request.reason, stockMissing: request.stockMissing)
+        }
+        lifecycle(&handlers, Method.OrderService.confirmPick, Waybill_V1_FulfillmentRequest.self, \.requestID, \.orderID) { request in
+            .confirmPick(try required(request.fulfillmentID, "fulfillment_id"))
+        }
+        lifecycle(&handlers, Method.OrderService.confirmPack, Waybill_V1_FulfillmentRequest.self, \.requestID, \.orderID) { request in
+            .confirmPack(try required(request.fulfillmentID, "fulfillment_id"))
+        }
+        lifecycle(&handlers, Method.OrderService.confirmShipment, Waybill_V1_ConfirmShipmentRequest.self, \.requestID, \.orderID) { request in
+            .confirmShipment(try required(request.fulfillmentID, "fulfillment_id"), carrierID: request.carrierID,
+                             trackingNumber: request.trackingNumber)
+        }
+        lifecycle(&handlers, Method.OrderService.confirmDelivery, Waybill_V1_FulfillmentRequest.self, \.requestID, \.orderID) { request in
+            .confirmDelivery(try required(request.fulfillmentID, "fulfillment_id"))
+        }
+        lifecycle(&handlers, Method.OrderService.createReturn, Waybill_V1_CreateReturnRequest.self, \.requestID, \.orderID) { request in
+            .createReturn(returnID: request.returnID, lines: request.lines.map { LineQuantity(lineID: $0.lineID, quantity: $0.quantity) },
+                          reason: request.reason)
+        }
+        lifecycle(&handlers, Method.OrderService.receiveReturn, Waybill_V1_ReceiveReturnRequest.self, \.requestID, \.orderID) { request in
+            .receiveReturn(returnID: try required(request.returnID, "return_id"), locationID: LocationID(try required(request.locationID, "location_id")),
+                           lines: request.lines.map(ReturnLine.init(proto:)))
+        }
+    }
+
+    private static func required(_ value: String, _ field: String) throws(DomainError) -> String {
+        if value.isEmpty { throw DomainError.invalid(field, "is required") }
+        return value
+    }
+
+    /// A lifecycle method: idempotent by request id, answering the order after the change.
+    private static func lifecycle<Request: SwiftProtobuf.Message>(
+        _ handlers: inout [String: Handler], _ method: String, _ type: Request.Type,
+        _ requestID: KeyPath<Request, String> & Sendable, _ orderID: KeyPath<Request, String> & Sendable,
+        _ makeCommand: @escaping @Sendable (Request) throws -> OrderCommand
+    ) {
+        on(&handlers, method, type) { services, call, request in
+            let id = request[keyPath: orderID]
+            let command: OrderCommand
+            do {
+                if id.isEmpty { throw DomainError.invalid("order_id", "is required") }
+                if request[keyPath: requestID].isEmpty { throw DomainError.invalid("request_id", "is required (the idempotency key of this change)") }
+                command = try makeCommand(request)
+            } catch {
+                call.responder.respond(.from(error))
+                return
+            }
+            let requestKey = request[keyPath: requestID]
+            let print = fingerprint(request) ^ fingerprint(Array(method.utf8))
+            services.write(call, { context in
+                let result = try context.engine.apply(command, to: OrderID(id),
+                                                      context: services.context(call, context, requestID: requestKey, fingerprint: print),
+                                                      storage: context.engineStorage)
+                return OrderOutcome(order: result.order, replayed: result.replayed,
+                                    bytes: result.replayed ? nil : context.storedBytes(of: result.order))
+            }, respond: { .bytes($0.responseBytes) })
+        }
+    }
+}

@@ -1,0 +1,41 @@
+// Everything a server needs to start, with defaults.
+
+import Foundation
+import Logging
+import WaybillCore
+import WaybillStore
+import WaybillWire
+
+public struct ServerConfiguration: Sendable {
+    public var host = "127.0.0.1"
+    /// 0 picks a free port (tests, embedded simulations); the bound port is logged and reported.
+    public var port = 7400
+    public var databasePath = "./waybill.sqlite"
+    public var transport = TransportLimits()
+    public var domain = DomainLimits()
+    public var writer = WriterLimits()
+    public var routing = RoutingLimits()
+    /// NIO event loop threads (0 = one per core).
+    public var eventLoopThreads = 0
+    /// SQLite reader connections.
+    public var readers = 4
+    /// How long a graceful shutdown waits for calls in flight before closing connections.
+    public var drainTimeoutMilliseconds: Int64 = 10_000
+    /// Change-feed events kept in memory for subscribers (older ones are read from SQLite).
+    public var feedMemoryEventsMax = 65_536
+    /// Outbox events are pruned once every consumer acknowledged them and they are older than this.
+    public var feedRetentionMilliseconds: Int64 = 24 * 3_600_000
+    /// How often retention runs.
+    public var pruneIntervalMilliseconds: Int64 = 60_000
+    /// Events deleted per pruning transaction (keeps each write short).
+    public var pruneBatchMax = 50_000
+    /// Injected time: the wall clock by default, a virtual clock in simulations.
+    public var clock: @Sendable () -> Timestamp = { Timestamp(millisecondsSinceEpoch: Int64(Date().timeIntervalSince1970 * 1000)) }
+    /// Prometheus text for GetMetrics (set by the executable that bootstrapped metrics).
+    public var metricsText: @Sendable () -> String = { "# metrics backend not bootstrapped\n" }
+    /// Test hook: extra latency injected into every write batch, to prove load-regression checks are not blind.
+    public var injectedWriteDelayMicroseconds = 0
+    public var version = "0.1.0"
+
+    public init() {}
+}

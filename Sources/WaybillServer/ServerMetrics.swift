@@ -1,0 +1,42 @@
+// swift-metrics instruments. The library only records; the executable bootstraps a backend
+// (Prometheus) and GetMetrics serves its text.
+
+import CoreMetrics
+import Metrics
+import Synchronization
+import WaybillProto
+
+final class ServerMetrics: Sendable {
+    private let connections = Gauge(label: "waybill_connections")
+    private let eventsDeliveredCounter = Counter(label: "waybill_feed_events_delivered_total")
+    private let instruments = Mutex<[String: (Counter, Timer)]>([:])
+    private let rejections = Mutex<[String: Counter]>([:])
+
+    func connectionsChanged(_ count: Int) { connections.record(count) }
+
+    func completed(method: String, code: Waybill_V1_StatusCode, nanoseconds: UInt64) {
+        let key = method + "|" + code.name
+        let (counter, timer) = instruments.withLock { table in
+            if let existing = table[key] { return existing }
+            let dimensions = [("method", method), ("code", code.name)]
+            let created = (Counter(label: "waybill_calls_total", dimensions: dimensions),
+                           Timer(label: "waybill_call_duration_seconds", dimensions: dimensions))
+            table[key] = created
+            return created
+        }
+        counter.increment()
+        timer.recordNanoseconds(Int64(clamping: nanoseconds))
+    }
+
+    func rejected(reason: String) {
+        let counter = rejections.withLock { table in
+            if let existing = table[reason] { return existing }
+            let created = Counter(label: "waybill_rejected_total", dimensions: [("reason", reason)])
+            table[reason] = created
+            return created
+        }
+        counter.increment()
+    }
+
+    func eventsDelivered(_ count: Int) { eventsDeliveredCounter.increment(by: count) }
+}

@@ -1,0 +1,128 @@
+// Method dispatch and the shared plumbing of every service: writer jobs, reader queries,
+// validation of limits.
+
+import Dispatch
+import Foundation
+import Logging
+import NIOCore
+import SwiftProtobuf
+import WaybillCore
+import WaybillProto
+import WaybillStore
+import WaybillWire
+
+final class Services: Sendable {
+    typealias Handler = @Sendable (Services, Call, ConnectionHandler) -> Void
+
+    let configuration: ServerConfiguration
+    let writer: StoreWriter
+    let reader: StoreReader
+    let feed: ChangeFeedHub
+    let logger: Logger
+    let metrics: ServerMetrics
+    let startedAt: Timestamp
+    let connectionCount: @Sendable () -> Int
+    let boundPort: @Sendable () -> Int
+    private let handlers: [String: Handler]
+
+    init(configuration: ServerConfiguration, writer: StoreWriter, reader: StoreReader, feed: ChangeFeedHub, logger: Logger,
+         metrics: ServerMetrics, connectionCount: @escaping @Sendable () -> Int, boundPort: @escaping @Sendable () -> Int) {
+        self.configuration = configuration
+        self.writer = writer
+        self.reader = reader
+        self.feed = feed
+        self.logger = logger
+        self.metrics = metrics
+        self.connectionCount = connectionCount
+        self.boundPort = boundPort
+        startedAt = configuration.clock()
+        var handlers: [String: Handler] = [:]
+        Self.registerOrderService(&handlers)
+        Self.registerLifecycle(&handlers)
+        Self.registerInventoryService(&handlers)
+        Self.registerNetworkService(&handlers)
+        Self.registerChangeFeedService(&handlers)
+        Self.registerErpService(&handlers)
+        Self.registerSystemService(&handlers)
+        self.handlers = handlers
+    }
+
+    var transport: TransportLimits { configuration.transport }
+    var methods: [String] { handlers.keys.sorted() }
+
+    func dispatch(_ call: Call, connection: ConnectionHandler) {
+        guard let handler = handlers[call.method] else {
+            call.responder.respond(.failure(WaybillStatusError(.unimplemented, "unknown method \"\(call.method)\"; methods look like /waybill.v1.OrderService/CaptureOrder")))
+            return
+        }
+        handler(self, call, connection)
+    }
+
+    /// Runs `body` in the writer's next batch and answers with its result after the commit.
+    /// `body` runs on the writer thread; `respond` builds the answer on the event loop.
+    func write<Output: Sendable>(_ call: Call, _ body: @escaping (WriteContext) throws -> Output,
+                                 respond: @escaping @Sendable (Output) -> CallResponse) {
+        let responder = call.responder
+        writer.submit(Job(deadlineUptimeNanoseconds: call.deadlineUptimeNanoseconds, body) { result in
+            switch result {
+            case .success(let output): responder.respond(lazy: { respond(output) })
+            case .failure(let error): responder.respond(.from(error))
+            }
+        })
+    }
+
+    /// Answers a reader query's result.
+    func answer<T: Sendable>(_ call: Call, _ result: Result<T, Error>, _ respond: @escaping @Sendable (T) -> CallResponse) {
+        switch result {
+        case .success(let value): call.responder.respond(lazy: { respond(value) })
+        case .failure(let error): call.responder.respond(.from(error))
+        }
+    }
+
+    func context(_ call: Call, _ write: WriteContext, requestID: String = "", fingerprint: UInt64 = 0) -> CommandContext {
+        CommandContext(now: write.now, clientID: call.clientID, requestID: requestID, fingerprint: fingerprint)
+    }
+
+    /// Registers a handler that parses its request type first.
+    static func on<Request: SwiftProtobuf.Message>(_ handlers: inout [String: Handler], _ method: String, _ type: Request.Type,
+                                                   _ body: @escaping @Sendable (Services, Call, Request) -> Void) {
+        handlers[method] = { services, call, _ in
+            guard let request = call.parse(type) else { return }
+            body(services, call, request)
+        }
+    }
+
+    /// Fails the call when `count` exceeds a named limit; true when within it.
+    func within(_ call: Call, _ count: Int, _ name: String, _ limit: Int, _ what: String) -> Bool {
+        if count <= limit { return true }
+        metrics.rejected(reason: name)
+        call.responder.respond(.failure(WaybillStatusError.limit(.invalidArgument, name: name, value: limit, "\(count) \(what)")))
+        return false
+    }
+
+    /// Page size from a request: 0 = default, above the maximum = INVALID_ARGUMENT.
+    func pageSize(_ call: Call, _ requested: Int32) -> Int? {
+        if requested < 0 {
+            call.responder.respond(.failure(WaybillStatusError(.invalidArgument, "page_size: must not be negative")))
+            return nil
+        }
+        if requested == 0 { return transport.listPageSizeDefault }
+        guard within(call, Int(requested), "listPageSizeMax", transport.listPageSizeMax, "page_size") else { return nil }
+        return Int(requested)
+    }
+}
+
+/// Concatenates length-delimited fields: builds a repeated-message response from stored bytes.
+func repeatedField(_ number: Int, _ items: [[UInt8]]) -> [UInt8] {
+    var output: [UInt8] = []
+    output.reserveCapacity(items.reduce(0) { $0 + $1.count + 6 })
+    for item in items { appendLengthDelimitedField(number, item, to: &output) }
+    return output
+}
+
+func stringField(_ number: Int, _ value: String) -> [UInt8] {
+    guard !value.isEmpty else { return [] }
+    var output: [UInt8] = []
+    appendLengthDelimitedField(number, Array(value.utf8), to: &output)
+    return output
+}

@@ -1,0 +1,244 @@
+// The server: NIO listener, per-connection pipelines, the writer, the feed, and graceful
+// shutdown with a bounded drain. `WaybillService` runs it inside a swift-service-lifecycle
+// ServiceGroup (SIGTERM/SIGINT).
+
+import Dispatch
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+import Synchronization
+import WaybillCore
+import WaybillProto
+import WaybillStore
+import WaybillWire
+
+public final class WaybillServer: Sendable {
+    public let configuration: ServerConfiguration
+    public let logger: Logger
+    /// The port actually bound (differs from the configuration when it asked for 0).
+    public let port: Int
+    public let writer: StoreWriter
+    public let reader: StoreReader
+    public let database: WaybillDatabase
+    private let group: MultiThreadedEventLoopGroup
+    private let serverChannel: any NIOCore.Channel
+    private let services: Services
+    private let registry: ConnectionRegistry
+    private let pruning: Mutex<RepeatedTask?>
+    private let stopped = Mutex(false)
+
+    /// Opens the database, rebuilds state, starts the writer and listens.
+    public static func start(configuration: ServerConfiguration, logger: Logger) async throws -> WaybillServer {
+        let database = try WaybillDatabase(path: configuration.databasePath, readers: configuration.readers)
+        var writerLimits = configuration.writer
+        writerLimits.injectedDelayMicroseconds = configuration.injectedWriteDelayMicroseconds
+        let writer = try StoreWriter(database: database, limits: writerLimits, domainLimits: configuration.domain,
+                                     routingLimits: configuration.routing, clock: configuration.clock, logger: logger)
+        let reader = StoreReader(database: database)
+        let threads = configuration.eventLoopThreads > 0 ? configuration.eventLoopThreads : System.coreCount
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
+        do {
+            return try await WaybillServer(configuration: configuration, logger: logger, database: database, writer: writer,
+                                           reader: reader, group: group)
+        } catch {
+            writer.stop()
+            try? await group.shutdownGracefully()
+            throw error
+        }
+    }
+
+    private init(configuration: ServerConfiguration, logger: Logger, database: WaybillDatabase, writer: StoreWriter,
+                 reader: StoreReader, group: MultiThreadedEventLoopGroup) async throws {
+        self.configuration = configuration
+        self.logger = logger
+        self.database = database
+        self.writer = writer
+        self.reader = reader
+        self.group = group
+        let metrics = ServerMetrics()
+        let registry = ConnectionRegistry()
+        self.registry = registry
+        let feed = ChangeFeedHub(head: try reader.feedBounds().head, memoryEventsMax: configuration.feedMemoryEventsMax, reader: reader)
+        writer.setObserver(CommitObserver { events in feed.publish(events) })
+        let portBox = Mutex(0)
+        let services = Services(configuration: configuration, writer: writer, reader: reader, feed: feed, logger: logger,
+                                metrics: metrics, connectionCount: { registry.count }, boundPort: { portBox.withLock { $0 } })
+        self.services = services
+        var batchers: [ObjectIdentifier: ReplyBatcher] = [:]
+        for loop in group.makeIterator() { batchers[ObjectIdentifier(loop)] = ReplyBatcher(eventLoop: loop) }
+        let loopBatchers = batchers
+        let transport = configuration.transport
+
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 512)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.writeBufferWaterMark, value: .init(low: 256 * 1024, high: 1024 * 1024))
+            .childChannelOption(.maxMessagesPerRead, value: 16)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let operations = channel.pipeline.syncOperations
+                    guard registry.add(channel, max: transport.connectionsMax) else {
+                        metrics.rejected(reason: "connections")
+                        try operations.addHandler(RejectConnectionHandler(error: WaybillStatusError.limit(
+                            .resourceExhausted, name: "connectionsMax", value: transport.connectionsMax, "too many connections")))
+                        return
+                    }
+                    metrics.connectionsChanged(registry.count)
+                    let handler = ConnectionHandler(services: services, limits: transport,
+                                                    batcher: loopBatchers[ObjectIdentifier(channel.eventLoop)]!,
+                                                    logger: logger, metrics: metrics)
+                    registry.attach(channel, handler)
+                    channel.closeFuture.whenComplete { _ in
+                        registry.remove(channel)
+                        metrics.connectionsChanged(registry.count)
+                    }
+                    try operations.addHandler(IdleStateHandler(readTimeout: .milliseconds(transport.idleTimeoutMilliseconds)))
+                    try operations.addHandler(ByteToMessageHandler(FrameDecoder(frameBytesMax: transport.frameBytesMax)))
+                    try operations.addHandler(handler)
+                }
+            }
+        serverChannel = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
+        let boundPort = serverChannel.localAddress?.port ?? configuration.port
+        port = boundPort
+        portBox.withLock { $0 = boundPort }
+        let retention = configuration.feedRetentionMilliseconds, batch = configuration.pruneBatchMax
+        let pruneEvery = TimeAmount.milliseconds(configuration.pruneIntervalMilliseconds)
+        pruning = Mutex(group.next().scheduleRepeatedTask(initialDelay: pruneEvery, delay: pruneEvery) { _ in
+            writer.submit(Job({ context in
+                try context.pruneOutbox(retainedAfter: context.now.adding(milliseconds: -retention), limit: batch)
+            }) { result in
+                if case .success(let deleted) = result, deleted > 0 { logger.info("pruned \(deleted) change-feed events") }
+            })
+        })
+        logger.info("waybill listening", metadata: ["address": "\(configuration.host):\(port)", "database": "\(configuration.databasePath)"])
+    }
+
+    public var connectionCount: Int { registry.count }
+
+    /// Graceful shutdown: stop accepting, end streams, wait (bounded) for calls in flight, close
+    /// connections, let the writer finish its queue and checkpoint, stop the event loops.
+    public func shutdown() async {
+        let first = stopped.withLock { stopped -> Bool in
+            defer { stopped = true }
+            return !stopped
+        }
+        guard first else { return }
+        logger.info("shutting down: draining calls in flight")
+        pruning.withLock { $0?.cancel() }
+        try? await serverChannel.close()
+        let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(configuration.drainTimeoutMilliseconds) * 1_000_000
+        await registry.forEach { $0.shutdown() }
+        while DispatchTime.now().uptimeNanoseconds < deadline {
+            if await registry.callsInFlight() == 0 { break }
+            try? await Task.sleep(nanoseconds: 10_000_000)
+        }
+        await registry.closeAll()
+        let writer = self.writer
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            DispatchQueue.global().async {
+                writer.stop()
+                continuation.resume()
+            }
+        }
+        try? await group.shutdownGracefully()
+        logger.info("stopped")
+    }
+}
+
+/// Runs a WaybillServer until graceful shutdown (SIGTERM/SIGINT through the ServiceGroup).
+public struct WaybillService: Service {
+    public let configuration: ServerConfiguration
+    public let logger: Logger
+    public let onStarted: @Sendable (WaybillServer) -> Void
+
+    public init(configuration: ServerConfiguration, logger: Logger, onStarted: @escaping @Sendable (WaybillServer) -> Void = { _ in }) {
+        self.configuration = configuration
+        self.logger = logger
+        self.onStarted = onStarted
+    }
+
+    public func run() async throws {
+        let server = try await WaybillServer.start(configuration: configuration, logger: logger)
+        onStarted(server)
+        try? await gracefulShutdown()
+        await server.shutdown()
+    }
+}
+
+/// Open connections and their handlers, for the connection limit and for shutdown.
+final class ConnectionRegistry: Sendable {
+    private let channels = Mutex<[ObjectIdentifier: (channel: any NIOCore.Channel, handler: NIOLoopBound<ConnectionHandler>?)]>([:])
+
+    var count: Int { channels.withLock { $0.count } }
+
+    func add(_ channel: any NIOCore.Channel, max: Int) -> Bool {
+        channels.withLock { table in
+            guard table.count < max else { return false }
+            table[ObjectIdentifier(channel)] = (channel, nil)
+            return true
+        }
+    }
+
+    func attach(_ channel: any NIOCore.Channel, _ handler: ConnectionHandler) {
+        let bound = NIOLoopBound(handler, eventLoop: channel.eventLoop)
+        channels.withLock { $0[ObjectIdentifier(channel)]?.handler = bound }
+    }
+
+    func remove(_ channel: any NIOCore.Channel) {
+        _ = channels.withLock { $0.removeValue(forKey: ObjectIdentifier(channel)) }
+    }
+
+    private var snapshot: [(channel: any NIOCore.Channel, handler: NIOLoopBound<ConnectionHandler>?)] { channels.withLock { Array($0.values) } }
+
+    func forEach(_ body: @escaping @Sendable (ConnectionHandler) -> Void) async {
+        for entry in snapshot {
+            guard let handler = entry.handler else { continue }
+            try? await entry.channel.eventLoop.submit { body(handler.value) }.get()
+        }
+    }
+
+    func callsInFlight() async -> Int {
+        var total = 0
+        for entry in snapshot {
+            guard let handler = entry.handler else { continue }
+            total += (try? await entry.channel.eventLoop.submit { handler.value.callsInFlight }.get()) ?? 0
+        }
+        return total
+    }
+
+    func closeAll() async {
+        for entry in snapshot { try? await entry.channel.close() }
+    }
+}
+
+/// Answers a connection over connectionsMax with a connection-level error, then closes it.
+final class RejectConnectionHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+    let error: WaybillStatusError
+
+    init(error: WaybillStatusError) { self.error = error }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { reject(context) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) { reject(context) }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {}
+
+    private func reject(_ context: ChannelHandlerContext) {
+        var envelope = Waybill_V1_ResponseEnvelope()
+        envelope.callID = 0
+        envelope.status = error.status
+        envelope.endOfStream = true
+        envelope.protocolVersion = ProtocolVersions.current
+        var buffer = context.channel.allocator.buffer(capacity: 128)
+        try? buffer.writeFrame(envelope)
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { _ in channel.close(promise: nil) }
+    }
+}

@@ -1,0 +1,231 @@
+// EngineStorage over the writer's SQLite connection. Every call runs inside the writer's
+// current transaction, so later commands of a batch see the writes of earlier ones.
+
+import Foundation
+import GRDB
+import SwiftProtobuf
+import WaybillCore
+import WaybillProto
+
+/// An event committed to the outbox, ready for the change feed.
+public struct CommittedEvent: Sendable {
+    public var offset: UInt64
+    public var type: String
+    public var aggregateType: String
+    public var aggregateID: String
+    /// A serialized waybill.v1.ChangeEvent.
+    public var body: [UInt8]
+}
+
+/// A failure of the storage layer itself (not of a request): the batch is rolled back.
+public struct StorageError: Error, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+final class SQLiteStorage: EngineStorage {
+    /// Valid only while the writer runs a batch.
+    var db: Database!
+    var nextOffset: UInt64
+    /// Events appended in the current batch.
+    var batchEvents: [CommittedEvent] = []
+    /// Balances touched since the last checkpoint.
+    var dirtyForCheckpoint: Set<InventoryKey> = []
+    var movementsSinceCheckpoint = 0
+    /// The last order serialized for its row, spliced into its change event without re-encoding.
+    private var lastSerialized: (OrderID, Int64, [UInt8])?
+
+    init(nextOffset: UInt64) { self.nextOffset = nextOffset }
+
+    private func statement(_ sql: String) throws -> Statement { try db.cachedStatement(sql: sql) }
+
+    // MARK: reads
+
+    func loadOrder(_ id: OrderID) throws -> Order? {
+        guard let body = try Data.fetchOne(statement("SELECT body FROM orders WHERE order_id = ?"), arguments: [id.rawValue]) else {
+            return nil
+        }
+        return try Self.decodeOrder(body)
+    }
+
+    static func decodeOrder(_ body: Data) throws -> Order {
+        let message = try Waybill_V1_Order(serializedBytes: body)
+        do {
+            return try Order(proto: message)
+        } catch {
+            throw StorageError("stored order \(message.orderID) does not decode: \(error)")
+        }
+    }
+
+    func orderID(channel: Channel, externalOrderID: String) throws -> OrderID? {
+        try String.fetchOne(statement("SELECT order_id FROM orders WHERE channel = ? AND external_order_id = ?"),
+                            arguments: [channel.rawValue, externalOrderID]).map(OrderID.init)
+    }
+
+    func requestRecord(_ key: String) throws -> RequestRecord? {
+        guard let row = try Row.fetchOne(statement("SELECT fingerprint, subject, at FROM requests WHERE key = ?"), arguments: [key]) else {
+            return nil
+        }
+        return RequestRecord(key: key, fingerprint: UInt64(bitPattern: row[0]), subject: row[1],
+                             at: Timestamp(millisecondsSinceEpoch: row[2]))
+    }
+
+    func onHandDelta(_ sku: SKU, _ location: LocationID, after: Timestamp) throws -> Int64 {
+        try Int64.fetchOne(statement("""
+            SELECT COALESCE(SUM(on_hand_delta), 0) FROM movements
+            WHERE sku = ? AND location_id = ? AND at > ? AND on_hand_delta != 0 AND kind != 'snapshot'
+            """), arguments: [sku.rawValue, location.rawValue, after.millisecondsSinceEpoch]) ?? 0
+    }
+
+    // MARK: writes
+
+    /// The bytes written for `order` in this batch, if it was the last order written.
+    func cachedBytes(of order: Order) -> [UInt8]? {
+        guard let cached = lastSerialized, cached.0 == order.orderID, cached.1 == order.version else { return nil }
+        return cached.2
+    }
+
+    private func serialize(_ order: Order) throws -> [UInt8] {
+        let bytes: [UInt8] = try order.proto.serializedBytes()
+        lastSerialized = (order.orderID, order.version, bytes)
+        return bytes
+    }
+
+    func insertOrder(_ order: Order) throws {
+        let body = try serialize(order)
+        guard let sequence = order.orderID.sequence else { throw StorageError("order id \(order.orderID) has no sequence") }
+        try statement("""
+            INSERT INTO orders (seq, order_id, channel, external_order_id, status, captured_at, updated_at, backordered_units, version, body)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """).execute(arguments: [
+                sequence, order.orderID.rawValue, order.channel.rawValue, order.externalOrderID, order.status.rawValue,
+                order.capturedAt.millisecondsSinceEpoch, order.updatedAt.millisecondsSinceEpoch, order.backorderedUnits,
+                order.version, Data(body),
+            ])
+        let insertLine = try statement("""
+            INSERT INTO order_lines (order_seq, line_number, line_id, sku, quantity, unit_price_minor, currency)
+            VALUES (?, ?, ?, ?, ?, ?, ?)
+            """)
+        for (number, line) in order.lines.enumerated() {
+            try insertLine.execute(arguments: [sequence, number, line.lineID, line.sku.rawValue, line.quantity,
+                                               line.unitPrice.minorUnits, line.unitPrice.currency])
+        }
+    }
+
+    func updateOrder(_ order: Order) throws {
+        let body = try serialize(order)
+        try statement("""
+            UPDATE orders SET status = ?, updated_at = ?, backordered_units = ?, version = ?, body = ? WHERE order_id = ?
+            """).execute(arguments: [order.status.rawValue, order.updatedAt.millisecondsSinceEpoch, order.backorderedUnits,
+                                     order.version, Data(body), order.orderID.rawValue])
+        if db.changesCount != 1 { throw StorageError("update of order \(order.orderID) changed \(db.changesCount) rows") }
+    }
+
+    func appendMovements(_ movements: [Movement]) throws {
+        let insert = try statement("""
+            INSERT INTO movements (at, kind, sku, location_id, on_hand_delta, reserved_delta, order_id, reference)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            """)
+        for movement in movements {
+            try insert.execute(arguments: [movement.at.millisecondsSinceEpoch, movement.kind.rawValue, movement.sku.rawValue,
+                                           movement.locationID.rawValue, movement.onHandDelta, movement.reservedDelta,
+                                           movement.orderID?.rawValue, movement.reference])
+            dirtyForCheckpoint.insert(InventoryKey(sku: movement.sku, locationID: movement.locationID))
+        }
+        movementsSinceCheckpoint += movements.count
+    }
+
+    func appendCapacity(_ uses: [CapacityUse]) throws {
+        let insert = try statement("""
+            INSERT INTO capacity_ledger (day, location_id, resource, delta, order_id, reference) VALUES (?, ?, ?, ?, ?, ?)
+            """)
+        for use in uses {
+            try insert.execute(arguments: [use.key.day, use.key.locationID.rawValue, use.key.resource, use.delta,
+                                           use.orderID.rawValue, use.reference])
+        }
+    }
+
+    func appendEvents(_ events: [DomainEvent]) throws {
+        let insert = try statement("""
+            INSERT INTO outbox (offset, committed_at, type, aggregate_type, aggregate_id, aggregate_sequence, body)
+            VALUES (?, ?, ?, ?, ?, ?, ?)
+            """)
+        for event in events {
+            let offset = nextOffset
+            var body: [UInt8] = try event.protoWithoutOrder(offset: offset).serializedBytes()
+            if case .order(let order) = event.aggregate {
+                let orderBytes: [UInt8]
+                if let cached = lastSerialized, cached.0 == order.orderID, cached.1 == order.version {
+                    orderBytes = cached.2
+                } else {
+                    orderBytes = try order.proto.serializedBytes()
+                }
+                appendLengthDelimitedField(DomainEvent.orderFieldNumber, orderBytes, to: &body)
+            }
+            if case .inventory(let sku, let location, _, _) = event.aggregate {
+                dirtyForCheckpoint.insert(InventoryKey(sku: sku, locationID: location))
+            }
+            try insert.execute(arguments: [Int64(offset), event.occurredAt.millisecondsSinceEpoch, event.type, event.aggregateType,
+                                           event.aggregateID, event.aggregateSequence, Data(body)])
+            nextOffset += 1
+            batchEvents.append(CommittedEvent(offset: offset, type: event.type, aggregateType: event.aggregateType,
+                                              aggregateID: event.aggregateID, body: body))
+        }
+    }
+
+    func recordRequest(_ record: RequestRecord) throws {
+        try statement("INSERT INTO requests (key, fingerprint, subject, at) VALUES (?, ?, ?, ?)")
+            .execute(arguments: [record.key, Int64(bitPattern: record.fingerprint), record.subject, record.at.millisecondsSinceEpoch])
+    }
+
+    func saveLocation(_ location: Location) throws {
+        try statement("INSERT OR REPLACE INTO locations (location_id, body) VALUES (?, ?)")
+            .execute(arguments: [location.locationID.rawValue, Data(try location.proto.serializedBytes() as [UInt8])])
+    }
+
+    func saveCarrier(_ carrier: Carrier) throws {
+        try statement("INSERT OR REPLACE INTO carriers (carrier_id, body) VALUES (?, ?)")
+            .execute(arguments: [carrier.carrierID, Data(try carrier.proto.serializedBytes() as [UInt8])])
+    }
+
+    func saveItem(_ item: Item) throws {
+        try statement("INSERT OR REPLACE INTO items (sku, body) VALUES (?, ?)")
+            .execute(arguments: [item.sku.rawValue, Data(try item.proto.serializedBytes() as [UInt8])])
+    }
+
+    func savePolicy(_ policy: RoutingPolicy) throws {
+        try statement("INSERT INTO routing_policies (version, set_at, body) VALUES (?, ?, ?)")
+            .execute(arguments: [policy.version, policy.setAt.millisecondsSinceEpoch, Data(try policy.proto.serializedBytes() as [UInt8])])
+    }
+
+    func saveInventorySetting(_ key: InventoryKey, safetyStock: Int64, incoming: [Supply]) throws {
+        var setting = Waybill_V1_InventorySetting()
+        setting.incoming = incoming.map { supply in
+            var s = Waybill_V1_Supply()
+            s.quantity = supply.quantity
+            s.expectedAtUnixMs = supply.expectedAt.millisecondsSinceEpoch
+            return s
+        }
+        try statement("INSERT OR REPLACE INTO inventory_settings (sku, location_id, safety_stock, incoming) VALUES (?, ?, ?, ?)")
+            .execute(arguments: [key.sku.rawValue, key.locationID.rawValue, safetyStock, Data(try setting.serializedBytes() as [UInt8])])
+    }
+
+    // MARK: checkpoints
+
+    /// Writes the current value of every balance touched since the last checkpoint.
+    func checkpoint(_ inventory: InventoryBook) throws {
+        guard !dirtyForCheckpoint.isEmpty || movementsSinceCheckpoint > 0 else { return }
+        let upsert = try statement("""
+            INSERT OR REPLACE INTO balance_checkpoints (sku, location_id, on_hand, reserved, event_sequence) VALUES (?, ?, ?, ?, ?)
+            """)
+        for key in dirtyForCheckpoint {
+            let balance = inventory.balance(key.sku, at: key.locationID)
+            try upsert.execute(arguments: [key.sku.rawValue, key.locationID.rawValue, balance.onHand, balance.reserved, balance.eventSequence])
+        }
+        let lastMovement = try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(id), 0) FROM movements") ?? 0
+        try db.execute(sql: "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", arguments: [MetaKey.checkpointMovementID, lastMovement])
+        dirtyForCheckpoint.removeAll(keepingCapacity: true)
+        movementsSinceCheckpoint = 0
+    }
+}

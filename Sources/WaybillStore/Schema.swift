@@ -1,0 +1,117 @@
+// The SQLite schema, as versioned migrations. Never edit a shipped migration: add a new one.
+
+import GRDB
+
+enum Schema {
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1: orders, ledger, outbox") { db in
+            // One row per order; `body` is the serialized waybill.v1.Order (the full aggregate).
+            // Indexed columns duplicate what listing and start-up need.
+            try db.execute(sql: """
+                CREATE TABLE orders (
+                    seq INTEGER PRIMARY KEY,
+                    order_id TEXT NOT NULL UNIQUE,
+                    channel INTEGER NOT NULL,
+                    external_order_id TEXT NOT NULL,
+                    status INTEGER NOT NULL,
+                    captured_at INTEGER NOT NULL,
+                    updated_at INTEGER NOT NULL,
+                    backordered_units INTEGER NOT NULL,
+                    version INTEGER NOT NULL,
+                    body BLOB NOT NULL,
+                    UNIQUE (channel, external_order_id)
+                );
+                CREATE INDEX orders_by_capture_time ON orders (captured_at);
+                CREATE INDEX orders_backordered ON orders (seq) WHERE backordered_units > 0;
+                CREATE TABLE order_lines (
+                    order_seq INTEGER NOT NULL,
+                    line_number INTEGER NOT NULL,
+                    line_id TEXT NOT NULL,
+                    sku TEXT NOT NULL,
+                    quantity INTEGER NOT NULL,
+                    unit_price_minor INTEGER NOT NULL,
+                    currency TEXT NOT NULL,
+                    PRIMARY KEY (order_seq, line_number)
+                ) WITHOUT ROWID;
+                -- The append-only inventory ledger. Balances are sums of deltas.
+                CREATE TABLE movements (
+                    id INTEGER PRIMARY KEY,
+                    at INTEGER NOT NULL,
+                    kind TEXT NOT NULL,
+                    sku TEXT NOT NULL,
+                    location_id TEXT NOT NULL,
+                    on_hand_delta INTEGER NOT NULL,
+                    reserved_delta INTEGER NOT NULL,
+                    order_id TEXT,
+                    reference TEXT NOT NULL
+                );
+                -- Variance correction of ERP snapshots sums stock-changing movements after a time.
+                CREATE INDEX movements_stock_changes ON movements (sku, location_id, at) WHERE on_hand_delta != 0;
+                CREATE TABLE capacity_ledger (
+                    id INTEGER PRIMARY KEY,
+                    day INTEGER NOT NULL,
+                    location_id TEXT NOT NULL,
+                    resource TEXT NOT NULL,
+                    delta INTEGER NOT NULL,
+                    order_id TEXT NOT NULL,
+                    reference TEXT NOT NULL
+                );
+                CREATE INDEX capacity_by_day ON capacity_ledger (day);
+                -- Balances as of checkpoint_movement_id (meta); start-up replays later movements.
+                CREATE TABLE balance_checkpoints (
+                    sku TEXT NOT NULL,
+                    location_id TEXT NOT NULL,
+                    on_hand INTEGER NOT NULL,
+                    reserved INTEGER NOT NULL,
+                    event_sequence INTEGER NOT NULL,
+                    PRIMARY KEY (sku, location_id)
+                ) WITHOUT ROWID;
+                CREATE TABLE inventory_settings (
+                    sku TEXT NOT NULL,
+                    location_id TEXT NOT NULL,
+                    safety_stock INTEGER NOT NULL,
+                    incoming BLOB NOT NULL,
+                    PRIMARY KEY (sku, location_id)
+                ) WITHOUT ROWID;
+                -- The transactional outbox: the change feed. `body` is a serialized waybill.v1.ChangeEvent.
+                CREATE TABLE outbox (
+                    offset INTEGER PRIMARY KEY,
+                    committed_at INTEGER NOT NULL,
+                    type TEXT NOT NULL,
+                    aggregate_type TEXT NOT NULL,
+                    aggregate_id TEXT NOT NULL,
+                    aggregate_sequence INTEGER NOT NULL,
+                    body BLOB NOT NULL
+                );
+                -- Idempotency keys of lifecycle requests, inventory changes and ERP messages.
+                CREATE TABLE requests (
+                    key TEXT PRIMARY KEY,
+                    fingerprint INTEGER NOT NULL,
+                    subject TEXT NOT NULL,
+                    at INTEGER NOT NULL
+                ) WITHOUT ROWID;
+                CREATE TABLE locations (location_id TEXT PRIMARY KEY, body BLOB NOT NULL) WITHOUT ROWID;
+                CREATE TABLE carriers (carrier_id TEXT PRIMARY KEY, body BLOB NOT NULL) WITHOUT ROWID;
+                CREATE TABLE items (sku TEXT PRIMARY KEY, body BLOB NOT NULL) WITHOUT ROWID;
+                CREATE TABLE routing_policies (version INTEGER PRIMARY KEY, set_at INTEGER NOT NULL, body BLOB NOT NULL);
+                CREATE TABLE consumers (
+                    name TEXT PRIMARY KEY,
+                    acknowledged_offset INTEGER NOT NULL,
+                    acknowledged_at INTEGER NOT NULL,
+                    registered_at INTEGER NOT NULL
+                ) WITHOUT ROWID;
+                CREATE TABLE bridge_status (consumer TEXT PRIMARY KEY, body BLOB NOT NULL) WITHOUT ROWID;
+                CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+                """)
+        }
+        return migrator
+    }
+}
+
+/// Keys of the `meta` table.
+enum MetaKey {
+    static let checkpointMovementID = "checkpoint_movement_id"
+    /// Highest outbox offset ever pruned: offsets continue after it even if the outbox is empty.
+    static let prunedThroughOffset = "pruned_through_offset"
+}

@@ -1,0 +1,360 @@
+// The single writer: one thread owns the Engine and the SQLite write connection, drains the
+// queue of write jobs into one transaction (group commit), fsyncs, publishes what committed,
+// and only then lets each job reply. Nothing here runs on a NIO event loop or Swift's
+// cooperative pool.
+
+import Foundation
+import GRDB
+import Logging
+import Synchronization
+import WaybillCore
+
+/// What a job sees while it runs inside the writer's transaction.
+public final class WriteContext {
+    public var engine: Engine
+    /// The batch's time: one clock reading per batch, never earlier than the previous batch's.
+    public internal(set) var now: Timestamp
+    let storage: SQLiteStorage
+    /// Set by jobs that change locations, carriers or items, so readers get the new network.
+    public var networkChanged = false
+
+    init(engine: Engine, now: Timestamp, storage: SQLiteStorage) {
+        self.engine = engine
+        self.now = now
+        self.storage = storage
+    }
+
+    /// The storage to hand to Engine calls.
+    public var engineStorage: some EngineStorage { storage }
+    var db: Database { storage.db }
+
+    /// Runs `body` all-or-nothing: a DomainError rolls back its writes (a savepoint) and its
+    /// changes to the engine (restored from a copy), then rethrows. For multi-record requests.
+    public func atomically<T>(_ body: () throws -> T) throws -> T {
+        let backup = engine
+        let backupNetworkChanged = networkChanged
+        var result: T?
+        do {
+            try storage.db.inSavepoint {
+                result = try body()
+                return .commit
+            }
+        } catch let error as DomainError {
+            engine = backup
+            networkChanged = backupNetworkChanged
+            throw error
+        }
+        return result!
+    }
+
+    /// The serialized waybill.v1.Order just written for `order`, saving a second encoding for the answer.
+    public func storedBytes(of order: Order) -> [UInt8]? { storage.cachedBytes(of: order) }
+
+    /// The current transaction's database, for the store's own extra operations.
+    public func withDatabase<T>(_ body: (Database) throws -> T) rethrows -> T { try body(storage.db) }
+}
+
+/// A unit of work for the writer. `run` executes inside the batch transaction; `finish` is called
+/// exactly once, after the commit (or with the error that aborted the batch).
+public protocol WriteJob: AnyObject, Sendable {
+    /// Uptime nanoseconds after which the caller no longer waits: the job is skipped.
+    var deadlineUptimeNanoseconds: UInt64 { get }
+    func run(_ context: WriteContext) throws
+    func finish(_ outcome: Result<Void, Error>)
+}
+
+/// A job from a closure. DomainErrors thrown by the body are the job's answer (the batch goes on);
+/// any other error is a storage failure that aborts the batch.
+public final class Job<Output: Sendable>: WriteJob, @unchecked Sendable {
+    public let deadlineUptimeNanoseconds: UInt64
+    private let body: (WriteContext) throws -> Output
+    private let reply: @Sendable (Result<Output, Error>) -> Void
+    private var result: Result<Output, Error>?
+
+    public init(deadlineUptimeNanoseconds: UInt64 = .max, _ body: @escaping (WriteContext) throws -> Output,
+                reply: @escaping @Sendable (Result<Output, Error>) -> Void) {
+        self.deadlineUptimeNanoseconds = deadlineUptimeNanoseconds
+        self.body = body
+        self.reply = reply
+    }
+
+    public func run(_ context: WriteContext) throws {
+        do {
+            result = .success(try body(context))
+        } catch let error as DomainError {
+            result = .failure(error)
+        }
+    }
+
+    public func finish(_ outcome: Result<Void, Error>) {
+        switch outcome {
+        case .success: reply(result ?? .failure(WriterError.skipped))
+        case .failure(let error): reply(.failure(error))
+        }
+    }
+}
+
+public enum WriterError: Error, CustomStringConvertible {
+    /// The write queue is full (writeQueueDepthMax).
+    case queueFull(depth: Int)
+    /// The writer is stopping or stopped.
+    case stopped
+    /// The caller's deadline passed before the writer reached the job: nothing was done.
+    case deadlineExceeded
+    /// The batch's commit failed; nothing of the batch was applied.
+    case commitFailed(String)
+    case skipped
+
+    public var description: String {
+        switch self {
+        case .queueFull(let depth): "the write queue is full (writeQueueDepthMax = \(depth))"
+        case .stopped: "the writer is stopped"
+        case .deadlineExceeded: "deadline exceeded before the write started: nothing was done"
+        case .commitFailed(let message): "storage failure, nothing was applied: \(message)"
+        case .skipped: "job did not run"
+        }
+    }
+}
+
+public struct WriterLimits: Hashable, Sendable {
+    /// Jobs waiting for the writer; beyond it submissions fail fast with RESOURCE_EXHAUSTED.
+    public var writeQueueDepthMax = 65_536
+    /// Jobs per transaction (group commit).
+    public var writeBatchMax = 1_000
+    /// Movements between balance checkpoints (bounds start-up replay).
+    public var checkpointMovementsInterval = 200_000
+    /// Test hook: a sleep added to every batch, to prove load-regression checks catch a slow writer.
+    public var injectedDelayMicroseconds = 0
+    public init() {}
+}
+
+/// Hooks the server installs to learn what committed.
+public struct CommitObserver: Sendable {
+    public var eventsCommitted: @Sendable ([CommittedEvent]) -> Void
+    public init(eventsCommitted: @escaping @Sendable ([CommittedEvent]) -> Void) {
+        self.eventsCommitted = eventsCommitted
+    }
+}
+
+public final class StoreWriter: Sendable {
+    public let database: WaybillDatabase
+    public let limits: WriterLimits
+    /// Committed balances and network, readable without waiting for the writer.
+    public let committed: CommittedState
+    private let queue = Mutex(Queue())
+    private let clock: @Sendable () -> Timestamp
+    private let logger: Logger
+    private let thread: WriterThread
+
+    struct Queue {
+        var jobs: [any WriteJob] = []
+        var stopping = false
+        var stopped = false
+    }
+
+    /// Rebuilds the engine from the database and starts the writer thread.
+    public init(database: WaybillDatabase, limits: WriterLimits = WriterLimits(), domainLimits: DomainLimits = .default,
+                routingLimits: RoutingLimits = RoutingLimits(), clock: @escaping @Sendable () -> Timestamp,
+                logger: Logger, observer: CommitObserver? = nil) throws {
+        self.database = database
+        self.limits = limits
+        self.clock = clock
+        self.logger = logger
+        let now = clock()
+        let loaded = try database.loadState(now: now, limits: domainLimits)
+        let engine = Engine(state: loaded.state, limits: domainLimits, routingLimits: routingLimits)
+        committed = CommittedState(engine: engine)
+        thread = WriterThread(engine: engine, nextOffset: loaded.nextOffset, now: now)
+        thread.observer = observer
+        thread.start(owner: self)
+        logger.info("writer started", metadata: [
+            "orders.next": "\(engine.state.nextOrderSequence)", "feed.next_offset": "\(loaded.nextOffset)",
+            "inventory.skus": "\(engine.inventory.skuCount)", "backorders": "\(engine.state.backorders.count)",
+            "policy.version": "\(engine.policy.version)",
+        ])
+    }
+
+    /// Installs the commit observer (before any job is submitted).
+    public func setObserver(_ observer: CommitObserver) { thread.observer = observer }
+
+    /// Queues a job. Fails at once with `queueFull` beyond writeQueueDepthMax, or `stopped`.
+    public func submit(_ job: any WriteJob) {
+        let accepted: WriterError? = queue.withLock { queue in
+            if queue.stopping { return .stopped }
+            if queue.jobs.count >= limits.writeQueueDepthMax { return .queueFull(depth: limits.writeQueueDepthMax) }
+            queue.jobs.append(job)
+            return nil
+        }
+        if let error = accepted {
+            job.finish(.failure(error))
+        } else {
+            thread.signal()
+        }
+    }
+
+    public var queueDepth: Int { queue.withLock { $0.jobs.count } }
+
+    /// Runs a job and waits for its outcome (tests, tools, start-up tasks; never on an event loop).
+    public func perform<Output: Sendable>(_ body: @escaping (WriteContext) throws -> Output) throws -> Output {
+        let done = DispatchSemaphore(value: 0)
+        let box = Mutex<Result<Output, Error>?>(nil)
+        submit(Job(body) { result in
+            box.withLock { $0 = result }
+            done.signal()
+        })
+        done.wait()
+        return try box.withLock { $0! }.get()
+    }
+
+    /// Stops accepting jobs, finishes the queued ones, checkpoints balances and joins the thread.
+    public func stop() {
+        let alreadyStopping = queue.withLock { queue -> Bool in
+            defer { queue.stopping = true }
+            return queue.stopping
+        }
+        thread.signal()
+        if !alreadyStopping { thread.join() }
+    }
+
+    fileprivate func takeBatch() -> (jobs: [any WriteJob], stopping: Bool) {
+        queue.withLock { queue in
+            let count = min(queue.jobs.count, limits.writeBatchMax)
+            let batch = Array(queue.jobs.prefix(count))
+            queue.jobs.removeFirst(count)
+            return (batch, queue.stopping)
+        }
+    }
+
+    fileprivate func now() -> Timestamp { clock() }
+    fileprivate var log: Logger { logger }
+}
+
+/// The writer's thread and everything only it touches.
+private final class WriterThread: @unchecked Sendable {
+    /// Moved into the batch's WriteContext while a batch runs (a copy would make every mutation
+    /// copy the whole state), and moved back after the commit.
+    private var engine: Engine
+    private let domainLimits: DomainLimits
+    private let routingLimits: RoutingLimits
+    private let storage: SQLiteStorage
+    private var lastNow: Timestamp
+    private let condition = NSCondition()
+    private var signalled = false
+    private let finished = DispatchSemaphore(value: 0)
+    var observer: CommitObserver?
+    /// Set when a failed batch left memory unknown and the reload from disk failed too.
+    private var needsRecovery = false
+
+    init(engine: Engine, nextOffset: UInt64, now: Timestamp) {
+        self.engine = engine
+        domainLimits = engine.limits
+        routingLimits = engine.router.limits
+        storage = SQLiteStorage(nextOffset: nextOffset)
+        lastNow = now
+    }
+
+    func start(owner: StoreWriter) {
+        let thread = Thread { [self] in
+            self.loop(owner)
+            self.finished.signal()
+        }
+        thread.name = "waybill-writer"
+        thread.qualityOfService = .userInitiated
+        thread.start()
+    }
+
+    func signal() {
+        condition.lock()
+        signalled = true
+        condition.signal()
+        condition.unlock()
+    }
+
+    func join() { finished.wait() }
+
+    private func loop(_ owner: StoreWriter) {
+        while true {
+            let (batch, stopping) = owner.takeBatch()
+            if batch.isEmpty {
+                if stopping { break }
+                condition.lock()
+                while !signalled { condition.wait() }
+                signalled = false
+                condition.unlock()
+                continue
+            }
+            runBatch(batch, owner: owner, checkpointNow: false)
+        }
+        runBatch([], owner: owner, checkpointNow: true)
+        owner.log.info("writer stopped")
+    }
+
+    private func runBatch(_ batch: [any WriteJob], owner: StoreWriter, checkpointNow: Bool) {
+        let uptime = DispatchTime.now().uptimeNanoseconds
+        var live: [any WriteJob] = []
+        live.reserveCapacity(batch.count)
+        for job in batch {
+            if job.deadlineUptimeNanoseconds < uptime {
+                job.finish(.failure(WriterError.deadlineExceeded))
+            } else {
+                live.append(job)
+            }
+        }
+        if live.isEmpty && !checkpointNow { return }
+        if needsRecovery {
+            recover(owner, offsetBefore: storage.nextOffset)
+            if needsRecovery {
+                for job in live { job.finish(.failure(WriterError.commitFailed("the database cannot be read; see the server log"))) }
+                return
+            }
+        }
+        let now = max(lastNow, owner.now())
+        lastNow = now
+        if owner.limits.injectedDelayMicroseconds > 0 { usleep(UInt32(owner.limits.injectedDelayMicroseconds)) }
+        let context = WriteContext(engine: engine, now: now, storage: storage)
+        engine = Engine(limits: domainLimits, routingLimits: routingLimits)
+        let offsetBefore = storage.nextOffset
+        storage.batchEvents.removeAll(keepingCapacity: true)
+        do {
+            try owner.database.pool.writeWithoutTransaction { db in
+                storage.db = db
+                defer { storage.db = nil }
+                try db.inTransaction(.immediate) {
+                    for job in live { try job.run(context) }
+                    if checkpointNow || storage.movementsSinceCheckpoint >= owner.limits.checkpointMovementsInterval {
+                        try storage.checkpoint(context.engine.inventory)
+                    }
+                    return .commit
+                }
+            }
+        } catch {
+            // Nothing of the batch is on disk: fail every job and rebuild memory from the database.
+            owner.log.error("batch of \(live.count) aborted: \(error)")
+            for job in live { job.finish(.failure(WriterError.commitFailed(String(describing: error)))) }
+            recover(owner, offsetBefore: offsetBefore)
+            return
+        }
+        engine = context.engine
+        let changed = engine.drainChangedInventoryKeys()
+        owner.committed.publish(changed: changed, from: engine, networkChanged: context.networkChanged)
+        if !storage.batchEvents.isEmpty { observer?.eventsCommitted(storage.batchEvents) }
+        for job in live { job.finish(.success(())) }
+    }
+
+    private func recover(_ owner: StoreWriter, offsetBefore: UInt64) {
+        do {
+            let loaded = try owner.database.loadState(now: lastNow, limits: domainLimits)
+            engine = Engine(state: loaded.state, limits: domainLimits, routingLimits: routingLimits)
+            storage.nextOffset = loaded.nextOffset
+            storage.dirtyForCheckpoint = Set(engine.inventory.allBalances.map(\.0))
+            owner.committed.reload(from: engine)
+            needsRecovery = false
+        } catch {
+            needsRecovery = true
+            // The database cannot even be read: keep the old offsets so nothing is reused, and go on
+            // failing batches until it recovers.
+            storage.nextOffset = offsetBefore
+            owner.log.critical("could not reload state after a failed batch: \(error)")
+        }
+    }
+}

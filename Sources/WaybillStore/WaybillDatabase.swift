@@ -1,0 +1,112 @@
+// Opening the database and rebuilding the engine's in-memory state from it.
+
+import Foundation
+import GRDB
+import Logging
+import SwiftProtobuf
+import WaybillCore
+import WaybillProto
+
+/// The SQLite file: WAL mode, synchronous=FULL, a pool of readers beside one writer connection.
+public final class WaybillDatabase: Sendable {
+    public let path: String
+    let pool: DatabasePool
+
+    /// Opens (creating if needed) and migrates the database at `path`.
+    public init(path: String, readers: Int = 4) throws {
+        self.path = path
+        var configuration = Configuration()
+        configuration.maximumReaderCount = readers
+        configuration.busyMode = .timeout(10)
+        configuration.label = "waybill"
+        configuration.prepareDatabase { db in
+            // Every commit is fsynced: an acknowledged order survives power loss, not just kill -9.
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+            try db.execute(sql: "PRAGMA cache_size = -65536")
+        }
+        pool = try DatabasePool(path: path, configuration: configuration)
+        try Schema.migrator.migrate(pool)
+    }
+
+    public var schemaVersion: String {
+        get throws { try pool.read { db in try Schema.migrator.appliedMigrations(db).last ?? "" } }
+    }
+
+    /// The engine state as stored: network, policy, balances (checkpoint + later movements),
+    /// capacity of recent days, backorders and counters.
+    func loadState(now: Timestamp, limits: DomainLimits) throws -> (state: EngineState, nextOffset: UInt64) {
+        try pool.read { db in
+            var state = EngineState()
+            for body in try Data.fetchAll(db, sql: "SELECT body FROM locations ORDER BY location_id") {
+                state.network.upsert(try Location(proto: Waybill_V1_Location(serializedBytes: body)))
+            }
+            for body in try Data.fetchAll(db, sql: "SELECT body FROM carriers ORDER BY carrier_id") {
+                state.network.upsert(try Carrier(proto: Waybill_V1_Carrier(serializedBytes: body)))
+            }
+            for body in try Data.fetchAll(db, sql: "SELECT body FROM items ORDER BY sku") {
+                state.network.upsert(Item(proto: try Waybill_V1_Item(serializedBytes: body)))
+            }
+            if let body = try Data.fetchOne(db, sql: "SELECT body FROM routing_policies ORDER BY version DESC LIMIT 1") {
+                state.policy = try RoutingPolicy(proto: Waybill_V1_RoutingPolicy(serializedBytes: body))
+            }
+            state.nextOrderSequence = (try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(seq), 0) FROM orders") ?? 0) + 1
+
+            let checkpoint = try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = ?",
+                                                arguments: [MetaKey.checkpointMovementID]) ?? 0
+            for row in try Row.fetchAll(db, sql: "SELECT sku, location_id, on_hand, reserved, event_sequence FROM balance_checkpoints") {
+                let sku = SKU(row[0]), location = LocationID(row[1])
+                state.inventory.update(sku, location) { balance in
+                    balance.onHand = row[2]
+                    balance.reserved = row[3]
+                    balance.eventSequence = row[4]
+                }
+            }
+            let replay = try Row.fetchCursor(db, sql: """
+                SELECT sku, location_id, SUM(on_hand_delta), SUM(reserved_delta) FROM movements WHERE id > ? GROUP BY sku, location_id
+                """, arguments: [checkpoint])
+            while let row = try replay.next() {
+                let onHand: Int64 = row[2], reserved: Int64 = row[3]
+                state.inventory.update(SKU(row[0]), LocationID(row[1])) { balance in
+                    balance.onHand += onHand
+                    balance.reserved += reserved
+                }
+            }
+            for row in try Row.fetchAll(db, sql: "SELECT sku, location_id, safety_stock, incoming FROM inventory_settings") {
+                let setting = try Waybill_V1_InventorySetting(serializedBytes: row[3] as Data)
+                let safety: Int64 = row[2]
+                state.inventory.update(SKU(row[0]), LocationID(row[1])) { balance in
+                    balance.safetyStock = safety
+                    balance.incoming = setting.incoming.map {
+                        Supply(quantity: $0.quantity, expectedAt: Timestamp(millisecondsSinceEpoch: $0.expectedAtUnixMs))
+                    }
+                }
+            }
+            // Inventory event sequences continue from the newest event still in the outbox.
+            for row in try Row.fetchAll(db, sql: """
+                SELECT aggregate_id, MAX(aggregate_sequence) FROM outbox WHERE aggregate_type = 'inventory' GROUP BY aggregate_id
+                """) {
+                let aggregate: String = row[0]
+                guard let at = aggregate.firstIndex(of: "@") else { continue }
+                let sequence: Int64 = row[1]
+                state.inventory.update(SKU(String(aggregate[..<at])), LocationID(String(aggregate[aggregate.index(after: at)...]))) {
+                    $0.eventSequence = max($0.eventSequence, sequence)
+                }
+            }
+            for row in try Row.fetchAll(db, sql: """
+                SELECT location_id, resource, day, SUM(delta) FROM capacity_ledger WHERE day >= ? GROUP BY location_id, resource, day
+                """, arguments: [now.day - 1]) {
+                let used: Int32 = row[3]
+                let day: Int64 = row[2]
+                state.capacity.apply(CapacityUse(key: CapacityKey(locationID: LocationID(row[0]), resource: row[1], day: day),
+                                                 delta: used, orderID: OrderID(""), reference: "start-up"))
+            }
+            for body in try Data.fetchAll(db, sql: "SELECT body FROM orders WHERE backordered_units > 0 ORDER BY seq") {
+                state.backorders.update(try SQLiteStorage.decodeOrder(body))
+            }
+            let maxOffset = try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(offset), 0) FROM outbox") ?? 0
+            let pruned = try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = ?", arguments: [MetaKey.prunedThroughOffset]) ?? 0
+            _ = state.inventory.drainChangedKeys()
+            return (state, UInt64(max(maxOffset, pruned)) + 1)
+        }
+    }
+}

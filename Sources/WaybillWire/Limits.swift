@@ -1,0 +1,58 @@
+// Transport limits: named, defaulted, enforced at the boundary before buffering, reported by
+// GetServerInfo. Domain limits (lines per order...) are WaybillCore.DomainLimits.
+
+public struct TransportLimits: Hashable, Sendable {
+    /// Largest frame (envelope bytes) accepted in either direction.
+    public var frameBytesMax = 4 * 1024 * 1024
+    /// Open connections; one more is answered RESOURCE_EXHAUSTED and closed.
+    public var connectionsMax = 1_024
+    /// Calls in flight on one connection; one more is answered RESOURCE_EXHAUSTED.
+    public var callsInFlightPerConnectionMax = 1_024
+    /// A connection with no call in flight and no frame for this long is closed.
+    public var idleTimeoutMilliseconds: Int64 = 300_000
+    /// Orders in one CaptureOrders call.
+    public var ordersPerBatchMax = 1_000
+    /// Orders per ListOrders page (and the default when the request says 0: 100).
+    public var listPageSizeMax = 1_000
+    public var listPageSizeDefault = 100
+    /// SKUs in one GetAvailability call.
+    public var availabilitySkusMax = 1_000
+    /// SKU × location positions in one GetAvailability answer.
+    public var availabilityPositionsMax = 100_000
+    /// Inventory changes in one AdjustInventory / ReceiveInventory / ApplyStockDeltas call.
+    public var inventoryChangesPerRequestMax = 10_000
+    /// Locations, carriers or items in one upsert call (and in a network file).
+    public var networkRecordsPerRequestMax = 100_000
+    /// Stock levels in one ERP snapshot.
+    public var snapshotLevelsMax = 1_000_000
+    /// Events a subscriber may have unacknowledged; the stream pauses beyond it.
+    public var subscriptionWindowEventsMax: UInt32 = 65_536
+    public var subscriptionWindowEventsDefault: UInt32 = 4_096
+    /// Events per stream frame.
+    public var eventsPerFrameMax: UInt32 = 1_024
+    public var eventsPerFrameDefault: UInt32 = 256
+    /// Open subscriptions on the whole server.
+    public var subscriptionsMax = 256
+
+    public init() {}
+
+    /// Every limit by name, for GetServerInfo and docs.
+    public var named: [(name: String, value: Int64, description: String)] {
+        [
+            ("frameBytesMax", Int64(frameBytesMax), "largest frame accepted, in bytes"),
+            ("connectionsMax", Int64(connectionsMax), "open connections"),
+            ("callsInFlightPerConnectionMax", Int64(callsInFlightPerConnectionMax), "calls in flight per connection"),
+            ("idleTimeoutMilliseconds", idleTimeoutMilliseconds, "idle connections are closed after this"),
+            ("ordersPerBatchMax", Int64(ordersPerBatchMax), "orders per CaptureOrders call"),
+            ("listPageSizeMax", Int64(listPageSizeMax), "orders, movements or records per page"),
+            ("availabilitySkusMax", Int64(availabilitySkusMax), "SKUs per GetAvailability call"),
+            ("availabilityPositionsMax", Int64(availabilityPositionsMax), "positions per GetAvailability answer"),
+            ("inventoryChangesPerRequestMax", Int64(inventoryChangesPerRequestMax), "changes per inventory call"),
+            ("networkRecordsPerRequestMax", Int64(networkRecordsPerRequestMax), "records per network upsert"),
+            ("snapshotLevelsMax", Int64(snapshotLevelsMax), "stock levels per ERP snapshot"),
+            ("subscriptionWindowEventsMax", Int64(subscriptionWindowEventsMax), "unacknowledged events per subscription"),
+            ("eventsPerFrameMax", Int64(eventsPerFrameMax), "events per change-feed frame"),
+            ("subscriptionsMax", Int64(subscriptionsMax), "open change-feed subscriptions"),
+        ]
+    }
+}

@@ -1,0 +1,59 @@
+// `waybill serve`: run the server until SIGTERM/SIGINT, then drain and stop.
+
+import ArgumentParser
+import Foundation
+import Logging
+import Metrics
+import Prometheus
+import ServiceLifecycle
+import WaybillCore
+import WaybillServer
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the Waybill server.")
+
+    @Option(help: "SQLite database file (created if missing).")
+    var db = "./waybill.sqlite"
+
+    @Option(help: "Address to listen on, HOST:PORT (port 0 picks a free one).")
+    var listen = "127.0.0.1:7400"
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: Logger.Level = .info
+
+    @Option(help: "Event loop threads (0 = one per core).")
+    var threads = 0
+
+    @Option(help: "Seconds a graceful shutdown waits for calls in flight.")
+    var drainSeconds = 10
+
+    @Option(help: "Test hook: microseconds of delay added to every write batch.")
+    var injectWriteDelayMicroseconds = 0
+
+    func run() async throws {
+        bootstrapLogging(level: logLevel)
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        var configuration = ServerConfiguration()
+        let (host, port) = try parseListen(listen)
+        configuration.host = host
+        configuration.port = port
+        configuration.databasePath = db
+        configuration.eventLoopThreads = threads
+        configuration.drainTimeoutMilliseconds = Int64(drainSeconds) * 1000
+        configuration.injectedWriteDelayMicroseconds = injectWriteDelayMicroseconds
+        configuration.metricsText = { registry.emitToString() }
+        let logger = Logger(label: "waybill")
+        let group = ServiceGroup(configuration: .init(
+            services: [WaybillService(configuration: configuration, logger: logger)],
+            gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [], logger: logger))
+        try await group.run()
+    }
+}
+
+func parseListen(_ address: String) throws -> (String, Int) {
+    guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]), (0..<65_536).contains(port) else {
+        throw ValidationError("--listen must be HOST:PORT, got \(address)")
+    }
+    return (String(address[..<colon]), port)
+}

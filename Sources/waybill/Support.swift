@@ -1,0 +1,92 @@
+// Shared helpers of the command-line tool: JSON in and out, errors, logging.
+
+import ArgumentParser
+import Foundation
+import Logging
+import SwiftProtobuf
+import WaybillClient
+import WaybillProto
+
+/// Reads FILE ("-" = stdin) as protobuf JSON into `M`.
+func readJSON<M: SwiftProtobuf.Message>(_ path: String, as type: M.Type = M.self) throws -> M {
+    let data: Data
+    if path == "-" {
+        data = FileHandle.standardInput.readDataToEndOfFile()
+    } else {
+        guard let contents = FileManager.default.contents(atPath: path) else {
+            throw CLIError("cannot read \(path)")
+        }
+        data = contents
+    }
+    do {
+        var options = JSONDecodingOptions()
+        options.ignoreUnknownFields = false
+        return try M(jsonUTF8Data: data, options: options)
+    } catch {
+        throw CLIError("\(path) is not a valid \(M.protoMessageName) in protobuf JSON: \(error)")
+    }
+}
+
+/// Protobuf JSON (lowerCamelCase names, e.g. "orderId"), pretty-printed.
+func prettyJSON(_ message: some SwiftProtobuf.Message) -> String {
+    guard let compact = try? message.jsonUTF8Data() else { return "{}" }
+    guard let object = try? JSONSerialization.jsonObject(with: compact),
+          let pretty = try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]),
+          let text = String(data: pretty, encoding: .utf8) else {
+        return String(decoding: compact, as: UTF8.self)
+    }
+    return text
+}
+
+func printJSON(_ message: some SwiftProtobuf.Message) {
+    print(prettyJSON(message))
+}
+
+struct CLIError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Runs a client call: failures print "CODE: message" on stderr and exit non-zero.
+func withClient<T>(_ server: String, clientID: String = "waybill-cli", _ body: (WaybillClient) async throws -> T) async throws -> T {
+    var configuration = ClientConfiguration()
+    configuration.clientID = clientID
+    let client: WaybillClient
+    do {
+        client = try await WaybillClient.connect(server, configuration: configuration)
+    } catch {
+        fail(error)
+    }
+    do {
+        let result = try await body(client)
+        await client.close()
+        return result
+    } catch {
+        await client.close()
+        fail(error)
+    }
+}
+
+func fail(_ error: Error) -> Never {
+    let line: String
+    if let status = error as? WaybillStatusError {
+        var detail = ""
+        if !status.details.field.isEmpty { detail += " (field \(status.details.field))" }
+        if !status.details.currentState.isEmpty { detail += " (state \(status.details.currentState))" }
+        line = "\(status.code.name): \(status.message)\(detail)"
+    } else {
+        line = "error: \(error)"
+    }
+    FileHandle.standardError.write(Data((line + "\n").utf8))
+    exit(1)
+}
+
+func bootstrapLogging(level: Logger.Level) {
+    LoggingSystem.bootstrap { label in
+        var handler = StreamLogHandler.standardError(label: label)
+        handler.logLevel = level
+        return handler
+    }
+}
+
+extension Logger.Level: @retroactive ExpressibleByArgument {}

@@ -1,0 +1,11 @@
+// `waybill`: the server, the client calls, benchmarks, the simulator and the ERP bridge.
+
+import ArgumentParser
+
+@main
+struct Waybill: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "waybill",
+        abstract: "Waybill: an order management service beside your ERP.",
+        subcommands: [Serve.self, CallCommand.self, Demo.self])
+}
