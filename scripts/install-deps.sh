@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Waybill's build and tests need, if missing (needs root or sudo).
+#   protobuf-compiler        protoc, for the generated-code drift check
+#   protobuf-c-compiler      protoc-c, for the C client
+#   libprotobuf-c-dev        the protobuf-c runtime the C client links
+#   libsqlite3-dev           SQLite (GRDB links the system library)
+#   valgrind, jq             C client tests and its interop script
+set -euo pipefail
+need=()
+command -v protoc   >/dev/null 2>&1 || need+=(protobuf-compiler)
+command -v protoc-c >/dev/null 2>&1 || need+=(protobuf-c-compiler)
+[ -f /usr/include/protobuf-c/protobuf-c.h ] || need+=(libprotobuf-c-dev)
+[ -f /usr/include/sqlite3.h ] || need+=(libsqlite3-dev)
+command -v valgrind >/dev/null 2>&1 || need+=(valgrind)
+command -v jq       >/dev/null 2>&1 || need+=(jq)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "installing: ${need[*]}"
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
+fi

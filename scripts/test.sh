@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Every test: the Swift suites, the generated-code drift check, the C client's tests under
+# valgrind, and the C <-> Swift interop test against a live server.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+
+echo "== build (warnings are errors)"
+swift build --build-tests -Xswiftc -warnings-as-errors
+
+echo "== swift tests"
+swift test --skip-build
+
+echo "== generated protobuf code matches proto/"
+scripts/generate-proto.sh --check
+
+echo "== C client tests (valgrind)"
+make -C clients/c test
+
+echo "== C <-> Swift interop against a live server"
+WAYBILL_BIN="$(swift build --show-bin-path)/waybill" clients/c/interop-test.sh
+echo "all tests passed"
