@@ -45,6 +45,9 @@ public struct DomainEvent: Sendable {
         case order(Order)
         case inventory(SKU, LocationID, Movement?, Balance)
         case item(Item)
+        /// An ERP record Waybill asks the ERP to act on (reconciliation repairs): the order id the
+        /// record refers to and its ERP document number. The event's detail carries the document number.
+        case erpRecord(orderID: OrderID, documentNumber: String)
     }
     public var type: String
     public var aggregate: Aggregate
@@ -60,6 +63,7 @@ public struct DomainEvent: Sendable {
         case .order: "order"
         case .inventory: "inventory"
         case .item: "item"
+        case .erpRecord: "erp_record"
         }
     }
     public var aggregateID: String {
@@ -67,6 +71,7 @@ public struct DomainEvent: Sendable {
         case .order(let order): order.orderID.rawValue
         case .inventory(let sku, let location, _, _): "\(sku.rawValue)@\(location.rawValue)"
         case .item(let item): item.sku.rawValue
+        case .erpRecord(let orderID, let documentNumber): "\(orderID.rawValue)/\(documentNumber)"
         }
     }
 }

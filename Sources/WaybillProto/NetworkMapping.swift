@@ -298,6 +298,8 @@ extension DomainEvent {
         case .item(let item):
             e.sku = item.sku.rawValue
             e.item = item.proto
+        case .erpRecord(let orderID, _):
+            e.orderID = orderID.rawValue
         }
         return e
     }

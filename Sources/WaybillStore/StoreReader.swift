@@ -143,6 +143,23 @@ public final class StoreReader: Sendable {
         }
     }
 
+    /// On hand per SKU × location as of `asOf` (reconciliation against an ERP extract of that
+    /// time): the whole ledger minus the stock-changing movements recorded after `asOf`. Snapshot
+    /// movements stay, as they restate counts as of their own time (the same rule as variance
+    /// correction, so a repair by snapshot at `asOf` makes the two agree).
+    public func ledgerOnHand(asOf: Timestamp) throws -> [InventoryKey: Int64] {
+        try readNow { db in
+            var result: [InventoryKey: Int64] = [:]
+            for row in try Row.fetchAll(db, sql: """
+                SELECT sku, location_id, SUM(on_hand_delta) - SUM(CASE WHEN at > ? AND kind != 'snapshot' THEN on_hand_delta ELSE 0 END)
+                FROM movements GROUP BY sku, location_id
+                """, arguments: [asOf.millisecondsSinceEpoch]) {
+                result[InventoryKey(sku: SKU(row[0]), locationID: LocationID(row[1]))] = row[2]
+            }
+            return result
+        }
+    }
+
     /// Events with offset >= `from`, at most `limit`, in offset order.
     public func events(from offset: UInt64, limit: Int,
                        completion: @escaping @Sendable (Result<[StoredEvent], Error>) -> Void) {
