@@ -37,6 +37,7 @@ let package = Package(
         .target(name: "WaybillStore", dependencies: [
             "WaybillCore", "WaybillProto",
             .product(name: "GRDB", package: "GRDB.swift"),
+            .product(name: "GRDBSQLite", package: "GRDB.swift"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "WaybillServer", dependencies: [
@@ -53,8 +54,10 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
         ]),
         .target(name: "WaybillERP", dependencies: [
-            "WaybillCore", "WaybillProto", "WaybillClient",
+            "WaybillCore", "WaybillProto", "WaybillClient", "WaybillWire",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "WaybillSimulator", dependencies: [

@@ -1,9 +1,514 @@
 // `waybill bench ...`: measured, not guessed. Results go to docs/PERFORMANCE.md with their commands.
 
 import ArgumentParser
+import Foundation
+import Histogram
+import Logging
+import NIOCore
+import NIOPosix
+import Synchronization
+import SwiftProtobuf
+import WaybillClient
+import WaybillCore
+import WaybillProto
+import WaybillServer
+import WaybillStore
+import WaybillWire
 
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks: capture throughput and latency, routing, availability, change-feed latency.",
-        subcommands: [FeedBench.self])
+        subcommands: [CaptureBench.self, RoutingBench.self, AvailabilityBench.self, FeedBench.self])
+}
+
+/// A small deterministic generator (SplitMix64) for benchmark inputs.
+struct BenchRandom {
+    var state: UInt64
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    mutating func int(_ bound: Int) -> Int { Int(next() % UInt64(bound)) }
+    mutating func unit() -> Double { Double(next() >> 11) / Double(1 << 53) }
+}
+
+/// A synthetic network: warehouses and stores at real US city coordinates, one carrier, items, stock.
+enum BenchNetwork {
+    static let cities: [(String, String, Double, Double)] = [
+        ("Newark", "NJ", 40.7357, -74.1724), ("Dallas", "TX", 32.7831, -96.8067), ("Reno", "NV", 39.5296, -119.8138),
+        ("Chicago", "IL", 41.85, -87.65), ("Atlanta", "GA", 33.749, -84.388), ("Seattle", "WA", 47.6062, -122.3321),
+        ("Denver", "CO", 39.7392, -104.9847), ("Phoenix", "AZ", 33.4484, -112.074), ("Boston", "MA", 42.3584, -71.0598),
+        ("Columbus", "OH", 39.9612, -82.9988), ("Memphis", "TN", 35.1495, -90.049), ("Austin", "TX", 30.2672, -97.7431),
+    ]
+
+    static func model(locations: Int, skus: Int, stockPerSKU: Int32, random: inout BenchRandom) -> Waybill_V1_NetworkModel {
+        var model = Waybill_V1_NetworkModel()
+        for index in 0..<locations {
+            let city = cities[index % cities.count]
+            var location = Waybill_V1_Location()
+            location.locationID = String(format: "LOC-%03d", index)
+            location.type = index < 6 ? .warehouse : .store
+            location.coordinates.latitude = city.2 + (random.unit() - 0.5) * 0.5
+            location.coordinates.longitude = city.3 + (random.unit() - 0.5) * 0.5
+            location.region = city.1
+            location.country = "US"
+            location.ships = true
+            location.pickup = index >= 6
+            location.active = true
+            location.priority = index < 6 ? 1 : 3
+            location.processingCost.minorUnits = index < 6 ? 150 : 350
+            location.processingCost.currency = "USD"
+            model.locations.append(location)
+        }
+        var carrier = Waybill_V1_Carrier()
+        carrier.carrierID = "UPX"
+        carrier.active = true
+        var ground = Waybill_V1_CarrierService()
+        ground.service = "ground"
+        ground.serviceLevel = .standard
+        for (distanceIndex, distance) in [300.0, 800, 1600, 3000, 6000].enumerated() {
+            for (weightIndex, weight) in [1000, 5000, 20000].enumerated() {
+                var band = Waybill_V1_RateBand()
+                band.maxDistanceKm = distance
+                band.maxWeightGrams = Int32(weight)
+                band.cost.minorUnits = Int64(650 + 180 * distanceIndex + 150 * weightIndex)
+                band.cost.currency = "USD"
+                band.transitDays = Int32(distanceIndex + 1)
+                ground.rates.append(band)
+            }
+        }
+        carrier.services = [ground]
+        model.carriers = [carrier]
+        for index in 0..<skus {
+            var item = Waybill_V1_Item()
+            item.sku = "SKU-\(index)"
+            item.weightGrams = Int32(100 + random.int(1500))
+            item.active = true
+            model.items.append(item)
+            // Each SKU in a few locations, so routing has real choices.
+            for copy in 0..<3 {
+                var change = Waybill_V1_InventoryChange()
+                change.kind = .receipt
+                change.sku = item.sku
+                change.locationID = String(format: "LOC-%03d", (index * 7 + copy * 13) % locations)
+                change.quantity = stockPerSKU
+                change.changeID = "bench-\(index)-\(copy)"
+                model.initialStock.append(change)
+            }
+        }
+        return model
+    }
+
+    static func order(_ number: Int, lines: Int, skus: Int, random: inout BenchRandom, prefix: String) -> Waybill_V1_Order {
+        var order = Waybill_V1_Order()
+        order.channel = .web
+        order.externalOrderID = "\(prefix)-\(number)"
+        let city = cities[random.int(cities.count)]
+        order.shipTo.postalCode = "10001"
+        order.shipTo.country = "US"
+        order.shipTo.region = city.1
+        order.shipTo.coordinates.latitude = city.2 + (random.unit() - 0.5) * 2
+        order.shipTo.coordinates.longitude = city.3 + (random.unit() - 0.5) * 2
+        order.customer.name = "Bench Customer \(number % 1000)"
+        order.createdAtUnixMs = 1_795_700_000_000 + Int64(number)
+        var used: Set<Int> = []
+        for line in 0..<lines {
+            var sku = random.int(skus)
+            while used.contains(sku) { sku = (sku + 1) % skus }
+            used.insert(sku)
+            var orderLine = Waybill_V1_OrderLine()
+            orderLine.lineID = "\(line + 1)"
+            orderLine.sku = "SKU-\(sku)"
+            orderLine.quantity = 1
+            orderLine.unitPrice.minorUnits = 1999
+            orderLine.unitPrice.currency = "USD"
+            order.lines.append(orderLine)
+        }
+        return order
+    }
+}
+
+func residentMegabytes() -> Double {
+    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+          let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+          let kilobytes = Double(line.split(separator: " ").dropFirst().first ?? "") else { return 0 }
+    return kilobytes / 1024
+}
+
+struct LatencySummary: Codable {
+    var count: UInt64
+    var p50: Double
+    var p90: Double
+    var p99: Double
+    var p999: Double
+    var max: Double
+
+    init(_ histogram: Histogram<UInt64>) {
+        func ms(_ value: UInt64) -> Double { (Double(value) / 1000).rounded(toPlaces: 3) }
+        count = histogram.totalCount
+        p50 = ms(histogram.valueAtPercentile(50))
+        p90 = ms(histogram.valueAtPercentile(90))
+        p99 = ms(histogram.valueAtPercentile(99))
+        p999 = ms(histogram.valueAtPercentile(99.9))
+        max = ms(histogram.max)
+    }
+
+    var line: String { "p50 \(p50) ms  p90 \(p90) ms  p99 \(p99) ms  p99.9 \(p999) ms  max \(max) ms  (n=\(count))" }
+}
+
+extension Double {
+    func rounded(toPlaces places: Int) -> Double {
+        let scale = (0..<places).reduce(1.0) { value, _ in value * 10 }
+        return (self * scale).rounded() / scale
+    }
+}
+
+struct CaptureBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "capture",
+        abstract: "Durable capture over the socket vs the raw SQLite ceiling for the same rows, then open-loop latency.")
+
+    @Option(help: "Orders for the throughput runs (ceiling and Waybill).") var orders = 100_000
+    @Option(help: "Client connections.") var connections = 8
+    @Option(help: "Calls in flight per connection in the throughput run.") var inFlight = 128
+    @Option(help: "Lines per order.") var lines = 3
+    @Option(help: "SKUs in the catalogue.") var skus = 5_000
+    @Option(help: "Locations in the network.") var locations = 100
+    @Option(help: "Open-loop rate for the latency run, orders/s (0 skips it).") var rate = 5_000
+    @Option(help: "Seconds of the open-loop latency run.") var seconds = 20
+    @Option(help: "Repeat the throughput pair this many times (medians are reported).") var repeats = 1
+    @Flag(help: "Capture without stock: no routing choice, no reservations (for the with/without comparison).") var noReservations = false
+    @Option(help: "Write the figures as JSON to this file.") var json: String?
+    @Option(help: "Test hook: microseconds of delay added to every write batch.") var injectWriteDelayMicroseconds = 0
+
+    struct Report: Codable {
+        var orders: Int
+        var lines: Int
+        var reservations: Bool
+        var ceilingOrdersPerSecond: [Double]
+        var captureOrdersPerSecond: [Double]
+        var ratio: Double
+        var openLoopRate: Int
+        var openLoop: LatencySummary?
+        var residentMegabytesBefore: Double
+        var residentMegabytesAfter: Double
+    }
+
+    func run() async throws {
+        bootstrapLogging(level: .warning)
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("waybill-bench-\(getpid())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+
+        var ceilings: [Double] = []
+        var captures: [Double] = []
+        var latency: LatencySummary?
+        var rssBefore = 0.0, rssAfter = 0.0
+        for round in 0..<repeats {
+            // 1. The ceiling: the same rows through the bare C API, same disk, same run.
+            let ceilingPath = directory.appendingPathComponent("ceiling-\(round).sqlite").path
+            let ceiling = try SQLiteCeiling.measure(path: ceilingPath, orders: orders, linesPerOrder: lines)
+            ceilings.append(ceiling.ordersPerSecond)
+            print(String(format: "raw SQLite ceiling:  %8.0f orders/s  (%d orders, %d lines, 1000 per transaction, synchronous=FULL)",
+                         ceiling.ordersPerSecond, orders, lines))
+
+            // 2. Waybill: an embedded server, clients over loopback, many calls in flight.
+            var configuration = ServerConfiguration()
+            configuration.port = 0
+            configuration.databasePath = directory.appendingPathComponent("waybill-\(round).sqlite").path
+            configuration.injectedWriteDelayMicroseconds = injectWriteDelayMicroseconds
+            configuration.transport.callsInFlightPerConnectionMax = max(inFlight * 2, 1024)
+            let server = try await WaybillServer.start(configuration: configuration, logger: Logger(label: "bench"))
+            let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+            var random = BenchRandom(state: 42 &+ UInt64(round))
+            var clients: [WaybillClient] = []
+            for _ in 0..<connections {
+                clients.append(try await WaybillClient.connect(host: "127.0.0.1", port: server.port, group: group))
+            }
+            if !noReservations {
+                _ = try await clients[0].loadNetwork(BenchNetwork.model(locations: locations, skus: skus, stockPerSKU: 1_000_000, random: &random))
+            }
+            // Warm up, then measure.
+            _ = try await closedLoop(clients: clients, count: min(5_000, orders), prefix: "warm-\(round)", random: &random)
+            rssBefore = residentMegabytes()
+            let elapsed = try await closedLoop(clients: clients, count: orders, prefix: "run-\(round)", random: &random)
+            let throughput = Double(orders) / elapsed
+            captures.append(throughput)
+            print(String(format: "waybill capture:     %8.0f orders/s  (%d connections × %d in flight; %@)  = %.0f%% of the ceiling",
+                         throughput, connections, inFlight, noReservations ? "no stock: backordered" : "routed + reserved",
+                         100 * throughput / ceiling.ordersPerSecond))
+
+            // 3. Open-loop latency at a fixed rate (from each call's intended send time).
+            if rate > 0 && round == repeats - 1 {
+                latency = try await openLoop(clients: clients, rate: rate, seconds: seconds, random: &random)
+                print("open loop \(rate)/s for \(seconds) s: \(latency!.line)")
+            }
+            rssAfter = residentMegabytes()
+            print(String(format: "resident memory: %.0f MB before the measured run, %.0f MB after", rssBefore, rssAfter))
+            for client in clients { await client.close() }
+            try await group.shutdownGracefully()
+            await server.shutdown()
+        }
+        let ratio = median(captures) / median(ceilings)
+        if repeats > 1 {
+            print(String(format: "medians over %d rounds: ceiling %.0f/s, capture %.0f/s, ratio %.2f", repeats, median(ceilings), median(captures), ratio))
+        }
+        if let json {
+            let report = Report(orders: orders, lines: lines, reservations: !noReservations, ceilingOrdersPerSecond: ceilings,
+                                captureOrdersPerSecond: captures, ratio: ratio, openLoopRate: rate, openLoop: latency,
+                                residentMegabytesBefore: rssBefore, residentMegabytesAfter: rssAfter)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try encoder.encode(report).write(to: URL(fileURLWithPath: json))
+        }
+    }
+
+    /// Captures `count` orders keeping `inFlight` calls outstanding per connection; returns seconds.
+    func closedLoop(clients: [WaybillClient], count: Int, prefix: String, random: inout BenchRandom) async throws -> Double {
+        // Payloads are prepared before the clock starts: the generator measures the server.
+        var payloads: [[UInt8]] = []
+        payloads.reserveCapacity(count)
+        for number in 0..<count {
+            var request = Waybill_V1_CaptureOrderRequest()
+            request.order = BenchNetwork.order(number, lines: lines, skus: skus, random: &random, prefix: prefix)
+            payloads.append(try request.serializedBytes())
+        }
+        let work = payloads
+        let next = Atomic<Int>(0)
+        let failures = Atomic<Int>(0)
+        let start = Date()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for client in clients {
+                group.addTask {
+                    try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
+                        let outstanding = Atomic<Int>(0)
+                        let finished = Atomic<Bool>(false)
+                        @Sendable func pump() {
+                            let index = next.wrappingAdd(1, ordering: .relaxed).oldValue
+                            if index >= work.count {
+                                if outstanding.load(ordering: .acquiring) == 0, !finished.exchange(true, ordering: .acquiringAndReleasing) {
+                                    continuation.resume()
+                                }
+                                return
+                            }
+                            outstanding.wrappingAdd(1, ordering: .relaxed)
+                            client.send(method: Method.OrderService.captureOrder, payload: work[index]).whenComplete { result in
+                                if case .failure = result { failures.wrappingAdd(1, ordering: .relaxed) }
+                                outstanding.wrappingSubtract(1, ordering: .releasing)
+                                pump()
+                            }
+                        }
+                        client.eventLoop.execute {
+                            for _ in 0..<inFlight { pump() }
+                        }
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let elapsed = Date().timeIntervalSince(start)
+        let failed = failures.load(ordering: .relaxed)
+        if failed > 0 { throw CLIError("\(failed) captures failed during the benchmark") }
+        return elapsed
+    }
+
+    /// Sends at a fixed rate regardless of answers; latency counts from each call's intended send time.
+    func openLoop(clients: [WaybillClient], rate: Int, seconds: Int, random: inout BenchRandom) async throws -> LatencySummary {
+        let total = rate * seconds
+        var payloads: [[UInt8]] = []
+        payloads.reserveCapacity(total)
+        for number in 0..<total {
+            var request = Waybill_V1_CaptureOrderRequest()
+            request.order = BenchNetwork.order(number, lines: lines, skus: skus, random: &random, prefix: "open")
+            payloads.append(try request.serializedBytes())
+        }
+        let work = payloads
+        let intervalNanoseconds = 1_000_000_000 / UInt64(rate)
+        let histograms = Mutex<Histogram<UInt64>>(Histogram(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three))
+        let failures = Atomic<Int>(0)
+        let start = DispatchTime.now().uptimeNanoseconds + 10_000_000
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for (slot, client) in clients.enumerated() {
+                group.addTask {
+                    try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
+                        // This connection sends orders slot, slot+N, slot+2N, ...: a 1 ms timer sends what is due.
+                        let state = NIOLoopBoundBox.makeBoxSendingValue(
+                            (next: slot, answered: 0, local: Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)),
+                            eventLoop: client.eventLoop)
+                        let mine = stride(from: slot, to: work.count, by: clients.count).underestimatedCount
+                        client.eventLoop.execute {
+                            client.eventLoop.scheduleRepeatedTask(initialDelay: .zero, delay: .milliseconds(1)) { task in
+                                let now = DispatchTime.now().uptimeNanoseconds
+                                while state.value.next < work.count {
+                                    let index = state.value.next
+                                    let intended = start + UInt64(index) * intervalNanoseconds
+                                    if intended > now { break }
+                                    state.value.next += clients.count
+                                    client.send(method: Method.OrderService.captureOrder, payload: work[index]).whenComplete { result in
+                                        if case .failure = result { failures.wrappingAdd(1, ordering: .relaxed) }
+                                        let latency = (DispatchTime.now().uptimeNanoseconds - intended) / 1000
+                                        _ = state.value.local.record(latency)
+                                        state.value.answered += 1
+                                        if state.value.answered == mine {
+                                            let local = state.value.local
+                                            histograms.withLock { $0.add(local) }
+                                            continuation.resume()
+                                        }
+                                    }
+                                }
+                                if state.value.next >= work.count { task.cancel() }
+                            }
+                        }
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let failed = failures.load(ordering: .relaxed)
+        if failed > 0 { throw CLIError("\(failed) captures failed during the open-loop run") }
+        return LatencySummary(histograms.withLock { $0 })
+    }
+}
+
+func median(_ values: [Double]) -> Double {
+    guard !values.isEmpty else { return 0 }
+    let sorted = values.sorted()
+    return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+}
+
+struct RoutingBench: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "routing", abstract: "Routing decisions per second on one core (pure core, no I/O).")
+    @Option var locations = 100
+    @Option var skus = 5_000
+    @Option var lines = 3
+    @Option var decisions = 200_000
+
+    func run() throws {
+        var random = BenchRandom(state: 7)
+        let model = BenchNetwork.model(locations: locations, skus: skus, stockPerSKU: 1_000_000, random: &random)
+        let storage = MemoryStorage(keepsEvents: false, keepsMovements: false)
+        var engine = Engine()
+        let context = CommandContext(now: Timestamp(millisecondsSinceEpoch: 1_795_700_000_000))
+        for location in model.locations { try engine.upsert(location: Location(proto: location), context: context, storage: storage) }
+        for carrier in model.carriers { try engine.upsert(carrier: Carrier(proto: carrier), context: context, storage: storage) }
+        for item in model.items { try engine.upsert(item: Item(proto: item), context: context, storage: storage) }
+        for change in model.initialStock {
+            _ = try engine.applyInventoryChange(InventoryChange(proto: change, defaultKind: .receipt), context: context, storage: storage)
+        }
+        let requests: [RoutingRequest] = (0..<1_000).map { number in
+            let order = BenchNetwork.order(number, lines: lines, skus: skus, random: &random, prefix: "route")
+            return RoutingRequest(lines: order.lines.map { RoutingLine(lineID: $0.lineID, sku: SKU($0.sku), quantity: $0.quantity) },
+                                  channel: .web, shipTo: Coordinates(proto: order.shipTo.coordinates), shipToRegion: order.shipTo.region,
+                                  now: context.now)
+        }
+        let router = engine.router
+        var shipments = 0
+        let start = Date()
+        for index in 0..<decisions {
+            let plan = router.route(requests[index % requests.count], policy: engine.policy, network: engine.network,
+                                    inventory: engine.inventory, capacity: engine.state.capacity)
+            shipments += plan.shipments.count
+        }
+        let elapsed = Date().timeIntervalSince(start)
+        print(String(format: "routing: %.0f decisions/s (%d-line orders, %d locations, %d SKUs; %.2f shipments per order)",
+                     Double(decisions) / elapsed, lines, locations, skus, Double(shipments) / Double(decisions)))
+    }
+}
+
+struct AvailabilityBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "availability",
+        abstract: "GetAvailability lookups per second over the socket while captures run at a fixed rate.")
+    @Option var locations = 100
+    @Option var skus = 5_000
+    @Option(help: "SKUs per GetAvailability call (each answers SKUs × their locations).") var skusPerCall = 10
+    @Option(help: "Captures per second in the background.") var captureRate = 5_000
+    @Option var seconds = 10
+    @Option var connections = 4
+    @Option var inFlight = 32
+
+    func run() async throws {
+        bootstrapLogging(level: .warning)
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("waybill-bench-avail-\(getpid())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        var configuration = ServerConfiguration()
+        configuration.port = 0
+        configuration.databasePath = directory.appendingPathComponent("waybill.sqlite").path
+        let server = try await WaybillServer.start(configuration: configuration, logger: Logger(label: "bench"))
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        var random = BenchRandom(state: 11)
+        var clients: [WaybillClient] = []
+        for _ in 0..<(connections + 1) { clients.append(try await WaybillClient.connect(host: "127.0.0.1", port: server.port, group: group)) }
+        _ = try await clients[0].loadNetwork(BenchNetwork.model(locations: locations, skus: skus, stockPerSKU: 1_000_000, random: &random))
+        var payloads: [[UInt8]] = []
+        for _ in 0..<1_000 {
+            var request = Waybill_V1_GetAvailabilityRequest()
+            request.skus = (0..<skusPerCall).map { _ in "SKU-\(random.int(skus))" }
+            request.locationIds = (0..<3).map { _ in String(format: "LOC-%03d", random.int(locations)) }
+            payloads.append(try request.serializedBytes())
+        }
+        let work = payloads
+        let positionsPerCall = skusPerCall * 3
+        // Background captures at a fixed rate on their own connection.
+        let captureClient = clients[connections]
+        let stop = Atomic<Bool>(false)
+        var capturePayloads: [[UInt8]] = []
+        for number in 0..<(captureRate * seconds) {
+            var request = Waybill_V1_CaptureOrderRequest()
+            request.order = BenchNetwork.order(number, lines: 3, skus: skus, random: &random, prefix: "avail")
+            capturePayloads.append(try request.serializedBytes())
+        }
+        let captures = capturePayloads
+        let captured = Atomic<Int>(0)
+        let background = captureClient.eventLoop.scheduleRepeatedTask(initialDelay: .zero, delay: .milliseconds(10)) { _ in
+            for _ in 0..<(captureRate / 100) {
+                let index = captured.wrappingAdd(1, ordering: .relaxed).oldValue
+                if index >= captures.count { return }
+                _ = captureClient.send(method: Method.OrderService.captureOrder, payload: captures[index])
+            }
+        }
+        let calls = Atomic<Int>(0)
+        let start = Date()
+        let deadline = start.addingTimeInterval(Double(seconds))
+        try await withThrowingTaskGroup(of: Void.self) { taskGroup in
+            for client in clients.prefix(connections) {
+                taskGroup.addTask {
+                    try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
+                        let outstanding = Atomic<Int>(0)
+                        let done = Atomic<Bool>(false)
+                        @Sendable func pump() {
+                            if Date() >= deadline || stop.load(ordering: .relaxed) {
+                                if outstanding.load(ordering: .acquiring) == 0, !done.exchange(true, ordering: .acquiringAndReleasing) {
+                                    continuation.resume()
+                                }
+                                return
+                            }
+                            let index = calls.wrappingAdd(1, ordering: .relaxed).oldValue
+                            outstanding.wrappingAdd(1, ordering: .relaxed)
+                            client.send(method: Method.InventoryService.getAvailability, payload: work[index % work.count]).whenComplete { _ in
+                                outstanding.wrappingSubtract(1, ordering: .releasing)
+                                pump()
+                            }
+                        }
+                        client.eventLoop.execute { for _ in 0..<inFlight { pump() } }
+                    }
+                }
+            }
+            try await taskGroup.waitForAll()
+        }
+        let elapsed = Date().timeIntervalSince(start)
+        stop.store(true, ordering: .relaxed)
+        background.cancel()
+        let callCount = calls.load(ordering: .relaxed)
+        print(String(format: "availability: %.0f calls/s = %.0f SKU × location lookups/s (%d per call) while capturing %.0f orders/s",
+                     Double(callCount) / elapsed, Double(callCount * positionsPerCall) / elapsed, positionsPerCall,
+                     Double(min(captured.load(ordering: .relaxed), captures.count)) / elapsed))
+        for client in clients { await client.close() }
+        try await group.shutdownGracefully()
+        await server.shutdown()
+    }
 }
