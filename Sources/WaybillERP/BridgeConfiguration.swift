@@ -1,0 +1,142 @@
+// The bridge's configuration: where it reads, where it delivers, and every limit, named, with a
+// default and a clear error when a value is out of range.
+
+import Foundation
+
+/// Every limit of the bridge. Each has a default; `validate()` names the one that is wrong.
+public struct BridgeLimits: Hashable, Sendable {
+    /// Delivery attempts of one message (or one file batch) before it goes to the dead-letter store.
+    public var maxAttempts = 8
+    /// First retry delay; doubles each attempt up to backoffMaxMilliseconds, with jitter.
+    public var backoffBaseMilliseconds: Int64 = 200
+    public var backoffMaxMilliseconds: Int64 = 30_000
+    /// Webhook requests in flight at once (one per order at most: per-order order is kept).
+    public var deliveryConcurrencyMax = 16
+    /// A webhook request without an answer after this long is a timeout (retried).
+    public var requestTimeoutMilliseconds: Int64 = 10_000
+    /// Change-feed events the server may send beyond the bridge's acknowledged offset.
+    public var windowEvents: UInt32 = 4_096
+    /// Events per change-feed frame.
+    public var eventsPerFrame: UInt32 = 256
+    /// Events in one file of the file-drop target.
+    public var fileBatchEventsMax = 1_000
+    /// How long the file-drop target waits for a batch to fill before writing a smaller one.
+    public var fileBatchLingerMilliseconds: Int64 = 200
+    /// Messages the dead-letter store may hold; when it is full the bridge stops advancing (and
+    /// says so) instead of dropping anything.
+    public var deadLettersMax = 100_000
+    /// How often the delivered watermark is acknowledged to the server.
+    public var ackIntervalMilliseconds: Int64 = 50
+    /// How often progress is logged and reported to the server (ReportBridgeStatus).
+    public var statusIntervalMilliseconds: Int64 = 2_000
+    /// Reconnection backoff when the server is down.
+    public var reconnectBaseMilliseconds: Int64 = 200
+    public var reconnectMaxMilliseconds: Int64 = 10_000
+
+    public init() {}
+
+    /// Every limit by name, value and meaning (logged at start, documented in docs/ERP.md).
+    public var named: [(name: String, value: Int64, description: String)] {
+        [
+            ("maxAttempts", Int64(maxAttempts), "delivery attempts before a message is dead-lettered"),
+            ("backoffBaseMilliseconds", backoffBaseMilliseconds, "first retry delay (doubles per attempt, with jitter)"),
+            ("backoffMaxMilliseconds", backoffMaxMilliseconds, "longest retry delay"),
+            ("deliveryConcurrencyMax", Int64(deliveryConcurrencyMax), "webhook requests in flight"),
+            ("requestTimeoutMilliseconds", requestTimeoutMilliseconds, "webhook request timeout"),
+            ("windowEvents", Int64(windowEvents), "unacknowledged change-feed events"),
+            ("eventsPerFrame", Int64(eventsPerFrame), "events per change-feed frame"),
+            ("fileBatchEventsMax", Int64(fileBatchEventsMax), "events per dropped file"),
+            ("fileBatchLingerMilliseconds", fileBatchLingerMilliseconds, "wait for a file batch to fill"),
+            ("deadLettersMax", Int64(deadLettersMax), "messages in the dead-letter store"),
+            ("ackIntervalMilliseconds", ackIntervalMilliseconds, "acknowledgement interval"),
+            ("statusIntervalMilliseconds", statusIntervalMilliseconds, "progress log and status report interval"),
+            ("reconnectBaseMilliseconds", reconnectBaseMilliseconds, "first reconnection delay"),
+            ("reconnectMaxMilliseconds", reconnectMaxMilliseconds, "longest reconnection delay"),
+        ]
+    }
+
+    public func validate() throws(BridgeConfigurationError) {
+        func check(_ ok: Bool, _ name: String, _ value: Int64, _ rule: String) throws(BridgeConfigurationError) {
+            if !ok { throw BridgeConfigurationError("\(name) must be \(rule), got \(value)") }
+        }
+        try check(maxAttempts >= 1 && maxAttempts <= 1_000, "maxAttempts", Int64(maxAttempts), "between 1 and 1000")
+        try check(backoffBaseMilliseconds >= 1, "backoffBaseMilliseconds", backoffBaseMilliseconds, "at least 1")
+        try check(backoffMaxMilliseconds >= backoffBaseMilliseconds, "backoffMaxMilliseconds", backoffMaxMilliseconds,
+                  "at least backoffBaseMilliseconds (\(backoffBaseMilliseconds))")
+        try check(deliveryConcurrencyMax >= 1 && deliveryConcurrencyMax <= 1_024, "deliveryConcurrencyMax", Int64(deliveryConcurrencyMax), "between 1 and 1024")
+        try check(requestTimeoutMilliseconds >= 1, "requestTimeoutMilliseconds", requestTimeoutMilliseconds, "at least 1")
+        try check(windowEvents >= 1 && windowEvents <= 65_536, "windowEvents", Int64(windowEvents), "between 1 and 65536 (the server's subscriptionWindowEventsMax)")
+        try check(eventsPerFrame >= 1 && eventsPerFrame <= 1_024, "eventsPerFrame", Int64(eventsPerFrame), "between 1 and 1024 (the server's eventsPerFrameMax)")
+        try check(fileBatchEventsMax >= 1 && fileBatchEventsMax <= 1_000_000, "fileBatchEventsMax", Int64(fileBatchEventsMax), "between 1 and 1000000")
+        try check(fileBatchLingerMilliseconds >= 0, "fileBatchLingerMilliseconds", fileBatchLingerMilliseconds, "at least 0")
+        try check(deadLettersMax >= 1, "deadLettersMax", Int64(deadLettersMax), "at least 1")
+        try check(ackIntervalMilliseconds >= 1, "ackIntervalMilliseconds", ackIntervalMilliseconds, "at least 1")
+        try check(statusIntervalMilliseconds >= 10, "statusIntervalMilliseconds", statusIntervalMilliseconds, "at least 10")
+        try check(reconnectBaseMilliseconds >= 1, "reconnectBaseMilliseconds", reconnectBaseMilliseconds, "at least 1")
+        try check(reconnectMaxMilliseconds >= reconnectBaseMilliseconds, "reconnectMaxMilliseconds", reconnectMaxMilliseconds,
+                  "at least reconnectBaseMilliseconds (\(reconnectBaseMilliseconds))")
+    }
+}
+
+public struct BridgeConfigurationError: Error, CustomStringConvertible, Sendable {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// Where messages go.
+public enum BridgeTargetKind: Sendable, Hashable {
+    /// POST one JSON message per event to a URL.
+    case webhook(url: String)
+    /// Write batches of events as files into a directory.
+    case files(directory: String, format: FileFormat)
+}
+
+public enum FileFormat: String, Sendable, Hashable, CaseIterable {
+    case jsonl
+    case csv
+}
+
+public struct BridgeConfiguration: Sendable {
+    /// The Waybill server, "HOST:PORT".
+    public var server: String
+    /// The named consumer: its acknowledged offset is kept on the server.
+    public var consumer: String
+    public var target: BridgeTargetKind
+    /// Where the dead-letter store lives.
+    public var stateDirectory: String
+    public var limits = BridgeLimits()
+    /// Recorded as the client id of the bridge's calls.
+    public var clientID = "waybill-erp-bridge"
+
+    public init(server: String, consumer: String, target: BridgeTargetKind, stateDirectory: String) {
+        self.server = server
+        self.consumer = consumer
+        self.target = target
+        self.stateDirectory = stateDirectory
+    }
+
+    public func validate() throws(BridgeConfigurationError) {
+        try limits.validate()
+        if consumer.isEmpty || consumer.utf8.count > 128 || consumer.contains(where: { $0.isWhitespace || $0.asciiValue.map { $0 < 0x20 } == true }) {
+            throw BridgeConfigurationError("consumer must be 1...128 bytes without spaces, got \"\(consumer)\"")
+        }
+        if stateDirectory.isEmpty { throw BridgeConfigurationError("a state directory is required (dead letters live there)") }
+        switch target {
+        case .webhook(let url):
+            guard let parsed = URL(string: url), let scheme = parsed.scheme?.lowercased(), scheme == "http" || scheme == "https",
+                  parsed.host != nil else {
+                throw BridgeConfigurationError("webhook must be an http:// or https:// URL, got \"\(url)\"")
+            }
+        case .files(let directory, _):
+            if directory.isEmpty { throw BridgeConfigurationError("the drop directory must not be empty") }
+        }
+    }
+
+    /// "webhook http://..." or "files /path (jsonl)": the BridgeStatus target.
+    public var targetDescription: String {
+        switch target {
+        case .webhook(let url): "webhook \(url)"
+        case .files(let directory, let format): "files \(directory) (\(format.rawValue))"
+        }
+    }
+}

@@ -1,0 +1,221 @@
+// Delivery targets (webhook, file drop), their outcomes, and the retry policy.
+
+import AsyncHTTPClient
+import Dispatch
+import Foundation
+import NIOCore
+import NIOHTTP1
+
+/// What one delivery attempt came to.
+public enum DeliveryResult: Sendable, Hashable {
+    case delivered
+    /// Transient: try again after a backoff (5xx, 408, 429, timeouts, connection failures, I/O).
+    case retry(String, retryAfterMilliseconds: Int64?)
+    /// The target refused the message for good (4xx other than 408/429): dead-letter it.
+    case permanent(String)
+}
+
+/// A place messages go. Webhook targets take one message per call; file targets a batch.
+public protocol DeliveryTarget: Sendable {
+    /// One message per call (true) or ordered batches (false).
+    var deliversSingly: Bool { get }
+    func deliver(_ messages: [ErpMessage]) async -> DeliveryResult
+    func shutdown() async
+}
+
+/// Exponential backoff with "equal jitter": attempt n waits between half and all of
+/// min(max, base × 2^(n−1)); the random part comes from an injected source.
+public struct Backoff: Sendable, Hashable {
+    public var baseMilliseconds: Int64
+    public var maxMilliseconds: Int64
+
+    public init(baseMilliseconds: Int64, maxMilliseconds: Int64) {
+        self.baseMilliseconds = baseMilliseconds
+        self.maxMilliseconds = maxMilliseconds
+    }
+
+    /// `attempt` counts from 1 (the delay after the first failure); `random` is in [0, 1).
+    public func delayMilliseconds(attempt: Int, random: Double) -> Int64 {
+        let shift = min(max(attempt - 1, 0), 40)
+        let (scaled, overflow) = baseMilliseconds.multipliedReportingOverflow(by: Int64(1) << shift)
+        let ceiling = overflow ? maxMilliseconds : min(maxMilliseconds, scaled)
+        let half = ceiling / 2
+        return half + Int64(Double(ceiling - half) * min(max(random, 0), 1))
+    }
+}
+
+/// Random numbers in [0, 1) for jitter; tests inject a deterministic one.
+public typealias RandomSource = @Sendable () -> Double
+
+public let systemRandom: RandomSource = { Double.random(in: 0..<1) }
+
+// MARK: - Webhook
+
+/// POSTs each message as JSON with `Idempotency-Key: <event id>`. 2xx = delivered; 408, 429 and
+/// 5xx = retry (honouring Retry-After seconds); other 4xx = permanent; timeouts and connection
+/// errors = retry.
+public final class WebhookTarget: DeliveryTarget {
+    public let url: String
+    let timeoutMilliseconds: Int64
+    let client: HTTPClient
+
+    public init(url: String, requestTimeoutMilliseconds: Int64) {
+        self.url = url
+        timeoutMilliseconds = requestTimeoutMilliseconds
+        var configuration = HTTPClient.Configuration()
+        configuration.timeout = .init(connect: .milliseconds(min(requestTimeoutMilliseconds, 5_000)), read: .milliseconds(requestTimeoutMilliseconds))
+        client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }
+
+    public var deliversSingly: Bool { true }
+
+    public func deliver(_ messages: [ErpMessage]) async -> DeliveryResult {
+        for message in messages {
+            let result = await post(message)
+            if result != .delivered { return result }
+        }
+        return .delivered
+    }
+
+    func post(_ message: ErpMessage) async -> DeliveryResult {
+        let body: Data
+        do {
+            body = try message.json()
+        } catch {
+            return .permanent("message \(message.eventId) does not encode: \(error)")
+        }
+        var request = HTTPClientRequest(url: url)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.headers.add(name: "Idempotency-Key", value: message.idempotencyKey)
+        request.headers.add(name: "User-Agent", value: "waybill-erp-bridge")
+        request.body = .bytes(ByteBuffer(bytes: body))
+        do {
+            let response = try await client.execute(request, timeout: .milliseconds(timeoutMilliseconds))
+            let answer = try await response.body.collect(upTo: 64 * 1024)
+            let code = Int(response.status.code)
+            let text = String(buffer: answer).prefix(200)
+            switch code {
+            case 200..<300:
+                return .delivered
+            case 408, 429, 500...599:
+                let retryAfter = response.headers.first(name: "Retry-After").flatMap { Int64($0.trimmingCharacters(in: .whitespaces)) }
+                return .retry("HTTP \(code) \(text)", retryAfterMilliseconds: retryAfter.map { $0 * 1_000 })
+            default:
+                return .permanent("HTTP \(code) \(text)")
+            }
+        } catch {
+            return .retry("\(error)", retryAfterMilliseconds: nil)
+        }
+    }
+
+    public func shutdown() async {
+        try? await client.shutdown()
+    }
+}
+
+// MARK: - File drop
+
+/// Writes each batch as one file, atomically: a hidden temporary file in the same directory,
+/// fsync, rename to `waybill-<first offset>-<last offset>.<jsonl|csv>`, fsync the directory.
+/// ERPs import files in name order (offsets are zero-padded), which is commit order.
+public final class FileDropTarget: DeliveryTarget {
+    public let directory: String
+    public let format: FileFormat
+
+    public init(directory: String, format: FileFormat) {
+        self.directory = directory
+        self.format = format
+    }
+
+    public var deliversSingly: Bool { false }
+
+    public static func fileName(first: UInt64, last: UInt64, format: FileFormat) -> String {
+        "waybill-\(pad(first))-\(pad(last)).\(format.rawValue)"
+    }
+
+    static func pad(_ value: UInt64) -> String {
+        let digits = String(value)
+        return String(repeating: "0", count: max(0, 20 - digits.count)) + digits
+    }
+
+    public func deliver(_ messages: [ErpMessage]) async -> DeliveryResult {
+        guard let first = messages.first, let last = messages.last else { return .delivered }
+        var content = Data()
+        do {
+            switch format {
+            case .jsonl:
+                for message in messages {
+                    content.append(try message.json())
+                    content.append(0x0A)
+                }
+            case .csv:
+                content.append(Data((ErpMessage.csvColumns.joined(separator: ",") + "\r\n").utf8))
+                for message in messages { content.append(Data((message.csvRow + "\r\n").utf8)) }
+            }
+        } catch {
+            return .permanent("batch \(first.offset)...\(last.offset) does not encode: \(error)")
+        }
+        let name = Self.fileName(first: first.offset, last: last.offset, format: format)
+        let directory = self.directory
+        let bytes = content
+        do {
+            try await BlockingIO.run { try AtomicFile.write(bytes, directory: directory, name: name) }
+            return .delivered
+        } catch {
+            return .retry("cannot write \(directory)/\(name): \(error)", retryAfterMilliseconds: nil)
+        }
+    }
+
+    public func shutdown() async {}
+}
+
+/// Blocking file I/O runs on its own dispatch queue, never on the cooperative pool.
+enum BlockingIO {
+    static let queue = DispatchQueue(label: "waybill-erp-io", qos: .utility)
+
+    static func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            queue.async { continuation.resume(with: Result { try body() }) }
+        }
+    }
+}
+
+enum AtomicFile {
+    /// temp file → write → fsync → rename → fsync(directory).
+    static func write(_ data: Data, directory: String, name: String) throws {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let temporary = "\(directory)/.\(name).\(getpid()).tmp"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        guard fd >= 0 else { throw BridgeError.io("open \(temporary): \(String(cString: strerror(errno)))") }
+        var failure: String?
+        data.withUnsafeBytes { raw in
+            var written = 0
+            while written < raw.count {
+                let n = Foundation.write(fd, raw.baseAddress! + written, raw.count - written)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    failure = "write \(temporary): \(String(cString: strerror(errno)))"
+                    return
+                }
+                written += n
+            }
+        }
+        if failure == nil && fsync(fd) != 0 { failure = "fsync \(temporary): \(String(cString: strerror(errno)))" }
+        close(fd)
+        if let failure {
+            unlink(temporary)
+            throw BridgeError.io(failure)
+        }
+        guard rename(temporary, "\(directory)/\(name)") == 0 else {
+            let message = "rename \(temporary): \(String(cString: strerror(errno)))"
+            unlink(temporary)
+            throw BridgeError.io(message)
+        }
+        let directoryFD = open(directory, O_RDONLY)
+        if directoryFD >= 0 {
+            _ = fsync(directoryFD)
+            close(directoryFD)
+        }
+    }
+}
