@@ -300,14 +300,17 @@ public struct Engine: Sendable {
         case .failure(let error): throw error
         }
         // Writing off missing stock can take on hand to zero at most.
+        var writtenOff: [InventoryKey: Int64] = [:]  // so far, per SKU × location (lines may share a SKU)
         for index in transition.movements.indices where transition.movements[index].kind == .writtenOff {
             let movement = transition.movements[index]
+            let key = InventoryKey(sku: movement.sku, locationID: movement.locationID)
             let onHand = state.inventory.balance(movement.sku, at: movement.locationID).onHand
             let reserveReleased = transition.movements.filter {
                 $0.kind == .released && $0.sku == movement.sku && $0.locationID == movement.locationID
             }.reduce(0) { $0 - $1.reservedDelta }
             let stillReserved = state.inventory.balance(movement.sku, at: movement.locationID).reserved - reserveReleased
-            transition.movements[index].onHandDelta = -min(-movement.onHandDelta, max(0, onHand - stillReserved))
+            transition.movements[index].onHandDelta = -min(-movement.onHandDelta, max(0, onHand - stillReserved - writtenOff[key, default: 0]))
+            writtenOff[key, default: 0] -= transition.movements[index].onHandDelta
         }
         transition.movements.removeAll { $0.onHandDelta == 0 && $0.reservedDelta == 0 }
 
