@@ -276,6 +276,43 @@ struct LifecycleEngineTests {
         #expect(h.order(newer.orderID).status == .allocated)
     }
 
+    @Test("lowering safety stock frees units for waiting backorders; settings are part of the rebuilt ledger")
+    func safetyStock() throws {
+        let h = try Harness(stock: [(Net.skuC, Net.whEast, 5)])
+        let key = InventoryKey(sku: Net.skuC, locationID: Net.whEast)
+        _ = try h.engine.updateInventorySetting(key, safetyStock: 4, incoming: [], context: h.context(), storage: h.storage)
+        let order = try h.capture(Net.draft("EXT-1", [(Net.skuC, 2)]))
+        #expect(order.status == .partiallyAllocated && order.lines[0].quantities.allocated == 1, "only 5 − 4 = 1 available")
+        let balance = try h.engine.updateInventorySetting(key, safetyStock: 0, incoming: [Supply(quantity: 3, expectedAt: h.now.adding(days: 2))],
+                                                          context: h.context(), storage: h.storage)
+        #expect(balance.safetyStock == 0 && balance.incoming.map(\.quantity) == [3])
+        #expect(h.order(order.orderID).status == .allocated)
+        #expect(h.balance(Net.skuC, Net.whEast).reserved == 2)
+        #expect(ledgerMismatches(h.engine, h.storage).isEmpty, "\(ledgerMismatches(h.engine, h.storage))")
+        expectDomainError(.invalidArgument, field: "safety_stock") {
+            _ = try h.engine.updateInventorySetting(key, safetyStock: -1, incoming: [], context: h.context(), storage: h.storage)
+        }
+    }
+
+    @Test("per-order limits: holds and history are bounded, by name")
+    func perOrderLimits() throws {
+        var limits = DomainLimits()
+        limits.holdsPerOrderMax = 2
+        limits.historyEntriesPerOrderMax = 5
+        let h = try Harness(stock: [(Net.skuA, Net.whEast, 10)], limits: limits)
+        let order = try h.capture(Net.draft("EXT-1", [(Net.skuA, 1)]))
+        try h.apply(.hold(.fraud, note: ""), to: order.orderID)
+        try h.apply(.hold(.payment, note: ""), to: order.orderID)
+        let tooMany = expectDomainError(.invalidArgument) { try h.apply(.hold(.address, note: ""), to: order.orderID) }
+        #expect(tooMany?.limitName == "holdsPerOrderMax" && tooMany?.limitValue == 2)
+        try h.apply(.releaseHold(nil, note: ""), to: order.orderID)
+        try h.apply(.releaseFulfillment(nil), to: order.orderID)
+        #expect(h.order(order.orderID).history.count == 5)
+        let full = expectDomainError(.failedPrecondition) { try h.apply(.confirmPick(order.fulfillments[0].fulfillmentID), to: order.orderID) }
+        #expect(full?.limitName == "historyEntriesPerOrderMax" && full?.limitValue == 5)
+        #expect(h.order(order.orderID).fulfillments[0].status == .released)
+    }
+
     // MARK: cancellation
 
     @Test("cancelling before shipment releases the reservation and the capacity")

@@ -29,12 +29,12 @@ struct RoutingWorld {
     }
 
     func route(_ lines: [(SKU, Int32)], policy: RoutingPolicy = .standard, channel: Channel = .web,
-               method: FulfillmentMethod = .ship, pickup: LocationID? = nil, excluded: [LocationID] = [],
-               router: Router = Router()) -> AllocationPlan {
+               method: FulfillmentMethod = .ship, pickup: LocationID? = nil, serviceLevel: ServiceLevel = .standard,
+               excluded: [LocationID] = [], router: Router = Router()) -> AllocationPlan {
         let request = RoutingRequest(
             lines: lines.enumerated().map { RoutingLine(lineID: "L\($0.offset + 1)", sku: $0.element.0, quantity: $0.element.1) },
             channel: channel, shipTo: Net.philadelphia, shipToRegion: "PA", method: method, pickupLocationID: pickup,
-            excludedLocationIDs: excluded, now: now, currency: Net.currency)
+            serviceLevel: serviceLevel, excludedLocationIDs: excluded, now: now, currency: Net.currency)
         return router.route(request, policy: policy, network: network, inventory: inventory, capacity: capacity)
     }
 }
@@ -120,6 +120,50 @@ struct RoutingScenarioTests {
         #expect(try h.capture(Net.draft("E3", [(Net.skuA, 1)])).fulfillments.map(\.locationID) == [Net.stCenter])
         h.tick(Timestamp.millisecondsPerDay)
         #expect(try h.capture(Net.draft("E4", [(Net.skuA, 1)])).fulfillments.map(\.locationID) == [Net.stCenter])
+    }
+
+    @Test("past its cutoff a location ships tomorrow: it loses a next-day order to one that ships today, not a standard one")
+    func cutoffAndLatePromise() {
+        var locations = Net.locations
+        locations[0].cutoffMinuteUTC = 12 * 60  // ST-CENTER: noon
+        var world = RoutingWorld(locations: locations)
+        world.stock(Net.skuA, Net.stCenter, 5)
+        world.stock(Net.skuA, Net.stSuburb, 5)
+        let day = Net.start.day
+        world.now = Timestamp.startOfDay(day).adding(milliseconds: 11 * 3_600_000)
+        let before = world.route([(Net.skuA, 1)], serviceLevel: .nextDay)
+        #expect(before.locations == [Net.stCenter] && before.shipments[0].processingDay == day)
+        world.now = Timestamp.startOfDay(day).adding(milliseconds: 13 * 3_600_000)
+        // ST-CENTER: 1 day of processing delay + 1 transit day against a 1-day promise: 1 day late, +5.00.
+        let after = world.route([(Net.skuA, 1)], serviceLevel: .nextDay)
+        #expect(after.locations == [Net.stSuburb] && after.shipments[0].processingDay == day)
+        #expect(abs((after.decision(for: Net.stCenter)?.score ?? 0) - 9.25) < 1e-9)
+        let standard = world.route([(Net.skuA, 1)], serviceLevel: .standard)
+        #expect(standard.locations == [Net.stCenter] && standard.shipments[0].processingDay == day + 1)
+    }
+
+    @Test("a carrier service's daily parcels per location are capacity too")
+    func carrierCapacity() throws {
+        var carrier = Net.carrier
+        carrier.services[0].dailyCapacityPerLocation = 1
+        var world = RoutingWorld(carriers: [carrier])
+        world.stock(Net.skuA, Net.stCenter, 5)
+        world.stock(Net.skuA, Net.stSuburb, 5)
+        world.capacity.apply(CapacityUse(key: CapacityKey(locationID: Net.stCenter, resource: "PARCELCO/ground", day: world.now.day), delta: 1,
+                                         orderID: OrderID("W-X"), reference: "earlier"))
+        let plan = world.route([(Net.skuA, 1)])
+        #expect(plan.locations == [Net.stSuburb])
+        #expect(plan.decision(for: Net.stCenter)?.reason == "no carrier service with capacity")
+        // Through the engine: the parcel slot is used by an order and given back when it is cancelled.
+        let h = try Harness(carriers: [carrier], stock: [(Net.skuA, Net.stCenter, 5), (Net.skuA, Net.stSuburb, 5)])
+        let first = try h.capture(Net.draft("E1", [(Net.skuA, 1)]))
+        #expect(first.fulfillments.map(\.locationID) == [Net.stCenter])
+        let slot = CapacityKey(locationID: Net.stCenter, resource: "PARCELCO/ground", day: h.now.day)
+        #expect(h.engine.state.capacity.used(slot) == 1)
+        #expect(try h.capture(Net.draft("E2", [(Net.skuA, 1)])).fulfillments.map(\.locationID) == [Net.stSuburb])
+        try h.apply(.cancelOrder(reason: "frees the slot"), to: first.orderID)
+        #expect(h.engine.state.capacity.used(slot) == 0)
+        #expect(try h.capture(Net.draft("E3", [(Net.skuA, 1)])).fulfillments.map(\.locationID) == [Net.stCenter])
     }
 
     @Test("store pickup: only the pickup store, whatever is cheaper; what it lacks is backordered")

@@ -135,8 +135,9 @@ final class Harness {
     private var requestCounter = 0
 
     init(policy: RoutingPolicy? = nil, locations: [Location] = Net.locations, carriers: [Carrier] = [Net.carrier],
-         items: [Item] = Net.items, stock: [(SKU, LocationID, Int32)] = [], start: Timestamp = Net.start) throws {
-        engine = Engine()
+         items: [Item] = Net.items, stock: [(SKU, LocationID, Int32)] = [], start: Timestamp = Net.start,
+         limits: DomainLimits = .default) throws {
+        engine = Engine(limits: limits)
         storage = MemoryStorage()
         now = start
         for location in locations { try engine.upsert(location: location, context: context(), storage: storage) }
