@@ -277,8 +277,8 @@ struct CaptureBench: AsyncParsableCommand {
             payloads.append(try request.serializedBytes())
         }
         let work = payloads
-        let next = Atomic<Int>(0)
-        let failures = Atomic<Int>(0)
+        let next = SharedSync(Atomic<Int>(0))
+        let failures = SharedSync(Atomic<Int>(0))
         let start = Date()
         try await withThrowingTaskGroup(of: Void.self) { group in
             for client in clients {
@@ -287,7 +287,7 @@ struct CaptureBench: AsyncParsableCommand {
                         let outstanding = Atomic<Int>(0)
                         let finished = Atomic<Bool>(false)
                         @Sendable func pump() {
-                            let index = next.wrappingAdd(1, ordering: .relaxed).oldValue
+                            let index = next.value.wrappingAdd(1, ordering: .relaxed).oldValue
                             if index >= work.count {
                                 if outstanding.load(ordering: .acquiring) == 0, !finished.exchange(true, ordering: .acquiringAndReleasing) {
                                     continuation.resume()
@@ -296,7 +296,7 @@ struct CaptureBench: AsyncParsableCommand {
                             }
                             outstanding.wrappingAdd(1, ordering: .relaxed)
                             client.send(method: Method.OrderService.captureOrder, payload: work[index]).whenComplete { result in
-                                if case .failure = result { failures.wrappingAdd(1, ordering: .relaxed) }
+                                if case .failure = result { failures.value.wrappingAdd(1, ordering: .relaxed) }
                                 outstanding.wrappingSubtract(1, ordering: .releasing)
                                 pump()
                             }
@@ -310,7 +310,7 @@ struct CaptureBench: AsyncParsableCommand {
             try await group.waitForAll()
         }
         let elapsed = Date().timeIntervalSince(start)
-        let failed = failures.load(ordering: .relaxed)
+        let failed = failures.value.load(ordering: .relaxed)
         if failed > 0 { throw CLIError("\(failed) captures failed during the benchmark") }
         return elapsed
     }
@@ -327,8 +327,8 @@ struct CaptureBench: AsyncParsableCommand {
         }
         let work = payloads
         let intervalNanoseconds = 1_000_000_000 / UInt64(rate)
-        let histograms = Mutex<Histogram<UInt64>>(Histogram(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three))
-        let failures = Atomic<Int>(0)
+        let histograms = SharedSync(Mutex<Histogram<UInt64>>(Histogram(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)))
+        let failures = SharedSync(Atomic<Int>(0))
         let start = DispatchTime.now().uptimeNanoseconds + 10_000_000
         try await withThrowingTaskGroup(of: Void.self) { group in
             for (slot, client) in clients.enumerated() {
@@ -348,13 +348,13 @@ struct CaptureBench: AsyncParsableCommand {
                                     if intended > now { break }
                                     state.value.next += clients.count
                                     client.send(method: Method.OrderService.captureOrder, payload: work[index]).whenComplete { result in
-                                        if case .failure = result { failures.wrappingAdd(1, ordering: .relaxed) }
+                                        if case .failure = result { failures.value.wrappingAdd(1, ordering: .relaxed) }
                                         let latency = (DispatchTime.now().uptimeNanoseconds - intended) / 1000
                                         _ = state.value.local.record(latency)
                                         state.value.answered += 1
                                         if state.value.answered == mine {
                                             let local = state.value.local
-                                            histograms.withLock { $0.add(local) }
+                                            histograms.value.withLock { $0.add(local) }
                                             continuation.resume()
                                         }
                                     }
@@ -367,9 +367,9 @@ struct CaptureBench: AsyncParsableCommand {
             }
             try await group.waitForAll()
         }
-        let failed = failures.load(ordering: .relaxed)
+        let failed = failures.value.load(ordering: .relaxed)
         if failed > 0 { throw CLIError("\(failed) captures failed during the open-loop run") }
-        return LatencySummary(histograms.withLock { $0 })
+        return LatencySummary(histograms.value.withLock { $0 })
     }
 }
 
@@ -455,7 +455,7 @@ struct AvailabilityBench: AsyncParsableCommand {
         let positionsPerCall = skusPerCall * 3
         // Background captures at a fixed rate on their own connection.
         let captureClient = clients[connections]
-        let stop = Atomic<Bool>(false)
+        let stop = SharedSync(Atomic<Bool>(false))
         var capturePayloads: [[UInt8]] = []
         for number in 0..<(captureRate * seconds) {
             var request = Waybill_V1_CaptureOrderRequest()
@@ -471,7 +471,7 @@ struct AvailabilityBench: AsyncParsableCommand {
                 _ = captureClient.send(method: Method.OrderService.captureOrder, payload: captures[index])
             }
         }
-        let calls = Atomic<Int>(0)
+        let calls = SharedSync(Atomic<Int>(0))
         let start = Date()
         let deadline = start.addingTimeInterval(Double(seconds))
         try await withThrowingTaskGroup(of: Void.self) { taskGroup in
@@ -481,13 +481,13 @@ struct AvailabilityBench: AsyncParsableCommand {
                         let outstanding = Atomic<Int>(0)
                         let done = Atomic<Bool>(false)
                         @Sendable func pump() {
-                            if Date() >= deadline || stop.load(ordering: .relaxed) {
+                            if Date() >= deadline || stop.value.load(ordering: .relaxed) {
                                 if outstanding.load(ordering: .acquiring) == 0, !done.exchange(true, ordering: .acquiringAndReleasing) {
                                     continuation.resume()
                                 }
                                 return
                             }
-                            let index = calls.wrappingAdd(1, ordering: .relaxed).oldValue
+                            let index = calls.value.wrappingAdd(1, ordering: .relaxed).oldValue
                             outstanding.wrappingAdd(1, ordering: .relaxed)
                             client.send(method: Method.InventoryService.getAvailability, payload: work[index % work.count]).whenComplete { _ in
                                 outstanding.wrappingSubtract(1, ordering: .releasing)
@@ -501,9 +501,9 @@ struct AvailabilityBench: AsyncParsableCommand {
             try await taskGroup.waitForAll()
         }
         let elapsed = Date().timeIntervalSince(start)
-        stop.store(true, ordering: .relaxed)
+        stop.value.store(true, ordering: .relaxed)
         background.cancel()
-        let callCount = calls.load(ordering: .relaxed)
+        let callCount = calls.value.load(ordering: .relaxed)
         print(String(format: "availability: %.0f calls/s = %.0f SKU × location lookups/s (%d per call) while capturing %.0f orders/s",
                      Double(callCount) / elapsed, Double(callCount * positionsPerCall) / elapsed, positionsPerCall,
                      Double(min(captured.load(ordering: .relaxed), captures.count)) / elapsed))
@@ -511,4 +511,11 @@ struct AvailabilityBench: AsyncParsableCommand {
         try await group.shutdownGracefully()
         await server.shutdown()
     }
+}
+
+/// Shares an Atomic or Mutex with task-group children (a `sending` closure cannot capture a
+/// non-copyable local by reference).
+final class SharedSync<Value: ~Copyable & Sendable>: Sendable {
+    let value: Value
+    init(_ value: consuming Value) { self.value = value }
 }

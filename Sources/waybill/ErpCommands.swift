@@ -1,13 +1,282 @@
-// `waybill erp-bridge` and `waybill reconcile` (being built: see the ERP synchronisation issue).
+// `waybill erp-bridge` (deliver the change feed to the ERP; list and replay dead letters) and
+// `waybill reconcile` (compare Waybill with an ERP extract, optionally repair).
 
 import ArgumentParser
+import Foundation
+import Logging
+import ServiceLifecycle
+import WaybillClient
+import WaybillCore
+import WaybillERP
+import WaybillProto
+import WaybillWire
 
 struct ErpBridgeCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "erp-bridge", abstract: "Deliver the change feed to the ERP (not built yet).")
-    func run() async throws { throw CLIError("erp-bridge is not built yet") }
+    static let configuration = CommandConfiguration(
+        commandName: "erp-bridge",
+        abstract: "Deliver the change feed to the ERP (webhook or file drop); list and replay dead letters.",
+        discussion: """
+            Runs as a named consumer of the change feed: each event becomes a JSON message (webhook: one POST per \
+            event with Idempotency-Key = event id; file drop: JSON-lines or CSV batches written atomically). Failed \
+            deliveries are retried with exponential backoff and jitter, then dead-lettered under --state-dir. \
+            Examples:
+              waybill erp-bridge --server 127.0.0.1:7400 --consumer erp --webhook http://erp.local/waybill --state-dir ./bridge
+              waybill erp-bridge --server 127.0.0.1:7400 --consumer erp-files --drop-dir /srv/erp/inbox --format csv --state-dir ./bridge
+              waybill erp-bridge dead-letters --state-dir ./bridge
+              waybill erp-bridge replay --all --state-dir ./bridge --webhook http://erp.local/waybill
+            """,
+        subcommands: [ErpBridgeRun.self, ErpDeadLetters.self, ErpReplay.self],
+        defaultSubcommand: ErpBridgeRun.self)
+}
+
+struct ErpTargetOptions: ParsableArguments {
+    @Option(help: "Deliver each event as a JSON POST to this URL.")
+    var webhook: String?
+
+    @Option(help: "Deliver batches of events as files into this directory.")
+    var dropDir: String?
+
+    @Option(help: "File format of --drop-dir: jsonl or csv.")
+    var format: String = "jsonl"
+
+    func target() throws -> BridgeTargetKind {
+        switch (webhook, dropDir) {
+        case (let url?, nil): return .webhook(url: url)
+        case (nil, let directory?):
+            guard let fileFormat = FileFormat(rawValue: format) else { throw ValidationError("--format must be jsonl or csv, got \(format)") }
+            return .files(directory: directory, format: fileFormat)
+        case (nil, nil): throw ValidationError("give a target: --webhook URL or --drop-dir DIR")
+        case (_?, _?): throw ValidationError("give one target: --webhook or --drop-dir, not both")
+        }
+    }
+}
+
+struct ErpLimitOptions: ParsableArguments {
+    @Option(help: "Delivery attempts before a message is dead-lettered (maxAttempts).")
+    var maxAttempts = BridgeLimits().maxAttempts
+    @Option(help: "First retry delay in ms (backoffBaseMilliseconds); doubles per attempt, with jitter.")
+    var backoffBaseMs = BridgeLimits().backoffBaseMilliseconds
+    @Option(help: "Longest retry delay in ms (backoffMaxMilliseconds).")
+    var backoffMaxMs = BridgeLimits().backoffMaxMilliseconds
+    @Option(help: "Webhook requests in flight (deliveryConcurrencyMax).")
+    var concurrency = BridgeLimits().deliveryConcurrencyMax
+    @Option(help: "Webhook request timeout in ms (requestTimeoutMilliseconds).")
+    var requestTimeoutMs = BridgeLimits().requestTimeoutMilliseconds
+    @Option(help: "Unacknowledged change-feed events (windowEvents).")
+    var window = BridgeLimits().windowEvents
+    @Option(help: "Events per dropped file (fileBatchEventsMax).")
+    var fileBatchMax = BridgeLimits().fileBatchEventsMax
+    @Option(help: "Wait for a file batch to fill, in ms (fileBatchLingerMilliseconds).")
+    var fileLingerMs = BridgeLimits().fileBatchLingerMilliseconds
+    @Option(help: "Messages the dead-letter store may hold (deadLettersMax).")
+    var deadLettersMax = BridgeLimits().deadLettersMax
+    @Option(help: "Acknowledgement interval in ms (ackIntervalMilliseconds).")
+    var ackIntervalMs = BridgeLimits().ackIntervalMilliseconds
+    @Option(help: "Progress log and status report interval in ms (statusIntervalMilliseconds).")
+    var statusIntervalMs = BridgeLimits().statusIntervalMilliseconds
+    @Option(help: "First reconnection delay in ms (reconnectBaseMilliseconds).")
+    var reconnectBaseMs = BridgeLimits().reconnectBaseMilliseconds
+    @Option(help: "Longest reconnection delay in ms (reconnectMaxMilliseconds).")
+    var reconnectMaxMs = BridgeLimits().reconnectMaxMilliseconds
+
+    var limits: BridgeLimits {
+        var limits = BridgeLimits()
+        limits.maxAttempts = maxAttempts
+        limits.backoffBaseMilliseconds = backoffBaseMs
+        limits.backoffMaxMilliseconds = backoffMaxMs
+        limits.deliveryConcurrencyMax = concurrency
+        limits.requestTimeoutMilliseconds = requestTimeoutMs
+        limits.windowEvents = window
+        limits.fileBatchEventsMax = fileBatchMax
+        limits.fileBatchLingerMilliseconds = fileLingerMs
+        limits.deadLettersMax = deadLettersMax
+        limits.ackIntervalMilliseconds = ackIntervalMs
+        limits.statusIntervalMilliseconds = statusIntervalMs
+        limits.reconnectBaseMilliseconds = reconnectBaseMs
+        limits.reconnectMaxMilliseconds = reconnectMaxMs
+        return limits
+    }
+}
+
+struct ErpBridgeRun: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "run", abstract: "Run the bridge until SIGTERM/SIGINT (the default).")
+
+    @Option(help: "Server address HOST:PORT.")
+    var server = "127.0.0.1:7400"
+    @Option(help: "Consumer name: its acknowledged offset is kept on the server.")
+    var consumer = "erp"
+    @OptionGroup var target: ErpTargetOptions
+    @Option(help: "State directory (the dead-letter store).")
+    var stateDir: String
+    @OptionGroup var limits: ErpLimitOptions
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: Logger.Level = .info
+
+    func run() async throws {
+        var configuration = BridgeConfiguration(server: server, consumer: consumer, target: try target.target(), stateDirectory: stateDir)
+        configuration.limits = limits.limits
+        do {
+            try configuration.validate()
+        } catch {
+            throw ValidationError(error.description)
+        }
+        bootstrapLogging(level: logLevel)
+        let logger = Logger(label: "waybill-erp-bridge")
+        let bridge = try ErpBridge(configuration: configuration, logger: logger)
+        let group = ServiceGroup(configuration: .init(
+            services: [BridgeService(bridge: bridge)], gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [], logger: logger))
+        try await group.run()
+    }
+}
+
+struct BridgeService: Service {
+    let bridge: ErpBridge
+    func run() async throws {
+        try await cancelWhenGracefulShutdown { try await bridge.run() }
+    }
+}
+
+struct ErpDeadLetters: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "dead-letters", abstract: "List the dead-letter store.")
+
+    @Option(help: "State directory of the bridge.")
+    var stateDir: String
+    @Flag(help: "Print the dead letters as JSON (one per line).")
+    var json = false
+
+    func run() async throws {
+        let letters = try DeadLetterStore(stateDirectory: stateDir).list()
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            for letter in letters { print(String(decoding: try encoder.encode(letter), as: UTF8.self)) }
+            return
+        }
+        print("\(letters.count) dead letter\(letters.count == 1 ? "" : "s") in \(stateDir)/dead-letters")
+        for letter in letters {
+            let subject = letter.message.orderId ?? letter.message.aggregateId
+            print("\(letter.id)\t\(letter.message.type)\t\(subject)\tattempts \(letter.attempts)\t\(letter.target)\t\(letter.lastError)")
+        }
+    }
+}
+
+struct ErpReplay: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "replay", abstract: "Deliver dead letters again (by event id, or --all); delivered ones leave the store.")
+
+    @Argument(help: "Event ids of the dead letters to replay (evt-123 ...).")
+    var ids: [String] = []
+    @Flag(help: "Replay every dead letter.")
+    var all = false
+    @Option(help: "State directory of the bridge.")
+    var stateDir: String
+    @OptionGroup var target: ErpTargetOptions
+    @OptionGroup var limits: ErpLimitOptions
+
+    func validate() throws {
+        if all == !ids.isEmpty { throw ValidationError("give dead-letter ids or --all (not both)") }
+    }
+
+    func run() async throws {
+        bootstrapLogging(level: .warning)
+        let kind = try target.target()
+        var configuration = BridgeConfiguration(server: "127.0.0.1:1", consumer: "replay", target: kind, stateDirectory: stateDir)
+        configuration.limits = limits.limits
+        do {
+            try configuration.validate()
+        } catch {
+            throw ValidationError(error.description)
+        }
+        let deliveryTarget: any DeliveryTarget = switch kind {
+        case .webhook(let url): WebhookTarget(url: url, requestTimeoutMilliseconds: configuration.limits.requestTimeoutMilliseconds)
+        case .files(let directory, let format): FileDropTarget(directory: directory, format: format)
+        }
+        let report = try await DeadLetterReplay.replay(
+            store: try DeadLetterStore(stateDirectory: stateDir), ids: all ? nil : ids, target: deliveryTarget,
+            targetDescription: configuration.targetDescription, limits: configuration.limits, logger: Logger(label: "waybill-erp-bridge"))
+        await deliveryTarget.shutdown()
+        for id in report.delivered { print("delivered \(id)") }
+        for (id, error) in report.failed { print("failed \(id): \(error)") }
+        for id in report.unknown { print("unknown \(id): not in the dead-letter store") }
+        print("\(report.delivered.count) delivered, \(report.failed.count) failed, \(report.unknown.count) unknown")
+        if !report.failed.isEmpty || !report.unknown.isEmpty { throw ExitCode(1) }
+    }
 }
 
 struct ReconcileCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "reconcile", abstract: "Compare Waybill with an ERP extract (not built yet).")
-    func run() async throws { throw CLIError("reconcile is not built yet") }
+    static let configuration = CommandConfiguration(
+        commandName: "reconcile",
+        abstract: "Compare Waybill with an ERP extract; report discrepancies by kind; --repair fixes them.",
+        discussion: """
+            The extract is protobuf JSON of waybill.v1.ErpExtract: {"asOfUnixMs": ..., "orders": [{"orderId", \
+            "erpDocumentNumber", "status", "lines": [{"sku", "quantity"}]}], "stock": [{"sku", "locationId", "onHand"}], \
+            "includeOrdersAfterAsOf": false}. Repairs: orders missing in the ERP or differing are re-emitted \
+            (order.resynced); stock counts are applied to Waybill as a variance-corrected snapshot; records only the \
+            ERP has, and duplicates, are sent to the ERP as erp.void_requested / erp.duplicate_detected. Repairs are \
+            idempotent by --request-id.
+            """)
+
+    @Option(help: "Server address HOST:PORT.")
+    var server = "127.0.0.1:7400"
+    @Option(help: "ERP extract file (protobuf JSON of waybill.v1.ErpExtract; - = stdin).")
+    var erpExtract: String
+    @Flag(help: "Repair every discrepancy found.")
+    var repair = false
+    @Option(help: "Idempotency key of the repair (default: a new one, printed on stderr; reuse it to retry safely).")
+    var requestID: String?
+    @Flag(help: "Print the report as JSON (waybill.v1.ReconcileReport) instead of a summary.")
+    var json = false
+
+    func run() async throws {
+        var request = Waybill_V1_ReconcileRequest()
+        request.extract = try readJSON(erpExtract)
+        request.repair = repair
+        if repair {
+            if let requestID {
+                request.requestID = requestID
+            } else {
+                request.requestID = "reconcile-" + UUID().uuidString.lowercased()
+                FileHandle.standardError.write(Data("request-id: \(request.requestID)\n".utf8))
+            }
+        }
+        let report: Waybill_V1_ReconcileReport = try await withClient(server, clientID: "waybill-reconcile") { client in
+            try await client.call(Method.ErpService.reconcile, request, timeoutMilliseconds: 300_000)
+        }
+        if json {
+            printJSON(report)
+        } else {
+            print(Self.summary(report, extract: request.extract, repair: repair))
+        }
+    }
+
+    static func kindName(_ kind: Waybill_V1_DiscrepancyKind) -> String {
+        switch kind {
+        case .missingInErp: "missing in ERP"
+        case .missingInWaybill: "missing in Waybill"
+        case .statusMismatch: "status mismatch"
+        case .quantityMismatch: "quantity mismatch"
+        case .duplicate: "duplicate"
+        default: "unspecified"
+        }
+    }
+
+    static func summary(_ report: Waybill_V1_ReconcileReport, extract: Waybill_V1_ErpExtract, repair: Bool) -> String {
+        var lines: [String] = []
+        let asOf = extract.asOfUnixMs == 0 ? "now" : ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: Double(extract.asOfUnixMs) / 1000))
+        lines.append("Reconciliation as of \(asOf): \(report.ordersCompared) orders and \(report.stockPositionsCompared) stock positions compared, \(report.discrepancies.count) discrepanc\(report.discrepancies.count == 1 ? "y" : "ies").")
+        for count in report.counts {
+            lines.append("  \(kindName(count.kind).padding(toLength: 20, withPad: " ", startingAt: 0)) \(count.count)")
+        }
+        if !report.discrepancies.isEmpty { lines.append("") }
+        for d in report.discrepancies {
+            let subject = d.orderID.isEmpty ? "\(d.sku)@\(d.locationID)" : d.orderID
+            var line = "\(kindName(d.kind).padding(toLength: 19, withPad: " ", startingAt: 0)) \(subject): Waybill \(d.waybillValue) | ERP \(d.erpValue)"
+            if repair { line += d.repaired ? "  [repaired]" : "  [not repaired]" }
+            lines.append(line)
+            lines.append("    \(d.detail)")
+            lines.append("    repair: \(d.repairAction)")
+        }
+        if repair { lines.append("\nRepaired: \(report.repaired)") }
+        return lines.joined(separator: "\n")
+    }
 }

@@ -30,6 +30,15 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Test hook: microseconds of delay added to every write batch.")
     var injectWriteDelayMicroseconds = 0
 
+    @Option(help: "Change-feed events kept in memory for subscribers; older ones are read from SQLite (feedMemoryEventsMax).")
+    var feedMemoryEvents = ServerConfiguration().feedMemoryEventsMax
+
+    @Option(help: "Milliseconds change-feed events are kept once every consumer acknowledged them (feedRetentionMilliseconds).")
+    var feedRetentionMs = ServerConfiguration().feedRetentionMilliseconds
+
+    @Option(help: "How often change-feed retention runs, in milliseconds (pruneIntervalMilliseconds).")
+    var pruneIntervalMs = ServerConfiguration().pruneIntervalMilliseconds
+
     func run() async throws {
         bootstrapLogging(level: logLevel)
         let registry = PrometheusCollectorRegistry()
@@ -42,6 +51,12 @@ struct Serve: AsyncParsableCommand {
         configuration.eventLoopThreads = threads
         configuration.drainTimeoutMilliseconds = Int64(drainSeconds) * 1000
         configuration.injectedWriteDelayMicroseconds = injectWriteDelayMicroseconds
+        guard feedMemoryEvents >= 1, feedRetentionMs >= 0, pruneIntervalMs >= 1 else {
+            throw ValidationError("--feed-memory-events and --prune-interval-ms must be at least 1, --feed-retention-ms at least 0")
+        }
+        configuration.feedMemoryEventsMax = feedMemoryEvents
+        configuration.feedRetentionMilliseconds = feedRetentionMs
+        configuration.pruneIntervalMilliseconds = pruneIntervalMs
         configuration.metricsText = { registry.emitToString() }
         let logger = Logger(label: "waybill")
         let group = ServiceGroup(configuration: .init(
