@@ -61,9 +61,13 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "WaybillSimulator", dependencies: [
-            "WaybillCore", "WaybillProto", "WaybillClient", "WaybillServer",
+            "WaybillCore", "WaybillProto", "WaybillClient", "WaybillServer", "WaybillWire",
             .product(name: "Histogram", package: "hdrhistogram-swift"),
             .product(name: "Collections", package: "swift-collections"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         ], path: "simulator/Sources/WaybillSimulator"),
         .executableTarget(name: "waybill", dependencies: [
             "WaybillCore", "WaybillProto", "WaybillWire", "WaybillStore", "WaybillServer",
@@ -75,6 +79,7 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "Histogram", package: "hdrhistogram-swift"),
         ]),
+        .testTarget(name: "WaybillSimulatorTests", dependencies: ["WaybillSimulator", "WaybillCore"]),
         .testTarget(name: "WaybillCoreTests", dependencies: [
             "WaybillCore",
             .product(name: "PropertyBased", package: "swift-property-based"),

@@ -1,8 +1,100 @@
-// `waybill sim` (being built: see the simulator issue).
+// `waybill sim`: the discrete-event simulator (simulator/README.md).
 
 import ArgumentParser
+import Foundation
+import WaybillSimulator
 
 struct SimCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "sim", abstract: "Run a traffic simulation (not built yet).")
-    func run() async throws { throw CLIError("sim is not built yet") }
+    static let configuration = CommandConfiguration(
+        commandName: "sim",
+        abstract: "Run a traffic simulation: in-process in virtual time, or live against a server.",
+        discussion: """
+        Examples:
+          waybill sim simulator/scenarios/omnichannel-day.json
+          waybill sim simulator/scenarios/smoke.json --driver in-process --seed 7
+          waybill sim simulator/scenarios/black-friday.json --driver live --time-scale 240
+          waybill sim simulator/scenarios/omnichannel-day.json --driver in-process \\
+              --compare simulator/policies/cheapest.json simulator/policies/fastest.json
+        Exits non-zero when any correctness check fails; report.json and report.html go to --report-dir.
+        """)
+
+    @Argument(help: "Scenario JSON (see simulator/scenarios/).")
+    var scenario: String?
+
+    @Option(help: "live (against a server: embedded, or --target) or in-process (WaybillCore in virtual time).")
+    var driver = "live"
+
+    @Option(help: "HOST:PORT of a running server with an empty database (live driver); default: an embedded server.")
+    var target: String?
+
+    @Option(help: "Seed of every random choice (default: the scenario's).")
+    var seed: UInt64?
+
+    @Option(name: .customLong("time-scale"), help: "Live: simulated seconds per wall second (default: the scenario's).")
+    var timeScale: Double?
+
+    @Option(name: .customLong("report-dir"), help: "Where report.json and report.html go.")
+    var reportDirectory = "sim-report"
+
+    @Option(help: "Routing policy (protobuf JSON of waybill.v1.RoutingPolicy) instead of the scenario's.")
+    var policy: String?
+
+    @Option(parsing: .upToNextOption, help: "Two policy files: run the same seeded traffic under both and compare KPIs.")
+    var compare: [String] = []
+
+    @Flag(help: "No live progress lines.")
+    var quiet = false
+
+    @Option(name: .customLong("engine-benchmark"), help: "Measure the event engine alone (queue + clock + PRNG on an M/M/c model) for N events, then exit.")
+    var engineBenchmark: UInt64?
+
+    func run() async throws {
+        if let events = engineBenchmark {
+            _ = EngineBenchmark.run(events: min(events, 1_000_000), seed: 1)  // warm-up
+            let started = Date()
+            let result = EngineBenchmark.run(events: events, seed: seed ?? 1)
+            let seconds = Date().timeIntervalSince(started)
+            print("engine: \(result.events) events (\(result.customers) customers served) in "
+                  + String(format: "%.3f s = %.2f M events/s", seconds, Double(result.events) / seconds / 1e6) + " (trace \(result.digest))")
+            return
+        }
+        guard let path = scenario else { throw ValidationError("give a scenario file, e.g. simulator/scenarios/smoke.json") }
+        guard let chosen = Driver(rawValue: driver) else { throw ValidationError("--driver must be live or in-process") }
+        if !compare.isEmpty && compare.count != 2 { throw ValidationError("--compare takes two policy files") }
+        let loaded: Scenario
+        do {
+            loaded = try Scenario.load(path: path)
+        } catch {
+            throw CLIError("\(error)")
+        }
+        var options = SimulationOptions()
+        options.driver = chosen
+        options.seed = seed
+        options.timeScale = timeScale
+        options.target = target
+        options.policyFile = policy
+        if !quiet {
+            options.progress = { line in FileHandle.standardError.write(Data(("  " + line + "\n").utf8)) }
+        }
+        let mode = chosen == .live ? (target.map { "live against \($0)" } ?? "live against an embedded server") : "in-process"
+        FileHandle.standardError.write(Data("simulating \(loaded.name) (\(mode), seed \(seed ?? loaded.seed))...\n".utf8))
+        let outcome: SimulationOutcome
+        do {
+            outcome = compare.count == 2
+                ? try await Simulation.compare(loaded, policyA: compare[0], policyB: compare[1], options: options)
+                : try await Simulation.run(loaded, options: options)
+        } catch {
+            throw CLIError("\(error)")
+        }
+        let directory = URL(fileURLWithPath: reportDirectory)
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let json = directory.appendingPathComponent("report.json")
+        let html = directory.appendingPathComponent("report.html")
+        try outcome.report.json().write(to: json)
+        try Data(outcome.report.html.utf8).write(to: html)
+        print(outcome.report.summary)
+        print("report: \(json.path)")
+        print("report: \(html.path)")
+        if !outcome.report.passed { throw ExitCode(1) }
+    }
 }

@@ -1,0 +1,147 @@
+// What the model asks of Waybill, and what comes back, independent of the driver: the
+// in-process driver calls WaybillCore directly, the live driver speaks the protocol.
+
+import WaybillCore
+
+/// One call to Waybill.
+public enum SimRequest: Sendable {
+    case capture(OrderDraft)
+    /// Read-back by idempotency key (a capture whose answer was lost).
+    case getOrderByKey(Channel, String)
+    /// Read-back by id (a lifecycle call whose answer was lost).
+    case getOrder(OrderID)
+    case availability([SKU], Channel)
+    case lifecycle(OrderID, OrderCommand, requestID: String)
+    case erpAcknowledgement(OrderID, documentNumber: String, messageID: String)
+    case erpDocument(OrderID, ErpDocument, messageID: String)
+    case stockDeltas(messageID: String, [InventoryChange])
+    case stockSnapshot(messageID: String, LocationID, asOf: Timestamp, levels: [(SKU, Int64)])
+    case feedAcknowledge(consumer: String, offset: UInt64)
+
+    /// The RPC's name, for latency tables.
+    public var rpc: RPC {
+        switch self {
+        case .capture: .captureOrder
+        case .getOrderByKey, .getOrder: .getOrder
+        case .availability: .getAvailability
+        case .lifecycle(_, let command, _):
+            switch command {
+            case .hold: .holdOrder
+            case .releaseHold: .releaseHold
+            case .cancelOrder: .cancelOrder
+            case .cancelLines: .cancelLines
+            case .releaseFulfillment: .releaseFulfillment
+            case .rejectFulfillment: .rejectFulfillment
+            case .confirmPick: .confirmPick
+            case .confirmPack: .confirmPack
+            case .confirmShipment: .confirmShipment
+            case .confirmDelivery: .confirmDelivery
+            case .createReturn: .createReturn
+            case .receiveReturn: .receiveReturn
+            }
+        case .erpAcknowledgement: .recordOrderAcknowledgement
+        case .erpDocument: .recordDocumentPosted
+        case .stockDeltas: .applyStockDeltas
+        case .stockSnapshot: .applyStockSnapshot
+        case .feedAcknowledge: .acknowledge
+        }
+    }
+}
+
+public enum RPC: Int, CaseIterable, Sendable, Comparable {
+    case captureOrder, getOrder, getAvailability, holdOrder, releaseHold, cancelOrder, cancelLines, releaseFulfillment
+    case rejectFulfillment, confirmPick, confirmPack, confirmShipment, confirmDelivery, createReturn, receiveReturn
+    case recordOrderAcknowledgement, recordDocumentPosted, applyStockDeltas, applyStockSnapshot, acknowledge, reconcile
+
+    public var name: String {
+        switch self {
+        case .captureOrder: "CaptureOrder"
+        case .getOrder: "GetOrder"
+        case .getAvailability: "GetAvailability"
+        case .holdOrder: "HoldOrder"
+        case .releaseHold: "ReleaseHold"
+        case .cancelOrder: "CancelOrder"
+        case .cancelLines: "CancelLines"
+        case .releaseFulfillment: "ReleaseFulfillment"
+        case .rejectFulfillment: "RejectFulfillment"
+        case .confirmPick: "ConfirmPick"
+        case .confirmPack: "ConfirmPack"
+        case .confirmShipment: "ConfirmShipment"
+        case .confirmDelivery: "ConfirmDelivery"
+        case .createReturn: "CreateReturn"
+        case .receiveReturn: "ReceiveReturn"
+        case .recordOrderAcknowledgement: "RecordOrderAcknowledgement"
+        case .recordDocumentPosted: "RecordDocumentPosted"
+        case .applyStockDeltas: "ApplyStockDeltas"
+        case .applyStockSnapshot: "ApplyStockSnapshot"
+        case .acknowledge: "Acknowledge"
+        case .reconcile: "Reconcile"
+        }
+    }
+    public static func < (a: RPC, b: RPC) -> Bool { a.rawValue < b.rawValue }
+}
+
+/// What a call came back with.
+public enum SimReply: Sendable {
+    case order(Order, replayed: Bool)
+    case applied(replayed: Bool, corrections: Int)
+    case available(Int64)
+    case notFound
+    /// A definite failure: a gRPC status name ("FAILED_PRECONDITION") and its message.
+    case failed(code: String, message: String)
+    /// No answer within the client's deadline: the outcome is unknown.
+    case timedOut
+}
+
+/// A change-feed event as a consumer sees it.
+public struct FeedEvent: Sendable {
+    public var offset: UInt64
+    public var type: String
+    public var aggregateType: String
+    public var aggregateSequence: Int64
+    /// Waybill's clock when it happened (virtual in-process, wall clock live).
+    public var occurredAt: Int64
+    public var order: Order?
+    public var key: InventoryKey?
+    public var fulfillmentID: String
+    public var returnID: String
+
+    public init(offset: UInt64, type: String, aggregateType: String, aggregateSequence: Int64, occurredAt: Int64,
+                order: Order?, key: InventoryKey?, fulfillmentID: String, returnID: String) {
+        self.offset = offset
+        self.type = type
+        self.aggregateType = aggregateType
+        self.aggregateSequence = aggregateSequence
+        self.occurredAt = occurredAt
+        self.order = order
+        self.key = key
+        self.fulfillmentID = fulfillmentID
+        self.returnID = returnID
+    }
+}
+
+public enum FeedConsumer: Int, Sendable {
+    /// The simulated warehouses and stores: learn their fulfillments from the feed.
+    case wms = 0
+    /// The simulated ERP.
+    case erp = 1
+
+    public var name: String { self == .wms ? "sim-wms" : "sim-erp" }
+}
+
+/// The driver seen from the model.
+protocol Gateway: AnyObject {
+    var isLive: Bool { get }
+    /// Sends call `id`. The in-process driver answers at once; the live driver answers nil and
+    /// delivers the reply later through `SimulationModel.complete`.
+    func send(_ id: Int32, _ request: SimRequest, intendedAt virtualTime: Int64) -> SimReply?
+    /// Virtual time a timed-out call costs before the client notices (in-process: the timeout;
+    /// live: 0, the reply itself arrives after the real timeout).
+    var timeoutPenaltyMilliseconds: Int64 { get }
+    /// The shortest interval between the ERP's polls, in virtual ms (live: 50 ms of wall time).
+    var pollFloorMilliseconds: Int64 { get }
+    /// Change-feed events produced since the last call (in-process; the live driver delivers them itself).
+    func drainFeed() -> [FeedEvent]
+    /// Waybill's clock at virtual time `virtualTime` (snapshot as-of times).
+    func serverTime(_ virtualTime: Int64) -> Int64
+}

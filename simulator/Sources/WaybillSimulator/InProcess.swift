@@ -1,0 +1,239 @@
+// The in-process driver: the model drives WaybillCore's Engine directly, in virtual time (the
+// virtual clock is the commands' CommandContext.now), over a storage made for simulation:
+// orders in an array by capture sequence, the movement ledger kept as per-position totals,
+// change-feed events handed to the model as they are appended. No sockets, no disk.
+
+import WaybillCore
+
+/// EngineStorage for long simulations: what the checks need, compactly.
+public final class SimulationStorage: EngineStorage {
+    public struct LedgerTotals: Sendable, Equatable {
+        public var onHand: Int64 = 0
+        public var reserved: Int64 = 0
+        public var received: Int64 = 0
+        public var shipped: Int64 = 0
+        public var returned: Int64 = 0
+        public var writtenOff: Int64 = 0
+        public var adjusted: Int64 = 0
+        public var snapshot: Int64 = 0
+        public var movements: Int = 0
+    }
+
+    /// Orders by capture sequence (index 0 unused).
+    public private(set) var orders: [Order?] = [nil]
+    public private(set) var keys: [String: OrderID] = [:]
+    private var requests: [String: RequestRecord] = [:]
+    public private(set) var ledger: [InventoryKey: LedgerTotals] = [:]
+    /// (time, on-hand delta) of stock-changing movements per position, for snapshot variance correction.
+    private var onHandLog: [InventoryKey: [(Int64, Int64)]] = [:]
+    public private(set) var eventCount: UInt64 = 0
+    private var pending: [(UInt64, DomainEvent)] = []
+    public private(set) var policies: [RoutingPolicy] = []
+    public private(set) var movementCount = 0
+
+    public init() {}
+
+    private static func key(_ channel: Channel, _ external: String) -> String { "\(channel.rawValue)|\(external)" }
+
+    @inline(__always) private func slot(_ id: OrderID) -> Int? {
+        guard let sequence = id.sequence, sequence > 0, sequence < orders.count else { return nil }
+        return Int(sequence)
+    }
+
+    public func loadOrder(_ id: OrderID) throws -> Order? {
+        guard let slot = slot(id), let order = orders[slot], order.orderID == id else { return nil }
+        return order
+    }
+    public func orderID(channel: Channel, externalOrderID: String) throws -> OrderID? { keys[Self.key(channel, externalOrderID)] }
+    public func requestRecord(_ key: String) throws -> RequestRecord? { requests[key] }
+    public func onHandDelta(_ sku: SKU, _ location: LocationID, after: Timestamp) throws -> Int64 {
+        (onHandLog[InventoryKey(sku: sku, locationID: location)] ?? []).reduce(0) { $1.0 > after.millisecondsSinceEpoch ? $0 + $1.1 : $0 }
+    }
+
+    public func insertOrder(_ order: Order) throws {
+        let sequence = Int(order.captureSequence)
+        precondition(order.orderID == OrderID(sequence: order.captureSequence), "simulation storage keys orders by capture sequence")
+        while orders.count <= sequence { orders.append(nil) }
+        precondition(orders[sequence] == nil, "order \(order.orderID) inserted twice")
+        orders[sequence] = order
+        keys[Self.key(order.channel, order.externalOrderID)] = order.orderID
+    }
+    public func updateOrder(_ order: Order) throws {
+        guard let slot = slot(order.orderID), orders[slot] != nil else { preconditionFailure("update of unknown order \(order.orderID)") }
+        orders[slot] = order
+    }
+    public func appendMovements(_ movements: [Movement]) throws {
+        for movement in movements {
+            let key = InventoryKey(sku: movement.sku, locationID: movement.locationID)
+            var totals = ledger[key] ?? LedgerTotals()
+            totals.onHand += movement.onHandDelta
+            totals.reserved += movement.reservedDelta
+            totals.movements += 1
+            switch movement.kind {
+            case .received: totals.received += movement.onHandDelta
+            case .shipped: totals.shipped -= movement.onHandDelta
+            case .returned: totals.returned += movement.onHandDelta
+            case .writtenOff: totals.writtenOff -= movement.onHandDelta
+            case .adjusted, .transferIn, .transferOut: totals.adjusted += movement.onHandDelta
+            case .snapshot: totals.snapshot += movement.onHandDelta
+            case .reserved, .released: break
+            }
+            ledger[key] = totals
+            if movement.kind.changesOnHand && movement.onHandDelta != 0 {
+                onHandLog[key, default: []].append((movement.at.millisecondsSinceEpoch, movement.onHandDelta))
+            }
+        }
+        movementCount += movements.count
+    }
+    public func appendCapacity(_ uses: [CapacityUse]) throws {}
+    public func appendEvents(_ events: [DomainEvent]) throws {
+        for event in events {
+            eventCount += 1
+            pending.append((eventCount, event))
+        }
+    }
+    public func recordRequest(_ record: RequestRecord) throws { requests[record.key] = record }
+    public func saveLocation(_ location: Location) throws {}
+    public func saveCarrier(_ carrier: Carrier) throws {}
+    public func saveItem(_ item: Item) throws {}
+    public func savePolicy(_ policy: RoutingPolicy) throws { policies.append(policy) }
+    public func saveInventorySetting(_ key: InventoryKey, safetyStock: Int64, incoming: [Supply]) throws {}
+
+    /// Events appended since the last call, in offset order.
+    public func drainEvents() -> [(UInt64, DomainEvent)] {
+        defer { pending.removeAll(keepingCapacity: true) }
+        return pending
+    }
+
+    /// Forgets variance-correction history older than `time` (no snapshot can be as of before it).
+    public func forgetOnHandLog(before time: Int64) {
+        for key in onHandLog.keys.sorted() {
+            onHandLog[key]!.removeAll { $0.0 <= time }
+        }
+    }
+
+    public var allOrders: [Order] { orders.compactMap { $0 } }
+}
+
+final class InProcessGateway: Gateway {
+    var engine: Engine
+    let storage: SimulationStorage
+    let metrics: Metrics
+    var random: SimRandom
+    /// The probability that a call's answer is lost, set by the model as faults come and go.
+    var timeoutRate: () -> Double = { 0 }
+    var isLive: Bool { false }
+    var pollFloorMilliseconds: Int64 { 0 }
+    let timeoutPenaltyMilliseconds: Int64
+    /// Measure each engine call's service time (two clock reads per call).
+    let measures: Bool
+
+    init(engine: Engine, storage: SimulationStorage, metrics: Metrics, seed: UInt64, timeoutMilliseconds: Int64, measures: Bool = true) {
+        self.engine = engine
+        self.storage = storage
+        self.metrics = metrics
+        random = SimRandom(seed: seed, stream: "network")
+        timeoutPenaltyMilliseconds = timeoutMilliseconds
+        self.measures = measures
+    }
+
+    func serverTime(_ virtualTime: Int64) -> Int64 { virtualTime }
+
+    func drainFeed() -> [FeedEvent] {
+        storage.drainEvents().map { offset, event in Self.feedEvent(offset, event) }
+    }
+
+    static func feedEvent(_ offset: UInt64, _ event: DomainEvent) -> FeedEvent {
+        var order: Order?
+        var key: InventoryKey?
+        switch event.aggregate {
+        case .order(let value): order = value
+        case .inventory(let sku, let location, _, _): key = InventoryKey(sku: sku, locationID: location)
+        default: break
+        }
+        return FeedEvent(offset: offset, type: event.type, aggregateType: event.aggregateType, aggregateSequence: event.aggregateSequence,
+                         occurredAt: event.occurredAt.millisecondsSinceEpoch, order: order, key: key,
+                         fulfillmentID: event.fulfillmentID, returnID: event.returnID)
+    }
+
+    func send(_ id: Int32, _ request: SimRequest, intendedAt virtualTime: Int64) -> SimReply? {
+        let rate = timeoutRate()
+        var lost = false
+        var applies = true
+        if rate > 0, random.chance(rate) {
+            // The answer (or the request) is lost: half the time Waybill did the work.
+            lost = true
+            applies = random.chance(0.5)
+        }
+        if !applies { return .timedOut }
+        let started = measures ? wallNanoseconds() : 0
+        let reply = execute(request, now: virtualTime)
+        if measures { metrics.record(request.rpc, microseconds: Int64((wallNanoseconds() - started) / 1000)) }
+        return lost ? .timedOut : reply
+    }
+
+    func context(_ now: Int64, requestID: String = "", fingerprint: UInt64 = 0) -> CommandContext {
+        CommandContext(now: Timestamp(millisecondsSinceEpoch: now), clientID: "simulator", requestID: requestID, fingerprint: fingerprint)
+    }
+
+    func execute(_ request: SimRequest, now: Int64) -> SimReply {
+        do {
+            switch request {
+            case .capture(let draft):
+                let result = try engine.capture(draft, context: context(now), storage: storage)
+                return .order(result.order, replayed: result.replayed)
+            case .getOrderByKey(let channel, let external):
+                guard let id = try storage.orderID(channel: channel, externalOrderID: external), let order = try storage.loadOrder(id) else { return .notFound }
+                return .order(order, replayed: false)
+            case .getOrder(let id):
+                guard let order = try storage.loadOrder(id) else { return .notFound }
+                return .order(order, replayed: false)
+            case .availability(let skus, let channel):
+                var total: Int64 = 0
+                for sku in skus {
+                    for entry in engine.inventory.entries(for: sku) {
+                        guard let location = engine.network.locations[entry.locationID], location.sells(to: channel) else { continue }
+                        total += entry.balance.available
+                    }
+                }
+                return .available(total)
+            case .lifecycle(let id, let command, let requestID):
+                let result = try engine.apply(command, to: id, context: context(now, requestID: requestID, fingerprint: Self.fingerprint(command)),
+                                              storage: storage)
+                return .order(result.order, replayed: result.replayed)
+            case .erpAcknowledgement(let id, let document, let messageID):
+                let result = try engine.recordErpAcknowledgement(orderID: id, documentNumber: document, status: .posted, messageID: messageID,
+                                                                 context: context(now, fingerprint: StableHasher.hash(messageID)), storage: storage)
+                return .applied(replayed: result.replayed, corrections: 0)
+            case .erpDocument(let id, let document, let messageID):
+                let result = try engine.recordErpDocument(orderID: id, document: document, messageID: messageID,
+                                                          context: context(now, fingerprint: StableHasher.hash(messageID)), storage: storage)
+                return .applied(replayed: result.replayed, corrections: 0)
+            case .stockDeltas(let messageID, let changes):
+                let key = "erp:" + messageID
+                let print = StableHasher.hash(messageID)
+                if try storage.requestRecord(key) != nil { return .applied(replayed: true, corrections: 0) }
+                for (index, change) in changes.enumerated() {
+                    _ = try engine.applyInventoryChange(change, context: context(now, fingerprint: print ^ UInt64(index)), storage: storage)
+                }
+                try storage.recordRequest(RequestRecord(key: key, fingerprint: print, subject: "stock deltas", at: Timestamp(millisecondsSinceEpoch: now)))
+                return .applied(replayed: false, corrections: 0)
+            case .stockSnapshot(let messageID, let location, let asOf, let levels):
+                let outcome = try engine.applyStockSnapshot(locationID: location, asOf: asOf, levels: levels, complete: true, messageID: messageID,
+                                                            context: context(now, fingerprint: StableHasher.hash(messageID)), storage: storage)
+                return .applied(replayed: outcome.replayed, corrections: outcome.positions.count)
+            case .feedAcknowledge:
+                return .applied(replayed: false, corrections: 0)
+            }
+        } catch let error as DomainError {
+            return .failed(code: error.code.rawValue, message: error.message)
+        } catch {
+            return .failed(code: "INTERNAL", message: "\(error)")
+        }
+    }
+
+    /// Retries must carry the same fingerprint; the model never reuses a request id for another command.
+    static func fingerprint(_ command: OrderCommand) -> UInt64 {
+        StableHasher.hash(command.name)
+    }
+}

@@ -1,0 +1,268 @@
+// report.json (machine-readable), the terminal summary, and report.html (inline SVG, no network).
+
+import Foundation
+
+public struct OrderCounts: Codable, Sendable {
+    public var submitted: Int
+    public var acknowledged: Int
+    public var rejected: Int
+    public var duplicates: Int
+    public var lost: Int
+}
+
+public struct Throughput: Codable, Sendable {
+    /// Acknowledged orders per wall-clock second.
+    public var ordersPerSecond: Double
+    /// Simulation events per wall-clock second.
+    public var eventsPerSecond: Double
+    public var callsPerSecond: Double
+    public var wallSeconds: Double
+    /// Offered load: orders per simulated hour over the arrival period.
+    public var simulatedOrdersPerHour: Double
+}
+
+public struct KPIs: Codable, Sendable, Equatable {
+    /// Units allocated at capture / units ordered (acknowledged orders).
+    public var fillRate: Double
+    /// Orders split over more than one fulfillment at capture.
+    public var splitRate: Double
+    /// Estimated shipping + processing cost per shipped order, major units.
+    public var averageShippingCost: Double
+    /// Deliveries on or before the promised day.
+    public var onTimeRate: Double
+    /// Orders with backordered units at capture.
+    public var backorderRate: Double
+    public var cancellations: Int
+    public var returns: Int
+    public var storeRejections: Int
+    public var deliveries: Int
+}
+
+public struct LagSummary: Codable, Sendable {
+    public var p50: Double
+    public var p99: Double
+}
+
+public struct SyncSummary: Codable, Sendable {
+    /// Change-feed event to ERP processing (virtual ms in-process, wall ms live).
+    public var lagMs: LagSummary
+    public var reconciliationDiscrepancies: Int
+    public var erpMessages: Int
+    public var snapshotCorrections: Int
+}
+
+public struct Digests: Codable, Sendable {
+    /// Every processed event and call outcome (deterministic in-process).
+    public var trace: String
+    /// The generated traffic: arrival times, channels, customers, baskets (deterministic in both drivers).
+    public var schedule: String
+    /// Waybill's final orders and balances (in-process only).
+    public var state: String
+}
+
+public struct CallStats: Codable, Sendable {
+    public var timeouts: Int
+    public var retries: Int
+    public var resolvedByReadBack: Int
+    public var expectedFailures: [String: Int]
+}
+
+public struct KPIDifference: Codable, Sendable {
+    public var name: String
+    public var a: Double
+    public var b: Double
+    public var difference: Double
+}
+
+public struct Comparison: Codable, Sendable {
+    public var policyA: String
+    public var policyB: String
+    public var kpis: [KPIDifference]
+    public var runs: [Report]
+}
+
+public struct Report: Codable, Sendable {
+    public var scenario: String
+    public var seed: UInt64
+    public var driver: String
+    public var policy: String
+    public var passed: Bool
+    public var simulatedHours: Double
+    public var events: UInt64
+    public var orders: OrderCounts
+    public var checks: [CheckResult]
+    public var latencyMs: [String: LatencySummary]
+    public var throughput: Throughput
+    public var kpis: KPIs
+    public var sync: SyncSummary
+    public var calls: CallStats
+    public var digests: Digests
+    public var series: [SeriesPoint]
+    public var comparison: Comparison?
+
+    public func json() throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return try encoder.encode(self)
+    }
+
+    public static func kpiDifferences(_ a: KPIs, _ b: KPIs) -> [KPIDifference] {
+        let pairs: [(String, Double, Double)] = [
+            ("fill_rate", a.fillRate, b.fillRate), ("split_rate", a.splitRate, b.splitRate),
+            ("average_shipping_cost", a.averageShippingCost, b.averageShippingCost), ("on_time_rate", a.onTimeRate, b.onTimeRate),
+            ("backorder_rate", a.backorderRate, b.backorderRate),
+            ("store_rejections", Double(a.storeRejections), Double(b.storeRejections)),
+        ]
+        return pairs.map { KPIDifference(name: $0.0, a: $0.1, b: $0.2, difference: round4($0.2 - $0.1)) }
+    }
+
+    // MARK: terminal
+
+    public var summary: String {
+        var out: [String] = []
+        out.append("\(scenario) (seed \(seed), \(driver), policy \(policy)): \(passed ? "PASSED" : "FAILED")")
+        out.append(String(format: "  simulated %.1f h, ", simulatedHours) + grouped(Double(events))
+                   + String(format: " events in %.2f s wall (", throughput.wallSeconds) + grouped(throughput.eventsPerSecond) + " events/s)")
+        out.append("  orders: \(orders.submitted) submitted, \(orders.acknowledged) acknowledged, \(orders.rejected) rejected, "
+                   + "\(orders.duplicates) duplicates, \(orders.lost) lost — \(grouped(throughput.ordersPerSecond)) orders/s")
+        out.append("  calls: \(calls.timeouts) timed out, \(calls.retries) retries, \(calls.resolvedByReadBack) resolved by read-back")
+        out.append(String(format: "  kpis: fill %.1f%%, split %.1f%%, shipping %.2f, on time %.1f%%, backorders %.1f%%",
+                          kpis.fillRate * 100, kpis.splitRate * 100, kpis.averageShippingCost, kpis.onTimeRate * 100, kpis.backorderRate * 100))
+        out.append(String(format: "  sync: lag p50 %.0f ms, p99 %.0f ms, %d ERP messages, %d reconciliation discrepancies",
+                          sync.lagMs.p50, sync.lagMs.p99, sync.erpMessages, sync.reconciliationDiscrepancies))
+        let rows = latencyMs.keys.sorted()
+        if !rows.isEmpty {
+            out.append("  latency ms          count      p50      p90      p99     p999      max")
+            for name in rows {
+                let l = latencyMs[name]!
+                out.append("  " + name.padding(toLength: 28, withPad: " ", startingAt: 0)
+                           + [String(l.count), fmt(l.p50), fmt(l.p90), fmt(l.p99), fmt(l.p999), fmt(l.max)]
+                           .map { String(repeating: " ", count: max(0, 8 - $0.count)) + $0 }.joined(separator: " "))
+            }
+        }
+        for check in checks { out.append("  [\(check.passed ? "ok" : "FAIL")] \(check.name): \(check.detail)") }
+        if let comparison {
+            out.append("  policy comparison: \(comparison.policyA) → \(comparison.policyB)")
+            for kpi in comparison.kpis {
+                out.append("    " + kpi.name.padding(toLength: 24, withPad: " ", startingAt: 0)
+                           + String(format: "%10.4f %10.4f %+10.4f", kpi.a, kpi.b, kpi.difference))
+            }
+        }
+        return out.joined(separator: "\n")
+    }
+
+    // MARK: html
+
+    public var html: String {
+        var body = ""
+        body += "<h1>Waybill simulation: \(escape(scenario))</h1>"
+        body += "<p class=\(passed ? "ok" : "fail")><b>\(passed ? "PASSED" : "FAILED")</b> — seed \(seed), driver \(driver), policy \(escape(policy)), "
+            + String(format: "%.1f simulated hours, ", simulatedHours) + grouped(Double(events)) + String(format: " events, %.2f s wall", throughput.wallSeconds) + "</p>"
+        body += "<h2>Orders</h2><table><tr><th>submitted</th><th>acknowledged</th><th>rejected</th><th>duplicates</th><th>lost</th><th>orders/s</th></tr>"
+        body += "<tr><td>\(orders.submitted)</td><td>\(orders.acknowledged)</td><td>\(orders.rejected)</td><td>\(orders.duplicates)</td><td>\(orders.lost)</td><td>\(grouped(throughput.ordersPerSecond))</td></tr></table>"
+        body += "<h2>Checks</h2><table><tr><th>check</th><th>result</th><th>detail</th></tr>"
+        for check in checks {
+            body += "<tr><td>\(check.name)</td><td class=\(check.passed ? "ok" : "fail")>\(check.passed ? "passed" : "FAILED")</td><td>\(escape(check.detail))</td></tr>"
+        }
+        body += "</table>"
+        body += "<h2>KPIs</h2><table><tr><th>fill rate</th><th>split rate</th><th>avg shipping cost</th><th>on time</th><th>backorder rate</th><th>cancellations</th><th>returns</th><th>store rejections</th></tr>"
+        body += String(format: "<tr><td>%.2f%%</td><td>%.2f%%</td><td>%.2f</td><td>%.2f%%</td><td>%.2f%%</td>", kpis.fillRate * 100, kpis.splitRate * 100,
+                       kpis.averageShippingCost, kpis.onTimeRate * 100, kpis.backorderRate * 100)
+            + "<td>\(kpis.cancellations)</td><td>\(kpis.returns)</td><td>\(kpis.storeRejections)</td></tr></table>"
+        if let comparison {
+            body += "<h2>Policy comparison</h2><table><tr><th>KPI</th><th>\(escape(comparison.policyA))</th><th>\(escape(comparison.policyB))</th><th>difference</th></tr>"
+            for kpi in comparison.kpis {
+                body += "<tr><td>\(kpi.name)</td>" + String(format: "<td>%.4f</td><td>%.4f</td><td>%+.4f</td></tr>", kpi.a, kpi.b, kpi.difference)
+            }
+            body += "</table>"
+        }
+        body += "<h2>Throughput</h2>"
+        body += chart(title: "orders per simulated hour (offered load) over simulated time", x: series.map(\.simulatedHours), xLabel: "simulated hours",
+                      lines: [("orders/sim hour", series.map(\.ordersPerSimulatedHour))])
+        body += chart(title: "acknowledged orders per wall second over wall time", x: series.map(\.wallSeconds), xLabel: "wall seconds",
+                      lines: [("orders/s", series.map(\.ordersPerWallSecond))])
+        body += "<h2>Latency</h2>"
+        body += chart(title: "call latency percentiles (ms) over simulated time", x: series.map(\.simulatedHours), xLabel: "simulated hours",
+                      lines: [("p50", series.map(\.latencyP50Ms)), ("p99", series.map(\.latencyP99Ms))])
+        body += chart(title: "call latency percentiles (ms) over wall time", x: series.map(\.wallSeconds), xLabel: "wall seconds",
+                      lines: [("p50", series.map(\.latencyP50Ms)), ("p99", series.map(\.latencyP99Ms))])
+        body += "<table><tr><th>RPC</th><th>count</th><th>p50</th><th>p90</th><th>p99</th><th>p99.9</th><th>max</th></tr>"
+        for name in latencyMs.keys.sorted() {
+            let l = latencyMs[name]!
+            body += "<tr><td>\(name)</td><td>\(l.count)</td><td>\(fmt(l.p50))</td><td>\(fmt(l.p90))</td><td>\(fmt(l.p99))</td><td>\(fmt(l.p999))</td><td>\(fmt(l.max))</td></tr>"
+        }
+        body += "</table>"
+        body += "<h2>Stock of the top SKUs</h2>"
+        let topCount = series.first?.topSkuStock.count ?? 0
+        body += chart(title: "network on hand of the most popular SKUs", x: series.map(\.simulatedHours), xLabel: "simulated hours",
+                      lines: (0..<topCount).map { index in ("SKU #\(index + 1)", series.map { Double($0.topSkuStock[index]) }) })
+        body += "<h2>ERP synchronisation</h2>"
+        body += String(format: "<p>lag p50 %.0f ms, p99 %.0f ms; %d ERP messages; %d reconciliation discrepancies</p>",
+                       sync.lagMs.p50, sync.lagMs.p99, sync.erpMessages, sync.reconciliationDiscrepancies)
+        body += chart(title: "sync lag p99 (ms) and ERP backlog (events) over simulated time", x: series.map(\.simulatedHours), xLabel: "simulated hours",
+                      lines: [("lag p99 ms", series.map(\.syncLagP99Ms)), ("backlog events", series.map { Double($0.erpBacklogEvents) })])
+        body += "<h2>Digests</h2><p>trace \(digests.trace), schedule \(digests.schedule), state \(digests.state)</p>"
+        return """
+        <!doctype html><html><head><meta charset="utf-8"><title>Waybill simulation: \(escape(scenario))</title><style>
+        body{font-family:system-ui,sans-serif;margin:2em;max-width:1100px;color:#222}table{border-collapse:collapse;margin:1em 0}
+        td,th{border:1px solid #ccc;padding:4px 8px;text-align:left;font-size:14px}.ok{color:#1a7f37}.fail{color:#cf222e}
+        svg{display:block;margin:1em 0;background:#fafafa;border:1px solid #ddd}
+        </style></head><body>\(body)</body></html>
+        """
+    }
+
+    private func chart(title: String, x: [Double], xLabel: String, lines: [(String, [Double])]) -> String {
+        let width = 1000.0, height = 260.0, left = 70.0, right = 150.0, top = 30.0, bottom = 40.0
+        guard x.count >= 2, let xMax = x.max(), let xMin = x.min(), xMax > xMin else {
+            return "<p><i>\(escape(title)): not enough samples</i></p>"
+        }
+        let yMax = max(1e-9, lines.flatMap(\.1).max() ?? 1) * 1.05
+        let colours = ["#0969da", "#cf222e", "#1a7f37", "#8250df", "#bf8700", "#57606a"]
+        var svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(width))\" height=\"\(Int(height))\" viewBox=\"0 0 \(Int(width)) \(Int(height))\">"
+        svg += "<text x=\"\(left)\" y=\"18\" font-size=\"14\">\(escape(title))</text>"
+        svg += "<line x1=\"\(left)\" y1=\"\(height - bottom)\" x2=\"\(width - right)\" y2=\"\(height - bottom)\" stroke=\"#888\"/>"
+        svg += "<line x1=\"\(left)\" y1=\"\(top)\" x2=\"\(left)\" y2=\"\(height - bottom)\" stroke=\"#888\"/>"
+        for tick in 0...4 {
+            let value = yMax * Double(tick) / 4
+            let y = height - bottom - (height - top - bottom) * Double(tick) / 4
+            svg += "<text x=\"\(left - 6)\" y=\"\(f1(y + 4))\" font-size=\"11\" text-anchor=\"end\">\(short(value))</text>"
+            svg += "<line x1=\"\(left)\" y1=\"\(f1(y))\" x2=\"\(width - right)\" y2=\"\(f1(y))\" stroke=\"#eee\"/>"
+            let xv = xMin + (xMax - xMin) * Double(tick) / 4
+            let xp = left + (width - left - right) * Double(tick) / 4
+            svg += "<text x=\"\(f1(xp))\" y=\"\(height - bottom + 16)\" font-size=\"11\" text-anchor=\"middle\">\(short(xv))</text>"
+        }
+        svg += "<text x=\"\(f1((width - right + left) / 2))\" y=\"\(height - 6)\" font-size=\"12\" text-anchor=\"middle\">\(escape(xLabel))</text>"
+        for (index, line) in lines.enumerated() {
+            let colour = colours[index % colours.count]
+            let points = zip(x, line.1).map { xv, yv in
+                "\(f1(left + (width - left - right) * (xv - xMin) / (xMax - xMin))),\(f1(height - bottom - (height - top - bottom) * yv / yMax))"
+            }.joined(separator: " ")
+            svg += "<polyline fill=\"none\" stroke=\"\(colour)\" stroke-width=\"1.6\" points=\"\(points)\"/>"
+            svg += "<text x=\"\(width - right + 8)\" y=\"\(top + 14 + Double(index) * 16)\" font-size=\"12\" fill=\"\(colour)\">\(escape(line.0))</text>"
+        }
+        return svg + "</svg>"
+    }
+}
+
+func round4(_ value: Double) -> Double { (value * 10_000).rounded() / 10_000 }
+private func f1(_ value: Double) -> String { String(format: "%.1f", value) }
+private func fmt(_ value: Double) -> String { String(format: value < 10 ? "%.3f" : "%.1f", value) }
+private func short(_ value: Double) -> String {
+    if value >= 1_000_000 { return String(format: "%.1fM", value / 1_000_000) }
+    if value >= 10_000 { return String(format: "%.0fk", value / 1_000) }
+    if value >= 100 { return String(format: "%.0f", value) }
+    return String(format: "%.2g", value)
+}
+func grouped(_ value: Double) -> String {
+    let digits = String(Int64(value.rounded()))
+    var out = ""
+    for (index, character) in digits.reversed().enumerated() {
+        if index > 0 && index % 3 == 0 && character != "-" { out.append(",") }
+        out.append(character)
+    }
+    return String(out.reversed())
+}
+private func escape(_ text: String) -> String {
+    text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
+}
