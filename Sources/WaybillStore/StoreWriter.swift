@@ -164,7 +164,7 @@ public final class StoreWriter: Sendable {
         let loaded = try database.loadState(now: now, limits: domainLimits)
         let engine = Engine(state: loaded.state, limits: domainLimits, routingLimits: routingLimits)
         committed = CommittedState(engine: engine)
-        thread = WriterThread(engine: engine, nextOffset: loaded.nextOffset, now: now)
+        thread = WriterThread(engine: engine, nextOffset: loaded.nextOffset, now: now, uncheckpointed: loaded.uncheckpointed)
         thread.observer = observer
         thread.start(owner: self)
         logger.info("writer started", metadata: [
@@ -245,11 +245,13 @@ private final class WriterThread: @unchecked Sendable {
     /// Set when a failed batch left memory unknown and the reload from disk failed too.
     private var needsRecovery = false
 
-    init(engine: Engine, nextOffset: UInt64, now: Timestamp) {
+    init(engine: Engine, nextOffset: UInt64, now: Timestamp, uncheckpointed: Set<InventoryKey>) {
         self.engine = engine
         domainLimits = engine.limits
         routingLimits = engine.router.limits
         storage = SQLiteStorage(nextOffset: nextOffset)
+        // Balances replayed past the stored checkpoint (after a crash) go into the next checkpoint.
+        storage.dirtyForCheckpoint = uncheckpointed
         lastNow = now
     }
 

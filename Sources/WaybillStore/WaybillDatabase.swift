@@ -33,8 +33,11 @@ public final class WaybillDatabase: Sendable {
     }
 
     /// The engine state as stored: network, policy, balances (checkpoint + later movements),
-    /// capacity of recent days, backorders and counters.
-    func loadState(now: Timestamp, limits: DomainLimits) throws -> (state: EngineState, nextOffset: UInt64) {
+    /// capacity of recent days, backorders and counters. `uncheckpointed` holds the balances whose
+    /// stored checkpoint is behind them (movements or events replayed after it): the next checkpoint
+    /// must write them, since it moves the checkpoint past those movements.
+    func loadState(now: Timestamp, limits: DomainLimits) throws
+        -> (state: EngineState, nextOffset: UInt64, uncheckpointed: Set<InventoryKey>) {
         try pool.read { db in
             var state = EngineState()
             for body in try Data.fetchAll(db, sql: "SELECT body FROM locations ORDER BY location_id") {
@@ -64,8 +67,10 @@ public final class WaybillDatabase: Sendable {
             let replay = try Row.fetchCursor(db, sql: """
                 SELECT sku, location_id, SUM(on_hand_delta), SUM(reserved_delta) FROM movements WHERE id > ? GROUP BY sku, location_id
                 """, arguments: [checkpoint])
+            var uncheckpointed: Set<InventoryKey> = []
             while let row = try replay.next() {
                 let onHand: Int64 = row[2], reserved: Int64 = row[3]
+                uncheckpointed.insert(InventoryKey(sku: SKU(row[0]), locationID: LocationID(row[1])))
                 state.inventory.update(SKU(row[0]), LocationID(row[1])) { balance in
                     balance.onHand += onHand
                     balance.reserved += reserved
@@ -88,7 +93,9 @@ public final class WaybillDatabase: Sendable {
                 let aggregate: String = row[0]
                 guard let at = aggregate.firstIndex(of: "@") else { continue }
                 let sequence: Int64 = row[1]
-                state.inventory.update(SKU(String(aggregate[..<at])), LocationID(String(aggregate[aggregate.index(after: at)...]))) {
+                let key = InventoryKey(sku: SKU(String(aggregate[..<at])), locationID: LocationID(String(aggregate[aggregate.index(after: at)...])))
+                if sequence > state.inventory.balance(key.sku, at: key.locationID).eventSequence { uncheckpointed.insert(key) }
+                state.inventory.update(key.sku, key.locationID) {
                     $0.eventSequence = max($0.eventSequence, sequence)
                 }
             }
@@ -106,7 +113,7 @@ public final class WaybillDatabase: Sendable {
             let maxOffset = try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(offset), 0) FROM outbox") ?? 0
             let pruned = try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = ?", arguments: [MetaKey.prunedThroughOffset]) ?? 0
             _ = state.inventory.drainChangedKeys()
-            return (state, UInt64(max(maxOffset, pruned)) + 1)
+            return (state, UInt64(max(maxOffset, pruned)) + 1, uncheckpointed)
         }
     }
 }
