@@ -63,7 +63,7 @@ extension Services {
             let prepared = drafts
             services.write(call, { context in
                 var results: [Result<OrderOutcome, WaybillStatusError>] = []
-                for draft in prepared {
+                for (index, draft) in prepared.enumerated() {
                     switch draft {
                     case .failure(let error): results.append(.failure(error))
                     case .success(let draft):
@@ -73,7 +73,13 @@ extension Services {
                                                                     storage: context.engineStorage)
                             results.append(.success(OrderOutcome(order: result.order, replayed: result.replayed,
                                                                  bytes: result.replayed ? nil : context.storedBytes(of: result.order))))
-                        } catch let error as DomainError {
+                        } catch var error as DomainError {
+                            // The engine names fields of a single capture ("order.…"); here it is "orders[i].…".
+                            if let field = error.field, field.hasPrefix("order.") {
+                                let batchField = "orders[\(index)]." + field.dropFirst("order.".count)
+                                if error.message.hasPrefix(field) { error.message = batchField + error.message.dropFirst(field.count) }
+                                error.field = batchField
+                            }
                             results.append(.failure(WaybillStatusError(error)))
                         }
                     }

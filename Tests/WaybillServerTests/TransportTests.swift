@@ -1,0 +1,349 @@
+// The connection boundary: frames, envelopes, methods, versions, limits, idle connections,
+// deadlines and graceful shutdown — with real sockets, including raw ones sending garbage.
+
+import Foundation
+import NIOCore
+import Synchronization
+import Testing
+import WaybillClient
+import WaybillCore
+import WaybillProto
+import WaybillServer
+import WaybillStore
+import WaybillWire
+
+private let getServerInfo = Method.SystemService.getServerInfo
+
+@Suite("Frames and envelopes on the wire", .timeLimit(.minutes(2)))
+struct WireBoundaryTests {
+    @Test("a frame declaring more than frameBytesMax: RESOURCE_EXHAUSTED with the peeked call id, then close; others keep being served")
+    func oversizedFrameWithCallID() async throws {
+        try await withServer({ $0.transport.frameBytesMax = 1_024 }) { server in
+            let bystander = try await server.client()
+            _ = try await bystander.serverInfo()
+            let raw = try await server.raw()
+            // Only the header and the call_id field: the server must not wait for the other 1,000+ bytes.
+            try await raw.send(frameBytes([0x08, 0xAC, 0x02], declaredLength: 1_025))
+            let envelopes = try await raw.waitUntilClosed()
+            #expect(envelopes.count == 1)
+            let answer = try #require(envelopes.first)
+            #expect(answer.callID == 300)
+            #expect(answer.status.code == .resourceExhausted)
+            #expect(answer.status.details.limitName == "frameBytesMax")
+            #expect(answer.status.details.limitValue == 1_024)
+            #expect(answer.endOfStream)
+            #expect(answer.protocolVersion == .protocolVersion1)
+            // The other connection is still served, and so is a new one.
+            _ = try await bystander.serverInfo()
+            _ = try await bystander.captureOrder(Fixture.order("STILL-1"))
+            let fresh = try await server.client()
+            #expect(try await fresh.getOrder(channel: .web, externalOrderID: "STILL-1").orderID == "W-00000001")
+        }
+    }
+
+    @Test("an oversized frame whose call id is not readable is answered on call id 0")
+    func oversizedFrameWithoutCallID() async throws {
+        try await withServer({ $0.transport.frameBytesMax = 1_024 }) { server in
+            let raw = try await server.raw()
+            try await raw.send(frameBytes([], declaredLength: UInt32.max))
+            let envelopes = try await raw.waitUntilClosed()
+            #expect(envelopes.count == 1)
+            #expect(envelopes.first?.callID == 0)
+            #expect(envelopes.first?.status.code == .resourceExhausted)
+            // A real client sending a too-large request gets the same answer for its call.
+            let client = try await server.client()
+            var order = Fixture.order("HUGE")
+            order.attributes = Dictionary(uniqueKeysWithValues: (0..<60).map { ("key\($0)", String(repeating: "v", count: 40)) })
+            let error = await expectStatus(.resourceExhausted) { try await client.captureOrder(order) }
+            #expect(error?.details.limitName == "frameBytesMax")
+            _ = try await server.client().serverInfo()
+        }
+    }
+
+    @Test("garbage closes the connection after a connection-level error", arguments: [
+        ("malformed envelope bytes", frameBytes([0x12, 0x40, 0x41, 0x42])),
+        ("not protobuf at all", frameBytes([0xFF, 0xFF, 0xFF, 0xFF, 0xFF])),
+        ("flag byte 1 (compressed)", frameBytes([0x08, 0x01], flags: 1)),
+        ("flag byte 0x80", frameBytes([0x08, 0x01], flags: 0x80)),
+    ])
+    func garbage(label: String, bytes: [UInt8]) async throws {
+        try await withServer { server in
+            let bystander = try await server.client()
+            let raw = try await server.raw()
+            try await raw.send(bytes)
+            let envelopes = try await raw.waitUntilClosed()
+            #expect(envelopes.count == 1, "\(label)")
+            #expect(envelopes.first?.callID == 0, "\(label)")
+            #expect(envelopes.first?.status.code == .invalidArgument, "\(label): \(String(describing: envelopes.first?.status))")
+            #expect(envelopes.first?.endOfStream == true)
+            _ = try await bystander.serverInfo()
+        }
+    }
+
+    @Test("call_id 0 and a call id already in flight are connection errors")
+    func badCallIDs() async throws {
+        try await withServer { server in
+            let raw = try await server.raw()
+            try await raw.send(try requestEnvelope(callID: 0, method: getServerInfo, payload: Waybill_V1_GetServerInfoRequest()))
+            let envelopes = try await raw.waitUntilClosed()
+            #expect(envelopes.map(\.status.code) == [.invalidArgument])
+            #expect(envelopes.first?.status.message.contains("call_id") == true)
+
+            let second = try await server.raw()
+            var subscribe = Waybill_V1_SubscribeRequest()
+            subscribe.consumer = "dup"
+            try await second.send(try requestEnvelope(callID: 5, method: Method.ChangeFeedService.subscribe, payload: subscribe))
+            try await second.send(try requestEnvelope(callID: 5, method: getServerInfo, payload: Waybill_V1_GetServerInfoRequest()))
+            let answers = try await second.waitUntilClosed()
+            let last = try #require(answers.last)
+            #expect(last.callID == 5)
+            #expect(last.status.code == .invalidArgument)
+            #expect(last.status.message.contains("already in flight"))
+        }
+    }
+
+    @Test("an unknown method is UNIMPLEMENTED and the connection goes on")
+    func unknownMethod() async throws {
+        try await withServer { server in
+            let client = try await server.client()
+            for method in ["/waybill.v1.OrderService/ShipEverything", "/nope.Service/Call", "", "GetServerInfo"] {
+                await expectStatus(.unimplemented, "method \(method)") { try await client.send(method: method, payload: []).get() }
+            }
+            // A payload that does not parse as the method's request: INVALID_ARGUMENT for that call only.
+            await expectStatus(.invalidArgument) { try await client.send(method: Method.OrderService.getOrder, payload: [0xFF]).get() }
+            let info = try await client.serverInfo()
+            #expect(info.protocolVersions == [1])
+            #expect(info.limits.contains { $0.name == "frameBytesMax" && $0.value == 4 * 1024 * 1024 })
+            #expect(info.connections >= 1)
+        }
+    }
+
+    @Test("a protocol version the server does not speak is FAILED_PRECONDITION, then close", arguments: [
+        Waybill_V1_ProtocolVersion.unspecified, .UNRECOGNIZED(2),
+    ])
+    func wrongProtocolVersion(version: Waybill_V1_ProtocolVersion) async throws {
+        try await withServer { server in
+            let raw = try await server.raw()
+            try await raw.send(try requestEnvelope(callID: 9, method: getServerInfo, payload: Waybill_V1_GetServerInfoRequest(), version: version))
+            let envelopes = try await raw.waitUntilClosed()
+            #expect(envelopes.count == 1)
+            let answer = try #require(envelopes.first)
+            #expect(answer.callID == 9 || answer.callID == 0)
+            #expect(answer.status.code == .failedPrecondition)
+            #expect(answer.status.message.contains("1"), "names the versions it speaks: \(answer.status.message)")
+            #expect(answer.protocolVersion == .protocolVersion1)
+        }
+    }
+
+    @Test("a well-formed raw call is answered with the documented envelope")
+    func rawCall() async throws {
+        try await withServer { server in
+            let raw = try await server.raw()
+            var request = Waybill_V1_GetOrderRequest()
+            request.orderID = "W-00000001"
+            try await raw.send(try requestEnvelope(callID: 7, method: Method.OrderService.getOrder, payload: request))
+            try await raw.send(try requestEnvelope(callID: 8, method: getServerInfo, payload: Waybill_V1_GetServerInfoRequest()))
+            let envelopes = try await raw.waitForEnvelopes(2)
+            let notFound = try #require(envelopes.first { $0.callID == 7 })
+            #expect(notFound.status.code == .notFound)
+            #expect(notFound.payload.isEmpty)
+            #expect(notFound.endOfStream)
+            let info = try #require(envelopes.first { $0.callID == 8 })
+            #expect(info.status.code == .ok)
+            #expect(info.endOfStream)
+            #expect(try Waybill_V1_ServerInfo(serializedBytes: info.payload).protocolVersions == [1])
+            #expect(!raw.isClosed)
+            await raw.close()
+        }
+    }
+}
+
+@Suite("Connection and call limits", .timeLimit(.minutes(2)))
+struct LimitTests {
+    @Test("calls in flight over callsInFlightPerConnectionMax are RESOURCE_EXHAUSTED (streams hold their slot)")
+    func callsInFlightWithStreams() async throws {
+        try await withServer({ $0.transport.callsInFlightPerConnectionMax = 3 }) { server in
+            let client = try await server.client()
+            let streams = try (0..<3).map { try FeedCollector.subscribe(client, consumer: "slot-\($0)") }
+            // The three streams occupy every slot: the next call is refused at once.
+            let error = await expectStatus(.resourceExhausted) { try await client.serverInfo() }
+            #expect(error?.details.limitName == "callsInFlightPerConnectionMax")
+            #expect(error?.details.limitValue == 3)
+            // Another connection has its own slots.
+            _ = try await server.client().serverInfo()
+            // Ending a stream frees a slot on this connection.
+            streams[0].cancel()
+            #expect(await eventually("a slot to free up") { (try? await client.serverInfo()) != nil })
+            streams[1].cancel()
+            streams[2].cancel()
+        }
+    }
+
+    @Test("with the writer slowed, the calls beyond the limit are refused and not applied")
+    func callsInFlightWithSlowWriter() async throws {
+        try await withServer({
+            $0.transport.callsInFlightPerConnectionMax = 3
+            $0.injectedWriteDelayMicroseconds = 400_000
+        }) { server in
+            let client = try await server.client()
+            let outcomes = await withTaskGroup(of: (String, Waybill_V1_StatusCode).self) { group in
+                for n in 0..<10 {
+                    group.addTask {
+                        do {
+                            _ = try await client.captureOrder(Fixture.order("SLOW-\(n)"))
+                            return ("SLOW-\(n)", .ok)
+                        } catch {
+                            return ("SLOW-\(n)", statusCode(of: error) ?? .unknown)
+                        }
+                    }
+                }
+                return await group.reduce(into: []) { $0.append($1) }
+            }
+            let accepted = outcomes.filter { $0.1 == .ok }.map(\.0)
+            let refused = outcomes.filter { $0.1 == .resourceExhausted }.map(\.0)
+            #expect(accepted.count == 3, "\(outcomes)")
+            #expect(refused.count == 7, "\(outcomes)")
+            let stored = try await server.client().allOrders().map(\.externalOrderID)
+            #expect(Set(stored) == Set(accepted))
+        }
+    }
+
+    @Test("connections over connectionsMax are answered RESOURCE_EXHAUSTED and closed")
+    func connectionLimit() async throws {
+        try await withServer({ $0.transport.connectionsMax = 2 }) { server in
+            let first = try await server.client()
+            let second = try await server.client()
+            _ = try await first.serverInfo()
+            _ = try await second.serverInfo()
+            let third = try await server.raw()
+            let envelopes = try await third.waitUntilClosed()
+            #expect(envelopes.count == 1, "exactly one connection-level error: \(envelopes)")
+            #expect(envelopes.first?.callID == 0)
+            #expect(envelopes.first?.status.code == .resourceExhausted)
+            #expect(envelopes.first?.status.details.limitName == "connectionsMax")
+            #expect(envelopes.first?.status.details.limitValue == 2)
+            // The two admitted connections are unaffected.
+            _ = try await first.serverInfo()
+            #expect(try await second.serverInfo().connections == 2)
+            // Closing one makes room for another.
+            await first.close()
+            #expect(await eventually("a free connection slot") {
+                guard let client = try? await server.client() else { return false }
+                return (try? await client.serverInfo()) != nil
+            })
+        }
+    }
+
+    @Test("an idle connection is closed after idleTimeoutMilliseconds with UNAVAILABLE")
+    func idleTimeout() async throws {
+        try await withServer({ $0.transport.idleTimeoutMilliseconds = 200 }) { server in
+            let raw = try await server.raw()
+            let envelopes = try await raw.waitUntilClosed()
+            #expect(envelopes.count == 1)
+            #expect(envelopes.first?.callID == 0)
+            #expect(envelopes.first?.status.code == .unavailable)
+            #expect(envelopes.first?.status.message.contains("idle") == true)
+            // A client that is idle gets closed too; its next call fails.
+            let client = try await server.client()
+            // Each probe is activity; the pause between probes is longer than the idle timeout.
+            #expect(await eventually("the idle client to be disconnected", poll: .milliseconds(600)) {
+                guard let error = await errorOf({ try await client.serverInfo() }) else { return false }
+                return error.code == .unavailable
+            })
+        }
+    }
+
+    @Test("a connection with a call in flight (a subscription) is not idle")
+    func streamKeepsConnection() async throws {
+        try await withServer({ $0.transport.idleTimeoutMilliseconds = 150 }) { server in
+            let client = try await server.client()
+            let feed = try FeedCollector.subscribe(client, consumer: "watcher")
+            // Several idle periods pass with the stream open.
+            try await Task.sleep(for: .milliseconds(700))
+            #expect(!feed.ended, "the stream is still open: \(String(describing: feed.error))")
+            _ = try await client.serverInfo()
+            feed.cancel()
+        }
+    }
+}
+
+/// The error a call ends with, or nil when it succeeds.
+func errorOf<T>(_ body: () async throws -> T) async -> WaybillStatusError? {
+    do {
+        _ = try await body()
+        return nil
+    } catch let error as WaybillStatusError {
+        return error
+    } catch {
+        return WaybillStatusError(.unknown, "\(error)")
+    }
+}
+
+@Suite("Deadlines and shutdown", .timeLimit(.minutes(2)))
+struct DeadlineAndShutdownTests {
+    @Test("a call whose deadline passes while the writer is slow gets DEADLINE_EXCEEDED; a retry learns the outcome")
+    func deadlineExceeded() async throws {
+        try await withServer({ $0.injectedWriteDelayMicroseconds = 300_000 }) { server in
+            let client = try await server.client()
+            let error = await expectStatus(.deadlineExceeded) {
+                try await client.captureOrder(Fixture.order("LATE-1"), timeoutMilliseconds: 20)
+            }
+            #expect(error?.message.contains("deadline") == true)
+            // The outcome is unknown, not failed: retrying with the same key settles it, exactly once.
+            let retry = try await client.captureOrder(Fixture.order("LATE-1"))
+            #expect(retry.order.externalOrderID == "LATE-1")
+            let stored = try await client.allOrders()
+            #expect(stored.map(\.externalOrderID) == ["LATE-1"])
+            // A job whose deadline passed while it waited in the queue is skipped, not applied.
+            let gate = WriterGate()
+            await gate.close(server.server.writer)
+            let queued = Task { await errorOf { try await client.captureOrder(Fixture.order("LATE-2"), timeoutMilliseconds: 50) } }
+            let queuedError = await queued.value
+            #expect(queuedError?.code == .deadlineExceeded)
+            gate.open()
+            _ = try await client.captureOrder(Fixture.order("AFTER"))
+            #expect(try await client.allOrders().map(\.externalOrderID) == ["LATE-1", "AFTER"], "LATE-2 never reached the database")
+        }
+    }
+
+    @Test("graceful shutdown answers the calls in flight, ends streams with UNAVAILABLE, then closes")
+    func gracefulShutdown() async throws {
+        let server = try await TestServer.start()
+        let client = try await server.client()
+        let watcher = try await server.client()
+        try await client.loadFixtureNetwork()
+        let feed = try FeedCollector.subscribe(watcher, consumer: "shutdown-watcher")
+        _ = try await feed.waitForEvents(1)
+
+        // Hold the writer so the captures stay in flight, queued behind it.
+        let gate = WriterGate()
+        await gate.close(server.server.writer)
+        let calls = (0..<20).map { n in
+            Task { try await client.captureOrder(Fixture.order("DRAIN-\(n)")) }
+        }
+        #expect(await eventually("20 captures queued") { server.server.writer.queueDepth >= 20 })
+        let shutdown = Task { await server.server.shutdown() }
+        // The listener closes first: new connections are refused while the calls drain.
+        #expect(await eventually("the listener to close") {
+            guard let late = try? await WaybillClient.connect(host: "127.0.0.1", port: server.port, group: clientGroup) else { return true }
+            await late.close()
+            return false
+        })
+        gate.open()
+        for (n, call) in calls.enumerated() {
+            let response = try await call.value
+            #expect(response.order.externalOrderID == "DRAIN-\(n)")
+        }
+        await shutdown.value
+        let streamError = try await feed.waitForEnd()
+        #expect(streamError?.code == .unavailable)
+        #expect(streamError?.message.contains("shutting down") == true, "\(String(describing: streamError))")
+        #expect(await errorOf { try await client.serverInfo() }?.code == .unavailable, "the connection is closed")
+        await server.stop()
+
+        // Everything answered is in the file.
+        let database = try WaybillDatabase(path: server.databasePath)
+        let orders = try StoreReader(database: database).allOrders().map(\.externalOrderID)
+        #expect(Set(orders) == Set((0..<20).map { "DRAIN-\($0)" }))
+    }
+}
