@@ -6,13 +6,22 @@
 // `routingCandidatesMax` candidates, enumerating at most `routingSearchSetsMax` location sets
 // so the time per decision is bounded whatever the order's size.
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// The network as routing sees it: locations and carriers indexed for fast lookup.
 public struct NetworkState: Sendable {
     public private(set) var locations: [LocationID: Location] = [:]
     public private(set) var carriers: [String: Carrier] = [:]
     public private(set) var items: [SKU: Item] = [:]
-    /// Carrier services usable at each location (sorted by carrier id, then service).
-    private var servicesByLocation: [LocationID: [ServiceOption]] = [:]
+    /// Locations sorted by id with what routing precomputes for them; `siteIndex` finds one.
+    private(set) var sites: [Site] = []
+    private(set) var siteIndex: [LocationID: Int] = [:]
 
     public struct ServiceOption: Hashable, Sendable {
         public var carrierID: String
@@ -21,13 +30,47 @@ public struct NetworkState: Sendable {
         public var resource: String
     }
 
+    /// A location with its coordinates in radians and the carrier services that collect there.
+    struct Site: Sendable {
+        var location: Location
+        var latitudeRadians: Double
+        var longitudeRadians: Double
+        var cosineLatitude: Double
+        /// Sorted by carrier id, then service.
+        var options: [ServiceOption]
+        /// Every option's rate bands, flattened into plain values (no reference counting in the hot loop).
+        var rates: [RateRow]
+        var processingCostMajor: Double
+        /// Copies of the location's plain fields: the hot loop reads these without touching strings.
+        var active: Bool
+        var ships: Bool
+        var pickup: Bool
+        var hasCoordinates: Bool
+        var dailyOrderCapacity: Int32
+        var cutoffMinuteUTC: Int32
+        var priority: Int32
+
+        func processingDay(at now: Timestamp) -> Int64 {
+            cutoffMinuteUTC > 0 && now.minuteOfDay >= cutoffMinuteUTC ? now.day + 1 : now.day
+        }
+    }
+
+    struct RateRow: Sendable {
+        var option: Int
+        var maxDistanceKilometres: Double
+        var maxWeightGrams: Int32
+        var costMinor: Int64
+        var costMajor: Double
+        var transitDays: Int32
+    }
+
     public init() {}
 
     public var hasCarriers: Bool { !carriers.isEmpty }
 
     public mutating func upsert(_ location: Location) {
         locations[location.locationID] = location
-        rebuildServices()
+        rebuildSites()
     }
     public mutating func upsert(_ carrier: Carrier) {
         var carrier = carrier
@@ -38,26 +81,45 @@ public struct NetworkState: Sendable {
             }
         }
         carriers[carrier.carrierID] = carrier
-        rebuildServices()
+        rebuildSites()
     }
     public mutating func upsert(_ item: Item) { items[item.sku] = item }
 
-    public func services(at location: LocationID) -> [ServiceOption] { servicesByLocation[location] ?? [] }
+    public func services(at location: LocationID) -> [ServiceOption] { siteIndex[location].map { sites[$0].options } ?? [] }
     public func weightGrams(_ sku: SKU) -> Int32 { items[sku]?.weightGrams ?? 0 }
 
-    private mutating func rebuildServices() {
-        servicesByLocation = [:]
+    private mutating func rebuildSites() {
         let sortedCarriers = carriers.values.filter(\.active).sorted { $0.carrierID < $1.carrierID }
-        for location in locations.values where location.ships {
+        let radiansPerDegree = Double.pi / 180
+        sites = locations.keys.sorted().map { id in
+            let location = locations[id]!
             var options: [ServiceOption] = []
-            for carrier in sortedCarriers {
-                for service in carrier.services where service.locationIDs.isEmpty || service.locationIDs.contains(location.locationID) {
-                    options.append(ServiceOption(carrierID: carrier.carrierID, service: service,
-                                                 resource: carrier.carrierID + "/" + service.service))
+            if location.ships {
+                for carrier in sortedCarriers {
+                    for service in carrier.services where service.locationIDs.isEmpty || service.locationIDs.contains(id) {
+                        options.append(ServiceOption(carrierID: carrier.carrierID, service: service,
+                                                     resource: carrier.carrierID + "/" + service.service))
+                    }
                 }
             }
-            servicesByLocation[location.locationID] = options
+            let latitude = (location.coordinates?.latitude ?? 0) * radiansPerDegree
+            var rates: [RateRow] = []
+            for (index, option) in options.enumerated() {
+                for band in option.service.rates {
+                    rates.append(RateRow(option: index, maxDistanceKilometres: band.maxDistanceKilometres, maxWeightGrams: band.maxWeightGrams,
+                                         costMinor: band.cost.minorUnits, costMajor: band.cost.majorUnitsApproximation,
+                                         transitDays: band.transitDays))
+                }
+            }
+            return Site(location: location, latitudeRadians: latitude,
+                        longitudeRadians: (location.coordinates?.longitude ?? 0) * radiansPerDegree,
+                        cosineLatitude: cos(latitude), options: options, rates: rates,
+                        processingCostMajor: location.processingCost?.majorUnitsApproximation ?? 0,
+                        active: location.active, ships: location.ships, pickup: location.pickup,
+                        hasCoordinates: location.coordinates != nil, dailyOrderCapacity: location.dailyOrderCapacity,
+                        cutoffMinuteUTC: location.cutoffMinuteUTC, priority: location.priority)
         }
+        siteIndex = Dictionary(uniqueKeysWithValues: sites.enumerated().map { ($1.location.locationID, $0) })
     }
 }
 
@@ -144,21 +206,6 @@ public struct Router: Sendable {
         self.explanationLocationsMax = explanationLocationsMax
     }
 
-    /// A location that passed every filter, with what it can supply.
-    struct Candidate {
-        var location: Location
-        var distanceKilometres: Double
-        /// Units it can supply per request line: min(available, quantity).
-        var supply: [Int32]
-        var available: [Int64]
-        var coveredUnits: Int32
-        var capacityUtilisation: Double
-        var processingDay: Int64
-        /// Score for shipping everything it can (ranks candidates).
-        var proxyScore: Double
-        var options: [NetworkState.ServiceOption]
-    }
-
     public func route(_ request: RoutingRequest, policy: RoutingPolicy, network: NetworkState,
                       inventory: InventoryBook, capacity: CapacityBook) -> AllocationPlan {
         // Lines sharing a SKU draw on the same stock: route one line per SKU, then hand each
@@ -194,55 +241,112 @@ public struct Router: Sendable {
         return plan
     }
 
+    /// The locations that passed every filter, as parallel arrays indexed by candidate number:
+    /// the search passes indices around, never copies of locations.
+    struct Candidates {
+        let lineCount: Int
+        var site: [Int] = []
+        /// Units each candidate can supply per line (candidate × lineCount + line): min(available, need).
+        var supply: [Int32] = []
+        var available: [Int64] = []
+        var covered: [Int32] = []
+        var distance: [Double] = []
+        var day: [Int64] = []
+        /// Score terms that do not depend on what is shipped (processing, distance, capacity, priority).
+        var fixedScore: [Double] = []
+        /// Score of a parcel with no rate (pickup, or a network without carriers).
+        var unratedScore: [Double] = []
+        /// Carrier options usable today (bit i = the site's option i); 0 = unrated.
+        var optionMask: [UInt64] = []
+        var delayDays: [Int32] = []
+        /// Score for shipping everything it can: ranks candidates.
+        var proxy: [Double] = []
+        /// Locations not scored because another holds the whole order: (site, units, lines covered).
+        var partialHolders: [(site: Int, covered: Int32, lines: Int32)] = []
+
+        var count: Int { site.count }
+        func units(_ candidate: Int, _ line: Int) -> Int32 { supply[candidate * lineCount + line] }
+    }
+
+    /// The policy's scoring weights, looked up once per decision.
+    struct Weights {
+        var shipping, processing, distance, transit, late, capacity, depth, priority: Double
+        init(_ policy: RoutingPolicy) {
+            shipping = policy.weight(of: .shippingCost)
+            processing = policy.weight(of: .processingCost)
+            distance = policy.weight(of: .distance)
+            transit = policy.weight(of: .transitDays)
+            late = policy.weight(of: .latePromise)
+            capacity = policy.weight(of: .capacityBalance)
+            depth = policy.weight(of: .inventoryDepth)
+            priority = policy.weight(of: .locationPriority)
+        }
+    }
+
+    struct Scored {
+        var score: Double
+        /// Index into the site's options, or -1 when unrated.
+        var option: Int
+        var shippingCostMinor: Int64
+        var transitDays: Int32
+    }
+
     private func routeLines(_ request: RoutingRequest, policy: RoutingPolicy, network: NetworkState,
                             inventory: InventoryBook, capacity: CapacityBook) -> AllocationPlan {
         var explanation = Explanation(limit: explanationLocationsMax)
+        let lineCount = request.lines.count
         let weights = request.lines.map { network.weightGrams($0.sku) }
-        let candidates = gatherCandidates(request, policy: policy, network: network, inventory: inventory,
-                                          capacity: capacity, weights: weights, explanation: &explanation)
+        let scoring = Weights(policy)
         let need = request.lines.map(\.quantity)
+        let totalNeed = need.reduce(0, +)
+        // When some location holds the whole order, only those can win (fewest shipments first):
+        // the others are not scored. If filters then remove all of them, evaluate everyone.
+        var candidates = gatherCandidates(request, policy: policy, scoring: scoring, network: network, inventory: inventory,
+                                          capacity: capacity, weights: weights, wholeOrderOnly: true, explanation: &explanation)
+        if !candidates.covered.contains(totalNeed) {
+            explanation = Explanation(limit: explanationLocationsMax)
+            candidates = gatherCandidates(request, policy: policy, scoring: scoring, network: network, inventory: inventory,
+                                          capacity: capacity, weights: weights, wholeOrderOnly: false, explanation: &explanation)
+        }
         var setsExamined: Int32 = 0
         var truncated = false
-        var best: [Candidate] = []
+        var best: [Int] = []
         var bestAssignment: [[Int32]] = []
 
-        // One shipment: scan every candidate.
-        var bestSingle: (Int, Double)?
-        for (index, candidate) in candidates.enumerated() where candidate.coveredUnits == need.reduce(0, +) {
+        // One shipment: scan every candidate (its proxy score is its score for the whole order).
+        var bestSingle: Int?
+        for candidate in 0..<candidates.count where candidates.covered[candidate] == totalNeed {
             setsExamined += 1
-            let score = shipmentScore(candidate, units: candidate.supply, weights: weights, request: request, policy: policy).score
             if let current = bestSingle {
-                if isBetter(score, candidate, than: current.1, candidates[current.0], policy: policy) { bestSingle = (index, score) }
+                if isBetter(candidate, than: current, candidates, network: network, policy: policy) { bestSingle = candidate }
             } else {
-                bestSingle = (index, score)
+                bestSingle = candidate
             }
         }
-        if let (index, _) = bestSingle, need.reduce(0, +) > 0 {
-            best = [candidates[index]]
+        if let single = bestSingle, totalNeed > 0 {
+            best = [single]
             bestAssignment = [need]
-        } else if !candidates.isEmpty && need.reduce(0, +) > 0 {
+        } else if candidates.count > 0 && totalNeed > 0 {
             // Splits: exact over the pruned candidate list, fewest shipments first.
-            let pruned = prune(candidates, lineCount: need.count)
+            let pruned = prune(candidates, network: network)
             let maxShipments = Int(max(1, policy.maxShipments))
             search: for size in stride(from: 2, through: min(maxShipments, pruned.count), by: 1) {
                 var bestScore = Double.infinity
                 var indices = Array(0..<size)
+                var set = Array(repeating: 0, count: size)
                 while true {
                     if setsExamined >= limits.routingSearchSetsMax { truncated = true; break }
                     setsExamined += 1
-                    if covers(indices.map { pruned[$0] }, need: need) {
-                        let set = indices.map { pruned[$0] }
-                        if let assignment = assign(set, need: need) {
-                            var total = 0.0
-                            for (slot, candidate) in set.enumerated() {
-                                total += shipmentScore(candidate, units: assignment[slot], weights: weights,
-                                                       request: request, policy: policy).score
-                            }
-                            if total < bestScore - 1e-9 {
-                                bestScore = total
-                                best = set
-                                bestAssignment = assignment
-                            }
+                    for slot in 0..<size { set[slot] = pruned[indices[slot]] }
+                    if covers(set, need: need, candidates), let assignment = assign(set, need: need, candidates) {
+                        var total = 0.0
+                        for (slot, candidate) in set.enumerated() {
+                            total += score(candidate, candidates, network, request, weights: weights, scoring: scoring) { assignment[slot][$0] }.score
+                        }
+                        if total < bestScore - 1e-9 {
+                            bestScore = total
+                            best = set
+                            bestAssignment = assignment
                         }
                     }
                     if !Self.advance(&indices, count: pruned.count) { break }
@@ -251,12 +355,12 @@ public struct Router: Sendable {
             }
             if best.isEmpty {
                 // No set within maxShipments covers the order: take the most units we can.
-                (best, bestAssignment) = greedyPartial(pruned, need: need, maxShipments: maxShipments)
+                (best, bestAssignment) = greedyPartial(pruned, need: need, maxShipments: maxShipments, candidates)
             }
         }
 
         var shipments: [PlannedShipment] = []
-        var allocated = Array(repeating: Int32(0), count: need.count)
+        var allocated = Array(repeating: Int32(0), count: lineCount)
         var totalCost: Int64 = 0
         for (slot, candidate) in best.enumerated() {
             let units = bestAssignment[slot]
@@ -267,29 +371,47 @@ public struct Router: Sendable {
                 allocated[lineIndex] += quantity
             }
             guard !lines.isEmpty else { continue }
-            let scored = shipmentScore(candidate, units: units, weights: weights, request: request, policy: policy)
+            let site = network.sites[candidates.site[candidate]]
+            let scored = score(candidate, candidates, network, request, weights: weights, scoring: scoring) { units[$0] }
+            let option: NetworkState.ServiceOption? = scored.option >= 0 ? site.options[scored.option] : nil
+            let processingMinor = site.location.processingCost?.minorUnits ?? 0
             let shipment = PlannedShipment(
-                locationID: candidate.location.locationID, lines: lines,
-                carrierID: scored.option?.carrierID ?? "", carrierService: scored.option?.service.service ?? "",
-                carrierResource: scored.option?.resource ?? "",
+                locationID: site.location.locationID, lines: lines,
+                carrierID: option?.carrierID ?? "", carrierService: option?.service.service ?? "",
+                carrierResource: option?.resource ?? "",
                 shippingCost: Money(minorUnits: scored.shippingCostMinor, currency: request.currency),
-                processingCost: Money(minorUnits: candidate.location.processingCost?.minorUnits ?? 0, currency: request.currency),
-                transitDays: scored.transitDays, processingDay: candidate.processingDay, score: scored.score)
+                processingCost: Money(minorUnits: processingMinor, currency: request.currency),
+                transitDays: scored.transitDays, processingDay: candidates.day[candidate], score: scored.score)
             totalCost += shipment.shippingCost.minorUnits + shipment.processingCost.minorUnits
             shipments.append(shipment)
-            explanation.chosen(candidate.location.locationID, score: scored.score,
+            explanation.chosen(site.location.locationID, score: scored.score,
                                reason: "chosen: ships \(lines.reduce(0) { $0 + $1.quantity }) units of \(lines.count) line(s), "
-                                   + "\(scored.option.map { "\($0.resource), " } ?? "")cost \(scored.shippingCostMinor + (candidate.location.processingCost?.minorUnits ?? 0)) "
+                                   + "\(option.map { "\($0.resource), " } ?? "")cost \(scored.shippingCostMinor + processingMinor) "
                                    + "\(request.currency) minor, \(scored.transitDays) transit day(s), score \(Self.format(scored.score))")
         }
-        let chosenIDs = Set(shipments.map(\.locationID))
-        for candidate in candidates.sorted(by: { ($0.coveredUnits, -$0.proxyScore) > ($1.coveredUnits, -$1.proxyScore) })
-        where !chosenIDs.contains(candidate.location.locationID) {
-            let lineCount = candidate.supply.filter { $0 > 0 }.count
-            explanation.rejected(candidate.location.locationID, score: candidate.proxyScore,
-                                 reason: "not chosen: covers \(candidate.coveredUnits) unit(s) of \(lineCount)/\(need.count) line(s), score \(Self.format(candidate.proxyScore))")
+        let chosen = Set(best)
+        let others = (0..<candidates.count).filter { !chosen.contains($0) }.sorted {
+            (candidates.covered[$0], -candidates.proxy[$0]) > (candidates.covered[$1], -candidates.proxy[$1])
+        }
+        for candidate in others {
+            func lineCovered() -> Int { (0..<lineCount).filter { candidates.units(candidate, $0) > 0 }.count }
+            explanation.rejected(network.sites[candidates.site[candidate]].location.locationID, score: candidates.proxy[candidate],
+                                 reason: "not chosen: covers \(candidates.covered[candidate]) unit(s) of \(lineCovered())/\(lineCount) line(s), score \(Self.format(candidates.proxy[candidate]))")
         }
 
+        // Most units first (then location id): only the ones the explanation has room for are named.
+        let room = explanation.room
+        if room > 0 {
+            let holders = candidates.partialHolders.sorted { ($0.covered, $1.site) > ($1.covered, $0.site) }
+            for holder in holders.prefix(room) {
+                explanation.rejected(network.sites[holder.site].location.locationID, score: 0,
+                                     reason: "not chosen: covers \(holder.covered) unit(s) of \(holder.lines)/\(lineCount) line(s); "
+                                        + "another location holds the whole order")
+            }
+            explanation.omit(summary: "not chosen", count: max(0, holders.count - room))
+        } else {
+            explanation.omit(summary: "not chosen", count: candidates.partialHolders.count)
+        }
         var unallocated: [(lineID: String, quantity: Int32)] = []
         for (index, line) in request.lines.enumerated() where allocated[index] < line.quantity {
             unallocated.append((line.lineID, line.quantity - allocated[index]))
@@ -305,62 +427,115 @@ public struct Router: Sendable {
 
     // MARK: candidates and filters
 
-    private func gatherCandidates(_ request: RoutingRequest, policy: RoutingPolicy, network: NetworkState,
-                                  inventory: InventoryBook, capacity: CapacityBook, weights: [Int32],
-                                  explanation: inout Explanation) -> [Candidate] {
-        // Every location holding any of the SKUs, in location-id order (deterministic).
-        var supplyByLocation: [LocationID: ([Int32], [Int64])] = [:]
+    private func gatherCandidates(_ request: RoutingRequest, policy: RoutingPolicy, scoring: Weights, network: NetworkState,
+                                  inventory: InventoryBook, capacity: CapacityBook, weights: [Int32], wholeOrderOnly: Bool,
+                                  explanation: inout Explanation) -> Candidates {
+        let lineCount = request.lines.count
+        let sites = network.sites
+        // Every location holding any of the SKUs: raw slots in first-seen order, then sorted by site
+        // (sites are in location-id order, so the result is deterministic).
+        var slotOfSite = [Int32](repeating: -1, count: sites.count)
+        var rawSites: [Int] = []
+        var rawSupply: [Int32] = []
+        var rawAvailable: [Int64] = []
+        var unknown: [LocationID] = []
+        let pickupSite = request.method == .pickup ? request.pickupLocationID.flatMap { network.siteIndex[$0] } : nil
         for (lineIndex, line) in request.lines.enumerated() {
             for entry in inventory.entries(for: line.sku) {
                 if request.method == .pickup && entry.locationID != request.pickupLocationID { continue }
+                guard let site = network.siteIndex[entry.locationID] else {
+                    if !unknown.contains(entry.locationID) { unknown.append(entry.locationID) }
+                    continue
+                }
+                var slot = Int(slotOfSite[site])
+                if slot < 0 {
+                    slot = rawSites.count
+                    slotOfSite[site] = Int32(slot)
+                    rawSites.append(site)
+                    rawSupply.append(contentsOf: repeatElement(0, count: lineCount))
+                    rawAvailable.append(contentsOf: repeatElement(0, count: lineCount))
+                }
                 let available = entry.balance.available
-                var pair = supplyByLocation[entry.locationID]
-                    ?? (Array(repeating: 0, count: request.lines.count), Array(repeating: 0, count: request.lines.count))
-                pair.0[lineIndex] += Int32(clamping: min(available, Int64(line.quantity)))
-                pair.1[lineIndex] += available
-                supplyByLocation[entry.locationID] = pair
+                rawSupply[slot * lineCount + lineIndex] = Int32(clamping: min(available, Int64(line.quantity)))
+                rawAvailable[slot * lineCount + lineIndex] = available
             }
         }
-        if request.method == .pickup, let pickup = request.pickupLocationID, supplyByLocation[pickup] == nil {
+        if request.method == .pickup, let pickup = request.pickupLocationID, pickupSite.map({ slotOfSite[$0] < 0 }) ?? true {
             explanation.rejected(pickup, score: 0, reason: "pickup store has no stock of any line")
         }
-
-        var candidates: [Candidate] = []
-        for locationID in supplyByLocation.keys.sorted() {
-            let (rawSupply, available) = supplyByLocation[locationID]!
-            var supply = rawSupply
-            for index in supply.indices { supply[index] = min(supply[index], request.lines[index].quantity) }
-            guard let location = network.locations[locationID] else {
-                explanation.filtered("unknown location (not in the network)", locationID)
-                continue
+        unknown.sort()
+        let promised = request.serviceLevel.promisedTransitDays
+        var totalNeed: Int32 = 0
+        for line in request.lines { totalNeed += line.quantity }
+        var someoneHoldsEverything = false
+        if wholeOrderOnly {
+            for slot in 0..<rawSites.count {
+                var covered: Int32 = 0
+                for line in 0..<lineCount { covered += rawSupply[slot * lineCount + line] }
+                if covered == totalNeed { someoneHoldsEverything = true; break }
             }
-            if !location.active { explanation.filtered("inactive", locationID); continue }
-            if request.excludedLocationIDs.contains(locationID) {
+        }
+        let radiansPerDegree = Double.pi / 180
+        let toLatitude = (request.shipTo?.latitude ?? 0) * radiansPerDegree
+        let toLongitude = (request.shipTo?.longitude ?? 0) * radiansPerDegree
+        let toCosine = cos(toLatitude)
+
+        var candidates = Candidates(lineCount: lineCount)
+        candidates.site.reserveCapacity(rawSites.count)
+        candidates.supply.reserveCapacity(rawSupply.count)
+        candidates.available.reserveCapacity(rawSupply.count)
+        var unknownIndex = 0
+        for site in rawSites.sorted() {
+            let locationID = sites[site].location.locationID
+            while unknownIndex < unknown.count && unknown[unknownIndex] < locationID {
+                explanation.filtered("unknown location (not in the network)", unknown[unknownIndex])
+                unknownIndex += 1
+            }
+            let slot = Int(slotOfSite[site])
+            let base = slot * lineCount
+            var covered: Int32 = 0
+            for line in 0..<lineCount { covered += rawSupply[base + line] }
+            if !sites[site].active { explanation.filtered("inactive", locationID); continue }
+            if !request.excludedLocationIDs.isEmpty && request.excludedLocationIDs.contains(locationID) {
                 explanation.filtered("excluded: rejected this order before", locationID); continue
             }
             switch request.method {
-            case .ship where !location.ships: explanation.filtered("does not ship", locationID); continue
-            case .pickup where !location.pickup: explanation.filtered("does not serve pickup", locationID); continue
+            case .ship where !sites[site].ships: explanation.filtered("does not ship", locationID); continue
+            case .pickup where !sites[site].pickup: explanation.filtered("does not serve pickup", locationID); continue
             default: break
             }
-            let covered = supply.reduce(0, +)
             if covered == 0 { explanation.filtered("no available stock", locationID); continue }
-            let day = location.processingDay(at: request.now)
-            let used = capacity.used(CapacityKey(locationID: locationID, day: day))
-            let capacityLeft = location.dailyOrderCapacity > 0 ? location.dailyOrderCapacity - used : Int32.max
-            if capacityLeft <= 0 { explanation.filtered("capacity exhausted for day \(day)", locationID); continue }
-            var options: [NetworkState.ServiceOption] = []
-            if request.method == .ship && network.hasCarriers {
-                options = network.services(at: locationID).filter { option in
-                    option.service.dailyCapacityPerLocation == 0
-                        || capacity.used(CapacityKey(locationID: locationID, resource: option.resource, day: day))
-                            < option.service.dailyCapacityPerLocation
-                }
-                if options.isEmpty { explanation.filtered("no carrier service with capacity", locationID); continue }
+            if someoneHoldsEverything && covered < totalNeed {
+                var lines: Int32 = 0
+                for line in 0..<lineCount where rawSupply[base + line] > 0 { lines += 1 }
+                candidates.partialHolders.append((site, covered, lines))
+                continue
             }
-            let distance = request.shipTo.flatMap { to in location.coordinates.map { $0.distanceKilometres(to: to) } } ?? 0
+            let day = sites[site].processingDay(at: request.now)
+            let dailyCapacity = sites[site].dailyOrderCapacity
+            // Unlimited locations skip the capacity lookup.
+            let used = dailyCapacity > 0 ? capacity.used(CapacityKey(locationID: locationID, day: day)) : 0
+            let capacityLeft = dailyCapacity > 0 ? dailyCapacity - used : Int32.max
+            if capacityLeft <= 0 { explanation.filtered("capacity exhausted for day \(day)", locationID); continue }
+            var optionMask: UInt64 = 0
+            if request.method == .ship && network.hasCarriers {
+                for (index, option) in sites[site].options.enumerated() where index < 64
+                    && (option.service.dailyCapacityPerLocation == 0
+                        || capacity.used(CapacityKey(locationID: locationID, resource: option.resource, day: day)) < option.service.dailyCapacityPerLocation) {
+                    optionMask |= 1 << UInt64(index)
+                }
+                if optionMask == 0 { explanation.filtered("no carrier service with capacity", locationID); continue }
+            }
+            var distance = 0.0
+            if request.shipTo != nil && sites[site].hasCoordinates {
+                let sinLatitude = sin((toLatitude - sites[site].latitudeRadians) / 2)
+                let sinLongitude = sin((toLongitude - sites[site].longitudeRadians) / 2)
+                let a = sinLatitude * sinLatitude + sites[site].cosineLatitude * toCosine * sinLongitude * sinLongitude
+                distance = 2 * 6371.0088 * asin(min(1, a.squareRoot()))
+            }
             var rejectedBy: String?
             for filter in policy.filters {
+                let location = sites[site].location
                 switch filter {
                 case .locationType(let types): if !types.contains(location.type) { rejectedBy = "location type \(location.type.name)" }
                 case .region(let regions, let sameRegion):
@@ -369,115 +544,136 @@ public struct Router: Sendable {
                 case .channelEligibility: if !location.sells(to: request.channel) { rejectedBy = "does not sell to \(request.channel.name)" }
                 case .capacityLeft(let minimum): if capacityLeft < minimum { rejectedBy = "capacity left \(capacityLeft) < \(minimum)" }
                 case .enoughStock(let wholeOrder):
-                    let full = zip(supply, request.lines).filter { $0.0 == $0.1.quantity }.count
-                    if wholeOrder ? full < request.lines.count : full == 0 { rejectedBy = wholeOrder ? "cannot ship the whole order" : "cannot fully supply any line" }
+                    var full = 0
+                    for line in 0..<lineCount where rawSupply[base + line] == request.lines[line].quantity { full += 1 }
+                    if wholeOrder ? full < lineCount : full == 0 { rejectedBy = wholeOrder ? "cannot ship the whole order" : "cannot fully supply any line" }
                 case .maxDistance(let kilometres): if distance > kilometres { rejectedBy = "\(Int(distance)) km > \(Int(kilometres)) km" }
                 }
                 if rejectedBy != nil { break }
             }
             if let reason = rejectedBy { explanation.filtered("filtered: " + reason, locationID); continue }
-            let utilisation = location.dailyOrderCapacity > 0 ? Double(used) / Double(location.dailyOrderCapacity) : 0
-            var candidate = Candidate(location: location, distanceKilometres: distance, supply: supply, available: available,
-                                      coveredUnits: covered, capacityUtilisation: utilisation, processingDay: day,
-                                      proxyScore: 0, options: options)
-            candidate.proxyScore = shipmentScore(candidate, units: supply, weights: weights, request: request, policy: policy).score
-            candidates.append(candidate)
+
+            let delayDays = Int32(day - request.now.day)
+            let utilisation = dailyCapacity > 0 ? Double(used) / Double(dailyCapacity) : 0
+            let candidate = candidates.count
+            candidates.site.append(site)
+            candidates.supply.append(contentsOf: rawSupply[base..<(base + lineCount)])
+            candidates.available.append(contentsOf: rawAvailable[base..<(base + lineCount)])
+            candidates.covered.append(covered)
+            candidates.distance.append(distance)
+            candidates.day.append(day)
+            candidates.fixedScore.append(
+                scoring.processing * sites[site].processingCostMajor + scoring.distance * distance / 100
+                    + scoring.capacity * utilisation + scoring.priority * Double(sites[site].priority))
+            candidates.unratedScore.append(scoring.late * Double(max(0, delayDays - promised)))
+            candidates.optionMask.append(optionMask)
+            candidates.delayDays.append(delayDays)
+            candidates.proxy.append(0)
+            candidates.proxy[candidate] = score(candidate, candidates, network, request, weights: weights, scoring: scoring) {
+                candidates.units(candidate, $0)
+            }.score
+        }
+        while unknownIndex < unknown.count {
+            explanation.filtered("unknown location (not in the network)", unknown[unknownIndex])
+            unknownIndex += 1
         }
         return candidates
     }
 
     // MARK: scoring
 
-    struct ScoredShipment {
-        var score: Double
-        var option: NetworkState.ServiceOption?
-        var shippingCostMinor: Int64
-        var transitDays: Int32
-    }
-
-    func shipmentScore(_ candidate: Candidate, units: [Int32], weights: [Int32], request: RoutingRequest,
-                       policy: RoutingPolicy) -> ScoredShipment {
+    /// The score of a shipment from `candidate` carrying `units(line)` of each line: the best
+    /// carrier option for its distance and weight, plus the location's fixed terms.
+    func score(_ candidate: Int, _ candidates: Candidates, _ network: NetworkState, _ request: RoutingRequest,
+               weights: [Int32], scoring: Weights, units: (Int) -> Int32) -> Scored {
         var weight: Int32 = 0
         var depth = 0.0
         var depthLines = 0
-        for index in units.indices where units[index] > 0 {
-            weight &+= units[index] &* weights[index]
-            depth += Double(units[index]) / Double(max(1, candidate.available[index]))
+        let base = candidate * candidates.lineCount
+        for line in 0..<candidates.lineCount {
+            let count = units(line)
+            guard count > 0 else { continue }
+            weight &+= count &* weights[line]
+            depth += Double(count) / Double(max(1, candidates.available[base + line]))
             depthLines += 1
         }
-        let delayDays = Int32(candidate.processingDay - request.now.day)
-        let promised = request.serviceLevel.promisedTransitDays
-        var best: ScoredShipment?
-        let shippingWeight = policy.weight(of: .shippingCost)
-        let transitWeight = policy.weight(of: .transitDays)
-        let lateWeight = policy.weight(of: .latePromise)
-        if candidate.options.isEmpty {
-            // Pickup, or a network without carriers: unrated.
-            let late = Double(max(0, delayDays - promised))
-            best = ScoredShipment(score: lateWeight * late, option: nil, shippingCostMinor: 0, transitDays: 0)
+        let mask = candidates.optionMask[candidate]
+        var result: Scored
+        if mask == 0 {
+            result = Scored(score: candidates.unratedScore[candidate], option: -1, shippingCostMinor: 0, transitDays: 0)
         } else {
-            for option in candidate.options {
-                guard let band = option.service.rate(distanceKilometres: candidate.distanceKilometres, weightGrams: weight) else { continue }
-                let late = Double(max(0, delayDays + band.transitDays - promised))
-                let score = shippingWeight * band.cost.majorUnitsApproximation + transitWeight * Double(band.transitDays) + lateWeight * late
-                if best == nil || score < best!.score {
-                    best = ScoredShipment(score: score, option: option, shippingCostMinor: band.cost.minorUnits, transitDays: band.transitDays)
+            // No rate band covers the distance and weight: the location can still ship, at a penalty
+            // large enough that any rated location wins.
+            result = Scored(score: 1e6, option: -1, shippingCostMinor: 0, transitDays: 0)
+            let distance = candidates.distance[candidate]
+            let delay = candidates.delayDays[candidate]
+            let promised = request.serviceLevel.promisedTransitDays
+            var bestCost = Int64.max
+            network.sites[candidates.site[candidate]].rates.withUnsafeBufferPointer { rates in
+                for rate in rates where mask & (1 << UInt64(rate.option)) != 0
+                    && rate.maxDistanceKilometres >= distance && rate.maxWeightGrams >= weight {
+                    let late = Double(max(0, delay + rate.transitDays - promised))
+                    let value = scoring.shipping * rate.costMajor + scoring.transit * Double(rate.transitDays) + scoring.late * late
+                    if value < result.score || (value == result.score && rate.costMinor < bestCost) {
+                        result = Scored(score: value, option: rate.option, shippingCostMinor: rate.costMinor, transitDays: rate.transitDays)
+                        bestCost = rate.costMinor
+                    }
                 }
             }
         }
-        // No rate band covers the distance and weight: the location can still ship, at a penalty
-        // large enough that any rated location wins.
-        var result = best ?? ScoredShipment(score: 1e6, option: candidate.options.first, shippingCostMinor: 0, transitDays: 0)
-        result.score += policy.weight(of: .processingCost) * (candidate.location.processingCost?.majorUnitsApproximation ?? 0)
-        result.score += policy.weight(of: .distance) * candidate.distanceKilometres / 100
-        result.score += policy.weight(of: .capacityBalance) * candidate.capacityUtilisation
-        result.score += policy.weight(of: .inventoryDepth) * (depthLines > 0 ? depth / Double(depthLines) : 0)
-        result.score += policy.weight(of: .locationPriority) * Double(candidate.location.priority)
+        result.score += candidates.fixedScore[candidate]
+        result.score += scoring.depth * (depthLines > 0 ? depth / Double(depthLines) : 0)
         return result
     }
 
-    private func isBetter(_ score: Double, _ candidate: Candidate, than otherScore: Double, _ other: Candidate,
+    private func isBetter(_ candidate: Int, than other: Int, _ candidates: Candidates, network: NetworkState,
                           policy: RoutingPolicy) -> Bool {
+        let score = candidates.proxy[candidate], otherScore = candidates.proxy[other]
         if abs(score - otherScore) > 1e-9 { return score < otherScore }
+        let location = network.sites[candidates.site[candidate]].location
+        let otherLocation = network.sites[candidates.site[other]].location
         for tieBreaker in policy.tieBreakers {
             switch tieBreaker {
-            case .locationPriority where candidate.location.priority != other.location.priority:
-                return candidate.location.priority < other.location.priority
-            case .distance where abs(candidate.distanceKilometres - other.distanceKilometres) > 1e-9:
-                return candidate.distanceKilometres < other.distanceKilometres
-            case .locationID where candidate.location.locationID != other.location.locationID:
-                return candidate.location.locationID < other.location.locationID
+            case .locationPriority where location.priority != otherLocation.priority:
+                return location.priority < otherLocation.priority
+            case .distance where abs(candidates.distance[candidate] - candidates.distance[other]) > 1e-9:
+                return candidates.distance[candidate] < candidates.distance[other]
+            case .locationID where location.locationID != otherLocation.locationID:
+                return location.locationID < otherLocation.locationID
             default: continue
             }
         }
-        return candidate.location.locationID < other.location.locationID
+        return location.locationID < otherLocation.locationID
     }
 
     // MARK: split search
 
     /// Keeps the best candidates per line and overall, ranked by score, at most routingCandidatesMax.
-    private func prune(_ candidates: [Candidate], lineCount: Int) -> [Candidate] {
-        let ranked = candidates.sorted { ($0.proxyScore, $0.location.locationID) < ($1.proxyScore, $1.location.locationID) }
+    private func prune(_ candidates: Candidates, network: NetworkState) -> [Int] {
+        // Site order is location-id order: a deterministic tie-break.
+        let ranked = (0..<candidates.count).sorted {
+            (candidates.proxy[$0], candidates.site[$0]) < (candidates.proxy[$1], candidates.site[$1])
+        }
         if ranked.count <= limits.routingCandidatesMax { return ranked }
-        var keep: Set<LocationID> = []
-        for line in 0..<lineCount {
+        var keep = Set<Int>()
+        for line in 0..<candidates.lineCount {
             var taken = 0
-            for candidate in ranked where candidate.supply[line] > 0 && taken < limits.routingCandidatesPerLineMax {
-                keep.insert(candidate.location.locationID)
+            for candidate in ranked where candidates.units(candidate, line) > 0 && taken < limits.routingCandidatesPerLineMax {
+                keep.insert(candidate)
                 taken += 1
             }
         }
-        for candidate in ranked.sorted(by: { ($0.coveredUnits, -$0.proxyScore) > ($1.coveredUnits, -$1.proxyScore) })
+        for candidate in ranked.sorted(by: { (candidates.covered[$0], -candidates.proxy[$0]) > (candidates.covered[$1], -candidates.proxy[$1]) })
         where keep.count < limits.routingCandidatesMax {
-            keep.insert(candidate.location.locationID)
+            keep.insert(candidate)
         }
-        return Array(ranked.filter { keep.contains($0.location.locationID) }.prefix(limits.routingCandidatesMax))
+        return Array(ranked.filter { keep.contains($0) }.prefix(limits.routingCandidatesMax))
     }
 
-    private func covers(_ set: [Candidate], need: [Int32]) -> Bool {
+    private func covers(_ set: [Int], need: [Int32], _ candidates: Candidates) -> Bool {
         for line in need.indices {
             var total: Int32 = 0
-            for candidate in set { total += candidate.supply[line] }
+            for candidate in set { total += candidates.units(candidate, line) }
             if total < need[line] { return false }
         }
         return true
@@ -485,13 +681,13 @@ public struct Router: Sendable {
 
     /// Fills each line from the set's locations, best score first. Nil when a location would ship
     /// nothing (the set is not minimal; a smaller set covers the order).
-    private func assign(_ set: [Candidate], need: [Int32]) -> [[Int32]]? {
-        let order = set.indices.sorted { set[$0].proxyScore < set[$1].proxyScore }
+    private func assign(_ set: [Int], need: [Int32], _ candidates: Candidates) -> [[Int32]]? {
+        let order = set.indices.sorted { candidates.proxy[set[$0]] < candidates.proxy[set[$1]] }
         var assignment = Array(repeating: Array(repeating: Int32(0), count: need.count), count: set.count)
         for line in need.indices {
             var remaining = need[line]
             for slot in order where remaining > 0 {
-                let take = min(remaining, set[slot].supply[line])
+                let take = min(remaining, candidates.units(set[slot], line))
                 assignment[slot][line] = take
                 remaining -= take
             }
@@ -500,33 +696,30 @@ public struct Router: Sendable {
         return assignment
     }
 
-    private func greedyPartial(_ candidates: [Candidate], need: [Int32], maxShipments: Int) -> ([Candidate], [[Int32]]) {
+    private func greedyPartial(_ pool: [Int], need: [Int32], maxShipments: Int, _ candidates: Candidates) -> ([Int], [[Int32]]) {
         var remaining = need
-        var chosen: [Candidate] = []
+        var chosen: [Int] = []
         var assignment: [[Int32]] = []
-        var used: Set<LocationID> = []
         while chosen.count < maxShipments {
-            var bestIndex: Int?
+            var bestCandidate: Int?
             var bestUnits: Int32 = 0
-            for (index, candidate) in candidates.enumerated() where !used.contains(candidate.location.locationID) {
+            for candidate in pool where !chosen.contains(candidate) {
                 var units: Int32 = 0
-                for line in need.indices { units += min(remaining[line], candidate.supply[line]) }
-                if units > bestUnits || (units == bestUnits && units > 0 && bestIndex != nil
-                                         && candidate.proxyScore < candidates[bestIndex!].proxyScore) {
+                for line in need.indices { units += min(remaining[line], candidates.units(candidate, line)) }
+                if units > bestUnits || (units == bestUnits && units > 0 && bestCandidate != nil
+                                         && candidates.proxy[candidate] < candidates.proxy[bestCandidate!]) {
                     bestUnits = units
-                    bestIndex = index
+                    bestCandidate = candidate
                 }
             }
-            guard let index = bestIndex, bestUnits > 0 else { break }
-            let candidate = candidates[index]
+            guard let candidate = bestCandidate, bestUnits > 0 else { break }
             var units = Array(repeating: Int32(0), count: need.count)
             for line in need.indices {
-                units[line] = min(remaining[line], candidate.supply[line])
+                units[line] = min(remaining[line], candidates.units(candidate, line))
                 remaining[line] -= units[line]
             }
             chosen.append(candidate)
             assignment.append(units)
-            used.insert(candidate.location.locationID)
         }
         return (chosen, assignment)
     }
@@ -555,18 +748,36 @@ struct Explanation {
     var decisions: [LocationDecision] = []
     /// The summary each entry of `decisions` is counted under if the cap drops it ("" for chosen ones).
     var summaries: [String] = []
-    var omitted: [String: Int] = [:]
-    var omittedOrder: [String] = []
+    /// Entries past the cap, counted per summary in first-seen order (few distinct summaries).
+    var omitted: [(summary: String, count: Int)] = []
 
     init(limit: Int) { self.limit = limit }
+
+    /// Entries that can still be named before the cap.
+    var room: Int { max(0, limit - decisions.count) }
+
+    /// Counts `count` entries past the cap under `summary` without building them.
+    mutating func omit(summary: String, count: Int) {
+        guard count > 0 else { return }
+        if let index = omitted.firstIndex(where: { $0.summary == summary }) {
+            omitted[index].count += count
+        } else {
+            omitted.append((summary, count))
+        }
+    }
 
     mutating func chosen(_ location: LocationID, score: Double, reason: String) {
         let index = decisions.firstIndex { !$0.chosen } ?? decisions.endIndex
         decisions.insert(LocationDecision(locationID: location, chosen: true, reason: reason, score: score), at: index)
         summaries.insert("", at: index)
     }
-    mutating func rejected(_ location: LocationID, score: Double, reason: String) {
-        add(LocationDecision(locationID: location, chosen: false, reason: reason, score: score), summary: "not chosen")
+    mutating func rejected(_ location: LocationID, score: Double, reason: @autoclosure () -> String) {
+        // Past the cap only the count survives: do not format the reason.
+        guard decisions.count < limit else {
+            add(LocationDecision(locationID: location, chosen: false, reason: "", score: score), summary: "not chosen")
+            return
+        }
+        add(LocationDecision(locationID: location, chosen: false, reason: reason(), score: score), summary: "not chosen")
     }
     mutating func filtered(_ reason: String, _ location: LocationID) {
         add(LocationDecision(locationID: location, chosen: false, reason: reason, score: 0), summary: reason)
@@ -576,25 +787,28 @@ struct Explanation {
             decisions.append(decision)
             summaries.append(summary)
         } else {
-            if omitted[summary] == nil { omittedOrder.append(summary) }
-            omitted[summary, default: 0] += 1
+            Self.count(summary, in: &omitted)
+        }
+    }
+
+    private static func count(_ summary: String, in omitted: inout [(summary: String, count: Int)]) {
+        if let index = omitted.firstIndex(where: { $0.summary == summary }) {
+            omitted[index].count += 1
+        } else {
+            omitted.append((summary, 1))
         }
     }
     func finish() -> [LocationDecision] {
         var result = decisions
-        var omitted = omitted, omittedOrder = omittedOrder
+        var omitted = omitted
         // Chosen entries always survive; the cap applies to the rest, which are still counted.
         let chosenCount = result.filter(\.chosen).count
         if result.count > max(limit, chosenCount) {
-            for summary in summaries[max(limit, chosenCount)...] {
-                if omitted[summary] == nil { omittedOrder.append(summary) }
-                omitted[summary, default: 0] += 1
-            }
+            for summary in summaries[max(limit, chosenCount)...] { Self.count(summary, in: &omitted) }
             result = Array(result.prefix(max(limit, chosenCount)))
         }
-        for reason in omittedOrder {
-            result.append(LocationDecision(locationID: LocationID("*"), chosen: false,
-                                           reason: "\(omitted[reason]!) more: \(reason)", score: 0))
+        for (summary, count) in omitted {
+            result.append(LocationDecision(locationID: LocationID("*"), chosen: false, reason: "\(count) more: \(summary)", score: 0))
         }
         return result
     }
