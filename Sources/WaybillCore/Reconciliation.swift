@@ -134,7 +134,7 @@ public enum Reconciler {
 
     /// Compares Waybill's orders and on hand (as of the extract's time: the caller takes out
     /// movements recorded after it) with the ERP's extract. Deterministic: the result is sorted
-    /// by kind, then order id, then SKU × location, then document number.
+    /// by kind, then orders (by id) before stock (by SKU × location), then document number.
     public static func reconcile(orders: [Order], onHand: [InventoryKey: Int64], extract: ErpExtract) -> ReconciliationResult {
         var found: [Discrepancy] = []
         let byID = Dictionary(orders.map { ($0.orderID, $0) }, uniquingKeysWith: { first, _ in first })
@@ -235,6 +235,7 @@ public enum Reconciler {
 
     static func precedes(_ a: Discrepancy, _ b: Discrepancy) -> Bool {
         if a.kind != b.kind { return a.kind.rawValue < b.kind.rawValue }
+        if (a.key == nil) != (b.key == nil) { return a.key == nil }  // orders before stock
         let orderA = a.orderID?.rawValue ?? "", orderB = b.orderID?.rawValue ?? ""
         if orderA != orderB { return orderA < orderB }
         let skuA = a.key?.sku.rawValue ?? "", skuB = b.key?.sku.rawValue ?? ""

@@ -15,6 +15,18 @@ public struct ErpLine: Codable, Hashable, Sendable {
     }
 }
 
+/// A change of physical stock an order event caused (a shipment leaves, a restocked return comes back).
+public struct ErpStockChange: Codable, Hashable, Sendable {
+    public var sku: String
+    public var locationId: String
+    public var onHandDelta: Int64
+    public init(sku: String, locationId: String, onHandDelta: Int64) {
+        self.sku = sku
+        self.locationId = locationId
+        self.onHandDelta = onHandDelta
+    }
+}
+
 public struct ErpMessage: Codable, Hashable, Sendable {
     /// The event id ("evt-<offset>"): also the Idempotency-Key of every delivery. The ERP dedupes on it.
     public var idempotencyKey: String
@@ -45,6 +57,9 @@ public struct ErpMessage: Codable, Hashable, Sendable {
     public var returnedAmountMinor: Int64?
     public var fulfillmentId: String?
     public var returnId: String?
+    /// Stock this event moved: order.fulfillment_shipped (−units at the shipping location) and
+    /// order.return_received (+units restocked). Inventory events carry the position instead.
+    public var stockChanges: [ErpStockChange]?
     /// The ERP document number: the order's (once acknowledged), or the record an erp.* event concerns.
     public var erpDocumentNumber: String?
     // Inventory and items
@@ -88,6 +103,7 @@ public struct ErpMessage: Codable, Hashable, Sendable {
             shippedAmountMinor = order.lines.reduce(0) { $0 + Int64($1.quantities.shipped) * $1.unitPrice.minorUnits }
             returnedAmountMinor = order.lines.reduce(0) { $0 + Int64($1.quantities.returned) * $1.unitPrice.minorUnits }
             if !order.erp.documentNumber.isEmpty { erpDocumentNumber = order.erp.documentNumber }
+            stockChanges = Self.stockChanges(event.type, order: order, fulfillmentID: event.fulfillmentID, returnID: event.returnID)
         case "inventory":
             sku = event.sku
             locationId = event.locationID
@@ -104,6 +120,23 @@ public struct ErpMessage: Codable, Hashable, Sendable {
             erpDocumentNumber = event.detail
         default:
             break
+        }
+    }
+
+    static func stockChanges(_ type: String, order: Order, fulfillmentID: String, returnID: String) -> [ErpStockChange]? {
+        switch type {
+        case "order.fulfillment_shipped":
+            guard let fulfillment = order.fulfillments.first(where: { $0.fulfillmentID == fulfillmentID }) else { return nil }
+            return fulfillment.lines.map { ErpStockChange(sku: $0.sku.rawValue, locationId: fulfillment.locationID.rawValue, onHandDelta: -Int64($0.quantity)) }
+        case "order.return_received":
+            guard let ret = order.returns.first(where: { $0.returnID == returnID }), let location = ret.receivedAtLocationID else { return nil }
+            let changes = ret.received.compactMap { line -> ErpStockChange? in
+                guard line.disposition == .restock, line.quantity > 0, let index = order.lineIndex(line.lineID) else { return nil }
+                return ErpStockChange(sku: order.lines[index].sku.rawValue, locationId: location.rawValue, onHandDelta: Int64(line.quantity))
+            }
+            return changes.isEmpty ? nil : changes
+        default:
+            return nil
         }
     }
 

@@ -1,0 +1,234 @@
+// The bridge against a fake ERP webhook and a drop directory, in process: idempotency keys, the
+// classification of answers, retries with backoff, dead letters and their replay, per-order order
+// while one order's message retries, atomic files, and the named limits.
+
+import Foundation
+import NIOHTTP1
+import Synchronization
+import Testing
+import WaybillClient
+import WaybillCore
+import WaybillERP
+import WaybillProto
+import WaybillWire
+
+@Suite("ERP bridge", .serialized)
+struct BridgeTests {
+    @Test("backoff doubles up to the maximum, with jitter between half and all of it")
+    func backoff() {
+        let backoff = Backoff(baseMilliseconds: 100, maxMilliseconds: 1_000)
+        #expect(backoff.delayMilliseconds(attempt: 1, random: 0) == 50)
+        #expect(backoff.delayMilliseconds(attempt: 1, random: 0.999_999) == 99)
+        #expect(backoff.delayMilliseconds(attempt: 2, random: 0) == 100)
+        #expect(backoff.delayMilliseconds(attempt: 3, random: 0.5) == 300)
+        #expect(backoff.delayMilliseconds(attempt: 5, random: 0) == 500)
+        #expect(backoff.delayMilliseconds(attempt: 60, random: 1) == 1_000)
+        for attempt in 1...20 {
+            let delay = backoff.delayMilliseconds(attempt: attempt, random: Double(attempt % 7) / 7)
+            #expect(delay >= 50 && delay <= 1_000)
+        }
+    }
+
+    @Test("every limit is validated with its name")
+    func limits() throws {
+        var configuration = BridgeConfiguration(server: "127.0.0.1:1", consumer: "erp", target: .webhook(url: "http://127.0.0.1:1/x"), stateDirectory: "/tmp/x")
+        try configuration.validate()
+        configuration.limits.maxAttempts = 0
+        #expect(throws: BridgeConfigurationError.self) { try configuration.validate() }
+        do {
+            try configuration.validate()
+        } catch {
+            #expect(error.description.contains("maxAttempts"))
+        }
+        configuration.limits = BridgeLimits()
+        configuration.limits.backoffMaxMilliseconds = 10
+        #expect(throws: BridgeConfigurationError.self) { try configuration.validate() }
+        configuration.limits = BridgeLimits()
+        configuration.target = .webhook(url: "ftp://example")
+        #expect(throws: BridgeConfigurationError.self) { try configuration.validate() }
+        #expect(BridgeLimits().named.count == 14)
+    }
+
+    struct Fixture {
+        let server: InProcessServer
+        let client: WaybillClient
+        let erp: FakeErp
+        let url: String
+        let state: String
+    }
+
+    func fixture(_ name: String, respond: @escaping FakeErp.Responder) async throws -> Fixture {
+        let server = try await InProcessServer.start(name, clock: nil)
+        let client = try await server.client()
+        _ = try await client.loadNetwork(TestNetwork.model(stock: 100))
+        let erp = FakeErp(respond)
+        let port = try await erp.start()
+        return Fixture(server: server, client: client, erp: erp, url: "http://127.0.0.1:\(port)/erp", state: try temporaryDirectory(name + "-state"))
+    }
+
+    func bridge(_ f: Fixture, consumer: String, configure: (inout BridgeLimits) -> Void = { _ in }) throws -> ErpBridge {
+        var configuration = BridgeConfiguration(server: f.server.address, consumer: consumer, target: .webhook(url: f.url), stateDirectory: f.state)
+        configuration.limits.backoffBaseMilliseconds = 5
+        configuration.limits.backoffMaxMilliseconds = 40
+        configuration.limits.ackIntervalMilliseconds = 10
+        configuration.limits.statusIntervalMilliseconds = 50
+        configure(&configuration.limits)
+        // Deterministic jitter.
+        let sequence = Mutex(0.0)
+        return try ErpBridge(configuration: configuration, logger: quietLogger("bridge"), random: {
+            sequence.withLock { value in
+                value = (value + 0.37).truncatingRemainder(dividingBy: 1)
+                return value
+            }
+        })
+    }
+
+    func teardown(_ f: Fixture, _ running: Task<Void, Error>) async {
+        running.cancel()
+        _ = await running.result
+        await f.client.close()
+        await f.erp.stop()
+        await f.server.stop()
+        try? FileManager.default.removeItem(atPath: f.state)
+    }
+
+    @Test("5xx and timeouts are retried, 4xx dead-letters, order kept per aggregate, replay delivers")
+    func retriesDeadLettersAndOrder() async throws {
+        // The first order's events fail twice with 503, then succeed; the "POISON" order's capture is refused for good.
+        let f = try await fixture("bridge-retries") { message, attempt in
+            if message.externalOrderId == "POISON" && message.type == "order.captured" { return .unprocessableEntity }
+            if message.externalOrderId == "SLOW" && attempt <= 2 { return .serviceUnavailable }
+            if message.externalOrderId == "THROTTLED" && attempt == 1 { return .tooManyRequests }
+            return .ok
+        }
+        let bridge = try bridge(f, consumer: "erp-webhook")
+        let running = Task { try await bridge.run() }
+        let slow = try await f.client.captureOrder(TestNetwork.order("SLOW", [("SKU-1", 1)])).order
+        let poison = try await f.client.captureOrder(TestNetwork.order("POISON", [("SKU-2", 1)])).order
+        _ = try await f.client.captureOrder(TestNetwork.order("THROTTLED", [("SKU-3", 1)]))
+        _ = try await f.client.cancel(slow.orderID, requestID: "slow-cancel")
+        _ = try await f.client.cancel(poison.orderID, requestID: "poison-cancel")
+        for number in 0..<20 { _ = try await f.client.captureOrder(TestNetwork.order("FAST-\(number)", [("SKU-1", 1)])) }
+        let head = try await f.client.feedInfo().headOffset
+        await bridge.waitForWatermark(head)
+
+        let received = f.erp.received
+        let delivery = Delivery(received.map(\.message))
+        #expect(delivery.outOfOrder.isEmpty, "\(delivery.outOfOrder)")
+        #expect(delivery.conflicting.isEmpty)
+        #expect(received.allSatisfy { $0.idempotencyKey == $0.message.eventId })
+        // The poison capture is the one dead letter; everything else arrived, each event once.
+        let store = try DeadLetterStore(stateDirectory: f.state)
+        let letters = try store.list()
+        try #require(letters.count == 1)
+        #expect(letters[0].message.orderId == poison.orderID && letters[0].message.type == "order.captured")
+        #expect(letters[0].lastError.contains("422"))
+        #expect(letters[0].attempts == 1)
+        let poisonCapture = letters[0].id
+        #expect(f.erp.distinctEventIDs.count == Int(head) - 1)
+        #expect(!f.erp.distinctEventIDs.contains(poisonCapture))
+        // SLOW: the capture took three attempts, and its cancel still came after it.
+        let slowEvents = received.filter { $0.message.orderId == slow.orderID }.map(\.message.type)
+        #expect(slowEvents == ["order.captured", "order.cancelled"])
+        #expect(f.erp.attempts(received.first { $0.message.orderId == slow.orderID }!.message.eventId) == 3)
+        // Other orders were not held up behind SLOW: some arrived before its capture succeeded.
+        let slowIndex = try #require(received.firstIndex { $0.message.orderId == slow.orderID })
+        #expect(received[..<slowIndex].contains { $0.message.externalOrderId?.hasPrefix("FAST-") == true })
+
+        // The dead letter is acknowledged past (the watermark reached the head).
+        try await eventually("the watermark is acknowledged") {
+            try await f.client.feedInfo().consumers.first { $0.consumer == "erp-webhook" }?.acknowledgedOffset == head
+        }
+        let status = await bridge.makeStatus()
+        #expect(status.deadLettered == 1 && status.retrying == 0 && status.delivered == UInt64(head - 1))
+        // The status report reaches the server (waybill call bridge-status reads it).
+        try await eventually("the bridge reports its status") {
+            var request = Waybill_V1_GetBridgeStatusRequest()
+            request.consumer = "erp-webhook"
+            let list: Waybill_V1_BridgeStatusList = try await f.client.call(Method.ErpService.getBridgeStatus, request)
+            return list.bridges.first?.deadLettered == 1 && list.bridges.first?.acknowledgedOffset == head
+        }
+
+        // Replay once the ERP accepts it.
+        f.erp.setResponder { _, _ in .ok }
+        let target = WebhookTarget(url: f.url, requestTimeoutMilliseconds: 2_000)
+        let report = try await DeadLetterReplay.replay(store: store, ids: [poisonCapture], target: target, targetDescription: "webhook",
+                                                       limits: BridgeLimits(), logger: quietLogger("replay"))
+        await target.shutdown()
+        #expect(report.delivered == [poisonCapture] && report.failed.isEmpty)
+        #expect(try store.list().isEmpty)
+        #expect(f.erp.distinctEventIDs.count == Int(head))
+        await teardown(f, running)
+    }
+
+    @Test("retries exhausted: dead-lettered after maxAttempts; replay failure keeps it")
+    func exhaustedRetries() async throws {
+        let f = try await fixture("bridge-exhausted") { message, _ in
+            message.externalOrderId == "DOWN" ? .badGateway : .ok
+        }
+        let bridge = try bridge(f, consumer: "erp-exhausted") { $0.maxAttempts = 3 }
+        let running = Task { try await bridge.run() }
+        let down = try await f.client.captureOrder(TestNetwork.order("DOWN", [("SKU-1", 1)])).order
+        let head = try await f.client.feedInfo().headOffset
+        await bridge.waitForWatermark(head)
+        let store = try DeadLetterStore(stateDirectory: f.state)
+        let letters = try store.list()
+        #expect(letters.count == 1)
+        #expect(letters.first?.message.orderId == down.orderID)
+        #expect(letters.first?.attempts == 3)
+        #expect(f.erp.attempts(letters.first!.id) == 3)
+        let target = WebhookTarget(url: f.url, requestTimeoutMilliseconds: 2_000)
+        var limits = BridgeLimits()
+        limits.maxAttempts = 2
+        limits.backoffBaseMilliseconds = 1
+        limits.backoffMaxMilliseconds = 2
+        let report = try await DeadLetterReplay.replay(store: store, ids: nil, target: target, targetDescription: "webhook",
+                                                       limits: limits, logger: quietLogger("replay"))
+        await target.shutdown()
+        #expect(report.delivered.isEmpty && report.failed.count == 1)
+        #expect(try store.list().first?.attempts == 5)
+        await teardown(f, running)
+    }
+
+    @Test("file drop: atomic JSON-lines and CSV batches in offset order, nothing half-written")
+    func fileDrop() async throws {
+        let server = try await InProcessServer.start("bridge-files", clock: nil)
+        let client = try await server.client()
+        _ = try await client.loadNetwork(TestNetwork.model(stock: 100))
+        for format in FileFormat.allCases {
+            let drop = try temporaryDirectory("drop-\(format.rawValue)")
+            let state = try temporaryDirectory("drop-state-\(format.rawValue)")
+            var configuration = BridgeConfiguration(server: server.address, consumer: "files-\(format.rawValue)",
+                                                    target: .files(directory: drop, format: format), stateDirectory: state)
+            configuration.limits.fileBatchEventsMax = 7
+            configuration.limits.fileBatchLingerMilliseconds = 5
+            let bridge = try ErpBridge(configuration: configuration, logger: quietLogger("bridge"))
+            let running = Task { try await bridge.run() }
+            for number in 0..<10 { _ = try await client.captureOrder(TestNetwork.order("FILE-\(format.rawValue)-\(number)", [("SKU-2", 1)])) }
+            let head = try await client.feedInfo().headOffset
+            await bridge.waitForWatermark(head)
+            running.cancel()
+            _ = await running.result
+            let names = try FileManager.default.contentsOfDirectory(atPath: drop).sorted()
+            #expect(names.allSatisfy { $0.hasPrefix("waybill-") && $0.hasSuffix("." + format.rawValue) }, "\(names)")
+            var offsets: [UInt64] = []
+            for name in names {
+                let text = try String(contentsOfFile: drop + "/" + name, encoding: .utf8)
+                var rows = text.split(separator: format == .csv ? "\r\n" : "\n").map(String.init)
+                if format == .csv {
+                    #expect(rows.first == ErpMessage.csvColumns.joined(separator: ","))
+                    rows.removeFirst()
+                    offsets += rows.map { UInt64($0.split(separator: ",")[1])! }
+                } else {
+                    offsets += try rows.map { try ErpMessage.decode(Data($0.utf8)).offset }
+                }
+                #expect(rows.count <= 7)
+            }
+            #expect(offsets == Array(1...head))
+            try? FileManager.default.removeItem(atPath: drop)
+            try? FileManager.default.removeItem(atPath: state)
+        }
+        await client.close()
+        await server.stop()
+    }
+}
