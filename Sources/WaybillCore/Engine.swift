@@ -111,11 +111,17 @@ public struct EngineState: Sendable {
 /// Orders waiting for stock, per SKU, ordered by capture sequence.
 public struct BackorderIndex: Sendable {
     private var bySKU: [SKU: [(sequence: Int64, orderID: OrderID)]] = [:]
+    /// Orders present in at least one list: most updates are of orders that never waited, and
+    /// need not scan the lists of their SKUs.
+    private var members: Set<OrderID> = []
     public init() {}
 
     public var count: Int { bySKU.values.reduce(0) { $0 + $1.count } }
 
     public mutating func update(_ order: Order) {
+        let waitsForAny = order.lines.contains { $0.quantities.backordered > 0 }
+        if !waitsForAny && !members.contains(order.orderID) { return }
+        if waitsForAny { members.insert(order.orderID) } else { members.remove(order.orderID) }
         for line in order.lines {
             var list = bySKU[line.sku] ?? []
             let present = list.firstIndex { $0.orderID == order.orderID }
@@ -666,6 +672,7 @@ public struct Engine: Sendable {
 
     /// Serves backordered orders needing these SKUs, oldest first, up to backorderReleaseBatchMax.
     private mutating func releaseBackorders(skus: [SKU], context: CommandContext, storage: some EngineStorage) throws {
+        if skus.isEmpty { return }
         var seen: Set<OrderID> = []
         var candidates: [OrderID] = []
         for sku in Set(skus).sorted() {

@@ -76,8 +76,10 @@ public final class MemoryStorage: EngineStorage {
 
     /// Events appended since the last call, in offset order.
     public func drainEvents() -> [StoredEvent] {
-        defer { pending.removeAll(keepingCapacity: true) }
-        return pending
+        // Hand the buffer over: keeping its capacity would copy it, since the caller holds it.
+        let drained = pending
+        pending = []
+        return drained
     }
 
     /// Balances recomputed from the ledger alone (movements + settings): must equal the engine's.

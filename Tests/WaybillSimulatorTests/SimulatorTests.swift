@@ -170,82 +170,87 @@ func inProcess(_ scenario: Scenario, seed: UInt64? = nil, traceLines: Int = 0) a
 
 /// Each check must fail on a planted violation and name the culprit.
 @Suite struct CheckTests {
-    static let baseline: SimulationOutcome = {
-        let semaphore = DispatchSemaphore(value: 0)
-        let box = Box()
-        Task.detached {
-            box.outcome = try? await inProcess(try shortScenario())
-            semaphore.signal()
+    /// One short in-process run shared by the tests that plant violations in its results.
+    actor Baseline {
+        static let shared = Baseline()
+        private var task: Task<SimulationOutcome, Error>?
+        func outcome() async throws -> SimulationOutcome {
+            if task == nil { task = Task { try await inProcess(try shortScenario()) } }
+            return try await task!.value
         }
-        semaphore.wait()
-        return box.outcome!
-    }()
-    final class Box: @unchecked Sendable { var outcome: SimulationOutcome? }
+    }
 
     func check(_ name: String, _ record: SimulationRecord, _ waybill: WaybillState) -> CheckResult {
         Checks.run(record, waybill).first { $0.name == name }!
     }
 
-    @Test func baselinePasses() {
-        for result in Checks.run(Self.baseline.record, Self.baseline.waybill) { #expect(result.passed, "\(result.name): \(result.detail)") }
+    @Test func baselinePasses() async throws {
+        let baseline = try await Baseline.shared.outcome()
+        for result in Checks.run(baseline.record, baseline.waybill) { #expect(result.passed, "\(result.name): \(result.detail)") }
     }
 
-    @Test func oversellIsCaught() throws {
-        var waybill = Self.baseline.waybill
+    @Test func oversellIsCaught() async throws {
+        let baseline = try await Baseline.shared.outcome()
+        var waybill = baseline.waybill
         let key = waybill.balances.keys.sorted()[0]
         waybill.balances[key]!.reserved = waybill.balances[key]!.onHand + 3
-        let result = check("no_oversell", Self.baseline.record, waybill)
+        let result = check("no_oversell", baseline.record, waybill)
         #expect(!result.passed)
         #expect(result.detail.contains("\(key.sku.rawValue)@\(key.locationID.rawValue)"))
     }
 
-    @Test func stockDriftIsCaught() throws {
-        var record = Self.baseline.record
+    @Test func stockDriftIsCaught() async throws {
+        let baseline = try await Baseline.shared.outcome()
+        var record = baseline.record
         let key = record.book.keys.sorted()[3]
         record.book[key]! += 2
-        let result = check("stock_conserved", record, Self.baseline.waybill)
+        let result = check("stock_conserved", record, baseline.waybill)
         #expect(!result.passed)
         #expect(result.detail.contains("\(key.sku.rawValue)@\(key.locationID.rawValue)"))
     }
 
-    @Test func missingOrChangedOrderIsCaught() throws {
-        var waybill = Self.baseline.waybill
+    @Test func missingOrChangedOrderIsCaught() async throws {
+        let baseline = try await Baseline.shared.outcome()
+        var waybill = baseline.waybill
         let index = waybill.orders.firstIndex { !$0.lines.isEmpty }!
         let victim = waybill.orders[index]
         waybill.orders[index].lines[0].quantity += 1
-        var result = check("acknowledged_orders_exist", Self.baseline.record, waybill)
+        var result = check("acknowledged_orders_exist", baseline.record, waybill)
         #expect(!result.passed)
         #expect(result.detail.contains(victim.orderID.rawValue))
-        waybill = Self.baseline.waybill
+        waybill = baseline.waybill
         waybill.orders.remove(at: index)
-        result = check("acknowledged_orders_exist", Self.baseline.record, waybill)
+        result = check("acknowledged_orders_exist", baseline.record, waybill)
         #expect(!result.passed)
         #expect(result.detail.contains(victim.externalOrderID))
     }
 
-    @Test func duplicateOrderIsCaught() throws {
-        var waybill = Self.baseline.waybill
+    @Test func duplicateOrderIsCaught() async throws {
+        let baseline = try await Baseline.shared.outcome()
+        var waybill = baseline.waybill
         var copy = waybill.orders[0]
         copy.orderID = OrderID(sequence: 999_999)
         copy.captureSequence = 999_999
         waybill.orders.append(copy)
-        let result = check("no_duplicate_orders", Self.baseline.record, waybill)
+        let result = check("no_duplicate_orders", baseline.record, waybill)
         #expect(!result.passed)
         #expect(result.detail.contains(copy.externalOrderID) && result.detail.contains("W-00999999"))
     }
 
-    @Test func unresolvedTimeoutIsCaught() throws {
-        var record = Self.baseline.record
+    @Test func unresolvedTimeoutIsCaught() async throws {
+        let baseline = try await Baseline.shared.outcome()
+        var record = baseline.record
         let index = record.orders.firstIndex { $0.state == "acknowledged" }!
         record.orders[index].state = "lost"
-        let result = check("timed_out_calls_resolved", record, Self.baseline.waybill)
+        let result = check("timed_out_calls_resolved", record, baseline.waybill)
         #expect(!result.passed)
         #expect(result.detail.contains(record.orders[index].externalID))
     }
 
-    @Test func stuckOrderIsCaught() throws {
-        var record = Self.baseline.record
-        let waybill = Self.baseline.waybill
+    @Test func stuckOrderIsCaught() async throws {
+        let baseline = try await Baseline.shared.outcome()
+        var record = baseline.record
+        let waybill = baseline.waybill
         let stuck = waybill.orders.first { !$0.status.isTerminal && $0.backorderedUnits == 0 }
         try #require(stuck != nil, "the short smoke run leaves some orders under way")
         for index in record.orders.indices where record.orders[index].sequence == stuck!.captureSequence { record.orders[index].pending = false }
@@ -254,34 +259,37 @@ func inProcess(_ scenario: Scenario, seed: UInt64? = nil, traceLines: Int = 0) a
         #expect(result.detail.contains(stuck!.orderID.rawValue))
     }
 
-    @Test func feedGapIsCaught() throws {
-        var record = Self.baseline.record
+    @Test func feedGapIsCaught() async throws {
+        let baseline = try await Baseline.shared.outcome()
+        var record = baseline.record
         record.feedConsumers[1].1 -= 1
-        var result = check("change_feed_complete", record, Self.baseline.waybill)
+        var result = check("change_feed_complete", record, baseline.waybill)
         #expect(!result.passed)
         #expect(result.detail.contains("sim-erp"))
-        record = Self.baseline.record
+        record = baseline.record
         record.violations.append((check: "change_feed_complete", detail: "sim-wms received offset 12 after 10 (order.captured W-00000007)"))
-        result = check("change_feed_complete", record, Self.baseline.waybill)
+        result = check("change_feed_complete", record, baseline.waybill)
         #expect(!result.passed)
         #expect(result.detail.contains("W-00000007"))
     }
 
-    @Test func reconciliationDiscrepancyIsCaught() throws {
-        var record = Self.baseline.record
-        let order = Self.baseline.waybill.orders[0]
+    @Test func reconciliationDiscrepancyIsCaught() async throws {
+        let baseline = try await Baseline.shared.outcome()
+        var record = baseline.record
+        let order = baseline.waybill.orders[0]
         record.reconciliation = [Discrepancy(kind: .statusMismatch, orderID: order.orderID, key: nil, waybillValue: "shipped",
                                              erpValue: "captured", detail: "order \(order.orderID) is shipped in Waybill but captured in the ERP",
                                              repairAction: Reconciler.RepairAction.reemit)]
-        let result = check("erp_reconciled", record, Self.baseline.waybill)
+        let result = check("erp_reconciled", record, baseline.waybill)
         #expect(!result.passed)
         #expect(result.detail.contains(order.orderID.rawValue))
     }
 
-    @Test func unexpectedCallFailureIsCaught() throws {
-        var record = Self.baseline.record
+    @Test func unexpectedCallFailureIsCaught() async throws {
+        let baseline = try await Baseline.shared.outcome()
+        var record = baseline.record
         record.violations.append((check: "calls_answered_as_expected", detail: "pick of web-12 failed: NOT_FOUND: fulfillment W-00000012-F1 not found"))
-        let result = check("calls_answered_as_expected", record, Self.baseline.waybill)
+        let result = check("calls_answered_as_expected", record, baseline.waybill)
         #expect(!result.passed)
         #expect(result.detail.contains("web-12"))
     }

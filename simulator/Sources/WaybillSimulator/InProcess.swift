@@ -101,8 +101,10 @@ public final class SimulationStorage: EngineStorage {
 
     /// Events appended since the last call, in offset order.
     public func drainEvents() -> [(UInt64, DomainEvent)] {
-        defer { pending.removeAll(keepingCapacity: true) }
-        return pending
+        // Hand the buffer over (keeping its capacity would copy it: the caller holds it).
+        let drained = pending
+        pending = []
+        return drained
     }
 
     /// Forgets variance-correction history older than `time` (no snapshot can be as of before it).

@@ -193,6 +193,9 @@ final class SimulationModel {
     var book: [Int64]
     var initialBook: [Int64]
     var onOrder: [Bool]
+    /// Received units whose stock delta the ERP has not sent yet: a snapshot sent before the delta
+    /// must not count them, or Waybill would add them twice.
+    var unsentReceipts: [Int64]
     var receiptCount: Int32 = 0
     var snapshotCount: Int32 = 0
     var snapshotCorrections = 0
@@ -225,7 +228,8 @@ final class SimulationModel {
     var shippingCostMinor: Int64 = 0
     var ordersWithShipments = 0
     var deliveries = 0
-    var onTimeDeliveries = 0
+    var shipmentsPlanned = 0
+    var onTimeShipments = 0
     var cancellations = 0
     var returnsReceived = 0
     var rejectionsSent = 0
@@ -288,6 +292,7 @@ final class SimulationModel {
         for entry in world.initialStock { book[entry.sku * world.locations.count + entry.location] = entry.units }
         initialBook = book
         onOrder = Array(repeating: false, count: positions)
+        unsentReceipts = Array(repeating: 0, count: positions)
         traceLinesMax = recordTrace
         traceLines = recordTrace > 0 ? [] : nil
         let span = scenario.durationMilliseconds + scenario.drainMilliseconds
@@ -843,6 +848,12 @@ final class SimulationModel {
                 } else {
                     var days = Int64(Swift.max(1, fulfillment.transitDaysEstimate))
                     if carrierRandom.chance(config.lateDeliveryRate) { days += 1 + Int64(carrierRandom.below(3)) }
+                    // The carrier's delivery day is set at handover: judge it against the promise now,
+                    // in simulated days (processing day + transit days, as Waybill promised).
+                    let promisedDay = sim.submittedAt / 86_400_000 + (fulfillment.processingDay - order.capturedAt.day)
+                        + Int64(Swift.max(1, fulfillment.transitDaysEstimate))
+                    shipmentsPlanned += 1
+                    if now / 86_400_000 + days <= promisedDay { onTimeShipments += 1 }
                     // Delivered during the carrier's day on the last transit day.
                     let dayStart = (now / 86_400_000 + days) * 86_400_000
                     delay = dayStart + 13 * 3_600_000 + Int64(carrierRandom.below(8 * 3_600_000)) - now
@@ -935,10 +946,8 @@ final class SimulationModel {
         case .deliver:
             guard f < order.fulfillments.count else { return }
             let fulfillment = order.fulfillments[f]
+            _ = fulfillment
             deliveries += 1
-            let sim = orders[Int(index)]
-            let promisedDay = sim.capturedVirtualDay + (fulfillment.processingDay - sim.capturedDay) + Int64(Swift.max(1, fulfillment.transitDaysEstimate))
-            if fulfillment.method == .pickup || Timestamp(millisecondsSinceEpoch: now).day <= promisedDay { onTimeDeliveries += 1 }
         case .createReturn:
             scheduleAction(index, .receiveReturn, fulfillmentIndex, after: Int64(scenario.lifecycle.returnTransitDays * 86_400_000))
         case .receiveReturn:
@@ -1030,6 +1039,7 @@ final class SimulationModel {
         book[Int(position)] += Int64(units)
         unitsReceived += Int64(units)
         receiptCount += 1
+        unsentReceipts[Int(position)] += Int64(units)
         erpEnqueue(.receipt(position: position, units: units, number: receiptCount), after: 0)
     }
 
@@ -1081,7 +1091,10 @@ final class SimulationModel {
             erpInFlight += 1
             erpMessagesSent += 1
             var stockLocation: Int32 = -1
-            if case .receipt(let position, _, _) = message { stockLocation = position % Int32(world.locations.count) }
+            if case .receipt(let position, let units, _) = message {
+                stockLocation = position % Int32(world.locations.count)
+                unsentReceipts[Int(position)] -= Int64(units)
+            }
             issue(.erp(message: id), erpRequest(message), stockLocation: stockLocation)
             if let fault = erpFault(), fault.mode == "slow" {
                 if erpOutboxHead < erpOutbox.count {
@@ -1121,7 +1134,8 @@ final class SimulationModel {
             let count = world.locations.count
             let levels = world.catalogue.indices.compactMap { sku -> (SKU, Int64)? in
                 let position = sku * count + Int(location)
-                return initialBook[position] > 0 || book[position] != 0 ? (world.catalogue[sku].sku, book[position]) : nil
+                let counted = book[position] - unsentReceipts[position]
+                return initialBook[position] > 0 || counted != 0 ? (world.catalogue[sku].sku, counted) : nil
             }
             return .stockSnapshot(messageID: "snap-\(number)", world.locations[Int(location)].locationID,
                                   asOf: Timestamp(millisecondsSinceEpoch: gateway.serverTime(now)), levels: levels)

@@ -214,7 +214,7 @@ extension SimulationModel {
             fillRate: round4(unitsOrdered == 0 ? 0 : Double(unitsAllocatedAtCapture) / Double(Swift.max(1, acknowledgedUnits))),
             splitRate: round4(acknowledged == 0 ? 0 : Double(ordersSplit) / Double(acknowledged)),
             averageShippingCost: (ordersWithShipments == 0 ? 0 : Double(shippingCostMinor) / Double(ordersWithShipments) / 100 * 100).rounded() / 100,
-            onTimeRate: round4(deliveries == 0 ? 0 : Double(onTimeDeliveries) / Double(deliveries)),
+            onTimeRate: round4(shipmentsPlanned == 0 ? 0 : Double(onTimeShipments) / Double(shipmentsPlanned)),
             backorderRate: round4(acknowledged == 0 ? 0 : Double(ordersBackordered) / Double(acknowledged)),
             cancellations: cancellations, returns: returnsReceived, storeRejections: rejectionsSent, deliveries: deliveries)
         let passed = checks.allSatisfy(\.passed)

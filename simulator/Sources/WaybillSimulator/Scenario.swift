@@ -203,16 +203,25 @@ public struct NetworkConfig: Codable, Sendable {
 }
 
 public struct InventoryConfig: Codable, Sendable {
-    /// Initial units per SKU at each warehouse, scaled by the SKU's popularity rank.
-    public var warehouseUnits = Span(20, 400)
-    public var storeUnits = Span(2, 20)
+    /// Initial stock per SKU, in days of its expected demand (from the channels' rates, baskets and
+    /// the SKU's popularity), spread over the warehouses.
+    public var warehouseDaysOfCover = 2.0
+    /// Each store's stock of the SKUs it carries, in days of the network's demand for them, per store.
+    public var storeDaysOfCover = 0.5
+    /// Units per SKU at a warehouse and at a store: the demand-based figure is clamped to these.
+    public var warehouseUnits = Span(5, 100_000)
+    public var storeUnits = Span(1, 10_000)
     /// Share of the catalogue (most popular first) each store carries.
     public var storeAssortment = 0.25
     public init() {}
-    enum CodingKeys: String, CodingKey, CaseIterable { case warehouseUnits, storeUnits, storeAssortment }
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case warehouseDaysOfCover, storeDaysOfCover, warehouseUnits, storeUnits, storeAssortment
+    }
     public init(from decoder: any Decoder) throws {
         try rejectUnknownKeys(decoder, CodingKeys.allCases.map(\.stringValue), "inventory")
         let c = try decoder.container(keyedBy: CodingKeys.self)
+        try c.fill(&warehouseDaysOfCover, .warehouseDaysOfCover)
+        try c.fill(&storeDaysOfCover, .storeDaysOfCover)
         try c.fill(&warehouseUnits, .warehouseUnits)
         try c.fill(&storeUnits, .storeUnits)
         try c.fill(&storeAssortment, .storeAssortment)

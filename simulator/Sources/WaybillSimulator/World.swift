@@ -170,17 +170,25 @@ public struct World: Sendable {
             return carrier
         }
 
-        // Initial stock: more units of more popular SKUs; stores carry the head of the catalogue.
+        // Initial stock: days of cover of each SKU's expected demand (its popularity share of the
+        // units the channels order in a day); stores carry the head of the catalogue.
+        var dailyUnits = 0.0
+        for channel in scenario.channels {
+            dailyUnits += channel.ordersPerHour * 24 * max(1, channel.basket.meanLines) * max(1, channel.basket.meanQuantity)
+        }
+        let totalPopularity = catalogue.reduce(0) { $0 + $1.popularity }
         var stock: [(sku: Int, location: Int, units: Int64)] = []
         let assortment = Int((Double(catalogue.count) * scenario.inventory.storeAssortment).rounded())
+        let warehouseCount = Double(max(1, warehouses.count)), storeCount = Double(max(1, stores.count))
         for (locationIndex, location) in locations.enumerated() {
             let isStore = location.type == .store
             let span = isStore ? scenario.inventory.storeUnits : scenario.inventory.warehouseUnits
+            let cover = isStore ? scenario.inventory.storeDaysOfCover / storeCount : scenario.inventory.warehouseDaysOfCover / warehouseCount
             for skuIndex in catalogue.indices {
                 if isStore && skuIndex >= assortment { break }
-                // Popular SKUs get the top of the span.
-                let rankShare = 1 - Double(skuIndex) / Double(max(1, catalogue.count))
-                let units = Int64((span.min + (span.max - span.min) * rankShare * (0.75 + 0.5 * random.uniform())).rounded())
+                let demand = dailyUnits * catalogue[skuIndex].popularity / totalPopularity
+                let target = cover * demand * (0.75 + 0.5 * random.uniform())
+                let units = Int64(min(span.max, max(span.min, target)).rounded())
                 if units > 0 { stock.append((skuIndex, locationIndex, units)) }
             }
         }
