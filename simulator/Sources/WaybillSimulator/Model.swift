@@ -233,6 +233,8 @@ final class SimulationModel {
     var cancellations = 0
     var returnsReceived = 0
     var rejectionsSent = 0
+    /// Store customers who found the shelf empty and bought nothing.
+    var walkaways = 0
 
     // Trace.
     var trace = StableHasher()
@@ -441,35 +443,52 @@ final class SimulationModel {
         if let next = nextArrival(channelIndex) { queue.schedule(at: next, priority: 4, .arrival(channel: Int32(channelIndex))) }
         let channel = channels[channelIndex]
         let config = channelConfigs[channelIndex]
-        let index = Int32(orders.count)
         let city = world.customerCityTable.draw(&customerRandom)
-        // Basket: distinct SKUs by popularity.
-        let lineCount = Swift.min(config.basket.maxLines, world.catalogue.count, 1 + basketRandom.poisson(mean: Swift.max(0, config.basket.meanLines - 1)))
+        let pickup = channel == .clickAndCollect || channel == .storePOS || customerRandom.chance(config.pickupShare)
+        // Basket: distinct SKUs by popularity; a store sells (and holds for pickup) its own assortment.
+        let table = pickup && world.stores.count > 0 ? world.storePopularityTable : world.popularityTable
+        let lineCount = Swift.min(config.basket.maxLines, table.count, 1 + basketRandom.poisson(mean: Swift.max(0, config.basket.meanLines - 1)))
         var lines: [SimLine] = []
         lines.reserveCapacity(lineCount)
         var tries = 0
         while lines.count < lineCount && tries < lineCount * 8 {
             tries += 1
-            let sku = Int32(world.popularityTable.draw(&basketRandom))
+            let sku = Int32(table.draw(&basketRandom))
             if lines.contains(where: { $0.sku == sku }) { continue }
             lines.append(SimLine(sku: sku, quantity: Int32(Swift.min(10, basketRandom.geometric(mean: config.basket.meanQuantity)))))
         }
-        var order = SimOrder(channel: channel, city: Int32(city), submittedAt: now, lines: lines)
-        let pickup = channel == .clickAndCollect || channel == .storePOS || customerRandom.chance(config.pickupShare)
-        if pickup, world.nearestStore[city] >= 0 { order.pickupStore = Int32(world.nearestStore[city]) }
-        if channel != .storePOS && lifecycleRandom.chance(scenario.lifecycle.paymentHoldRate) {
-            order.paymentHold = true
-            order.declines = lifecycleRandom.chance(scenario.lifecycle.paymentDeclineRate)
-        }
-        order.cancels = channel != .storePOS && lifecycleRandom.chance(scenario.lifecycle.customerCancelRate)
+        let paymentHold = channel != .storePOS && lifecycleRandom.chance(scenario.lifecycle.paymentHoldRate)
+        let declines = paymentHold && lifecycleRandom.chance(scenario.lifecycle.paymentDeclineRate)
+        let cancels = channel != .storePOS && lifecycleRandom.chance(scenario.lifecycle.customerCancelRate)
         let serviceLevel = serviceLevelTables[channelIndex].draw(&customerRandom)
-        orders.append(order)
-        for line in lines { unitsOrdered += Int64(line.quantity) }
-
+        // The traffic as generated (before the shelf is looked at): the same in both drivers.
         schedule.combine(now)
         schedule.combine(Int64(channel.rawValue))
         schedule.combine(Int64(city))
         for line in lines { schedule.combine(Int64(line.sku)); schedule.combine(Int64(line.quantity)) }
+
+        var store: Int32 = -1
+        if pickup, world.nearestStore[city] >= 0 {
+            // The customer sees the store's shelf: at the till only what is there is bought (an
+            // empty shelf is a walk-away); click-and-collect of what the store lacks ships instead.
+            store = Int32(world.nearestStore[city])
+            let count = world.locations.count
+            let onShelf = lines.filter { book[Int($0.sku) * count + Int(store)] - unsentReceipts[Int($0.sku) * count + Int(store)] >= Int64($0.quantity) }
+            if channel == .storePOS {
+                if onShelf.isEmpty { walkaways += 1; return }
+                lines = onShelf
+            } else if onShelf.count < lines.count {
+                store = -1
+            }
+        }
+        var order = SimOrder(channel: channel, city: Int32(city), submittedAt: now, lines: lines)
+        order.pickupStore = store
+        order.paymentHold = paymentHold
+        order.declines = declines
+        order.cancels = cancels
+        let index = Int32(orders.count)
+        orders.append(order)
+        for line in lines { unitsOrdered += Int64(line.quantity) }
 
         if customerRandom.chance(config.availabilityCheckRate) {
             issue(.availability, .availability(lines.map { world.catalogue[Int($0.sku)].sku }, channel))

@@ -36,6 +36,8 @@ public struct KPIs: Codable, Sendable, Equatable {
     public var returns: Int
     public var storeRejections: Int
     public var deliveries: Int
+    /// Store POS customers who found nothing they wanted on the shelf (no order).
+    public var storeWalkaways: Int
 }
 
 public struct LagSummary: Codable, Sendable {

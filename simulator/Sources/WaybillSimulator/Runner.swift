@@ -216,7 +216,8 @@ extension SimulationModel {
             averageShippingCost: (ordersWithShipments == 0 ? 0 : Double(shippingCostMinor) / Double(ordersWithShipments) / 100 * 100).rounded() / 100,
             onTimeRate: round4(shipmentsPlanned == 0 ? 0 : Double(onTimeShipments) / Double(shipmentsPlanned)),
             backorderRate: round4(acknowledged == 0 ? 0 : Double(ordersBackordered) / Double(acknowledged)),
-            cancellations: cancellations, returns: returnsReceived, storeRejections: rejectionsSent, deliveries: deliveries)
+            cancellations: cancellations, returns: returnsReceived, storeRejections: rejectionsSent, deliveries: deliveries,
+            storeWalkaways: walkaways)
         let passed = checks.allSatisfy(\.passed)
         return Report(
             scenario: scenario.name, seed: scenario.seed, driver: driver.rawValue, policy: policyName, passed: passed,

@@ -180,7 +180,8 @@ public struct NetworkConfig: Codable, Sendable {
     public var shipFromStore = true
     public var warehouseProcessingCostMinor: Int64 = 150
     public var storeProcessingCostMinor: Int64 = 400
-    public var cutoffMinuteUtc: Int32 = 0
+    /// Orders after this minute (UTC) count against the next processing day: 20:00 UTC, 3 pm Eastern.
+    public var cutoffMinuteUtc: Int32 = 1_200
     public var carriers = CarrierConfig.defaults
     public init() {}
     enum CodingKeys: String, CodingKey, CaseIterable {
@@ -206,8 +207,9 @@ public struct InventoryConfig: Codable, Sendable {
     /// Initial stock per SKU, in days of its expected demand (from the channels' rates, baskets and
     /// the SKU's popularity), spread over the warehouses.
     public var warehouseDaysOfCover = 2.0
-    /// Each store's stock of the SKUs it carries, in days of the network's demand for them, per store.
-    public var storeDaysOfCover = 0.5
+    /// Each store's stock of the SKUs it carries, in days of its own pickup demand (its share of the
+    /// pickup channels' units: the population of the places it is the nearest store to).
+    public var storeDaysOfCover = 2.0
     /// Units per SKU at a warehouse and at a store: the demand-based figure is clamped to these.
     public var warehouseUnits = Span(5, 100_000)
     public var storeUnits = Span(1, 10_000)

@@ -27,6 +27,8 @@ public struct World: Sendable {
     public var customerCityTable: AliasTable
     public var catalogue: [CatalogueItem]
     public var popularityTable: AliasTable
+    /// Popularity over the stores' assortment only (what a store sells at the till or holds for pickup).
+    public var storePopularityTable: AliasTable
     public var locations: [Location]
     public var warehouses: [LocationID]
     public var stores: [LocationID]
@@ -80,6 +82,8 @@ public struct World: Sendable {
         }
         self.catalogue = catalogue
         popularityTable = AliasTable(weights: catalogue.map(\.popularity))
+        let storeAssortment = max(1, Int((Double(catalogue.count) * scenario.inventory.storeAssortment).rounded()))
+        storePopularityTable = AliasTable(weights: catalogue.prefix(storeAssortment).map(\.popularity))
         items = catalogue.map { entry in
             var item = Item(sku: entry.sku)
             item.description = "Simulated item \(entry.sku.rawValue)"
@@ -122,6 +126,7 @@ public struct World: Sendable {
         }
         for (index, city) in storeCities.enumerated() {
             var location = Location(locationID: LocationID(String(format: "ST-%03d", index + 1)))
+            _ = index
             location.name = "\(city.name) store"
             location.type = .store
             location.coordinates = city.coordinates
@@ -172,22 +177,34 @@ public struct World: Sendable {
 
         // Initial stock: days of cover of each SKU's expected demand (its popularity share of the
         // units the channels order in a day); stores carry the head of the catalogue.
-        var dailyUnits = 0.0
+        var dailyUnits = 0.0, pickupUnits = 0.0
         for channel in scenario.channels {
-            dailyUnits += channel.ordersPerHour * 24 * max(1, channel.basket.meanLines) * max(1, channel.basket.meanQuantity)
+            let units = channel.ordersPerHour * 24 * max(1, channel.basket.meanLines) * max(1, channel.basket.meanQuantity)
+            dailyUnits += units
+            let kind = SimChannel.parse(channel.channel)
+            pickupUnits += kind == .clickAndCollect || kind == .storePOS ? units : units * channel.pickupShare
         }
         let totalPopularity = catalogue.reduce(0) { $0 + $1.popularity }
         var stock: [(sku: Int, location: Int, units: Int64)] = []
         let assortment = Int((Double(catalogue.count) * scenario.inventory.storeAssortment).rounded())
-        let warehouseCount = Double(max(1, warehouses.count)), storeCount = Double(max(1, stores.count))
+        let assortmentPopularity = catalogue.prefix(max(1, assortment)).reduce(0) { $0 + $1.popularity }
+        // A store's share of pickups: the population of the places it is the nearest store to.
+        var storeShare = Array(repeating: 0.0, count: locations.count)
+        for (cityIndex, city) in customerCities.enumerated() where nearestStore[cityIndex] >= 0 {
+            storeShare[nearestStore[cityIndex]] += Double(city.population)
+        }
+        let sharedPopulation = max(1, storeShare.reduce(0, +))
+        let warehouseCount = Double(max(1, warehouses.count))
         for (locationIndex, location) in locations.enumerated() {
             let isStore = location.type == .store
             let span = isStore ? scenario.inventory.storeUnits : scenario.inventory.warehouseUnits
-            let cover = isStore ? scenario.inventory.storeDaysOfCover / storeCount : scenario.inventory.warehouseDaysOfCover / warehouseCount
             for skuIndex in catalogue.indices {
                 if isStore && skuIndex >= assortment { break }
-                let demand = dailyUnits * catalogue[skuIndex].popularity / totalPopularity
-                let target = cover * demand * (0.75 + 0.5 * random.uniform())
+                let popularity = catalogue[skuIndex].popularity
+                let target = (isStore
+                    ? scenario.inventory.storeDaysOfCover * pickupUnits * popularity / assortmentPopularity * storeShare[locationIndex] / sharedPopulation
+                    : scenario.inventory.warehouseDaysOfCover / warehouseCount * dailyUnits * popularity / totalPopularity)
+                    * (0.75 + 0.5 * random.uniform())
                 let units = Int64(min(span.max, max(span.min, target)).rounded())
                 if units > 0 { stock.append((skuIndex, locationIndex, units)) }
             }
