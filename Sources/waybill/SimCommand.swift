@@ -33,6 +33,12 @@ struct SimCommand: AsyncParsableCommand {
     @Option(name: .customLong("time-scale"), help: "Live: simulated seconds per wall second (default: the scenario's).")
     var timeScale: Double?
 
+    @Option(name: .customLong("duration-hours"), help: "Override the scenario's arrival period, in simulated hours.")
+    var durationHours: Double?
+
+    @Option(name: .customLong("drain-hours"), help: "Override how long the lifecycle runs on after arrivals stop, in simulated hours.")
+    var drainHours: Double?
+
     @Option(name: .customLong("report-dir"), help: "Where report.json and report.html go.")
     var reportDirectory = "sim-report"
 
@@ -71,6 +77,8 @@ struct SimCommand: AsyncParsableCommand {
         options.driver = chosen
         options.seed = seed
         options.timeScale = timeScale
+        options.durationHours = durationHours
+        options.drainHours = drainHours
         options.target = target
         options.policyFile = policy
         if !quiet {

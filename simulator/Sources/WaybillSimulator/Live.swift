@@ -64,7 +64,9 @@ final class LiveGateway: Gateway {
     func wallDeadline(_ virtualTime: Int64) -> UInt64 {
         wallStart + UInt64(max(0, Double(virtualTime - virtualStart) / scale * 1e6))
     }
-    func serverTime(_ virtualTime: Int64) -> Int64 { serverStartMilliseconds + Int64(Double(virtualTime - virtualStart) / scale) }
+    /// The server's clock now (not at the virtual time asked for: the model may lag the wall clock,
+    /// and an ERP snapshot's as-of must not be earlier than the shipments already in its count).
+    func serverTime(_ virtualTime: Int64) -> Int64 { serverStartMilliseconds + Int64((wallNanoseconds() - wallStart) / 1_000_000) }
     func drainFeed() -> [FeedEvent] { [] }
 
     func send(_ id: Int32, _ request: SimRequest, intendedAt virtualTime: Int64) -> SimReply? {

@@ -13,6 +13,9 @@ public struct SimulationOptions: Sendable {
     public var driver: Driver = .live
     public var seed: UInt64?
     public var timeScale: Double?
+    /// Override the scenario's arrival period and drain (e.g. only a peak's first hours).
+    public var durationHours: Double?
+    public var drainHours: Double?
     /// HOST:PORT of a running server; nil = start an embedded one.
     public var target: String?
     /// Routing policy file (protobuf JSON); overrides the scenario's.
@@ -38,6 +41,9 @@ public enum Simulation {
         var scenario = scenario
         if let seed = options.seed { scenario.seed = seed }
         if let scale = options.timeScale { scenario.live.timeScale = scale }
+        if let hours = options.durationHours { scenario.durationHours = hours }
+        if let hours = options.drainHours { scenario.drainHours = hours }
+        try scenario.validate()
         let policyPath = options.policyFile ?? (scenario.policyFile.isEmpty ? nil : scenario.resolve(scenario.policyFile))
         let policy = try policyPath.map(PolicyFile.load)
         let cities = try World.load(cities: scenario.resolve(scenario.geography.citiesFile))
