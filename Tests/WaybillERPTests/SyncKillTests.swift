@@ -153,10 +153,10 @@ struct SyncKillTests {
         defer { current.withLock { $0 }?.kill() }
 
         let log = try await chaos(seed: 0xE4B, server: server, bridge: start, current: current, bridgeKills: 3, serverKills: 2) {
-            try await self.drive(client, count: 900, prefix: "KW")
+            try await self.drive(client, count: 1_500, prefix: "KW")
         }
         let head = try await client.run { try await $0.feedInfo().headOffset }
-        #expect(head > 2_000)
+        #expect(head > 2_500)
         try await eventually("every event reaches the ERP (head \(head))", timeout: .seconds(90), poll: .milliseconds(50)) {
             erp.distinctEventIDs.count >= Int(head)
         }
