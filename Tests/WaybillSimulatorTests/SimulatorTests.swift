@@ -136,6 +136,9 @@ func inProcess(_ scenario: Scenario, seed: UInt64? = nil, traceLines: Int = 0) a
         for check in outcome.report.checks { #expect(check.passed, "\(check.name): \(check.detail)") }
         #expect(outcome.report.orders.acknowledged > 50)
         #expect(outcome.report.latencyMs["CaptureOrder"] != nil)
+        // Both drivers play the same generated traffic.
+        let reference = try await inProcess(scenario)
+        #expect(outcome.report.digests.schedule == reference.report.digests.schedule)
     }
 
     @Test func reportHasTheRequiredFields() async throws {

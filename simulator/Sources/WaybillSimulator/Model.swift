@@ -461,6 +461,8 @@ final class SimulationModel {
         let declines = paymentHold && lifecycleRandom.chance(scenario.lifecycle.paymentDeclineRate)
         let cancels = channel != .storePOS && lifecycleRandom.chance(scenario.lifecycle.customerCancelRate)
         let serviceLevel = serviceLevelTables[channelIndex].draw(&customerRandom)
+        let checksAvailability = customerRandom.chance(config.availabilityCheckRate)
+        // Every draw is made before the shelf is looked at, so the streams do not depend on stock.
         // The traffic as generated (before the shelf is looked at): the same in both drivers.
         schedule.combine(now)
         schedule.combine(Int64(channel.rawValue))
@@ -490,7 +492,7 @@ final class SimulationModel {
         orders.append(order)
         for line in lines { unitsOrdered += Int64(line.quantity) }
 
-        if customerRandom.chance(config.availabilityCheckRate) {
+        if checksAvailability {
             issue(.availability, .availability(lines.map { world.catalogue[Int($0.sku)].sku }, channel))
         }
         orders[Int(index)].scheduled += 1
