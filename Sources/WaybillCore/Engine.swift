@@ -58,6 +58,15 @@ public struct DomainEvent: Sendable {
     public var fulfillmentID: String = ""
     public var returnID: String = ""
 
+    public init(type: String, aggregate: Aggregate, aggregateSequence: Int64, occurredAt: Timestamp, clientID: String, detail: String) {
+        self.type = type
+        self.aggregate = aggregate
+        self.aggregateSequence = aggregateSequence
+        self.occurredAt = occurredAt
+        self.clientID = clientID
+        self.detail = detail
+    }
+
     public var aggregateType: String {
         switch aggregate {
         case .order: "order"
@@ -199,7 +208,12 @@ public struct Engine: Sendable {
 
     // MARK: - Capture
 
-    public mutating func capture(_ draft: OrderDraft, context: CommandContext, storage: some EngineStorage) throws -> CaptureResult {
+    /// Captures an order. `plannedAhead` is a plan the caller routed against a recent committed
+    /// snapshot (off the writer thread); it is used only if it is still valid against the live
+    /// state — same policy version, every unit allocated, each reservation still available, the
+    /// capacity still there, the same processing day — otherwise the order is routed here.
+    public mutating func capture(_ draft: OrderDraft, context: CommandContext, storage: some EngineStorage,
+                                 plannedAhead: AllocationPlan? = nil) throws -> CaptureResult {
         if let error = Validation.check(draft, limits: limits) { throw error }
         let channel = draft.channel!
         if let existingID = try storage.orderID(channel: channel, externalOrderID: draft.externalOrderID) {
@@ -227,7 +241,12 @@ public struct Engine: Sendable {
         let sequence = state.nextOrderSequence
         var order = Order(id: OrderID(sequence: sequence), draft: draft, capturedAt: context.now, captureSequence: sequence)
         let lines = order.lines.map { RoutingLine(lineID: $0.lineID, sku: $0.sku, quantity: $0.quantity) }
-        let plan = route(order, lines: lines, now: context.now, trigger: "capture")
+        let plan: AllocationPlan
+        if let plannedAhead, isCurrent(plannedAhead, for: lines, now: context.now) {
+            plan = plannedAhead
+        } else {
+            plan = route(order, lines: lines, now: context.now, trigger: "capture")
+        }
         let policy = state.policy
         let everything = plan.unallocated.isEmpty
         let allocatedUnits = plan.shipments.reduce(0) { $0 + $1.lines.reduce(0) { $0 + $1.quantity } }
@@ -613,6 +632,45 @@ public struct Engine: Sendable {
     }
 
     // MARK: - Routing and allocation
+
+    /// The routing request for capturing `draft` now (callers routing ahead use the same one).
+    public static func captureRoutingRequest(_ draft: OrderDraft, now: Timestamp) -> RoutingRequest {
+        RoutingRequest(
+            lines: draft.lines.map { RoutingLine(lineID: $0.lineID, sku: $0.sku, quantity: $0.quantity) },
+            channel: draft.channel ?? .web, shipTo: draft.shipTo.coordinates, shipToRegion: draft.shipTo.region,
+            method: draft.fulfillment.method, pickupLocationID: draft.fulfillment.pickupLocationID,
+            serviceLevel: draft.fulfillment.serviceLevel, excludedLocationIDs: [], now: now,
+            currency: draft.lines.first?.unitPrice.currency ?? "USD", trigger: "capture")
+    }
+
+    /// Whether a plan made ahead from a committed snapshot can be applied to the live state as is.
+    func isCurrent(_ plan: AllocationPlan, for lines: [RoutingLine], now: Timestamp) -> Bool {
+        guard plan.decision.policyVersion == state.policy.version, plan.unallocated.isEmpty else { return false }
+        var planned: [String: Int32] = [:]
+        var needed: [InventoryKey: Int64] = [:]
+        for shipment in plan.shipments {
+            guard let location = state.network.locations[shipment.locationID], location.active,
+                  location.processingDay(at: now) == shipment.processingDay else { return false }
+            if location.dailyOrderCapacity > 0
+                && state.capacity.used(CapacityKey(locationID: location.locationID, day: shipment.processingDay)) >= location.dailyOrderCapacity {
+                return false
+            }
+            if !shipment.carrierResource.isEmpty,
+               let option = state.network.services(at: location.locationID).first(where: { $0.resource == shipment.carrierResource }),
+               option.service.dailyCapacityPerLocation > 0,
+               state.capacity.used(CapacityKey(locationID: location.locationID, resource: shipment.carrierResource, day: shipment.processingDay))
+                >= option.service.dailyCapacityPerLocation {
+                return false
+            }
+            for line in shipment.lines {
+                planned[line.lineID, default: 0] += line.quantity
+                needed[InventoryKey(sku: line.sku, locationID: shipment.locationID), default: 0] += Int64(line.quantity)
+            }
+        }
+        for line in lines where planned[line.lineID] != line.quantity { return false }
+        for (key, quantity) in needed where state.inventory.available(key.sku, at: key.locationID) < quantity { return false }
+        return true
+    }
 
     private func route(_ order: Order, lines: [RoutingLine], now: Timestamp, trigger: String) -> AllocationPlan {
         let request = RoutingRequest(

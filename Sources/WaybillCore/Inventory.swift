@@ -105,6 +105,13 @@ public struct InventoryBook: Sendable {
 
     public func entries(for sku: SKU) -> [Entry] { entriesBySKU[sku] ?? [] }
 
+    /// A book holding only `skus` (shares storage: cheap). For routing off the writer thread.
+    public func subset(_ skus: some Sequence<SKU>) -> InventoryBook {
+        var book = InventoryBook()
+        for sku in skus { book.entriesBySKU[sku] = entriesBySKU[sku] }
+        return book
+    }
+
     public func balance(_ sku: SKU, at location: LocationID) -> Balance {
         guard let entries = entriesBySKU[sku], let index = Self.search(entries, location) else { return Balance() }
         return entries[index].balance

@@ -36,8 +36,12 @@ extension Services {
                 call.responder.respond(.failure(WaybillStatusError(error)))
                 return
             }
+            // Route here, in parallel with the writer, against the committed state; the writer only
+            // checks the plan is still valid (else it routes again itself).
+            let plan = services.writer.committed.planCapture(draft, now: services.configuration.clock())
             services.write(call, { context in
-                let result = try context.engine.capture(draft, context: services.context(call, context), storage: context.engineStorage)
+                let result = try context.engine.capture(draft, context: services.context(call, context), storage: context.engineStorage,
+                                                        plannedAhead: plan)
                 return OrderOutcome(order: result.order, replayed: result.replayed,
                                     bytes: result.replayed ? nil : context.storedBytes(of: result.order))
             }, respond: { .bytes($0.responseBytes) })
@@ -60,17 +64,18 @@ extension Services {
                     drafts.append(.failure(statusError(error)))
                 }
             }
-            let prepared = drafts
+            let now = services.configuration.clock()
+            let prepared = drafts.map { draft in draft.map { ($0, services.writer.committed.planCapture($0, now: now)) } }
             services.write(call, { context in
                 var results: [Result<OrderOutcome, WaybillStatusError>] = []
                 for (index, draft) in prepared.enumerated() {
                     switch draft {
                     case .failure(let error): results.append(.failure(error))
-                    case .success(let draft):
+                    case .success(let (draft, plan)):
                         // Each order succeeds or fails on its own; a storage error still aborts the batch.
                         do {
                             let result = try context.engine.capture(draft, context: services.context(call, context),
-                                                                    storage: context.engineStorage)
+                                                                    storage: context.engineStorage, plannedAhead: plan)
                             results.append(.success(OrderOutcome(order: result.order, replayed: result.replayed,
                                                                  bytes: result.replayed ? nil : context.storedBytes(of: result.order))))
                         } catch var error as DomainError {

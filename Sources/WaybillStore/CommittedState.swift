@@ -8,11 +8,24 @@ public final class CommittedState: Sendable {
     private let inventory: Mutex<InventoryBook>
     private let network: Mutex<NetworkState>
     private let policy: Mutex<RoutingPolicy>
+    private let capacity: Mutex<CapacityBook>
+    private let router: Router
 
     init(engine: Engine) {
         inventory = Mutex(engine.inventory)
         network = Mutex(engine.network)
         policy = Mutex(engine.policy)
+        capacity = Mutex(engine.state.capacity)
+        router = engine.router
+    }
+
+    /// Routes a capture against the last committed state, off the writer thread. The writer
+    /// applies the plan only if it is still valid (Engine.capture's `plannedAhead`).
+    public func planCapture(_ draft: OrderDraft, now: Timestamp) -> AllocationPlan {
+        let request = Engine.captureRoutingRequest(draft, now: now)
+        let book = inventory.withLock { $0.subset(draft.lines.map(\.sku)) }
+        let (network, policy, capacity) = (network.withLock { $0 }, policy.withLock { $0 }, capacity.withLock { $0 })
+        return router.route(request, policy: policy, network: network, inventory: book, capacity: capacity)
     }
 
     func publish(changed: Set<InventoryKey>, from engine: Engine, networkChanged: Bool) {
@@ -26,6 +39,7 @@ public final class CommittedState: Sendable {
             }
         }
         if networkChanged { network.withLock { $0 = engine.network } }
+        capacity.withLock { $0 = engine.state.capacity }
         if engine.policy.version != policy.withLock({ $0.version }) { policy.withLock { $0 = engine.policy } }
     }
 
@@ -33,6 +47,7 @@ public final class CommittedState: Sendable {
         inventory.withLock { $0 = engine.inventory }
         network.withLock { $0 = engine.network }
         policy.withLock { $0 = engine.policy }
+        capacity.withLock { $0 = engine.state.capacity }
     }
 
     /// Runs `body` with the committed balances (keep it short: the writer waits on this lock).

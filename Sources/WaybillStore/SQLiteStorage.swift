@@ -87,7 +87,7 @@ final class SQLiteStorage: EngineStorage {
     }
 
     private func serialize(_ order: Order) throws -> [UInt8] {
-        let bytes: [UInt8] = try order.proto.serializedBytes()
+        let bytes = order.encodedProto()
         lastSerialized = (order.orderID, order.version, bytes)
         return bytes
     }
@@ -153,16 +153,11 @@ final class SQLiteStorage: EngineStorage {
             """)
         for event in events {
             let offset = nextOffset
-            var body: [UInt8] = try event.protoWithoutOrder(offset: offset).serializedBytes()
-            if case .order(let order) = event.aggregate {
-                let orderBytes: [UInt8]
-                if let cached = lastSerialized, cached.0 == order.orderID, cached.1 == order.version {
-                    orderBytes = cached.2
-                } else {
-                    orderBytes = try order.proto.serializedBytes()
-                }
-                appendLengthDelimitedField(DomainEvent.orderFieldNumber, orderBytes, to: &body)
+            var cachedOrderBytes: [UInt8]?
+            if case .order(let order) = event.aggregate, let cached = lastSerialized, cached.0 == order.orderID, cached.1 == order.version {
+                cachedOrderBytes = cached.2
             }
+            let body = try event.encoded(offset: offset, orderBytes: cachedOrderBytes)
             if case .inventory(let sku, let location, _, _) = event.aggregate {
                 dirtyForCheckpoint.insert(InventoryKey(sku: sku, locationID: location))
             }

@@ -136,6 +136,22 @@ public struct CommitObserver: Sendable {
     }
 }
 
+/// Cumulative writer figures (benchmarks and metrics): batches, jobs, and time spent per phase.
+public struct WriterStatistics: Sendable {
+    public var batches = 0
+    public var jobs = 0
+    /// Running the jobs inside the transaction (engine + SQL statements).
+    public var runNanoseconds: UInt64 = 0
+    /// COMMIT, including the fsync.
+    public var commitNanoseconds: UInt64 = 0
+    /// Publishing committed state and answering the jobs.
+    public var publishNanoseconds: UInt64 = 0
+    /// CPU time of the writer thread (all phases): what a batch costs, whatever else the machine runs.
+    public var cpuNanoseconds: UInt64 = 0
+    public init() {}
+    public var busyNanoseconds: UInt64 { runNanoseconds + commitNanoseconds + publishNanoseconds }
+}
+
 public final class StoreWriter: Sendable {
     public let database: WaybillDatabase
     public let limits: WriterLimits
@@ -194,6 +210,19 @@ public final class StoreWriter: Sendable {
 
     public var queueDepth: Int { queue.withLock { $0.jobs.count } }
 
+    private let stats = Mutex(WriterStatistics())
+    public var statistics: WriterStatistics { stats.withLock { $0 } }
+    fileprivate func record(jobs: Int, run: UInt64, commit: UInt64, publish: UInt64, cpu: UInt64) {
+        stats.withLock { stats in
+            stats.cpuNanoseconds += cpu
+            stats.batches += 1
+            stats.jobs += jobs
+            stats.runNanoseconds += run
+            stats.commitNanoseconds += commit
+            stats.publishNanoseconds += publish
+        }
+    }
+
     /// Runs a job and waits for its outcome (tests, tools, start-up tasks; never on an event loop).
     public func perform<Output: Sendable>(_ body: @escaping (WriteContext) throws -> Output) throws -> Output {
         let done = DispatchSemaphore(value: 0)
@@ -227,6 +256,13 @@ public final class StoreWriter: Sendable {
 
     fileprivate func now() -> Timestamp { clock() }
     fileprivate var log: Logger { logger }
+}
+
+/// CPU time consumed by the calling thread.
+func threadCPUTimeNanoseconds() -> UInt64 {
+    var time = timespec()
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &time)
+    return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
 }
 
 /// The writer's thread and everything only it touches.
@@ -316,17 +352,25 @@ private final class WriterThread: @unchecked Sendable {
         let context = WriteContext(engine: engine, now: now, storage: storage)
         engine = Engine(limits: domainLimits, routingLimits: routingLimits)
         let offsetBefore = storage.nextOffset
+        let startedAt = DispatchTime.now().uptimeNanoseconds
+        let cpuAtStart = threadCPUTimeNanoseconds()
+        var ranAt = startedAt
         storage.batchEvents.removeAll(keepingCapacity: true)
         do {
             try owner.database.pool.writeWithoutTransaction { db in
                 storage.db = db
                 defer { storage.db = nil }
-                try db.inTransaction(.immediate) {
+                try db.beginTransaction(.immediate)
+                do {
                     for job in live { try job.run(context) }
                     if checkpointNow || storage.movementsSinceCheckpoint >= owner.limits.checkpointMovementsInterval {
                         try storage.checkpoint(context.engine.inventory)
                     }
-                    return .commit
+                    ranAt = DispatchTime.now().uptimeNanoseconds
+                    try db.commit()
+                } catch {
+                    try? db.rollback()
+                    throw error
                 }
             }
         } catch {
@@ -340,7 +384,10 @@ private final class WriterThread: @unchecked Sendable {
         let changed = engine.drainChangedInventoryKeys()
         owner.committed.publish(changed: changed, from: engine, networkChanged: context.networkChanged)
         if !storage.batchEvents.isEmpty { observer?.eventsCommitted(storage.batchEvents) }
+        let committedAt = DispatchTime.now().uptimeNanoseconds
         for job in live { job.finish(.success(())) }
+        owner.record(jobs: live.count, run: ranAt - startedAt, commit: committedAt - ranAt,
+                     publish: DispatchTime.now().uptimeNanoseconds - committedAt, cpu: threadCPUTimeNanoseconds() - cpuAtStart)
     }
 
     private func recover(_ owner: StoreWriter, offsetBefore: UInt64) {

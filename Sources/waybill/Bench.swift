@@ -18,7 +18,7 @@ import WaybillWire
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks: capture throughput and latency, routing, availability, change-feed latency.",
-        subcommands: [CaptureBench.self, RoutingBench.self, AvailabilityBench.self, FeedBench.self])
+        subcommands: [CaptureBench.self, EngineBench.self, RoutingBench.self, AvailabilityBench.self, FeedBench.self])
 }
 
 /// A small deterministic generator (SplitMix64) for benchmark inputs.
@@ -241,7 +241,18 @@ struct CaptureBench: AsyncParsableCommand {
             // Warm up, then measure.
             _ = try await closedLoop(clients: clients, count: min(5_000, orders), prefix: "warm-\(round)", random: &random)
             rssBefore = residentMegabytes()
+            let statsBefore = server.writer.statistics
             let elapsed = try await closedLoop(clients: clients, count: orders, prefix: "run-\(round)", random: &random)
+            let stats = server.writer.statistics
+            let batches = stats.batches - statsBefore.batches, jobs = stats.jobs - statsBefore.jobs
+            print(String(format: "writer: %.1f µs of CPU per order; %d batches, %.0f jobs per batch; busy %.0f%% of the run (jobs %.0f%%, commit+fsync %.0f%%, publish+answer %.0f%%); %.1f µs of jobs per order (wall)",
+                         Double(stats.cpuNanoseconds - statsBefore.cpuNanoseconds) / 1000 / Double(max(1, jobs)),
+                         batches, Double(jobs) / Double(max(1, batches)),
+                         100 * Double(stats.busyNanoseconds - statsBefore.busyNanoseconds) / (elapsed * 1e9),
+                         100 * Double(stats.runNanoseconds - statsBefore.runNanoseconds) / (elapsed * 1e9),
+                         100 * Double(stats.commitNanoseconds - statsBefore.commitNanoseconds) / (elapsed * 1e9),
+                         100 * Double(stats.publishNanoseconds - statsBefore.publishNanoseconds) / (elapsed * 1e9),
+                         Double(stats.runNanoseconds - statsBefore.runNanoseconds) / 1000 / Double(max(1, jobs))))
             let throughput = Double(orders) / elapsed
             captures.append(throughput)
             print(String(format: "waybill capture:     %8.0f orders/s  (%d connections × %d in flight; %@)  = %.0f%% of the ceiling",
@@ -384,6 +395,48 @@ func median(_ values: [Double]) -> Double {
     guard !values.isEmpty else { return 0 }
     let sorted = values.sorted()
     return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+}
+
+/// Captures through the pure core over memory storage: the writer's CPU cost per order without SQLite.
+struct EngineBench: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "engine", abstract: "Engine.capture per CPU-second over memory storage, and the cost of encoding the stored order.")
+    @Option var locations = 100
+    @Option var skus = 5_000
+    @Option var lines = 3
+    @Option var orders = 100_000
+
+    func run() throws {
+        var random = BenchRandom(state: 7)
+        let model = BenchNetwork.model(locations: locations, skus: skus, stockPerSKU: 1_000_000, random: &random)
+        let storage = MemoryStorage(keepsEvents: false, keepsMovements: false)
+        var engine = Engine()
+        let context = CommandContext(now: Timestamp(millisecondsSinceEpoch: 1_795_700_000_000))
+        for location in model.locations { try engine.upsert(location: Location(proto: location), context: context, storage: storage) }
+        for carrier in model.carriers { try engine.upsert(carrier: Carrier(proto: carrier), context: context, storage: storage) }
+        for item in model.items { try engine.upsert(item: Item(proto: item), context: context, storage: storage) }
+        for change in model.initialStock {
+            _ = try engine.applyInventoryChange(InventoryChange(proto: change, defaultKind: .receipt), context: context, storage: storage)
+        }
+        let drafts = try (0..<orders).map { number in
+            try OrderDraft(proto: BenchNetwork.order(number, lines: lines, skus: skus, random: &random, prefix: "engine"))
+        }
+        var captured: [Order] = []
+        captured.reserveCapacity(orders)
+        let cpuStart = threadCPUNanoseconds()
+        for draft in drafts {
+            captured.append(try engine.capture(draft, context: context, storage: storage).order)
+        }
+        let captureCPU = Double(threadCPUNanoseconds() - cpuStart) / 1e9
+        let encodeStart = threadCPUNanoseconds()
+        var bytes = 0
+        for order in captured {
+            let encoded: [UInt8] = try order.proto.serializedBytes()
+            bytes += encoded.count
+        }
+        let encodeCPU = Double(threadCPUNanoseconds() - encodeStart) / 1e9
+        print(String(format: "engine capture: %.0f orders per CPU-second (%.1f µs each); encoding the stored order: %.1f µs, %d bytes on average",
+                     Double(orders) / captureCPU, captureCPU / Double(orders) * 1e6, encodeCPU / Double(orders) * 1e6, bytes / orders))
+    }
 }
 
 struct RoutingBench: ParsableCommand {
