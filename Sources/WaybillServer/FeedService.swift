@@ -97,6 +97,11 @@ extension Services {
                 case .success(let (record, storedEarliest, head)):
                     let earliest = storedEarliest == 0 ? head + 1 : storedEarliest
                     let start = request.fromOffset == 0 ? max(record.acknowledgedOffset + 1, earliest) : request.fromOffset
+                    if start > head + 1 {
+                        connection.finish(callID: call.callID, response: .failure(WaybillStatusError(
+                            .outOfRange, "offset \(start) is beyond the head of the feed (\(head)); the next event will have offset \(head + 1)")))
+                        return
+                    }
                     if start < earliest {
                         var details = Waybill_V1_StatusDetails()
                         details.earliestOffset = earliest
