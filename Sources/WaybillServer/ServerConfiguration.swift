@@ -33,7 +33,7 @@ public struct ServerConfiguration: Sendable {
     public var clock: @Sendable () -> Timestamp = { Timestamp(millisecondsSinceEpoch: Int64(Date().timeIntervalSince1970 * 1000)) }
     /// Prometheus text for GetMetrics (set by the executable that bootstrapped metrics).
     public var metricsText: @Sendable () -> String = { "# metrics backend not bootstrapped\n" }
-    /// Test hook: extra latency injected into every write batch, to prove load-regression checks are not blind.
+    /// Test hook: extra latency injected into every write, to prove load-regression checks are not blind.
     public var injectedWriteDelayMicroseconds = 0
     public var version = "0.1.0"
 

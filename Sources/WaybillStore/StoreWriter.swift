@@ -123,7 +123,8 @@ public struct WriterLimits: Hashable, Sendable {
     public var writeBatchMax = 1_000
     /// Movements between balance checkpoints (bounds start-up replay).
     public var checkpointMovementsInterval = 200_000
-    /// Test hook: a sleep added to every batch, to prove load-regression checks catch a slow writer.
+    /// Test hook: a delay added to every write (job), to prove load-regression checks catch a
+    /// slower write path and to make deadlines expire in tests.
     public var injectedDelayMicroseconds = 0
     public init() {}
 }
@@ -310,6 +311,16 @@ private final class WriterThread: @unchecked Sendable {
 
     func join() { finished.wait() }
 
+    /// Spins for short delays (sleep granularity is coarser than a write), sleeps for long ones.
+    static func delay(microseconds: Int) {
+        if microseconds >= 1_000 {
+            usleep(UInt32(microseconds))
+            return
+        }
+        let until = DispatchTime.now().uptimeNanoseconds + UInt64(microseconds) * 1_000
+        while DispatchTime.now().uptimeNanoseconds < until {}
+    }
+
     private func loop(_ owner: StoreWriter) {
         while true {
             let (batch, stopping) = owner.takeBatch()
@@ -348,7 +359,6 @@ private final class WriterThread: @unchecked Sendable {
         }
         let now = max(lastNow, owner.now())
         lastNow = now
-        if owner.limits.injectedDelayMicroseconds > 0 { usleep(UInt32(owner.limits.injectedDelayMicroseconds)) }
         let context = WriteContext(engine: engine, now: now, storage: storage)
         engine = Engine(limits: domainLimits, routingLimits: routingLimits)
         let offsetBefore = storage.nextOffset
@@ -362,7 +372,10 @@ private final class WriterThread: @unchecked Sendable {
                 defer { storage.db = nil }
                 try db.beginTransaction(.immediate)
                 do {
-                    for job in live { try job.run(context) }
+                    for job in live {
+                        if owner.limits.injectedDelayMicroseconds > 0 { Self.delay(microseconds: owner.limits.injectedDelayMicroseconds) }
+                        try job.run(context)
+                    }
                     if checkpointNow || storage.movementsSinceCheckpoint >= owner.limits.checkpointMovementsInterval {
                         try storage.checkpoint(context.engine.inventory)
                     }

@@ -189,7 +189,7 @@ struct CaptureBench: AsyncParsableCommand {
     @Option(help: "Repeat the throughput pair this many times (medians are reported).") var repeats = 1
     @Flag(help: "Capture without stock: no routing choice, no reservations (for the with/without comparison).") var noReservations = false
     @Option(help: "Write the figures as JSON to this file.") var json: String?
-    @Option(help: "Test hook: microseconds of delay added to every write batch.") var injectWriteDelayMicroseconds = 0
+    @Option(help: "Test hook: microseconds of delay added to every write (to prove load-regression checks catch a slower write path).") var injectWriteDelayMicroseconds = 0
 
     struct Report: Codable {
         var orders: Int

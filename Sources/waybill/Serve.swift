@@ -27,7 +27,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Seconds a graceful shutdown waits for calls in flight.")
     var drainSeconds = 10
 
-    @Option(help: "Test hook: microseconds of delay added to every write batch.")
+    @Option(help: "Test hook: microseconds of delay added to every write (to prove load-regression checks catch a slower write path).")
     var injectWriteDelayMicroseconds = 0
 
     @Option(help: "Change-feed events kept in memory for subscribers; older ones are read from SQLite (feedMemoryEventsMax).")
