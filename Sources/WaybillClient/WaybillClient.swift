@@ -30,6 +30,10 @@ public final class WaybillClient: Sendable {
         let owned = group == nil ? MultiThreadedEventLoopGroup(numberOfThreads: 1) : nil
         let loopGroup: any EventLoopGroup = group ?? owned!
         do {
+            // The handler is kept from the initializer: looking it up after connecting fails when the
+            // server has already closed the connection (connection limit, idle timeout), and the
+            // client must then answer calls with the server's reason, not fail to connect.
+            let installed = Mutex<NIOLoopBound<ClientHandler>?>(nil)
             let channel = try await ClientBootstrap(group: loopGroup)
                 .connectTimeout(.milliseconds(configuration.connectTimeoutMilliseconds))
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -37,13 +41,15 @@ public final class WaybillClient: Sendable {
                     channel.eventLoop.makeCompletedFuture {
                         let operations = channel.pipeline.syncOperations
                         try operations.addHandler(ByteToMessageHandler(FrameDecoder(frameBytesMax: configuration.frameBytesMax)))
-                        try operations.addHandler(ClientHandler())
+                        let handler = ClientHandler()
+                        try operations.addHandler(handler)
+                        installed.withLock { $0 = NIOLoopBound(handler, eventLoop: channel.eventLoop) }
                     }
                 }
                 .connect(host: host, port: port).get()
-            let handler = try await channel.eventLoop.submit {
-                NIOLoopBound(try channel.pipeline.syncOperations.handler(type: ClientHandler.self), eventLoop: channel.eventLoop)
-            }.get()
+            guard let handler = installed.withLock({ $0 }) else {
+                throw WaybillStatusError(.internal, "the connection has no client handler")
+            }
             return WaybillClient(configuration: configuration, channel: channel, handler: handler, ownedGroup: owned)
         } catch {
             try? await owned?.shutdownGracefully()

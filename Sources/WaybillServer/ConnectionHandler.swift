@@ -171,24 +171,34 @@ final class ConnectionHandler: ChannelInboundHandler {
 
     // MARK: outbound
 
+    /// Bytes a response envelope adds around its payload when it carries no status: call_id (11),
+    /// status (2), payload tag and length (6), end_of_stream (2), protocol_version (2).
+    static let envelopeOverheadMax = 32
+
     /// Ends a call with its answer; a second answer (after a deadline fired) is dropped.
     func finish(callID: UInt64, response: CallResponse) {
         guard let call = inFlight.removeValue(forKey: callID) else { return }
         call.deadline?.cancel()
         call.stream?.cancel()
         let elapsed = uptimeNanoseconds() - call.startedUptimeNanoseconds
+        var outcome: Result<[UInt8], WaybillStatusError>
         switch response {
         case .message(let message):
             do {
-                let bytes: [UInt8] = try message.serializedBytes()
-                metrics.completed(method: call.method, code: .ok, nanoseconds: elapsed)
-                write(callID: callID, status: nil, payload: bytes, endOfStream: true)
+                outcome = .success(try message.serializedBytes())
             } catch {
-                metrics.completed(method: call.method, code: .internal, nanoseconds: elapsed)
-                write(callID: callID, status: WaybillStatusError(.internal, "response does not serialize: \(error)").status,
-                      payload: [], endOfStream: true)
+                outcome = .failure(WaybillStatusError(.internal, "response does not serialize: \(error)"))
             }
-        case .bytes(let bytes):
+        case .bytes(let bytes): outcome = .success(bytes)
+        case .failure(let error): outcome = .failure(error)
+        }
+        // frameBytesMax holds in both directions: a client would refuse a larger frame and drop the connection.
+        if case .success(let bytes) = outcome, bytes.count + Self.envelopeOverheadMax > limits.frameBytesMax {
+            outcome = .failure(WaybillStatusError.limit(.resourceExhausted, name: "frameBytesMax", value: limits.frameBytesMax,
+                                                        "the answer (\(bytes.count) bytes) would exceed the frame limit; ask for less (a smaller page)"))
+        }
+        switch outcome {
+        case .success(let bytes):
             metrics.completed(method: call.method, code: .ok, nanoseconds: elapsed)
             write(callID: callID, status: nil, payload: bytes, endOfStream: true)
         case .failure(let error):

@@ -76,7 +76,7 @@ struct DurabilityTests {
             headBefore = try await client.feedInfo().headOffset
             await client.close()
         }
-        first.kill9()
+        await first.kill9()
         #expect(first.process.terminationReason == .uncaughtSignal)
 
         let second = try await ServerProcess.start(database: database, logPath: directory.path("second.log"))
@@ -110,7 +110,7 @@ struct DurabilityTests {
             await client.close()
         }
         // A clean stop after the crash recovery writes a checkpoint: it must cover the replayed balances.
-        #expect(second.terminate() == 0, "SIGTERM is a clean shutdown:\n\(second.log)")
+        #expect(await second.terminate() == 0, "SIGTERM is a clean shutdown:\n\(second.log)")
         let third = try await ServerProcess.start(database: database, logPath: directory.path("third.log"))
         do {
             let client = try await connect(third)
@@ -127,7 +127,7 @@ struct DurabilityTests {
             }
             await client.close()
         }
-        #expect(third.terminate() == 0)
+        #expect(await third.terminate() == 0)
     }
 
     @Test("killed while captures stream in: acknowledged ⊆ stored, and retries with the same ids leave no duplicates")
@@ -172,7 +172,7 @@ struct DurabilityTests {
             }
         }
         #expect(await eventually("300 acknowledged captures", timeout: .seconds(120)) { tally.acknowledged.withLock { $0.count } >= 300 })
-        first.kill9()
+        await first.kill9()
         await lanes.value
         for client in clients { await client.close() }
         let acked = tally.acknowledged.withLock { $0 }
@@ -222,6 +222,6 @@ struct DurabilityTests {
             #expect(position.reserved == reserved["\(position.sku)@\(position.locationID)"] ?? 0)
         }
         await client.close()
-        #expect(second.terminate() == 0, "\(second.log)")
+        #expect(await second.terminate() == 0, "\(second.log)")
     }
 }

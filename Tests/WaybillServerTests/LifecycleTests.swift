@@ -395,11 +395,12 @@ struct LifecycleTests {
             #expect(fulfillments.count == 2)
 
             /// Applies `call` (new), retries it (replayed, same order), then checks a conflicting reuse.
-            func check(_ label: String, _ call: () async throws -> Waybill_V1_OrderResponse,
+            func check(_ label: String, on subject: String? = nil, _ call: () async throws -> Waybill_V1_OrderResponse,
                        conflict: () async throws -> Waybill_V1_OrderResponse) async throws {
                 let applied = try await call()
                 #expect(!applied.replayed, "\(label)")
-                let before = try await client.getOrder(order.orderID)
+                let subject = subject ?? order.orderID
+                let before = try await client.getOrder(subject)
                 let positions = try await client.availability(skus: ["SKU-A", "SKU-B", "SKU-C"]).positions
                 for _ in 0..<2 {
                     let retry = try await call()
@@ -407,7 +408,7 @@ struct LifecycleTests {
                     #expect(retry.order.version == applied.order.version, "\(label) retry changes nothing")
                 }
                 await expectStatus(.alreadyExists, field: "request_id", "\(label) reused") { try await conflict() }
-                #expect(try await client.getOrder(order.orderID) == before, "\(label): nothing changed")
+                #expect(try await client.getOrder(subject) == before, "\(label): nothing changed")
                 #expect(try await client.availability(skus: ["SKU-A", "SKU-B", "SKU-C"]).positions == positions)
             }
             let id = order.orderID
@@ -437,6 +438,31 @@ struct LifecycleTests {
             otherReturn.reason = "different"
             try await check("create return", { try await client.lifecycle(Method.OrderService.createReturn, create) },
                             conflict: { try await client.lifecycle(Method.OrderService.createReturn, otherReturn) })
+            var receive = Waybill_V1_ReceiveReturnRequest()
+            receive.requestID = "r-receive"
+            receive.orderID = id
+            receive.returnID = "RMA-9"
+            receive.locationID = "WH-EAST"
+            var returned = Waybill_V1_ReturnLine()
+            returned.lineID = q.lineID
+            returned.quantity = 1
+            returned.disposition = .restock
+            receive.lines = [returned]
+            var elsewhere = receive
+            elsewhere.locationID = "WH-WEST"
+            try await check("receive return", { try await client.lifecycle(Method.OrderService.receiveReturn, receive) },
+                            conflict: { try await client.lifecycle(Method.OrderService.receiveReturn, elsewhere) })
+            var cancelLines = Waybill_V1_CancelLinesRequest()
+            cancelLines.requestID = "r-cancel-lines"
+            cancelLines.orderID = other.orderID
+            var one = Waybill_V1_LineQuantity()
+            one.lineID = "L1"
+            one.quantity = 1
+            cancelLines.lines = [one]
+            var otherReason = cancelLines
+            otherReason.reason = "changed"
+            try await check("cancel lines", on: other.orderID, { try await client.lifecycle(Method.OrderService.cancelLines, cancelLines) },
+                            conflict: { try await client.lifecycle(Method.OrderService.cancelLines, otherReason) })
             try await check("reject", { try await client.reject(id, fulfillments[1], request: "r-reject", reason: "gone") },
                             conflict: { try await client.reject(id, fulfillments[1], request: "r-reject", reason: "other reason") })
             try await check("cancel", { try await client.cancel(id, request: "r-cancel") },

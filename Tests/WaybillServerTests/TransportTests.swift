@@ -18,19 +18,19 @@ private let getServerInfo = Method.SystemService.getServerInfo
 struct WireBoundaryTests {
     @Test("a frame declaring more than frameBytesMax: RESOURCE_EXHAUSTED with the peeked call id, then close; others keep being served")
     func oversizedFrameWithCallID() async throws {
-        try await withServer({ $0.transport.frameBytesMax = 1_024 }) { server in
+        try await withServer({ $0.transport.frameBytesMax = 4_096 }) { server in
             let bystander = try await server.client()
             _ = try await bystander.serverInfo()
             let raw = try await server.raw()
-            // Only the header and the call_id field: the server must not wait for the other 1,000+ bytes.
-            try await raw.send(frameBytes([0x08, 0xAC, 0x02], declaredLength: 1_025))
+            // Only the header and the call_id field: the server must not wait for the other 4,000+ bytes.
+            try await raw.send(frameBytes([0x08, 0xAC, 0x02], declaredLength: 4_097))
             let envelopes = try await raw.waitUntilClosed()
             #expect(envelopes.count == 1)
             let answer = try #require(envelopes.first)
             #expect(answer.callID == 300)
             #expect(answer.status.code == .resourceExhausted)
             #expect(answer.status.details.limitName == "frameBytesMax")
-            #expect(answer.status.details.limitValue == 1_024)
+            #expect(answer.status.details.limitValue == 4_096)
             #expect(answer.endOfStream)
             #expect(answer.protocolVersion == .protocolVersion1)
             // The other connection is still served, and so is a new one.
@@ -43,7 +43,7 @@ struct WireBoundaryTests {
 
     @Test("an oversized frame whose call id is not readable is answered on call id 0")
     func oversizedFrameWithoutCallID() async throws {
-        try await withServer({ $0.transport.frameBytesMax = 1_024 }) { server in
+        try await withServer({ $0.transport.frameBytesMax = 4_096 }) { server in
             let raw = try await server.raw()
             try await raw.send(frameBytes([], declaredLength: UInt32.max))
             let envelopes = try await raw.waitUntilClosed()
@@ -53,10 +53,35 @@ struct WireBoundaryTests {
             // A real client sending a too-large request gets the same answer for its call.
             let client = try await server.client()
             var order = Fixture.order("HUGE")
-            order.attributes = Dictionary(uniqueKeysWithValues: (0..<60).map { ("key\($0)", String(repeating: "v", count: 40)) })
+            order.attributes = Dictionary(uniqueKeysWithValues: (0..<60).map { ("key\($0)", String(repeating: "v", count: 100)) })
             let error = await expectStatus(.resourceExhausted) { try await client.captureOrder(order) }
             #expect(error?.details.limitName == "frameBytesMax")
             _ = try await server.client().serverInfo()
+        }
+    }
+
+    @Test("an answer that would exceed frameBytesMax is refused for that call; the connection goes on")
+    func oversizedAnswer() async throws {
+        try await withServer({ $0.transport.frameBytesMax = 16_384 }) { server in
+            // A client that holds the server to its advertised limit.
+            let info = try await server.client().serverInfo()
+            let limit = try #require(info.limits.first { $0.name == "frameBytesMax" }?.value)
+            var configuration = ClientConfiguration()
+            configuration.frameBytesMax = Int(limit)
+            let client = try await WaybillClient.connect(host: "127.0.0.1", port: server.port, configuration: configuration, group: clientGroup)
+            defer { Task { await client.close() } }
+            for n in 0..<30 {
+                var order = Fixture.order("BIG-\(n)", lines: (1...8).map { ("SKU-\($0)", 1) })
+                order.attributes = ["note": String(repeating: "n", count: 400)]
+                _ = try await client.captureOrder(order)
+            }
+            var request = Waybill_V1_ListOrdersRequest()
+            request.pageSize = 30
+            let error = await expectStatus(.resourceExhausted) { try await client.listOrders(request) }
+            #expect(error?.details.limitName == "frameBytesMax")
+            // The connection was not broken by a frame it cannot accept: smaller pages work.
+            request.pageSize = 3
+            #expect(try await client.listOrders(request).orders.count == 3)
         }
     }
 
@@ -179,26 +204,31 @@ struct LimitTests {
         }
     }
 
-    @Test("with the writer slowed, the calls beyond the limit are refused and not applied")
-    func callsInFlightWithSlowWriter() async throws {
-        try await withServer({
-            $0.transport.callsInFlightPerConnectionMax = 3
-            $0.injectedWriteDelayMicroseconds = 400_000
-        }) { server in
+    @Test("with the writer held, the calls beyond the limit are refused at once and not applied")
+    func callsInFlightWithHeldWriter() async throws {
+        try await withServer({ $0.transport.callsInFlightPerConnectionMax = 3 }) { server in
             let client = try await server.client()
-            let outcomes = await withTaskGroup(of: (String, Waybill_V1_StatusCode).self) { group in
-                for n in 0..<10 {
-                    group.addTask {
-                        do {
-                            _ = try await client.captureOrder(Fixture.order("SLOW-\(n)"))
-                            return ("SLOW-\(n)", .ok)
-                        } catch {
-                            return ("SLOW-\(n)", statusCode(of: error) ?? .unknown)
-                        }
+            // Hold the writer: the first three captures stay in flight until it is released.
+            let gate = WriterGate()
+            await gate.close(server.server.writer)
+            let answered = Counter()
+            let calls = (0..<10).map { n in
+                Task { () -> (String, Waybill_V1_StatusCode) in
+                    defer { answered.increment() }
+                    do {
+                        _ = try await client.captureOrder(Fixture.order("HELD-\(n)"))
+                        return ("HELD-\(n)", .ok)
+                    } catch {
+                        return ("HELD-\(n)", statusCode(of: error) ?? .unknown)
                     }
                 }
-                return await group.reduce(into: []) { $0.append($1) }
             }
+            // The seven beyond the limit are answered while the writer is still held.
+            #expect(await eventually("seven refusals while the writer is held") { answered.value == 7 })
+            #expect(server.server.writer.queueDepth == 3, "three captures wait for the writer")
+            gate.open()
+            var outcomes: [(String, Waybill_V1_StatusCode)] = []
+            for call in calls { outcomes.append(await call.value) }
             let accepted = outcomes.filter { $0.1 == .ok }.map(\.0)
             let refused = outcomes.filter { $0.1 == .resourceExhausted }.map(\.0)
             #expect(accepted.count == 3, "\(outcomes)")
@@ -222,6 +252,10 @@ struct LimitTests {
             #expect(envelopes.first?.status.code == .resourceExhausted)
             #expect(envelopes.first?.status.details.limitName == "connectionsMax")
             #expect(envelopes.first?.status.details.limitValue == 2)
+            // A typed client over the limit connects, and its calls fail with the server's reason.
+            let fourth = try await server.client()
+            let refused = await expectStatus(.resourceExhausted) { try await fourth.serverInfo() }
+            #expect(refused?.details.limitName == "connectionsMax")
             // The two admitted connections are unaffected.
             _ = try await first.serverInfo()
             #expect(try await second.serverInfo().connections == 2)
@@ -255,16 +289,35 @@ struct LimitTests {
 
     @Test("a connection with a call in flight (a subscription) is not idle")
     func streamKeepsConnection() async throws {
-        try await withServer({ $0.transport.idleTimeoutMilliseconds = 150 }) { server in
-            let client = try await server.client()
-            let feed = try FeedCollector.subscribe(client, consumer: "watcher")
-            // Several idle periods pass with the stream open.
-            try await Task.sleep(for: .milliseconds(700))
+        try await withServer({ $0.transport.idleTimeoutMilliseconds = 1_000 }) { server in
+            // Arrange (retried: on a starved machine a fresh connection may idle out before its first frame).
+            var loaded = false
+            for _ in 0..<5 where !loaded {
+                loaded = (try? await server.client().loadFixtureNetwork()) != nil
+            }
+            #expect(loaded)
+            var established: (WaybillClient, FeedCollector)?
+            for attempt in 0..<5 where established == nil {
+                let client = try await server.client()
+                let feed = try FeedCollector.subscribe(client, consumer: "watcher-\(attempt)")
+                if (try? await feed.waitForEvents(1)) != nil { established = (client, feed) }
+            }
+            let (client, feed) = try #require(established, "a subscription could be established")
+            // Act: several idle periods pass with the stream open and nothing read from the client.
+            try await Task.sleep(for: .milliseconds(3_500))
+            // Assert: the connection is still there.
             #expect(!feed.ended, "the stream is still open: \(String(describing: feed.error))")
             _ = try await client.serverInfo()
             feed.cancel()
         }
     }
+}
+
+/// A thread-safe counter.
+final class Counter: Sendable {
+    private let count = Mutex(0)
+    func increment() { count.withLock { $0 += 1 } }
+    var value: Int { count.withLock { $0 } }
 }
 
 /// The error a call ends with, or nil when it succeeds.
@@ -285,10 +338,9 @@ struct DeadlineAndShutdownTests {
     func deadlineExceeded() async throws {
         try await withServer({ $0.injectedWriteDelayMicroseconds = 300_000 }) { server in
             let client = try await server.client()
-            let error = await expectStatus(.deadlineExceeded) {
+            await expectStatus(.deadlineExceeded) {
                 try await client.captureOrder(Fixture.order("LATE-1"), timeoutMilliseconds: 20)
             }
-            #expect(error?.message.contains("deadline") == true)
             // The outcome is unknown, not failed: retrying with the same key settles it, exactly once.
             let retry = try await client.captureOrder(Fixture.order("LATE-1"))
             #expect(retry.order.externalOrderID == "LATE-1")

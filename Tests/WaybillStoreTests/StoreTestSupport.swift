@@ -52,16 +52,31 @@ final class Gate: @unchecked Sendable {
     private let released = DispatchSemaphore(value: 0)
 
     /// Submits a job that holds the writer (inside its transaction) until `open()`.
-    func close(_ writer: StoreWriter, body: @escaping (WriteContext) throws -> Void = { _ in }) {
+    func close(_ writer: StoreWriter, body: @escaping (WriteContext) throws -> Void = { _ in }) async {
         writer.submit(Job({ context in
             try body(context)
             self.entered.signal()
             self.released.wait()
         }) { _ in })
-        entered.wait()
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            DispatchQueue.global().async {
+                self.entered.wait()
+                continuation.resume()
+            }
+        }
     }
 
     func open() { released.signal() }
+}
+
+extension StoreWriter {
+    /// Runs `body` in the writer's next batch and awaits its outcome without blocking a thread of
+    /// the cooperative pool (tests run in parallel on few cores).
+    func run<T: Sendable>(_ body: @escaping (WriteContext) throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            submit(Job(body) { continuation.resume(with: $0) })
+        }
+    }
 }
 
 /// Counts the distinct batches (WriteContexts) jobs ran in; keeps them alive so identities are not reused.
@@ -90,8 +105,10 @@ final class Replies<T: Sendable>: @unchecked Sendable {
         results.withLock { $0[index] = result }
         group.leave()
     }
-    func wait() -> [Int: Result<T, Error>] {
-        group.wait()
+    func wait() async -> [Int: Result<T, Error>] {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            group.notify(queue: .global()) { continuation.resume() }
+        }
         return results.withLock { $0 }
     }
 }
@@ -102,8 +119,8 @@ enum StoreNet {
     static let locations = [LocationID("WH-1"), LocationID("WH-2"), LocationID("ST-1")]
     static let skus = (1...6).map { SKU("SKU-\($0)") }
 
-    static func setUp(_ writer: StoreWriter, capacity: Int32 = 0) throws {
-        try writer.perform { context in
+    static func setUp(_ writer: StoreWriter, capacity: Int32 = 0) async throws {
+        try await writer.run { context in
             let command = CommandContext(now: context.now)
             for (index, id) in locations.enumerated() {
                 var location = Location(locationID: id)
@@ -141,14 +158,14 @@ func draft(_ external: String, channel: Channel = .web, lines: [(String, Int32)]
     return draft
 }
 
-func capture(_ writer: StoreWriter, _ draft: OrderDraft) throws -> CaptureResult {
-    try writer.perform { context in
+func capture(_ writer: StoreWriter, _ draft: OrderDraft) async throws -> CaptureResult {
+    try await writer.run { context in
         try context.engine.capture(draft, context: CommandContext(now: context.now, clientID: "store-tests"), storage: context.engineStorage)
     }
 }
 
-func receive(_ writer: StoreWriter, _ changeID: String, _ sku: String, _ location: String, _ quantity: Int32) throws -> InventoryChangeOutcome {
-    try writer.perform { context in
+func receive(_ writer: StoreWriter, _ changeID: String, _ sku: String, _ location: String, _ quantity: Int32) async throws -> InventoryChangeOutcome {
+    try await writer.run { context in
         try context.engine.applyInventoryChange(
             InventoryChange(changeID: changeID, kind: .receipt, sku: SKU(sku), locationID: LocationID(location), quantity: quantity),
             context: CommandContext(now: context.now, fingerprint: fingerprint(Array("\(sku)@\(location)x\(quantity)".utf8))),
@@ -157,8 +174,8 @@ func receive(_ writer: StoreWriter, _ changeID: String, _ sku: String, _ locatio
 }
 
 /// Balances as a dictionary (InventoryBook hands them out as an array of tuples).
-func balances(_ writer: StoreWriter) throws -> [InventoryKey: Balance] {
-    let list = try writer.perform { $0.engine.inventory.allBalances }
+func balances(_ writer: StoreWriter) async throws -> [InventoryKey: Balance] {
+    let list = try await writer.run { $0.engine.inventory.allBalances }
     return Dictionary(uniqueKeysWithValues: list)
 }
 
@@ -187,7 +204,7 @@ struct WorkloadStats: Sendable {
 /// and submitted in waves (so the writer group-commits them). Each lifecycle job picks an
 /// order and a command that fits the order's state when it runs on the writer thread.
 func runRandomWorkload(_ writer: StoreWriter, clock: ManualClock, seed: UInt64, operations: Int, wave: Int = 150,
-                       prefix: String = "") throws -> WorkloadStats {
+                       prefix: String = "") async throws -> WorkloadStats {
     var random = SeededRandom(seed: seed)
     let stats = Mutex(WorkloadStats())
     var submitted = 0
@@ -204,7 +221,7 @@ func runRandomWorkload(_ writer: StoreWriter, clock: ManualClock, seed: UInt64, 
                 try randomOperation(context, n: n, roll: roll, a: a, b: b, c: c, prefix: prefix)
             }) { result in replies.record(index, result) })
         }
-        for (_, result) in replies.wait() {
+        for (_, result) in await replies.wait() {
             switch result {
             case .success(let kind): stats.withLock { $0.applied[kind, default: 0] += 1 }
             case .failure(let error as DomainError): stats.withLock { $0.refused[error.code.rawValue, default: 0] += 1 }

@@ -13,7 +13,7 @@ import WaybillStore
 @Suite("Database file and migrations")
 struct MigrationTests {
     @Test("migrations apply on a new file, and re-opening keeps schema and data")
-    func migrateAndReopen() throws {
+    func migrateAndReopen() async throws {
         let directory = try TemporaryDirectory("migrate")
         let path = directory.path("waybill.sqlite")
         #expect(!FileManager.default.fileExists(atPath: path))
@@ -30,8 +30,8 @@ struct MigrationTests {
             }
             let mode = try StoreReader(database: database).readNow { db in try String.fetchOne(db, sql: "PRAGMA journal_mode") }
             #expect(mode?.lowercased() == "wal")
-            try StoreNet.setUp(writer)
-            _ = try capture(writer, draft("E-1", lines: [("SKU-1", 2)]))
+            try await StoreNet.setUp(writer)
+            _ = try await capture(writer, draft("E-1", lines: [("SKU-1", 2)]))
             writer.stop()
         }
         #expect(FileManager.default.fileExists(atPath: path))
@@ -44,19 +44,19 @@ struct MigrationTests {
         #expect(order.externalOrderID == "E-1")
         #expect(try reader.locations().map(\.locationID) == StoreNet.locations.sorted())
         // The sequence continues after the stored orders.
-        #expect(try capture(writer, draft("E-2", lines: [("SKU-1", 1)])).order.orderID == OrderID("W-00000002"))
+        #expect(try await capture(writer, draft("E-2", lines: [("SKU-1", 1)])).order.orderID == OrderID("W-00000002"))
     }
 }
 
 @Suite("Group commit")
 struct GroupCommitTests {
     @Test("jobs submitted from many threads all commit, each answered after its commit, in few transactions")
-    func manyThreads() throws {
+    func manyThreads() async throws {
         let directory = try TemporaryDirectory("group")
         let clock = ManualClock()
         let (database, writer) = try openStore(directory.path("db.sqlite"), clock: clock)
         defer { writer.stop() }
-        try StoreNet.setUp(writer)
+        try await StoreNet.setUp(writer)
         let reader = StoreReader(database: database)
         let threads = 8, perThread = 150
         let batches = BatchCounter()
@@ -65,7 +65,7 @@ struct GroupCommitTests {
         // Hold the writer so every job is queued before the first batch runs: the batches are
         // then formed by group commit alone, deterministically.
         let gate = Gate()
-        gate.close(writer)
+        await gate.close(writer)
         for _ in 0..<(threads * perThread) { replies.expect() }
         DispatchQueue.concurrentPerform(iterations: threads) { thread in
             for index in 0..<perThread {
@@ -84,7 +84,7 @@ struct GroupCommitTests {
         }
         #expect(writer.queueDepth == threads * perThread)
         gate.open()
-        let results = replies.wait()
+        let results = await replies.wait()
         #expect(results.count == threads * perThread)
         var ids: Set<OrderID> = []
         for (n, result) in results {
@@ -100,14 +100,14 @@ struct GroupCommitTests {
     }
 
     @Test("the gate holds: with the writer busy nothing queued behind it is visible")
-    func queuedJobsAreNotVisible() throws {
+    func queuedJobsAreNotVisible() async throws {
         let directory = try TemporaryDirectory("queued")
         let (database, writer) = try openStore(directory.path("db.sqlite"), clock: ManualClock())
         defer { writer.stop() }
-        try StoreNet.setUp(writer)
+        try await StoreNet.setUp(writer)
         let reader = StoreReader(database: database)
         let gate = Gate()
-        gate.close(writer)
+        await gate.close(writer)
         let replies = Replies<CaptureResult>()
         replies.expect()
         writer.submit(Job({ context in
@@ -116,21 +116,21 @@ struct GroupCommitTests {
         }) { replies.record(0, $0) })
         #expect(try reader.allOrders().isEmpty)
         gate.open()
-        let result = try #require(replies.wait()[0])
+        let result = try #require(await replies.wait()[0])
         #expect(try result.get().order.externalOrderID == "Q-1")
         #expect(try reader.allOrders().count == 1)
     }
 
     @Test("a job failing with a DomainError does not abort the other jobs of its batch")
-    func domainErrorIsolated() throws {
+    func domainErrorIsolated() async throws {
         let directory = try TemporaryDirectory("domain")
         let (database, writer) = try openStore(directory.path("db.sqlite"), clock: ManualClock())
         defer { writer.stop() }
-        try StoreNet.setUp(writer)
+        try await StoreNet.setUp(writer)
         let reader = StoreReader(database: database)
         let batches = BatchCounter()
         let gate = Gate()
-        gate.close(writer)
+        await gate.close(writer)
         let replies = Replies<String>()
         let jobs: [(WriteContext) throws -> String] = [
             { context in
@@ -175,7 +175,7 @@ struct GroupCommitTests {
             }) { replies.record(index, $0) })
         }
         gate.open()
-        let results = replies.wait()
+        let results = await replies.wait()
         #expect(batches.count == 1, "all five jobs ran in one batch")
         #expect(try results[0]!.get() == "W-00000001")
         #expect(try results[4]!.get() == "W-00000002", "the failed capture did not use up an order number")
@@ -187,22 +187,22 @@ struct GroupCommitTests {
         if case .failure(let error as DomainError) = results[3]! { #expect(error.code == .notFound) }
         #expect(try reader.allOrders().map(\.externalOrderID) == ["OK-1", "OK-2"])
         #expect(!(try reader.locations().map(\.locationID.rawValue)).contains("NEW-1"), "the savepoint rolled back the first upsert")
-        #expect(try writer.perform { $0.engine.network.locations[LocationID("NEW-1")] } == nil, "and the engine forgot it")
+        #expect(try await writer.run { $0.engine.network.locations[LocationID("NEW-1")] } == nil, "and the engine forgot it")
         #expect(writer.committed.networkSnapshot.locations[LocationID("NEW-1")] == nil)
         #expect(try reader.ledgerOnHand().isEmpty)
     }
 
     @Test("a storage failure aborts the whole batch, and the writer rebuilds memory from the file")
-    func storageFailureAbortsBatch() throws {
+    func storageFailureAbortsBatch() async throws {
         let directory = try TemporaryDirectory("abort")
         let (database, writer) = try openStore(directory.path("db.sqlite"), clock: ManualClock())
         defer { writer.stop() }
-        try StoreNet.setUp(writer)
-        _ = try receive(writer, "r-0", "SKU-1", "WH-1", 10)
+        try await StoreNet.setUp(writer)
+        _ = try await receive(writer, "r-0", "SKU-1", "WH-1", 10)
         let reader = StoreReader(database: database)
-        let before = try balances(writer)
+        let before = try await balances(writer)
         let gate = Gate()
-        gate.close(writer)
+        await gate.close(writer)
         let replies = Replies<String>()
         replies.expect()
         writer.submit(Job({ context in
@@ -219,34 +219,34 @@ struct GroupCommitTests {
             return "r-1"
         }) { replies.record(2, $0) })
         gate.open()
-        let results = replies.wait()
+        let results = await replies.wait()
         for index in 0..<3 {
             #expect(throws: WriterError.self, "job \(index) fails with the batch") { try results[index]!.get() }
         }
         #expect(try reader.allOrders().isEmpty)
-        #expect(try balances(writer) == before, "the reservation and the receipt of the aborted batch are gone from memory")
+        #expect(try await balances(writer) == before, "the reservation and the receipt of the aborted batch are gone from memory")
         #expect(writer.committed.withInventory { $0.balance(SKU("SKU-1"), at: LocationID("WH-1")) } == before[InventoryKey(sku: SKU("SKU-1"), locationID: LocationID("WH-1"))])
         // The writer goes on: the same requests succeed now, with the order number reused.
-        #expect(try capture(writer, draft("A-1", lines: [("SKU-1", 4)])).order.orderID == OrderID("W-00000001"))
-        #expect(try receive(writer, "r-1", "SKU-1", "WH-1", 5).replayed == false)
+        #expect(try await capture(writer, draft("A-1", lines: [("SKU-1", 4)])).order.orderID == OrderID("W-00000001"))
+        #expect(try await receive(writer, "r-1", "SKU-1", "WH-1", 5).replayed == false)
     }
 }
 
 @Suite("Idempotency records")
 struct IdempotencyRecordTests {
     @Test("lifecycle request ids, inventory change ids and capture keys survive a restart")
-    func recordsSurviveRestart() throws {
+    func recordsSurviveRestart() async throws {
         let directory = try TemporaryDirectory("idem")
         let path = directory.path("db.sqlite")
         let clock = ManualClock()
         var orderID = OrderID("")
         do {
             let (_, writer) = try openStore(path, clock: clock)
-            try StoreNet.setUp(writer)
-            #expect(try receive(writer, "chg-1", "SKU-1", "WH-1", 10).replayed == false)
-            #expect(try receive(writer, "chg-1", "SKU-1", "WH-1", 10).replayed == true)
-            orderID = try capture(writer, draft("IDEM-1", lines: [("SKU-1", 3)])).order.orderID
-            let hold = try writer.perform { context in
+            try await StoreNet.setUp(writer)
+            #expect(try await receive(writer, "chg-1", "SKU-1", "WH-1", 10).replayed == false)
+            #expect(try await receive(writer, "chg-1", "SKU-1", "WH-1", 10).replayed == true)
+            orderID = try await capture(writer, draft("IDEM-1", lines: [("SKU-1", 3)])).order.orderID
+            let hold = try await writer.run { context in
                 try context.engine.apply(.hold(.payment, note: "verify"), to: orderID,
                                          context: CommandContext(now: context.now, requestID: "req-hold", fingerprint: 11),
                                          storage: context.engineStorage)
@@ -258,27 +258,27 @@ struct IdempotencyRecordTests {
         let (database, writer) = try openStore(path, clock: clock)
         defer { writer.stop() }
         // Same keys, same content: replayed, nothing applied twice.
-        #expect(try receive(writer, "chg-1", "SKU-1", "WH-1", 10).replayed == true)
-        #expect(try balances(writer)[InventoryKey(sku: SKU("SKU-1"), locationID: LocationID("WH-1"))]?.onHand == 10)
-        let again = try capture(writer, draft("IDEM-1", lines: [("SKU-1", 3)]))
+        #expect(try await receive(writer, "chg-1", "SKU-1", "WH-1", 10).replayed == true)
+        #expect(try await balances(writer)[InventoryKey(sku: SKU("SKU-1"), locationID: LocationID("WH-1"))]?.onHand == 10)
+        let again = try await capture(writer, draft("IDEM-1", lines: [("SKU-1", 3)]))
         #expect(again.replayed && again.order.orderID == orderID)
-        let hold = try writer.perform { context in
+        let hold = try await writer.run { context in
             try context.engine.apply(.hold(.payment, note: "verify"), to: orderID,
                                      context: CommandContext(now: context.now, requestID: "req-hold", fingerprint: 11),
                                      storage: context.engineStorage)
         }
         #expect(hold.replayed && hold.order.version == 2)
         // Same keys, other content: ALREADY_EXISTS.
-        #expect(throws: DomainError.self) { _ = try receive(writer, "chg-1", "SKU-1", "WH-1", 11) }
+        await #expect(throws: DomainError.self) { _ = try await receive(writer, "chg-1", "SKU-1", "WH-1", 11) }
         do {
-            _ = try capture(writer, draft("IDEM-1", lines: [("SKU-1", 4)]))
+            _ = try await capture(writer, draft("IDEM-1", lines: [("SKU-1", 4)]))
             Issue.record("a different order under the same key was accepted")
         } catch let error as DomainError {
             #expect(error.code == .alreadyExists)
             #expect(error.existingOrderID == orderID)
         }
         do {
-            _ = try writer.perform { context in
+            _ = try await writer.run { context in
                 try context.engine.apply(.hold(.fraud, note: "other"), to: orderID,
                                          context: CommandContext(now: context.now, requestID: "req-hold", fingerprint: 12),
                                          storage: context.engineStorage)
@@ -299,7 +299,7 @@ struct IdempotencyRecordTests {
 @Suite("Balances rebuilt on start")
 struct RebuildTests {
     @Test("after a long random workload, balances rebuilt from the file equal the live ones", arguments: [UInt64(7), 2_024])
-    func rebuildEqualsLive(seed: UInt64) throws {
+    func rebuildEqualsLive(seed: UInt64) async throws {
         let directory = try TemporaryDirectory("rebuild")
         let path = directory.path("db.sqlite")
         let clock = ManualClock()
@@ -309,14 +309,14 @@ struct RebuildTests {
         let liveCapacity: [CapacityKey: Int32]
         do {
             let (database, writer) = try openStore(path, clock: clock)
-            try StoreNet.setUp(writer, capacity: 40)
-            let stats = try runRandomWorkload(writer, clock: clock, seed: seed, operations: 1_500)
+            try await StoreNet.setUp(writer, capacity: 40)
+            let stats = try await runRandomWorkload(writer, clock: clock, seed: seed, operations: 1_500)
             for kind in ["receipt", "adjustment", "capture", "release", "ship", "reject", "cancel", "receive-return"] {
                 #expect((stats.applied[kind] ?? 0) > 0, "the workload applied some \(kind) (stats \(stats))")
             }
             #expect(!stats.refused.isEmpty, "and had some refused")
-            live = try balances(writer)
-            (liveBackorders, liveNext, liveCapacity) = try writer.perform {
+            live = try await balances(writer)
+            (liveBackorders, liveNext, liveCapacity) = try await writer.run {
                 ($0.engine.state.backorders.count, $0.engine.state.nextOrderSequence, $0.engine.state.capacity.used.filter { $0.value != 0 })
             }
             try expectConsistent(live, reader: StoreReader(database: database))
@@ -324,8 +324,8 @@ struct RebuildTests {
         }
         let (database, writer) = try openStore(path, clock: clock)
         defer { writer.stop() }
-        #expect(try balances(writer) == live)
-        let (backorders, next, capacity) = try writer.perform {
+        #expect(try await balances(writer) == live)
+        let (backorders, next, capacity) = try await writer.run {
             ($0.engine.state.backorders.count, $0.engine.state.nextOrderSequence, $0.engine.state.capacity.used.filter { $0.value != 0 })
         }
         #expect(backorders == liveBackorders)
@@ -337,7 +337,7 @@ struct RebuildTests {
     }
 
     @Test("checkpoint + replay: with a small checkpoint interval, a restart replays only the movements after the checkpoint")
-    func checkpointAndReplay() throws {
+    func checkpointAndReplay() async throws {
         let directory = try TemporaryDirectory("checkpoint")
         let path = directory.path("db.sqlite")
         let clock = ManualClock()
@@ -345,11 +345,11 @@ struct RebuildTests {
         limits.checkpointMovementsInterval = 25
         let (database, writer) = try openStore(path, clock: clock, limits: limits)
         defer { writer.stop() }
-        try StoreNet.setUp(writer)
-        _ = try runRandomWorkload(writer, clock: clock, seed: 99, operations: 600, wave: 40)
+        try await StoreNet.setUp(writer)
+        _ = try await runRandomWorkload(writer, clock: clock, seed: 99, operations: 600, wave: 40)
         // A few more movements than the last checkpoint covers.
-        _ = try receive(writer, "tail-1", "SKU-1", "WH-1", 3)
-        _ = try receive(writer, "tail-2", "SKU-2", "ST-1", 4)
+        _ = try await receive(writer, "tail-1", "SKU-1", "WH-1", 3)
+        _ = try await receive(writer, "tail-2", "SKU-2", "ST-1", 4)
         let reader = StoreReader(database: database)
         let (checkpoint, lastMovement, checkpointRows) = try reader.readNow { db in
             (try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'checkpoint_movement_id'") ?? 0,
@@ -359,17 +359,17 @@ struct RebuildTests {
         #expect(checkpoint > 0, "checkpoints were taken during the workload")
         #expect(checkpoint < lastMovement, "the tail of the ledger is newer than the checkpoint")
         #expect(checkpointRows > 0)
-        let live = try balances(writer)
+        let live = try await balances(writer)
 
         // A second writer on the same file, as after a crash (the first never wrote a final checkpoint).
         let (_, restarted) = try openStore(path, clock: clock, limits: limits)
-        #expect(try balances(restarted) == live)
+        #expect(try await balances(restarted) == live)
         restarted.stop()
         try expectConsistent(live, reader: reader)
     }
 
     @Test("a checkpoint taken after a crash restart still covers the balances replayed at start")
-    func checkpointAfterCrashRestart() throws {
+    func checkpointAfterCrashRestart() async throws {
         let directory = try TemporaryDirectory("crash-checkpoint")
         let path = directory.path("db.sqlite")
         let crashCopy = directory.path("crashed.sqlite")
@@ -378,10 +378,10 @@ struct RebuildTests {
         limits.checkpointMovementsInterval = 10
         do {
             let (_, writer) = try openStore(path, clock: clock, limits: limits)
-            try StoreNet.setUp(writer)
+            try await StoreNet.setUp(writer)
             // 12 movements on SKU-1: a checkpoint; then 3 more on SKU-1 that no checkpoint covers.
-            for n in 0..<12 { _ = try receive(writer, "a-\(n)", "SKU-1", "WH-1", 1) }
-            for n in 0..<3 { _ = try receive(writer, "b-\(n)", "SKU-1", "WH-1", 5) }
+            for n in 0..<12 { _ = try await receive(writer, "a-\(n)", "SKU-1", "WH-1", 1) }
+            for n in 0..<3 { _ = try await receive(writer, "b-\(n)", "SKU-1", "WH-1", 5) }
             // The process dies here: copy the committed file as it is (WAL included), without the
             // final checkpoint a clean stop writes.
             try FileManager.default.copyItem(atPath: path, toPath: crashCopy)
@@ -394,14 +394,14 @@ struct RebuildTests {
         let expected: Int64 = 12 + 15
         do {
             let (_, writer) = try openStore(crashCopy, clock: clock, limits: limits)
-            #expect(try balances(writer)[key]?.onHand == expected, "replay after the crash")
+            #expect(try await balances(writer)[key]?.onHand == expected, "replay after the crash")
             // Enough movements on another SKU to take a checkpoint in this run.
-            for n in 0..<12 { _ = try receive(writer, "c-\(n)", "SKU-2", "WH-2", 1) }
+            for n in 0..<12 { _ = try await receive(writer, "c-\(n)", "SKU-2", "WH-2", 1) }
             writer.stop()
         }
         let (_, writer) = try openStore(crashCopy, clock: clock, limits: limits)
         defer { writer.stop() }
-        #expect(try balances(writer)[key]?.onHand == expected, "the later checkpoint did not freeze SKU-1 at its pre-crash checkpoint")
+        #expect(try await balances(writer)[key]?.onHand == expected, "the later checkpoint did not freeze SKU-1 at its pre-crash checkpoint")
     }
 }
 
@@ -412,7 +412,7 @@ struct OutboxTests {
     }
 
     @Test("offsets are strictly increasing and gap-free across restarts and pruning")
-    func offsetsAcrossRestartsAndPruning() throws {
+    func offsetsAcrossRestartsAndPruning() async throws {
         let directory = try TemporaryDirectory("outbox")
         let path = directory.path("db.sqlite")
         let clock = ManualClock()
@@ -422,8 +422,8 @@ struct OutboxTests {
 
         do {
             let (database, writer) = try openStore(path, clock: clock, observer: observer)
-            try StoreNet.setUp(writer)
-            _ = try runRandomWorkload(writer, clock: clock, seed: 5, operations: 300, prefix: "a-")
+            try await StoreNet.setUp(writer)
+            _ = try await runRandomWorkload(writer, clock: clock, seed: 5, operations: 300, prefix: "a-")
             let stored = try offsets(StoreReader(database: database))
             #expect(stored == Array(1...UInt64(stored.count)), "1, 2, 3, ... in the first run")
             #expect(observed.withLock { $0 } == stored, "the observer saw every committed event once, in order")
@@ -432,7 +432,7 @@ struct OutboxTests {
         }
         do {
             let (database, writer) = try openStore(path, clock: clock, observer: observer)
-            _ = try runRandomWorkload(writer, clock: clock, seed: 6, operations: 200, prefix: "b-")
+            _ = try await runRandomWorkload(writer, clock: clock, seed: 6, operations: 200, prefix: "b-")
             let stored = try offsets(StoreReader(database: database))
             #expect(stored.first == 1)
             #expect(stored == Array(1...UInt64(stored.count)), "the second run continues where the first stopped")
@@ -440,16 +440,16 @@ struct OutboxTests {
             all = stored
             // A consumer acknowledged half: pruning keeps everything after its offset.
             let half = all[all.count / 2]
-            _ = try writer.perform { try $0.acknowledge(consumer: "erp", offset: half) }
-            let deleted = try writer.perform { try $0.pruneOutbox(retainedAfter: clock.now.adding(days: 1), limit: 1_000_000) }
+            _ = try await writer.run { try $0.acknowledge(consumer: "erp", offset: half) }
+            let deleted = try await writer.run { try $0.pruneOutbox(retainedAfter: clock.now.adding(days: 1), limit: 1_000_000) }
             #expect(deleted == Int(half))
             let kept = try offsets(StoreReader(database: database))
             #expect(kept == Array((half + 1)...all.last!))
             let bounds = try StoreReader(database: database).feedBounds()
             #expect(bounds.earliest == half + 1 && bounds.head == all.last!)
             // Then everything.
-            _ = try writer.perform { try $0.acknowledge(consumer: "erp", offset: all.last!) }
-            _ = try writer.perform { try $0.pruneOutbox(retainedAfter: clock.now.adding(days: 1), limit: 1_000_000) }
+            _ = try await writer.run { try $0.acknowledge(consumer: "erp", offset: all.last!) }
+            _ = try await writer.run { try $0.pruneOutbox(retainedAfter: clock.now.adding(days: 1), limit: 1_000_000) }
             #expect(try offsets(StoreReader(database: database)).isEmpty)
             #expect(try StoreReader(database: database).feedBounds().head == all.last!, "the head survives an empty outbox")
             writer.stop()
@@ -457,7 +457,7 @@ struct OutboxTests {
         do {
             let (database, writer) = try openStore(path, clock: clock, observer: observer)
             defer { writer.stop() }
-            _ = try receive(writer, "after-prune", "SKU-3", "WH-1", 2)
+            _ = try await receive(writer, "after-prune", "SKU-3", "WH-1", 2)
             // The receipt (and any backorder it released) continues after the pruned offsets, never reusing one.
             let stored = try offsets(StoreReader(database: database))
             #expect(!stored.isEmpty)
@@ -468,39 +468,39 @@ struct OutboxTests {
     }
 
     @Test("retention keeps events younger than the retention time and events a consumer still needs")
-    func retentionRules() throws {
+    func retentionRules() async throws {
         let directory = try TemporaryDirectory("retention")
         let clock = ManualClock()
         let (database, writer) = try openStore(directory.path("db.sqlite"), clock: clock)
         defer { writer.stop() }
-        try StoreNet.setUp(writer)
+        try await StoreNet.setUp(writer)
         let head = try StoreReader(database: database).feedBounds().head
         clock.advance(milliseconds: 60_000)
-        _ = try receive(writer, "young", "SKU-1", "WH-1", 1)
-        _ = try writer.perform { try $0.acknowledge(consumer: "slow", offset: 2) }
+        _ = try await receive(writer, "young", "SKU-1", "WH-1", 1)
+        _ = try await writer.run { try $0.acknowledge(consumer: "slow", offset: 2) }
         // Old enough: the network events. Acknowledged: only 1 and 2.
-        #expect(try writer.perform { try $0.pruneOutbox(retainedAfter: clock.now.adding(milliseconds: -30_000), limit: 100) } == 2)
-        _ = try writer.perform { try $0.acknowledge(consumer: "slow", offset: head + 1) }
+        #expect(try await writer.run { try $0.pruneOutbox(retainedAfter: clock.now.adding(milliseconds: -30_000), limit: 100) } == 2)
+        _ = try await writer.run { try $0.acknowledge(consumer: "slow", offset: head + 1) }
         // Everything acknowledged, but the receipt is younger than the retention time.
-        #expect(try writer.perform { try $0.pruneOutbox(retainedAfter: clock.now.adding(milliseconds: -30_000), limit: 100) } == Int(head) - 2)
+        #expect(try await writer.run { try $0.pruneOutbox(retainedAfter: clock.now.adding(milliseconds: -30_000), limit: 100) } == Int(head) - 2)
         #expect(try StoreReader(database: database).eventsNow(from: 0, limit: 10).map(\.offset) == [head + 1])
     }
 
     @Test("event bodies are ChangeEvents carrying their offset, with per-aggregate sequences 1, 2, 3, ...")
-    func eventBodies() throws {
+    func eventBodies() async throws {
         let directory = try TemporaryDirectory("bodies")
         let clock = ManualClock()
         let path = directory.path("db.sqlite")
         do {
             let (_, writer) = try openStore(path, clock: clock)
-            try StoreNet.setUp(writer)
-            _ = try runRandomWorkload(writer, clock: clock, seed: 31, operations: 400)
+            try await StoreNet.setUp(writer)
+            _ = try await runRandomWorkload(writer, clock: clock, seed: 31, operations: 400)
             writer.stop()
         }
         // A restart in the middle: inventory sequences continue from the stored ones.
         let (database, writer) = try openStore(path, clock: clock)
         defer { writer.stop() }
-        _ = try runRandomWorkload(writer, clock: clock, seed: 32, operations: 200, prefix: "second-")
+        _ = try await runRandomWorkload(writer, clock: clock, seed: 32, operations: 200, prefix: "second-")
         var lastSequence: [String: Int64] = [:]
         for stored in try StoreReader(database: database).eventsNow(from: 0, limit: 100_000) {
             let event = try Waybill_V1_ChangeEvent(serializedBytes: stored.body)
@@ -524,18 +524,18 @@ struct OutboxTests {
 @Suite("Readers")
 struct ReaderIsolationTests {
     @Test("StoreReader and committed balances never see a batch before it commits")
-    func uncommittedIsInvisible() throws {
+    func uncommittedIsInvisible() async throws {
         let directory = try TemporaryDirectory("isolation")
         let (database, writer) = try openStore(directory.path("db.sqlite"), clock: ManualClock())
         defer { writer.stop() }
-        try StoreNet.setUp(writer)
-        _ = try receive(writer, "stock", "SKU-1", "WH-1", 10)
+        try await StoreNet.setUp(writer)
+        _ = try await receive(writer, "stock", "SKU-1", "WH-1", 10)
         let reader = StoreReader(database: database)
         let headBefore = try reader.feedBounds().head
         let key = InventoryKey(sku: SKU("SKU-1"), locationID: LocationID("WH-1"))
         let gate = Gate()
         // The gate job writes an order, a reservation and events, then waits inside the open transaction.
-        gate.close(writer) { context in
+        await gate.close(writer) { context in
             _ = try context.engine.capture(draft("INVISIBLE", lines: [("SKU-1", 4)]), context: CommandContext(now: context.now),
                                            storage: context.engineStorage)
             _ = try context.engine.applyInventoryChange(
@@ -547,25 +547,20 @@ struct ReaderIsolationTests {
         #expect(try reader.ledgerOnHand()[key] == 10)
         #expect(try reader.feedBounds().head == headBefore)
         #expect(try reader.eventsNow(from: headBefore + 1, limit: 10).isEmpty)
-        let pending = reader
-        let asyncRead = DispatchSemaphore(value: 0)
-        let asyncResult = Mutex<String>("no answer")
-        pending.orderBytes(id: "W-00000001") { result in
-            asyncResult.withLock { value in
+        let asyncResult = await withCheckedContinuation { (continuation: CheckedContinuation<String, Never>) in
+            reader.orderBytes(id: "W-00000001") { result in
                 switch result {
-                case .success(let bytes): value = bytes == nil ? "not found" : "found"
-                case .failure(let error): value = "failed: \(error)"
+                case .success(let bytes): continuation.resume(returning: bytes == nil ? "not found" : "found")
+                case .failure(let error): continuation.resume(returning: "failed: \(error)")
                 }
             }
-            asyncRead.signal()
         }
-        asyncRead.wait()
-        #expect(asyncResult.withLock { $0 } == "not found", "the asynchronous read path does not see it either")
+        #expect(asyncResult == "not found", "the asynchronous read path does not see it either")
         let committed = writer.committed.withInventory { $0.balance(key.sku, at: key.locationID) }
         #expect(committed.onHand == 10 && committed.reserved == 0, "committed balances are the last commit's")
         gate.open()
         // After the commit everything is visible at once.
-        _ = try writer.perform { _ in }
+        _ = try await writer.run { _ in }
         #expect(try reader.order(id: "W-00000001")?.externalOrderID == "INVISIBLE")
         #expect(try reader.ledgerOnHand()[key] == 15)
         let after = writer.committed.withInventory { $0.balance(key.sku, at: key.locationID) }

@@ -1,5 +1,6 @@
 // `waybill serve` as a child process, for durability tests that kill it with SIGKILL.
 
+import Dispatch
 import Foundation
 import Synchronization
 import Testing
@@ -72,6 +73,11 @@ final class ServerProcess: @unchecked Sendable {
         return ServerProcess(process: process, port: port, logPath: logPath)
     }
 
+    /// A test that fails half-way must not leave a server running.
+    deinit {
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+    }
+
     /// "address=127.0.0.1:PORT" in the "waybill listening" log line.
     private static func listeningPort(in path: String) -> Int? {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8),
@@ -81,16 +87,26 @@ final class ServerProcess: @unchecked Sendable {
     }
 
     /// SIGKILL: no drain, no final checkpoint, no chance to flush anything.
-    func kill9() {
+    func kill9() async {
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
+        await waitUntilExit()
     }
 
     /// SIGTERM: graceful shutdown; returns the exit status.
-    func terminate() -> Int32 {
+    func terminate() async -> Int32 {
         if process.isRunning { kill(process.processIdentifier, SIGTERM) }
-        process.waitUntilExit()
+        await waitUntilExit()
         return process.terminationStatus
+    }
+
+    /// Waits off the cooperative pool (tests share few threads).
+    private func waitUntilExit() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            DispatchQueue.global().async {
+                self.process.waitUntilExit()
+                continuation.resume()
+            }
+        }
     }
 
     var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
