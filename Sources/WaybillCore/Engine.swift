@@ -228,6 +228,14 @@ public struct Engine: Sendable {
                               "order.external_order_id: \(channel.name) order \"\(draft.externalOrderID)\" was already captured as \(existingID) with different content",
                               field: "order.external_order_id", existingOrderID: existingID)
         }
+        // The item master decides what is sellable: an inactive SKU is refused (unknown ones are
+        // accepted and backordered until stock or an item record arrives).
+        for (index, line) in draft.lines.enumerated() {
+            if let item = state.network.items[line.sku], !item.active {
+                throw DomainError(.failedPrecondition, "order.lines[\(index)].sku: \(line.sku) is inactive in the item master",
+                                  field: "order.lines[\(index)].sku", currentState: "ITEM_INACTIVE")
+            }
+        }
         if draft.fulfillment.method == .pickup {
             let storeID = draft.fulfillment.pickupLocationID!
             guard let store = state.network.locations[storeID] else {

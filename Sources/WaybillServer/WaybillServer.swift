@@ -31,17 +31,21 @@ public final class WaybillServer: Sendable {
 
     /// Opens the database, rebuilds state, starts the writer and listens.
     public static func start(configuration: ServerConfiguration, logger: Logger) async throws -> WaybillServer {
-        let database = try WaybillDatabase(path: configuration.databasePath, readers: configuration.readers)
-        var writerLimits = configuration.writer
-        writerLimits.injectedDelayMicroseconds = configuration.injectedWriteDelayMicroseconds
-        let writer = try StoreWriter(database: database, limits: writerLimits, domainLimits: configuration.domain,
-                                     routingLimits: configuration.routing, clock: configuration.clock, logger: logger)
+        // Opening, migrating and rebuilding state are SQLite work: on a dispatch thread, not Swift's pool.
+        let (database, writer, head) = try await offPool {
+            let database = try WaybillDatabase(path: configuration.databasePath, readers: configuration.readers)
+            var writerLimits = configuration.writer
+            writerLimits.injectedDelayMicroseconds = configuration.injectedWriteDelayMicroseconds
+            let writer = try StoreWriter(database: database, limits: writerLimits, domainLimits: configuration.domain,
+                                         routingLimits: configuration.routing, clock: configuration.clock, logger: logger)
+            return (database, writer, try StoreReader(database: database).feedBounds().head)
+        }
         let reader = StoreReader(database: database)
         let threads = configuration.eventLoopThreads > 0 ? configuration.eventLoopThreads : System.coreCount
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         do {
             return try await WaybillServer(configuration: configuration, logger: logger, database: database, writer: writer,
-                                           reader: reader, group: group)
+                                           reader: reader, group: group, feedHead: head)
         } catch {
             writer.stop()
             try? await group.shutdownGracefully()
@@ -50,7 +54,7 @@ public final class WaybillServer: Sendable {
     }
 
     private init(configuration: ServerConfiguration, logger: Logger, database: WaybillDatabase, writer: StoreWriter,
-                 reader: StoreReader, group: MultiThreadedEventLoopGroup) async throws {
+                 reader: StoreReader, group: MultiThreadedEventLoopGroup, feedHead: UInt64) async throws {
         self.configuration = configuration
         self.logger = logger
         self.database = database
@@ -60,7 +64,7 @@ public final class WaybillServer: Sendable {
         let metrics = ServerMetrics()
         let registry = ConnectionRegistry()
         self.registry = registry
-        let feed = ChangeFeedHub(head: try reader.feedBounds().head, memoryEventsMax: configuration.feedMemoryEventsMax, reader: reader)
+        let feed = ChangeFeedHub(head: feedHead, memoryEventsMax: configuration.feedMemoryEventsMax, reader: reader)
         writer.setObserver(CommitObserver { events in feed.publish(events) })
         let portBox = Mutex(0)
         let services = Services(configuration: configuration, writer: writer, reader: reader, feed: feed, logger: logger,
@@ -145,6 +149,13 @@ public final class WaybillServer: Sendable {
         }
         try? await group.shutdownGracefully()
         logger.info("stopped")
+    }
+}
+
+/// Runs blocking work (SQLite) on a dispatch thread and awaits it.
+func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        DispatchQueue.global(qos: .userInitiated).async { continuation.resume(with: Result { try body() }) }
     }
 }
 

@@ -294,3 +294,34 @@ struct ValidationTests {
         #expect(unchanged)
     }
 }
+
+@Suite("Item master at capture")
+struct ItemMasterCaptureTests {
+    @Test("an inactive SKU is refused with FAILED_PRECONDITION naming the line; nothing is stored")
+    func inactiveItem() throws {
+        let storage = MemoryStorage()
+        var engine = Engine()
+        let context = CommandContext(now: Timestamp(millisecondsSinceEpoch: 1_795_700_000_000))
+        var item = Item(sku: SKU("RETIRED-1"))
+        item.active = false
+        try engine.upsert(item: item, context: context, storage: storage)
+        var draft = OrderDraft()
+        draft.channel = .web
+        draft.externalOrderID = "x-1"
+        draft.shipTo.country = "US"
+        draft.shipTo.postalCode = "10001"
+        draft.lines = [DraftLine(lineID: "1", sku: SKU("OK-1"), quantity: 1, unitPrice: Money(minorUnits: 100, currency: "USD")),
+                       DraftLine(lineID: "2", sku: SKU("RETIRED-1"), quantity: 1, unitPrice: Money(minorUnits: 100, currency: "USD"))]
+        #expect(throws: DomainError.self) { try engine.capture(draft, context: context, storage: storage) }
+        do {
+            _ = try engine.capture(draft, context: context, storage: storage)
+        } catch let error as DomainError {
+            #expect(error.code == .failedPrecondition)
+            #expect(error.field == "order.lines[1].sku")
+        }
+        #expect(storage.orders.isEmpty)
+        item.active = true
+        try engine.upsert(item: item, context: context, storage: storage)
+        #expect(try engine.capture(draft, context: context, storage: storage).order.lines.count == 2)
+    }
+}
