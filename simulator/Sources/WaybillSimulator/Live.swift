@@ -45,6 +45,10 @@ final class LiveGateway: Gateway {
     let serverStartMilliseconds: Int64
     let timeoutMilliseconds: UInt32
     var next = 0
+    /// The subscriptions' own connections: acknowledgements go there, which also keeps them from
+    /// looking idle to the server (its idle timeout counts only what the client sends).
+    var feedClients: [WaybillClient] = []
+    var consumerNames: [String] = []
     var isLive: Bool { true }
     var pollFloorMilliseconds: Int64 { Int64(50 * scale) }
     var timeoutPenaltyMilliseconds: Int64 { 0 }
@@ -76,8 +80,11 @@ final class LiveGateway: Gateway {
         } catch {
             return .failed(code: "INTERNAL", message: "request does not encode: \(error)")
         }
-        let client = clients[next % clients.count]
+        var client = clients[next % clients.count]
         next &+= 1
+        if case .feedAcknowledge(let consumer, _) = request, let index = consumerNames.firstIndex(of: consumer), index < feedClients.count {
+            client = feedClients[index]
+        }
         let intendedWall = wallDeadline(virtualTime)
         let inbox = self.inbox
         let rpc = request.rpc
@@ -211,6 +218,8 @@ enum LiveDriver {
             })
         }
         model.consumerNames = [FeedConsumer.wms.name + "-" + runID, FeedConsumer.erp.name + "-" + runID]
+        gateway.feedClients = feedClients
+        gateway.consumerNames = model.consumerNames
 
         // The model's own thread: it blocks while waiting for the wall clock.
         let progress = options.progress
@@ -218,7 +227,7 @@ enum LiveDriver {
             // The model and gateway belong to this thread alone from here until it finishes.
             let owned = Unchecked((model, gateway))
             let thread = Thread {
-                runLoop(owned.value.0, gateway: owned.value.1, inbox: inbox, setup: setup, progress: progress)
+                runLoop(owned.value.0, gateway: owned.value.1, inbox: inbox, setup: clients[0], progress: progress)
                 continuation.resume()
             }
             thread.stackSize = 16 << 20
@@ -227,6 +236,13 @@ enum LiveDriver {
         _ = finished
         for task in tasks { task.cancel() }
         for client in feedClients { await client.close() }
+        // The setup connection has been idle all run (the server may have closed it): read back on a new one.
+        var readConfiguration = ClientConfiguration()
+        readConfiguration.clientID = "waybill-sim-check"
+        readConfiguration.defaultTimeoutMilliseconds = 120_000
+        let reader = try await WaybillClient.connect(host: address.0, port: address.1, configuration: readConfiguration, group: group)
+        defer { Task { await reader.close() } }
+        let setup = reader
 
         // Read Waybill back.
         let orders = try await readOrders(setup)
