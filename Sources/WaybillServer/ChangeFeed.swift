@@ -190,6 +190,16 @@ final class FeedSubscription: StreamCall, @unchecked Sendable {
     }
 
     private func send(_ events: [StoredEvent], head: UInt64, on connection: ConnectionHandler) {
+        // A frame carries as many events as fit in frameBytesMax (at least one); the pump sends the rest next.
+        // Per event: the body, its tag and length (≤ 6); per frame: head_offset (≤ 11) and the envelope.
+        let budget = connection.frameBytesMax - ConnectionHandler.envelopeOverheadMax - 11
+        var fitting = 0, bytes = 0
+        for event in events {
+            bytes += event.body.count + 6
+            if fitting > 0 && bytes > budget { break }
+            fitting += 1
+        }
+        let events = events.prefix(fitting)
         // SubscribeResponse: field 1 (repeated ChangeEvent) spliced from stored bytes, field 2 head.
         var payload: [UInt8] = []
         payload.reserveCapacity(events.reduce(16) { $0 + $1.body.count + 6 })

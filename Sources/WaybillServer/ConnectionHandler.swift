@@ -224,6 +224,9 @@ final class ConnectionHandler: ChannelInboundHandler {
         return true
     }
 
+    /// The largest frame this connection may send (stream frames are cut to fit).
+    var frameBytesMax: Int { limits.frameBytesMax }
+
     /// Whether the socket accepts more without buffering (stream flow control).
     var isWritable: Bool { context?.channel.isWritable ?? false }
 

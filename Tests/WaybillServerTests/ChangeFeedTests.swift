@@ -163,6 +163,28 @@ struct ChangeFeedTests {
         }
     }
 
+    @Test("stream frames stay within frameBytesMax, however many events a frame may carry")
+    func framesWithinLimit() async throws {
+        try await withServer({ $0.transport.frameBytesMax = 16_384 }) { server in
+            let client = try await server.client()
+            try await client.loadFixtureNetwork()
+            for n in 0..<30 {
+                var order = Fixture.order("FAT-\(n)", lines: (1...6).map { ("SKU-\(Character(UnicodeScalar(64 + $0)!))", 1) })
+                order.attributes = ["note": String(repeating: "n", count: 500)]
+                _ = try await client.captureOrder(order)
+            }
+            let head = try await client.feedInfo().headOffset
+            // A consumer that holds the server to its limit, asking for many events per frame.
+            let reader = try await server.client("strict", frameBytesMax: 16_384)
+            let feed = try FeedCollector.subscribe(reader, consumer: "strict", perFrame: 1_000)
+            let events = try await feed.waitForEvents(Int(head))
+            #expect(events.map(\.offset) == Array(1...head))
+            #expect(feed.frames > 1)
+            #expect(!feed.ended, "no connection error: \(String(describing: feed.error))")
+            feed.cancel()
+        }
+    }
+
     @Test("Subscribe validates its request")
     func subscribeValidation() async throws {
         try await withServer({ $0.transport.subscriptionWindowEventsMax = 100 }) { server in

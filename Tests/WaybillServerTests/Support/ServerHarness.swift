@@ -73,10 +73,12 @@ final class TestServer: Sendable {
     }
 
     /// A connected client, closed when the server stops.
-    func client(_ clientID: String = "server-tests", timeoutMilliseconds: UInt32 = 30_000) async throws -> WaybillClient {
+    func client(_ clientID: String = "server-tests", timeoutMilliseconds: UInt32 = 30_000,
+                frameBytesMax: Int? = nil) async throws -> WaybillClient {
         var configuration = ClientConfiguration()
         configuration.clientID = clientID
         configuration.defaultTimeoutMilliseconds = timeoutMilliseconds
+        if let frameBytesMax { configuration.frameBytesMax = frameBytesMax }
         let client = try await WaybillClient.connect(host: "127.0.0.1", port: port, configuration: configuration, group: clientGroup)
         clients.withLock { $0.append(client) }
         return client
