@@ -10,6 +10,8 @@ public enum SQLiteCeiling {
     public struct Result: Sendable {
         public var orders: Int
         public var seconds: Double
+        /// Median time of a durable commit of one small transaction (WAL append + fsync) on this disk.
+        public var commitMilliseconds: Double
         public var ordersPerSecond: Double { Double(orders) / seconds }
     }
 
@@ -120,6 +122,23 @@ public enum SQLiteCeiling {
             }
             try exec("COMMIT")
         }
-        return Result(orders: written, seconds: Date().timeIntervalSince(start))
+        let seconds = Date().timeIntervalSince(start)
+        // The disk's durable-commit latency: what any acknowledged write waits for at least.
+        var commits: [Double] = []
+        for index in 0..<101 {
+            let begin = DispatchTime.now().uptimeNanoseconds
+            try exec("BEGIN IMMEDIATE")
+            sqlite3_bind_int64(insertCapacity, 1, Int64(index))
+            text(insertCapacity, 2, "DC-1")
+            text(insertCapacity, 3, "")
+            sqlite3_bind_int64(insertCapacity, 4, 1)
+            text(insertCapacity, 5, "commit-probe")
+            text(insertCapacity, 6, "")
+            try step(insertCapacity)
+            try exec("COMMIT")
+            commits.append(Double(DispatchTime.now().uptimeNanoseconds - begin) / 1e6)
+        }
+        commits.sort()
+        return Result(orders: written, seconds: seconds, commitMilliseconds: commits[commits.count / 2])
     }
 }

@@ -196,6 +196,7 @@ struct CaptureBench: AsyncParsableCommand {
         var lines: Int
         var reservations: Bool
         var ceilingOrdersPerSecond: [Double]
+        var commitMilliseconds: [Double]
         var captureOrdersPerSecond: [Double]
         var ratio: Double
         var openLoopRate: Int
@@ -211,6 +212,7 @@ struct CaptureBench: AsyncParsableCommand {
         defer { try? FileManager.default.removeItem(at: directory) }
 
         var ceilings: [Double] = []
+        var commits: [Double] = []
         var captures: [Double] = []
         var latency: LatencySummary?
         var rssBefore = 0.0, rssAfter = 0.0
@@ -219,8 +221,9 @@ struct CaptureBench: AsyncParsableCommand {
             let ceilingPath = directory.appendingPathComponent("ceiling-\(round).sqlite").path
             let ceiling = try SQLiteCeiling.measure(path: ceilingPath, orders: orders, linesPerOrder: lines)
             ceilings.append(ceiling.ordersPerSecond)
-            print(String(format: "raw SQLite ceiling:  %8.0f orders/s  (%d orders, %d lines, 1000 per transaction, synchronous=FULL)",
-                         ceiling.ordersPerSecond, orders, lines))
+            commits.append(ceiling.commitMilliseconds)
+            print(String(format: "raw SQLite ceiling:  %8.0f orders/s  (%d orders, %d lines, 1000 per transaction, synchronous=FULL); durable commit %.2f ms",
+                         ceiling.ordersPerSecond, orders, lines, ceiling.commitMilliseconds))
 
             // 2. Waybill: an embedded server, clients over loopback, many calls in flight.
             var configuration = ServerConfiguration()
@@ -276,6 +279,7 @@ struct CaptureBench: AsyncParsableCommand {
         }
         if let json {
             let report = Report(orders: orders, lines: lines, reservations: !noReservations, ceilingOrdersPerSecond: ceilings,
+                                commitMilliseconds: commits,
                                 captureOrdersPerSecond: captures, ratio: ratio, openLoopRate: rate, openLoop: latency,
                                 residentMegabytesBefore: rssBefore, residentMegabytesAfter: rssAfter)
             let encoder = JSONEncoder()
@@ -427,15 +431,21 @@ struct EngineBench: ParsableCommand {
             captured.append(try engine.capture(draft, context: context, storage: storage).order)
         }
         let captureCPU = Double(threadCPUNanoseconds() - cpuStart) / 1e9
-        let encodeStart = threadCPUNanoseconds()
         var bytes = 0
+        let referenceStart = threadCPUNanoseconds()
         for order in captured {
             let encoded: [UInt8] = try order.proto.serializedBytes()
             bytes += encoded.count
         }
-        let encodeCPU = Double(threadCPUNanoseconds() - encodeStart) / 1e9
-        print(String(format: "engine capture: %.0f orders per CPU-second (%.1f µs each); encoding the stored order: %.1f µs, %d bytes on average",
-                     Double(orders) / captureCPU, captureCPU / Double(orders) * 1e6, encodeCPU / Double(orders) * 1e6, bytes / orders))
+        let referenceCPU = Double(threadCPUNanoseconds() - referenceStart) / 1e9
+        let directStart = threadCPUNanoseconds()
+        for order in captured { bytes -= order.encodedProto().count }
+        let directCPU = Double(threadCPUNanoseconds() - directStart) / 1e9
+        if bytes != 0 { throw CLIError("the direct encoder's output differs in size from swift-protobuf's") }
+        print(String(format: "engine capture: %.0f orders per CPU-second (%.1f µs each, routing included); encoding the stored order (%d bytes): %.1f µs direct, %.1f µs through swift-protobuf messages",
+                     Double(orders) / captureCPU, captureCPU / Double(orders) * 1e6,
+                     captured.reduce(0) { $0 + $1.encodedProto().count } / orders,
+                     directCPU / Double(orders) * 1e6, referenceCPU / Double(orders) * 1e6))
     }
 }
 
