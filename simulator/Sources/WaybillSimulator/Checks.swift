@@ -52,6 +52,8 @@ public struct SimulationRecord: Sendable {
     public var feedConsumers: [(String, UInt64, Int)]
     public var reconciliation: [Discrepancy]?
     public var reconciliationError: String?
+    /// How the comparison was made ("ErpService/Reconcile", "Reconciler.compare in-process"...).
+    public var reconciliationMethod = "Reconciler.compare"
 }
 
 public enum Checks {
@@ -215,7 +217,7 @@ public enum Checks {
         let problems = discrepancies.map { d in
             "\(d.kind) \(d.orderID?.rawValue ?? d.key.map(name) ?? ""): \(d.detail)"
         }
-        return result("erp_reconciled", problems, record, ok: "0 discrepancies between Waybill and the simulated ERP")
+        return result("erp_reconciled", problems, record, ok: "0 discrepancies between Waybill and the simulated ERP (\(record.reconciliationMethod))")
     }
 
     public static func callsAnsweredAsExpected(_ record: SimulationRecord) -> CheckResult {

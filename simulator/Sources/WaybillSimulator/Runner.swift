@@ -102,6 +102,7 @@ public enum Simulation {
         var record = model.record()
         let extract = model.erpExtract(asOf: model.now)
         record.reconciliation = Reconciler.compare(orders: waybill.orders, onHand: waybill.balances.mapValues(\.onHand), extract: extract)
+        record.reconciliationMethod = "Reconciler.compare, in-process"
         let state = stateDigest(waybill)
         let report = model.report(driver: .inProcess, policyName: policy?.name ?? gateway.engine.policy.name, record: record, waybill: waybill,
                                   wallSeconds: Double(wallNanoseconds() - wallStart) / 1e9, stateDigest: state)
