@@ -615,8 +615,8 @@ public struct Engine: Sendable {
         if let error = Validation.checkSKU(item.sku.rawValue, field: "sku", limits: limits) { throw error }
         if item.weightGrams < 0 { throw DomainError.invalid("weight_grams", "must not be negative") }
         if let error = Validation.checkText(item.description, field: "description", limits: limits) { throw error }
-        let version = Int64((state.network.items[item.sku] == nil) ? 1 : 0)
         state.network.upsert(item)
+        let version = state.network.itemVersions[item.sku] ?? 1
         try storage.saveItem(item)
         try storage.appendEvents([DomainEvent(type: "item.upserted", aggregate: .item(item), aggregateSequence: version,
                                               occurredAt: context.now, clientID: context.clientID, detail: "")])

@@ -19,6 +19,8 @@ public struct NetworkState: Sendable {
     public private(set) var locations: [LocationID: Location] = [:]
     public private(set) var carriers: [String: Carrier] = [:]
     public private(set) var items: [SKU: Item] = [:]
+    /// How many times each item was upserted: its change-feed sequence.
+    public private(set) var itemVersions: [SKU: Int64] = [:]
     /// Locations sorted by id with what routing precomputes for them; `siteIndex` finds one.
     private(set) var sites: [Site] = []
     private(set) var siteIndex: [LocationID: Int] = [:]
@@ -83,7 +85,16 @@ public struct NetworkState: Sendable {
         carriers[carrier.carrierID] = carrier
         rebuildSites()
     }
-    public mutating func upsert(_ item: Item) { items[item.sku] = item }
+    public mutating func upsert(_ item: Item) {
+        items[item.sku] = item
+        itemVersions[item.sku, default: 0] += 1
+    }
+
+    /// An item as stored, with the number of upserts it has had (start-up).
+    public mutating func restore(_ item: Item, version: Int64) {
+        items[item.sku] = item
+        itemVersions[item.sku] = version
+    }
 
     public func services(at location: LocationID) -> [ServiceOption] { siteIndex[location].map { sites[$0].options } ?? [] }
     public func weightGrams(_ sku: SKU) -> Int32 { items[sku]?.weightGrams ?? 0 }

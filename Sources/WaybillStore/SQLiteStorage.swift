@@ -185,7 +185,10 @@ final class SQLiteStorage: EngineStorage {
     }
 
     func saveItem(_ item: Item) throws {
-        try statement("INSERT OR REPLACE INTO items (sku, body) VALUES (?, ?)")
+        try statement("""
+            INSERT INTO items (sku, body, version) VALUES (?, ?, 1)
+            ON CONFLICT (sku) DO UPDATE SET body = excluded.body, version = items.version + 1
+            """)
             .execute(arguments: [item.sku.rawValue, Data(try item.proto.serializedBytes() as [UInt8])])
     }
 

@@ -105,6 +105,10 @@ enum Schema {
                 CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
                 """)
         }
+        migrator.registerMigration("v2: item versions") { db in
+            // The item's change-feed sequence: one more on every upsert, surviving outbox pruning.
+            try db.execute(sql: "ALTER TABLE items ADD COLUMN version INTEGER NOT NULL DEFAULT 1")
+        }
         return migrator
     }
 }

@@ -46,8 +46,8 @@ public final class WaybillDatabase: Sendable {
             for body in try Data.fetchAll(db, sql: "SELECT body FROM carriers ORDER BY carrier_id") {
                 state.network.upsert(try Carrier(proto: Waybill_V1_Carrier(serializedBytes: body)))
             }
-            for body in try Data.fetchAll(db, sql: "SELECT body FROM items ORDER BY sku") {
-                state.network.upsert(Item(proto: try Waybill_V1_Item(serializedBytes: body)))
+            for row in try Row.fetchAll(db, sql: "SELECT body, version FROM items ORDER BY sku") {
+                state.network.restore(Item(proto: try Waybill_V1_Item(serializedBytes: row[0] as Data)), version: row[1])
             }
             if let body = try Data.fetchOne(db, sql: "SELECT body FROM routing_policies ORDER BY version DESC LIMIT 1") {
                 state.policy = try RoutingPolicy(proto: Waybill_V1_RoutingPolicy(serializedBytes: body))
