@@ -48,6 +48,9 @@ struct SimCommand: AsyncParsableCommand {
     @Option(parsing: .upToNextOption, help: "Two policy files: run the same seeded traffic under both and compare KPIs.")
     var compare: [String] = []
 
+    @Option(help: "Test hook (embedded server): microseconds added to every write, to prove load-regression checks catch a slower write path.")
+    var injectWriteDelayMicroseconds = 0
+
     @Flag(help: "No live progress lines.")
     var quiet = false
 
@@ -81,6 +84,7 @@ struct SimCommand: AsyncParsableCommand {
         options.drainHours = drainHours
         options.target = target
         options.policyFile = policy
+        options.injectedWriteDelayMicroseconds = injectWriteDelayMicroseconds
         if !quiet {
             options.progress = { line in FileHandle.standardError.write(Data(("  " + line + "\n").utf8)) }
         }

@@ -117,6 +117,7 @@ enum LiveDriver {
             var configuration = ServerConfiguration()
             configuration.port = 0
             configuration.databasePath = temporary.appendingPathComponent("sim.sqlite").path
+            configuration.injectedWriteDelayMicroseconds = options.injectedWriteDelayMicroseconds
             var logger = Logger(label: "waybill-sim-server")
             logger.logLevel = .warning
             server = try await WaybillServer.start(configuration: configuration, logger: logger)

@@ -18,6 +18,8 @@ public struct SimulationOptions: Sendable {
     public var drainHours: Double?
     /// HOST:PORT of a running server; nil = start an embedded one.
     public var target: String?
+    /// Embedded server only: microseconds added to every write (proves load-regression checks are not blind).
+    public var injectedWriteDelayMicroseconds = 0
     /// Routing policy file (protobuf JSON); overrides the scenario's.
     public var policyFile: String?
     /// Keep the first N trace lines (tests).
