@@ -3,6 +3,7 @@
 
 import Foundation
 import GRDB
+import GRDBSQLite
 import SwiftProtobuf
 import WaybillCore
 import WaybillProto
@@ -39,6 +40,44 @@ final class SQLiteStorage: EngineStorage {
     init(nextOffset: UInt64) { self.nextOffset = nextOffset }
 
     private func statement(_ sql: String) throws -> Statement { try db.cachedStatement(sql: sql) }
+
+    /// Runs a cached INSERT/UPDATE with values bound straight through the C API. The per-order hot
+    /// statements go this way: building GRDB's StatementArguments for each row costs more than
+    /// SQLite's own work on it. Errors carry the SQLite message and the SQL.
+    private func execute(_ sql: String, _ bind: (Binder) -> Void) throws {
+        let statement = try db.cachedStatement(sql: sql)
+        let handle = statement.sqliteStatement
+        sqlite3_reset(handle)
+        bind(Binder(handle: handle))
+        let code = sqlite3_step(handle)
+        sqlite3_reset(handle)
+        guard code == SQLITE_DONE else {
+            throw DatabaseError(resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(db.sqliteConnection)), sql: sql)
+        }
+    }
+
+    /// Binds parameters 1, 2, 3... in order.
+    struct Binder {
+        let handle: SQLiteStatement
+        private static let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+
+        func int(_ index: Int32, _ value: Int64) { sqlite3_bind_int64(handle, index, value) }
+        func text(_ index: Int32, _ value: String) {
+            var value = value
+            value.withUTF8 { utf8 in
+                _ = sqlite3_bind_text(handle, index, UnsafeRawPointer(utf8.baseAddress!).assumingMemoryBound(to: CChar.self),
+                                      Int32(utf8.count), Self.transient)
+            }
+        }
+        func optionalText(_ index: Int32, _ value: String?) {
+            if let value { text(index, value) } else { sqlite3_bind_null(handle, index) }
+        }
+        func blob(_ index: Int32, _ value: [UInt8]) {
+            value.withUnsafeBytes { bytes in
+                _ = sqlite3_bind_blob(handle, index, bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!, Int32(bytes.count), Self.transient)
+            }
+        }
+    }
 
     // MARK: reads
 
@@ -95,62 +134,84 @@ final class SQLiteStorage: EngineStorage {
     func insertOrder(_ order: Order) throws {
         let body = try serialize(order)
         guard let sequence = order.orderID.sequence else { throw StorageError("order id \(order.orderID) has no sequence") }
-        try statement("""
+        try execute("""
             INSERT INTO orders (seq, order_id, channel, external_order_id, status, captured_at, updated_at, backordered_units, version, body)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """).execute(arguments: [
-                sequence, order.orderID.rawValue, order.channel.rawValue, order.externalOrderID, order.status.rawValue,
-                order.capturedAt.millisecondsSinceEpoch, order.updatedAt.millisecondsSinceEpoch, order.backorderedUnits,
-                order.version, Data(body),
-            ])
-        let insertLine = try statement("""
-            INSERT INTO order_lines (order_seq, line_number, line_id, sku, quantity, unit_price_minor, currency)
-            VALUES (?, ?, ?, ?, ?, ?, ?)
-            """)
+            """) { b in
+            b.int(1, sequence)
+            b.text(2, order.orderID.rawValue)
+            b.int(3, Int64(order.channel.rawValue))
+            b.text(4, order.externalOrderID)
+            b.int(5, Int64(order.status.rawValue))
+            b.int(6, order.capturedAt.millisecondsSinceEpoch)
+            b.int(7, order.updatedAt.millisecondsSinceEpoch)
+            b.int(8, Int64(order.backorderedUnits))
+            b.int(9, order.version)
+            b.blob(10, body)
+        }
         for (number, line) in order.lines.enumerated() {
-            try insertLine.execute(arguments: [sequence, number, line.lineID, line.sku.rawValue, line.quantity,
-                                               line.unitPrice.minorUnits, line.unitPrice.currency])
+            try execute("""
+                INSERT INTO order_lines (order_seq, line_number, line_id, sku, quantity, unit_price_minor, currency)
+                VALUES (?, ?, ?, ?, ?, ?, ?)
+                """) { b in
+                b.int(1, sequence)
+                b.int(2, Int64(number))
+                b.text(3, line.lineID)
+                b.text(4, line.sku.rawValue)
+                b.int(5, Int64(line.quantity))
+                b.int(6, line.unitPrice.minorUnits)
+                b.text(7, line.unitPrice.currency)
+            }
         }
     }
 
     func updateOrder(_ order: Order) throws {
         let body = try serialize(order)
-        try statement("""
-            UPDATE orders SET status = ?, updated_at = ?, backordered_units = ?, version = ?, body = ? WHERE order_id = ?
-            """).execute(arguments: [order.status.rawValue, order.updatedAt.millisecondsSinceEpoch, order.backorderedUnits,
-                                     order.version, Data(body), order.orderID.rawValue])
+        try execute("UPDATE orders SET status = ?, updated_at = ?, backordered_units = ?, version = ?, body = ? WHERE order_id = ?") { b in
+            b.int(1, Int64(order.status.rawValue))
+            b.int(2, order.updatedAt.millisecondsSinceEpoch)
+            b.int(3, Int64(order.backorderedUnits))
+            b.int(4, order.version)
+            b.blob(5, body)
+            b.text(6, order.orderID.rawValue)
+        }
         if db.changesCount != 1 { throw StorageError("update of order \(order.orderID) changed \(db.changesCount) rows") }
     }
 
     func appendMovements(_ movements: [Movement]) throws {
-        let insert = try statement("""
-            INSERT INTO movements (at, kind, sku, location_id, on_hand_delta, reserved_delta, order_id, reference)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-            """)
         for movement in movements {
-            try insert.execute(arguments: [movement.at.millisecondsSinceEpoch, movement.kind.rawValue, movement.sku.rawValue,
-                                           movement.locationID.rawValue, movement.onHandDelta, movement.reservedDelta,
-                                           movement.orderID?.rawValue, movement.reference])
+            try execute("""
+                INSERT INTO movements (at, kind, sku, location_id, on_hand_delta, reserved_delta, order_id, reference)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                """) { b in
+                b.int(1, movement.at.millisecondsSinceEpoch)
+                b.text(2, movement.kind.rawValue)
+                b.text(3, movement.sku.rawValue)
+                b.text(4, movement.locationID.rawValue)
+                b.int(5, movement.onHandDelta)
+                b.int(6, movement.reservedDelta)
+                b.optionalText(7, movement.orderID?.rawValue)
+                b.text(8, movement.reference)
+            }
             dirtyForCheckpoint.insert(InventoryKey(sku: movement.sku, locationID: movement.locationID))
         }
         movementsSinceCheckpoint += movements.count
     }
 
     func appendCapacity(_ uses: [CapacityUse]) throws {
-        let insert = try statement("""
-            INSERT INTO capacity_ledger (day, location_id, resource, delta, order_id, reference) VALUES (?, ?, ?, ?, ?, ?)
-            """)
         for use in uses {
-            try insert.execute(arguments: [use.key.day, use.key.locationID.rawValue, use.key.resource, use.delta,
-                                           use.orderID.rawValue, use.reference])
+            try execute("INSERT INTO capacity_ledger (day, location_id, resource, delta, order_id, reference) VALUES (?, ?, ?, ?, ?, ?)") { b in
+                b.int(1, use.key.day)
+                b.text(2, use.key.locationID.rawValue)
+                b.text(3, use.key.resource)
+                b.int(4, Int64(use.delta))
+                b.text(5, use.orderID.rawValue)
+                b.text(6, use.reference)
+            }
         }
     }
 
     func appendEvents(_ events: [DomainEvent]) throws {
-        let insert = try statement("""
-            INSERT INTO outbox (offset, committed_at, type, aggregate_type, aggregate_id, aggregate_sequence, body)
-            VALUES (?, ?, ?, ?, ?, ?, ?)
-            """)
         for event in events {
             let offset = nextOffset
             var cachedOrderBytes: [UInt8]?
@@ -161,8 +222,18 @@ final class SQLiteStorage: EngineStorage {
             if case .inventory(let sku, let location, _, _) = event.aggregate {
                 dirtyForCheckpoint.insert(InventoryKey(sku: sku, locationID: location))
             }
-            try insert.execute(arguments: [Int64(offset), event.occurredAt.millisecondsSinceEpoch, event.type, event.aggregateType,
-                                           event.aggregateID, event.aggregateSequence, Data(body)])
+            try execute("""
+                INSERT INTO outbox (offset, committed_at, type, aggregate_type, aggregate_id, aggregate_sequence, body)
+                VALUES (?, ?, ?, ?, ?, ?, ?)
+                """) { b in
+                b.int(1, Int64(offset))
+                b.int(2, event.occurredAt.millisecondsSinceEpoch)
+                b.text(3, event.type)
+                b.text(4, event.aggregateType)
+                b.text(5, event.aggregateID)
+                b.int(6, event.aggregateSequence)
+                b.blob(7, body)
+            }
             nextOffset += 1
             batchEvents.append(CommittedEvent(offset: offset, type: event.type, aggregateType: event.aggregateType,
                                               aggregateID: event.aggregateID, body: body))
