@@ -114,6 +114,8 @@ public struct EngineState: Sendable {
     public var nextOrderSequence: Int64 = 1
     /// Backordered orders per SKU, oldest capture first.
     public var backorders = BackorderIndex()
+    /// Days before this are no longer kept in `capacity`.
+    public var capacityForgottenBefore: Int64 = .min / 2
     public init() {}
 }
 
@@ -246,6 +248,11 @@ public struct Engine: Sendable {
             }
         }
 
+        // Capacity of past days can no longer be allocated against: forget it once a day.
+        if context.now.day > state.capacityForgottenBefore + 1 {
+            state.capacity.forget(before: context.now.day - 1)
+            state.capacityForgottenBefore = context.now.day - 1
+        }
         let sequence = state.nextOrderSequence
         var order = Order(id: OrderID(sequence: sequence), draft: draft, capturedAt: context.now, captureSequence: sequence)
         let lines = order.lines.map { RoutingLine(lineID: $0.lineID, sku: $0.sku, quantity: $0.quantity) }

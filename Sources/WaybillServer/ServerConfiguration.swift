@@ -22,7 +22,7 @@ public struct ServerConfiguration: Sendable {
     /// How long a graceful shutdown waits for calls in flight before closing connections.
     public var drainTimeoutMilliseconds: Int64 = 10_000
     /// Change-feed events kept in memory for subscribers (older ones are read from SQLite).
-    public var feedMemoryEventsMax = 65_536
+    public var feedMemoryEventsMax = 16_384
     /// Outbox events are pruned once every consumer acknowledged them and they are older than this.
     public var feedRetentionMilliseconds: Int64 = 24 * 3_600_000
     /// How often retention runs.
