@@ -214,11 +214,7 @@ final class SQLiteStorage: EngineStorage {
     func appendEvents(_ events: [DomainEvent]) throws {
         for event in events {
             let offset = nextOffset
-            var cachedOrderBytes: [UInt8]?
-            if case .order(let order) = event.aggregate, let cached = lastSerialized, cached.0 == order.orderID, cached.1 == order.version {
-                cachedOrderBytes = cached.2
-            }
-            let body = try event.encoded(offset: offset, orderBytes: cachedOrderBytes)
+            let body = try event.encoded(offset: offset)
             if case .inventory(let sku, let location, _, _) = event.aggregate {
                 dirtyForCheckpoint.insert(InventoryKey(sku: sku, locationID: location))
             }

@@ -116,6 +116,12 @@ struct OrderEncoderTests {
             expected.order = order.proto
             #expect(try Waybill_V1_ChangeEvent(serializedBytes: event.encoded(offset: 42, orderBytes: nil)) == expected)
             #expect(try Waybill_V1_ChangeEvent(serializedBytes: event.encoded(offset: 42, orderBytes: order.encodedProto())) == expected)
+            // Change events carry the order without its audit trail.
+            var lean = expected
+            lean.order.routingDecisions = []
+            lean.order.history = []
+            #expect(try Waybill_V1_ChangeEvent(serializedBytes: event.encoded(offset: 42)) == lean)
+            #expect(!order.history.isEmpty)
         }
     }
 }

@@ -82,7 +82,8 @@ public nonisolated struct Waybill_V1_ChangeEvent: @unchecked Sendable {
     set {_uniqueStorage()._locationID = newValue}
   }
 
-  /// For order events: the order as of this change.
+  /// For order events: the order as of this change, without its audit trail (routing_decisions
+  /// and history are left out; GetOrder and GetOrderHistory return them).
   public var order: Waybill_V1_Order {
     get {_storage._order ?? Waybill_V1_Order()}
     set {_uniqueStorage()._order = newValue}
