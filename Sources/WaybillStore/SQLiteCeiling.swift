@@ -15,9 +15,45 @@ public enum SQLiteCeiling {
         public var ordersPerSecond: Double { Double(orders) / seconds }
     }
 
+    /// What a captured order writes, measured from a Waybill database (so the ceiling writes the same).
+    public struct Profile: Sendable, Codable {
+        public var linesPerOrder = 3
+        public var bodyBytes = 600
+        public var eventBytes = 700
+        public var movementsPerOrder = 3.0
+        public var capacityRowsPerOrder = 1.0
+        public init() {}
+
+        /// The averages over every order captured in `database`.
+        public static func measured(in database: WaybillDatabase) throws -> Profile {
+            try database.pool.read { db in
+                let orders = max(1, try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM orders") ?? 1)
+                var profile = Profile()
+                profile.linesPerOrder = Int(((try Double.fetchOne(db, sql: "SELECT COUNT(*) FROM order_lines") ?? 0) / Double(orders)).rounded())
+                profile.bodyBytes = try Int.fetchOne(db, sql: "SELECT CAST(AVG(length(body)) AS INTEGER) FROM orders") ?? 0
+                profile.eventBytes = try Int.fetchOne(db, sql: "SELECT CAST(AVG(length(body)) AS INTEGER) FROM outbox WHERE aggregate_type = 'order'") ?? 0
+                profile.movementsPerOrder = (try Double.fetchOne(db, sql: "SELECT COUNT(*) FROM movements WHERE order_id IS NOT NULL") ?? 0) / Double(orders)
+                profile.capacityRowsPerOrder = (try Double.fetchOne(db, sql: "SELECT COUNT(*) FROM capacity_ledger") ?? 0) / Double(orders)
+                return profile
+            }
+        }
+    }
+
     /// Writes `orders` orders of `linesPerOrder` lines into a new database at `path`.
     public static func measure(path: String, orders: Int, linesPerOrder: Int = 3, bodyBytes: Int = 600,
                                eventBytes: Int = 700, ordersPerTransaction: Int = 1000) throws -> Result {
+        var profile = Profile()
+        profile.linesPerOrder = linesPerOrder
+        profile.bodyBytes = bodyBytes
+        profile.eventBytes = eventBytes
+        return try measure(path: path, orders: orders, profile: profile, ordersPerTransaction: ordersPerTransaction)
+    }
+
+    /// Writes `orders` orders with exactly `profile`'s rows and bytes (fractional row counts are
+    /// spread evenly) into a new database at `path`.
+    public static func measure(path: String, orders: Int, profile: Profile, ordersPerTransaction: Int = 1000) throws -> Result {
+        let linesPerOrder = profile.linesPerOrder, bodyBytes = profile.bodyBytes, eventBytes = profile.eventBytes
+        var movementCredit = 0.0, capacityCredit = 0.0
         // Same schema as Waybill's (the migrator creates it), so indexes cost the same.
         _ = try WaybillDatabase(path: path, readers: 1)
         var db: OpaquePointer?
@@ -94,6 +130,11 @@ public enum SQLiteCeiling {
                     sqlite3_bind_int64(insertLine, 6, 1999)
                     text(insertLine, 7, "USD")
                     try step(insertLine)
+                }
+                movementCredit += profile.movementsPerOrder
+                while movementCredit >= 1 {
+                    movementCredit -= 1
+                    let line = Int(movementCredit * 10) % max(1, linesPerOrder)
                     sqlite3_bind_int64(insertMovement, 1, now)
                     text(insertMovement, 2, "reserved")
                     text(insertMovement, 3, "SKU-\(written % 997)-\(line)")
@@ -104,6 +145,9 @@ public enum SQLiteCeiling {
                     text(insertMovement, 8, orderID + "-F1")
                     try step(insertMovement)
                 }
+                capacityCredit += profile.capacityRowsPerOrder
+                while capacityCredit >= 1 {
+                    capacityCredit -= 1
                 sqlite3_bind_int64(insertCapacity, 1, now / 86_400_000)
                 text(insertCapacity, 2, "DC-1")
                 text(insertCapacity, 3, "")
@@ -111,6 +155,7 @@ public enum SQLiteCeiling {
                 text(insertCapacity, 5, orderID)
                 text(insertCapacity, 6, orderID + "-F1")
                 try step(insertCapacity)
+                }
                 sqlite3_bind_int64(insertEvent, 1, sequence)
                 sqlite3_bind_int64(insertEvent, 2, now)
                 text(insertEvent, 3, "order.captured")

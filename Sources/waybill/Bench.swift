@@ -217,15 +217,7 @@ struct CaptureBench: AsyncParsableCommand {
         var latency: LatencySummary?
         var rssBefore = 0.0, rssAfter = 0.0
         for round in 0..<repeats {
-            // 1. The ceiling: the same rows through the bare C API, same disk, same run.
-            let ceilingPath = directory.appendingPathComponent("ceiling-\(round).sqlite").path
-            let ceiling = try SQLiteCeiling.measure(path: ceilingPath, orders: orders, linesPerOrder: lines)
-            ceilings.append(ceiling.ordersPerSecond)
-            commits.append(ceiling.commitMilliseconds)
-            print(String(format: "raw SQLite ceiling:  %8.0f orders/s  (%d orders, %d lines, 1000 per transaction, synchronous=FULL); durable commit %.2f ms",
-                         ceiling.ordersPerSecond, orders, lines, ceiling.commitMilliseconds))
-
-            // 2. Waybill: an embedded server, clients over loopback, many calls in flight.
+            // 1. Waybill: an embedded server, clients over loopback, many calls in flight.
             var configuration = ServerConfiguration()
             configuration.port = 0
             configuration.databasePath = directory.appendingPathComponent("waybill-\(round).sqlite").path
@@ -258,6 +250,17 @@ struct CaptureBench: AsyncParsableCommand {
                          Double(stats.runNanoseconds - statsBefore.runNanoseconds) / 1000 / Double(max(1, jobs))))
             let throughput = Double(orders) / elapsed
             captures.append(throughput)
+
+            // 2. The ceiling: exactly the rows and bytes Waybill wrote per order (measured from its
+            //    database), through the bare C API, same disk, same run.
+            let profile = try SQLiteCeiling.Profile.measured(in: server.database)
+            let ceilingPath = directory.appendingPathComponent("ceiling-\(round).sqlite").path
+            let ceiling = try SQLiteCeiling.measure(path: ceilingPath, orders: orders, profile: profile)
+            ceilings.append(ceiling.ordersPerSecond)
+            commits.append(ceiling.commitMilliseconds)
+            print(String(format: "raw SQLite ceiling:  %8.0f orders/s  (the same write set: order row of %d bytes, %d lines, %.1f movements, %.1f capacity rows, event of %d bytes; 1000 per transaction, synchronous=FULL); durable commit %.2f ms",
+                         ceiling.ordersPerSecond, profile.bodyBytes, profile.linesPerOrder, profile.movementsPerOrder,
+                         profile.capacityRowsPerOrder, profile.eventBytes, ceiling.commitMilliseconds))
             print(String(format: "waybill capture:     %8.0f orders/s  (%d connections × %d in flight; %@)  = %.0f%% of the ceiling",
                          throughput, connections, inFlight, noReservations ? "no stock: backordered" : "routed + reserved",
                          100 * throughput / ceiling.ordersPerSecond))
