@@ -231,7 +231,9 @@ struct CaptureBench: AsyncParsableCommand {
                 clients.append(try await WaybillClient.connect(host: "127.0.0.1", port: server.port, group: group))
             }
             if !noReservations {
-                _ = try await clients[0].loadNetwork(BenchNetwork.model(locations: locations, skus: skus, stockPerSKU: 1_000_000, random: &random))
+                // The same network every round (its own seed): rounds differ only in their orders.
+                var networkRandom = BenchRandom(state: 42)
+                _ = try await clients[0].loadNetwork(BenchNetwork.model(locations: locations, skus: skus, stockPerSKU: 1_000_000, random: &networkRandom))
             }
             // Warm up, then measure.
             _ = try await closedLoop(clients: clients, count: min(5_000, orders), prefix: "warm-\(round)", random: &random)
