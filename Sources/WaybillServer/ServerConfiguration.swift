@@ -19,6 +19,8 @@ public struct ServerConfiguration: Sendable {
     public var eventLoopThreads = 0
     /// SQLite reader connections.
     public var readers = 4
+    /// WAL checkpoints run from a background thread this often (never inside a commit).
+    public var walCheckpointIntervalMilliseconds = 100
     /// How long a graceful shutdown waits for calls in flight before closing connections.
     public var drainTimeoutMilliseconds: Int64 = 10_000
     /// Change-feed events kept in memory for subscribers (older ones are read from SQLite).

@@ -33,7 +33,8 @@ public final class WaybillServer: Sendable {
     public static func start(configuration: ServerConfiguration, logger: Logger) async throws -> WaybillServer {
         // Opening, migrating and rebuilding state are SQLite work: on a dispatch thread, not Swift's pool.
         let (database, writer, head) = try await offPool {
-            let database = try WaybillDatabase(path: configuration.databasePath, readers: configuration.readers)
+            let database = try WaybillDatabase(path: configuration.databasePath, readers: configuration.readers,
+                                               checkpointIntervalMilliseconds: configuration.walCheckpointIntervalMilliseconds)
             var writerLimits = configuration.writer
             writerLimits.injectedDelayMicroseconds = configuration.injectedWriteDelayMicroseconds
             let writer = try StoreWriter(database: database, limits: writerLimits, domainLimits: configuration.domain,
@@ -48,6 +49,7 @@ public final class WaybillServer: Sendable {
                                            reader: reader, group: group, feedHead: head)
         } catch {
             writer.stop()
+            database.close()
             try? await group.shutdownGracefully()
             throw error
         }
@@ -140,10 +142,11 @@ public final class WaybillServer: Sendable {
             try? await Task.sleep(nanoseconds: 10_000_000)
         }
         await registry.closeAll()
-        let writer = self.writer
+        let writer = self.writer, database = self.database
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             DispatchQueue.global().async {
                 writer.stop()
+                database.close()
                 continuation.resume()
             }
         }

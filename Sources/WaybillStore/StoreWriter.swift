@@ -123,6 +123,9 @@ public struct WriterLimits: Hashable, Sendable {
     public var writeBatchMax = 1_000
     /// Movements between balance checkpoints (bounds start-up replay).
     public var checkpointMovementsInterval = 200_000
+    /// Balances changed since the last checkpoint that trigger the next one: a checkpoint writes
+    /// every changed balance inside a batch, so this bounds the pause it adds to that batch.
+    public var checkpointDirtyBalancesMax = 2_000
     /// Test hook: a delay added to every write (job), to prove load-regression checks catch a
     /// slower write path and to make deadlines expire in tests.
     public var injectedDelayMicroseconds = 0
@@ -149,6 +152,10 @@ public struct WriterStatistics: Sendable {
     public var publishNanoseconds: UInt64 = 0
     /// CPU time of the writer thread (all phases): what a batch costs, whatever else the machine runs.
     public var cpuNanoseconds: UInt64 = 0
+    /// The slowest commit (fsync, WAL checkpoints) and the slowest whole batch.
+    public var commitNanosecondsMax: UInt64 = 0
+    public var batchNanosecondsMax: UInt64 = 0
+    public var runNanosecondsMax: UInt64 = 0
     public init() {}
     public var busyNanoseconds: UInt64 { runNanoseconds + commitNanoseconds + publishNanoseconds }
 }
@@ -213,9 +220,20 @@ public final class StoreWriter: Sendable {
 
     private let stats = Mutex(WriterStatistics())
     public var statistics: WriterStatistics { stats.withLock { $0 } }
+    /// Starts a new window for the maxima (benchmarks).
+    public func resetMaxima() {
+        stats.withLock { stats in
+            stats.commitNanosecondsMax = 0
+            stats.batchNanosecondsMax = 0
+            stats.runNanosecondsMax = 0
+        }
+    }
     fileprivate func record(jobs: Int, run: UInt64, commit: UInt64, publish: UInt64, cpu: UInt64) {
         stats.withLock { stats in
             stats.cpuNanoseconds += cpu
+            stats.commitNanosecondsMax = max(stats.commitNanosecondsMax, commit)
+            stats.batchNanosecondsMax = max(stats.batchNanosecondsMax, run + commit + publish)
+            stats.runNanosecondsMax = max(stats.runNanosecondsMax, run)
             stats.batches += 1
             stats.jobs += jobs
             stats.runNanoseconds += run
@@ -376,7 +394,8 @@ private final class WriterThread: @unchecked Sendable {
                         if owner.limits.injectedDelayMicroseconds > 0 { Self.delay(microseconds: owner.limits.injectedDelayMicroseconds) }
                         try job.run(context)
                     }
-                    if checkpointNow || storage.movementsSinceCheckpoint >= owner.limits.checkpointMovementsInterval {
+                    if checkpointNow || storage.movementsSinceCheckpoint >= owner.limits.checkpointMovementsInterval
+                        || storage.dirtyForCheckpoint.count >= owner.limits.checkpointDirtyBalancesMax {
                         try storage.checkpoint(context.engine.inventory)
                     }
                     ranAt = DispatchTime.now().uptimeNanoseconds

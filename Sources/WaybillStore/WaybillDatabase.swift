@@ -11,9 +11,12 @@ import WaybillProto
 public final class WaybillDatabase: Sendable {
     public let path: String
     let pool: DatabasePool
+    private let checkpointer: WalCheckpointer?
 
-    /// Opens (creating if needed) and migrates the database at `path`.
-    public init(path: String, readers: Int = 4) throws {
+    /// Opens (creating if needed) and migrates the database at `path`. `checkpointIntervalMilliseconds`
+    /// > 0 moves WAL checkpoints to a background thread (see WalCheckpointer); 0 leaves SQLite's
+    /// automatic checkpoint on.
+    public init(path: String, readers: Int = 4, checkpointIntervalMilliseconds: Int = 0) throws {
         self.path = path
         var configuration = Configuration()
         configuration.maximumReaderCount = readers
@@ -23,10 +26,15 @@ public final class WaybillDatabase: Sendable {
             // Every commit is fsynced: an acknowledged order survives power loss, not just kill -9.
             try db.execute(sql: "PRAGMA synchronous = FULL")
             try db.execute(sql: "PRAGMA cache_size = -65536")
+            if checkpointIntervalMilliseconds > 0 { try db.execute(sql: "PRAGMA wal_autocheckpoint = 0") }
         }
         pool = try DatabasePool(path: path, configuration: configuration)
         try Schema.migrator.migrate(pool)
+        checkpointer = checkpointIntervalMilliseconds > 0 ? WalCheckpointer(path: path, intervalMilliseconds: checkpointIntervalMilliseconds) : nil
     }
+
+    /// Stops the background checkpointer (after the writer stopped).
+    public func close() { checkpointer?.stop() }
 
     public var schemaVersion: String {
         get throws { try pool.read { db in try Schema.migrator.appliedMigrations(db).last ?? "" } }

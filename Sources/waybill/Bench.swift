@@ -189,6 +189,8 @@ struct CaptureBench: AsyncParsableCommand {
     @Option(help: "Repeat the throughput pair this many times (medians are reported).") var repeats = 1
     @Flag(help: "Capture without stock: no routing choice, no reservations (for the with/without comparison).") var noReservations = false
     @Option(help: "Write the figures as JSON to this file.") var json: String?
+    @Option(help: "Server event loop threads (0 = one per core).") var serverThreads = 0
+    @Option(help: "WAL checkpoint interval of the background checkpointer (0 = SQLite's automatic checkpoint in the commit).") var walCheckpointMilliseconds = ServerConfiguration().walCheckpointIntervalMilliseconds
     @Option(help: "Test hook: microseconds of delay added to every write (to prove load-regression checks catch a slower write path).") var injectWriteDelayMicroseconds = 0
 
     struct Report: Codable {
@@ -223,6 +225,8 @@ struct CaptureBench: AsyncParsableCommand {
             configuration.databasePath = directory.appendingPathComponent("waybill-\(round).sqlite").path
             configuration.injectedWriteDelayMicroseconds = injectWriteDelayMicroseconds
             configuration.transport.callsInFlightPerConnectionMax = max(inFlight * 2, 1024)
+            configuration.walCheckpointIntervalMilliseconds = walCheckpointMilliseconds
+            configuration.eventLoopThreads = serverThreads
             let server = try await WaybillServer.start(configuration: configuration, logger: Logger(label: "bench"))
             let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
             var random = BenchRandom(state: 42 &+ UInt64(round))
@@ -269,8 +273,14 @@ struct CaptureBench: AsyncParsableCommand {
 
             // 3. Open-loop latency at a fixed rate (from each call's intended send time).
             if rate > 0 && round == repeats - 1 {
+                server.writer.resetMaxima()
+                let before = server.writer.statistics
                 latency = try await openLoop(clients: clients, rate: rate, seconds: seconds, random: &random)
+                let after = server.writer.statistics
                 print("open loop \(rate)/s for \(seconds) s: \(latency!.line)")
+                print(String(format: "  writer during it: %d batches, %.1f jobs per batch, slowest batch %.1f ms (jobs %.1f ms, commit %.1f ms)",
+                             after.batches - before.batches, Double(after.jobs - before.jobs) / Double(max(1, after.batches - before.batches)),
+                             Double(after.batchNanosecondsMax) / 1e6, Double(after.runNanosecondsMax) / 1e6, Double(after.commitNanosecondsMax) / 1e6))
             }
             rssAfter = residentMegabytes()
             print(String(format: "resident memory: %.0f MB before the measured run, %.0f MB after", rssBefore, rssAfter))
