@@ -102,6 +102,19 @@ enum BenchNetwork {
         return model
     }
 
+    /// Loads a model through the protocol: the network in one call, opening stock in chunks of
+    /// inventoryChangesPerRequestMax (a large network exceeds networkRecordsPerRequestMax).
+    static func load(_ model: Waybill_V1_NetworkModel, into client: WaybillClient) async throws {
+        var network = model
+        network.initialStock = []
+        _ = try await client.loadNetwork(network)
+        let chunk = TransportLimits().inventoryChangesPerRequestMax
+        for start in stride(from: 0, to: model.initialStock.count, by: chunk) {
+            let response = try await client.receive(Array(model.initialStock[start..<min(start + chunk, model.initialStock.count)]))
+            if let failed = response.results.first(where: { $0.status.code != .ok }) { throw WaybillStatusError(failed.status) }
+        }
+    }
+
     static func order(_ number: Int, lines: Int, skus: Int, random: inout BenchRandom, prefix: String) -> Waybill_V1_Order {
         var order = Waybill_V1_Order()
         order.channel = .web
@@ -237,7 +250,8 @@ struct CaptureBench: AsyncParsableCommand {
             if !noReservations {
                 // The same network every round (its own seed): rounds differ only in their orders.
                 var networkRandom = BenchRandom(state: 42)
-                _ = try await clients[0].loadNetwork(BenchNetwork.model(locations: locations, skus: skus, stockPerSKU: 1_000_000, random: &networkRandom))
+                try await BenchNetwork.load(BenchNetwork.model(locations: locations, skus: skus, stockPerSKU: 1_000_000, random: &networkRandom),
+                                            into: clients[0])
             }
             // Warm up, then measure.
             _ = try await closedLoop(clients: clients, count: min(5_000, orders), prefix: "warm-\(round)", random: &random)
@@ -537,7 +551,7 @@ struct AvailabilityBench: AsyncParsableCommand {
         var random = BenchRandom(state: 11)
         var clients: [WaybillClient] = []
         for _ in 0..<(connections + 1) { clients.append(try await WaybillClient.connect(host: "127.0.0.1", port: server.port, group: group)) }
-        _ = try await clients[0].loadNetwork(BenchNetwork.model(locations: locations, skus: skus, stockPerSKU: 1_000_000, random: &random))
+        try await BenchNetwork.load(BenchNetwork.model(locations: locations, skus: skus, stockPerSKU: 1_000_000, random: &random), into: clients[0])
         var payloads: [[UInt8]] = []
         for _ in 0..<1_000 {
             var request = Waybill_V1_GetAvailabilityRequest()
