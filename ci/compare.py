@@ -62,6 +62,7 @@ def main(argv):
                 baseline = json.load(f)
         except OSError:
             baseline = {}
+        # One run: a first baseline. Calibrate with --runs 10 and put the medians in (ci/README.md).
         baseline["figures"] = {k: round(v, 4) for k, v in measured.items()}
         baseline.setdefault("bands", {"throughput_ratio": 0.25, "p99_commits": 1.0, "p999_commits": 2.0})
         with open(baseline_path, "w") as f:
