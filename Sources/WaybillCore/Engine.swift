@@ -199,6 +199,7 @@ public struct Engine: Sendable {
         self.state = state
         self.limits = limits
         self.router = Router(limits: routingLimits, explanationLocationsMax: limits.routingExplanationLocationsMax)
+        self.state.inventory.follow(self.state.network)
     }
 
     public var network: NetworkState { state.network }
@@ -601,7 +602,10 @@ public struct Engine: Sendable {
         if location.cutoffMinuteUTC < 0 || location.cutoffMinuteUTC >= 1440 {
             throw DomainError.invalid("cutoff_minute_utc", "must be a minute of the day (0..<1440)")
         }
+        let known = state.network.locations[location.locationID] != nil
         state.network.upsert(location)
+        // A new location shifts the sites after it: re-point the inventory's routing hints.
+        if !known { state.inventory.follow(state.network) }
         try storage.saveLocation(location)
     }
 

@@ -93,11 +93,27 @@ public struct InventoryBook: Sendable {
     public struct Entry: Hashable, Sendable {
         public var locationID: LocationID
         public var balance: Balance
+        /// Where the location was in the routing network's site list when last told (-1: unknown).
+        /// Only a hint: routing checks it against the site's id and falls back to a lookup, so a
+        /// stale hint costs a hash, never a wrong answer. Not part of the entry's value.
+        var siteHint: Int32 = -1
+
+        public init(locationID: LocationID, balance: Balance) {
+            self.locationID = locationID
+            self.balance = balance
+        }
+        public static func == (lhs: Entry, rhs: Entry) -> Bool { lhs.locationID == rhs.locationID && lhs.balance == rhs.balance }
+        public func hash(into hasher: inout Hasher) {
+            hasher.combine(locationID)
+            hasher.combine(balance)
+        }
     }
 
     /// Per SKU, entries sorted by location id (deterministic iteration for routing).
     private var entriesBySKU: [SKU: [Entry]] = [:]
     private var changed: Set<InventoryKey> = []
+    /// The network's site positions, for the hints of entries created from now on.
+    private var siteIndex: [LocationID: Int] = [:]
 
     public init() {}
 
@@ -110,6 +126,19 @@ public struct InventoryBook: Sendable {
         var book = InventoryBook()
         for sku in skus { book.entriesBySKU[sku] = entriesBySKU[sku] }
         return book
+    }
+
+    /// Records where each location sits in the network's site list (after the network changed),
+    /// so routing can go from an entry to its site without hashing the location id.
+    public mutating func follow(_ network: NetworkState) {
+        let index = network.siteIndex
+        if index == siteIndex { return }
+        siteIndex = index
+        for sku in entriesBySKU.keys {
+            entriesBySKU[sku]!.withUnsafeMutableBufferPointer { entries in
+                for position in entries.indices { entries[position].siteHint = Int32(index[entries[position].locationID] ?? -1) }
+            }
+        }
     }
 
     public func balance(_ sku: SKU, at location: LocationID) -> Balance {
@@ -139,17 +168,20 @@ public struct InventoryBook: Sendable {
 
     public mutating func update(_ sku: SKU, _ location: LocationID, _ body: (inout Balance) -> Void) {
         changed.insert(InventoryKey(sku: sku, locationID: location))
-        Self.modify(&entriesBySKU[sku, default: []], location, body)
+        Self.modify(&entriesBySKU[sku, default: []], location, siteIndex: siteIndex, body)
     }
 
-    private static func modify(_ entries: inout [Entry], _ location: LocationID, _ body: (inout Balance) -> Void) {
+    private static func modify(_ entries: inout [Entry], _ location: LocationID, siteIndex: [LocationID: Int],
+                               _ body: (inout Balance) -> Void) {
         if let index = search(entries, location) {
             body(&entries[index].balance)
         } else {
             var balance = Balance()
             body(&balance)
             let insertAt = entries.firstIndex { $0.locationID > location } ?? entries.endIndex
-            entries.insert(Entry(locationID: location, balance: balance), at: insertAt)
+            var entry = Entry(locationID: location, balance: balance)
+            entry.siteHint = Int32(siteIndex[location] ?? -1)
+            entries.insert(entry, at: insertAt)
         }
     }
 

@@ -261,15 +261,9 @@ public struct Router: Sendable {
         var supply: [Int32] = []
         var available: [Int64] = []
         var covered: [Int32] = []
-        var distance: [Double] = []
         var day: [Int64] = []
-        /// Score terms that do not depend on what is shipped (processing, distance, capacity, priority).
-        var fixedScore: [Double] = []
-        /// Score of a parcel with no rate (pickup, or a network without carriers).
-        var unratedScore: [Double] = []
-        /// Carrier options usable today (bit i = the site's option i); 0 = unrated.
-        var optionMask: [UInt64] = []
-        var delayDays: [Int32] = []
+        /// What scoring a shipment from the candidate needs besides its units.
+        var terms: [Terms] = []
         /// Score for shipping everything it can: ranks candidates.
         var proxy: [Double] = []
         /// Locations not scored because another holds the whole order: (site, units, lines covered).
@@ -277,6 +271,20 @@ public struct Router: Sendable {
 
         var count: Int { site.count }
         func units(_ candidate: Int, _ line: Int) -> Int32 { supply[candidate * lineCount + line] }
+        func distance(_ candidate: Int) -> Double { terms[candidate].distance }
+    }
+
+    /// A candidate's score terms that do not depend on what it ships.
+    struct Terms {
+        var site: Int
+        /// Carrier options usable today (bit i = the site's option i); 0 = unrated.
+        var optionMask: UInt64
+        var distance: Double
+        var delayDays: Int32
+        /// Processing, distance, capacity and priority terms.
+        var fixedScore: Double
+        /// Score of a parcel with no rate (pickup, or a network without carriers).
+        var unratedScore: Double
     }
 
     /// The policy's scoring weights, looked up once per decision.
@@ -413,13 +421,13 @@ public struct Router: Sendable {
         // Most units first (then location id): only the ones the explanation has room for are named.
         let room = explanation.room
         if room > 0 {
-            let holders = candidates.partialHolders.sorted { ($0.covered, $1.site) > ($1.covered, $0.site) }
-            for holder in holders.prefix(room) {
+            let holders = Self.first(room, of: candidates.partialHolders) { ($0.covered, $1.site) > ($1.covered, $0.site) }
+            for holder in holders {
                 explanation.rejected(network.sites[holder.site].location.locationID, score: 0,
                                      reason: "not chosen: covers \(holder.covered) unit(s) of \(holder.lines)/\(lineCount) line(s); "
                                         + "another location holds the whole order")
             }
-            explanation.omit(summary: "not chosen", count: max(0, holders.count - room))
+            explanation.omit(summary: "not chosen", count: candidates.partialHolders.count - holders.count)
         } else {
             explanation.omit(summary: "not chosen", count: candidates.partialHolders.count)
         }
@@ -454,7 +462,13 @@ public struct Router: Sendable {
         for (lineIndex, line) in request.lines.enumerated() {
             for entry in inventory.entries(for: line.sku) {
                 if request.method == .pickup && entry.locationID != request.pickupLocationID { continue }
-                guard let site = network.siteIndex[entry.locationID] else {
+                let hint = Int(entry.siteHint)
+                let site: Int
+                if hint >= 0 && hint < sites.count && sites[hint].location.locationID == entry.locationID {
+                    site = hint
+                } else if let found = network.siteIndex[entry.locationID] {
+                    site = found
+                } else {
                     if !unknown.contains(entry.locationID) { unknown.append(entry.locationID) }
                     continue
                 }
@@ -566,23 +580,20 @@ public struct Router: Sendable {
 
             let delayDays = Int32(day - request.now.day)
             let utilisation = dailyCapacity > 0 ? Double(used) / Double(dailyCapacity) : 0
-            let candidate = candidates.count
+            let terms = Terms(
+                site: site, optionMask: optionMask, distance: distance, delayDays: delayDays,
+                fixedScore: scoring.processing * sites[site].processingCostMajor + scoring.distance * distance / 100
+                    + scoring.capacity * utilisation + scoring.priority * Double(sites[site].priority),
+                unratedScore: scoring.late * Double(max(0, delayDays - promised)))
+            let proxy = score(terms, lineCount: lineCount, network: network, request: request, weights: weights, scoring: scoring,
+                              available: { rawAvailable[base + $0] }, units: { rawSupply[base + $0] }).score
             candidates.site.append(site)
             candidates.supply.append(contentsOf: rawSupply[base..<(base + lineCount)])
             candidates.available.append(contentsOf: rawAvailable[base..<(base + lineCount)])
             candidates.covered.append(covered)
-            candidates.distance.append(distance)
             candidates.day.append(day)
-            candidates.fixedScore.append(
-                scoring.processing * sites[site].processingCostMajor + scoring.distance * distance / 100
-                    + scoring.capacity * utilisation + scoring.priority * Double(sites[site].priority))
-            candidates.unratedScore.append(scoring.late * Double(max(0, delayDays - promised)))
-            candidates.optionMask.append(optionMask)
-            candidates.delayDays.append(delayDays)
-            candidates.proxy.append(0)
-            candidates.proxy[candidate] = score(candidate, candidates, network, request, weights: weights, scoring: scoring) {
-                candidates.units(candidate, $0)
-            }.score
+            candidates.terms.append(terms)
+            candidates.proxy.append(proxy)
         }
         while unknownIndex < unknown.count {
             explanation.filtered("unknown location (not in the network)", unknown[unknownIndex])
@@ -597,30 +608,36 @@ public struct Router: Sendable {
     /// carrier option for its distance and weight, plus the location's fixed terms.
     func score(_ candidate: Int, _ candidates: Candidates, _ network: NetworkState, _ request: RoutingRequest,
                weights: [Int32], scoring: Weights, units: (Int) -> Int32) -> Scored {
+        let base = candidate * candidates.lineCount
+        return score(candidates.terms[candidate], lineCount: candidates.lineCount, network: network, request: request, weights: weights,
+                     scoring: scoring, available: { candidates.available[base + $0] }, units: units)
+    }
+
+    func score(_ terms: Terms, lineCount: Int, network: NetworkState, request: RoutingRequest, weights: [Int32], scoring: Weights,
+               available: (Int) -> Int64, units: (Int) -> Int32) -> Scored {
         var weight: Int32 = 0
         var depth = 0.0
         var depthLines = 0
-        let base = candidate * candidates.lineCount
-        for line in 0..<candidates.lineCount {
+        for line in 0..<lineCount {
             let count = units(line)
             guard count > 0 else { continue }
             weight &+= count &* weights[line]
-            depth += Double(count) / Double(max(1, candidates.available[base + line]))
+            depth += Double(count) / Double(max(1, available(line)))
             depthLines += 1
         }
-        let mask = candidates.optionMask[candidate]
+        let mask = terms.optionMask
         var result: Scored
         if mask == 0 {
-            result = Scored(score: candidates.unratedScore[candidate], option: -1, shippingCostMinor: 0, transitDays: 0)
+            result = Scored(score: terms.unratedScore, option: -1, shippingCostMinor: 0, transitDays: 0)
         } else {
             // No rate band covers the distance and weight: the location can still ship, at a penalty
             // large enough that any rated location wins.
             result = Scored(score: 1e6, option: -1, shippingCostMinor: 0, transitDays: 0)
-            let distance = candidates.distance[candidate]
-            let delay = candidates.delayDays[candidate]
+            let distance = terms.distance
+            let delay = terms.delayDays
             let promised = request.serviceLevel.promisedTransitDays
             var bestCost = Int64.max
-            network.sites[candidates.site[candidate]].rates.withUnsafeBufferPointer { rates in
+            network.sites[terms.site].rates.withUnsafeBufferPointer { rates in
                 for rate in rates where mask & (1 << UInt64(rate.option)) != 0
                     && rate.maxDistanceKilometres >= distance && rate.maxWeightGrams >= weight {
                     let late = Double(max(0, delay + rate.transitDays - promised))
@@ -632,7 +649,7 @@ public struct Router: Sendable {
                 }
             }
         }
-        result.score += candidates.fixedScore[candidate]
+        result.score += terms.fixedScore
         result.score += scoring.depth * (depthLines > 0 ? depth / Double(depthLines) : 0)
         return result
     }
@@ -647,8 +664,8 @@ public struct Router: Sendable {
             switch tieBreaker {
             case .locationPriority where location.priority != otherLocation.priority:
                 return location.priority < otherLocation.priority
-            case .distance where abs(candidates.distance[candidate] - candidates.distance[other]) > 1e-9:
-                return candidates.distance[candidate] < candidates.distance[other]
+            case .distance where abs(candidates.distance(candidate) - candidates.distance(other)) > 1e-9:
+                return candidates.distance(candidate) < candidates.distance(other)
             case .locationID where location.locationID != otherLocation.locationID:
                 return location.locationID < otherLocation.locationID
             default: continue
@@ -733,6 +750,25 @@ public struct Router: Sendable {
             assignment.append(units)
         }
         return (chosen, assignment)
+    }
+
+    /// The first `count` elements of `items` in `areInIncreasingOrder`, sorted: the same as
+    /// `items.sorted(by:).prefix(count)` for a strict total order, without sorting everything
+    /// (the explanation names a few locations out of many).
+    static func first<T>(_ count: Int, of items: [T], by areInIncreasingOrder: (T, T) -> Bool) -> [T] {
+        guard count > 0 else { return [] }
+        var kept: [T] = []
+        kept.reserveCapacity(min(count, items.count))
+        for item in items {
+            if kept.count == count {
+                guard areInIncreasingOrder(item, kept[count - 1]) else { continue }
+                kept.removeLast()
+            }
+            var position = kept.count
+            while position > 0 && areInIncreasingOrder(item, kept[position - 1]) { position -= 1 }
+            kept.insert(item, at: position)
+        }
+        return kept
     }
 
     /// Next k-combination of 0..<count in lexicographic order; false after the last.

@@ -38,7 +38,10 @@ public final class CommittedState: Sendable {
                 _ = book.drainChangedKeys()
             }
         }
-        if networkChanged { network.withLock { $0 = engine.network } }
+        if networkChanged {
+            network.withLock { $0 = engine.network }
+            inventory.withLock { $0.follow(engine.network) }
+        }
         capacity.withLock { $0 = engine.state.capacity }
         if engine.policy.version != policy.withLock({ $0.version }) { policy.withLock { $0 = engine.policy } }
     }

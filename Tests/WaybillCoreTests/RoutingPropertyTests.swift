@@ -247,6 +247,19 @@ struct RoutingPropertyTests {
         let (network2, inventory2, capacity2) = routingCase.world(reversed: true)
         let mirrored = Router().route(request, policy: routingCase.policy, network: network2, inventory: inventory2, capacity: capacity2)
         expect(PlanDigest(mirrored) == PlanDigest(plan), "the plan depends on insertion order")
+        // Site hints (how routing skips hashing location ids) never change a plan: fresh ones,
+        // and stale ones taken from a network whose site positions differ.
+        var hinted = inventory
+        hinted.follow(network)
+        let withHints = Router().route(request, policy: routingCase.policy, network: network, inventory: hinted, capacity: capacity)
+        expect(PlanDigest(withHints) == PlanDigest(plan), "routing with site hints gave a different plan")
+        var shifted = NetworkState()
+        shifted.upsert(Location(locationID: LocationID("LOC-")))
+        for site in routingCase.sites.dropFirst() { shifted.upsert(site.location) }
+        var stale = inventory
+        stale.follow(shifted)
+        let withStaleHints = Router().route(request, policy: routingCase.policy, network: network, inventory: stale, capacity: capacity)
+        expect(PlanDigest(withStaleHints) == PlanDigest(plan), "routing with stale site hints gave a different plan")
         return problems
     }
 

@@ -296,6 +296,26 @@ struct RoutingScenarioTests {
         #expect(summarised == 7, "\(summaries)")
     }
 
+    @Test("past the cap, the explanation names the partial holders covering the most units (then by id) and counts the rest")
+    func partialHoldersNamedByCoverage() {
+        var world = RoutingWorld()
+        let full = Net.location(LocationID("WH-FULL"), .warehouse, 40.7357, -74.1724, region: "NJ", processingCost: 100, pickup: false)
+        world.network.upsert(full)
+        world.stock(Net.skuA, full.locationID, 5)
+        world.stock(Net.skuB, full.locationID, 5)
+        for index in 0..<6 {
+            let partial = Net.location(LocationID("P-\(index)"), .warehouse, 40.7357, -74.1724, region: "NJ", processingCost: 100, pickup: false)
+            world.network.upsert(partial)
+            world.stock(Net.skuA, partial.locationID, Int64(index % 3 + 1))
+        }
+        let plan = world.route([(Net.skuA, 3), (Net.skuB, 3)], router: Router(explanationLocationsMax: 4))
+        #expect(plan.locations == [full.locationID])
+        let named = plan.decision.locations.filter { !$0.chosen && $0.locationID.rawValue != "*" }
+        #expect(named.map(\.locationID.rawValue) == ["P-2", "P-5", "P-1"], "\(named)")
+        #expect(named.allSatisfy { $0.reason.hasSuffix("another location holds the whole order") })
+        #expect(plan.decision.locations.filter { $0.locationID.rawValue == "*" }.map(\.reason) == ["3 more: not chosen"])
+    }
+
     @Test("a parcel no rate band covers still ships, but any rated location wins")
     func unratedParcel() {
         // London is ~5,700 km from Philadelphia: beyond every band.
