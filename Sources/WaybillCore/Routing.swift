@@ -24,6 +24,8 @@ public struct NetworkState: Sendable {
     /// Locations sorted by id with what routing precomputes for them; `siteIndex` finds one.
     private(set) var sites: [Site] = []
     private(set) var siteIndex: [LocationID: Int] = [:]
+    /// The sites' location ids, densely packed for the routing hot loop.
+    private(set) var siteIDs: [LocationID] = []
 
     public struct ServiceOption: Hashable, Sendable {
         public var carrierID: String
@@ -130,7 +132,8 @@ public struct NetworkState: Sendable {
                         hasCoordinates: location.coordinates != nil, dailyOrderCapacity: location.dailyOrderCapacity,
                         cutoffMinuteUTC: location.cutoffMinuteUTC, priority: location.priority)
         }
-        siteIndex = Dictionary(uniqueKeysWithValues: sites.enumerated().map { ($1.location.locationID, $0) })
+        siteIDs = sites.map(\.location.locationID)
+        siteIndex = Dictionary(uniqueKeysWithValues: siteIDs.enumerated().map { ($1, $0) })
     }
 }
 
@@ -221,6 +224,19 @@ public struct Router: Sendable {
                       inventory: InventoryBook, capacity: CapacityBook) -> AllocationPlan {
         // Lines sharing a SKU draw on the same stock: route one line per SKU, then hand each
         // shipment's units back to those lines in line order.
+        let lines = request.lines
+        var repeated = false
+        if lines.count <= 16 {
+            // Few lines (the common case): compare pairs rather than hash every SKU.
+            search: for index in lines.indices.dropFirst() {
+                for earlier in 0..<index where lines[earlier].sku == lines[index].sku { repeated = true; break search }
+            }
+        } else {
+            repeated = Set(lines.map(\.sku)).count != lines.count
+        }
+        if !repeated {
+            return routeLines(request, policy: policy, network: network, inventory: inventory, capacity: capacity)
+        }
         var merged: [RoutingLine] = []
         var mergedIndex: [SKU: Int] = [:]
         for line in request.lines {
@@ -390,12 +406,13 @@ public struct Router: Sendable {
                 allocated[lineIndex] += quantity
             }
             guard !lines.isEmpty else { continue }
-            let site = network.sites[candidates.site[candidate]]
+            let site = candidates.site[candidate]
             let scored = score(candidate, candidates, network, request, weights: weights, scoring: scoring) { units[$0] }
-            let option: NetworkState.ServiceOption? = scored.option >= 0 ? site.options[scored.option] : nil
-            let processingMinor = site.location.processingCost?.minorUnits ?? 0
+            let option: NetworkState.ServiceOption? = scored.option >= 0 ? network.sites[site].options[scored.option] : nil
+            let processingMinor = network.sites[site].location.processingCost?.minorUnits ?? 0
+            let locationID = network.siteIDs[site]
             let shipment = PlannedShipment(
-                locationID: site.location.locationID, lines: lines,
+                locationID: locationID, lines: lines,
                 carrierID: option?.carrierID ?? "", carrierService: option?.service.service ?? "",
                 carrierResource: option?.resource ?? "",
                 shippingCost: Money(minorUnits: scored.shippingCostMinor, currency: request.currency),
@@ -403,19 +420,19 @@ public struct Router: Sendable {
                 transitDays: scored.transitDays, processingDay: candidates.day[candidate], score: scored.score)
             totalCost += shipment.shippingCost.minorUnits + shipment.processingCost.minorUnits
             shipments.append(shipment)
-            explanation.chosen(site.location.locationID, score: scored.score,
+            explanation.chosen(locationID, score: scored.score,
                                reason: "chosen: ships \(lines.reduce(0) { $0 + $1.quantity }) units of \(lines.count) line(s), "
                                    + "\(option.map { "\($0.resource), " } ?? "")cost \(scored.shippingCostMinor + processingMinor) "
                                    + "\(request.currency) minor, \(scored.transitDays) transit day(s), score \(Self.format(scored.score))")
         }
-        let chosen = Set(best)
-        let others = (0..<candidates.count).filter { !chosen.contains($0) }.sorted {
+        let others = (0..<candidates.count).filter { !best.contains($0) }.sorted {
             (candidates.covered[$0], -candidates.proxy[$0]) > (candidates.covered[$1], -candidates.proxy[$1])
         }
         for candidate in others {
             func lineCovered() -> Int { (0..<lineCount).filter { candidates.units(candidate, $0) > 0 }.count }
-            explanation.rejected(network.sites[candidates.site[candidate]].location.locationID, score: candidates.proxy[candidate],
-                                 reason: "not chosen: covers \(candidates.covered[candidate]) unit(s) of \(lineCovered())/\(lineCount) line(s), score \(Self.format(candidates.proxy[candidate]))")
+            explanation.rejected(network.siteIDs[candidates.site[candidate]], score: candidates.proxy[candidate],
+                                 reason: Self.coverage(candidates.covered[candidate], Int32(lineCovered()), lineCount,
+                                                       ", score " + Self.format(candidates.proxy[candidate])))
         }
 
         // Most units first (then location id): only the ones the explanation has room for are named.
@@ -423,9 +440,8 @@ public struct Router: Sendable {
         if room > 0 {
             let holders = Self.first(room, of: candidates.partialHolders) { ($0.covered, $1.site) > ($1.covered, $0.site) }
             for holder in holders {
-                explanation.rejected(network.sites[holder.site].location.locationID, score: 0,
-                                     reason: "not chosen: covers \(holder.covered) unit(s) of \(holder.lines)/\(lineCount) line(s); "
-                                        + "another location holds the whole order")
+                explanation.rejected(network.siteIDs[holder.site], score: 0,
+                                     reason: Self.coverage(holder.covered, holder.lines, lineCount, "; another location holds the whole order"))
             }
             explanation.omit(summary: "not chosen", count: candidates.partialHolders.count - holders.count)
         } else {
@@ -451,6 +467,7 @@ public struct Router: Sendable {
                                   explanation: inout Explanation) -> Candidates {
         let lineCount = request.lines.count
         let sites = network.sites
+        let siteIDs = network.siteIDs
         // Every location holding any of the SKUs: raw slots in first-seen order, then sorted by site
         // (sites are in location-id order, so the result is deterministic).
         var slotOfSite = [Int32](repeating: -1, count: sites.count)
@@ -460,11 +477,17 @@ public struct Router: Sendable {
         var unknown: [LocationID] = []
         let pickupSite = request.method == .pickup ? request.pickupLocationID.flatMap { network.siteIndex[$0] } : nil
         for (lineIndex, line) in request.lines.enumerated() {
-            for entry in inventory.entries(for: line.sku) {
+            let entries = inventory.entries(for: line.sku)
+            if rawSites.isEmpty {
+                rawSites.reserveCapacity(entries.count * 2)
+                rawSupply.reserveCapacity(entries.count * 2 * lineCount)
+                rawAvailable.reserveCapacity(entries.count * 2 * lineCount)
+            }
+            for entry in entries {
                 if request.method == .pickup && entry.locationID != request.pickupLocationID { continue }
                 let hint = Int(entry.siteHint)
                 let site: Int
-                if hint >= 0 && hint < sites.count && sites[hint].location.locationID == entry.locationID {
+                if hint >= 0 && hint < siteIDs.count && siteIDs[hint] == entry.locationID {
                     site = hint
                 } else if let found = network.siteIndex[entry.locationID] {
                     site = found
@@ -509,9 +532,14 @@ public struct Router: Sendable {
         candidates.site.reserveCapacity(rawSites.count)
         candidates.supply.reserveCapacity(rawSupply.count)
         candidates.available.reserveCapacity(rawSupply.count)
+        candidates.covered.reserveCapacity(rawSites.count)
+        candidates.day.reserveCapacity(rawSites.count)
+        candidates.terms.reserveCapacity(rawSites.count)
+        candidates.proxy.reserveCapacity(rawSites.count)
         var unknownIndex = 0
-        for site in rawSites.sorted() {
-            let locationID = sites[site].location.locationID
+        // In site order (location-id order), without sorting: slotOfSite has one entry per site.
+        for site in 0..<sites.count where slotOfSite[site] >= 0 {
+            let locationID = siteIDs[site]
             while unknownIndex < unknown.count && unknown[unknownIndex] < locationID {
                 explanation.filtered("unknown location (not in the network)", unknown[unknownIndex])
                 unknownIndex += 1
@@ -560,13 +588,15 @@ public struct Router: Sendable {
             }
             var rejectedBy: String?
             for filter in policy.filters {
-                let location = sites[site].location
                 switch filter {
-                case .locationType(let types): if !types.contains(location.type) { rejectedBy = "location type \(location.type.name)" }
+                case .locationType(let types):
+                    let type = sites[site].location.type
+                    if !types.contains(type) { rejectedBy = "location type \(type.name)" }
                 case .region(let regions, let sameRegion):
-                    if sameRegion && location.region != request.shipToRegion { rejectedBy = "region \(location.region) is not the ship-to region" }
-                    if !regions.isEmpty && !regions.contains(location.region) { rejectedBy = "region \(location.region) not allowed" }
-                case .channelEligibility: if !location.sells(to: request.channel) { rejectedBy = "does not sell to \(request.channel.name)" }
+                    let region = sites[site].location.region
+                    if sameRegion && region != request.shipToRegion { rejectedBy = "region \(region) is not the ship-to region" }
+                    if !regions.isEmpty && !regions.contains(region) { rejectedBy = "region \(region) not allowed" }
+                case .channelEligibility: if !sites[site].location.sells(to: request.channel) { rejectedBy = "does not sell to \(request.channel.name)" }
                 case .capacityLeft(let minimum): if capacityLeft < minimum { rejectedBy = "capacity left \(capacityLeft) < \(minimum)" }
                 case .enoughStock(let wholeOrder):
                     var full = 0
@@ -658,20 +688,21 @@ public struct Router: Sendable {
                           policy: RoutingPolicy) -> Bool {
         let score = candidates.proxy[candidate], otherScore = candidates.proxy[other]
         if abs(score - otherScore) > 1e-9 { return score < otherScore }
-        let location = network.sites[candidates.site[candidate]].location
-        let otherLocation = network.sites[candidates.site[other]].location
+        let site = candidates.site[candidate], otherSite = candidates.site[other]
+        let priority = network.sites[site].priority, otherPriority = network.sites[otherSite].priority
+        // Sites are in location-id order: comparing positions compares ids.
         for tieBreaker in policy.tieBreakers {
             switch tieBreaker {
-            case .locationPriority where location.priority != otherLocation.priority:
-                return location.priority < otherLocation.priority
+            case .locationPriority where priority != otherPriority:
+                return priority < otherPriority
             case .distance where abs(candidates.distance(candidate) - candidates.distance(other)) > 1e-9:
                 return candidates.distance(candidate) < candidates.distance(other)
-            case .locationID where location.locationID != otherLocation.locationID:
-                return location.locationID < otherLocation.locationID
+            case .locationID where site != otherSite:
+                return site < otherSite
             default: continue
             }
         }
-        return location.locationID < otherLocation.locationID
+        return site < otherSite
     }
 
     // MARK: split search
@@ -780,6 +811,22 @@ public struct Router: Sendable {
         indices[position] += 1
         for next in (position + 1)..<k { indices[next] = indices[next - 1] + 1 }
         return true
+    }
+
+    /// "not chosen: covers U unit(s) of L/N line(s)" + tail, built in one allocation
+    /// (interpolation regrows the string as it goes, which showed up in routing profiles).
+    static func coverage(_ units: Int32, _ lines: Int32, _ lineCount: Int, _ tail: String) -> String {
+        var text = ""
+        text.reserveCapacity(56 + tail.utf8.count)
+        text += "not chosen: covers "
+        text += String(units)
+        text += " unit(s) of "
+        text += String(lines)
+        text += "/"
+        text += String(lineCount)
+        text += " line(s)"
+        text += tail
+        return text
     }
 
     static func format(_ value: Double) -> String {
