@@ -91,6 +91,10 @@ public protocol EngineStorage: AnyObject {
     func requestRecord(_ key: String) throws -> RequestRecord?
     /// Sum of on-hand deltas of stock-changing movements recorded after `after` (variance correction).
     func onHandDelta(_ sku: SKU, _ location: LocationID, after: Timestamp) throws -> Int64
+    /// The as-of time of the newest ERP count applied to this SKU × location, if any.
+    func countedAsOf(_ sku: SKU, _ location: LocationID) throws -> Timestamp?
+    /// Records that an ERP count as of `asOf` was applied (the newest wins).
+    func recordCount(_ key: InventoryKey, asOf: Timestamp) throws
 
     func insertOrder(_ order: Order) throws
     func updateOrder(_ order: Order) throws
@@ -528,7 +532,14 @@ public struct Engine: Sendable {
         }
         var movements: [Movement] = []
         var positions: [(InventoryKey, Balance)] = []
+        var applied = 0
         for sku in counted.keys.sorted() {
+            // A count older than one already applied is stale: the newer count, plus the
+            // movements since it, already says what is there. Applying the old one would undo
+            // whatever the newer count corrected (shrinkage, ERP-only adjustments).
+            if let newer = try storage.countedAsOf(sku, locationID), newer > asOf { continue }
+            applied += 1
+            try storage.recordCount(InventoryKey(sku: sku, locationID: locationID), asOf: asOf)
             let since = try storage.onHandDelta(sku, locationID, after: asOf)
             let target = max(0, counted[sku]! + since)
             let current = state.inventory.balance(sku, at: locationID).onHand
@@ -546,7 +557,7 @@ public struct Engine: Sendable {
         }
         try storage.recordRequest(RequestRecord(key: key, fingerprint: context.fingerprint, subject: locationID.rawValue, at: context.now))
         try releaseBackorders(skus: movements.filter { $0.onHandDelta > 0 }.map(\.sku), context: context, storage: storage)
-        return (false, counted.count, positions)
+        return (false, applied, positions)
     }
 
     public mutating func updateInventorySetting(_ key: InventoryKey, safetyStock: Int64, incoming: [Supply],

@@ -24,6 +24,7 @@ public final class MemoryStorage: EngineStorage {
     public private(set) var eventCount: UInt64 = 0
     /// Per SKU × location, (time, on-hand delta) of stock-changing movements, for variance correction.
     private var onHandLog: [InventoryKey: [(Timestamp, Int64)]] = [:]
+    private var counts: [InventoryKey: Timestamp] = [:]
     /// Events appended since the last `drainEvents()`.
     private var pending: [StoredEvent] = []
 
@@ -37,6 +38,9 @@ public final class MemoryStorage: EngineStorage {
     public func loadOrder(_ id: OrderID) throws -> Order? { orders[id] }
     public func orderID(channel: Channel, externalOrderID: String) throws -> OrderID? { keys[Self.key(channel, externalOrderID)] }
     public func requestRecord(_ key: String) throws -> RequestRecord? { requests[key] }
+    public func countedAsOf(_ sku: SKU, _ location: LocationID) throws -> Timestamp? { counts[InventoryKey(sku: sku, locationID: location)] }
+    public func recordCount(_ key: InventoryKey, asOf: Timestamp) throws { counts[key] = asOf }
+
     public func onHandDelta(_ sku: SKU, _ location: LocationID, after: Timestamp) throws -> Int64 {
         (onHandLog[InventoryKey(sku: sku, locationID: location)] ?? []).reduce(0) { $1.0 > after ? $0 + $1.1 : $0 }
     }

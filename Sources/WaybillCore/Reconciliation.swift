@@ -315,7 +315,12 @@ extension Engine {
         }
         let asOf = extract.asOf.millisecondsSinceEpoch == 0 ? context.now : extract.asOf
         for location in byLocation.keys.sorted() {
-            let entries = byLocation[location]!
+            // A count older than one already applied is stale (applyStockSnapshot skips it): not repaired.
+            let entries = try byLocation[location]!.filter { entry in
+                guard let newer = try storage.countedAsOf(entry.sku, location) else { return true }
+                return newer <= asOf
+            }
+            if entries.isEmpty { continue }
             var snapshotContext = context
             snapshotContext.fingerprint = context.fingerprint ^ fnv1a(location.rawValue)
             _ = try applyStockSnapshot(locationID: location, asOf: asOf, levels: entries.map { ($0.sku, $0.count) }, complete: false,

@@ -117,7 +117,17 @@ final class SQLiteStorage: EngineStorage {
             """), arguments: [sku.rawValue, location.rawValue, after.millisecondsSinceEpoch]) ?? 0
     }
 
+    func countedAsOf(_ sku: SKU, _ location: LocationID) throws -> Timestamp? {
+        try Int64.fetchOne(statement("SELECT as_of FROM stock_counts WHERE sku = ? AND location_id = ?"),
+                           arguments: [sku.rawValue, location.rawValue]).map { Timestamp(millisecondsSinceEpoch: $0) }
+    }
+
     // MARK: writes
+
+    func recordCount(_ key: InventoryKey, asOf: Timestamp) throws {
+        try statement("INSERT OR REPLACE INTO stock_counts (sku, location_id, as_of) VALUES (?, ?, ?)")
+            .execute(arguments: [key.sku.rawValue, key.locationID.rawValue, asOf.millisecondsSinceEpoch])
+    }
 
     /// The bytes written for `order` in this batch, if it was the last order written.
     func cachedBytes(of order: Order) -> [UInt8]? {

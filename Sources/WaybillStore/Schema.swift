@@ -109,6 +109,18 @@ enum Schema {
             // The item's change-feed sequence: one more on every upsert, surviving outbox pruning.
             try db.execute(sql: "ALTER TABLE items ADD COLUMN version INTEGER NOT NULL DEFAULT 1")
         }
+        migrator.registerMigration("v3: stock counts") { db in
+            // The as-of time of the newest ERP count applied per SKU × location: an older
+            // snapshot arriving late is not applied over a newer one.
+            try db.execute(sql: """
+                CREATE TABLE stock_counts (
+                    sku TEXT NOT NULL,
+                    location_id TEXT NOT NULL,
+                    as_of INTEGER NOT NULL,
+                    PRIMARY KEY (sku, location_id)
+                ) WITHOUT ROWID
+                """)
+        }
         return migrator
     }
 }

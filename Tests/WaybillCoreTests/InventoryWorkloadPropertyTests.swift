@@ -72,6 +72,8 @@ final class WorkloadRunner {
     private var onHand: [InventoryKey: Int64] = [:]
     private var byKind: [InventoryKey: [MovementKind: Int64]] = [:]
     private var physicalLog: [InventoryKey: [(Int64, Int64)]] = [:]
+    /// The as-of time of the newest count applied per key: older counts are stale and skipped.
+    private var countedAsOf: [InventoryKey: Int64] = [:]
 
     // Ledger replay.
     private var replayed: [InventoryKey: (onHand: Int64, reserved: Int64)] = [:]
@@ -310,15 +312,19 @@ final class WorkloadRunner {
                 for (key, _) in h.engine.inventory.allBalances where key.locationID == location && counted[key.sku] == nil { counted[key.sku] = 0 }
             }
             var expectedDeltas: [InventoryKey: Int64] = [:]
+            var fresh = 0
             for (sku, count) in counted {
                 let key = InventoryKey(sku: sku, locationID: location)
+                if let newer = countedAsOf[key], newer > asOf.millisecondsSinceEpoch { continue }
+                fresh += 1
+                countedAsOf[key] = asOf.millisecondsSinceEpoch
                 let since = (physicalLog[key] ?? []).filter { $0.0 > asOf.millisecondsSinceEpoch }.reduce(0) { $0 + $1.1 }
                 expectedDeltas[key] = max(0, count + since) - onHand[key, default: 0]
             }
             let context = h.context(fingerprint: fingerprint("\(location) \(asOf) \(levels) \(complete)"))
             let result = try h.engine.applyStockSnapshot(locationID: location, asOf: asOf, levels: levels, complete: complete, messageID: messageID,
                                                          context: context, storage: h.storage)
-            if result.replayed || result.applied != counted.count { fail("snapshot: replayed \(result.replayed), applied \(result.applied) of \(counted.count)") }
+            if result.replayed || result.applied != fresh { fail("snapshot: replayed \(result.replayed), applied \(result.applied), expected \(fresh) of \(counted.count)") }
             for (key, delta) in expectedDeltas { physical(key, delta, .snapshot) }
             lastSnapshot = (location, asOf, levels, complete, messageID, context)
 

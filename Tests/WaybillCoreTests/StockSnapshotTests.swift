@@ -124,6 +124,32 @@ struct StockSnapshotTests {
         #expect(h.balance(Net.skuA, Net.whEast).onHand == 9)
     }
 
+    @Test("a count older than the newest applied one is stale: skipped per SKU, the newer count stands")
+    func staleCountsSkipped() throws {
+        let h = try Harness(stock: [(Net.skuA, Net.whEast, 10), (Net.skuB, Net.whEast, 5)])
+        h.tick()
+        let older = h.now
+        h.tick()
+        let newer = h.now
+        // The newer count found 2 of SKU-A missing.
+        #expect(try Self.snapshot(h, Net.whEast, asOf: newer, [(Net.skuA, 8)]).applied == 1)
+        #expect(h.balance(Net.skuA, Net.whEast).onHand == 8)
+        let movements = h.storage.movements.count
+        // The older count arrives late: SKU-A is stale, SKU-B (never counted) is applied.
+        let late = try Self.snapshot(h, Net.whEast, asOf: older, [(Net.skuA, 10), (Net.skuB, 4)])
+        #expect(!late.replayed && late.applied == 1)
+        #expect(h.balance(Net.skuA, Net.whEast).onHand == 8, "the newer count stands")
+        #expect(h.balance(Net.skuB, Net.whEast).onHand == 4)
+        #expect(h.storage.movements.count == movements + 1 && h.storage.movements.last?.sku == Net.skuB)
+        // A complete snapshot that is stale for SKU-A does not zero it either.
+        #expect(try Self.snapshot(h, Net.whEast, asOf: older, [(Net.skuB, 4)], complete: true).applied == 1)
+        #expect(h.balance(Net.skuA, Net.whEast).onHand == 8)
+        // An equally recent or newer count is applied.
+        #expect(try Self.snapshot(h, Net.whEast, asOf: newer, [(Net.skuA, 7)]).applied == 1)
+        #expect(h.balance(Net.skuA, Net.whEast).onHand == 7)
+        #expect(ledgerMismatches(h.engine, h.storage).isEmpty)
+    }
+
     @Test("malformed snapshots name their field and change nothing")
     func malformed() throws {
         let h = try Harness(stock: [(Net.skuA, Net.whEast, 10)])

@@ -83,9 +83,37 @@ struct InboundFeedTests {
         // A count that found one unit missing before the sale: 9 − 3.
         _ = try await apply(client, snapshot("snap-2", "WH-1", asOf: asOf, [("SKU-1", 9)]))
         #expect(try await client.position("SKU-1", "WH-1").onHand == 6)
-        // Older than everything: the initial receipt and the sale both re-applied on top of 0.
-        _ = try await apply(client, snapshot("snap-3", "WH-1", asOf: t0 - 1, [("SKU-1", 0)]))
-        #expect(try await client.position("SKU-1", "WH-1").onHand == 7)
+        // Older than the counts already applied: stale, not applied over them.
+        let stale = try await apply(client, snapshot("snap-3", "WH-1", asOf: t0 - 1, [("SKU-1", 0)]))
+        #expect(!stale.replayed && stale.applied == 0)
+        #expect(try await client.position("SKU-1", "WH-1").onHand == 6)
+    }
+
+    @Test("a count older than one already applied is stale: on a fresh position it is corrected, never over a newer count")
+    func staleSnapshots() async throws {
+        let (server, client, clock) = try await start("stale-snapshots")
+        defer { Task { await client.close(); await server.stop() } }
+        let t0 = clock.milliseconds
+        clock.advance(1_000)
+        // No count yet: one older than everything has the initial receipt re-applied on top of 0.
+        _ = try await apply(client, snapshot("snap-old", "WH-1", asOf: t0 - 1, [("SKU-1", 0)]))
+        #expect(try await client.position("SKU-1", "WH-1").onHand == 10)
+        clock.advance(1_000)
+        _ = try await apply(client, snapshot("snap-new", "WH-1", asOf: clock.milliseconds, [("SKU-1", 8)]))
+        #expect(try await client.position("SKU-1", "WH-1").onHand == 8)
+        // Delivered late, counted in between: not applied over the newer count.
+        let late = try await apply(client, snapshot("snap-between", "WH-1", asOf: clock.milliseconds - 500, [("SKU-1", 10)]))
+        #expect(late.applied == 0 && late.positions.isEmpty)
+        #expect(try await client.position("SKU-1", "WH-1").onHand == 8)
+        // The newest count per SKU survives a restart (it is stored with the ledger).
+        await client.close()
+        let restarted = try await server.restart()
+        let again = try await restarted.client()
+        let lateAgain = try await apply(again, snapshot("snap-between-2", "WH-1", asOf: clock.milliseconds - 500, [("SKU-1", 10)]))
+        #expect(lateAgain.applied == 0)
+        #expect(try await again.position("SKU-1", "WH-1").onHand == 8)
+        await again.close()
+        await restarted.stop()
     }
 
     @Test("a snapshot newer than a receipt includes it; a late one never erases it")
@@ -103,9 +131,10 @@ struct InboundFeedTests {
         // Counted after the receipt: 14 (one lost); the receipt is in the count, not added twice.
         _ = try await apply(client, snapshot("snap-new", "WH-1", asOf: afterReceipt, [("SKU-1", 14)]))
         #expect(try await client.position("SKU-1", "WH-1").onHand == 14)
-        // Counted before the receipt (arriving late): 10 + the receipt of 5.
+        // Counted before the receipt but arriving after the newer count: stale, so the unit the
+        // newer count found missing is not resurrected.
         _ = try await apply(client, snapshot("snap-late", "WH-1", asOf: beforeReceipt, [("SKU-1", 10)]))
-        #expect(try await client.position("SKU-1", "WH-1").onHand == 15)
+        #expect(try await client.position("SKU-1", "WH-1").onHand == 14)
         // A complete snapshot zeroes SKUs it does not list (SKU-2 received after as_of stays).
         clock.advance(1_000)
         try await receipt(client, "delta-2", "SKU-2", "WH-1", 4)

@@ -38,7 +38,16 @@ struct InProcessServer {
     let clock: ManualClock?
 
     static func start(_ name: String, clock: ManualClock? = ManualClock(), configure: (inout ServerConfiguration) -> Void = { _ in }) async throws -> InProcessServer {
-        let directory = try temporaryDirectory(name)
+        try await start(in: try temporaryDirectory(name), clock: clock, configure: configure)
+    }
+
+    /// Shuts this server down and starts another on the same database file and clock.
+    func restart() async throws -> InProcessServer {
+        await server.shutdown()
+        return try await Self.start(in: directory, clock: clock)
+    }
+
+    private static func start(in directory: String, clock: ManualClock?, configure: (inout ServerConfiguration) -> Void = { _ in }) async throws -> InProcessServer {
         var configuration = ServerConfiguration()
         configuration.port = 0
         configuration.databasePath = directory + "/waybill.sqlite"

@@ -46,6 +46,10 @@ public final class SimulationStorage: EngineStorage {
     }
     public func orderID(channel: Channel, externalOrderID: String) throws -> OrderID? { keys[Self.key(channel, externalOrderID)] }
     public func requestRecord(_ key: String) throws -> RequestRecord? { requests[key] }
+    public func countedAsOf(_ sku: SKU, _ location: LocationID) throws -> Timestamp? { counts[InventoryKey(sku: sku, locationID: location)] }
+    public func recordCount(_ key: InventoryKey, asOf: Timestamp) throws { counts[key] = asOf }
+    private var counts: [InventoryKey: Timestamp] = [:]
+
     public func onHandDelta(_ sku: SKU, _ location: LocationID, after: Timestamp) throws -> Int64 {
         (onHandLog[InventoryKey(sku: sku, locationID: location)] ?? []).reduce(0) { $1.0 > after.millisecondsSinceEpoch ? $0 + $1.1 : $0 }
     }
