@@ -421,9 +421,9 @@ public struct Router: Sendable {
             totalCost += shipment.shippingCost.minorUnits + shipment.processingCost.minorUnits
             shipments.append(shipment)
             explanation.chosen(locationID, score: scored.score,
-                               reason: "chosen: ships \(lines.reduce(0) { $0 + $1.quantity }) units of \(lines.count) line(s), "
-                                   + "\(option.map { "\($0.resource), " } ?? "")cost \(scored.shippingCostMinor + processingMinor) "
-                                   + "\(request.currency) minor, \(scored.transitDays) transit day(s), score \(Self.format(scored.score))")
+                               reason: Self.chosenReason(units: lines.reduce(0) { $0 + $1.quantity }, lines: lines.count, resource: option?.resource,
+                                                         cost: scored.shippingCostMinor + processingMinor, currency: request.currency,
+                                                         transitDays: scored.transitDays, score: scored.score))
         }
         let others = (0..<candidates.count).filter { !best.contains($0) }.sorted {
             (candidates.covered[$0], -candidates.proxy[$0]) > (candidates.covered[$1], -candidates.proxy[$1])
@@ -471,28 +471,29 @@ public struct Router: Sendable {
         // Every location holding any of the SKUs: raw slots in first-seen order, then sorted by site
         // (sites are in location-id order, so the result is deterministic).
         var slotOfSite = [Int32](repeating: -1, count: sites.count)
+        let entryLists = request.lines.map { inventory.entries(for: $0.sku) }
+        // Slots are handed out densely, one per stock-holding site: at most this many.
+        let slotsMax = min(sites.count, entryLists.reduce(0) { $0 + $1.count })
         var rawSites: [Int] = []
-        var rawSupply: [Int32] = []
-        var rawAvailable: [Int64] = []
+        rawSites.reserveCapacity(slotsMax)
+        var rawSupply = [Int32](repeating: 0, count: slotsMax * lineCount)
+        var rawAvailable = [Int64](repeating: 0, count: slotsMax * lineCount)
         var unknown: [LocationID] = []
         let pickupSite = request.method == .pickup ? request.pickupLocationID.flatMap { network.siteIndex[$0] } : nil
-        for (lineIndex, line) in request.lines.enumerated() {
-            let entries = inventory.entries(for: line.sku)
-            if rawSites.isEmpty {
-                rawSites.reserveCapacity(entries.count * 2)
-                rawSupply.reserveCapacity(entries.count * 2 * lineCount)
-                rawAvailable.reserveCapacity(entries.count * 2 * lineCount)
-            }
-            for entry in entries {
-                if request.method == .pickup && entry.locationID != request.pickupLocationID { continue }
-                let hint = Int(entry.siteHint)
+        for (lineIndex, entries) in entryLists.enumerated() {
+            let quantity = Int64(request.lines[lineIndex].quantity)
+            // Fields are read in place (copying an entry would retain its balance's arrays).
+            for position in entries.indices {
+                if request.method == .pickup && entries[position].locationID != request.pickupLocationID { continue }
+                let hint = Int(entries[position].siteHint)
                 let site: Int
-                if hint >= 0 && hint < siteIDs.count && siteIDs[hint] == entry.locationID {
+                if hint >= 0 && hint < siteIDs.count && siteIDs[hint] == entries[position].locationID {
                     site = hint
-                } else if let found = network.siteIndex[entry.locationID] {
+                } else if let found = network.siteIndex[entries[position].locationID] {
                     site = found
                 } else {
-                    if !unknown.contains(entry.locationID) { unknown.append(entry.locationID) }
+                    let locationID = entries[position].locationID
+                    if !unknown.contains(locationID) { unknown.append(locationID) }
                     continue
                 }
                 var slot = Int(slotOfSite[site])
@@ -500,11 +501,9 @@ public struct Router: Sendable {
                     slot = rawSites.count
                     slotOfSite[site] = Int32(slot)
                     rawSites.append(site)
-                    rawSupply.append(contentsOf: repeatElement(0, count: lineCount))
-                    rawAvailable.append(contentsOf: repeatElement(0, count: lineCount))
                 }
-                let available = entry.balance.available
-                rawSupply[slot * lineCount + lineIndex] = Int32(clamping: min(available, Int64(line.quantity)))
+                let available = entries[position].balance.available
+                rawSupply[slot * lineCount + lineIndex] = Int32(clamping: min(available, quantity))
                 rawAvailable[slot * lineCount + lineIndex] = available
             }
         }
@@ -530,8 +529,8 @@ public struct Router: Sendable {
 
         var candidates = Candidates(lineCount: lineCount)
         candidates.site.reserveCapacity(rawSites.count)
-        candidates.supply.reserveCapacity(rawSupply.count)
-        candidates.available.reserveCapacity(rawSupply.count)
+        candidates.supply.reserveCapacity(rawSites.count * lineCount)
+        candidates.available.reserveCapacity(rawSites.count * lineCount)
         candidates.covered.reserveCapacity(rawSites.count)
         candidates.day.reserveCapacity(rawSites.count)
         candidates.terms.reserveCapacity(rawSites.count)
@@ -813,25 +812,104 @@ public struct Router: Sendable {
         return true
     }
 
-    /// "not chosen: covers U unit(s) of L/N line(s)" + tail, built in one allocation
-    /// (interpolation regrows the string as it goes, which showed up in routing profiles).
-    static func coverage(_ units: Int32, _ lines: Int32, _ lineCount: Int, _ tail: String) -> String {
-        var text = ""
-        text.reserveCapacity(56 + tail.utf8.count)
-        text += "not chosen: covers "
-        text += String(units)
-        text += " unit(s) of "
-        text += String(lines)
-        text += "/"
-        text += String(lineCount)
-        text += " line(s)"
-        text += tail
-        return text
+    /// "not chosen: covers U unit(s) of L/N line(s)" + tail.
+    public static func coverage(_ units: Int32, _ lines: Int32, _ lineCount: Int, _ tail: String) -> String {
+        ReasonText.make(extra: tail.utf8.count) { text in
+            text.put("not chosen: covers ")
+            text.put(Int64(units))
+            text.put(" unit(s) of ")
+            text.put(Int64(lines))
+            text.put("/")
+            text.put(Int64(lineCount))
+            text.put(" line(s)")
+            text.put(tail)
+        }
     }
 
-    static func format(_ value: Double) -> String {
+    /// "chosen: ships U units of L line(s), [resource, ]cost C CUR minor, T transit day(s), score S".
+    public static func chosenReason(units: Int32, lines: Int, resource: String?, cost: Int64, currency: String, transitDays: Int32,
+                             score: Double) -> String {
+        let score = format(score)
+        return ReasonText.make(extra: (resource?.utf8.count ?? 0) + currency.utf8.count + score.utf8.count) { text in
+            text.put("chosen: ships ")
+            text.put(Int64(units))
+            text.put(" units of ")
+            text.put(Int64(lines))
+            text.put(" line(s), ")
+            if let resource {
+                text.put(resource)
+                text.put(", ")
+            }
+            text.put("cost ")
+            text.put(cost)
+            text.put(" ")
+            text.put(currency)
+            text.put(" minor, ")
+            text.put(Int64(transitDays))
+            text.put(" transit day(s), score ")
+            text.put(score)
+        }
+    }
+
+    public static func format(_ value: Double) -> String {
         let scaled = (value * 100).rounded() / 100
         return scaled == scaled.rounded() ? String(Int64(scaled)) : String(scaled)
+    }
+}
+
+/// Builds an explanation's text straight into a new string's storage: one allocation, no
+/// regrowth (string interpolation cost a quarter of a routing decision in profiles).
+struct ReasonText {
+    /// Room for the literal parts and up to six numbers; `extra` covers the variable strings.
+    static let literalCapacity = 192
+
+    private let buffer: UnsafeMutableBufferPointer<UInt8>
+    private(set) var count = 0
+
+    static func make(extra: Int, _ body: (inout ReasonText) -> Void) -> String {
+        String(unsafeUninitializedCapacity: literalCapacity + extra) { buffer in
+            var text = ReasonText(buffer: buffer)
+            body(&text)
+            return text.count
+        }
+    }
+
+    private init(buffer: UnsafeMutableBufferPointer<UInt8>) { self.buffer = buffer }
+
+    mutating func put(_ literal: StaticString) {
+        literal.withUTF8Buffer { append($0) }
+    }
+
+    mutating func put(_ string: String) {
+        var string = string
+        string.withUTF8 { append($0) }
+    }
+
+    mutating func put(_ value: Int64) {
+        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                     UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
+            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var magnitude = value.magnitude
+        var length = 0
+        withUnsafeMutableBytes(of: &digits) { scratch in
+            repeat {
+                scratch[19 - length] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+                magnitude /= 10
+                length += 1
+            } while magnitude > 0
+            if value < 0 {
+                scratch[19 - length] = UInt8(ascii: "-")
+                length += 1
+            }
+            append(UnsafeRawBufferPointer(rebasing: scratch[(20 - length)...]).assumingMemoryBound(to: UInt8.self))
+        }
+    }
+
+    private mutating func append(_ bytes: UnsafeBufferPointer<UInt8>) {
+        // The capacity is sized by the caller; never write past it whatever happens.
+        let room = min(bytes.count, buffer.count - count)
+        for index in 0..<room { buffer[count + index] = bytes[index] }
+        count += room
     }
 }
 

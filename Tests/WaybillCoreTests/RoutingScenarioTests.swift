@@ -2,6 +2,7 @@
 // Scores under RoutingPolicy.standard on the standard network, light parcel:
 // ST-CENTER 4.25 (4.00 + 0 + 0.25), ST-SUBURB 4.75, WH-EAST 9.50 (8.00 + 1.00 + 0.50), WH-WEST 17.00 (15.00 + 1.00 + 1.00).
 import Testing
+import PropertyBased
 import WaybillCore
 
 /// A network, balances and capacity to route against, without an engine.
@@ -314,6 +315,20 @@ struct RoutingScenarioTests {
         #expect(named.map(\.locationID.rawValue) == ["P-2", "P-5", "P-1"], "\(named)")
         #expect(named.allSatisfy { $0.reason.hasSuffix("another location holds the whole order") })
         #expect(plan.decision.locations.filter { $0.locationID.rawValue == "*" }.map(\.reason) == ["3 more: not chosen"])
+    }
+
+    @Test("explanation texts (written straight into string storage) read as the interpolated text would")
+    func explanationTexts() async {
+        await propertyCheck(count: 300, input: Gen.int32(in: Int32.min...Int32.max), Gen.int64(in: Int64.min...Int64.max),
+                            Gen.int(in: 0...2_000), Gen.bool) { units, cost, lines, rated in
+            let resource = rated ? "UPX/ground-économie" : nil
+            #expect(Router.coverage(units, Int32(lines), lines + 1, "; tail ✓")
+                        == "not chosen: covers \(units) unit(s) of \(lines)/\(lines + 1) line(s); tail ✓")
+            let chosen = Router.chosenReason(units: units, lines: lines, resource: resource, cost: cost, currency: "USD",
+                                             transitDays: units, score: Double(cost) / 7)
+            #expect(chosen == "chosen: ships \(units) units of \(lines) line(s), \(resource.map { "\($0), " } ?? "")cost \(cost) USD minor, "
+                        + "\(units) transit day(s), score \(Router.format(Double(cost) / 7))")
+        }
     }
 
     @Test("a parcel no rate band covers still ships, but any rated location wins")
