@@ -526,9 +526,7 @@ public struct Engine: Sendable {
             if counted.updateValue(onHand, forKey: sku) != nil { throw DomainError.invalid("levels[\(index)].sku", "\(sku) listed twice") }
         }
         if complete {
-            for (key, _) in state.inventory.allBalances where key.locationID == locationID && counted[key.sku] == nil {
-                counted[key.sku] = 0
-            }
+            for sku in state.inventory.skus(at: locationID) where counted[sku] == nil { counted[sku] = 0 }
         }
         var movements: [Movement] = []
         var positions: [(InventoryKey, Balance)] = []

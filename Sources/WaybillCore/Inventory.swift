@@ -148,6 +148,13 @@ public struct InventoryBook: Sendable {
 
     public func available(_ sku: SKU, at location: LocationID) -> Int64 { balance(sku, at: location).available }
 
+    /// The SKUs with a balance at `location`, in no particular order.
+    public func skus(at location: LocationID) -> [SKU] {
+        var result: [SKU] = []
+        for (sku, entries) in entriesBySKU where Self.search(entries, location) != nil { result.append(sku) }
+        return result
+    }
+
     /// All balances, sorted by (SKU, location).
     public var allBalances: [(InventoryKey, Balance)] {
         var result: [(InventoryKey, Balance)] = []
@@ -202,6 +209,12 @@ public struct InventoryBook: Sendable {
     }
 
     private static func search(_ entries: [Entry], _ location: LocationID) -> Int? {
+        // A SKU is usually held at a few dozen locations: equality (a bitwise compare for short
+        // ids) over all of them beats a binary search's ordered string comparisons.
+        if entries.count <= 32 {
+            for index in entries.indices where entries[index].locationID == location { return index }
+            return nil
+        }
         var low = 0, high = entries.count - 1
         while low <= high {
             let mid = (low + high) / 2
