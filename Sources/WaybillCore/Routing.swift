@@ -26,6 +26,15 @@ public struct NetworkState: Sendable {
     private(set) var siteIndex: [LocationID: Int] = [:]
     /// The sites' location ids, densely packed for the routing hot loop.
     private(set) var siteIDs: [LocationID] = []
+    /// The sites' active/ships/pickup flags, densely packed for the same loop.
+    private(set) var siteFlags: [SiteFlags] = []
+
+    struct SiteFlags: OptionSet {
+        let rawValue: UInt8
+        static let active = SiteFlags(rawValue: 1)
+        static let ships = SiteFlags(rawValue: 2)
+        static let pickup = SiteFlags(rawValue: 4)
+    }
 
     public struct ServiceOption: Hashable, Sendable {
         public var carrierID: String
@@ -133,6 +142,13 @@ public struct NetworkState: Sendable {
                         cutoffMinuteUTC: location.cutoffMinuteUTC, priority: location.priority)
         }
         siteIDs = sites.map(\.location.locationID)
+        siteFlags = sites.map { site in
+            var flags: SiteFlags = []
+            if site.active { flags.insert(.active) }
+            if site.ships { flags.insert(.ships) }
+            if site.pickup { flags.insert(.pickup) }
+            return flags
+        }
         siteIndex = Dictionary(uniqueKeysWithValues: siteIDs.enumerated().map { ($1, $0) })
     }
 }
@@ -468,6 +484,7 @@ public struct Router: Sendable {
         let lineCount = request.lines.count
         let sites = network.sites
         let siteIDs = network.siteIDs
+        let siteFlags = network.siteFlags
         // Every location holding any of the SKUs: raw slots in first-seen order, then sorted by site
         // (sites are in location-id order, so the result is deterministic).
         var slotOfSite = [Int32](repeating: -1, count: sites.count)
@@ -535,6 +552,7 @@ public struct Router: Sendable {
         candidates.day.reserveCapacity(rawSites.count)
         candidates.terms.reserveCapacity(rawSites.count)
         candidates.proxy.reserveCapacity(rawSites.count)
+        if someoneHoldsEverything { candidates.partialHolders.reserveCapacity(rawSites.count) }
         var unknownIndex = 0
         // In site order (location-id order), without sorting: slotOfSite has one entry per site.
         for site in 0..<sites.count where slotOfSite[site] >= 0 {
@@ -547,13 +565,14 @@ public struct Router: Sendable {
             let base = slot * lineCount
             var covered: Int32 = 0
             for line in 0..<lineCount { covered += rawSupply[base + line] }
-            if !sites[site].active { explanation.filtered("inactive", locationID); continue }
+            let flags = siteFlags[site]
+            if !flags.contains(.active) { explanation.filtered("inactive", locationID); continue }
             if !request.excludedLocationIDs.isEmpty && request.excludedLocationIDs.contains(locationID) {
                 explanation.filtered("excluded: rejected this order before", locationID); continue
             }
             switch request.method {
-            case .ship where !sites[site].ships: explanation.filtered("does not ship", locationID); continue
-            case .pickup where !sites[site].pickup: explanation.filtered("does not serve pickup", locationID); continue
+            case .ship where !flags.contains(.ships): explanation.filtered("does not ship", locationID); continue
+            case .pickup where !flags.contains(.pickup): explanation.filtered("does not serve pickup", locationID); continue
             default: break
             }
             if covered == 0 { explanation.filtered("no available stock", locationID); continue }
@@ -881,8 +900,15 @@ struct ReasonText {
     }
 
     mutating func put(_ string: String) {
-        var string = string
-        string.withUTF8 { append($0) }
+        if string.utf8.withContiguousStorageIfAvailable({ append($0) }) == nil {
+            for byte in string.utf8 { append(CollectionOfOne(byte)) }
+        }
+    }
+
+    private mutating func append(_ bytes: CollectionOfOne<UInt8>) {
+        guard count < buffer.count else { return }
+        buffer[count] = bytes.first!
+        count += 1
     }
 
     mutating func put(_ value: Int64) {
@@ -908,7 +934,8 @@ struct ReasonText {
     private mutating func append(_ bytes: UnsafeBufferPointer<UInt8>) {
         // The capacity is sized by the caller; never write past it whatever happens.
         let room = min(bytes.count, buffer.count - count)
-        for index in 0..<room { buffer[count + index] = bytes[index] }
+        guard room > 0, let source = bytes.baseAddress, let target = buffer.baseAddress else { return }
+        (target + count).update(from: source, count: room)
         count += room
     }
 }
