@@ -497,31 +497,36 @@ public struct Router: Sendable {
         var rawAvailable = [Int64](repeating: 0, count: slotsMax * lineCount)
         var unknown: [LocationID] = []
         let pickupSite = request.method == .pickup ? request.pickupLocationID.flatMap { network.siteIndex[$0] } : nil
-        for (lineIndex, entries) in entryLists.enumerated() {
+        for (lineIndex, list) in entryLists.enumerated() {
             let quantity = Int64(request.lines[lineIndex].quantity)
-            // Fields are read in place (copying an entry would retain its balance's arrays).
-            for position in entries.indices {
-                if request.method == .pickup && entries[position].locationID != request.pickupLocationID { continue }
-                let hint = Int(entries[position].siteHint)
-                let site: Int
-                if hint >= 0 && hint < siteIDs.count && siteIDs[hint] == entries[position].locationID {
-                    site = hint
-                } else if let found = network.siteIndex[entries[position].locationID] {
-                    site = found
-                } else {
-                    let locationID = entries[position].locationID
-                    if !unknown.contains(locationID) { unknown.append(locationID) }
-                    continue
+            // Fields are read in place through a pointer: copying an entry (or its balance, to
+            // call `available`) would retain the balance's arrays on every iteration.
+            list.withUnsafeBufferPointer { entries in
+                for position in entries.indices {
+                    if request.method == .pickup && entries[position].locationID != request.pickupLocationID { continue }
+                    let hint = Int(entries[position].siteHint)
+                    let site: Int
+                    if hint >= 0 && hint < siteIDs.count && siteIDs[hint] == entries[position].locationID {
+                        site = hint
+                    } else if let found = network.siteIndex[entries[position].locationID] {
+                        site = found
+                    } else {
+                        let locationID = entries[position].locationID
+                        if !unknown.contains(locationID) { unknown.append(locationID) }
+                        continue
+                    }
+                    var slot = Int(slotOfSite[site])
+                    if slot < 0 {
+                        slot = rawSites.count
+                        slotOfSite[site] = Int32(slot)
+                        rawSites.append(site)
+                    }
+                    // Balance.available, from the three counters.
+                    let available = max(0, entries[position].balance.onHand - entries[position].balance.reserved
+                                            - entries[position].balance.safetyStock)
+                    rawSupply[slot * lineCount + lineIndex] = Int32(clamping: min(available, quantity))
+                    rawAvailable[slot * lineCount + lineIndex] = available
                 }
-                var slot = Int(slotOfSite[site])
-                if slot < 0 {
-                    slot = rawSites.count
-                    slotOfSite[site] = Int32(slot)
-                    rawSites.append(site)
-                }
-                let available = entries[position].balance.available
-                rawSupply[slot * lineCount + lineIndex] = Int32(clamping: min(available, quantity))
-                rawAvailable[slot * lineCount + lineIndex] = available
             }
         }
         if request.method == .pickup, let pickup = request.pickupLocationID, pickupSite.map({ slotOfSite[$0] < 0 }) ?? true {
