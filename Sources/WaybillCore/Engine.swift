@@ -387,6 +387,13 @@ public struct Engine: Sendable {
         }
         try persist(&order, transition.event, action: transition.historyAction, reason: transition.historyReason,
                     detail: transition.historyDetail, context: context, movements: movements, capacity: capacity, storage: storage)
+        // Stock a location could not find is gone from its books: tell feed consumers (the ERP
+        // bridge) as an inventory movement, with the quantity actually written off.
+        let writeOffs = movements.filter { $0.kind == .writtenOff }
+        if !writeOffs.isEmpty {
+            try emitInventoryEvents(writeOffs, type: "inventory.written_off", context: context,
+                                    detail: "\(transition.event.fulfillmentID) rejected: stock missing", storage: storage)
+        }
         try storage.recordRequest(RequestRecord(key: key, fingerprint: context.fingerprint, subject: orderID.rawValue, at: context.now))
         state.backorders.update(order)
         // Stock freed by this change may serve orders waiting for it.

@@ -222,6 +222,18 @@ struct LifecycleEngineTests {
         #expect(h.balance(Net.skuD, Net.whEast).reserved == 0)
         let writtenOff = h.storage.movements.filter { $0.kind == .writtenOff }.reduce(0) { $0 - $1.onHandDelta }
         #expect(writtenOff == 3)
+        // The feed says so too (the ERP bridge forwards it): one inventory event per write-off movement.
+        let events = h.storage.events.map(\.event).filter { $0.type == "inventory.written_off" }
+        var announced: Int64 = 0
+        for event in events {
+            guard case .inventory(let sku, let location, let movement?, let balance) = event.aggregate else {
+                Issue.record("inventory.written_off without its movement")
+                continue
+            }
+            #expect(sku == Net.skuD && location == Net.whEast && movement.kind == .writtenOff && balance.onHand == 0)
+            announced -= movement.onHandDelta
+        }
+        #expect(announced == 3, "\(events)")
         #expect(after.status == .backordered && after.backorderedUnits == 4)
         #expect(ledgerMismatches(h.engine, h.storage).isEmpty)
     }
