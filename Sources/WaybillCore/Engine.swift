@@ -95,6 +95,9 @@ public protocol EngineStorage: AnyObject {
     func countedAsOf(_ sku: SKU, _ location: LocationID) throws -> Timestamp?
     /// Records that an ERP count as of `asOf` was applied (the newest wins).
     func recordCount(_ key: InventoryKey, asOf: Timestamp) throws
+    /// Orders that reserved this SKU at this location, newest reservation first, at most `limit`
+    /// (some may have shipped or released it since: the engine checks).
+    func reservationHolders(_ sku: SKU, _ location: LocationID, limit: Int) throws -> [OrderID]
 
     func insertOrder(_ order: Order) throws
     func updateOrder(_ order: Order) throws
@@ -507,6 +510,8 @@ public struct Engine: Sendable {
                                 context: context, detail: change.reason, storage: storage)
         try storage.recordRequest(RequestRecord(key: key, fingerprint: context.fingerprint,
                                                 subject: "\(change.sku)@\(change.locationID)", at: context.now))
+        try resolveShortages(movements.filter { $0.onHandDelta < 0 }.map { InventoryKey(sku: $0.sku, locationID: $0.locationID) },
+                             cause: "adjustment " + change.changeID, context: context, storage: storage)
         try releaseBackorders(skus: movements.filter { $0.onHandDelta > 0 }.map(\.sku), context: context, storage: storage)
         return InventoryChangeOutcome(replayed: false, positions: positions(for: change))
     }
@@ -561,6 +566,8 @@ public struct Engine: Sendable {
             positions.append((key, state.inventory.balance(movement.sku, at: locationID)))
         }
         try storage.recordRequest(RequestRecord(key: key, fingerprint: context.fingerprint, subject: locationID.rawValue, at: context.now))
+        try resolveShortages(movements.filter { $0.onHandDelta < 0 }.map { InventoryKey(sku: $0.sku, locationID: locationID) },
+                             cause: "snapshot " + messageID, context: context, storage: storage)
         try releaseBackorders(skus: movements.filter { $0.onHandDelta > 0 }.map(\.sku), context: context, storage: storage)
         return (false, applied, positions)
     }
@@ -760,6 +767,50 @@ public struct Engine: Sendable {
         for index in order.fulfillments.indices where order.fulfillments[index].status == .created {
             order.fulfillments[index].status = .released
             order.fulfillments[index].releasedAt = now
+        }
+    }
+
+    /// When a count or an adjustment leaves fewer units on hand than are reserved at a position,
+    /// the newest orders holding reservations there give up the shortfall: their lines at that
+    /// location are rejected on its behalf (no write-off: the count already took the stock off)
+    /// and re-routed, or backordered if nothing else has stock. Older orders keep their units.
+    /// Only fulfillments not yet picked are touched; units already picked or packed stay (the
+    /// location has them in hand), so a shortfall they cover is left to the location.
+    private mutating func resolveShortages(_ keys: [InventoryKey], cause: String, context: CommandContext,
+                                           storage: some EngineStorage) throws {
+        for key in Set(keys).sorted() {
+            let balance = state.inventory.balance(key.sku, at: key.locationID)
+            var shortfall = balance.reserved - balance.onHand
+            guard shortfall > 0 else { continue }
+            let holders = try storage.reservationHolders(key.sku, key.locationID, limit: limits.shortageOrdersScannedMax)
+            for orderID in holders where shortfall > 0 {
+                guard let order = try storage.loadOrder(orderID) else { continue }
+                for fulfillment in order.fulfillments.reversed() where shortfall > 0 && fulfillment.locationID == key.locationID
+                    && (fulfillment.status == .created || fulfillment.status == .released) {
+                    var lines: [LineQuantity] = []
+                    var taken: Int64 = 0
+                    for line in fulfillment.lines where line.sku == key.sku && shortfall - taken > 0 {
+                        let take = min(Int64(line.quantity), shortfall - taken)
+                        lines.append(LineQuantity(lineID: line.lineID, quantity: Int32(take)))
+                        taken += take
+                    }
+                    if lines.isEmpty { continue }
+                    var shortageContext = context
+                    shortageContext.requestID = "shortage-" + String(fnv1a("\(cause)|\(orderID)|\(fulfillment.fulfillmentID)"), radix: 16)
+                    shortageContext.fingerprint = fnv1a(shortageContext.requestID)
+                    let command = OrderCommand.rejectFulfillment(
+                        fulfillment.fulfillmentID, lines: lines,
+                        reason: "stock shortage at \(key.locationID): \(key.sku) counted below its reservations (\(cause))", stockMissing: false,
+                        excludesLocation: false)
+                    do {
+                        _ = try apply(command, to: orderID, context: shortageContext, storage: storage)
+                        shortfall -= taken
+                    } catch is DomainError {
+                        // This order cannot change (e.g. its history is full): the next one gives way instead.
+                        continue
+                    }
+                }
+            }
         }
     }
 

@@ -39,7 +39,10 @@ public enum OrderCommand: Hashable, Sendable {
     case cancelLines([LineQuantity], reason: String)
     /// nil releases every CREATED fulfillment.
     case releaseFulfillment(String?)
-    case rejectFulfillment(String, lines: [LineQuantity], reason: String, stockMissing: Bool)
+    /// `excludesLocation`: the order is never routed to that location again (a location that
+    /// rejects cannot serve it). Waybill's own shortage handling keeps the location eligible: it
+    /// only ran out, and stock arriving there may serve the backorder.
+    case rejectFulfillment(String, lines: [LineQuantity], reason: String, stockMissing: Bool, excludesLocation: Bool = true)
     case confirmPick(String)
     case confirmPack(String)
     case confirmShipment(String, carrierID: String, trackingNumber: String)
@@ -207,8 +210,8 @@ public enum OrderStateMachine {
         case .confirmDelivery(let id):
             return step(order, id, .deliver, now: now, event: "order.fulfillment_delivered") { f in f.deliveredAt = now }
 
-        case .rejectFulfillment(let id, let lines, let reason, let stockMissing):
-            return reject(order, id, lines: lines, reason: reason, stockMissing: stockMissing, now: now)
+        case .rejectFulfillment(let id, let lines, let reason, let stockMissing, let excludesLocation):
+            return reject(order, id, lines: lines, reason: reason, stockMissing: stockMissing, excludesLocation: excludesLocation, now: now)
 
         case .createReturn(let returnID, let lines, let reason):
             if returnID.isEmpty { return .failure(.invalid("return_id", "is required")) }
@@ -346,7 +349,7 @@ public enum OrderStateMachine {
     }
 
     private static func reject(_ order: Order, _ id: String, lines: [LineQuantity], reason: String, stockMissing: Bool,
-                               now: Timestamp) -> Result<OrderTransition, DomainError> {
+                               excludesLocation: Bool, now: Timestamp) -> Result<OrderTransition, DomainError> {
         var order = order
         guard let fIndex = order.fulfillmentIndex(id) else { return .failure(.notFound("fulfillment \(id) of order \(order.orderID)")) }
         let fulfillment = order.fulfillments[fIndex]
@@ -399,7 +402,9 @@ public enum OrderStateMachine {
             remainder.lines = kept
             order.fulfillments.append(remainder)
         }
-        if !order.excludedLocationIDs.contains(fulfillment.locationID) { order.excludedLocationIDs.append(fulfillment.locationID) }
+        if excludesLocation && !order.excludedLocationIDs.contains(fulfillment.locationID) {
+            order.excludedLocationIDs.append(fulfillment.locationID)
+        }
         // Rejected units wait as backorders until the engine re-routes them.
         for line in rejected {
             order.lines[order.lineIndex(line.lineID)!].quantities.backordered += line.quantity

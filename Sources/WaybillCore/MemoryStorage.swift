@@ -38,6 +38,13 @@ public final class MemoryStorage: EngineStorage {
     public func loadOrder(_ id: OrderID) throws -> Order? { orders[id] }
     public func orderID(channel: Channel, externalOrderID: String) throws -> OrderID? { keys[Self.key(channel, externalOrderID)] }
     public func requestRecord(_ key: String) throws -> RequestRecord? { requests[key] }
+    public func reservationHolders(_ sku: SKU, _ location: LocationID, limit: Int) throws -> [OrderID] {
+        let holding = orders.values.filter { order in
+            order.fulfillments.contains { $0.locationID == location && $0.lines.contains { $0.sku == sku } }
+        }
+        return holding.sorted { $0.captureSequence > $1.captureSequence }.prefix(limit).map(\.orderID)
+    }
+
     public func countedAsOf(_ sku: SKU, _ location: LocationID) throws -> Timestamp? { counts[InventoryKey(sku: sku, locationID: location)] }
     public func recordCount(_ key: InventoryKey, asOf: Timestamp) throws { counts[key] = asOf }
 

@@ -117,6 +117,15 @@ final class SQLiteStorage: EngineStorage {
             """), arguments: [sku.rawValue, location.rawValue, after.millisecondsSinceEpoch]) ?? 0
     }
 
+    func reservationHolders(_ sku: SKU, _ location: LocationID, limit: Int) throws -> [OrderID] {
+        let ids = try String.fetchAll(statement("""
+            SELECT order_id FROM movements WHERE sku = ? AND location_id = ? AND kind = 'reserved' AND order_id IS NOT NULL
+            ORDER BY id DESC LIMIT ?
+            """), arguments: [sku.rawValue, location.rawValue, limit])
+        var seen: Set<String> = []
+        return ids.filter { seen.insert($0).inserted }.map { OrderID($0) }
+    }
+
     func countedAsOf(_ sku: SKU, _ location: LocationID) throws -> Timestamp? {
         try Int64.fetchOne(statement("SELECT as_of FROM stock_counts WHERE sku = ? AND location_id = ?"),
                            arguments: [sku.rawValue, location.rawValue]).map { Timestamp(millisecondsSinceEpoch: $0) }

@@ -118,7 +118,10 @@ enum Schema {
                     location_id TEXT NOT NULL,
                     as_of INTEGER NOT NULL,
                     PRIMARY KEY (sku, location_id)
-                ) WITHOUT ROWID
+                ) WITHOUT ROWID;
+                -- Who holds reservations at a position, newest first: a count below the
+                -- reservations re-routes the newest holders.
+                CREATE INDEX movements_reservations ON movements (sku, location_id) WHERE kind = 'reserved';
                 """)
         }
         return migrator

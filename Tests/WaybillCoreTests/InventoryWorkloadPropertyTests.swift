@@ -387,6 +387,12 @@ final class WorkloadRunner {
     func checkInvariants() {
         let live = liveFigures(h.engine)
         let reserved = reservedByFulfillments(h.storage)
+        var notYetPicked: [InventoryKey: Int64] = [:]
+        for order in orders {
+            for f in order.fulfillments where f.status == .created || f.status == .released {
+                for line in f.lines { notYetPicked[InventoryKey(sku: line.sku, locationID: f.locationID), default: 0] += Int64(line.quantity) }
+            }
+        }
         for key in Set(live.keys).union(onHand.keys).union(reserved.keys) {
             let figures = live[key] ?? StockFigures(Balance())
             if figures.onHand != onHand[key, default: 0] {
@@ -397,6 +403,11 @@ final class WorkloadRunner {
                 fail("\(key.sku)@\(key.locationID): reserved \(figures.reserved), fulfillments hold \(reserved[key, default: 0])")
             }
             if h.engine.inventory.available(key.sku, at: key.locationID) < 0 { fail("negative ATP") }
+            // No oversell left standing: reservations beyond on hand are only ever units already
+            // picked or packed (a count below the reservations re-routes the rest at once).
+            if figures.reserved > figures.onHand && (notYetPicked[key] ?? 0) > 0 {
+                fail("\(key.sku)@\(key.locationID): reserved \(figures.reserved) > on hand \(figures.onHand) with \(notYetPicked[key]!) units not yet picked")
+            }
         }
         // Replay the new ledger rows: no reservation beyond what was available when it was made.
         let movements = h.storage.movements

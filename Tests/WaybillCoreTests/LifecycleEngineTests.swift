@@ -214,8 +214,11 @@ struct LifecycleEngineTests {
         let order = try h.capture(Net.draft("EXT-1", [(Net.skuD, 3), (Net.skuD, 1)]))
         try #require(order.fulfillments.map(\.locationID) == [Net.whEast])
         #expect(h.balance(Net.skuD, Net.whEast).reserved == 4)
+        // Picked: a count below the reservations no longer re-routes these units (the location has them in hand).
+        try h.advance(order.orderID, order.fulfillments[0].fulfillmentID, to: .picked)
         // A count finds only 3 left; the 4 reserved units can no longer all be there.
         try h.change(InventoryChange(changeID: "count-1", kind: .adjustment, sku: Net.skuD, locationID: Net.whEast, quantity: -7))
+        #expect(h.order(order.orderID).fulfillments.map(\.status) == [.picked])
         let after = try h.apply(.rejectFulfillment(order.fulfillments[0].fulfillmentID, lines: [], reason: "not found", stockMissing: true),
                                 to: order.orderID)
         #expect(h.balance(Net.skuD, Net.whEast).onHand == 0, "3 on hand, 4 missing: 3 written off")
@@ -236,6 +239,36 @@ struct LifecycleEngineTests {
         #expect(announced == 3, "\(events)")
         #expect(after.status == .backordered && after.backorderedUnits == 4)
         #expect(ledgerMismatches(h.engine, h.storage).isEmpty)
+    }
+
+    @Test("a count below the reservations re-routes the newest holders' units; the oldest keep theirs")
+    func shortageReroutesNewestFirst() throws {
+        let h = try Harness(stock: [(Net.skuA, Net.whEast, 6)])
+        let orders = try (1...3).map { try h.capture(Net.draft("EXT-\($0)", [(Net.skuA, 2)])) }
+        try #require(orders.allSatisfy { $0.fulfillments.map(\.locationID) == [Net.whEast] })
+        try h.receive(Net.skuA, at: Net.whWest, 2)
+        // The count at WH-EAST finds 3 of the 6 reserved units.
+        try h.change(InventoryChange(changeID: "count-east", kind: .adjustment, sku: Net.skuA, locationID: Net.whEast, quantity: -3))
+        #expect(h.balance(Net.skuA, Net.whEast).onHand == 3 && h.balance(Net.skuA, Net.whEast).reserved == 3)
+        let (first, second, third) = (h.order(orders[0].orderID), h.order(orders[1].orderID), h.order(orders[2].orderID))
+        #expect(first.fulfillments.count == 1 && first.backorderedUnits == 0, "the oldest order keeps its units")
+        // The newest gives up both units, re-routed to WH-WEST; the next gives one, nothing left anywhere: backordered.
+        #expect(third.fulfillments.filter { $0.status != .rejected }.map(\.locationID) == [Net.whWest])
+        #expect(second.fulfillments.filter { $0.status != .rejected }.flatMap(\.lines).map(\.quantity) == [1])
+        #expect(second.backorderedUnits == 1)
+        #expect(h.balance(Net.skuA, Net.whWest).reserved == 2)
+        // The location only ran out: it stays eligible, and stock arriving there serves the backorder.
+        #expect(!second.excludedLocationIDs.contains(Net.whEast) && !third.excludedLocationIDs.contains(Net.whEast))
+        #expect(!h.storage.movements.contains { $0.kind == .writtenOff })
+        #expect(ledgerMismatches(h.engine, h.storage).isEmpty)
+        for order in [first, second, third] { #expect(lineBookkeepingProblems(order).isEmpty) }
+        // A retry of the same adjustment is a replay: nothing else moves.
+        let figures = liveFigures(h.engine)
+        try h.change(InventoryChange(changeID: "count-east", kind: .adjustment, sku: Net.skuA, locationID: Net.whEast, quantity: -3))
+        #expect(liveFigures(h.engine) == figures)
+        try h.receive(Net.skuA, at: Net.whEast, 1)
+        #expect(h.order(orders[1].orderID).backorderedUnits == 0)
+        #expect(h.balance(Net.skuA, Net.whEast).reserved == 4)
     }
 
     @Test("writing off keeps stock still reserved by other orders")

@@ -71,7 +71,7 @@ struct StockSnapshotTests {
         #expect(h.balance(Net.skuA, Net.whWest).reserved == 1)
     }
 
-    @Test("reservations are untouched by snapshots")
+    @Test("snapshots never move reservations themselves; a count below them re-routes the holders' units")
     func reservationsUntouched() throws {
         let h = try Harness(stock: [(Net.skuA, Net.whEast, 10)])
         let order = try h.capture(Net.draft("EXT-1", [(Net.skuA, 3)]))
@@ -79,12 +79,18 @@ struct StockSnapshotTests {
         try Self.snapshot(h, Net.whEast, asOf: h.now, [(Net.skuA, 5)])
         #expect(h.balance(Net.skuA, Net.whEast).onHand == 5 && h.balance(Net.skuA, Net.whEast).reserved == 3)
         #expect(h.balance(Net.skuA, Net.whEast).available == 2)
+        // The count finds 1 of the 3 reserved units: 2 are given up (nothing else has SKU-A: backordered).
         try Self.snapshot(h, Net.whEast, asOf: h.now, [(Net.skuA, 1)])
-        #expect(h.balance(Net.skuA, Net.whEast).onHand == 1 && h.balance(Net.skuA, Net.whEast).reserved == 3)
+        #expect(h.balance(Net.skuA, Net.whEast).onHand == 1 && h.balance(Net.skuA, Net.whEast).reserved == 1)
         #expect(h.balance(Net.skuA, Net.whEast).available == 0, "ATP never negative")
-        #expect(h.order(order.orderID).fulfillments[0].status == .created)
-        #expect(reservedByFulfillments(h.storage)[InventoryKey(sku: Net.skuA, locationID: Net.whEast)] == 3)
+        let after = h.order(order.orderID)
+        #expect(after.fulfillments.map(\.status) == [.rejected, .created])
+        #expect(after.fulfillments[1].lines.map(\.quantity) == [1] && after.backorderedUnits == 2)
+        #expect(after.history.last?.reason.hasPrefix("stock shortage at") == true, "\(after.history.last?.reason ?? "")")
+        #expect(reservedByFulfillments(h.storage)[InventoryKey(sku: Net.skuA, locationID: Net.whEast)] == 1)
         #expect(h.storage.movements.filter { $0.kind == .snapshot }.allSatisfy { $0.reservedDelta == 0 })
+        #expect(!h.storage.movements.contains { $0.kind == .writtenOff }, "the count already took the stock off")
+        #expect(ledgerMismatches(h.engine, h.storage).isEmpty)
     }
 
     @Test("a complete snapshot counts SKUs it does not list as zero (then corrects them like the rest)")

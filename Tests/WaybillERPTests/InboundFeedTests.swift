@@ -89,6 +89,32 @@ struct InboundFeedTests {
         #expect(try await client.position("SKU-1", "WH-1").onHand == 6)
     }
 
+    @Test("a count below the reservations re-routes the newest holders' units, in the same transaction")
+    func countBelowReservations() async throws {
+        let (server, client, clock) = try await start("count-below-reservations")
+        defer { Task { await client.close(); await server.stop() } }
+        let older = try await client.captureOrder(TestNetwork.order("OLD-1", [("SKU-1", 3)])).order
+        clock.advance(1_000)
+        let newer = try await client.captureOrder(TestNetwork.order("NEW-1", [("SKU-1", 4)])).order
+        #expect(try await client.position("SKU-1", "WH-1").reserved == 7)
+        clock.advance(1_000)
+        // The ERP counts 5: two reserved units are not there. The newest order gives them up;
+        // WH-1 is the only location, so they are backordered.
+        let result = try await apply(client, snapshot("count-1", "WH-1", asOf: clock.milliseconds, [("SKU-1", 5)]))
+        #expect(result.applied == 1)
+        let position = try await client.position("SKU-1", "WH-1")
+        #expect(position.onHand == 5 && position.reserved == 5)
+        let oldOrder = try await client.getOrder(older.orderID)
+        let newOrder = try await client.getOrder(newer.orderID)
+        #expect(oldOrder.lines[0].quantities.allocated == 3 && oldOrder.lines[0].quantities.backordered == 0)
+        #expect(newOrder.lines[0].quantities.allocated == 2 && newOrder.lines[0].quantities.backordered == 2)
+        #expect(newOrder.status == .partiallyAllocated)
+        // Stock arriving serves the backorder (oldest first, as always).
+        try await receipt(client, "delta-1", "SKU-1", "WH-1", 2)
+        #expect(try await client.getOrder(newer.orderID).lines[0].quantities.backordered == 0)
+        #expect(try await client.position("SKU-1", "WH-1").reserved == 7)
+    }
+
     @Test("a count older than one already applied is stale: on a fresh position it is corrected, never over a newer count")
     func staleSnapshots() async throws {
         let (server, client, clock) = try await start("stale-snapshots")

@@ -46,6 +46,17 @@ public final class SimulationStorage: EngineStorage {
     }
     public func orderID(channel: Channel, externalOrderID: String) throws -> OrderID? { keys[Self.key(channel, externalOrderID)] }
     public func requestRecord(_ key: String) throws -> RequestRecord? { requests[key] }
+    public func reservationHolders(_ sku: SKU, _ location: LocationID, limit: Int) throws -> [OrderID] {
+        var holders: [OrderID] = []
+        for order in orders.reversed() where holders.count < limit {
+            guard let order else { continue }
+            if order.fulfillments.contains(where: { $0.locationID == location && $0.lines.contains { $0.sku == sku } }) {
+                holders.append(order.orderID)
+            }
+        }
+        return holders
+    }
+
     public func countedAsOf(_ sku: SKU, _ location: LocationID) throws -> Timestamp? { counts[InventoryKey(sku: sku, locationID: location)] }
     public func recordCount(_ key: InventoryKey, asOf: Timestamp) throws { counts[key] = asOf }
     private var counts: [InventoryKey: Timestamp] = [:]

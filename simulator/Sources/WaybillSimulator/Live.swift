@@ -348,7 +348,12 @@ enum LiveDriver {
         var lastHeadCheck: UInt64 = 0
         while wallNanoseconds() < deadline {
             deliver()
-            while let event = model.queue.pop() {
+            // Only what is queued now: a handler may queue more (an ERP snapshot waiting for a
+            // stock call re-polls), and those must wait for the replies delivered next round,
+            // or this loop would spin without ever delivering them.
+            var due = model.queue.count
+            while due > 0, let event = model.queue.pop() {
+                due -= 1
                 model.intendedTime = max(event.time, model.now)
                 switch event.payload {
                 case .send, .erpReady, .erpSend, .faultEdge: model.handle(event)

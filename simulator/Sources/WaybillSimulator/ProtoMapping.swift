@@ -176,7 +176,7 @@ enum WireRequest {
         case .confirmPick(let id): return try fulfillment(Method.OrderService.confirmPick, id)
         case .confirmPack(let id): return try fulfillment(Method.OrderService.confirmPack, id)
         case .confirmDelivery(let id): return try fulfillment(Method.OrderService.confirmDelivery, id)
-        case .rejectFulfillment(let id, let lines, let reason, let stockMissing):
+        case .rejectFulfillment(let id, let lines, let reason, let stockMissing, _):
             var message = Waybill_V1_RejectFulfillmentRequest()
             message.requestID = requestID
             message.orderID = orderID
