@@ -544,10 +544,7 @@ public struct Engine: Sendable {
         var positions: [(InventoryKey, Balance)] = []
         var applied = 0
         for sku in counted.keys.sorted() {
-            // A count older than one already applied is stale: the newer count, plus the
-            // movements since it, already says what is there. Applying the old one would undo
-            // whatever the newer count corrected (shrinkage, ERP-only adjustments).
-            if let newer = try storage.countedAsOf(sku, locationID), newer > asOf { continue }
+            if try Self.countIsStale(sku, locationID, asOf: asOf, storage: storage) { continue }
             applied += 1
             try storage.recordCount(InventoryKey(sku: sku, locationID: locationID), asOf: asOf)
             let since = try storage.onHandDelta(sku, locationID, after: asOf)
@@ -570,6 +567,14 @@ public struct Engine: Sendable {
                              cause: "snapshot " + messageID, context: context, storage: storage)
         try releaseBackorders(skus: movements.filter { $0.onHandDelta > 0 }.map(\.sku), context: context, storage: storage)
         return (false, applied, positions)
+    }
+
+    /// A count older than one already applied to this SKU × location is stale: the newer count,
+    /// plus the movements since it, already says what is there. Applying the old one would undo
+    /// whatever the newer count corrected (shrinkage, ERP-only adjustments).
+    static func countIsStale(_ sku: SKU, _ location: LocationID, asOf: Timestamp, storage: some EngineStorage) throws -> Bool {
+        guard let newest = try storage.countedAsOf(sku, location) else { return false }
+        return newest > asOf
     }
 
     public mutating func updateInventorySetting(_ key: InventoryKey, safetyStock: Int64, incoming: [Supply],

@@ -315,11 +315,8 @@ extension Engine {
         }
         let asOf = extract.asOf.millisecondsSinceEpoch == 0 ? context.now : extract.asOf
         for location in byLocation.keys.sorted() {
-            // A count older than one already applied is stale (applyStockSnapshot skips it): not repaired.
-            let entries = try byLocation[location]!.filter { entry in
-                guard let newer = try storage.countedAsOf(entry.sku, location) else { return true }
-                return newer <= asOf
-            }
+            // A stale count is skipped by applyStockSnapshot: that discrepancy is not repaired.
+            let entries = try byLocation[location]!.filter { try !Engine.countIsStale($0.sku, location, asOf: asOf, storage: storage) }
             if entries.isEmpty { continue }
             var snapshotContext = context
             snapshotContext.fingerprint = context.fingerprint ^ fnv1a(location.rawValue)

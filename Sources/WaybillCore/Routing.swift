@@ -288,7 +288,6 @@ public struct Router: Sendable {
     /// the search passes indices around, never copies of locations.
     struct Candidates {
         let lineCount: Int
-        var site: [Int] = []
         /// Units each candidate can supply per line (candidate × lineCount + line): min(available, need).
         var supply: [Int32] = []
         var available: [Int64] = []
@@ -301,7 +300,8 @@ public struct Router: Sendable {
         /// Locations not scored because another holds the whole order: (site, units, lines covered).
         var partialHolders: [(site: Int, covered: Int32, lines: Int32)] = []
 
-        var count: Int { site.count }
+        var count: Int { terms.count }
+        func site(_ candidate: Int) -> Int { terms[candidate].site }
         func units(_ candidate: Int, _ line: Int) -> Int32 { supply[candidate * lineCount + line] }
         func distance(_ candidate: Int) -> Double { terms[candidate].distance }
     }
@@ -422,7 +422,7 @@ public struct Router: Sendable {
                 allocated[lineIndex] += quantity
             }
             guard !lines.isEmpty else { continue }
-            let site = candidates.site[candidate]
+            let site = candidates.site(candidate)
             let scored = score(candidate, candidates, network, request, weights: weights, scoring: scoring) { units[$0] }
             let option: NetworkState.ServiceOption? = scored.option >= 0 ? network.sites[site].options[scored.option] : nil
             let processingMinor = network.sites[site].location.processingCost?.minorUnits ?? 0
@@ -446,7 +446,7 @@ public struct Router: Sendable {
         }
         for candidate in others {
             func lineCovered() -> Int { (0..<lineCount).filter { candidates.units(candidate, $0) > 0 }.count }
-            explanation.rejected(network.siteIDs[candidates.site[candidate]], score: candidates.proxy[candidate],
+            explanation.rejected(network.siteIDs[candidates.site(candidate)], score: candidates.proxy[candidate],
                                  reason: Self.coverage(candidates.covered[candidate], Int32(lineCovered()), lineCount,
                                                        ", score " + Self.format(candidates.proxy[candidate])))
         }
@@ -491,8 +491,7 @@ public struct Router: Sendable {
         let entryLists = request.lines.map { inventory.entries(for: $0.sku) }
         // Slots are handed out densely, one per stock-holding site: at most this many.
         let slotsMax = min(sites.count, entryLists.reduce(0) { $0 + $1.count })
-        var rawSites: [Int] = []
-        rawSites.reserveCapacity(slotsMax)
+        var slotCount = 0
         var rawSupply = [Int32](repeating: 0, count: slotsMax * lineCount)
         var rawAvailable = [Int64](repeating: 0, count: slotsMax * lineCount)
         var unknown: [LocationID] = []
@@ -517,9 +516,9 @@ public struct Router: Sendable {
                     }
                     var slot = Int(slotOfSite[site])
                     if slot < 0 {
-                        slot = rawSites.count
+                        slot = slotCount
+                        slotCount += 1
                         slotOfSite[site] = Int32(slot)
-                        rawSites.append(site)
                     }
                     // Balance.available, from the three counters.
                     let available = max(0, entries[position].balance.onHand - entries[position].balance.reserved
@@ -538,7 +537,7 @@ public struct Router: Sendable {
         for line in request.lines { totalNeed += line.quantity }
         var someoneHoldsEverything = false
         if wholeOrderOnly {
-            for slot in 0..<rawSites.count {
+            for slot in 0..<slotCount {
                 var covered: Int32 = 0
                 for line in 0..<lineCount { covered += rawSupply[slot * lineCount + line] }
                 if covered == totalNeed { someoneHoldsEverything = true; break }
@@ -550,14 +549,13 @@ public struct Router: Sendable {
         let toCosine = cos(toLatitude)
 
         var candidates = Candidates(lineCount: lineCount)
-        candidates.site.reserveCapacity(rawSites.count)
-        candidates.supply.reserveCapacity(rawSites.count * lineCount)
-        candidates.available.reserveCapacity(rawSites.count * lineCount)
-        candidates.covered.reserveCapacity(rawSites.count)
-        candidates.day.reserveCapacity(rawSites.count)
-        candidates.terms.reserveCapacity(rawSites.count)
-        candidates.proxy.reserveCapacity(rawSites.count)
-        if someoneHoldsEverything { candidates.partialHolders.reserveCapacity(rawSites.count) }
+        candidates.supply.reserveCapacity(slotCount * lineCount)
+        candidates.available.reserveCapacity(slotCount * lineCount)
+        candidates.covered.reserveCapacity(slotCount)
+        candidates.day.reserveCapacity(slotCount)
+        candidates.terms.reserveCapacity(slotCount)
+        candidates.proxy.reserveCapacity(slotCount)
+        if someoneHoldsEverything { candidates.partialHolders.reserveCapacity(slotCount) }
         var unknownIndex = 0
         // In site order (location-id order), without sorting: slotOfSite has one entry per site.
         for site in 0..<sites.count where slotOfSite[site] >= 0 {
@@ -640,7 +638,6 @@ public struct Router: Sendable {
                 unratedScore: scoring.late * Double(max(0, delayDays - promised)))
             let proxy = score(terms, lineCount: lineCount, network: network, request: request, weights: weights, scoring: scoring,
                               available: { rawAvailable[base + $0] }, units: { rawSupply[base + $0] }).score
-            candidates.site.append(site)
             candidates.supply.append(contentsOf: rawSupply[base..<(base + lineCount)])
             candidates.available.append(contentsOf: rawAvailable[base..<(base + lineCount)])
             candidates.covered.append(covered)
@@ -711,7 +708,7 @@ public struct Router: Sendable {
                           policy: RoutingPolicy) -> Bool {
         let score = candidates.proxy[candidate], otherScore = candidates.proxy[other]
         if abs(score - otherScore) > 1e-9 { return score < otherScore }
-        let site = candidates.site[candidate], otherSite = candidates.site[other]
+        let site = candidates.site(candidate), otherSite = candidates.site(other)
         let priority = network.sites[site].priority, otherPriority = network.sites[otherSite].priority
         // Sites are in location-id order: comparing positions compares ids.
         for tieBreaker in policy.tieBreakers {
@@ -734,7 +731,7 @@ public struct Router: Sendable {
     private func prune(_ candidates: Candidates, network: NetworkState) -> [Int] {
         // Site order is location-id order: a deterministic tie-break.
         let ranked = (0..<candidates.count).sorted {
-            (candidates.proxy[$0], candidates.site[$0]) < (candidates.proxy[$1], candidates.site[$1])
+            (candidates.proxy[$0], candidates.site($0)) < (candidates.proxy[$1], candidates.site($1))
         }
         if ranked.count <= limits.routingCandidatesMax { return ranked }
         var keep = Set<Int>()
