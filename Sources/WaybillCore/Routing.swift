@@ -260,9 +260,6 @@ public struct Router: Sendable {
             mergedIndex[line.sku] = merged.count
             merged.append(line)
         }
-        if merged.count == request.lines.count {
-            return routeLines(request, policy: policy, network: network, inventory: inventory, capacity: capacity)
-        }
         var mergedRequest = request
         mergedRequest.lines = merged
         var plan = routeLines(mergedRequest, policy: policy, network: network, inventory: inventory, capacity: capacity)

@@ -148,13 +148,13 @@ public enum SQLiteCeiling {
                 capacityCredit += profile.capacityRowsPerOrder
                 while capacityCredit >= 1 {
                     capacityCredit -= 1
-                sqlite3_bind_int64(insertCapacity, 1, now / 86_400_000)
-                text(insertCapacity, 2, "DC-1")
-                text(insertCapacity, 3, "")
-                sqlite3_bind_int64(insertCapacity, 4, 1)
-                text(insertCapacity, 5, orderID)
-                text(insertCapacity, 6, orderID + "-F1")
-                try step(insertCapacity)
+                    sqlite3_bind_int64(insertCapacity, 1, now / 86_400_000)
+                    text(insertCapacity, 2, "DC-1")
+                    text(insertCapacity, 3, "")
+                    sqlite3_bind_int64(insertCapacity, 4, 1)
+                    text(insertCapacity, 5, orderID)
+                    text(insertCapacity, 6, orderID + "-F1")
+                    try step(insertCapacity)
                 }
                 sqlite3_bind_int64(insertEvent, 1, sequence)
                 sqlite3_bind_int64(insertEvent, 2, now)

@@ -278,7 +278,7 @@ public final class StoreWriter: Sendable {
 }
 
 /// CPU time consumed by the calling thread.
-func threadCPUTimeNanoseconds() -> UInt64 {
+public func threadCPUTimeNanoseconds() -> UInt64 {
     var time = timespec()
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &time)
     return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
@@ -412,11 +412,11 @@ private final class WriterThread: @unchecked Sendable {
             recover(owner, offsetBefore: offsetBefore)
             return
         }
+        let committedAt = DispatchTime.now().uptimeNanoseconds
         engine = context.engine
         let changed = engine.drainChangedInventoryKeys()
         owner.committed.publish(changed: changed, from: engine, networkChanged: context.networkChanged)
         if !storage.batchEvents.isEmpty { observer?.eventsCommitted(storage.batchEvents) }
-        let committedAt = DispatchTime.now().uptimeNanoseconds
         for job in live { job.finish(.success(())) }
         owner.record(jobs: live.count, run: ranAt - startedAt, commit: committedAt - ranAt,
                      publish: DispatchTime.now().uptimeNanoseconds - committedAt, cpu: threadCPUTimeNanoseconds() - cpuAtStart)

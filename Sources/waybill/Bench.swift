@@ -102,6 +102,21 @@ enum BenchNetwork {
         return model
     }
 
+    /// An engine over memory storage holding a model's network and opening stock (pure-core benchmarks).
+    static func engine(locations: Int, skus: Int, random: inout BenchRandom) throws -> (Engine, MemoryStorage, CommandContext) {
+        let model = Self.model(locations: locations, skus: skus, stockPerSKU: 1_000_000, random: &random)
+        let storage = MemoryStorage(keepsEvents: false, keepsMovements: false)
+        var engine = Engine()
+        let context = CommandContext(now: Timestamp(millisecondsSinceEpoch: 1_795_700_000_000))
+        for location in model.locations { try engine.upsert(location: Location(proto: location), context: context, storage: storage) }
+        for carrier in model.carriers { try engine.upsert(carrier: Carrier(proto: carrier), context: context, storage: storage) }
+        for item in model.items { try engine.upsert(item: Item(proto: item), context: context, storage: storage) }
+        for change in model.initialStock {
+            _ = try engine.applyInventoryChange(InventoryChange(proto: change, defaultKind: .receipt), context: context, storage: storage)
+        }
+        return (engine, storage, context)
+    }
+
     /// Loads a model through the protocol: the network in one call, opening stock in chunks of
     /// inventoryChangesPerRequestMax (a large network exceeds networkRecordsPerRequestMax).
     static func load(_ model: Waybill_V1_NetworkModel, into client: WaybillClient) async throws {
@@ -144,12 +159,6 @@ enum BenchNetwork {
     }
 }
 
-/// CPU time consumed by the calling thread.
-func threadCPUNanoseconds() -> UInt64 {
-    var time = timespec()
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &time)
-    return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
-}
 
 func residentMegabytes() -> Double {
     guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
@@ -440,36 +449,27 @@ struct EngineBench: ParsableCommand {
 
     func run() throws {
         var random = BenchRandom(state: 7)
-        let model = BenchNetwork.model(locations: locations, skus: skus, stockPerSKU: 1_000_000, random: &random)
-        let storage = MemoryStorage(keepsEvents: false, keepsMovements: false)
-        var engine = Engine()
-        let context = CommandContext(now: Timestamp(millisecondsSinceEpoch: 1_795_700_000_000))
-        for location in model.locations { try engine.upsert(location: Location(proto: location), context: context, storage: storage) }
-        for carrier in model.carriers { try engine.upsert(carrier: Carrier(proto: carrier), context: context, storage: storage) }
-        for item in model.items { try engine.upsert(item: Item(proto: item), context: context, storage: storage) }
-        for change in model.initialStock {
-            _ = try engine.applyInventoryChange(InventoryChange(proto: change, defaultKind: .receipt), context: context, storage: storage)
-        }
+        var (engine, storage, context) = try BenchNetwork.engine(locations: locations, skus: skus, random: &random)
         let drafts = try (0..<orders).map { number in
             try OrderDraft(proto: BenchNetwork.order(number, lines: lines, skus: skus, random: &random, prefix: "engine"))
         }
         var captured: [Order] = []
         captured.reserveCapacity(orders)
-        let cpuStart = threadCPUNanoseconds()
+        let cpuStart = threadCPUTimeNanoseconds()
         for draft in drafts {
             captured.append(try engine.capture(draft, context: context, storage: storage).order)
         }
-        let captureCPU = Double(threadCPUNanoseconds() - cpuStart) / 1e9
+        let captureCPU = Double(threadCPUTimeNanoseconds() - cpuStart) / 1e9
         var bytes = 0
-        let referenceStart = threadCPUNanoseconds()
+        let referenceStart = threadCPUTimeNanoseconds()
         for order in captured {
             let encoded: [UInt8] = try order.proto.serializedBytes()
             bytes += encoded.count
         }
-        let referenceCPU = Double(threadCPUNanoseconds() - referenceStart) / 1e9
-        let directStart = threadCPUNanoseconds()
+        let referenceCPU = Double(threadCPUTimeNanoseconds() - referenceStart) / 1e9
+        let directStart = threadCPUTimeNanoseconds()
         for order in captured { bytes -= order.encodedProto().count }
-        let directCPU = Double(threadCPUNanoseconds() - directStart) / 1e9
+        let directCPU = Double(threadCPUTimeNanoseconds() - directStart) / 1e9
         if bytes != 0 { throw CLIError("the direct encoder's output differs in size from swift-protobuf's") }
         print(String(format: "engine capture: %.0f orders per CPU-second (%.1f µs each, routing included); encoding the stored order (%d bytes): %.1f µs direct, %.1f µs through swift-protobuf messages",
                      Double(orders) / captureCPU, captureCPU / Double(orders) * 1e6,
@@ -487,16 +487,7 @@ struct RoutingBench: ParsableCommand {
 
     func run() throws {
         var random = BenchRandom(state: 7)
-        let model = BenchNetwork.model(locations: locations, skus: skus, stockPerSKU: 1_000_000, random: &random)
-        let storage = MemoryStorage(keepsEvents: false, keepsMovements: false)
-        var engine = Engine()
-        let context = CommandContext(now: Timestamp(millisecondsSinceEpoch: 1_795_700_000_000))
-        for location in model.locations { try engine.upsert(location: Location(proto: location), context: context, storage: storage) }
-        for carrier in model.carriers { try engine.upsert(carrier: Carrier(proto: carrier), context: context, storage: storage) }
-        for item in model.items { try engine.upsert(item: Item(proto: item), context: context, storage: storage) }
-        for change in model.initialStock {
-            _ = try engine.applyInventoryChange(InventoryChange(proto: change, defaultKind: .receipt), context: context, storage: storage)
-        }
+        let (engine, _, context) = try BenchNetwork.engine(locations: locations, skus: skus, random: &random)
         let requests: [RoutingRequest] = (0..<1_000).map { number in
             let order = BenchNetwork.order(number, lines: lines, skus: skus, random: &random, prefix: "route")
             return RoutingRequest(lines: order.lines.map { RoutingLine(lineID: $0.lineID, sku: SKU($0.sku), quantity: $0.quantity) },
@@ -505,19 +496,17 @@ struct RoutingBench: ParsableCommand {
         }
         let router = engine.router
         var shipments = 0
-        var candidates = 0
         var slowest: UInt64 = 0
         let start = Date()
-        let cpuStart = threadCPUNanoseconds()
+        let cpuStart = threadCPUTimeNanoseconds()
         for index in 0..<decisions {
             let before = DispatchTime.now().uptimeNanoseconds
             let plan = router.route(requests[index % requests.count], policy: engine.policy, network: engine.network,
                                     inventory: engine.inventory, capacity: engine.state.capacity)
             slowest = max(slowest, DispatchTime.now().uptimeNanoseconds - before)
             shipments += plan.shipments.count
-            candidates += plan.decision.locations.count
         }
-        let cpu = Double(threadCPUNanoseconds() - cpuStart) / 1e9
+        let cpu = Double(threadCPUTimeNanoseconds() - cpuStart) / 1e9
         let elapsed = Date().timeIntervalSince(start)
         // CPU time of this thread: "per core" even when the machine is shared.
         print(String(format: "routing: %.0f decisions per CPU-second (%.0f/s wall); slowest %.2f ms; %d-line orders, %d locations, %d SKUs; %.2f shipments per order",

@@ -257,7 +257,8 @@ enum LiveDriver {
             request.extract = extract.proto
             request.repair = false
             let size = (try request.serializedBytes() as [UInt8]).count
-            if size > 3_500_000 {
+            // The default frame limit, less room for the request envelope around the extract.
+            if size > TransportLimits().frameBytesMax - 4_096 {
                 // One Reconcile call carries the whole extract, in one frame (frameBytesMax): too big
                 // here. Compare with the same pure function the server runs, over what was read back.
                 record.reconciliation = Reconciler.compare(orders: orders, onHand: balances.mapValues(\.onHand), extract: extract)

@@ -462,8 +462,8 @@ final class SimulationModel {
         let cancels = channel != .storePOS && lifecycleRandom.chance(scenario.lifecycle.customerCancelRate)
         let serviceLevel = serviceLevelTables[channelIndex].draw(&customerRandom)
         let checksAvailability = customerRandom.chance(config.availabilityCheckRate)
-        // Every draw is made before the shelf is looked at, so the streams do not depend on stock.
-        // The traffic as generated (before the shelf is looked at): the same in both drivers.
+        // Every draw is made, and the traffic recorded, before the shelf is looked at: the random
+        // streams do not depend on stock, and both drivers generate the same traffic.
         schedule.combine(now)
         schedule.combine(Int64(channel.rawValue))
         schedule.combine(Int64(city))
@@ -966,8 +966,6 @@ final class SimulationModel {
             }
         case .deliver:
             guard f < order.fulfillments.count else { return }
-            let fulfillment = order.fulfillments[f]
-            _ = fulfillment
             deliveries += 1
         case .createReturn:
             scheduleAction(index, .receiveReturn, fulfillmentIndex, after: Int64(scenario.lifecycle.returnTransitDays * 86_400_000))
