@@ -347,6 +347,10 @@ enum LiveDriver {
         let deadline = wallNanoseconds() + 120_000_000_000
         var head: UInt64 = 0
         var lastHeadCheck: UInt64 = 0
+        func readHead() -> UInt64? {
+            (try? setup.send(method: Method.ChangeFeedService.getFeedInfo, payload: []).wait())
+                .flatMap { try? Waybill_V1_FeedInfo(serializedBytes: $0) }?.headOffset
+        }
         while wallNanoseconds() < deadline {
             deliver()
             // Only what is queued now: a handler may queue more (an ERP snapshot waiting for a
@@ -365,13 +369,17 @@ enum LiveDriver {
             model.intendedTime = model.now
             model.erpPoll()
             model.erpPollScheduled = false
-            if model.callsInFlight == 0 && model.erpIdle {
+            if model.callsInFlight == 0 && model.erpIdle && model.erpBacklogCount == 0 {
+                // The head is polled at most every 100 ms, so it can predate calls that completed
+                // since; the consumers having reached it only counts once a fresh read agrees.
                 let now = wallNanoseconds()
-                if now - lastHeadCheck > 100_000_000 {
+                let caughtUp = { model.feedLastOffset[0] >= head && model.feedLastOffset[1] >= head }
+                if now - lastHeadCheck > 100_000_000 || caughtUp() {
                     lastHeadCheck = now
-                    head = (try? setup.send(method: Method.ChangeFeedService.getFeedInfo, payload: []).wait()).flatMap { try? Waybill_V1_FeedInfo(serializedBytes: $0) }?.headOffset ?? head
+                    guard let fresh = readHead() else { report(); inbox.wait(milliseconds: 20); continue }
+                    head = fresh
+                    if caughtUp() { break }
                 }
-                if model.feedLastOffset[0] >= head && model.feedLastOffset[1] >= head && model.erpBacklogCount == 0 { break }
             }
             report()
             inbox.wait(milliseconds: 20)
