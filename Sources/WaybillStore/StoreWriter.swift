@@ -156,6 +156,11 @@ public struct WriterStatistics: Sendable {
     public var commitNanosecondsMax: UInt64 = 0
     public var batchNanosecondsMax: UInt64 = 0
     public var runNanosecondsMax: UInt64 = 0
+    /// Balance checkpoints written inside batches, their rows, total time and slowest one.
+    public var checkpoints = 0
+    public var checkpointRows = 0
+    public var checkpointNanoseconds: UInt64 = 0
+    public var checkpointNanosecondsMax: UInt64 = 0
     public init() {}
     public var busyNanoseconds: UInt64 { runNanoseconds + commitNanoseconds + publishNanoseconds }
 }
@@ -226,10 +231,19 @@ public final class StoreWriter: Sendable {
             stats.commitNanosecondsMax = 0
             stats.batchNanosecondsMax = 0
             stats.runNanosecondsMax = 0
+            stats.checkpointNanosecondsMax = 0
         }
     }
-    fileprivate func record(jobs: Int, run: UInt64, commit: UInt64, publish: UInt64, cpu: UInt64) {
+
+    fileprivate func record(jobs: Int, run: UInt64, commit: UInt64, publish: UInt64, cpu: UInt64,
+                            checkpoint: (rows: Int, nanoseconds: UInt64)?) {
         stats.withLock { stats in
+            if let checkpoint {
+                stats.checkpoints += 1
+                stats.checkpointRows += checkpoint.rows
+                stats.checkpointNanoseconds += checkpoint.nanoseconds
+                stats.checkpointNanosecondsMax = max(stats.checkpointNanosecondsMax, checkpoint.nanoseconds)
+            }
             stats.cpuNanoseconds += cpu
             stats.commitNanosecondsMax = max(stats.commitNanosecondsMax, commit)
             stats.batchNanosecondsMax = max(stats.batchNanosecondsMax, run + commit + publish)
@@ -383,6 +397,7 @@ private final class WriterThread: @unchecked Sendable {
         let startedAt = DispatchTime.now().uptimeNanoseconds
         let cpuAtStart = threadCPUTimeNanoseconds()
         var ranAt = startedAt
+        var checkpoint: (rows: Int, nanoseconds: UInt64)?
         storage.batchEvents.removeAll(keepingCapacity: true)
         do {
             try owner.database.pool.writeWithoutTransaction { db in
@@ -396,7 +411,10 @@ private final class WriterThread: @unchecked Sendable {
                     }
                     if checkpointNow || storage.movementsSinceCheckpoint >= owner.limits.checkpointMovementsInterval
                         || storage.dirtyForCheckpoint.count >= owner.limits.checkpointDirtyBalancesMax {
+                        let rows = storage.dirtyForCheckpoint.count
+                        let before = DispatchTime.now().uptimeNanoseconds
                         try storage.checkpoint(context.engine.inventory)
+                        checkpoint = (rows, DispatchTime.now().uptimeNanoseconds - before)
                     }
                     ranAt = DispatchTime.now().uptimeNanoseconds
                     try db.commit()
@@ -419,7 +437,8 @@ private final class WriterThread: @unchecked Sendable {
         if !storage.batchEvents.isEmpty { observer?.eventsCommitted(storage.batchEvents) }
         for job in live { job.finish(.success(())) }
         owner.record(jobs: live.count, run: ranAt - startedAt, commit: committedAt - ranAt,
-                     publish: DispatchTime.now().uptimeNanoseconds - committedAt, cpu: threadCPUTimeNanoseconds() - cpuAtStart)
+                     publish: DispatchTime.now().uptimeNanoseconds - committedAt, cpu: threadCPUTimeNanoseconds() - cpuAtStart,
+                     checkpoint: checkpoint)
     }
 
     private func recover(_ owner: StoreWriter, offsetBefore: UInt64) {

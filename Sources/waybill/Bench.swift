@@ -304,6 +304,10 @@ struct CaptureBench: AsyncParsableCommand {
                 print(String(format: "  writer during it: %d batches, %.1f jobs per batch, slowest batch %.1f ms (jobs %.1f ms, commit %.1f ms)",
                              after.batches - before.batches, Double(after.jobs - before.jobs) / Double(max(1, after.batches - before.batches)),
                              Double(after.batchNanosecondsMax) / 1e6, Double(after.runNanosecondsMax) / 1e6, Double(after.commitNanosecondsMax) / 1e6))
+                print(String(format: "  balance checkpoints during it: %d, %d rows, %.1f ms in all, slowest %.1f ms",
+                             after.checkpoints - before.checkpoints, after.checkpointRows - before.checkpointRows,
+                             Double(after.checkpointNanoseconds - before.checkpointNanoseconds) / 1e6,
+                             Double(after.checkpointNanosecondsMax) / 1e6))
             }
             rssAfter = residentMegabytes()
             print(String(format: "resident memory: %.0f MB before the measured run, %.0f MB after", rssBefore, rssAfter))
