@@ -71,9 +71,10 @@ public struct DomainLimits: Hashable, Sendable {
     public var routingDecisionsPerOrderMax = 32
     /// Backordered orders retried per stock arrival (oldest first).
     public var backorderReleaseBatchMax = 256
-    /// Orders examined, newest first, when a count leaves fewer units on hand than are reserved
-    /// (their reservations there are re-routed until the shortfall is gone).
-    public var shortageOrdersScannedMax = 1_000
+    /// Orders holding reservations examined, newest first, when a count leaves fewer units on
+    /// hand than are reserved (their reservations there are re-routed until the shortfall is
+    /// gone). Bounds the pause a short count can add to the writer.
+    public var shortageOrdersScannedMax = 20_000
 
     public init() {}
 

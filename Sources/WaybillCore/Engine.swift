@@ -95,8 +95,8 @@ public protocol EngineStorage: AnyObject {
     func countedAsOf(_ sku: SKU, _ location: LocationID) throws -> Timestamp?
     /// Records that an ERP count as of `asOf` was applied (the newest wins).
     func recordCount(_ key: InventoryKey, asOf: Timestamp) throws
-    /// Orders that reserved this SKU at this location, newest reservation first, at most `limit`
-    /// (some may have shipped or released it since: the engine checks).
+    /// Among the `limit` newest orders holding reservations, those with a line of this SKU, newest
+    /// first (whether they hold it at this location, and still unpicked, is for the engine to check).
     func reservationHolders(_ sku: SKU, _ location: LocationID, limit: Int) throws -> [OrderID]
 
     func insertOrder(_ order: Order) throws

@@ -39,10 +39,8 @@ public final class MemoryStorage: EngineStorage {
     public func orderID(channel: Channel, externalOrderID: String) throws -> OrderID? { keys[Self.key(channel, externalOrderID)] }
     public func requestRecord(_ key: String) throws -> RequestRecord? { requests[key] }
     public func reservationHolders(_ sku: SKU, _ location: LocationID, limit: Int) throws -> [OrderID] {
-        let holding = orders.values.filter { order in
-            order.fulfillments.contains { $0.locationID == location && $0.lines.contains { $0.sku == sku } }
-        }
-        return holding.sorted { $0.captureSequence > $1.captureSequence }.prefix(limit).map(\.orderID)
+        let reserving = orders.values.filter { $0.reservedUnits > 0 }.sorted { $0.captureSequence > $1.captureSequence }.prefix(limit)
+        return reserving.filter { order in order.lines.contains { $0.sku == sku } }.map(\.orderID)
     }
 
     public func countedAsOf(_ sku: SKU, _ location: LocationID) throws -> Timestamp? { counts[InventoryKey(sku: sku, locationID: location)] }

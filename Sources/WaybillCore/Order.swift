@@ -424,6 +424,14 @@ public struct Order: Hashable, Sendable {
 
     public var isOnHold: Bool { !holds.isEmpty }
     public var backorderedUnits: Int32 { lines.reduce(0) { $0 + $1.quantities.backordered } }
+    /// Units this order holds reserved at locations (in fulfillments not yet shipped).
+    public var reservedUnits: Int64 {
+        var units: Int64 = 0
+        for fulfillment in fulfillments where fulfillment.status.holdsReservation {
+            for line in fulfillment.lines { units += Int64(line.quantity) }
+        }
+        return units
+    }
     public var currency: String { lines.first?.unitPrice.currency ?? "USD" }
 
     public func lineIndex(_ lineID: String) -> Int? { lines.firstIndex { $0.lineID == lineID } }

@@ -75,8 +75,8 @@ public enum SQLiteCeiling {
         try exec("PRAGMA synchronous = FULL")
         try exec("PRAGMA cache_size = -65536")
         let insertOrder = try prepare("""
-            INSERT INTO orders (seq, order_id, channel, external_order_id, status, captured_at, updated_at, backordered_units, version, body)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            INSERT INTO orders (seq, order_id, channel, external_order_id, status, captured_at, updated_at, backordered_units, version, body, reserved_units)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """)
         let insertLine = try prepare("""
             INSERT INTO order_lines (order_seq, line_number, line_id, sku, quantity, unit_price_minor, currency) VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -120,6 +120,8 @@ public enum SQLiteCeiling {
                 sqlite3_bind_int64(insertOrder, 8, 0)
                 sqlite3_bind_int64(insertOrder, 9, 1)
                 body.withUnsafeBytes { _ = sqlite3_bind_blob(insertOrder, 10, $0.baseAddress, Int32(bodyBytes), transient) }
+                // Reserving orders enter the orders_reserving index, as Waybill's do.
+                sqlite3_bind_int64(insertOrder, 11, profile.movementsPerOrder > 0 ? Int64(linesPerOrder) : 0)
                 try step(insertOrder)
                 for line in 0..<linesPerOrder {
                     sqlite3_bind_int64(insertLine, 1, sequence)

@@ -301,8 +301,13 @@ struct CaptureBench: AsyncParsableCommand {
                 latency = try await openLoop(clients: clients, rate: rate, seconds: seconds, random: &random)
                 let after = server.writer.statistics
                 print("open loop \(rate)/s for \(seconds) s: \(latency!.line)")
-                print(String(format: "  writer during it: %d batches, %.1f jobs per batch, slowest batch %.1f ms (jobs %.1f ms, commit %.1f ms)",
+                let jobs = Double(max(1, after.jobs - before.jobs))
+                print(String(format: "  writer during it: %d batches, %.1f jobs per batch, %.1f µs of CPU per order (jobs %.1f, commit %.1f, publish %.1f µs wall); slowest batch %.1f ms (jobs %.1f ms, commit %.1f ms)",
                              after.batches - before.batches, Double(after.jobs - before.jobs) / Double(max(1, after.batches - before.batches)),
+                             Double(after.cpuNanoseconds - before.cpuNanoseconds) / jobs / 1e3,
+                             Double(after.runNanoseconds - before.runNanoseconds) / jobs / 1e3,
+                             Double(after.commitNanoseconds - before.commitNanoseconds) / jobs / 1e3,
+                             Double(after.publishNanoseconds - before.publishNanoseconds) / jobs / 1e3,
                              Double(after.batchNanosecondsMax) / 1e6, Double(after.runNanosecondsMax) / 1e6, Double(after.commitNanosecondsMax) / 1e6))
                 print(String(format: "  balance checkpoints during it: %d, %d rows, %.1f ms in all, slowest %.1f ms",
                              after.checkpoints - before.checkpoints, after.checkpointRows - before.checkpointRows,

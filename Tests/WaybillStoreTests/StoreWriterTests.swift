@@ -20,7 +20,7 @@ struct MigrationTests {
         let clock = ManualClock()
         do {
             let (database, writer) = try openStore(path, clock: clock)
-            #expect(try database.schemaVersion == "v3: stock counts")
+            #expect(try database.schemaVersion == "v4: orders holding reservations")
             let tables = try StoreReader(database: database).readNow { db in
                 try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
             }
@@ -38,13 +38,55 @@ struct MigrationTests {
         // Re-open: migrations are not re-applied, data is there.
         let (database, writer) = try openStore(path, clock: clock)
         defer { writer.stop() }
-        #expect(try database.schemaVersion == "v3: stock counts")
+        #expect(try database.schemaVersion == "v4: orders holding reservations")
         let reader = StoreReader(database: database)
         let order = try #require(try reader.order(id: "W-00000001"))
         #expect(order.externalOrderID == "E-1")
         #expect(try reader.locations().map(\.locationID) == StoreNet.locations.sorted())
         // The sequence continues after the stored orders.
         #expect(try await capture(writer, draft("E-2", lines: [("SKU-1", 1)])).order.orderID == OrderID("W-00000002"))
+    }
+}
+
+extension MigrationTests {
+    @Test("upgrading a v3 file fills reserved_units from the stored orders and swaps the reservation index")
+    func upgradeFromV3() async throws {
+        let directory = try TemporaryDirectory("upgrade")
+        let path = directory.path("waybill.sqlite")
+        let clock = ManualClock()
+        do {
+            let (_, writer) = try openStore(path, clock: clock)
+            try await StoreNet.setUp(writer)
+            _ = try await receive(writer, "R-1", "SKU-1", "WH-1", 10)
+            _ = try await capture(writer, draft("E-1", lines: [("SKU-1", 2)]))  // reserves 2
+            _ = try await capture(writer, draft("E-2", lines: [("SKU-2", 1)]))  // nothing in stock: backordered
+            writer.stop()
+        }
+        // Put the file back as v3 left it: no reserved_units column, the movements index, no v4 record.
+        do {
+            let queue = try DatabaseQueue(path: path)
+            try await queue.writeWithoutTransaction { db in
+                try db.execute(sql: """
+                    DROP INDEX orders_reserving;
+                    ALTER TABLE orders DROP COLUMN reserved_units;
+                    CREATE INDEX movements_reservations ON movements (sku, location_id) WHERE kind = 'reserved';
+                    DELETE FROM grdb_migrations WHERE identifier = 'v4: orders holding reservations';
+                    """)
+            }
+        }
+        let (database, writer) = try openStore(path, clock: clock)
+        defer { writer.stop() }
+        #expect(try database.schemaVersion == "v4: orders holding reservations")
+        let reader = StoreReader(database: database)
+        let units = try reader.readNow { db in
+            try Row.fetchAll(db, sql: "SELECT external_order_id, reserved_units FROM orders ORDER BY seq")
+                .map { "\($0[0] as String)=\($0[1] as Int64)" }
+        }
+        #expect(units == ["E-1=2", "E-2=0"])
+        let indexes = try reader.readNow { db in
+            try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'index' AND name IN ('orders_reserving', 'movements_reservations')")
+        }
+        #expect(indexes == ["orders_reserving"])
     }
 }
 

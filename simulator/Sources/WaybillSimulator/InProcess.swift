@@ -48,11 +48,11 @@ public final class SimulationStorage: EngineStorage {
     public func requestRecord(_ key: String) throws -> RequestRecord? { requests[key] }
     public func reservationHolders(_ sku: SKU, _ location: LocationID, limit: Int) throws -> [OrderID] {
         var holders: [OrderID] = []
-        for order in orders.reversed() where holders.count < limit {
-            guard let order else { continue }
-            if order.fulfillments.contains(where: { $0.locationID == location && $0.lines.contains { $0.sku == sku } }) {
-                holders.append(order.orderID)
-            }
+        var examined = 0
+        for order in orders.reversed() where examined < limit {
+            guard let order, order.reservedUnits > 0 else { continue }
+            examined += 1
+            if order.lines.contains(where: { $0.sku == sku }) { holders.append(order.orderID) }
         }
         return holders
     }
