@@ -31,9 +31,14 @@ final class SQLiteStorage: EngineStorage {
     var nextOffset: UInt64
     /// Events appended in the current batch.
     var batchEvents: [CommittedEvent] = []
-    /// Balances touched since the last checkpoint.
-    var dirtyForCheckpoint: Set<InventoryKey> = []
-    var movementsSinceCheckpoint = 0
+    /// Balances whose checkpoint row is behind them, oldest change first.
+    var dirty = DirtyBalances()
+    /// The id of the newest movement appended (committed or in the current batch).
+    var lastMovementID: Int64 = 0
+    /// `checkpoint_movement_id` as stored: every movement up to it is in the checkpoint rows.
+    var watermark: Int64 = 0
+    /// Movements appended in the current batch.
+    var batchMovements = 0
     /// The last order serialized for its row, spliced into its change event without re-encoding.
     private var lastSerialized: (OrderID, Int64, [UInt8])?
 
@@ -217,9 +222,10 @@ final class SQLiteStorage: EngineStorage {
                 b.optionalText(7, movement.orderID?.rawValue)
                 b.text(8, movement.reference)
             }
-            dirtyForCheckpoint.insert(InventoryKey(sku: movement.sku, locationID: movement.locationID))
+            lastMovementID = sqlite3_last_insert_rowid(db.sqliteConnection)
+            dirty.mark(InventoryKey(sku: movement.sku, locationID: movement.locationID), since: lastMovementID)
         }
-        movementsSinceCheckpoint += movements.count
+        batchMovements += movements.count
     }
 
     func appendCapacity(_ uses: [CapacityUse]) throws {
@@ -240,7 +246,8 @@ final class SQLiteStorage: EngineStorage {
             let offset = nextOffset
             let body = try event.encoded(offset: offset)
             if case .inventory(let sku, let location, _, _) = event.aggregate {
-                dirtyForCheckpoint.insert(InventoryKey(sku: sku, locationID: location))
+                // Its event sequence changed; no movement of it is held back from the watermark.
+                dirty.mark(InventoryKey(sku: sku, locationID: location), since: lastMovementID + 1)
             }
             try execute("""
                 INSERT INTO outbox (offset, committed_at, type, aggregate_type, aggregate_id, aggregate_sequence, body)
@@ -302,19 +309,81 @@ final class SQLiteStorage: EngineStorage {
 
     // MARK: checkpoints
 
-    /// Writes the current value of every balance touched since the last checkpoint.
-    func checkpoint(_ inventory: InventoryBook) throws {
-        guard !dirtyForCheckpoint.isEmpty || movementsSinceCheckpoint > 0 else { return }
-        let upsert = try statement("""
-            INSERT OR REPLACE INTO balance_checkpoints (sku, location_id, on_hand, reserved, event_sequence) VALUES (?, ?, ?, ?, ?)
-            """)
-        for key in dirtyForCheckpoint {
+    /// Writes the current value of up to `rowsMax` balances, those changed longest ago first,
+    /// each stamped with the newest movement id (the row covers every movement up to it), then
+    /// moves the watermark to just before the oldest change still unwritten. Checkpointing a
+    /// little in many batches, instead of every changed balance in one, keeps the pause any one
+    /// batch sees small. Returns the rows written.
+    @discardableResult
+    func checkpoint(_ inventory: InventoryBook, rowsMax: Int = .max) throws -> Int {
+        var rows = 0
+        while rows < rowsMax, let key = dirty.popOldest() {
             let balance = inventory.balance(key.sku, at: key.locationID)
-            try upsert.execute(arguments: [key.sku.rawValue, key.locationID.rawValue, balance.onHand, balance.reserved, balance.eventSequence])
+            try execute("""
+                INSERT OR REPLACE INTO balance_checkpoints (sku, location_id, on_hand, reserved, event_sequence, movement_id)
+                VALUES (?, ?, ?, ?, ?, ?)
+                """) { b in
+                b.text(1, key.sku.rawValue)
+                b.text(2, key.locationID.rawValue)
+                b.int(3, balance.onHand)
+                b.int(4, balance.reserved)
+                b.int(5, balance.eventSequence)
+                b.int(6, lastMovementID)
+            }
+            rows += 1
         }
-        let lastMovement = try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(id), 0) FROM movements") ?? 0
-        try db.execute(sql: "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", arguments: [MetaKey.checkpointMovementID, lastMovement])
-        dirtyForCheckpoint.removeAll(keepingCapacity: true)
-        movementsSinceCheckpoint = 0
+        let covered = dirty.oldestSince.map { min($0 - 1, lastMovementID) } ?? lastMovementID
+        if covered > watermark {
+            try execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)") { b in
+                b.text(1, MetaKey.checkpointMovementID)
+                b.int(2, covered)
+            }
+            watermark = covered
+        }
+        return rows
+    }
+}
+
+/// Balances changed since their checkpoint row was written, in the order they first changed,
+/// each with the id of the first movement its row does not cover yet.
+struct DirtyBalances {
+    private var queue: [(key: InventoryKey, since: Int64)] = []
+    private var head = 0
+    private var members: Set<InventoryKey> = []
+
+    init(_ entries: [(InventoryKey, Int64)] = []) {
+        for (key, since) in entries.sorted(by: { $0.1 < $1.1 }) { mark(key, since: since) }
+    }
+
+    var count: Int { members.count }
+
+    /// Marks `key` changed by movement `since` (or later); a key already marked keeps its place.
+    mutating func mark(_ key: InventoryKey, since: Int64) {
+        if members.insert(key).inserted { queue.append((key, since)) }
+    }
+
+    /// The first movement id some unwritten balance does not cover.
+    var oldestSince: Int64? { head < queue.count ? queue[head].since : nil }
+
+    mutating func popOldest() -> InventoryKey? {
+        guard head < queue.count else { return nil }
+        let key = queue[head].key
+        head += 1
+        members.remove(key)
+        if head >= 4_096 && head * 2 >= queue.count {
+            queue.removeFirst(head)
+            head = 0
+        }
+        return key
+    }
+}
+
+extension SQLiteStorage {
+    /// Takes the checkpoint position of a (re)load.
+    func follow(_ position: WaybillDatabase.CheckpointPosition) {
+        dirty = DirtyBalances(position.uncheckpointed)
+        lastMovementID = position.lastMovementID
+        watermark = position.watermark
+        batchMovements = 0
     }
 }

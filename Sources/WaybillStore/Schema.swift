@@ -144,6 +144,12 @@ enum Schema {
             }
             try db.execute(sql: "CREATE INDEX orders_reserving ON orders (seq) WHERE reserved_units > 0")
         }
+        migrator.registerMigration("v5: incremental balance checkpoints") { db in
+            // Each checkpoint row covers the movements up to its own movement_id, so a batch can
+            // checkpoint a few balances at a time. Rows written before cover the stored
+            // checkpoint_movement_id, which start-up also honours: 0 is right for them.
+            try db.execute(sql: "ALTER TABLE balance_checkpoints ADD COLUMN movement_id INTEGER NOT NULL DEFAULT 0")
+        }
         return migrator
     }
 }

@@ -121,11 +121,14 @@ public struct WriterLimits: Hashable, Sendable {
     public var writeQueueDepthMax = 65_536
     /// Jobs per transaction (group commit).
     public var writeBatchMax = 1_000
-    /// Movements between balance checkpoints (bounds start-up replay).
+    /// Movements the checkpoint watermark may lag behind the ledger (bounds start-up replay).
     public var checkpointMovementsInterval = 200_000
-    /// Balances changed since the last checkpoint that trigger the next one: a checkpoint writes
-    /// every changed balance inside a batch, so this bounds the pause it adds to that batch.
-    public var checkpointDirtyBalancesMax = 2_000
+    /// Balances allowed to be newer than their checkpoint row; beyond it batches checkpoint the
+    /// oldest. (A balance changed again before it is written is written once.)
+    public var checkpointDirtyBalancesMax = 20_000
+    /// Balance rows a batch checkpoints, at least, when over either limit above — in each
+    /// batch, a few at a time, so no batch pauses for a big checkpoint.
+    public var checkpointRowsPerBatch = 256
     /// Test hook: a delay added to every write (job), to prove load-regression checks catch a
     /// slower write path and to make deadlines expire in tests.
     public var injectedDelayMicroseconds = 0
@@ -193,7 +196,7 @@ public final class StoreWriter: Sendable {
         let loaded = try database.loadState(now: now, limits: domainLimits)
         let engine = Engine(state: loaded.state, limits: domainLimits, routingLimits: routingLimits)
         committed = CommittedState(engine: engine)
-        thread = WriterThread(engine: engine, nextOffset: loaded.nextOffset, now: now, uncheckpointed: loaded.uncheckpointed)
+        thread = WriterThread(engine: engine, nextOffset: loaded.nextOffset, now: now, checkpoints: loaded.checkpoints)
         thread.observer = observer
         thread.start(owner: self)
         logger.info("writer started", metadata: [
@@ -314,13 +317,12 @@ private final class WriterThread: @unchecked Sendable {
     /// Set when a failed batch left memory unknown and the reload from disk failed too.
     private var needsRecovery = false
 
-    init(engine: Engine, nextOffset: UInt64, now: Timestamp, uncheckpointed: Set<InventoryKey>) {
+    init(engine: Engine, nextOffset: UInt64, now: Timestamp, checkpoints: WaybillDatabase.CheckpointPosition) {
         self.engine = engine
         domainLimits = engine.limits
         routingLimits = engine.router.limits
         storage = SQLiteStorage(nextOffset: nextOffset)
-        // Balances replayed past the stored checkpoint (after a crash) go into the next checkpoint.
-        storage.dirtyForCheckpoint = uncheckpointed
+        storage.follow(checkpoints)
         lastNow = now
     }
 
@@ -398,6 +400,7 @@ private final class WriterThread: @unchecked Sendable {
         let cpuAtStart = threadCPUTimeNanoseconds()
         var ranAt = startedAt
         var checkpoint: (rows: Int, nanoseconds: UInt64)?
+        storage.batchMovements = 0
         storage.batchEvents.removeAll(keepingCapacity: true)
         do {
             try owner.database.pool.writeWithoutTransaction { db in
@@ -409,11 +412,9 @@ private final class WriterThread: @unchecked Sendable {
                         if owner.limits.injectedDelayMicroseconds > 0 { Self.delay(microseconds: owner.limits.injectedDelayMicroseconds) }
                         try job.run(context)
                     }
-                    if checkpointNow || storage.movementsSinceCheckpoint >= owner.limits.checkpointMovementsInterval
-                        || storage.dirtyForCheckpoint.count >= owner.limits.checkpointDirtyBalancesMax {
-                        let rows = storage.dirtyForCheckpoint.count
+                    if let rowsMax = checkpointRows(owner.limits, final: checkpointNow) {
                         let before = DispatchTime.now().uptimeNanoseconds
-                        try storage.checkpoint(context.engine.inventory)
+                        let rows = try storage.checkpoint(context.engine.inventory, rowsMax: rowsMax)
                         checkpoint = (rows, DispatchTime.now().uptimeNanoseconds - before)
                     }
                     ranAt = DispatchTime.now().uptimeNanoseconds
@@ -441,12 +442,24 @@ private final class WriterThread: @unchecked Sendable {
                      checkpoint: checkpoint)
     }
 
+    /// How many balance rows this batch checkpoints, if any: none while fewer than
+    /// `checkpointDirtyBalancesMax` balances are behind their rows and the watermark is within
+    /// `checkpointMovementsInterval` movements; otherwise the oldest, at least
+    /// `checkpointRowsPerBatch` and at least one more than the batch's own movements (each
+    /// movement changes one balance, so checkpoints keep up with any rate); all at shutdown.
+    private func checkpointRows(_ limits: WriterLimits, final: Bool) -> Int? {
+        if final { return .max }
+        let behind = storage.dirty.count > limits.checkpointDirtyBalancesMax
+            || storage.lastMovementID - storage.watermark > Int64(limits.checkpointMovementsInterval)
+        return behind ? max(limits.checkpointRowsPerBatch, storage.batchMovements + 1) : nil
+    }
+
     private func recover(_ owner: StoreWriter, offsetBefore: UInt64) {
         do {
             let loaded = try owner.database.loadState(now: lastNow, limits: domainLimits)
             engine = Engine(state: loaded.state, limits: domainLimits, routingLimits: routingLimits)
             storage.nextOffset = loaded.nextOffset
-            storage.dirtyForCheckpoint = Set(engine.inventory.allBalances.map(\.0))
+            storage.follow(loaded.checkpoints)
             owner.committed.reload(from: engine)
             needsRecovery = false
         } catch {

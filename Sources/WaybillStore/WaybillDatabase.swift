@@ -40,12 +40,20 @@ public final class WaybillDatabase: Sendable {
         get throws { try pool.read { db in try Schema.migrator.appliedMigrations(db).last ?? "" } }
     }
 
-    /// The engine state as stored: network, policy, balances (checkpoint + later movements),
-    /// capacity of recent days, backorders and counters. `uncheckpointed` holds the balances whose
-    /// stored checkpoint is behind them (movements or events replayed after it): the next checkpoint
-    /// must write them, since it moves the checkpoint past those movements.
+    /// Where balance checkpoints stand after a load.
+    struct CheckpointPosition {
+        /// `checkpoint_movement_id`: every movement up to it is covered by checkpoint rows.
+        var watermark: Int64 = 0
+        var lastMovementID: Int64 = 0
+        /// Balances whose row is behind them (movements or events replayed after it), each with
+        /// the first movement id the row misses: later checkpoints must write them.
+        var uncheckpointed: [(InventoryKey, Int64)] = []
+    }
+
+    /// The engine state as stored: network, policy, balances (checkpoint rows + the movements
+    /// after each), capacity of recent days, backorders and counters.
     func loadState(now: Timestamp, limits: DomainLimits) throws
-        -> (state: EngineState, nextOffset: UInt64, uncheckpointed: Set<InventoryKey>) {
+        -> (state: EngineState, nextOffset: UInt64, checkpoints: CheckpointPosition) {
         try pool.read { db in
             var state = EngineState()
             for body in try Data.fetchAll(db, sql: "SELECT body FROM locations ORDER BY location_id") {
@@ -62,8 +70,10 @@ public final class WaybillDatabase: Sendable {
             }
             state.nextOrderSequence = (try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(seq), 0) FROM orders") ?? 0) + 1
 
-            let checkpoint = try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = ?",
-                                                arguments: [MetaKey.checkpointMovementID]) ?? 0
+            var position = CheckpointPosition()
+            position.watermark = try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = ?",
+                                                    arguments: [MetaKey.checkpointMovementID]) ?? 0
+            position.lastMovementID = try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(id), 0) FROM movements") ?? 0
             for row in try Row.fetchAll(db, sql: "SELECT sku, location_id, on_hand, reserved, event_sequence FROM balance_checkpoints") {
                 let sku = SKU(row[0]), location = LocationID(row[1])
                 state.inventory.update(sku, location) { balance in
@@ -72,13 +82,17 @@ public final class WaybillDatabase: Sendable {
                     balance.eventSequence = row[4]
                 }
             }
+            // Movements after the watermark that a balance's own row does not cover yet.
             let replay = try Row.fetchCursor(db, sql: """
-                SELECT sku, location_id, SUM(on_hand_delta), SUM(reserved_delta) FROM movements WHERE id > ? GROUP BY sku, location_id
-                """, arguments: [checkpoint])
-            var uncheckpointed: Set<InventoryKey> = []
+                SELECT m.sku, m.location_id, SUM(m.on_hand_delta), SUM(m.reserved_delta), MIN(m.id)
+                FROM movements m LEFT JOIN balance_checkpoints c ON c.sku = m.sku AND c.location_id = m.location_id
+                WHERE m.id > ? AND m.id > COALESCE(c.movement_id, 0)
+                GROUP BY m.sku, m.location_id
+                """, arguments: [position.watermark])
+            var uncheckpointed: [InventoryKey: Int64] = [:]
             while let row = try replay.next() {
                 let onHand: Int64 = row[2], reserved: Int64 = row[3]
-                uncheckpointed.insert(InventoryKey(sku: SKU(row[0]), locationID: LocationID(row[1])))
+                uncheckpointed[InventoryKey(sku: SKU(row[0]), locationID: LocationID(row[1]))] = row[4]
                 state.inventory.update(SKU(row[0]), LocationID(row[1])) { balance in
                     balance.onHand += onHand
                     balance.reserved += reserved
@@ -102,7 +116,9 @@ public final class WaybillDatabase: Sendable {
                 guard let at = aggregate.firstIndex(of: "@") else { continue }
                 let sequence: Int64 = row[1]
                 let key = InventoryKey(sku: SKU(String(aggregate[..<at])), locationID: LocationID(String(aggregate[aggregate.index(after: at)...])))
-                if sequence > state.inventory.balance(key.sku, at: key.locationID).eventSequence { uncheckpointed.insert(key) }
+                if sequence > state.inventory.balance(key.sku, at: key.locationID).eventSequence, uncheckpointed[key] == nil {
+                    uncheckpointed[key] = position.lastMovementID + 1
+                }
                 state.inventory.update(key.sku, key.locationID) {
                     $0.eventSequence = max($0.eventSequence, sequence)
                 }
@@ -121,7 +137,8 @@ public final class WaybillDatabase: Sendable {
             let maxOffset = try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(offset), 0) FROM outbox") ?? 0
             let pruned = try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = ?", arguments: [MetaKey.prunedThroughOffset]) ?? 0
             _ = state.inventory.drainChangedKeys()
-            return (state, UInt64(max(maxOffset, pruned)) + 1, uncheckpointed)
+            position.uncheckpointed = uncheckpointed.map { ($0.key, $0.value) }
+            return (state, UInt64(max(maxOffset, pruned)) + 1, position)
         }
     }
 }

@@ -20,7 +20,7 @@ struct MigrationTests {
         let clock = ManualClock()
         do {
             let (database, writer) = try openStore(path, clock: clock)
-            #expect(try database.schemaVersion == "v4: orders holding reservations")
+            #expect(try database.schemaVersion == "v5: incremental balance checkpoints")
             let tables = try StoreReader(database: database).readNow { db in
                 try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
             }
@@ -38,7 +38,7 @@ struct MigrationTests {
         // Re-open: migrations are not re-applied, data is there.
         let (database, writer) = try openStore(path, clock: clock)
         defer { writer.stop() }
-        #expect(try database.schemaVersion == "v4: orders holding reservations")
+        #expect(try database.schemaVersion == "v5: incremental balance checkpoints")
         let reader = StoreReader(database: database)
         let order = try #require(try reader.order(id: "W-00000001"))
         #expect(order.externalOrderID == "E-1")
@@ -49,7 +49,7 @@ struct MigrationTests {
 }
 
 extension MigrationTests {
-    @Test("upgrading a v3 file fills reserved_units from the stored orders and swaps the reservation index")
+    @Test("upgrading a v3 file fills reserved_units from the stored orders, swaps the reservation index, keeps the balances")
     func upgradeFromV3() async throws {
         let directory = try TemporaryDirectory("upgrade")
         let path = directory.path("waybill.sqlite")
@@ -70,13 +70,14 @@ extension MigrationTests {
                     DROP INDEX orders_reserving;
                     ALTER TABLE orders DROP COLUMN reserved_units;
                     CREATE INDEX movements_reservations ON movements (sku, location_id) WHERE kind = 'reserved';
-                    DELETE FROM grdb_migrations WHERE identifier = 'v4: orders holding reservations';
+                    ALTER TABLE balance_checkpoints DROP COLUMN movement_id;
+                    DELETE FROM grdb_migrations WHERE identifier IN ('v4: orders holding reservations', 'v5: incremental balance checkpoints');
                     """)
             }
         }
         let (database, writer) = try openStore(path, clock: clock)
         defer { writer.stop() }
-        #expect(try database.schemaVersion == "v4: orders holding reservations")
+        #expect(try database.schemaVersion == "v5: incremental balance checkpoints")
         let reader = StoreReader(database: database)
         let units = try reader.readNow { db in
             try Row.fetchAll(db, sql: "SELECT external_order_id, reserved_units FROM orders ORDER BY seq")
@@ -87,6 +88,8 @@ extension MigrationTests {
             try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'index' AND name IN ('orders_reserving', 'movements_reservations')")
         }
         #expect(indexes == ["orders_reserving"])
+        let balance = try await balances(writer)[InventoryKey(sku: SKU("SKU-1"), locationID: LocationID("WH-1"))]
+        #expect(balance?.onHand == 10 && balance?.reserved == 2)
     }
 }
 
@@ -408,6 +411,42 @@ struct RebuildTests {
         #expect(try await balances(restarted) == live)
         restarted.stop()
         try expectConsistent(live, reader: reader)
+    }
+
+    @Test("incremental checkpoints: a few rows per batch, each with its own watermark; a crash restart rebuilds the same balances")
+    func incrementalCheckpoints() async throws {
+        let directory = try TemporaryDirectory("incremental")
+        let path = directory.path("db.sqlite")
+        let clock = ManualClock()
+        var limits = WriterLimits()
+        limits.checkpointDirtyBalancesMax = 4
+        limits.checkpointRowsPerBatch = 1
+        let (database, writer) = try openStore(path, clock: clock, limits: limits)
+        defer { writer.stop() }
+        try await StoreNet.setUp(writer)
+        _ = try await runRandomWorkload(writer, clock: clock, seed: 41, operations: 500, wave: 1)
+        let stats = writer.statistics
+        #expect(stats.checkpoints > 20, "many batches checkpointed")
+        #expect(stats.checkpointRows < stats.checkpoints * 8, "a few rows each (one more than the batch's movements), not every changed balance")
+        let reader = StoreReader(database: database)
+        let (watermark, lastMovement, stamps) = try reader.readNow { db in
+            (try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'checkpoint_movement_id'") ?? 0,
+             try Int64.fetchOne(db, sql: "SELECT MAX(id) FROM movements") ?? 0,
+             try Int64.fetchAll(db, sql: "SELECT DISTINCT movement_id FROM balance_checkpoints"))
+        }
+        #expect(watermark > 0 && watermark < lastMovement, "the watermark moves, behind the balances still unwritten")
+        #expect(stamps.count > 1, "rows written in different batches cover different movements")
+        let live = try await balances(writer)
+        // A second writer on the same file, as after a crash: no final checkpoint.
+        let (_, restarted) = try openStore(path, clock: clock, limits: limits)
+        #expect(try await balances(restarted) == live)
+        // It goes on checkpointing from there, and a clean stop writes everything.
+        _ = try await receive(restarted, "after-1", "SKU-3", "WH-2", 5)
+        let expected = try await balances(restarted)
+        restarted.stop()
+        let (_, reopened) = try openStore(path, clock: clock, limits: limits)
+        #expect(try await balances(reopened) == expected)
+        reopened.stop()
     }
 
     @Test("a checkpoint taken after a crash restart still covers the balances replayed at start")
