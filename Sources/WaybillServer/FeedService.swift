@@ -299,7 +299,7 @@ extension Services {
                 ("returnsPerOrderMax", Int64(domain.returnsPerOrderMax), "returns per order"),
                 ("historyEntriesPerOrderMax", Int64(domain.historyEntriesPerOrderMax), "changes recorded per order"),
                 ("backorderReleaseBatchMax", Int64(domain.backorderReleaseBatchMax), "backordered orders retried per stock arrival"),
-                ("shortageOrdersScannedMax", Int64(domain.shortageOrdersScannedMax), "orders examined when a count leaves reservations short"),
+                ("shortageOrdersScannedMax", Int64(domain.shortageOrdersScannedMax), "orders holding reservations examined, newest first, when a count leaves reservations short"),
                 ("writeQueueDepthMax", Int64(services.configuration.writer.writeQueueDepthMax), "writes waiting for the writer"),
                 ("writeBatchMax", Int64(services.configuration.writer.writeBatchMax), "writes per transaction"),
                 ("routingCandidatesMax", Int64(services.configuration.routing.routingCandidatesMax), "locations in the split search"),

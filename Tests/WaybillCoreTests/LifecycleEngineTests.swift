@@ -271,6 +271,21 @@ struct LifecycleEngineTests {
         #expect(h.balance(Net.skuA, Net.whEast).reserved == 4)
     }
 
+    @Test("shortageOrdersScannedMax bounds the holders examined: beyond it a shortfall stays for the location to reject")
+    func shortageScanIsBounded() throws {
+        var limits = DomainLimits.default
+        limits.shortageOrdersScannedMax = 1
+        let h = try Harness(stock: [(Net.skuA, Net.whEast, 6)], limits: limits)
+        let orders = try (1...3).map { try h.capture(Net.draft("EXT-\($0)", [(Net.skuA, 2)])) }
+        try #require(orders.allSatisfy { $0.fulfillments.map(\.locationID) == [Net.whEast] })
+        try h.change(InventoryChange(changeID: "count-east", kind: .adjustment, sku: Net.skuA, locationID: Net.whEast, quantity: -4))
+        // Only the newest order was examined: it gave up its 2 units; 2 reserved units remain uncovered.
+        #expect(h.order(orders[2].orderID).backorderedUnits == 2)
+        #expect(h.order(orders[1].orderID).backorderedUnits == 0 && h.order(orders[0].orderID).backorderedUnits == 0)
+        #expect(h.balance(Net.skuA, Net.whEast).onHand == 2 && h.balance(Net.skuA, Net.whEast).reserved == 4)
+        #expect(ledgerMismatches(h.engine, h.storage).isEmpty)
+    }
+
     @Test("writing off keeps stock still reserved by other orders")
     func writeOffSparesOtherReservations() throws {
         let h = try Harness(stock: [(Net.skuA, Net.whEast, 5)])
