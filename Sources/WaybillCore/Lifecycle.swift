@@ -113,8 +113,22 @@ public enum OrderStateMachine {
                 return .failure(.limit("holdsPerOrderMax", limits.holdsPerOrderMax, field: "reason", "holds"))
             }
             order.holds.append(Hold(reason: reason, note: note, placedAt: now))
-            return .success(finish(order, now, action: "hold_placed", reason: reason.name, detail: note,
-                                   events: [OrderEventKind("order.hold_placed", detail: reason.name)]))
+            // Work released to a location but not yet picked is recalled (back to CREATED, its
+            // reservation kept): the location must stop, and a pick confirmation for it is
+            // refused until the hold is released and the fulfillment released again. Units
+            // already picked or packed are in the location's hands and may still ship.
+            var events = [OrderEventKind("order.hold_placed", detail: reason.name)]
+            var recalled: [String] = []
+            for index in order.fulfillments.indices where order.fulfillments[index].status == .released {
+                order.fulfillments[index].status = .created
+                order.fulfillments[index].releasedAt = .zero
+                recalled.append(order.fulfillments[index].fulfillmentID)
+                events.append(OrderEventKind("order.fulfillment_recalled", fulfillmentID: order.fulfillments[index].fulfillmentID,
+                                             detail: order.fulfillments[index].locationID.rawValue))
+            }
+            return .success(finish(order, now, action: "hold_placed", reason: reason.name,
+                                   detail: recalled.isEmpty ? note : [note, "recalled " + recalled.joined(separator: ",")].filter { !$0.isEmpty }.joined(separator: "; "),
+                                   events: events))
 
         case .releaseHold(let reason, let note):
             guard order.isOnHold else { return .failure(.illegal("release hold", state: state, "order has no hold")) }

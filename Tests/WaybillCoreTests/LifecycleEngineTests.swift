@@ -538,6 +538,38 @@ struct LifecycleEngineTests {
         #expect(after.fulfillments.map(\.status) == [.released] && after.status == .released)
     }
 
+    @Test("a hold placed after release recalls what is not yet picked; picked units stay; releasing the hold sends it again")
+    func holdRecallsReleasedWork() throws {
+        let h = try Harness(stock: [(Net.skuA, Net.whEast, 10), (Net.skuB, Net.whWest, 10)])
+        let order = try h.capture(Net.draft("EXT-1", [(Net.skuA, 1), (Net.skuB, 1)]))
+        try #require(order.fulfillments.count == 2)
+        let (east, west) = (order.fulfillments.first { $0.locationID == Net.whEast }!, order.fulfillments.first { $0.locationID == Net.whWest }!)
+        _ = try h.apply(.releaseFulfillment(nil), to: order.orderID)
+        _ = try h.apply(.confirmPick(west.fulfillmentID), to: order.orderID)
+        let events = h.storage.events.count
+        let reserved = liveFigures(h.engine).mapValues(\.reserved)
+
+        let held = try h.apply(.hold(.fraud, note: "chargeback risk"), to: order.orderID)
+        #expect(held.status == .onHold)
+        #expect(held.fulfillment(east.fulfillmentID)?.status == .created, "released, not picked: recalled")
+        #expect(held.fulfillment(west.fulfillmentID)?.status == .picked, "picked units are in the location's hands")
+        #expect(liveFigures(h.engine).mapValues(\.reserved) == reserved, "a recall keeps the reservations")
+        #expect(held.history.last?.detail.contains("recalled \(east.fulfillmentID)") == true)
+        let event = try #require(h.storage.events.dropFirst(events).first)
+        #expect(event.event.type == "order.hold_placed" && event.event.detail.contains("order.fulfillment_recalled: \(Net.whEast.rawValue)"))
+        #expect(lineBookkeepingProblems(held).isEmpty, "\(lineBookkeepingProblems(held))")
+
+        // The location's late pick confirmation is refused, naming the state.
+        let late = expectDomainError(.failedPrecondition) { try h.apply(.confirmPick(east.fulfillmentID), to: order.orderID) }
+        #expect(late?.message.contains("CREATED") == true)
+        let released = try h.apply(.releaseHold(nil, note: "cleared"), to: order.orderID)
+        #expect(released.fulfillment(east.fulfillmentID)?.status == .created)
+        _ = try h.apply(.releaseFulfillment(east.fulfillmentID), to: order.orderID)
+        let picked = try h.apply(.confirmPick(east.fulfillmentID), to: order.orderID)
+        #expect(picked.fulfillments.map(\.status) == [.picked, .picked])
+        #expect(ledgerMismatches(h.engine, h.storage).isEmpty)
+    }
+
     // MARK: idempotency
 
     @Test("request ids: same id and content replays; same id, different content is ALREADY_EXISTS and changes nothing")

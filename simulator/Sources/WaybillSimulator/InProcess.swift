@@ -49,7 +49,8 @@ public final class SimulationStorage: EngineStorage {
     public func reservationHolders(_ sku: SKU, _ location: LocationID, limit: Int) throws -> [OrderID] {
         var holders: [OrderID] = []
         var examined = 0
-        for order in orders.reversed() where examined < limit {
+        for order in orders.reversed() {
+            if examined == limit { break }
             guard let order, order.reservedUnits > 0 else { continue }
             examined += 1
             if order.lines.contains(where: { $0.sku == sku }) { holders.append(order.orderID) }
