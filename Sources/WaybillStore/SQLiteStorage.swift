@@ -61,6 +61,31 @@ final class SQLiteStorage: EngineStorage {
         }
     }
 
+    /// Runs a cached single-row SELECT the same way: `read` sees the row, if there is one.
+    private func queryOne<T>(_ sql: String, _ bind: (Binder) -> Void, read: (Column) -> T) throws -> T? {
+        let statement = try db.cachedStatement(sql: sql)
+        let handle = statement.sqliteStatement
+        sqlite3_reset(handle)
+        bind(Binder(handle: handle))
+        defer { sqlite3_reset(handle) }
+        switch sqlite3_step(handle) {
+        case SQLITE_ROW: return read(Column(handle: handle))
+        case SQLITE_DONE: return nil
+        case let code:
+            throw DatabaseError(resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(db.sqliteConnection)), sql: sql)
+        }
+    }
+
+    /// Reads columns 0, 1, 2... of the current row.
+    struct Column {
+        let handle: SQLiteStatement
+        func int(_ index: Int32) -> Int64 { sqlite3_column_int64(handle, index) }
+        func text(_ index: Int32) -> String {
+            guard let bytes = sqlite3_column_text(handle, index) else { return "" }
+            return String(cString: bytes)
+        }
+    }
+
     /// Binds parameters 1, 2, 3... in order.
     struct Binder {
         let handle: SQLiteStatement
@@ -103,16 +128,17 @@ final class SQLiteStorage: EngineStorage {
     }
 
     func orderID(channel: Channel, externalOrderID: String) throws -> OrderID? {
-        try String.fetchOne(statement("SELECT order_id FROM orders WHERE channel = ? AND external_order_id = ?"),
-                            arguments: [channel.rawValue, externalOrderID]).map(OrderID.init)
+        try queryOne("SELECT order_id FROM orders WHERE channel = ? AND external_order_id = ?") { b in
+            b.int(1, Int64(channel.rawValue))
+            b.text(2, externalOrderID)
+        } read: { OrderID($0.text(0)) }
     }
 
     func requestRecord(_ key: String) throws -> RequestRecord? {
-        guard let row = try Row.fetchOne(statement("SELECT fingerprint, subject, at FROM requests WHERE key = ?"), arguments: [key]) else {
-            return nil
+        try queryOne("SELECT fingerprint, subject, at FROM requests WHERE key = ?") { b in b.text(1, key) } read: { row in
+            RequestRecord(key: key, fingerprint: UInt64(bitPattern: row.int(0)), subject: row.text(1),
+                          at: Timestamp(millisecondsSinceEpoch: row.int(2)))
         }
-        return RequestRecord(key: key, fingerprint: UInt64(bitPattern: row[0]), subject: row[1],
-                             at: Timestamp(millisecondsSinceEpoch: row[2]))
     }
 
     func onHandDelta(_ sku: SKU, _ location: LocationID, after: Timestamp) throws -> Int64 {
@@ -268,8 +294,12 @@ final class SQLiteStorage: EngineStorage {
     }
 
     func recordRequest(_ record: RequestRecord) throws {
-        try statement("INSERT INTO requests (key, fingerprint, subject, at) VALUES (?, ?, ?, ?)")
-            .execute(arguments: [record.key, Int64(bitPattern: record.fingerprint), record.subject, record.at.millisecondsSinceEpoch])
+        try execute("INSERT INTO requests (key, fingerprint, subject, at) VALUES (?, ?, ?, ?)") { b in
+            b.text(1, record.key)
+            b.int(2, Int64(bitPattern: record.fingerprint))
+            b.text(3, record.subject)
+            b.int(4, record.at.millisecondsSinceEpoch)
+        }
     }
 
     func saveLocation(_ location: Location) throws {
