@@ -112,6 +112,18 @@ public protocol EngineStorage: AnyObject {
     func saveInventorySetting(_ key: InventoryKey, safetyStock: Int64, incoming: [Supply]) throws
 }
 
+/// An order draft that passed `Validation.check` under `limits`; only this init makes one.
+public struct ValidatedDraft: Sendable {
+    public let draft: OrderDraft
+    public let limits: DomainLimits
+
+    public init(_ draft: OrderDraft, limits: DomainLimits, field: String = "order") throws {
+        if let error = Validation.check(draft, limits: limits, field: field) { throw error }
+        self.draft = draft
+        self.limits = limits
+    }
+}
+
 /// Everything the engine keeps in memory; rebuilt from storage on start.
 public struct EngineState: Sendable {
     public var network = NetworkState()
@@ -224,7 +236,15 @@ public struct Engine: Sendable {
     /// capacity still there, the same processing day — otherwise the order is routed here.
     public mutating func capture(_ draft: OrderDraft, context: CommandContext, storage: some EngineStorage,
                                  plannedAhead: AllocationPlan? = nil) throws -> CaptureResult {
-        if let error = Validation.check(draft, limits: limits) { throw error }
+        try capture(ValidatedDraft(draft, limits: limits), context: context, storage: storage, plannedAhead: plannedAhead)
+    }
+
+    /// Capture of a draft checked before (on an event loop, say): it is not checked again unless
+    /// it was checked under other limits than this engine's.
+    public mutating func capture(_ validated: ValidatedDraft, context: CommandContext, storage: some EngineStorage,
+                                 plannedAhead: AllocationPlan? = nil) throws -> CaptureResult {
+        let draft = validated.draft
+        if validated.limits != limits, let error = Validation.check(draft, limits: limits) { throw error }
         let channel = draft.channel!
         if let existingID = try storage.orderID(channel: channel, externalOrderID: draft.externalOrderID) {
             guard let existing = try storage.loadOrder(existingID) else {

@@ -120,6 +120,33 @@ extension Order {
     /// `audit: false` leaves out `routing_decisions` and `history` (the lean form change events carry).
     public func encodedProto(audit: Bool = true) -> [UInt8] {
         var w = ProtoWriter(capacity: 1024)
+        var marks = AuditMarks()
+        encode(into: &w, audit: audit, marks: &marks)
+        return w.bytes
+    }
+
+    /// Both forms from one encoding: `full` as `encodedProto()`, `lean` as `encodedProto(audit: false)`
+    /// (byte for byte). The audit fields (14, 16) are contiguous runs of the full form, so the lean
+    /// form is the full one without them.
+    public func encodedProtoForms() -> (full: [UInt8], lean: [UInt8]) {
+        var w = ProtoWriter(capacity: 1024)
+        var marks = AuditMarks()
+        encode(into: &w, audit: true, marks: &marks)
+        let full = w.bytes
+        var lean: [UInt8] = []
+        lean.reserveCapacity(full.count - (marks.routingEnd - marks.routingStart) - (marks.historyEnd - marks.historyStart))
+        lean.append(contentsOf: full[..<marks.routingStart])
+        lean.append(contentsOf: full[marks.routingEnd..<marks.historyStart])
+        lean.append(contentsOf: full[marks.historyEnd...])
+        return (full, lean)
+    }
+
+    /// Where the audit fields start and end in an encoding.
+    struct AuditMarks {
+        var routingStart = 0, routingEnd = 0, historyStart = 0, historyEnd = 0
+    }
+
+    private func encode(into w: inout ProtoWriter, audit: Bool, marks: inout AuditMarks) {
         w.string(1, orderID.rawValue)
         w.int32(2, Int32(channel.rawValue))
         w.string(3, externalOrderID)
@@ -199,6 +226,7 @@ extension Order {
                 w.int32(18, f.routingDecisionIndex)
             }
         }
+        marks.routingStart = w.bytes.count
         for d in routingDecisions where audit {
             w.message(14) { w in
                 w.int64(1, d.policyVersion)
@@ -219,6 +247,7 @@ extension Order {
                 w.bool(9, d.searchTruncated)
             }
         }
+        marks.routingEnd = w.bytes.count
         for ret in returns {
             w.message(15) { w in
                 w.string(1, ret.returnID)
@@ -232,6 +261,7 @@ extension Order {
                 w.int64(9, ret.receivedAt.millisecondsSinceEpoch)
             }
         }
+        marks.historyStart = w.bytes.count
         for entry in history where audit {
             w.message(16) { w in
                 w.int64(1, entry.at.millisecondsSinceEpoch)
@@ -243,6 +273,7 @@ extension Order {
                 w.int64(7, entry.version)
             }
         }
+        marks.historyEnd = w.bytes.count
         if erp != ErpOrderState() {
             w.message(17) { w in
                 w.string(1, erp.documentNumber)
@@ -267,7 +298,6 @@ extension Order {
             }
         }
         for location in excludedLocationIDs { w.stringAlways(20, location.rawValue) }
-        return w.bytes
     }
 }
 

@@ -24,21 +24,18 @@ struct OrderOutcome: Sendable {
 extension Services {
     static func registerOrderService(_ handlers: inout [String: Handler]) {
         on(&handlers, Method.OrderService.captureOrder, Waybill_V1_CaptureOrderRequest.self) { services, call, request in
-            let draft: OrderDraft
+            // Reject bad orders here, on the event loop, without queueing for the writer (which
+            // then does not check them again).
+            let draft: ValidatedDraft
             do {
-                draft = try OrderDraft(proto: request.order)
+                draft = try ValidatedDraft(OrderDraft(proto: request.order), limits: services.configuration.domain)
             } catch {
                 call.responder.respond(.from(error))
                 return
             }
-            // Reject bad orders here, on the event loop, without queueing for the writer.
-            if let error = Validation.check(draft, limits: services.configuration.domain) {
-                call.responder.respond(.failure(WaybillStatusError(error)))
-                return
-            }
             // Route here, in parallel with the writer, against the committed state; the writer only
             // checks the plan is still valid (else it routes again itself).
-            let plan = services.writer.committed.planCapture(draft, now: services.configuration.clock())
+            let plan = services.writer.committed.planCapture(draft.draft, now: services.configuration.clock())
             services.write(call, { context in
                 let result = try context.engine.capture(draft, context: services.context(call, context), storage: context.engineStorage,
                                                         plannedAhead: plan)
@@ -51,21 +48,17 @@ extension Services {
             guard services.within(call, request.orders.count, "ordersPerBatchMax", services.transport.ordersPerBatchMax, "orders") else {
                 return
             }
-            var drafts: [Result<OrderDraft, WaybillStatusError>] = []
+            var drafts: [Result<ValidatedDraft, WaybillStatusError>] = []
             for (index, order) in request.orders.enumerated() {
                 do {
                     let draft = try OrderDraft(proto: order, field: "orders[\(index)]")
-                    if let error = Validation.check(draft, limits: services.configuration.domain, field: "orders[\(index)]") {
-                        drafts.append(.failure(WaybillStatusError(error)))
-                    } else {
-                        drafts.append(.success(draft))
-                    }
+                    drafts.append(.success(try ValidatedDraft(draft, limits: services.configuration.domain, field: "orders[\(index)]")))
                 } catch {
                     drafts.append(.failure(statusError(error)))
                 }
             }
             let now = services.configuration.clock()
-            let prepared = drafts.map { draft in draft.map { ($0, services.writer.committed.planCapture($0, now: now)) } }
+            let prepared = drafts.map { draft in draft.map { ($0, services.writer.committed.planCapture($0.draft, now: now)) } }
             services.write(call, { context in
                 var results: [Result<OrderOutcome, WaybillStatusError>] = []
                 for (index, draft) in prepared.enumerated() {

@@ -39,8 +39,9 @@ final class SQLiteStorage: EngineStorage {
     var watermark: Int64 = 0
     /// Movements appended in the current batch.
     var batchMovements = 0
-    /// The last order serialized for its row, spliced into its change event without re-encoding.
-    private var lastSerialized: (OrderID, Int64, [UInt8])?
+    /// The last order serialized for its row (full, and lean for its change event), so neither
+    /// the answer nor the event encodes it again.
+    private var lastSerialized: (id: OrderID, version: Int64, full: [UInt8], lean: [UInt8])?
 
     init(nextOffset: UInt64) { self.nextOffset = nextOffset }
 
@@ -174,14 +175,14 @@ final class SQLiteStorage: EngineStorage {
 
     /// The bytes written for `order` in this batch, if it was the last order written.
     func cachedBytes(of order: Order) -> [UInt8]? {
-        guard let cached = lastSerialized, cached.0 == order.orderID, cached.1 == order.version else { return nil }
-        return cached.2
+        guard let cached = lastSerialized, cached.id == order.orderID, cached.version == order.version else { return nil }
+        return cached.full
     }
 
     private func serialize(_ order: Order) throws -> [UInt8] {
-        let bytes = order.encodedProto()
-        lastSerialized = (order.orderID, order.version, bytes)
-        return bytes
+        let (full, lean) = order.encodedProtoForms()
+        lastSerialized = (order.orderID, order.version, full, lean)
+        return full
     }
 
     func insertOrder(_ order: Order) throws {
@@ -270,7 +271,13 @@ final class SQLiteStorage: EngineStorage {
     func appendEvents(_ events: [DomainEvent]) throws {
         for event in events {
             let offset = nextOffset
-            let body = try event.encoded(offset: offset)
+            let body: [UInt8]
+            if case .order(let order) = event.aggregate, let cached = lastSerialized,
+               cached.id == order.orderID, cached.version == order.version {
+                body = try event.encoded(offset: offset, orderBytes: cached.lean)
+            } else {
+                body = try event.encoded(offset: offset)
+            }
             if case .inventory(let sku, let location, _, _) = event.aggregate {
                 // Its event sequence changed; no movement of it is held back from the watermark.
                 dirty.mark(InventoryKey(sku: sku, locationID: location), since: lastMovementID + 1)

@@ -126,6 +126,23 @@ struct ValidationTests {
         }
     }
 
+    @Test("a ValidatedDraft exists only for a valid draft; the engine checks it again only under other limits",
+          arguments: rules.filter { $0.limits == .default })
+    func validatedDrafts(_ rule: DraftRule) throws {
+        var draft = Self.valid
+        rule.mutate(&draft)
+        expectDomainError(.invalidArgument, field: rule.field) { _ = try ValidatedDraft(draft, limits: .default) }
+        // Valid under the defaults, too many lines for an engine allowing one: refused there.
+        var strict = DomainLimits.default
+        strict.linesPerOrderMax = 1
+        let validated = try ValidatedDraft(Self.valid, limits: .default)
+        let h = try Harness(stock: [(Net.skuA, Net.whEast, 10), (Net.skuB, Net.whEast, 10)], limits: strict)
+        let error = expectDomainError(.invalidArgument, field: "order.lines") {
+            _ = try h.engine.capture(validated, context: h.context(), storage: h.storage)
+        }
+        #expect(error?.limitName == "linesPerOrderMax" && h.storage.orders.isEmpty)
+    }
+
     @Test("an invalid capture changes nothing", arguments: rules.filter { $0.limits == .default })
     func invalidCaptureChangesNothing(_ rule: DraftRule) throws {
         let h = try Harness(stock: [(Net.skuA, Net.whEast, 10), (Net.skuB, Net.whEast, 10)])

@@ -106,6 +106,18 @@ struct OrderEncoderTests {
         }
     }
 
+    @Test("both forms from one encoding are byte for byte the full and the lean encodings")
+    func forms() throws {
+        let orders = try Self.orders()
+        #expect(orders.contains { !$0.routingDecisions.isEmpty && !$0.returns.isEmpty })
+        for order in orders {
+            let (full, lean) = order.encodedProtoForms()
+            #expect(full == order.encodedProto(), "order \(order.orderID)")
+            #expect(lean == order.encodedProto(audit: false), "order \(order.orderID)")
+            #expect(lean.count < full.count)
+        }
+    }
+
     @Test("order change events: direct encoding decodes to the generated event with the order spliced in")
     func events() throws {
         for order in try Self.orders() {
