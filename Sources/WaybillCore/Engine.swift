@@ -713,8 +713,13 @@ public struct Engine: Sendable {
     /// Whether a plan made ahead from a committed snapshot can be applied to the live state as is.
     func isCurrent(_ plan: AllocationPlan, for lines: [RoutingLine], now: Timestamp) -> Bool {
         guard plan.decision.policyVersion == state.policy.version, plan.unallocated.isEmpty else { return false }
-        var planned: [String: Int32] = [:]
-        var needed: [InventoryKey: Int64] = [:]
+        // Units planned per order line, and needed per SKU × location. Orders are small: linear
+        // search up to 16 lines (no hashing of line ids and keys), hash maps beyond.
+        let small = lines.count <= 16
+        let lineIndex: [String: Int] = small ? [:] : Dictionary(lines.enumerated().map { ($1.lineID, $0) }, uniquingKeysWith: { a, _ in a })
+        var planned = [Int32](repeating: 0, count: lines.count)
+        var needed: [(key: InventoryKey, quantity: Int64)] = []
+        var neededIndex: [InventoryKey: Int] = [:]
         for shipment in plan.shipments {
             guard let location = state.network.locations[shipment.locationID], location.active,
                   location.processingDay(at: now) == shipment.processingDay else { return false }
@@ -730,12 +735,20 @@ public struct Engine: Sendable {
                 return false
             }
             for line in shipment.lines {
-                planned[line.lineID, default: 0] += line.quantity
-                needed[InventoryKey(sku: line.sku, locationID: shipment.locationID), default: 0] += Int64(line.quantity)
+                guard let index = small ? lines.firstIndex(where: { $0.lineID == line.lineID }) : lineIndex[line.lineID],
+                      lines[index].sku == line.sku else { return false }
+                planned[index] += line.quantity
+                let key = InventoryKey(sku: line.sku, locationID: shipment.locationID)
+                if let at = small ? needed.firstIndex(where: { $0.key == key }) : neededIndex[key] {
+                    needed[at].quantity += Int64(line.quantity)
+                } else {
+                    if !small { neededIndex[key] = needed.count }
+                    needed.append((key, Int64(line.quantity)))
+                }
             }
         }
-        for line in lines where planned[line.lineID] != line.quantity { return false }
-        for (key, quantity) in needed where state.inventory.available(key.sku, at: key.locationID) < quantity { return false }
+        for index in lines.indices where planned[index] != lines[index].quantity { return false }
+        for entry in needed where state.inventory.available(entry.key.sku, at: entry.key.locationID) < entry.quantity { return false }
         return true
     }
 
