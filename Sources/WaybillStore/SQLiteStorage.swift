@@ -51,18 +51,10 @@ final class SQLiteStorage: EngineStorage {
     /// statements go this way: building GRDB's StatementArguments for each row costs more than
     /// SQLite's own work on it. Errors carry the SQLite message and the SQL.
     private func execute(_ sql: String, _ bind: (Binder) -> Void) throws {
-        let statement = try db.cachedStatement(sql: sql)
-        let handle = statement.sqliteStatement
-        sqlite3_reset(handle)
-        bind(Binder(handle: handle))
-        let code = sqlite3_step(handle)
-        sqlite3_reset(handle)
-        guard code == SQLITE_DONE else {
-            throw DatabaseError(resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(db.sqliteConnection)), sql: sql)
-        }
+        _ = try queryOne(sql, bind) { _ in () }
     }
 
-    /// Runs a cached single-row SELECT the same way: `read` sees the row, if there is one.
+    /// Runs a cached statement the same way and steps it once: `read` sees the first row, if any.
     private func queryOne<T>(_ sql: String, _ bind: (Binder) -> Void, read: (Column) -> T) throws -> T? {
         let statement = try db.cachedStatement(sql: sql)
         let handle = statement.sqliteStatement
