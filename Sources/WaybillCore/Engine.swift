@@ -226,7 +226,7 @@ public struct Engine: Sendable {
     public var policy: RoutingPolicy { state.policy }
 
     /// Balances changed since the last call (for publishing committed values to readers).
-    public mutating func drainChangedInventoryKeys() -> Set<InventoryKey> { state.inventory.drainChangedKeys() }
+    public mutating func drainChangedInventoryKeys() -> [InventoryKey] { state.inventory.drainChangedKeys() }
 
     // MARK: - Capture
 
@@ -782,10 +782,8 @@ public struct Engine: Sendable {
                 let movement = Movement(kind: .reserved, sku: line.sku, locationID: shipment.locationID,
                                         reservedDelta: Int64(line.quantity), at: now, orderID: order.orderID,
                                         reference: fulfillment.fulfillmentID)
-                // The router only hands out available units; a failure here is a routing bug.
-                precondition(state.inventory.available(line.sku, at: shipment.locationID) >= Int64(line.quantity),
-                             "routing planned more \(line.sku) at \(shipment.locationID) than is available")
-                state.inventory.apply(movement)
+                // The router only hands out available units; `reserve` traps on a routing bug.
+                state.inventory.reserve(movement)
                 movements.append(movement)
             }
             var uses = [CapacityUse(key: CapacityKey(locationID: shipment.locationID, day: shipment.processingDay), delta: 1,

@@ -97,6 +97,9 @@ public struct InventoryBook: Sendable {
         /// Only a hint: routing checks it against the site's id and falls back to a lookup, so a
         /// stale hint costs a hash, never a wrong answer. Not part of the entry's value.
         var siteHint: Int32 = -1
+        /// The change epoch in which this balance was last listed as changed (see `changed`).
+        /// Not part of the entry's value.
+        var changedIn: UInt32 = 0
 
         public init(locationID: LocationID, balance: Balance) {
             self.locationID = locationID
@@ -109,22 +112,32 @@ public struct InventoryBook: Sendable {
         }
     }
 
-    /// Per SKU, entries sorted by location id (deterministic iteration for routing).
-    private var entriesBySKU: [SKU: [Entry]] = [:]
-    private var changed: Set<InventoryKey> = []
+    /// One SKU's balances, sorted by location id (deterministic iteration for routing), with the
+    /// location ids also kept apart: finding a location scans 16-byte ids, a few per cache line,
+    /// instead of whole entries (a cold SKU's entries are a cache miss each).
+    struct Holdings: Sendable {
+        var ids: [LocationID] = []
+        var entries: [Entry] = []
+    }
+
+    private var holdingsBySKU: [SKU: Holdings] = [:]
+    /// Balances changed since the last drain, each listed once: an entry is listed when its
+    /// `changedIn` is behind `changeEpoch`, and a drain starts a new epoch (no set to hash into).
+    private var changed: [InventoryKey] = []
+    private var changeEpoch: UInt32 = 1
     /// The network's site positions, for the hints of entries created from now on.
     private var siteIndex: [LocationID: Int] = [:]
 
     public init() {}
 
-    public var skuCount: Int { entriesBySKU.count }
+    public var skuCount: Int { holdingsBySKU.count }
 
-    public func entries(for sku: SKU) -> [Entry] { entriesBySKU[sku] ?? [] }
+    public func entries(for sku: SKU) -> [Entry] { holdingsBySKU[sku]?.entries ?? [] }
 
     /// A book holding only `skus` (shares storage: cheap). For routing off the writer thread.
     public func subset(_ skus: some Sequence<SKU>) -> InventoryBook {
         var book = InventoryBook()
-        for sku in skus { book.entriesBySKU[sku] = entriesBySKU[sku] }
+        for sku in skus { book.holdingsBySKU[sku] = holdingsBySKU[sku] }
         return book
     }
 
@@ -134,16 +147,16 @@ public struct InventoryBook: Sendable {
         let index = network.siteIndex
         if index == siteIndex { return }
         siteIndex = index
-        for sku in entriesBySKU.keys {
-            entriesBySKU[sku]!.withUnsafeMutableBufferPointer { entries in
+        for sku in holdingsBySKU.keys {
+            holdingsBySKU[sku]!.entries.withUnsafeMutableBufferPointer { entries in
                 for position in entries.indices { entries[position].siteHint = Int32(index[entries[position].locationID] ?? -1) }
             }
         }
     }
 
     public func balance(_ sku: SKU, at location: LocationID) -> Balance {
-        guard let entries = entriesBySKU[sku], let index = Self.search(entries, location) else { return Balance() }
-        return entries[index].balance
+        guard let holdings = holdingsBySKU[sku], let index = Self.search(holdings.ids, location) else { return Balance() }
+        return holdings.entries[index].balance
     }
 
     public func available(_ sku: SKU, at location: LocationID) -> Int64 { balance(sku, at: location).available }
@@ -151,15 +164,15 @@ public struct InventoryBook: Sendable {
     /// The SKUs with a balance at `location`, in no particular order.
     public func skus(at location: LocationID) -> [SKU] {
         var result: [SKU] = []
-        for (sku, entries) in entriesBySKU where Self.search(entries, location) != nil { result.append(sku) }
+        for (sku, holdings) in holdingsBySKU where Self.search(holdings.ids, location) != nil { result.append(sku) }
         return result
     }
 
     /// All balances, sorted by (SKU, location).
     public var allBalances: [(InventoryKey, Balance)] {
         var result: [(InventoryKey, Balance)] = []
-        for sku in entriesBySKU.keys.sorted() {
-            for entry in entriesBySKU[sku]! { result.append((InventoryKey(sku: sku, locationID: entry.locationID), entry.balance)) }
+        for sku in holdingsBySKU.keys.sorted() {
+            for entry in holdingsBySKU[sku]!.entries { result.append((InventoryKey(sku: sku, locationID: entry.locationID), entry.balance)) }
         }
         return result
     }
@@ -173,23 +186,43 @@ public struct InventoryBook: Sendable {
         }
     }
 
-    public mutating func update(_ sku: SKU, _ location: LocationID, _ body: (inout Balance) -> Void) {
-        changed.insert(InventoryKey(sku: sku, locationID: location))
-        Self.modify(&entriesBySKU[sku, default: []], location, siteIndex: siteIndex, body)
+    /// Reserves `quantity` units at a position, which the caller (routing) found available: one
+    /// lookup for the check and the change.
+    public mutating func reserve(_ movement: Movement) {
+        update(movement.sku, movement.locationID) { balance in
+            precondition(balance.available >= movement.reservedDelta,
+                         "routing planned more \(movement.sku) at \(movement.locationID) than is available")
+            balance.reserved += movement.reservedDelta
+        }
     }
 
-    private static func modify(_ entries: inout [Entry], _ location: LocationID, siteIndex: [LocationID: Int],
-                               _ body: (inout Balance) -> Void) {
-        if let index = search(entries, location) {
-            body(&entries[index].balance)
-        } else {
-            var balance = Balance()
-            body(&balance)
-            let insertAt = entries.firstIndex { $0.locationID > location } ?? entries.endIndex
-            var entry = Entry(locationID: location, balance: balance)
-            entry.siteHint = Int32(siteIndex[location] ?? -1)
-            entries.insert(entry, at: insertAt)
+    public mutating func update(_ sku: SKU, _ location: LocationID, _ body: (inout Balance) -> Void) {
+        let epoch = changeEpoch
+        let listed = Self.modify(&holdingsBySKU[sku, default: Holdings()], location, siteIndex: siteIndex, epoch: epoch, body)
+        if !listed { changed.append(InventoryKey(sku: sku, locationID: location)) }
+    }
+
+    /// Changes one balance (creating it if new); returns whether it was already listed as changed
+    /// in `epoch`, marking it listed.
+    private static func modify(_ holdings: inout Holdings, _ location: LocationID, siteIndex: [LocationID: Int], epoch: UInt32,
+                               _ body: (inout Balance) -> Void) -> Bool {
+        if let index = search(holdings.ids, location) {
+            return holdings.entries.withUnsafeMutableBufferPointer { entries in
+                body(&entries[index].balance)
+                if entries[index].changedIn == epoch { return true }
+                entries[index].changedIn = epoch
+                return false
+            }
         }
+        var balance = Balance()
+        body(&balance)
+        let insertAt = holdings.ids.firstIndex { $0 > location } ?? holdings.ids.endIndex
+        var entry = Entry(locationID: location, balance: balance)
+        entry.siteHint = Int32(siteIndex[location] ?? -1)
+        entry.changedIn = epoch
+        holdings.ids.insert(location, at: insertAt)
+        holdings.entries.insert(entry, at: insertAt)
+        return false
     }
 
     /// Bumps and returns the next change-feed sequence of a SKU × location.
@@ -202,27 +235,42 @@ public struct InventoryBook: Sendable {
         return sequence
     }
 
-    /// Keys changed since the last drain: the writer publishes them to readers after commit.
-    public mutating func drainChangedKeys() -> Set<InventoryKey> {
-        defer { changed.removeAll(keepingCapacity: true) }
+    /// Keys changed since the last drain, each once, in the order they first changed: the writer
+    /// publishes them to readers after commit.
+    public mutating func drainChangedKeys() -> [InventoryKey] {
+        defer {
+            changed.removeAll(keepingCapacity: true)
+            changeEpoch &+= 1
+            if changeEpoch == 0 {
+                // Wrapped (after four billion drains): clear every mark so none is mistaken as current.
+                for sku in holdingsBySKU.keys {
+                    holdingsBySKU[sku]!.entries.withUnsafeMutableBufferPointer { entries in
+                        for position in entries.indices { entries[position].changedIn = 0 }
+                    }
+                }
+                changeEpoch = 1
+            }
+        }
         return changed
     }
 
-    private static func search(_ entries: [Entry], _ location: LocationID) -> Int? {
+    private static func search(_ ids: [LocationID], _ location: LocationID) -> Int? {
         // A SKU is usually held at a few dozen locations: equality (a bitwise compare for short
         // ids) over all of them beats a binary search's ordered string comparisons.
-        if entries.count <= 32 {
-            for index in entries.indices where entries[index].locationID == location { return index }
+        ids.withUnsafeBufferPointer { ids in
+            if ids.count <= 32 {
+                for index in ids.indices where ids[index] == location { return index }
+                return nil
+            }
+            var low = 0, high = ids.count - 1
+            while low <= high {
+                let mid = (low + high) / 2
+                let candidate = ids[mid]
+                if candidate == location { return mid }
+                if candidate < location { low = mid + 1 } else { high = mid - 1 }
+            }
             return nil
         }
-        var low = 0, high = entries.count - 1
-        while low <= high {
-            let mid = (low + high) / 2
-            let candidate = entries[mid].locationID
-            if candidate == location { return mid }
-            if candidate < location { low = mid + 1 } else { high = mid - 1 }
-        }
-        return nil
     }
 }
 

@@ -28,7 +28,7 @@ public final class CommittedState: Sendable {
         return router.route(request, policy: policy, network: network, inventory: book, capacity: capacity)
     }
 
-    func publish(changed: Set<InventoryKey>, from engine: Engine, networkChanged: Bool) {
+    func publish(changed: [InventoryKey], from engine: Engine, networkChanged: Bool) {
         if !changed.isEmpty {
             inventory.withLock { book in
                 for key in changed {
