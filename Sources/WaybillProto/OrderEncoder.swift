@@ -73,13 +73,27 @@ public struct ProtoWriter {
         }
     }
 
-    /// A length-delimited nested message (written even when empty: it is present).
+    /// A length-delimited nested message (written even when empty: it is present). The body is
+    /// written in place after a one-byte length; a body of 128 bytes or more (rare) is moved up
+    /// to make room for its longer length. No buffer per nested message.
     mutating func message(_ field: Int, _ body: (inout ProtoWriter) -> Void) {
-        var nested = ProtoWriter(capacity: 64)
-        body(&nested)
         tag(field, 2)
-        varint(UInt64(nested.bytes.count))
-        bytes.append(contentsOf: nested.bytes)
+        let lengthAt = bytes.count
+        bytes.append(0)
+        body(&self)
+        let length = bytes.count - lengthAt - 1
+        if length < 0x80 {
+            bytes[lengthAt] = UInt8(length)
+            return
+        }
+        var prefix: [UInt8] = []
+        var value = UInt64(length)
+        while value >= 0x80 {
+            prefix.append(UInt8(truncatingIfNeeded: value) | 0x80)
+            value >>= 7
+        }
+        prefix.append(UInt8(value))
+        bytes.replaceSubrange(lengthAt..<(lengthAt + 1), with: prefix)
     }
 }
 

@@ -106,6 +106,19 @@ struct OrderEncoderTests {
         }
     }
 
+    @Test("nested messages of every length prefix size: 1, 2 and 3 bytes", arguments: [0, 1, 127, 128, 300, 16_383, 16_384, 40_000])
+    func nestedLengths(length: Int) throws {
+        // Nested messages are written in place behind a one-byte length and moved up when the
+        // length needs more: customer (one level) and ship-to lines (inside the address).
+        var order = try #require(Self.orders().first { $0.attributes.count <= 1 && !$0.routingDecisions.isEmpty })
+        order.customer.name = String(repeating: "n", count: length)
+        order.shipTo.lines = [String(repeating: "a", count: length / 2), "x"]
+        let fast = order.encodedProto()
+        let bytes: [UInt8] = try order.proto.serializedBytes()
+        #expect(fast == bytes)
+        #expect(try Order(proto: Waybill_V1_Order(serializedBytes: fast)) == order)
+    }
+
     @Test("both forms from one encoding are byte for byte the full and the lean encodings")
     func forms() throws {
         let orders = try Self.orders()
