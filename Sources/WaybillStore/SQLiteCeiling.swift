@@ -22,6 +22,8 @@ public enum SQLiteCeiling {
         public var eventBytes = 700
         public var movementsPerOrder = 3.0
         public var capacityRowsPerOrder = 1.0
+        /// The share of capacity rows that also count a carrier service's use (`carrier_resource`).
+        public var capacityPairedShare = 0.0
         public init() {}
 
         /// The averages over every order captured in `database`.
@@ -33,7 +35,10 @@ public enum SQLiteCeiling {
                 profile.bodyBytes = try Int.fetchOne(db, sql: "SELECT CAST(AVG(length(body)) AS INTEGER) FROM orders") ?? 0
                 profile.eventBytes = try Int.fetchOne(db, sql: "SELECT CAST(AVG(length(body)) AS INTEGER) FROM outbox WHERE aggregate_type = 'order'") ?? 0
                 profile.movementsPerOrder = (try Double.fetchOne(db, sql: "SELECT COUNT(*) FROM movements WHERE order_id IS NOT NULL") ?? 0) / Double(orders)
-                profile.capacityRowsPerOrder = (try Double.fetchOne(db, sql: "SELECT COUNT(*) FROM capacity_ledger") ?? 0) / Double(orders)
+                let capacityRows = try Double.fetchOne(db, sql: "SELECT COUNT(*) FROM capacity_ledger") ?? 0
+                profile.capacityRowsPerOrder = capacityRows / Double(orders)
+                profile.capacityPairedShare = (try Double.fetchOne(db, sql: "SELECT COUNT(carrier_resource) FROM capacity_ledger") ?? 0)
+                    / max(1, capacityRows)
                 return profile
             }
         }
@@ -53,7 +58,7 @@ public enum SQLiteCeiling {
     /// spread evenly) into a new database at `path`.
     public static func measure(path: String, orders: Int, profile: Profile, ordersPerTransaction: Int = 1000) throws -> Result {
         let linesPerOrder = profile.linesPerOrder, bodyBytes = profile.bodyBytes, eventBytes = profile.eventBytes
-        var movementCredit = 0.0, capacityCredit = 0.0
+        var movementCredit = 0.0, capacityCredit = 0.0, pairedCredit = 0.0
         // Same schema as Waybill's (the migrator creates it), so indexes cost the same.
         _ = try WaybillDatabase(path: path, readers: 1)
         var db: OpaquePointer?
@@ -85,7 +90,7 @@ public enum SQLiteCeiling {
             INSERT INTO movements (at, kind, sku, location_id, on_hand_delta, reserved_delta, order_id, reference) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
             """)
         let insertCapacity = try prepare("""
-            INSERT INTO capacity_ledger (day, location_id, resource, delta, order_id, reference) VALUES (?, ?, ?, ?, ?, ?)
+            INSERT INTO capacity_ledger (day, location_id, resource, delta, order_id, reference, carrier_resource) VALUES (?, ?, ?, ?, ?, ?, ?)
             """)
         let insertEvent = try prepare("""
             INSERT INTO outbox (offset, committed_at, type, aggregate_type, aggregate_id, aggregate_sequence, body) VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -156,6 +161,13 @@ public enum SQLiteCeiling {
                     sqlite3_bind_int64(insertCapacity, 4, 1)
                     text(insertCapacity, 5, orderID)
                     text(insertCapacity, 6, orderID + "-F1")
+                    pairedCredit += profile.capacityPairedShare
+                    if pairedCredit >= 1 {
+                        pairedCredit -= 1
+                        text(insertCapacity, 7, "UPX/ground")
+                    } else {
+                        sqlite3_bind_null(insertCapacity, 7)
+                    }
                     try step(insertCapacity)
                 }
                 sqlite3_bind_int64(insertEvent, 1, sequence)

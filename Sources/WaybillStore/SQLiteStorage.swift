@@ -27,7 +27,14 @@ public struct StorageError: Error, CustomStringConvertible {
 
 final class SQLiteStorage: EngineStorage {
     /// Valid only while the writer runs a batch.
-    var db: Database!
+    var db: Database! {
+        didSet { prepared.removeAll(keepingCapacity: true) }
+    }
+    /// The hot statements of the current batch, by the address of their SQL literal: finding one
+    /// hashes a pointer, where GRDB's statement cache hashes the whole SQL text on every call
+    /// (about ten times per captured order). Dropped with `db` at the end of each batch, so no
+    /// statement outlives the batch's connection.
+    private var prepared: [UnsafeRawPointer: Statement] = [:]
     var nextOffset: UInt64
     /// Events appended in the current batch.
     var batchEvents: [CommittedEvent] = []
@@ -50,13 +57,20 @@ final class SQLiteStorage: EngineStorage {
     /// Runs a cached INSERT/UPDATE with values bound straight through the C API. The per-order hot
     /// statements go this way: building GRDB's StatementArguments for each row costs more than
     /// SQLite's own work on it. Errors carry the SQLite message and the SQL.
-    private func execute(_ sql: String, _ bind: (Binder) -> Void) throws {
+    private func execute(_ sql: StaticString, _ bind: (Binder) -> Void) throws {
         _ = try queryOne(sql, bind) { _ in () }
     }
 
     /// Runs a cached statement the same way and steps it once: `read` sees the first row, if any.
-    private func queryOne<T>(_ sql: String, _ bind: (Binder) -> Void, read: (Column) -> T) throws -> T? {
-        let statement = try db.cachedStatement(sql: sql)
+    private func queryOne<T>(_ sql: StaticString, _ bind: (Binder) -> Void, read: (Column) -> T) throws -> T? {
+        let key = UnsafeRawPointer(sql.utf8Start)
+        let statement: Statement
+        if let cached = prepared[key] {
+            statement = cached
+        } else {
+            statement = try db.cachedStatement(sql: sql.description)
+            prepared[key] = statement
+        }
         let handle = statement.sqliteStatement
         sqlite3_reset(handle)
         bind(Binder(handle: handle))
@@ -65,7 +79,7 @@ final class SQLiteStorage: EngineStorage {
         case SQLITE_ROW: return read(Column(handle: handle))
         case SQLITE_DONE: return nil
         case let code:
-            throw DatabaseError(resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(db.sqliteConnection)), sql: sql)
+            throw DatabaseError(resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(db.sqliteConnection)), sql: sql.description)
         }
     }
 
@@ -247,16 +261,34 @@ final class SQLiteStorage: EngineStorage {
         batchMovements += movements.count
     }
 
+    /// A fulfillment's use of its location's capacity and of its carrier service's at that
+    /// location come as a pair (same day, location, delta and cause): one row holds both, the
+    /// service in `carrier_resource` (a row costs about as much again as its bytes).
     func appendCapacity(_ uses: [CapacityUse]) throws {
-        for use in uses {
-            try execute("INSERT INTO capacity_ledger (day, location_id, resource, delta, order_id, reference) VALUES (?, ?, ?, ?, ?, ?)") { b in
+        var index = uses.startIndex
+        while index < uses.endIndex {
+            let use = uses[index]
+            var carrier: CapacityUse?
+            if use.key.resource.isEmpty, index + 1 < uses.endIndex {
+                let next = uses[index + 1]
+                if !next.key.resource.isEmpty && next.key.locationID == use.key.locationID && next.key.day == use.key.day
+                    && next.delta == use.delta && next.orderID == use.orderID && next.reference == use.reference {
+                    carrier = next
+                }
+            }
+            try execute("""
+                INSERT INTO capacity_ledger (day, location_id, resource, delta, order_id, reference, carrier_resource)
+                VALUES (?, ?, ?, ?, ?, ?, ?)
+                """) { b in
                 b.int(1, use.key.day)
                 b.text(2, use.key.locationID.rawValue)
                 b.text(3, use.key.resource)
                 b.int(4, Int64(use.delta))
                 b.text(5, use.orderID.rawValue)
                 b.text(6, use.reference)
+                b.optionalText(7, carrier?.key.resource)
             }
+            index += carrier == nil ? 1 : 2
         }
     }
 

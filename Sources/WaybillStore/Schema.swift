@@ -150,6 +150,12 @@ enum Schema {
             // checkpoint_movement_id, which start-up also honours: 0 is right for them.
             try db.execute(sql: "ALTER TABLE balance_checkpoints ADD COLUMN movement_id INTEGER NOT NULL DEFAULT 0")
         }
+        migrator.registerMigration("v6: paired capacity rows") { db in
+            // A fulfillment's location use and its carrier service's use at that location share
+            // one row: `carrier_resource` names the service the row also counts against (NULL:
+            // the row counts against `resource` only, as every row written before did).
+            try db.execute(sql: "ALTER TABLE capacity_ledger ADD COLUMN carrier_resource TEXT")
+        }
         return migrator
     }
 }

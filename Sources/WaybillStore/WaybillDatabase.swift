@@ -124,8 +124,12 @@ public final class WaybillDatabase: Sendable {
                 }
             }
             for row in try Row.fetchAll(db, sql: """
-                SELECT location_id, resource, day, SUM(delta) FROM capacity_ledger WHERE day >= ? GROUP BY location_id, resource, day
-                """, arguments: [now.day - 1]) {
+                SELECT location_id, resource, day, SUM(delta) FROM (
+                    SELECT location_id, resource, day, delta FROM capacity_ledger WHERE day >= ?
+                    UNION ALL
+                    SELECT location_id, carrier_resource, day, delta FROM capacity_ledger WHERE day >= ? AND carrier_resource IS NOT NULL
+                ) GROUP BY location_id, resource, day
+                """, arguments: [now.day - 1, now.day - 1]) {
                 let used: Int32 = row[3]
                 let day: Int64 = row[2]
                 state.capacity.apply(CapacityUse(key: CapacityKey(locationID: LocationID(row[0]), resource: row[1], day: day),

@@ -119,9 +119,20 @@ enum StoreNet {
     static let locations = [LocationID("WH-1"), LocationID("WH-2"), LocationID("ST-1")]
     static let skus = (1...6).map { SKU("SKU-\($0)") }
 
-    static func setUp(_ writer: StoreWriter, capacity: Int32 = 0) async throws {
+    /// `carrierCapacity` > 0 adds a carrier whose service counts parcels per location and day
+    /// (so fulfillments use two capacities, stored as one paired row).
+    static func setUp(_ writer: StoreWriter, capacity: Int32 = 0, carrierCapacity: Int32 = 0) async throws {
         try await writer.run { context in
             let command = CommandContext(now: context.now)
+            if carrierCapacity > 0 {
+                var ground = CarrierService(service: "ground")
+                ground.rates = [RateBand(maxDistanceKilometres: 20_000, maxWeightGrams: 100_000,
+                                         cost: Money(minorUnits: 700, currency: "USD"), transitDays: 3)]
+                ground.dailyCapacityPerLocation = carrierCapacity
+                var carrier = Carrier(carrierID: "UPX")
+                carrier.services = [ground]
+                try context.engine.upsert(carrier: carrier, context: command, storage: context.engineStorage)
+            }
             for (index, id) in locations.enumerated() {
                 var location = Location(locationID: id)
                 location.name = id.rawValue

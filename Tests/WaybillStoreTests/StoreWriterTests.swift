@@ -20,7 +20,7 @@ struct MigrationTests {
         let clock = ManualClock()
         do {
             let (database, writer) = try openStore(path, clock: clock)
-            #expect(try database.schemaVersion == "v5: incremental balance checkpoints")
+            #expect(try database.schemaVersion == "v6: paired capacity rows")
             let tables = try StoreReader(database: database).readNow { db in
                 try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
             }
@@ -38,7 +38,7 @@ struct MigrationTests {
         // Re-open: migrations are not re-applied, data is there.
         let (database, writer) = try openStore(path, clock: clock)
         defer { writer.stop() }
-        #expect(try database.schemaVersion == "v5: incremental balance checkpoints")
+        #expect(try database.schemaVersion == "v6: paired capacity rows")
         let reader = StoreReader(database: database)
         let order = try #require(try reader.order(id: "W-00000001"))
         #expect(order.externalOrderID == "E-1")
@@ -71,13 +71,15 @@ extension MigrationTests {
                     ALTER TABLE orders DROP COLUMN reserved_units;
                     CREATE INDEX movements_reservations ON movements (sku, location_id) WHERE kind = 'reserved';
                     ALTER TABLE balance_checkpoints DROP COLUMN movement_id;
-                    DELETE FROM grdb_migrations WHERE identifier IN ('v4: orders holding reservations', 'v5: incremental balance checkpoints');
+                    ALTER TABLE capacity_ledger DROP COLUMN carrier_resource;
+                    DELETE FROM grdb_migrations
+                    WHERE identifier IN ('v4: orders holding reservations', 'v5: incremental balance checkpoints', 'v6: paired capacity rows');
                     """)
             }
         }
         let (database, writer) = try openStore(path, clock: clock)
         defer { writer.stop() }
-        #expect(try database.schemaVersion == "v5: incremental balance checkpoints")
+        #expect(try database.schemaVersion == "v6: paired capacity rows")
         let reader = StoreReader(database: database)
         let units = try reader.readNow { db in
             try Row.fetchAll(db, sql: "SELECT external_order_id, reserved_units FROM orders ORDER BY seq")
@@ -90,6 +92,9 @@ extension MigrationTests {
         #expect(indexes == ["orders_reserving"])
         let balance = try await balances(writer)[InventoryKey(sku: SKU("SKU-1"), locationID: LocationID("WH-1"))]
         #expect(balance?.onHand == 10 && balance?.reserved == 2)
+        // Capacity rows written before v6 (no carrier_resource) still count.
+        let used = try await writer.run { $0.engine.state.capacity.used.filter { $0.value != 0 } }
+        #expect(used.count == 1 && used.first?.key.locationID == LocationID("WH-1") && used.first?.value == 1)
     }
 }
 
@@ -354,7 +359,7 @@ struct RebuildTests {
         let liveCapacity: [CapacityKey: Int32]
         do {
             let (database, writer) = try openStore(path, clock: clock)
-            try await StoreNet.setUp(writer, capacity: 40)
+            try await StoreNet.setUp(writer, capacity: 40, carrierCapacity: 30)
             let stats = try await runRandomWorkload(writer, clock: clock, seed: seed, operations: 1_500)
             for kind in ["receipt", "adjustment", "capture", "release", "ship", "reject", "cancel", "receive-return"] {
                 #expect((stats.applied[kind] ?? 0) > 0, "the workload applied some \(kind) (stats \(stats))")
@@ -365,6 +370,11 @@ struct RebuildTests {
                 ($0.engine.state.backorders.count, $0.engine.state.nextOrderSequence, $0.engine.state.capacity.used.filter { $0.value != 0 })
             }
             try expectConsistent(live, reader: StoreReader(database: database))
+            #expect(liveCapacity.keys.contains { !$0.resource.isEmpty }, "carrier service capacity was used")
+            let paired = try StoreReader(database: database).readNow { db in
+                try Int.fetchOne(db, sql: "SELECT COUNT(carrier_resource) FROM capacity_ledger WHERE delta > 0") ?? 0
+            }
+            #expect(paired > 0, "a location's and its carrier service's uses shared rows")
             writer.stop()
         }
         let (database, writer) = try openStore(path, clock: clock)
