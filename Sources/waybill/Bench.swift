@@ -18,7 +18,7 @@ import WaybillWire
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks: capture throughput and latency, routing, availability, change-feed latency.",
-        subcommands: [CaptureBench.self, EngineBench.self, RoutingBench.self, AvailabilityBench.self, FeedBench.self])
+        subcommands: [CaptureBench.self, CeilingBench.self, EngineBench.self, RoutingBench.self, AvailabilityBench.self, FeedBench.self])
 }
 
 /// A small deterministic generator (SplitMix64) for benchmark inputs.
@@ -464,6 +464,57 @@ func median(_ values: [Double]) -> Double {
 }
 
 /// Captures through the pure core over memory storage: the writer's CPU cost per order without SQLite.
+/// The raw SQLite ceiling for several write sets, interleaved in one run: what any
+/// implementation writing these rows durably could reach on this disk, whatever its own costs.
+struct CeilingBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ceiling",
+        abstract: "The raw SQLite ceiling of several capture write sets, side by side in one run.",
+        discussion: """
+            Each write set is "body,event,movements,capacity-rows": the order row's body bytes, the
+            outbox event's bytes, movement rows and capacity rows per order (3 order lines each).
+            The defaults compare what a routed, reserved capture writes today with what a capture
+            without stock writes, and the smallest write sets a reserved capture could have.
+            """)
+    @Option(help: "Orders per measurement.") var orders = 50_000
+    @Option(help: "Rounds; write sets are interleaved within each round and medians reported.") var repeats = 3
+    @Option(parsing: .upToNextOption, help: "Write sets: body,event,movements,capacity-rows.")
+    var sets: [String] = ["1192,450,3,1", "286,325,0,0", "600,450,3,1", "600,450,3,0", "600,450,1,0", "286,325,1,0"]
+
+    func run() throws {
+        let profiles: [(String, SQLiteCeiling.Profile)] = try sets.map { text in
+            let parts = text.split(separator: ",").map { Double($0) }
+            guard parts.count == 4, parts.allSatisfy({ $0 != nil && $0! >= 0 }) else {
+                throw CLIError("write set \"\(text)\": expected body,event,movements,capacity-rows")
+            }
+            var profile = SQLiteCeiling.Profile()
+            profile.bodyBytes = Int(parts[0]!)
+            profile.eventBytes = Int(parts[1]!)
+            profile.movementsPerOrder = parts[2]!
+            profile.capacityRowsPerOrder = parts[3]!
+            return (text, profile)
+        }
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("waybill-ceiling-\(getpid())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        var results = Array(repeating: [Double](), count: profiles.count)
+        for round in 0..<repeats {
+            for (index, (_, profile)) in profiles.enumerated() {
+                let path = directory.appendingPathComponent("ceiling-\(round)-\(index).sqlite").path
+                results[index].append(try SQLiteCeiling.measure(path: path, orders: orders, profile: profile).ordersPerSecond)
+                for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+            }
+        }
+        let medians = results.map { $0.sorted()[$0.count / 2] }
+        print("raw SQLite ceiling, \(orders) orders × \(repeats) rounds, 1000 per transaction, synchronous=FULL (medians; relative to the first set)")
+        print("body,event,movements,capacity   orders/s   µs/order   vs first")
+        for (index, (text, _)) in profiles.enumerated() {
+            print(text.padding(toLength: 30, withPad: " ", startingAt: 0)
+                  + String(format: " %9.0f %10.1f %9.2f", medians[index], 1e6 / medians[index], medians[index] / medians[0]))
+        }
+    }
+}
+
 struct EngineBench: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "engine", abstract: "Engine.capture per CPU-second over memory storage, and the cost of encoding the stored order.")
     @Option var locations = 100
