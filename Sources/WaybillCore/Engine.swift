@@ -226,7 +226,7 @@ public struct Engine: Sendable {
     public var policy: RoutingPolicy { state.policy }
 
     /// Balances changed since the last call (for publishing committed values to readers).
-    public mutating func drainChangedInventoryKeys() -> [InventoryKey] { state.inventory.drainChangedKeys() }
+    public mutating func drainChangedInventorySKUs() -> [SKU] { state.inventory.drainChangedSKUs() }
 
     // MARK: - Capture
 

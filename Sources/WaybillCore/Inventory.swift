@@ -88,7 +88,7 @@ public struct InventoryKey: Hashable, Comparable, Sendable {
 }
 
 /// Every balance, in memory, indexed by SKU then location. The single writer owns it; readers
-/// get committed copies of changed balances (`drainChangedKeys`).
+/// get committed copies of the SKUs whose balances changed (`drainChangedSKUs`, `adopt`).
 public struct InventoryBook: Sendable {
     public struct Entry: Hashable, Sendable {
         public var locationID: LocationID
@@ -97,9 +97,6 @@ public struct InventoryBook: Sendable {
         /// Only a hint: routing checks it against the site's id and falls back to a lookup, so a
         /// stale hint costs a hash, never a wrong answer. Not part of the entry's value.
         var siteHint: Int32 = -1
-        /// The change epoch in which this balance was last listed as changed (see `changed`).
-        /// Not part of the entry's value.
-        var changedIn: UInt32 = 0
 
         public init(locationID: LocationID, balance: Balance) {
             self.locationID = locationID
@@ -118,12 +115,14 @@ public struct InventoryBook: Sendable {
     struct Holdings: Sendable {
         var ids: [LocationID] = []
         var entries: [Entry] = []
+        /// The change epoch in which this SKU was last listed as changed (see `changedSKUs`).
+        var changedIn: UInt32 = 0
     }
 
     private var holdingsBySKU: [SKU: Holdings] = [:]
-    /// Balances changed since the last drain, each listed once: an entry is listed when its
-    /// `changedIn` is behind `changeEpoch`, and a drain starts a new epoch (no set to hash into).
-    private var changed: [InventoryKey] = []
+    /// SKUs with a balance changed since the last drain, each listed once: a SKU is listed when
+    /// its `changedIn` is behind `changeEpoch`, and a drain starts a new epoch (no set to hash into).
+    private var changedSKUs: [SKU] = []
     private var changeEpoch: UInt32 = 1
     /// The network's site positions, for the hints of entries created from now on.
     private var siteIndex: [LocationID: Int] = [:]
@@ -199,29 +198,26 @@ public struct InventoryBook: Sendable {
     public mutating func update(_ sku: SKU, _ location: LocationID, _ body: (inout Balance) -> Void) {
         let epoch = changeEpoch
         let listed = Self.modify(&holdingsBySKU[sku, default: Holdings()], location, siteIndex: siteIndex, epoch: epoch, body)
-        if !listed { changed.append(InventoryKey(sku: sku, locationID: location)) }
+        if !listed { changedSKUs.append(sku) }
     }
 
-    /// Changes one balance (creating it if new); returns whether it was already listed as changed
-    /// in `epoch`, marking it listed.
+    /// Changes one balance (creating it if new); returns whether its SKU was already listed as
+    /// changed in `epoch`, marking it listed.
     private static func modify(_ holdings: inout Holdings, _ location: LocationID, siteIndex: [LocationID: Int], epoch: UInt32,
                                _ body: (inout Balance) -> Void) -> Bool {
         if let index = search(holdings.ids, location) {
-            return holdings.entries.withUnsafeMutableBufferPointer { entries in
-                body(&entries[index].balance)
-                if entries[index].changedIn == epoch { return true }
-                entries[index].changedIn = epoch
-                return false
-            }
+            holdings.entries.withUnsafeMutableBufferPointer { entries in body(&entries[index].balance) }
+        } else {
+            var balance = Balance()
+            body(&balance)
+            let insertAt = holdings.ids.firstIndex { $0 > location } ?? holdings.ids.endIndex
+            var entry = Entry(locationID: location, balance: balance)
+            entry.siteHint = Int32(siteIndex[location] ?? -1)
+            holdings.ids.insert(location, at: insertAt)
+            holdings.entries.insert(entry, at: insertAt)
         }
-        var balance = Balance()
-        body(&balance)
-        let insertAt = holdings.ids.firstIndex { $0 > location } ?? holdings.ids.endIndex
-        var entry = Entry(locationID: location, balance: balance)
-        entry.siteHint = Int32(siteIndex[location] ?? -1)
-        entry.changedIn = epoch
-        holdings.ids.insert(location, at: insertAt)
-        holdings.entries.insert(entry, at: insertAt)
+        if holdings.changedIn == epoch { return true }
+        holdings.changedIn = epoch
         return false
     }
 
@@ -235,23 +231,27 @@ public struct InventoryBook: Sendable {
         return sequence
     }
 
-    /// Keys changed since the last drain, each once, in the order they first changed: the writer
-    /// publishes them to readers after commit.
-    public mutating func drainChangedKeys() -> [InventoryKey] {
+    /// SKUs with a balance changed since the last drain, each once, in the order they first
+    /// changed: the writer hands them to readers after commit (`adopt`).
+    public mutating func drainChangedSKUs() -> [SKU] {
         defer {
-            changed.removeAll(keepingCapacity: true)
+            changedSKUs.removeAll(keepingCapacity: true)
             changeEpoch &+= 1
             if changeEpoch == 0 {
                 // Wrapped (after four billion drains): clear every mark so none is mistaken as current.
-                for sku in holdingsBySKU.keys {
-                    holdingsBySKU[sku]!.entries.withUnsafeMutableBufferPointer { entries in
-                        for position in entries.indices { entries[position].changedIn = 0 }
-                    }
-                }
+                for sku in holdingsBySKU.keys { holdingsBySKU[sku]!.changedIn = 0 }
                 changeEpoch = 1
             }
         }
-        return changed
+        return changedSKUs
+    }
+
+    /// Takes `other`'s balances of `skus` as they are, sharing their storage (O(1) per SKU; the
+    /// owner of `other` copies a SKU's balances when it next changes them). How the writer
+    /// publishes committed balances to readers: no per-balance lookups, and readers holding a
+    /// snapshot are never copied under.
+    public mutating func adopt(_ skus: [SKU], from other: InventoryBook) {
+        for sku in skus { holdingsBySKU[sku] = other.holdingsBySKU[sku] }
     }
 
     private static func search(_ ids: [LocationID], _ location: LocationID) -> Int? {

@@ -28,16 +28,8 @@ public final class CommittedState: Sendable {
         return router.route(request, policy: policy, network: network, inventory: book, capacity: capacity)
     }
 
-    func publish(changed: [InventoryKey], from engine: Engine, networkChanged: Bool) {
-        if !changed.isEmpty {
-            inventory.withLock { book in
-                for key in changed {
-                    let balance = engine.inventory.balance(key.sku, at: key.locationID)
-                    book.update(key.sku, key.locationID) { $0 = balance }
-                }
-                _ = book.drainChangedKeys()
-            }
-        }
+    func publish(changedSKUs: [SKU], from engine: Engine, networkChanged: Bool) {
+        if !changedSKUs.isEmpty { inventory.withLock { $0.adopt(changedSKUs, from: engine.inventory) } }
         if networkChanged {
             network.withLock { $0 = engine.network }
             inventory.withLock { $0.follow(engine.network) }

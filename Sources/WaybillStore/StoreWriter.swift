@@ -433,8 +433,8 @@ private final class WriterThread: @unchecked Sendable {
         }
         let committedAt = DispatchTime.now().uptimeNanoseconds
         engine = context.engine
-        let changed = engine.drainChangedInventoryKeys()
-        owner.committed.publish(changed: changed, from: engine, networkChanged: context.networkChanged)
+        let changed = engine.drainChangedInventorySKUs()
+        owner.committed.publish(changedSKUs: changed, from: engine, networkChanged: context.networkChanged)
         if !storage.batchEvents.isEmpty { observer?.eventsCommitted(storage.batchEvents) }
         for job in live { job.finish(.success(())) }
         owner.record(jobs: live.count, run: ranAt - startedAt, commit: committedAt - ranAt,

@@ -140,7 +140,7 @@ public final class WaybillDatabase: Sendable {
             }
             let maxOffset = try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(offset), 0) FROM outbox") ?? 0
             let pruned = try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = ?", arguments: [MetaKey.prunedThroughOffset]) ?? 0
-            _ = state.inventory.drainChangedKeys()
+            _ = state.inventory.drainChangedSKUs()
             position.uncheckpointed = uncheckpointed.map { ($0.key, $0.value) }
             return (state, UInt64(max(maxOffset, pruned)) + 1, position)
         }
