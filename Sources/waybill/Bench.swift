@@ -216,6 +216,8 @@ struct CaptureBench: AsyncParsableCommand {
     @Option(help: "Open-loop rate for the latency run, orders/s (0 skips it).") var rate = 5_000
     @Option(help: "Seconds of the open-loop latency run.") var seconds = 20
     @Option(help: "Repeat the throughput pair this many times (medians are reported).") var repeats = 1
+    @Option(help: "Open-loop sender tick, microseconds: each tick sends what is due (latency counts from each call's own due time).")
+    var tickMicroseconds = 100
     @Flag(help: "Capture without stock: no routing choice, no reservations (for the with/without comparison).") var noReservations = false
     @Option(help: "Write the figures as JSON to this file.") var json: String?
     @Option(help: "Server event loop threads (0 = one per core).") var serverThreads = 0
@@ -418,13 +420,14 @@ struct CaptureBench: AsyncParsableCommand {
             for (slot, client) in clients.enumerated() {
                 group.addTask {
                     try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
-                        // This connection sends orders slot, slot+N, slot+2N, ...: a 1 ms timer sends what is due.
+                        // This connection sends orders slot, slot+N, slot+2N, ...: a timer sends what is due
+                        // every tick (100 µs by default; a send waits for its tick, and that wait counts).
                         let state = NIOLoopBoundBox.makeBoxSendingValue(
                             (next: slot, answered: 0, local: Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)),
                             eventLoop: client.eventLoop)
                         let mine = stride(from: slot, to: work.count, by: clients.count).underestimatedCount
                         client.eventLoop.execute {
-                            client.eventLoop.scheduleRepeatedTask(initialDelay: .zero, delay: .milliseconds(1)) { task in
+                            client.eventLoop.scheduleRepeatedTask(initialDelay: .zero, delay: .microseconds(Int64(tickMicroseconds))) { task in
                                 let now = DispatchTime.now().uptimeNanoseconds
                                 while state.value.next < work.count {
                                     let index = state.value.next
