@@ -185,8 +185,8 @@ public struct InventoryBook: Sendable {
         }
     }
 
-    /// Reserves `quantity` units at a position, which the caller (routing) found available: one
-    /// lookup for the check and the change.
+    /// Applies a reservation movement whose units the caller (routing) found available, trapping
+    /// if they are not (a routing bug): one lookup for the check and the change.
     public mutating func reserve(_ movement: Movement) {
         update(movement.sku, movement.locationID) { balance in
             precondition(balance.available >= movement.reservedDelta,
