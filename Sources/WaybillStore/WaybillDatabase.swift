@@ -16,13 +16,6 @@ public final class WaybillDatabase: Sendable {
     /// Opens (creating if needed) and migrates the database at `path`. `checkpointIntervalMilliseconds`
     /// > 0 moves WAL checkpoints to a background thread (see WalCheckpointer); 0 leaves SQLite's
     /// automatic checkpoint on.
-    /// The page size of new database files. In WAL every page a commit dirties is appended
-    /// whole, and a capture dirties one page in each of about ten B-trees: 2 KB pages halve
-    /// what a small commit writes. Measured at 5,000 captures/s (docs/PERFORMANCE.md): p99
-    /// ~35% lower than with SQLite's default 4 KB, same closed-loop throughput; 1 KB pages
-    /// overflow a routed order's row.
-    public static let pageSize = 2048
-
     public init(path: String, readers: Int = 4, checkpointIntervalMilliseconds: Int = 0) throws {
         self.path = path
         var configuration = Configuration()
@@ -30,8 +23,6 @@ public final class WaybillDatabase: Sendable {
         configuration.busyMode = .timeout(10)
         configuration.label = "waybill"
         configuration.prepareDatabase { db in
-            // Takes effect only when the file is created (an existing file keeps its page size).
-            try db.execute(sql: "PRAGMA page_size = \(Self.pageSize)")
             // Every commit is fsynced: an acknowledged order survives power loss, not just kill -9.
             try db.execute(sql: "PRAGMA synchronous = FULL")
             try db.execute(sql: "PRAGMA cache_size = -65536")

@@ -30,8 +30,6 @@ struct MigrationTests {
             }
             let mode = try StoreReader(database: database).readNow { db in try String.fetchOne(db, sql: "PRAGMA journal_mode") }
             #expect(mode?.lowercased() == "wal")
-            let pageSize = try StoreReader(database: database).readNow { db in try Int.fetchOne(db, sql: "PRAGMA page_size") }
-            #expect(pageSize == WaybillDatabase.pageSize && pageSize != 4096, "new files get Waybill's page size, not SQLite's default")
             try await StoreNet.setUp(writer)
             _ = try await capture(writer, draft("E-1", lines: [("SKU-1", 2)]))
             writer.stop()
