@@ -369,43 +369,86 @@ public enum OrderStatus: Int, CaseIterable, Hashable, Sendable, CustomStringConv
 }
 
 public struct Order: Hashable, Sendable {
-    public var orderID: OrderID
-    public var channel: Channel
-    public var externalOrderID: String
-    public var customer: Customer
-    public var shipTo: Address
-    public var lines: [OrderLine]
-    public var requestedFulfillment: RequestedFulfillment
-    public var createdAt: Timestamp
-    public var capturedAt: Timestamp
-    public var updatedAt: Timestamp
-    public var holds: [Hold]
-    public var fulfillments: [Fulfillment] = []
-    public var routingDecisions: [RoutingDecision] = []
-    public var returns: [Return] = []
-    public var history: [HistoryEntry] = []
-    public var erp = ErpOrderState()
-    public var version: Int64 = 0
-    public var attributes: [String: String]
-    public var excludedLocationIDs: [LocationID] = []
+    /// The order's stored fields.
+    struct Fields: Hashable, Sendable {
+        var orderID: OrderID
+        var channel: Channel
+        var externalOrderID: String
+        var customer: Customer
+        var shipTo: Address
+        var lines: [OrderLine]
+        var requestedFulfillment: RequestedFulfillment
+        var createdAt: Timestamp
+        var capturedAt: Timestamp
+        var updatedAt: Timestamp
+        var holds: [Hold]
+        var fulfillments: [Fulfillment] = []
+        var routingDecisions: [RoutingDecision] = []
+        var returns: [Return] = []
+        var history: [HistoryEntry] = []
+        var erp = ErpOrderState()
+        var version: Int64 = 0
+        var attributes: [String: String]
+        var excludedLocationIDs: [LocationID] = []
+        var captureSequence: Int64
+    }
+
+    /// The fields live behind one reference, copied on write (as Array's elements are): an order
+    /// passes through results, events, caches and the simulator's storage many times per
+    /// command, and copying one is a retain instead of one per string and array in it (~25).
+    final class Box: @unchecked Sendable {
+        // Mutated only through `fields`' modify accessor, which first makes the box unique to
+        // the value being changed: a shared box is never written, so sharing across threads is safe.
+        var fields: Fields
+        init(_ fields: Fields) { self.fields = fields }
+    }
+
+    private var box: Box
+
+    private var fields: Fields {
+        get { box.fields }
+        _modify {
+            if !isKnownUniquelyReferenced(&box) { box = Box(box.fields) }
+            yield &box.fields
+        }
+    }
+
+    public static func == (lhs: Order, rhs: Order) -> Bool { lhs.box === rhs.box || lhs.box.fields == rhs.box.fields }
+    public func hash(into hasher: inout Hasher) { box.fields.hash(into: &hasher) }
+
+    public var orderID: OrderID { get { box.fields.orderID } _modify { yield &fields.orderID } }
+    public var channel: Channel { get { box.fields.channel } _modify { yield &fields.channel } }
+    public var externalOrderID: String { get { box.fields.externalOrderID } _modify { yield &fields.externalOrderID } }
+    public var customer: Customer { get { box.fields.customer } _modify { yield &fields.customer } }
+    public var shipTo: Address { get { box.fields.shipTo } _modify { yield &fields.shipTo } }
+    public var lines: [OrderLine] { get { box.fields.lines } _modify { yield &fields.lines } }
+    public var requestedFulfillment: RequestedFulfillment {
+        get { box.fields.requestedFulfillment }
+        _modify { yield &fields.requestedFulfillment }
+    }
+    public var createdAt: Timestamp { get { box.fields.createdAt } _modify { yield &fields.createdAt } }
+    public var capturedAt: Timestamp { get { box.fields.capturedAt } _modify { yield &fields.capturedAt } }
+    public var updatedAt: Timestamp { get { box.fields.updatedAt } _modify { yield &fields.updatedAt } }
+    public var holds: [Hold] { get { box.fields.holds } _modify { yield &fields.holds } }
+    public var fulfillments: [Fulfillment] { get { box.fields.fulfillments } _modify { yield &fields.fulfillments } }
+    public var routingDecisions: [RoutingDecision] { get { box.fields.routingDecisions } _modify { yield &fields.routingDecisions } }
+    public var returns: [Return] { get { box.fields.returns } _modify { yield &fields.returns } }
+    public var history: [HistoryEntry] { get { box.fields.history } _modify { yield &fields.history } }
+    public var erp: ErpOrderState { get { box.fields.erp } _modify { yield &fields.erp } }
+    public var version: Int64 { get { box.fields.version } _modify { yield &fields.version } }
+    public var attributes: [String: String] { get { box.fields.attributes } _modify { yield &fields.attributes } }
+    public var excludedLocationIDs: [LocationID] { get { box.fields.excludedLocationIDs } _modify { yield &fields.excludedLocationIDs } }
     /// Position in capture order; backorders are served oldest first by it.
-    public var captureSequence: Int64
+    public var captureSequence: Int64 { get { box.fields.captureSequence } _modify { yield &fields.captureSequence } }
 
     public init(id: OrderID, draft: OrderDraft, capturedAt: Timestamp, captureSequence: Int64) {
         precondition(draft.channel != nil, "drafts are validated before they become orders")
-        orderID = id
-        channel = draft.channel!
-        externalOrderID = draft.externalOrderID
-        customer = draft.customer
-        shipTo = draft.shipTo
-        lines = draft.lines.map(OrderLine.init)
-        requestedFulfillment = draft.fulfillment
-        createdAt = draft.createdAt
-        self.capturedAt = capturedAt
-        updatedAt = capturedAt
-        holds = draft.holds.map { Hold(reason: $0.reason, note: $0.note, placedAt: capturedAt) }
-        attributes = draft.attributes
-        self.captureSequence = captureSequence
+        box = Box(Fields(
+            orderID: id, channel: draft.channel!, externalOrderID: draft.externalOrderID, customer: draft.customer,
+            shipTo: draft.shipTo, lines: draft.lines.map(OrderLine.init), requestedFulfillment: draft.fulfillment,
+            createdAt: draft.createdAt, capturedAt: capturedAt, updatedAt: capturedAt,
+            holds: draft.holds.map { Hold(reason: $0.reason, note: $0.note, placedAt: capturedAt) },
+            attributes: draft.attributes, captureSequence: captureSequence))
     }
 
     /// The draft this order was captured from, for comparing capture retries.
