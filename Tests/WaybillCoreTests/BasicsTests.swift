@@ -71,3 +71,25 @@ struct BasicsTests {
         #expect(location.processingDay(at: evening) == 101)
     }
 }
+
+@Suite("Order value semantics")
+struct OrderValueSemanticsTests {
+    @Test("a copy is independent: changing one (fields, nested arrays, in place) never changes the other")
+    func copiesAreIndependent() {
+        let original = Order(id: OrderID(sequence: 1), draft: Net.draft("E-1", [(Net.skuA, 2)]), capturedAt: Net.start, captureSequence: 1)
+        var copy = original
+        #expect(copy == original)
+        copy.lines[0].quantities.backordered += 2
+        copy.history.append(HistoryEntry(at: Net.start, action: "captured", reason: "", clientID: "c", requestID: "", detail: "", version: 1))
+        copy.version = 7
+        copy.customer.name = "Someone Else"
+        #expect(original.lines[0].quantities.backordered == 0)
+        #expect(original.history.isEmpty && original.version == 0 && original.customer.name == "Pat Customer")
+        #expect(copy != original)
+        // Equal content in different storage: equal, with equal hashes.
+        var rebuilt = Order(id: OrderID(sequence: 1), draft: Net.draft("E-1", [(Net.skuA, 2)]), capturedAt: Net.start, captureSequence: 1)
+        #expect(rebuilt == original && rebuilt.hashValue == original.hashValue)
+        rebuilt.updatedAt = Net.start.adding(milliseconds: 1)
+        #expect(rebuilt != original)
+    }
+}
