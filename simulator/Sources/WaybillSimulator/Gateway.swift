@@ -1,6 +1,7 @@
 // What the model asks of Waybill, and what comes back, independent of the driver: the
 // in-process driver calls WaybillCore directly, the live driver speaks the protocol.
 
+import Synchronization
 import WaybillCore
 
 /// One call to Waybill.
@@ -144,4 +145,38 @@ protocol Gateway: AnyObject {
     func drainFeed() -> [FeedEvent]
     /// Waybill's clock at virtual time `virtualTime` (snapshot as-of times).
     func serverTime(_ virtualTime: Int64) -> Int64
+    /// Milliseconds of Waybill's clock per millisecond of the duration reported for it (sync lag):
+    /// 1 where Waybill's clock is the reported one, the time scale where an embedded server runs
+    /// on the compressed virtual clock (lag is reported in wall milliseconds there).
+    var serverClockScale: Double { get }
+}
+
+extension Gateway {
+    var serverClockScale: Double { 1 }
+}
+
+/// The clock of an embedded server in a live run: virtual time compressed by the time scale,
+/// anchored when the run starts (before that it stands at the scenario's start). Waybill decides
+/// by its clock's days (processing days and cut-offs, promised dates, daily capacity), so its
+/// days must be the simulated ones, not the few wall minutes a compressed run takes.
+final class CompressedClock: Sendable {
+    let virtualStart: Int64
+    let scale: Double
+    private let anchor = Atomic<UInt64>(0)
+
+    init(virtualStart: Int64, scale: Double) {
+        self.virtualStart = virtualStart
+        self.scale = scale
+    }
+
+    /// Starts the clock: virtual time `virtualStart` at wall (monotonic) time `wallNanoseconds`.
+    func start(at wallNanoseconds: UInt64) { anchor.store(wallNanoseconds, ordering: .releasing) }
+
+    /// Unix milliseconds.
+    func now() -> Int64 {
+        let anchored = anchor.load(ordering: .acquiring)
+        guard anchored > 0 else { return virtualStart }
+        let elapsed = wallNanoseconds() &- anchored
+        return virtualStart + Int64(Double(elapsed) / 1e6 * scale)
+    }
 }

@@ -43,6 +43,8 @@ final class LiveGateway: Gateway {
     /// Wall clock (monotonic ns) at virtual start, and the server's clock (Unix ms) then.
     let wallStart: UInt64
     let serverStartMilliseconds: Int64
+    /// The embedded server's clock (nil against `--target`, whose clock is its own).
+    let serverClock: CompressedClock?
     let timeoutMilliseconds: UInt32
     var next = 0
     /// The subscriptions' own connections: acknowledgements go there, which also keeps them from
@@ -53,13 +55,17 @@ final class LiveGateway: Gateway {
     var pollFloorMilliseconds: Int64 { Int64(50 * scale) }
     var timeoutPenaltyMilliseconds: Int64 { 0 }
 
-    init(clients: [WaybillClient], inbox: Inbox, scale: Double, virtualStart: Int64, timeoutMilliseconds: Int64) {
+    init(clients: [WaybillClient], inbox: Inbox, scale: Double, virtualStart: Int64, timeoutMilliseconds: Int64,
+         serverClock: CompressedClock?) {
         self.clients = clients
         self.inbox = inbox
         self.scale = scale
         self.virtualStart = virtualStart
         wallStart = wallNanoseconds()
         serverStartMilliseconds = Int64(Date().timeIntervalSince1970 * 1000)
+        self.serverClock = serverClock
+        // The embedded server's days start now, with the simulated ones.
+        serverClock?.start(at: wallStart)
         self.timeoutMilliseconds = UInt32(clamping: timeoutMilliseconds)
     }
 
@@ -70,7 +76,11 @@ final class LiveGateway: Gateway {
     }
     /// The server's clock now (not at the virtual time asked for: the model may lag the wall clock,
     /// and an ERP snapshot's as-of must not be earlier than the shipments already in its count).
-    func serverTime(_ virtualTime: Int64) -> Int64 { serverStartMilliseconds + Int64((wallNanoseconds() - wallStart) / 1_000_000) }
+    func serverTime(_ virtualTime: Int64) -> Int64 {
+        if let serverClock { return serverClock.now() }
+        return serverStartMilliseconds + Int64((wallNanoseconds() - wallStart) / 1_000_000)
+    }
+    var serverClockScale: Double { serverClock == nil ? 1 : scale }
     func drainFeed() -> [FeedEvent] { [] }
 
     func send(_ id: Int32, _ request: SimRequest, intendedAt virtualTime: Int64) -> SimReply? {
@@ -108,6 +118,7 @@ enum LiveDriver {
         var server: WaybillServer?
         var directory: URL?
         let address: (String, Int)
+        var serverClock: CompressedClock?
         if let target = options.target {
             address = try WaybillClient.parseAddress(target)
         } else {
@@ -118,6 +129,11 @@ enum LiveDriver {
             configuration.port = 0
             configuration.databasePath = temporary.appendingPathComponent("sim.sqlite").path
             configuration.injectedWriteDelayMicroseconds = options.injectedWriteDelayMicroseconds
+            // The embedded server lives in simulated time (compressed), so its days are the
+            // simulated days: cut-offs, promised dates and daily capacity follow the scenario.
+            let clock = CompressedClock(virtualStart: scenario.startMilliseconds, scale: max(1e-6, scenario.live.timeScale))
+            configuration.clock = { Timestamp(millisecondsSinceEpoch: clock.now()) }
+            serverClock = clock
             var logger = Logger(label: "waybill-sim-server")
             logger.logLevel = .warning
             server = try await WaybillServer.start(configuration: configuration, logger: logger)
@@ -137,7 +153,8 @@ enum LiveDriver {
             let setup = try await WaybillClient.connect(host: address.0, port: address.1, configuration: feedConfiguration, group: group)
             clients.append(setup)
             let outcome = try await play(scenario, world: world, policy: policy, options: options, clients: Array(clients.dropLast()),
-                                         setup: setup, group: group, address: address, wallStart: wallStart, target: options.target)
+                                         setup: setup, group: group, address: address, wallStart: wallStart, target: options.target,
+                                         serverClock: serverClock)
             for client in clients { await client.close() }
             try? await group.shutdownGracefully()
             if let server { await server.shutdown() }
@@ -179,7 +196,7 @@ enum LiveDriver {
 
     static func play(_ scenario: Scenario, world: World, policy: RoutingPolicy?, options: SimulationOptions, clients: [WaybillClient],
                      setup: WaybillClient, group: MultiThreadedEventLoopGroup, address: (String, Int), wallStart: UInt64,
-                     target: String?) async throws -> SimulationOutcome {
+                     target: String?, serverClock: CompressedClock?) async throws -> SimulationOutcome {
         // Against a shared server the run starts from whatever the feed already holds.
         let before = try await setup.feedInfo()
         if target != nil && before.headOffset > 0 {
@@ -190,7 +207,8 @@ enum LiveDriver {
         let inbox = Inbox()
         let metrics = Metrics()
         let gateway = LiveGateway(clients: clients, inbox: inbox, scale: max(1e-6, scenario.live.timeScale),
-                                  virtualStart: scenario.startMilliseconds, timeoutMilliseconds: scenario.clients.timeoutMs)
+                                  virtualStart: scenario.startMilliseconds, timeoutMilliseconds: scenario.clients.timeoutMs,
+                                  serverClock: serverClock)
         let model = SimulationModel(scenario: scenario, world: world, gateway: gateway, metrics: metrics, policy: policy,
                                     recordTrace: options.traceLines, wallStart: wallStart)
         // Subscriptions, each on a connection of its own.

@@ -1195,7 +1195,7 @@ final class SimulationModel {
             let event = erpBacklog[erpBacklogHead]
             erpBacklogHead += 1
             processed += 1
-            metrics.recordLag(milliseconds: Swift.max(0, serverNow - event.occurredAt))
+            metrics.recordLag(milliseconds: Int64(Double(Swift.max(0, serverNow - event.occurredAt)) / gateway.serverClockScale))
             erpAcknowledgedOffset = Swift.max(erpAcknowledgedOffset, event.offset)
             guard let order = event.order, let index = Self.orderIndex(externalID: order.externalOrderID), Int(index) < orders.count else { continue }
             var sim = orders[Int(index)]
