@@ -139,6 +139,29 @@ func inProcess(_ scenario: Scenario, seed: UInt64? = nil, traceLines: Int = 0) a
         // Both drivers play the same generated traffic.
         let reference = try await inProcess(scenario)
         #expect(outcome.report.digests.schedule == reference.report.digests.schedule)
+        // The embedded server lives in simulated time: its orders were captured during the
+        // scenario's simulated hours, not at today's wall-clock date.
+        let end = scenario.startMilliseconds + Int64((scenario.durationHours + scenario.drainHours) * 3_600_000) + 3_600_000
+        #expect(!outcome.waybill.orders.isEmpty)
+        for order in outcome.waybill.orders {
+            #expect(order.capturedAt.millisecondsSinceEpoch >= scenario.startMilliseconds && order.capturedAt.millisecondsSinceEpoch <= end,
+                    "\(order.orderID) captured at \(order.capturedAt.millisecondsSinceEpoch), outside the simulated run")
+        }
+    }
+
+    @Test func compressedClockStandsUntilStartedThenRunsScaled() async throws {
+        let clock = CompressedClock(virtualStart: 1_000_000, scale: 1_000)
+        #expect(clock.now() == 1_000_000)
+        let started = wallNanoseconds()
+        clock.start(at: started)
+        try await Task.sleep(for: .milliseconds(20))
+        let before = wallNanoseconds()
+        let elapsed = clock.now() - 1_000_000
+        let after = wallNanoseconds()
+        // 1,000 virtual ms per wall ms since the start, whatever the machine's load.
+        func scaled(_ wall: UInt64) -> Int64 { Int64(Double(wall - started) / 1e6 * 1_000) }
+        #expect(elapsed >= 20_000)
+        #expect(elapsed >= scaled(before) && elapsed <= scaled(after) + 1, "elapsed \(elapsed) virtual ms")
     }
 
     @Test func reportHasTheRequiredFields() async throws {
