@@ -38,13 +38,13 @@ final class Inbox: Sendable {
 final class LiveGateway: Gateway {
     let clients: [WaybillClient]
     let inbox: Inbox
-    let scale: Double
-    let virtualStart: Int64
+    /// Virtual time, compressed from the wall clock; started when the gateway is made.
+    let clock: CompressedClock
+    /// Whether the server runs on `clock` (an embedded one); a `--target` server has its own.
+    let serverOnClock: Bool
     /// Wall clock (monotonic ns) at virtual start, and the server's clock (Unix ms) then.
     let wallStart: UInt64
     let serverStartMilliseconds: Int64
-    /// The embedded server's clock (nil against `--target`, whose clock is its own).
-    let serverClock: CompressedClock?
     let timeoutMilliseconds: UInt32
     var next = 0
     /// The subscriptions' own connections: acknowledgements go there, which also keeps them from
@@ -55,32 +55,32 @@ final class LiveGateway: Gateway {
     var pollFloorMilliseconds: Int64 { Int64(50 * scale) }
     var timeoutPenaltyMilliseconds: Int64 { 0 }
 
-    init(clients: [WaybillClient], inbox: Inbox, scale: Double, virtualStart: Int64, timeoutMilliseconds: Int64,
-         serverClock: CompressedClock?) {
+    init(clients: [WaybillClient], inbox: Inbox, clock: CompressedClock, serverOnClock: Bool, timeoutMilliseconds: Int64) {
         self.clients = clients
         self.inbox = inbox
-        self.scale = scale
-        self.virtualStart = virtualStart
+        self.clock = clock
+        self.serverOnClock = serverOnClock
         wallStart = wallNanoseconds()
         serverStartMilliseconds = Int64(Date().timeIntervalSince1970 * 1000)
-        self.serverClock = serverClock
-        // The embedded server's days start now, with the simulated ones.
-        serverClock?.start(at: wallStart)
+        // Virtual time (and an embedded server's days) start now.
+        clock.start(at: wallStart)
         self.timeoutMilliseconds = UInt32(clamping: timeoutMilliseconds)
     }
 
+    var scale: Double { clock.scale }
+    var virtualStart: Int64 { clock.virtualStart }
     /// Virtual time now, following the wall clock.
-    var virtualNow: Int64 { virtualStart + Int64(Double(wallNanoseconds() - wallStart) / 1e6 * scale) }
+    var virtualNow: Int64 { clock.now() }
     func wallDeadline(_ virtualTime: Int64) -> UInt64 {
         wallStart + UInt64(max(0, Double(virtualTime - virtualStart) / scale * 1e6))
     }
     /// The server's clock now (not at the virtual time asked for: the model may lag the wall clock,
     /// and an ERP snapshot's as-of must not be earlier than the shipments already in its count).
     func serverTime(_ virtualTime: Int64) -> Int64 {
-        if let serverClock { return serverClock.now() }
+        if serverOnClock { return clock.now() }
         return serverStartMilliseconds + Int64((wallNanoseconds() - wallStart) / 1_000_000)
     }
-    var serverClockScale: Double { serverClock == nil ? 1 : scale }
+    var serverClockScale: Double { serverOnClock ? scale : 1 }
     func drainFeed() -> [FeedEvent] { [] }
 
     func send(_ id: Int32, _ request: SimRequest, intendedAt virtualTime: Int64) -> SimReply? {
@@ -118,7 +118,8 @@ enum LiveDriver {
         var server: WaybillServer?
         var directory: URL?
         let address: (String, Int)
-        var serverClock: CompressedClock?
+        // Virtual time for the model, and for an embedded server (the gateway starts it).
+        let clock = CompressedClock(virtualStart: scenario.startMilliseconds, scale: max(1e-6, scenario.live.timeScale))
         if let target = options.target {
             address = try WaybillClient.parseAddress(target)
         } else {
@@ -131,9 +132,7 @@ enum LiveDriver {
             configuration.injectedWriteDelayMicroseconds = options.injectedWriteDelayMicroseconds
             // The embedded server lives in simulated time (compressed), so its days are the
             // simulated days: cut-offs, promised dates and daily capacity follow the scenario.
-            let clock = CompressedClock(virtualStart: scenario.startMilliseconds, scale: max(1e-6, scenario.live.timeScale))
             configuration.clock = { Timestamp(millisecondsSinceEpoch: clock.now()) }
-            serverClock = clock
             var logger = Logger(label: "waybill-sim-server")
             logger.logLevel = .warning
             server = try await WaybillServer.start(configuration: configuration, logger: logger)
@@ -154,7 +153,7 @@ enum LiveDriver {
             clients.append(setup)
             let outcome = try await play(scenario, world: world, policy: policy, options: options, clients: Array(clients.dropLast()),
                                          setup: setup, group: group, address: address, wallStart: wallStart, target: options.target,
-                                         serverClock: serverClock)
+                                         clock: clock)
             for client in clients { await client.close() }
             try? await group.shutdownGracefully()
             if let server { await server.shutdown() }
@@ -196,7 +195,7 @@ enum LiveDriver {
 
     static func play(_ scenario: Scenario, world: World, policy: RoutingPolicy?, options: SimulationOptions, clients: [WaybillClient],
                      setup: WaybillClient, group: MultiThreadedEventLoopGroup, address: (String, Int), wallStart: UInt64,
-                     target: String?, serverClock: CompressedClock?) async throws -> SimulationOutcome {
+                     target: String?, clock: CompressedClock) async throws -> SimulationOutcome {
         // Against a shared server the run starts from whatever the feed already holds.
         let before = try await setup.feedInfo()
         if target != nil && before.headOffset > 0 {
@@ -206,9 +205,8 @@ enum LiveDriver {
         try await loadNetwork(world, policy: policy, client: setup, consumerSuffix: runID)
         let inbox = Inbox()
         let metrics = Metrics()
-        let gateway = LiveGateway(clients: clients, inbox: inbox, scale: max(1e-6, scenario.live.timeScale),
-                                  virtualStart: scenario.startMilliseconds, timeoutMilliseconds: scenario.clients.timeoutMs,
-                                  serverClock: serverClock)
+        let gateway = LiveGateway(clients: clients, inbox: inbox, clock: clock, serverOnClock: target == nil,
+                                  timeoutMilliseconds: scenario.clients.timeoutMs)
         let model = SimulationModel(scenario: scenario, world: world, gateway: gateway, metrics: metrics, policy: policy,
                                     recordTrace: options.traceLines, wallStart: wallStart)
         // Subscriptions, each on a connection of its own.
