@@ -7,6 +7,12 @@ import SwiftProtobuf
 import WaybillProto
 import WaybillWire
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 public struct ClientConfiguration: Sendable {
     /// Recorded in order history as who made each change.
     public var clientID = "waybill-swift-client"
@@ -40,8 +46,9 @@ public final class WaybillClient: Sendable {
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         let operations = channel.pipeline.syncOperations
+                        let handler = ClientHandler(address: "\(host):\(port)")
+                        try operations.addHandler(PeerBytesRecorder(handler))
                         try operations.addHandler(ByteToMessageHandler(FrameDecoder(frameBytesMax: configuration.frameBytesMax)))
-                        let handler = ClientHandler()
                         try operations.addHandler(handler)
                         installed.withLock { $0 = NIOLoopBound(handler, eventLoop: channel.eventLoop) }
                     }
@@ -53,7 +60,8 @@ public final class WaybillClient: Sendable {
             return WaybillClient(configuration: configuration, channel: channel, handler: handler, ownedGroup: owned)
         } catch {
             try? await owned?.shutdownGracefully()
-            throw WaybillStatusError(.unavailable, "cannot connect to \(host):\(port): \(error)")
+            throw WaybillStatusError(.unavailable, ConnectFailure.describe(error, host: host, port: port,
+                                                                           timeoutMilliseconds: configuration.connectTimeoutMilliseconds))
         }
     }
 
@@ -158,6 +166,21 @@ final class ClientHandler: ChannelInboundHandler {
     private var context: ChannelHandlerContext?
     private var flushScheduled = false
     private var closedError: WaybillStatusError?
+    /// "HOST:PORT", for errors about the peer.
+    private let address: String
+    /// The first bytes the peer sent, and whether a whole Waybill frame has arrived: a peer whose
+    /// first bytes are not a frame is not a Waybill server, and is named as such.
+    private var peerFirstBytes: [UInt8] = []
+    private var framesReceived = false
+
+    init(address: String) { self.address = address }
+
+    func recordPeerBytes(_ bytes: [UInt8]) { if peerFirstBytes.isEmpty { peerFirstBytes = bytes } }
+
+    /// UNAVAILABLE "HOST:PORT is not a Waybill server (…)": a wrong port is the caller's setup, not a bug.
+    private var notWaybillServer: WaybillStatusError {
+        WaybillStatusError(.unavailable, "\(address) is not a Waybill server (\(PeerBytes.describe(peerFirstBytes)))")
+    }
 
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
 
@@ -225,8 +248,9 @@ final class ClientHandler: ChannelInboundHandler {
         let envelope: Waybill_V1_ResponseEnvelope
         do {
             envelope = try Waybill_V1_ResponseEnvelope(serializedBytes: frame.readBytes(length: frame.readableBytes) ?? [])
+            framesReceived = true
         } catch {
-            failAll(WaybillStatusError(.internal, "malformed response envelope: \(error)"))
+            failAll(framesReceived ? WaybillStatusError(.internal, "malformed response envelope: \(error)") : notWaybillServer)
             context.close(promise: nil)
             return
         }
@@ -255,12 +279,20 @@ final class ClientHandler: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
-        failAll(WaybillStatusError(.internal, "connection error: \(error)"))
+        if !framesReceived && (error is FrameError || error is ByteToMessageDecoderError) {
+            failAll(notWaybillServer)
+        } else if error is IOError || error is ChannelError {
+            failAll(WaybillStatusError(.unavailable, "connection to \(address) failed: \(error)"))
+        } else {
+            failAll(WaybillStatusError(.internal, "connection error: \(error)"))
+        }
         context.close(promise: nil)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        failAll(WaybillStatusError(.unavailable, "connection closed"))
+        // Bytes that never made a frame (fewer than a header, then close) are not a Waybill server either.
+        failAll(!framesReceived && !peerFirstBytes.isEmpty ? notWaybillServer
+                : WaybillStatusError(.unavailable, "connection to \(address) closed"))
         context.fireChannelInactive()
     }
 
@@ -275,5 +307,71 @@ final class ClientHandler: ChannelInboundHandler {
         let open = streams
         streams.removeAll()
         for (_, stream) in open { stream.finish(throwing: error) }
+    }
+}
+
+/// Passes bytes through, handing the first read's leading bytes to the client handler (before the
+/// frame decoder consumes or rejects them).
+final class PeerBytesRecorder: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+    private let client: ClientHandler
+    private var recorded = false
+
+    init(_ client: ClientHandler) { self.client = client }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if !recorded {
+            recorded = true
+            let buffer = unwrapInboundIn(data)
+            client.recordPeerBytes(Array(buffer.readableBytesView.prefix(PeerBytes.recordedMax)))
+        }
+        context.fireChannelRead(data)
+    }
+}
+
+/// What a peer that is not a Waybill server answered, in words.
+public enum PeerBytes {
+    /// Leading bytes kept to recognise the peer.
+    static let recordedMax = 32
+
+    public static func describe(_ bytes: [UInt8]) -> String {
+        let text = String(decoding: bytes, as: UTF8.self)
+        if text.hasPrefix("HTTP/") { return "it answered like an HTTP server" }
+        if text.hasPrefix("<") { return "it answered with HTML or XML" }
+        if text.hasPrefix("SSH-") { return "it answered like an SSH server" }
+        if bytes.count >= 3, (0x14...0x17).contains(bytes[0]), bytes[1] == 0x03 { return "it answered with TLS" }
+        if bytes.count >= 9, bytes[3] == 0x04, bytes[4] == 0x00 { return "it answered like an HTTP/2 server" }
+        let printable = bytes.allSatisfy { (0x20...0x7E).contains($0) || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }
+        if printable && !bytes.isEmpty {
+            let line = text.prefix { $0 != "\r" && $0 != "\n" }
+            return "it answered text: \"\(line)\""
+        }
+        return "it answered bytes that are not Waybill frames: " + bytes.prefix(8).map { byte in
+            let hex = String(byte, radix: 16)
+            return hex.count == 1 ? "0" + hex : hex
+        }.joined(separator: " ")
+    }
+}
+
+/// A failed connect in words: refused, timed out, unknown host, or what the system said.
+enum ConnectFailure {
+    static func describe(_ error: Error, host: String, port: Int, timeoutMilliseconds: Int64) -> String {
+        let prefix = "cannot connect to \(host):\(port)"
+        if let connection = error as? NIOConnectionError {
+            if connection.dnsAError != nil && connection.dnsAAAAError != nil && connection.connectionErrors.isEmpty {
+                return "\(prefix): host \(host) not found"
+            }
+            if let first = connection.connectionErrors.first {
+                return describe(first.error, host: host, port: port, timeoutMilliseconds: timeoutMilliseconds)
+            }
+        }
+        if let io = error as? IOError, io.errnoCode == ECONNREFUSED {
+            return "\(prefix): connection refused (is `waybill serve` running? default port 7400)"
+        }
+        if let channel = error as? ChannelError, case .connectTimeout = channel {
+            return "\(prefix): no answer within \(timeoutMilliseconds) ms (connectTimeoutMilliseconds)"
+        }
+        return "\(prefix): \(error)"
     }
 }

@@ -29,6 +29,9 @@ final class ConnectionHandler: ChannelInboundHandler {
     private var box: ConnectionBox?
     private var inFlight: [UInt64: InFlight] = [:]
     private var closing = false
+    /// Whether a whole frame has arrived: before that, a first byte that starts an HTTP/1 method
+    /// is someone's browser or curl, answered in plain HTTP.
+    private var framesReceived = false
     /// Frames written since the last flush.
     private var wroteSinceFlush = false
     /// Queued on the batcher for a flush at the end of its drain.
@@ -71,6 +74,7 @@ final class ConnectionHandler: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         if closing { return }
+        framesReceived = true
         var frame = unwrapInboundIn(data)
         let envelope: Waybill_V1_RequestEnvelope
         do {
@@ -140,6 +144,8 @@ final class ConnectionHandler: ChannelInboundHandler {
         case let frameError as FrameError:
             metrics.rejected(reason: "bad_frame")
             switch frameError {
+            case .unsupportedFlags(let flags) where !framesReceived && Self.httpMethodInitials.contains(flags):
+                answerPlainHTTP(context)
             case .tooLarge(_, let limit, let callID):
                 connectionError(WaybillStatusError.limit(.resourceExhausted, name: "frameBytesMax", value: limit, frameError.description),
                                 callID: callID ?? 0)
@@ -250,6 +256,23 @@ final class ConnectionHandler: ChannelInboundHandler {
             finish(callID: callID, response: .failure(WaybillStatusError(.unavailable, "server is shutting down; resubscribe elsewhere or later")))
         }
         flushNow()
+    }
+
+    /// G(ET), P(OST/UT/ATCH), H(EAD), D(ELETE), O(PTIONS), C(ONNECT), T(RACE).
+    static let httpMethodInitials: Set<UInt8> = Set("GPHDOCT".utf8)
+    static let plainHTTPAnswer = "this is a Waybill protocol port, see docs/PROTOCOL.md\n"
+
+    /// A short HTTP/1.1 400 in plain text, then close.
+    private func answerPlainHTTP(_ context: ChannelHandlerContext) {
+        guard !closing else { return }
+        closing = true
+        let body = Self.plainHTTPAnswer
+        let text = "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: \(body.utf8.count)\r\n"
+            + "Connection: close\r\n\r\n" + body
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(string: text))).whenComplete { _ in
+            channel.close(promise: nil)
+        }
     }
 
     private func connectionError(_ error: WaybillStatusError, callID: UInt64 = 0) {
