@@ -5,11 +5,16 @@ import Foundation
 
 /// Every limit of the bridge. Each has a default; `validate()` names the one that is wrong.
 public struct BridgeLimits: Hashable, Sendable {
-    /// Delivery attempts of one message (or one file batch) before it goes to the dead-letter store.
-    public var maxAttempts = 8
-    /// First retry delay; doubles each attempt up to backoffMaxMilliseconds, with jitter.
+    /// Attempts `replay` makes per dead letter against transient failures before it leaves the
+    /// letter in the store (the running bridge never gives up on a transient failure: its circuit
+    /// breaker pauses delivery instead, so there is no attempt limit for it).
+    public var replayAttemptsMax = 8
+    /// How long the circuit breaker stays open after the first transient failure; doubles with
+    /// each further one up to backoffMaxMilliseconds, with jitter (also replay's retry delay).
     public var backoffBaseMilliseconds: Int64 = 200
     public var backoffMaxMilliseconds: Int64 = 30_000
+    /// The longest `Retry-After` honoured (seconds or an HTTP date); longer asks wait this long.
+    public var retryAfterMaxMilliseconds: Int64 = 300_000
     /// Webhook requests in flight at once (one per order at most: per-order order is kept).
     public var deliveryConcurrencyMax = 16
     /// A webhook request without an answer after this long is a timeout (retried).
@@ -38,9 +43,10 @@ public struct BridgeLimits: Hashable, Sendable {
     /// Every limit by name, value and meaning (logged at start, documented in docs/ERP.md).
     public var named: [(name: String, value: Int64, description: String)] {
         [
-            ("maxAttempts", Int64(maxAttempts), "delivery attempts before a message is dead-lettered"),
-            ("backoffBaseMilliseconds", backoffBaseMilliseconds, "first retry delay (doubles per attempt, with jitter)"),
-            ("backoffMaxMilliseconds", backoffMaxMilliseconds, "longest retry delay"),
+            ("replayAttemptsMax", Int64(replayAttemptsMax), "replay's attempts per dead letter against transient failures"),
+            ("backoffBaseMilliseconds", backoffBaseMilliseconds, "first circuit-breaker pause (doubles per failure, with jitter)"),
+            ("backoffMaxMilliseconds", backoffMaxMilliseconds, "longest circuit-breaker pause"),
+            ("retryAfterMaxMilliseconds", retryAfterMaxMilliseconds, "longest Retry-After honoured"),
             ("deliveryConcurrencyMax", Int64(deliveryConcurrencyMax), "webhook requests in flight"),
             ("requestTimeoutMilliseconds", requestTimeoutMilliseconds, "webhook request timeout"),
             ("windowEvents", Int64(windowEvents), "unacknowledged change-feed events"),
@@ -59,10 +65,11 @@ public struct BridgeLimits: Hashable, Sendable {
         func check(_ ok: Bool, _ name: String, _ value: Int64, _ rule: String) throws(BridgeConfigurationError) {
             if !ok { throw BridgeConfigurationError("\(name) must be \(rule), got \(value)") }
         }
-        try check(maxAttempts >= 1 && maxAttempts <= 1_000, "maxAttempts", Int64(maxAttempts), "between 1 and 1000")
+        try check(replayAttemptsMax >= 1 && replayAttemptsMax <= 1_000, "replayAttemptsMax", Int64(replayAttemptsMax), "between 1 and 1000")
         try check(backoffBaseMilliseconds >= 1, "backoffBaseMilliseconds", backoffBaseMilliseconds, "at least 1")
         try check(backoffMaxMilliseconds >= backoffBaseMilliseconds, "backoffMaxMilliseconds", backoffMaxMilliseconds,
                   "at least backoffBaseMilliseconds (\(backoffBaseMilliseconds))")
+        try check(retryAfterMaxMilliseconds >= 0, "retryAfterMaxMilliseconds", retryAfterMaxMilliseconds, "at least 0")
         try check(deliveryConcurrencyMax >= 1 && deliveryConcurrencyMax <= 1_024, "deliveryConcurrencyMax", Int64(deliveryConcurrencyMax), "between 1 and 1024")
         try check(requestTimeoutMilliseconds >= 1, "requestTimeoutMilliseconds", requestTimeoutMilliseconds, "at least 1")
         try check(windowEvents >= 1 && windowEvents <= 65_536, "windowEvents", Int64(windowEvents), "between 1 and 65536 (the server's subscriptionWindowEventsMax)")

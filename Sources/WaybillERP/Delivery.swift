@@ -9,10 +9,38 @@ import NIOHTTP1
 /// What one delivery attempt came to.
 public enum DeliveryResult: Sendable, Hashable {
     case delivered
-    /// Transient: try again after a backoff (5xx, 408, 429, timeouts, connection failures, I/O).
+    /// Transient (5xx, 408, 429, timeouts, connection failures, I/O errors such as ENOSPC): the
+    /// bridge's circuit breaker opens and pauses all delivery; nothing is dead-lettered for it.
     case retry(String, retryAfterMilliseconds: Int64?)
-    /// The target refused the message for good (4xx other than 408/429): dead-letter it.
+    /// The target refused the message for good (4xx other than 408/429, a message that does not
+    /// encode): dead-letter it, and park the later events of its aggregate behind it.
     case permanent(String)
+}
+
+/// The `Retry-After` header: delay-seconds or an HTTP-date (RFC 9110 §10.2.3).
+public enum RetryAfter {
+    /// Milliseconds to wait from `now`; nil when absent or unparseable; 0 for a date in the past.
+    public static func milliseconds(_ value: String?, now: Date) -> Int64? {
+        guard let value = value?.trimmingCharacters(in: .whitespaces), !value.isEmpty else { return nil }
+        if let seconds = Int64(value) {
+            guard seconds >= 0 else { return nil }
+            let (milliseconds, overflow) = seconds.multipliedReportingOverflow(by: 1_000)
+            return overflow ? Int64.max : milliseconds
+        }
+        for format in httpDateFormats {
+            let formatter = DateFormatter()
+            formatter.locale = Locale(identifier: "en_US_POSIX")
+            formatter.timeZone = TimeZone(identifier: "GMT")
+            formatter.dateFormat = format
+            if let date = formatter.date(from: value) {
+                return max(0, Int64((date.timeIntervalSince(now) * 1_000).rounded(.up)))
+            }
+        }
+        return nil
+    }
+
+    /// IMF-fixdate, then the obsolete RFC 850 and asctime forms recipients must accept.
+    static let httpDateFormats = ["EEE, dd MMM yyyy HH:mm:ss zzz", "EEEE, dd-MMM-yy HH:mm:ss zzz", "EEE MMM d HH:mm:ss yyyy"]
 }
 
 /// A place messages go. Webhook targets take one message per call; file targets a batch.
@@ -52,8 +80,8 @@ public let systemRandom: RandomSource = { Double.random(in: 0..<1) }
 // MARK: - Webhook
 
 /// POSTs each message as JSON with `Idempotency-Key: <event id>`. 2xx = delivered; 408, 429 and
-/// 5xx = retry (honouring Retry-After seconds); other 4xx = permanent; timeouts and connection
-/// errors = retry.
+/// 5xx = transient (Retry-After in seconds or as an HTTP-date is passed on); other statuses =
+/// permanent; timeouts and connection errors (refused, reset) = transient.
 public final class WebhookTarget: DeliveryTarget {
     public let url: String
     let timeoutMilliseconds: Int64
@@ -99,8 +127,8 @@ public final class WebhookTarget: DeliveryTarget {
             case 200..<300:
                 return .delivered
             case 408, 429, 500...599:
-                let retryAfter = response.headers.first(name: "Retry-After").flatMap { Int64($0.trimmingCharacters(in: .whitespaces)) }
-                return .retry("HTTP \(code) \(text)", retryAfterMilliseconds: retryAfter.map { $0 * 1_000 })
+                let retryAfter = RetryAfter.milliseconds(response.headers.first(name: "Retry-After"), now: Date())
+                return .retry("HTTP \(code) \(text)", retryAfterMilliseconds: retryAfter)
             default:
                 return .permanent("HTTP \(code) \(text)")
             }

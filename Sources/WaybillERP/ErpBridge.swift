@@ -6,7 +6,14 @@
 //   that were delivered or safely written to the dead-letter store; after any crash the feed
 //   resumes after it and the ERP dedupes by event id (the Idempotency-Key).
 // - Per-order order: a webhook message waits while an earlier message of the same aggregate is in
-//   flight or backing off; other aggregates proceed. File batches are written in offset order.
+//   flight or waiting; other aggregates proceed. File batches are written in offset order.
+// - Transient failures never dead-letter: a circuit breaker (CircuitBreaker) pauses ALL delivery
+//   and probes with the oldest undelivered event until the target takes it, however long the
+//   outage; the watermark (and so the acknowledged offset) stays at the last contiguous delivery.
+// - A permanent refusal dead-letters that message and parks every later event of its aggregate
+//   behind it (dead-lettered "blocked by evt-N", never sent), so the ERP never sees an order's
+//   later event before the refused one; `replay` delivers them in offset order. A parked
+//   aggregate flows again once the store no longer holds any of its letters.
 // - Bounded memory: the subscription window bounds the events held here.
 // - Reconnects with backoff when the server is down; never drops a message while the dead-letter
 //   store is full (it holds its position and says so).
@@ -24,8 +31,11 @@ public actor ErpBridge {
     let deadLetters: DeadLetterStore
     let logger: Logger
     let random: RandomSource
-    let backoff: Backoff
     let reconnectBackoff: Backoff
+    private var breaker: CircuitBreaker
+    /// The oldest undelivered event, sent alone while the breaker is half-open.
+    private var probeOffset: UInt64?
+    private var breakerTask: Task<Void, Never>?
 
     struct Pending {
         var message: ErpMessage
@@ -51,9 +61,20 @@ public actor ErpBridge {
     private var queues: [String: [UInt64]] = [:]
     private var ready: [String] = []
     private var readyStart = 0
+    /// Heads of aggregates whose delivery failed transiently, ascending: they go first once the
+    /// breaker closes.
     private var retryReady: [UInt64] = []
     private var inFlight = 0
     private var tasks: [UInt64: Task<Void, Never>] = [:]
+
+    /// Aggregates ("order:W-1") with dead letters in the store: their later events are parked.
+    struct Parking {
+        /// The event id the followers are parked behind (the earliest letter of the aggregate).
+        var blocker: String
+        /// Offsets of the aggregate's letters in the store (a replay elsewhere removes them).
+        var offsets: Set<UInt64>
+    }
+    private var parked: [String: Parking] = [:]
 
     // Ordered batches (file drop).
     private var batchQueue: [UInt64] = []
@@ -61,9 +82,14 @@ public actor ErpBridge {
 
     // Progress.
     private var deliveredCount: UInt64 = 0
-    private var deadLetteredCount = 0
+    /// Dead-lettered by this process (refused + parked): the running total.
+    private var deadLetteredTotal: UInt64 = 0
+    /// In the store now (what needs a replay); recounted with every status report.
+    private var deadLettersWaiting = 0
     private var retryingCount = 0
+    private var waitingForStore = 0
     private var lastError = ""
+    private var lastErrorAtUnixMs: Int64 = 0
     private var client: WaybillClient?
     private var stopped = false
     private var watermarkWaiters: [(UInt64, CheckedContinuation<Void, Never>)] = []
@@ -81,7 +107,9 @@ public actor ErpBridge {
         deadLetters = try DeadLetterStore(stateDirectory: configuration.stateDirectory)
         self.logger = logger
         self.random = random
-        backoff = Backoff(baseMilliseconds: configuration.limits.backoffBaseMilliseconds, maxMilliseconds: configuration.limits.backoffMaxMilliseconds)
+        breaker = CircuitBreaker(backoff: Backoff(baseMilliseconds: configuration.limits.backoffBaseMilliseconds,
+                                                  maxMilliseconds: configuration.limits.backoffMaxMilliseconds),
+                                 retryAfterMaxMilliseconds: configuration.limits.retryAfterMaxMilliseconds)
         reconnectBackoff = Backoff(baseMilliseconds: configuration.limits.reconnectBaseMilliseconds,
                                    maxMilliseconds: configuration.limits.reconnectMaxMilliseconds)
     }
@@ -93,10 +121,15 @@ public actor ErpBridge {
     /// Runs until the task is cancelled; then acknowledges what was handled, reports, and stops.
     public func run() async throws {
         let store = deadLetters
-        deadLetteredCount = try await BlockingIO.run { try store.count() }
+        // Letters from earlier runs keep their aggregates parked (the ERP must get them first).
+        let letters = try await BlockingIO.run { try store.list() }
+        deadLettersWaiting = letters.count
+        for letter in letters {
+            parked[letter.message.orderingKey, default: Parking(blocker: letter.id, offsets: [])].offsets.insert(letter.message.offset)
+        }
         logger.info("erp bridge starting", metadata: [
             "server": "\(configuration.server)", "consumer": "\(configuration.consumer)", "target": "\(configuration.targetDescription)",
-            "state_dir": "\(configuration.stateDirectory)", "dead_letters": "\(deadLetteredCount)",
+            "state_dir": "\(configuration.stateDirectory)", "dead_letters_waiting": "\(deadLettersWaiting)", "parked_aggregates": "\(parked.count)",
             "limits": "\(limits.named.map { "\($0.name)=\($0.value)" }.joined(separator: " "))",
         ])
         let batching = !target.deliversSingly
@@ -114,6 +147,8 @@ public actor ErpBridge {
         stopped = true
         for task in tasks.values { task.cancel() }
         tasks.removeAll()
+        breakerTask?.cancel()
+        breakerTask = nil
         workWaiter?.resume()
         workWaiter = nil
         if let client {
@@ -160,7 +195,7 @@ public actor ErpBridge {
                 await connected?.close()
                 if let status = error as? WaybillStatusError, status.code == .outOfRange, status.details.earliestOffset > received + 1 {
                     let earliest = status.details.earliestOffset
-                    lastError = "events \(received + 1)...\(earliest - 1) were pruned before this bridge delivered them"
+                    recordError("events \(received + 1)...\(earliest - 1) were pruned before this bridge delivered them")
                     logger.error("\(lastError): they cannot reach the ERP; run a reconciliation")
                     skipped.append((received + 1)...(earliest - 1))
                     received = earliest - 1
@@ -169,7 +204,7 @@ public actor ErpBridge {
                 }
                 failures += 1
                 let delay = reconnectBackoff.delayMilliseconds(attempt: failures, random: random())
-                lastError = "change feed: \(error)"
+                recordError("change feed: \(error)")
                 logger.warning("change feed unavailable; reconnecting", metadata: ["error": "\(error)", "retry_in_ms": "\(delay)"])
                 try? await Task.sleep(for: .milliseconds(delay))
             }
@@ -199,11 +234,16 @@ public actor ErpBridge {
         while !Task.isCancelled {
             try? await Task.sleep(for: .milliseconds(limits.statusIntervalMilliseconds))
             if Task.isCancelled { break }
+            let store = deadLetters
+            if let count = try? await BlockingIO.run({ try store.count() }) { deadLettersWaiting = count }
             let status = makeStatus()
+            // The alerting figures (the server exports the same as gauges): dead letters waiting, delivery lag.
             logger.info("erp bridge progress", metadata: [
-                "delivered": "\(status.delivered)", "retrying": "\(status.retrying)", "dead_lettered": "\(status.deadLettered)",
-                "acknowledged": "\(status.acknowledgedOffset)", "head": "\(status.headOffset)", "lag": "\(status.lagEvents)",
-                "oldest_pending_ms": "\(status.oldestPendingAgeMs)",
+                "delivered": "\(status.delivered)", "retrying": "\(status.retrying)",
+                "dead_letters_waiting": "\(status.deadLettersWaiting)", "dead_lettered_total": "\(status.deadLettered)",
+                "acknowledged": "\(status.acknowledgedOffset)", "head": "\(status.headOffset)", "delivery_lag_events": "\(status.lagEvents)",
+                "delivery_lag_ms": "\(status.oldestPendingAgeMs)", "breaker": "\(status.breakerState)",
+                "last_error": "\(status.lastError)",
             ])
             if let client {
                 do {
@@ -223,8 +263,15 @@ public actor ErpBridge {
         status.consumer = configuration.consumer
         status.target = configuration.targetDescription
         status.delivered = deliveredCount
-        status.retrying = UInt64(retryingCount)
-        status.deadLettered = UInt64(deadLetteredCount)
+        status.retrying = UInt64(retryingCount + retryReady.count + waitingForStore)
+        status.deadLettered = deadLetteredTotal
+        status.deadLettersWaiting = UInt64(deadLettersWaiting)
+        status.breakerState = breaker.protoState
+        status.consecutiveFailures = UInt32(clamping: breaker.consecutiveFailures)
+        status.breakerRetryAtUnixMs = breaker.probeAtUnixMs
+        status.blockedAggregates = UInt64(parked.count)
+        status.reportIntervalMs = limits.statusIntervalMilliseconds
+        status.lastErrorAtUnixMs = lastErrorAtUnixMs
         status.acknowledgedOffset = acknowledged
         status.headOffset = max(head, received)
         status.lagEvents = status.headOffset > acknowledged ? status.headOffset - acknowledged : 0
@@ -233,7 +280,7 @@ public actor ErpBridge {
             let age = now - oldest
             status.oldestPendingAgeMs = age.components.seconds * 1_000 + age.components.attoseconds / 1_000_000_000_000_000
         }
-        status.reportedAtUnixMs = Int64(Date().timeIntervalSince1970 * 1_000)
+        status.reportedAtUnixMs = Self.wallClockUnixMs()
         status.lastError = lastError
         return status
     }
@@ -241,6 +288,21 @@ public actor ErpBridge {
     /// Every offset up to this one was delivered or dead-lettered.
     public var deliveredWatermark: UInt64 { watermark }
     public var acknowledgedOffset: UInt64 { acknowledged }
+    public var breakerState: CircuitBreaker.State { breaker.state }
+
+    private func recordError(_ text: String) {
+        lastError = text
+        lastErrorAtUnixMs = Self.wallClockUnixMs()
+    }
+
+    /// A delivery went through with the breaker closed: the last error is history.
+    private func recovered() {
+        if !lastError.isEmpty { logger.info("erp delivery recovered", metadata: ["last_error": "\(lastError)"]) }
+        lastError = ""
+        lastErrorAtUnixMs = 0
+    }
+
+    static func wallClockUnixMs() -> Int64 { Int64(Date().timeIntervalSince1970 * 1_000) }
 
     /// Returns once the watermark reaches `offset` (tests, tools).
     public func waitForWatermark(_ offset: UInt64) async {
@@ -320,86 +382,207 @@ public actor ErpBridge {
 
     // MARK: - One message at a time per aggregate
 
+    /// What became of one started event.
+    enum Outcome {
+        case delivery(DeliveryResult)
+        /// The event did not transform into a message: refused without asking the target.
+        case untransformable(String)
+        /// Its aggregate is parked; `stillParked` says whether the store still holds one of the
+        /// aggregate's letters (false: a replay elsewhere delivered them, the aggregate flows again).
+        case parkCheck(stillParked: Bool)
+    }
+
     private func schedule() {
-        while inFlight < limits.deliveryConcurrencyMax && !stopped {
-            let offset: UInt64
-            if !retryReady.isEmpty {
-                offset = retryReady.removeFirst()
-            } else if readyStart < ready.count {
-                let key = ready[readyStart]
-                readyStart += 1
-                if readyStart > 1_024 && readyStart * 2 > ready.count {
-                    ready.removeFirst(readyStart)
-                    readyStart = 0
-                }
-                guard let first = queues[key]?.first else { continue }
-                offset = first
-            } else {
-                return
-            }
+        guard !stopped else { return }
+        switch breaker.state {
+        case .open:
+            return
+        case .halfOpen:
+            guard probeOffset == nil, let offset = takeOldestWaiting() else { return }
+            probeOffset = offset
             start(offset)
+        case .closed:
+            while inFlight < limits.deliveryConcurrencyMax && breaker.isClosed {
+                let offset: UInt64
+                if !retryReady.isEmpty {
+                    offset = retryReady.removeFirst()
+                } else if readyStart < ready.count {
+                    let key = ready[readyStart]
+                    readyStart += 1
+                    if readyStart > 1_024 && readyStart * 2 > ready.count {
+                        ready.removeFirst(readyStart)
+                        readyStart = 0
+                    }
+                    guard let first = queues[key]?.first else { continue }
+                    offset = first
+                } else {
+                    return
+                }
+                start(offset)
+            }
         }
+    }
+
+    /// The lowest offset that waits to be started (the half-open probe), taken out of its list.
+    private func takeOldestWaiting() -> UInt64? {
+        var oldestReady: (index: Int, offset: UInt64)?
+        for index in readyStart..<ready.count {
+            if let head = queues[ready[index]]?.first, head < (oldestReady?.offset ?? .max) { oldestReady = (index, head) }
+        }
+        if let retry = retryReady.first, retry < (oldestReady?.offset ?? .max) {
+            retryReady.removeFirst()
+            return retry
+        }
+        guard let oldestReady else { return nil }
+        ready.remove(at: oldestReady.index)
+        return oldestReady.offset
     }
 
     private func start(_ offset: UInt64) {
         guard let entry = pending[offset] else { return }
         inFlight += 1
         if let failure = entry.failure {
-            tasks[offset] = Task { await self.completed(offset, .permanent(failure)) }
+            tasks[offset] = Task { await self.completed(offset, .untransformable(failure)) }
+            return
+        }
+        if let parking = parked[entry.key] {
+            let store = deadLetters
+            let offsets = parking.offsets
+            tasks[offset] = Task {
+                // A failed check counts as still parked: never risk overtaking a refused event.
+                let still = (try? await BlockingIO.run { offsets.contains { store.contains(offset: $0) } }) ?? true
+                await self.completed(offset, .parkCheck(stillParked: still))
+            }
             return
         }
         let target = self.target
         let message = entry.message
         tasks[offset] = Task {
             let result = await target.deliver([message])
-            await self.completed(offset, result)
+            await self.completed(offset, .delivery(result))
         }
     }
 
-    private func completed(_ offset: UInt64, _ result: DeliveryResult) async {
+    private func completed(_ offset: UInt64, _ outcome: Outcome) async {
         tasks[offset] = nil
+        let wasProbe = probeOffset == offset
+        if wasProbe { probeOffset = nil }
         guard !stopped, var entry = pending[offset] else {
             inFlight -= 1
             return
         }
-        entry.attempts += 1
-        pending[offset] = entry
-        switch result {
-        case .delivered:
-            deliveredCount += 1
-            inFlight -= 1
-            finishSingle(offset, key: entry.key)
-        case .retry(let error, let after) where entry.attempts < limits.maxAttempts:
-            inFlight -= 1
-            lastError = "\(entry.message.eventId): \(error)"
-            retryLater(offset, attempt: entry.attempts, after: after)
-        case .retry(let error, _), .permanent(let error):
-            let stored = await deadLetter(offset, error: error)
-            inFlight -= 1
-            if stored {
+        switch outcome {
+        case .delivery(let result):
+            entry.attempts += 1
+            pending[offset] = entry
+            switch result {
+            case .delivered:
+                deliveredCount += 1
+                if wasProbe {
+                    breaker.succeeded()
+                    logger.info("erp delivery resumed", metadata: ["probe": "\(entry.message.eventId)"])
+                }
+                if breaker.isClosed { recovered() }
+                inFlight -= 1
                 finishSingle(offset, key: entry.key)
+            case .retry(let error, let after):
+                recordError("\(entry.message.eventId): \(error)")
+                // Failures of requests started before the breaker opened do not lengthen the pause.
+                if breaker.isClosed || wasProbe { openBreaker(retryAfterMilliseconds: after, error: error) }
+                inFlight -= 1
+                waitForBreaker(offset)
+            case .permanent(let error):
+                // The target answered: it is up, whatever it thought of this message.
+                if wasProbe { breaker.succeeded() }
+                await refuse(offset, entry: entry, error: error)
+            }
+        case .untransformable(let error):
+            await refuse(offset, entry: entry, error: error)
+        case .parkCheck(let stillParked):
+            if stillParked, let parking = parked[entry.key] {
+                let stored = await deadLetter(offset, error: "blocked by \(parking.blocker): an earlier event of \(entry.key) is a dead letter",
+                                              blockedBy: parking.blocker)
+                inFlight -= 1
+                if stored {
+                    parked[entry.key]?.offsets.insert(offset)
+                    finishSingle(offset, key: entry.key)
+                } else {
+                    retryStoreLater(offset)
+                }
             } else {
-                retryLater(offset, attempt: entry.attempts, after: nil)
+                if parked.removeValue(forKey: entry.key) != nil {
+                    logger.info("aggregate no longer parked: its dead letters left the store", metadata: ["aggregate": "\(entry.key)"])
+                }
+                inFlight -= 1
+                insertRetry(offset)
             }
         }
         schedule()
     }
 
-    private func retryLater(_ offset: UInt64, attempt: Int, after: Int64?) {
-        let delay = max(backoff.delayMilliseconds(attempt: attempt, random: random()), min(after ?? 0, limits.backoffMaxMilliseconds))
-        retryingCount += 1
-        logger.debug("delivery will be retried", metadata: ["offset": "\(offset)", "attempt": "\(attempt)", "in_ms": "\(delay)"])
-        tasks[offset] = Task {
-            try? await Task.sleep(for: .milliseconds(delay))
-            self.retryDue(offset)
+    /// Dead-letters a refused message and parks its aggregate behind it.
+    private func refuse(_ offset: UInt64, entry: Pending, error: String) async {
+        let blocker = parked[entry.key]?.blocker
+        let stored = await deadLetter(offset, error: error, blockedBy: blocker)
+        inFlight -= 1
+        if stored {
+            parked[entry.key, default: Parking(blocker: entry.message.eventId, offsets: [])].offsets.insert(offset)
+            finishSingle(offset, key: entry.key)
+        } else {
+            retryStoreLater(offset)
         }
     }
 
-    private func retryDue(_ offset: UInt64) {
-        retryingCount -= 1
+    private func openBreaker(retryAfterMilliseconds: Int64?, error: String) {
+        let delay = breaker.failed(nowUnixMs: Self.wallClockUnixMs(), retryAfterMilliseconds: retryAfterMilliseconds, random: random())
+        logger.warning("erp unavailable: delivery paused", metadata: [
+            "error": "\(error)", "consecutive_failures": "\(breaker.consecutiveFailures)", "probe_in_ms": "\(delay)",
+            "retry_after_ms": "\(retryAfterMilliseconds.map(String.init) ?? "-")",
+        ])
+        breakerTask?.cancel()
+        breakerTask = Task {
+            try? await Task.sleep(for: .milliseconds(delay))
+            if Task.isCancelled { return }
+            self.probeDue()
+        }
+    }
+
+    private func probeDue() {
+        breakerTask = nil
+        guard !stopped else { return }
+        breaker.probeDue()
+        schedule()
+    }
+
+    /// Keeps a transiently failed head for when the breaker lets deliveries through again.
+    private func waitForBreaker(_ offset: UInt64) {
+        guard !stopped, pending[offset] != nil else { return }
+        insertRetry(offset)
+    }
+
+    private func insertRetry(_ offset: UInt64) {
+        var low = 0, high = retryReady.count
+        while low < high {
+            let middle = (low + high) / 2
+            if retryReady[middle] < offset { low = middle + 1 } else { high = middle }
+        }
+        retryReady.insert(offset, at: low)
+    }
+
+    /// The dead-letter store is full or failing: hold the position and try again later.
+    private func retryStoreLater(_ offset: UInt64) {
+        waitingForStore += 1
+        tasks[offset] = Task {
+            try? await Task.sleep(for: .milliseconds(self.limits.backoffMaxMilliseconds))
+            self.storeRetryDue(offset)
+        }
+    }
+
+    private func storeRetryDue(_ offset: UInt64) {
+        waitingForStore -= 1
         tasks[offset] = nil
         guard !stopped, pending[offset] != nil else { return }
-        retryReady.append(offset)
+        insertRetry(offset)
         schedule()
     }
 
@@ -418,29 +601,36 @@ public actor ErpBridge {
 
     /// Writes the message to the dead-letter store; false when it could not (store full or I/O
     /// error): the caller keeps the message and tries again later, so nothing is lost.
-    private func deadLetter(_ offset: UInt64, error: String) async -> Bool {
+    private func deadLetter(_ offset: UInt64, error: String, blockedBy: String?) async -> Bool {
         guard let entry = pending[offset] else { return true }
-        if deadLetteredCount >= limits.deadLettersMax {
-            lastError = BridgeError.deadLetterStoreFull(limits.deadLettersMax).description
+        if deadLettersWaiting >= limits.deadLettersMax {
+            recordError(BridgeError.deadLetterStoreFull(limits.deadLettersMax).description)
             logger.error("\(lastError)", metadata: ["offset": "\(offset)"])
             return false
         }
         let letter = DeadLetter(message: entry.message, attempts: entry.attempts, lastError: error,
-                                deadLetteredAtUnixMs: Int64(Date().timeIntervalSince1970 * 1_000), target: configuration.targetDescription)
+                                deadLetteredAtUnixMs: Self.wallClockUnixMs(), target: configuration.targetDescription, blockedBy: blockedBy)
         let store = deadLetters
         do {
             try await BlockingIO.run { try store.add(letter) }
         } catch {
-            lastError = "dead-letter store: \(error)"
+            recordError("dead-letter store: \(error)")
             logger.error("cannot write a dead letter", metadata: ["offset": "\(offset)", "error": "\(error)"])
             return false
         }
-        deadLetteredCount += 1
-        lastError = "\(entry.message.eventId): \(error)"
-        logger.warning("message dead-lettered", metadata: [
-            "event": "\(entry.message.eventId)", "type": "\(entry.message.type)", "aggregate": "\(entry.key)",
-            "attempts": "\(entry.attempts)", "error": "\(error)",
-        ])
+        deadLetteredTotal += 1
+        deadLettersWaiting += 1
+        if blockedBy == nil {
+            recordError("\(entry.message.eventId): \(error)")
+            logger.warning("message dead-lettered", metadata: [
+                "event": "\(entry.message.eventId)", "type": "\(entry.message.type)", "aggregate": "\(entry.key)",
+                "attempts": "\(entry.attempts)", "error": "\(error)",
+            ])
+        } else {
+            logger.warning("message parked behind a dead letter", metadata: [
+                "event": "\(entry.message.eventId)", "type": "\(entry.message.type)", "aggregate": "\(entry.key)", "blocked_by": "\(blockedBy ?? "")",
+            ])
+        }
         return true
     }
 
@@ -476,55 +666,96 @@ public actor ErpBridge {
             }
             let offsets = Array(batchQueue.prefix(limits.fileBatchEventsMax))
             guard !offsets.isEmpty else { continue }
-            // Untransformable events go to the dead-letter store first.
+            // Untransformable events are refused, and events of parked aggregates parked, before the batch is written.
             var deliverable: [UInt64] = []
             for offset in offsets {
                 guard let entry = pending[offset] else { continue }
                 if let failure = entry.failure {
-                    while !(await deadLetter(offset, error: failure)) {
-                        try? await Task.sleep(for: .milliseconds(limits.backoffMaxMilliseconds))
-                        if Task.isCancelled { return }
+                    guard await settleRefused(offset, entry: entry, error: failure) else { return }
+                } else if let parking = parked[entry.key] {
+                    let store = deadLetters
+                    let offsets = parking.offsets
+                    let still = (try? await BlockingIO.run { offsets.contains { store.contains(offset: $0) } }) ?? true
+                    if still {
+                        guard await settleParked(offset, entry: entry) else { return }
+                    } else {
+                        parked[entry.key] = nil
+                        deliverable.append(offset)
                     }
-                    settle(offset)
                 } else {
                     deliverable.append(offset)
                 }
             }
-            var attempt = 0
             while !deliverable.isEmpty {
-                attempt += 1
+                for offset in deliverable { pending[offset]?.attempts += 1 }
                 let messages = deliverable.compactMap { pending[$0]?.message }
-                for offset in deliverable { pending[offset]?.attempts = attempt }
                 let result = await target.deliver(messages)
                 if Task.isCancelled { return }
                 switch result {
                 case .delivered:
                     deliveredCount += UInt64(deliverable.count)
+                    if !breaker.isClosed { logger.info("erp delivery resumed", metadata: ["batch": "\(deliverable.first!)...\(deliverable.last!)"]) }
+                    breaker.succeeded()
+                    recovered()
                     for offset in deliverable { settle(offset) }
                     deliverable = []
-                case .retry(let error, let after) where attempt < limits.maxAttempts:
-                    lastError = "batch \(deliverable.first!)...\(deliverable.last!): \(error)"
-                    let delay = max(backoff.delayMilliseconds(attempt: attempt, random: random()), min(after ?? 0, limits.backoffMaxMilliseconds))
-                    logger.warning("file batch will be retried", metadata: ["error": "\(error)", "attempt": "\(attempt)", "in_ms": "\(delay)"])
+                case .retry(let error, let after):
+                    // Transient (disk full, I/O error): pause and write the same batch again, however long it takes.
+                    recordError("batch \(deliverable.first!)...\(deliverable.last!): \(error)")
+                    let delay = breaker.failed(nowUnixMs: Self.wallClockUnixMs(), retryAfterMilliseconds: after, random: random())
+                    logger.warning("file batch not written: delivery paused", metadata: [
+                        "error": "\(error)", "consecutive_failures": "\(breaker.consecutiveFailures)", "retry_in_ms": "\(delay)",
+                    ])
                     retryingCount = deliverable.count
                     try? await Task.sleep(for: .milliseconds(delay))
                     retryingCount = 0
                     if Task.isCancelled { return }
-                case .retry(let error, _), .permanent(let error):
-                    var held: [UInt64] = []
+                    breaker.probeDue()
+                case .permanent(let error):
+                    breaker.succeeded()
+                    // Refuse the messages that do not encode (all of them when none can be singled out), park
+                    // their aggregates' later events, and write the rest.
+                    let unencodable = Set(deliverable.filter { offset in pending[offset].map { (try? $0.message.json()) == nil } ?? false })
+                    var rest: [UInt64] = []
                     for offset in deliverable {
-                        if await deadLetter(offset, error: error) { settle(offset) } else { held.append(offset) }
+                        guard let entry = pending[offset] else { continue }
+                        if unencodable.isEmpty || unencodable.contains(offset) {
+                            guard await settleRefused(offset, entry: entry, error: error) else { return }
+                        } else if parked[entry.key] != nil {
+                            guard await settleParked(offset, entry: entry) else { return }
+                        } else {
+                            rest.append(offset)
+                        }
                     }
-                    deliverable = held
-                    if !held.isEmpty {
-                        // The store is full or failing: hold the position and try the batch again later.
-                        try? await Task.sleep(for: .milliseconds(limits.backoffMaxMilliseconds))
-                        if Task.isCancelled { return }
-                        attempt = 0
-                    }
+                    deliverable = rest
                 }
             }
             batchQueue.removeFirst(offsets.count)
         }
+    }
+
+    /// Dead-letters a refused event of a batch (holding the position while the store cannot take
+    /// it) and parks its aggregate; false when cancelled meanwhile.
+    private func settleRefused(_ offset: UInt64, entry: Pending, error: String) async -> Bool {
+        let blocker = parked[entry.key]?.blocker
+        while !(await deadLetter(offset, error: error, blockedBy: blocker)) {
+            try? await Task.sleep(for: .milliseconds(limits.backoffMaxMilliseconds))
+            if Task.isCancelled { return false }
+        }
+        parked[entry.key, default: Parking(blocker: entry.message.eventId, offsets: [])].offsets.insert(offset)
+        settle(offset)
+        return true
+    }
+
+    /// Parks an event of a parked aggregate of a batch; false when cancelled meanwhile.
+    private func settleParked(_ offset: UInt64, entry: Pending) async -> Bool {
+        guard let blocker = parked[entry.key]?.blocker else { return true }
+        while !(await deadLetter(offset, error: "blocked by \(blocker): an earlier event of \(entry.key) is a dead letter", blockedBy: blocker)) {
+            try? await Task.sleep(for: .milliseconds(limits.backoffMaxMilliseconds))
+            if Task.isCancelled { return false }
+        }
+        parked[entry.key]?.offsets.insert(offset)
+        settle(offset)
+        return true
     }
 }

@@ -27,6 +27,17 @@ public struct ErpStockChange: Codable, Hashable, Sendable {
     }
 }
 
+/// The carrier a fulfillment left with.
+public struct ErpCarrier: Codable, Hashable, Sendable {
+    public var carrierId: String
+    /// The carrier's service ("ground", "express", ...); empty when routing named none.
+    public var service: String
+    public init(carrierId: String, service: String) {
+        self.carrierId = carrierId
+        self.service = service
+    }
+}
+
 public struct ErpMessage: Codable, Hashable, Sendable {
     /// The event id ("evt-<offset>"): also the Idempotency-Key of every delivery. The ERP dedupes on it.
     public var idempotencyKey: String
@@ -56,6 +67,10 @@ public struct ErpMessage: Codable, Hashable, Sendable {
     /// Σ returned quantity × unit price, in minor units (what may be credited).
     public var returnedAmountMinor: Int64?
     public var fulfillmentId: String?
+    /// order.fulfillment_shipped and order.fulfillment_delivered: the carrier and tracking number
+    /// of that fulfillment, as confirmed at shipment.
+    public var carrier: ErpCarrier?
+    public var trackingNumber: String?
     public var returnId: String?
     /// Stock this event moved: order.fulfillment_shipped (−units at the shipping location) and
     /// order.return_received (+units restocked). Inventory events carry the position instead.
@@ -104,6 +119,11 @@ public struct ErpMessage: Codable, Hashable, Sendable {
             returnedAmountMinor = order.lines.reduce(0) { $0 + Int64($1.quantities.returned) * $1.unitPrice.minorUnits }
             if !order.erp.documentNumber.isEmpty { erpDocumentNumber = order.erp.documentNumber }
             stockChanges = Self.stockChanges(event.type, order: order, fulfillmentID: event.fulfillmentID, returnID: event.returnID)
+            if event.type == "order.fulfillment_shipped" || event.type == "order.fulfillment_delivered",
+               let fulfillment = order.fulfillments.first(where: { $0.fulfillmentID == event.fulfillmentID }) {
+                if !fulfillment.carrierID.isEmpty { carrier = ErpCarrier(carrierId: fulfillment.carrierID, service: fulfillment.carrierService) }
+                if !fulfillment.trackingNumber.isEmpty { trackingNumber = fulfillment.trackingNumber }
+            }
         case "inventory":
             sku = event.sku
             locationId = event.locationID
@@ -173,9 +193,12 @@ public struct ErpMessage: Codable, Hashable, Sendable {
         "order_id", "channel", "external_order_id", "erp_status", "erp_lines", "currency", "order_amount_minor",
         "shipped_amount_minor", "returned_amount_minor", "fulfillment_id", "return_id", "erp_document_number",
         "sku", "location_id", "movement_kind", "on_hand_delta", "on_hand", "reserved", "detail",
+        // Appended (importers that read columns by position keep working):
+        "stock_changes", "item_description", "carrier_id", "carrier_service", "tracking_number",
     ]
 
-    /// One RFC 4180 row in `csvColumns` order; erp_lines is "SKU:QTY;SKU:QTY".
+    /// One RFC 4180 row in `csvColumns` order; erp_lines is "SKU:QTY;SKU:QTY", stock_changes is
+    /// "SKU@LOCATION:DELTA;..." (delta signed: -2 left, +1 came back).
     public var csvRow: String {
         func text(_ value: String?) -> String { value ?? "" }
         func number<T: BinaryInteger>(_ value: T?) -> String { value.map { String($0) } ?? "" }
@@ -186,6 +209,8 @@ public struct ErpMessage: Codable, Hashable, Sendable {
             text(currency), number(orderAmountMinor), number(shippedAmountMinor), number(returnedAmountMinor),
             text(fulfillmentId), text(returnId), text(erpDocumentNumber), text(sku), text(locationId), text(movementKind),
             number(onHandDelta), number(onHand), number(reserved), text(detail),
+            stockChanges.map { $0.map { "\($0.sku)@\($0.locationId):\($0.onHandDelta > 0 ? "+" : "")\($0.onHandDelta)" }.joined(separator: ";") } ?? "",
+            text(itemDescription), text(carrier?.carrierId), text(carrier?.service), text(trackingNumber),
         ]
         return fields.map(Self.csvEscape).joined(separator: ",")
     }

@@ -247,24 +247,30 @@ extension Services {
                 return
             }
             var status = request
+            // Computed when read, never stored.
+            status.stale = false
+            status.reportAgeMs = 0
             services.write(call, { context in
                 status.reportedAtUnixMs = context.now.millisecondsSinceEpoch
                 try context.saveBridgeStatus(status)
                 return status
-            }, respond: { .message($0) })
+            }, respond: { saved in
+                services.metrics.bridgeReported(saved)
+                return .message(saved)
+            })
         }
 
         on(&handlers, Method.ErpService.getBridgeStatus, Waybill_V1_GetBridgeStatusRequest.self) { services, call, request in
             services.blocking(call, { try services.reader.bridgeStatuses() }) { statuses in
                 var list = Waybill_V1_BridgeStatusList()
+                let now = services.configuration.clock().millisecondsSinceEpoch
                 list.bridges = statuses.filter { request.consumer.isEmpty || $0.consumer == request.consumer }
+                    .map { BridgeStatusFreshness.annotated($0, nowUnixMs: now) }
                 return .message(list)
             }
         }
 
-        on(&handlers, Method.ErpService.reconcile, Waybill_V1_ReconcileRequest.self) { services, call, request in
-            services.reconcile(call, request)
-        }
+        registerReconciliation(&handlers)
     }
 
     func alreadyApplied(_ messageID: String, fingerprint: UInt64, context: WriteContext) throws -> Bool {

@@ -39,4 +39,32 @@ final class ServerMetrics: Sendable {
     }
 
     func eventsDelivered(_ count: Int) { eventsDeliveredCounter.increment(by: count) }
+
+    // MARK: ERP bridges (alerting hooks), per consumer, from each bridge's last status report
+
+    private struct BridgeGauges {
+        let deadLettersWaiting: Gauge
+        let deliveryLagEvents: Gauge
+        let deliveryLagMilliseconds: Gauge
+        let breakerOpen: Gauge
+    }
+    private let bridges = Mutex<[String: BridgeGauges]>([:])
+
+    func bridgeReported(_ status: Waybill_V1_BridgeStatus) {
+        let gauges = bridges.withLock { table in
+            if let existing = table[status.consumer] { return existing }
+            let dimensions = [("consumer", status.consumer)]
+            let created = BridgeGauges(
+                deadLettersWaiting: Gauge(label: "waybill_erp_dead_letters_waiting", dimensions: dimensions),
+                deliveryLagEvents: Gauge(label: "waybill_erp_delivery_lag_events", dimensions: dimensions),
+                deliveryLagMilliseconds: Gauge(label: "waybill_erp_delivery_lag_ms", dimensions: dimensions),
+                breakerOpen: Gauge(label: "waybill_erp_breaker_open", dimensions: dimensions))
+            table[status.consumer] = created
+            return created
+        }
+        gauges.deadLettersWaiting.record(Int64(clamping: status.deadLettersWaiting))
+        gauges.deliveryLagEvents.record(Int64(clamping: status.lagEvents))
+        gauges.deliveryLagMilliseconds.record(status.oldestPendingAgeMs)
+        gauges.breakerOpen.record(status.breakerState == .closed || status.breakerState == .unspecified ? 0 : 1)
+    }
 }

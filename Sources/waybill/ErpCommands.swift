@@ -17,9 +17,12 @@ struct ErpBridgeCommand: AsyncParsableCommand {
         abstract: "Deliver the change feed to the ERP (webhook or file drop); list and replay dead letters.",
         discussion: """
             Runs as a named consumer of the change feed: each event becomes a JSON message (webhook: one POST per \
-            event with Idempotency-Key = event id; file drop: JSON-lines or CSV batches written atomically). Failed \
-            deliveries are retried with exponential backoff and jitter, then dead-lettered under --state-dir. \
-            Examples:
+            event with Idempotency-Key = event id; file drop: JSON-lines or CSV batches written atomically). A \
+            transient failure (connection refused, timeout, 5xx, 408, 429 with Retry-After, disk full) pauses all \
+            delivery (circuit breaker, exponential backoff with jitter up to --backoff-max-ms) and never dead-letters: \
+            the feed is not acknowledged past an undelivered event. A permanent refusal (other 4xx) is dead-lettered \
+            under --state-dir, and the later events of its order are parked behind it until `replay` delivers them \
+            in order. Examples:
               waybill erp-bridge --server 127.0.0.1:7400 --consumer erp --webhook http://erp.local/waybill --state-dir ./bridge
               waybill erp-bridge --server 127.0.0.1:7400 --consumer erp-files --drop-dir /srv/erp/inbox --format csv --state-dir ./bridge
               waybill erp-bridge dead-letters --state-dir ./bridge
@@ -52,12 +55,18 @@ struct ErpTargetOptions: ParsableArguments {
 }
 
 struct ErpLimitOptions: ParsableArguments {
-    @Option(help: "Delivery attempts before a message is dead-lettered (maxAttempts).")
-    var maxAttempts = BridgeLimits().maxAttempts
-    @Option(help: "First retry delay in ms (backoffBaseMilliseconds); doubles per attempt, with jitter.")
+    /// Removed: it dead-lettered every event of a down ERP within seconds. Kept, hidden, to say so
+    /// instead of "unknown option".
+    @Option(help: .hidden)
+    var maxAttempts: Int?
+    @Option(help: "replay: attempts per dead letter against transient failures before it stays in the store (replayAttemptsMax).")
+    var replayAttempts = BridgeLimits().replayAttemptsMax
+    @Option(help: "First circuit-breaker pause in ms after a transient failure (backoffBaseMilliseconds); doubles per failure, with jitter.")
     var backoffBaseMs = BridgeLimits().backoffBaseMilliseconds
-    @Option(help: "Longest retry delay in ms (backoffMaxMilliseconds).")
+    @Option(help: "Longest circuit-breaker pause in ms (backoffMaxMilliseconds).")
     var backoffMaxMs = BridgeLimits().backoffMaxMilliseconds
+    @Option(help: "Longest Retry-After honoured, in ms (retryAfterMaxMilliseconds).")
+    var retryAfterMaxMs = BridgeLimits().retryAfterMaxMilliseconds
     @Option(help: "Webhook requests in flight (deliveryConcurrencyMax).")
     var concurrency = BridgeLimits().deliveryConcurrencyMax
     @Option(help: "Webhook request timeout in ms (requestTimeoutMilliseconds).")
@@ -79,11 +88,23 @@ struct ErpLimitOptions: ParsableArguments {
     @Option(help: "Longest reconnection delay in ms (reconnectMaxMilliseconds).")
     var reconnectMaxMs = BridgeLimits().reconnectMaxMilliseconds
 
+    func validate() throws {
+        if maxAttempts != nil {
+            throw ValidationError("""
+                --max-attempts was removed: transient failures (connection refused, timeouts, 5xx, 408, 429) now pause \
+                delivery until the ERP takes the oldest undelivered event, and are never dead-lettered; permanent refusals \
+                (other 4xx) are dead-lettered at once. Pace the pauses with --backoff-base-ms/--backoff-max-ms; replay's \
+                attempts are --replay-attempts.
+                """)
+        }
+    }
+
     var limits: BridgeLimits {
         var limits = BridgeLimits()
-        limits.maxAttempts = maxAttempts
+        limits.replayAttemptsMax = replayAttempts
         limits.backoffBaseMilliseconds = backoffBaseMs
         limits.backoffMaxMilliseconds = backoffMaxMs
+        limits.retryAfterMaxMilliseconds = retryAfterMaxMs
         limits.deliveryConcurrencyMax = concurrency
         limits.requestTimeoutMilliseconds = requestTimeoutMs
         limits.windowEvents = window
@@ -155,14 +176,16 @@ struct ErpDeadLetters: AsyncParsableCommand {
         print("\(letters.count) dead letter\(letters.count == 1 ? "" : "s") in \(stateDir)/dead-letters")
         for letter in letters {
             let subject = letter.message.orderId ?? letter.message.aggregateId
-            print("\(letter.id)\t\(letter.message.type)\t\(subject)\tattempts \(letter.attempts)\t\(letter.target)\t\(letter.lastError)")
+            let why = letter.blockedBy.map { "parked behind \($0)" } ?? letter.lastError
+            print("\(letter.id)\t\(letter.message.type)\t\(subject)\tattempts \(letter.attempts)\t\(letter.target)\t\(why)")
         }
     }
 }
 
 struct ErpReplay: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "replay", abstract: "Deliver dead letters again (by event id, or --all); delivered ones leave the store.")
+        commandName: "replay",
+        abstract: "Deliver dead letters again (by event id with the events parked behind it, or --all), in offset order; delivered ones leave the store.")
 
     @Argument(help: "Event ids of the dead letters to replay (evt-123 ...).")
     var ids: [String] = []

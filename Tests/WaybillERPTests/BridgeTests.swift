@@ -1,6 +1,7 @@
 // The bridge against a fake ERP webhook and a drop directory, in process: idempotency keys, the
-// classification of answers, retries with backoff, dead letters and their replay, per-order order
-// while one order's message retries, atomic files, and the named limits.
+// classification of answers, pauses on transient failures, dead letters (with the order's later
+// events parked) and their replay, per-order order, atomic files, and the named limits. Long
+// outages, Retry-After and parking in depth: BridgeOutageTests, BridgeParkingTests.
 
 import Foundation
 import NIOHTTP1
@@ -33,20 +34,23 @@ struct BridgeTests {
     func limits() throws {
         var configuration = BridgeConfiguration(server: "127.0.0.1:1", consumer: "erp", target: .webhook(url: "http://127.0.0.1:1/x"), stateDirectory: "/tmp/x")
         try configuration.validate()
-        configuration.limits.maxAttempts = 0
+        configuration.limits.replayAttemptsMax = 0
         #expect(throws: BridgeConfigurationError.self) { try configuration.validate() }
         do {
             try configuration.validate()
         } catch {
-            #expect(error.description.contains("maxAttempts"))
+            #expect(error.description.contains("replayAttemptsMax"))
         }
+        configuration.limits = BridgeLimits()
+        configuration.limits.retryAfterMaxMilliseconds = -1
+        #expect(throws: BridgeConfigurationError.self) { try configuration.validate() }
         configuration.limits = BridgeLimits()
         configuration.limits.backoffMaxMilliseconds = 10
         #expect(throws: BridgeConfigurationError.self) { try configuration.validate() }
         configuration.limits = BridgeLimits()
         configuration.target = .webhook(url: "ftp://example")
         #expect(throws: BridgeConfigurationError.self) { try configuration.validate() }
-        #expect(BridgeLimits().named.count == 14)
+        #expect(BridgeLimits().named.count == 15)
     }
 
     struct Fixture {
@@ -92,7 +96,7 @@ struct BridgeTests {
         try? FileManager.default.removeItem(atPath: f.state)
     }
 
-    @Test("5xx and timeouts are retried, 4xx dead-letters, order kept per aggregate, replay delivers")
+    @Test("5xx and 429 pause and retry, 4xx dead-letters and parks the order's later events, order kept per aggregate, replay delivers")
     func retriesDeadLettersAndOrder() async throws {
         // The first order's events fail twice with 503, then succeed; the "POISON" order's capture is refused for good.
         let f = try await fixture("bridge-retries") { message, attempt in
@@ -117,36 +121,36 @@ struct BridgeTests {
         #expect(delivery.outOfOrder.isEmpty, "\(delivery.outOfOrder)")
         #expect(delivery.conflicting.isEmpty)
         #expect(received.allSatisfy { $0.idempotencyKey == $0.message.eventId })
-        // The poison capture is the one dead letter; everything else arrived, each event once.
+        // The poison capture is the one refused dead letter, its cancel parked behind it (never
+        // sent); everything else arrived, each event once.
         let store = try DeadLetterStore(stateDirectory: f.state)
         let letters = try store.list()
-        try #require(letters.count == 1)
+        try #require(letters.count == 2)
         #expect(letters[0].message.orderId == poison.orderID && letters[0].message.type == "order.captured")
-        #expect(letters[0].lastError.contains("422"))
+        #expect(letters[0].lastError.contains("422") && letters[0].blockedBy == nil)
         #expect(letters[0].attempts == 1)
         let poisonCapture = letters[0].id
-        #expect(f.erp.distinctEventIDs.count == Int(head) - 1)
+        #expect(letters[1].message.orderId == poison.orderID && letters[1].message.type == "order.cancelled")
+        #expect(letters[1].blockedBy == poisonCapture && f.erp.attempts(letters[1].id) == 0)
+        #expect(f.erp.distinctEventIDs.count == Int(head) - 2)
         #expect(!f.erp.distinctEventIDs.contains(poisonCapture))
-        // SLOW: the capture took three attempts, and its cancel still came after it.
+        // SLOW: the capture took three attempts (two 503 pauses), and its cancel still came after it.
         let slowEvents = received.filter { $0.message.orderId == slow.orderID }.map(\.message.type)
         #expect(slowEvents == ["order.captured", "order.cancelled"])
         #expect(f.erp.attempts(received.first { $0.message.orderId == slow.orderID }!.message.eventId) == 3)
-        // Other orders were not held up behind SLOW: some arrived before its capture succeeded.
-        let slowIndex = try #require(received.firstIndex { $0.message.orderId == slow.orderID })
-        #expect(received[..<slowIndex].contains { $0.message.externalOrderId?.hasPrefix("FAST-") == true })
 
         // The dead letter is acknowledged past (the watermark reached the head).
         try await eventually("the watermark is acknowledged") {
             try await f.client.feedInfo().consumers.first { $0.consumer == "erp-webhook" }?.acknowledgedOffset == head
         }
         let status = await bridge.makeStatus()
-        #expect(status.deadLettered == 1 && status.retrying == 0 && status.delivered == UInt64(head - 1))
+        #expect(status.deadLettered == 2 && status.deadLettersWaiting == 2 && status.retrying == 0 && status.delivered == UInt64(head - 2))
         // The status report reaches the server (waybill call bridge-status reads it).
         try await eventually("the bridge reports its status") {
             var request = Waybill_V1_GetBridgeStatusRequest()
             request.consumer = "erp-webhook"
             let list: Waybill_V1_BridgeStatusList = try await f.client.call(Method.ErpService.getBridgeStatus, request)
-            return list.bridges.first?.deadLettered == 1 && list.bridges.first?.acknowledgedOffset == head
+            return list.bridges.first?.deadLettersWaiting == 2 && list.bridges.first?.acknowledgedOffset == head
         }
 
         // Replay once the ERP accepts it.
@@ -155,38 +159,49 @@ struct BridgeTests {
         let report = try await DeadLetterReplay.replay(store: store, ids: [poisonCapture], target: target, targetDescription: "webhook",
                                                        limits: BridgeLimits(), logger: quietLogger("replay"))
         await target.shutdown()
-        #expect(report.delivered == [poisonCapture] && report.failed.isEmpty)
+        #expect(report.delivered == [poisonCapture, letters[1].id] && report.failed.isEmpty)
         #expect(try store.list().isEmpty)
         #expect(f.erp.distinctEventIDs.count == Int(head))
+        #expect(f.erp.received.filter { $0.message.orderId == poison.orderID }.map(\.message.type) == ["order.captured", "order.cancelled"])
         await teardown(f, running)
     }
 
-    @Test("retries exhausted: dead-lettered after maxAttempts; replay failure keeps it")
-    func exhaustedRetries() async throws {
+    @Test("an ERP that keeps answering 502 is never dead-lettered; replay gives up after replayAttemptsMax and keeps the letter")
+    func neverExhausted() async throws {
         let f = try await fixture("bridge-exhausted") { message, _ in
             message.externalOrderId == "DOWN" ? .badGateway : .ok
         }
-        let bridge = try bridge(f, consumer: "erp-exhausted") { $0.maxAttempts = 3 }
+        let bridge = try bridge(f, consumer: "erp-exhausted")
         let running = Task { try await bridge.run() }
         let down = try await f.client.captureOrder(TestNetwork.order("DOWN", [("SKU-1", 1)])).order
         let head = try await f.client.feedInfo().headOffset
-        await bridge.waitForWatermark(head)
+        // The 8 attempts that used to dead-letter it, and then some.
+        try await eventually("DOWN's capture is tried 12 times") { f.erp.attempts("evt-\(head)") >= 12 }
         let store = try DeadLetterStore(stateDirectory: f.state)
-        let letters = try store.list()
-        #expect(letters.count == 1)
-        #expect(letters.first?.message.orderId == down.orderID)
-        #expect(letters.first?.attempts == 3)
-        #expect(f.erp.attempts(letters.first!.id) == 3)
+        #expect(try store.list().isEmpty)
+        #expect(await bridge.deliveredWatermark == head - 1)
+        #expect(try await f.client.feedInfo().consumers.first { $0.consumer == "erp-exhausted" }?.acknowledgedOffset ?? 0 < head)
+
+        // replay's bound: a letter the ERP keeps failing stays in the store with its attempts added.
+        var message = ErpMessage(eventId: "evt-\(head)", offset: head, type: "order.captured", aggregateType: "order",
+                                 aggregateId: down.orderID, aggregateSequence: 1)
+        message.externalOrderId = "DOWN"
+        let replayState = try temporaryDirectory("bridge-exhausted-replay")
+        let replayStore = try DeadLetterStore(stateDirectory: replayState)
+        try replayStore.add(DeadLetter(message: message, attempts: 3, lastError: "HTTP 400", deadLetteredAtUnixMs: 0, target: "webhook"))
         let target = WebhookTarget(url: f.url, requestTimeoutMilliseconds: 2_000)
         var limits = BridgeLimits()
-        limits.maxAttempts = 2
+        limits.replayAttemptsMax = 2
         limits.backoffBaseMilliseconds = 1
         limits.backoffMaxMilliseconds = 2
-        let report = try await DeadLetterReplay.replay(store: store, ids: nil, target: target, targetDescription: "webhook",
+        let attemptsBefore = f.erp.attempts(message.eventId)
+        let report = try await DeadLetterReplay.replay(store: replayStore, ids: nil, target: target, targetDescription: "webhook",
                                                        limits: limits, logger: quietLogger("replay"))
         await target.shutdown()
         #expect(report.delivered.isEmpty && report.failed.count == 1)
-        #expect(try store.list().first?.attempts == 5)
+        #expect(try replayStore.list().first?.attempts == 5)
+        #expect(f.erp.attempts(message.eventId) >= attemptsBefore + 2)
+        try? FileManager.default.removeItem(atPath: replayState)
         await teardown(f, running)
     }
 

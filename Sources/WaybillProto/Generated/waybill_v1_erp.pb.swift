@@ -82,6 +82,55 @@ public nonisolated enum Waybill_V1_DiscrepancyKind: SwiftProtobuf.Enum, Swift.Ca
 
 }
 
+/// The ERP bridge's circuit breaker: transient delivery failures open it and pause all delivery.
+public nonisolated enum Waybill_V1_BridgeBreakerState: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+  case unspecified // = 0
+
+  /// delivering
+  case closed // = 1
+
+  /// paused after a transient failure, backing off
+  case `open` // = 2
+
+  /// one probe (the oldest undelivered event) in flight
+  case halfOpen // = 3
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .closed
+    case 2: self = .open
+    case 3: self = .halfOpen
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .closed: return 1
+    case .open: return 2
+    case .halfOpen: return 3
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Waybill_V1_BridgeBreakerState] = [
+    .unspecified,
+    .closed,
+    .open,
+    .halfOpen,
+  ]
+
+}
+
 public nonisolated struct Waybill_V1_ItemMasterMessage: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -372,37 +421,127 @@ public nonisolated struct Waybill_V1_ReconcileReport: Sendable {
   public init() {}
 }
 
-public nonisolated struct Waybill_V1_BridgeStatus: Sendable {
+public nonisolated struct Waybill_V1_BridgeStatus: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  public var consumer: String = String()
+  public var consumer: String {
+    get {_storage._consumer}
+    set {_uniqueStorage()._consumer = newValue}
+  }
 
   /// "webhook http://..." or "files /path"
-  public var target: String = String()
+  public var target: String {
+    get {_storage._target}
+    set {_uniqueStorage()._target = newValue}
+  }
 
-  public var delivered: UInt64 = 0
+  public var delivered: UInt64 {
+    get {_storage._delivered}
+    set {_uniqueStorage()._delivered = newValue}
+  }
 
-  public var retrying: UInt64 = 0
+  public var retrying: UInt64 {
+    get {_storage._retrying}
+    set {_uniqueStorage()._retrying = newValue}
+  }
 
-  public var deadLettered: UInt64 = 0
+  public var deadLettered: UInt64 {
+    get {_storage._deadLettered}
+    set {_uniqueStorage()._deadLettered = newValue}
+  }
 
-  public var acknowledgedOffset: UInt64 = 0
+  public var acknowledgedOffset: UInt64 {
+    get {_storage._acknowledgedOffset}
+    set {_uniqueStorage()._acknowledgedOffset = newValue}
+  }
 
-  public var headOffset: UInt64 = 0
+  public var headOffset: UInt64 {
+    get {_storage._headOffset}
+    set {_uniqueStorage()._headOffset = newValue}
+  }
 
-  public var lagEvents: UInt64 = 0
+  public var lagEvents: UInt64 {
+    get {_storage._lagEvents}
+    set {_uniqueStorage()._lagEvents = newValue}
+  }
 
-  public var oldestPendingAgeMs: Int64 = 0
+  public var oldestPendingAgeMs: Int64 {
+    get {_storage._oldestPendingAgeMs}
+    set {_uniqueStorage()._oldestPendingAgeMs = newValue}
+  }
 
-  public var reportedAtUnixMs: Int64 = 0
+  public var reportedAtUnixMs: Int64 {
+    get {_storage._reportedAtUnixMs}
+    set {_uniqueStorage()._reportedAtUnixMs = newValue}
+  }
 
-  public var lastError: String = String()
+  /// empty once a delivery succeeded after it (recovered)
+  public var lastError: String {
+    get {_storage._lastError}
+    set {_uniqueStorage()._lastError = newValue}
+  }
+
+  /// dead_lettered (5) is the running total this bridge process dead-lettered (refused + parked);
+  /// dead_letters_waiting is what the store holds now (what needs a replay).
+  public var deadLettersWaiting: UInt64 {
+    get {_storage._deadLettersWaiting}
+    set {_uniqueStorage()._deadLettersWaiting = newValue}
+  }
+
+  /// 0 = no error since the last recovery
+  public var lastErrorAtUnixMs: Int64 {
+    get {_storage._lastErrorAtUnixMs}
+    set {_uniqueStorage()._lastErrorAtUnixMs = newValue}
+  }
+
+  public var breakerState: Waybill_V1_BridgeBreakerState {
+    get {_storage._breakerState}
+    set {_uniqueStorage()._breakerState = newValue}
+  }
+
+  /// transient failures since the last success
+  public var consecutiveFailures: UInt32 {
+    get {_storage._consecutiveFailures}
+    set {_uniqueStorage()._consecutiveFailures = newValue}
+  }
+
+  /// when an open breaker sends its probe
+  public var breakerRetryAtUnixMs: Int64 {
+    get {_storage._breakerRetryAtUnixMs}
+    set {_uniqueStorage()._breakerRetryAtUnixMs = newValue}
+  }
+
+  /// aggregates whose later events are parked behind a dead letter
+  public var blockedAggregates: UInt64 {
+    get {_storage._blockedAggregates}
+    set {_uniqueStorage()._blockedAggregates = newValue}
+  }
+
+  /// how often this bridge reports
+  public var reportIntervalMs: Int64 {
+    get {_storage._reportIntervalMs}
+    set {_uniqueStorage()._reportIntervalMs = newValue}
+  }
+
+  /// Set by the server when read (GetBridgeStatus), never by the bridge:
+  public var stale: Bool {
+    get {_storage._stale}
+    set {_uniqueStorage()._stale = newValue}
+  }
+
+  /// server time since reported_at_unix_ms
+  public var reportAgeMs: Int64 {
+    get {_storage._reportAgeMs}
+    set {_uniqueStorage()._reportAgeMs = newValue}
+  }
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+
+  fileprivate var _storage = _StorageClass.defaultInstance
 }
 
 public nonisolated struct Waybill_V1_GetBridgeStatusRequest: Sendable {
@@ -436,6 +575,10 @@ fileprivate nonisolated let _protobuf_package = "waybill.v1"
 
 nonisolated extension Waybill_V1_DiscrepancyKind: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0DISCREPANCY_KIND_UNSPECIFIED\0\u{1}DISCREPANCY_KIND_MISSING_IN_ERP\0\u{1}DISCREPANCY_KIND_MISSING_IN_WAYBILL\0\u{1}DISCREPANCY_KIND_STATUS_MISMATCH\0\u{1}DISCREPANCY_KIND_QUANTITY_MISMATCH\0\u{1}DISCREPANCY_KIND_DUPLICATE\0")
+}
+
+nonisolated extension Waybill_V1_BridgeBreakerState: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0BRIDGE_BREAKER_STATE_UNSPECIFIED\0\u{1}BRIDGE_BREAKER_STATE_CLOSED\0\u{1}BRIDGE_BREAKER_STATE_OPEN\0\u{1}BRIDGE_BREAKER_STATE_HALF_OPEN\0")
 }
 
 nonisolated extension Waybill_V1_ItemMasterMessage: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
@@ -1098,79 +1241,198 @@ nonisolated extension Waybill_V1_ReconcileReport: SwiftProtobuf.Message, SwiftPr
 
 nonisolated extension Waybill_V1_BridgeStatus: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".BridgeStatus"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}consumer\0\u{1}target\0\u{1}delivered\0\u{1}retrying\0\u{3}dead_lettered\0\u{3}acknowledged_offset\0\u{3}head_offset\0\u{3}lag_events\0\u{3}oldest_pending_age_ms\0\u{3}reported_at_unix_ms\0\u{3}last_error\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}consumer\0\u{1}target\0\u{1}delivered\0\u{1}retrying\0\u{3}dead_lettered\0\u{3}acknowledged_offset\0\u{3}head_offset\0\u{3}lag_events\0\u{3}oldest_pending_age_ms\0\u{3}reported_at_unix_ms\0\u{3}last_error\0\u{3}dead_letters_waiting\0\u{3}last_error_at_unix_ms\0\u{3}breaker_state\0\u{3}consecutive_failures\0\u{3}breaker_retry_at_unix_ms\0\u{3}blocked_aggregates\0\u{3}report_interval_ms\0\u{1}stale\0\u{3}report_age_ms\0")
+
+  fileprivate class _StorageClass {
+    var _consumer: String = String()
+    var _target: String = String()
+    var _delivered: UInt64 = 0
+    var _retrying: UInt64 = 0
+    var _deadLettered: UInt64 = 0
+    var _acknowledgedOffset: UInt64 = 0
+    var _headOffset: UInt64 = 0
+    var _lagEvents: UInt64 = 0
+    var _oldestPendingAgeMs: Int64 = 0
+    var _reportedAtUnixMs: Int64 = 0
+    var _lastError: String = String()
+    var _deadLettersWaiting: UInt64 = 0
+    var _lastErrorAtUnixMs: Int64 = 0
+    var _breakerState: Waybill_V1_BridgeBreakerState = .unspecified
+    var _consecutiveFailures: UInt32 = 0
+    var _breakerRetryAtUnixMs: Int64 = 0
+    var _blockedAggregates: UInt64 = 0
+    var _reportIntervalMs: Int64 = 0
+    var _stale: Bool = false
+    var _reportAgeMs: Int64 = 0
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _consumer = source._consumer
+      _target = source._target
+      _delivered = source._delivered
+      _retrying = source._retrying
+      _deadLettered = source._deadLettered
+      _acknowledgedOffset = source._acknowledgedOffset
+      _headOffset = source._headOffset
+      _lagEvents = source._lagEvents
+      _oldestPendingAgeMs = source._oldestPendingAgeMs
+      _reportedAtUnixMs = source._reportedAtUnixMs
+      _lastError = source._lastError
+      _deadLettersWaiting = source._deadLettersWaiting
+      _lastErrorAtUnixMs = source._lastErrorAtUnixMs
+      _breakerState = source._breakerState
+      _consecutiveFailures = source._consecutiveFailures
+      _breakerRetryAtUnixMs = source._breakerRetryAtUnixMs
+      _blockedAggregates = source._blockedAggregates
+      _reportIntervalMs = source._reportIntervalMs
+      _stale = source._stale
+      _reportAgeMs = source._reportAgeMs
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularStringField(value: &self.consumer) }()
-      case 2: try { try decoder.decodeSingularStringField(value: &self.target) }()
-      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.delivered) }()
-      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.retrying) }()
-      case 5: try { try decoder.decodeSingularUInt64Field(value: &self.deadLettered) }()
-      case 6: try { try decoder.decodeSingularUInt64Field(value: &self.acknowledgedOffset) }()
-      case 7: try { try decoder.decodeSingularUInt64Field(value: &self.headOffset) }()
-      case 8: try { try decoder.decodeSingularUInt64Field(value: &self.lagEvents) }()
-      case 9: try { try decoder.decodeSingularInt64Field(value: &self.oldestPendingAgeMs) }()
-      case 10: try { try decoder.decodeSingularInt64Field(value: &self.reportedAtUnixMs) }()
-      case 11: try { try decoder.decodeSingularStringField(value: &self.lastError) }()
-      default: break
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularStringField(value: &_storage._consumer) }()
+        case 2: try { try decoder.decodeSingularStringField(value: &_storage._target) }()
+        case 3: try { try decoder.decodeSingularUInt64Field(value: &_storage._delivered) }()
+        case 4: try { try decoder.decodeSingularUInt64Field(value: &_storage._retrying) }()
+        case 5: try { try decoder.decodeSingularUInt64Field(value: &_storage._deadLettered) }()
+        case 6: try { try decoder.decodeSingularUInt64Field(value: &_storage._acknowledgedOffset) }()
+        case 7: try { try decoder.decodeSingularUInt64Field(value: &_storage._headOffset) }()
+        case 8: try { try decoder.decodeSingularUInt64Field(value: &_storage._lagEvents) }()
+        case 9: try { try decoder.decodeSingularInt64Field(value: &_storage._oldestPendingAgeMs) }()
+        case 10: try { try decoder.decodeSingularInt64Field(value: &_storage._reportedAtUnixMs) }()
+        case 11: try { try decoder.decodeSingularStringField(value: &_storage._lastError) }()
+        case 12: try { try decoder.decodeSingularUInt64Field(value: &_storage._deadLettersWaiting) }()
+        case 13: try { try decoder.decodeSingularInt64Field(value: &_storage._lastErrorAtUnixMs) }()
+        case 14: try { try decoder.decodeSingularEnumField(value: &_storage._breakerState) }()
+        case 15: try { try decoder.decodeSingularUInt32Field(value: &_storage._consecutiveFailures) }()
+        case 16: try { try decoder.decodeSingularInt64Field(value: &_storage._breakerRetryAtUnixMs) }()
+        case 17: try { try decoder.decodeSingularUInt64Field(value: &_storage._blockedAggregates) }()
+        case 18: try { try decoder.decodeSingularInt64Field(value: &_storage._reportIntervalMs) }()
+        case 19: try { try decoder.decodeSingularBoolField(value: &_storage._stale) }()
+        case 20: try { try decoder.decodeSingularInt64Field(value: &_storage._reportAgeMs) }()
+        default: break
+        }
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    if !self.consumer.isEmpty {
-      try visitor.visitSingularStringField(value: self.consumer, fieldNumber: 1)
-    }
-    if !self.target.isEmpty {
-      try visitor.visitSingularStringField(value: self.target, fieldNumber: 2)
-    }
-    if self.delivered != 0 {
-      try visitor.visitSingularUInt64Field(value: self.delivered, fieldNumber: 3)
-    }
-    if self.retrying != 0 {
-      try visitor.visitSingularUInt64Field(value: self.retrying, fieldNumber: 4)
-    }
-    if self.deadLettered != 0 {
-      try visitor.visitSingularUInt64Field(value: self.deadLettered, fieldNumber: 5)
-    }
-    if self.acknowledgedOffset != 0 {
-      try visitor.visitSingularUInt64Field(value: self.acknowledgedOffset, fieldNumber: 6)
-    }
-    if self.headOffset != 0 {
-      try visitor.visitSingularUInt64Field(value: self.headOffset, fieldNumber: 7)
-    }
-    if self.lagEvents != 0 {
-      try visitor.visitSingularUInt64Field(value: self.lagEvents, fieldNumber: 8)
-    }
-    if self.oldestPendingAgeMs != 0 {
-      try visitor.visitSingularInt64Field(value: self.oldestPendingAgeMs, fieldNumber: 9)
-    }
-    if self.reportedAtUnixMs != 0 {
-      try visitor.visitSingularInt64Field(value: self.reportedAtUnixMs, fieldNumber: 10)
-    }
-    if !self.lastError.isEmpty {
-      try visitor.visitSingularStringField(value: self.lastError, fieldNumber: 11)
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      if !_storage._consumer.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._consumer, fieldNumber: 1)
+      }
+      if !_storage._target.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._target, fieldNumber: 2)
+      }
+      if _storage._delivered != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._delivered, fieldNumber: 3)
+      }
+      if _storage._retrying != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._retrying, fieldNumber: 4)
+      }
+      if _storage._deadLettered != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._deadLettered, fieldNumber: 5)
+      }
+      if _storage._acknowledgedOffset != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._acknowledgedOffset, fieldNumber: 6)
+      }
+      if _storage._headOffset != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._headOffset, fieldNumber: 7)
+      }
+      if _storage._lagEvents != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._lagEvents, fieldNumber: 8)
+      }
+      if _storage._oldestPendingAgeMs != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._oldestPendingAgeMs, fieldNumber: 9)
+      }
+      if _storage._reportedAtUnixMs != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._reportedAtUnixMs, fieldNumber: 10)
+      }
+      if !_storage._lastError.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._lastError, fieldNumber: 11)
+      }
+      if _storage._deadLettersWaiting != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._deadLettersWaiting, fieldNumber: 12)
+      }
+      if _storage._lastErrorAtUnixMs != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._lastErrorAtUnixMs, fieldNumber: 13)
+      }
+      if _storage._breakerState != .unspecified {
+        try visitor.visitSingularEnumField(value: _storage._breakerState, fieldNumber: 14)
+      }
+      if _storage._consecutiveFailures != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._consecutiveFailures, fieldNumber: 15)
+      }
+      if _storage._breakerRetryAtUnixMs != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._breakerRetryAtUnixMs, fieldNumber: 16)
+      }
+      if _storage._blockedAggregates != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._blockedAggregates, fieldNumber: 17)
+      }
+      if _storage._reportIntervalMs != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._reportIntervalMs, fieldNumber: 18)
+      }
+      if _storage._stale != false {
+        try visitor.visitSingularBoolField(value: _storage._stale, fieldNumber: 19)
+      }
+      if _storage._reportAgeMs != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._reportAgeMs, fieldNumber: 20)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Waybill_V1_BridgeStatus, rhs: Waybill_V1_BridgeStatus) -> Bool {
-    if lhs.consumer != rhs.consumer {return false}
-    if lhs.target != rhs.target {return false}
-    if lhs.delivered != rhs.delivered {return false}
-    if lhs.retrying != rhs.retrying {return false}
-    if lhs.deadLettered != rhs.deadLettered {return false}
-    if lhs.acknowledgedOffset != rhs.acknowledgedOffset {return false}
-    if lhs.headOffset != rhs.headOffset {return false}
-    if lhs.lagEvents != rhs.lagEvents {return false}
-    if lhs.oldestPendingAgeMs != rhs.oldestPendingAgeMs {return false}
-    if lhs.reportedAtUnixMs != rhs.reportedAtUnixMs {return false}
-    if lhs.lastError != rhs.lastError {return false}
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._consumer != rhs_storage._consumer {return false}
+        if _storage._target != rhs_storage._target {return false}
+        if _storage._delivered != rhs_storage._delivered {return false}
+        if _storage._retrying != rhs_storage._retrying {return false}
+        if _storage._deadLettered != rhs_storage._deadLettered {return false}
+        if _storage._acknowledgedOffset != rhs_storage._acknowledgedOffset {return false}
+        if _storage._headOffset != rhs_storage._headOffset {return false}
+        if _storage._lagEvents != rhs_storage._lagEvents {return false}
+        if _storage._oldestPendingAgeMs != rhs_storage._oldestPendingAgeMs {return false}
+        if _storage._reportedAtUnixMs != rhs_storage._reportedAtUnixMs {return false}
+        if _storage._lastError != rhs_storage._lastError {return false}
+        if _storage._deadLettersWaiting != rhs_storage._deadLettersWaiting {return false}
+        if _storage._lastErrorAtUnixMs != rhs_storage._lastErrorAtUnixMs {return false}
+        if _storage._breakerState != rhs_storage._breakerState {return false}
+        if _storage._consecutiveFailures != rhs_storage._consecutiveFailures {return false}
+        if _storage._breakerRetryAtUnixMs != rhs_storage._breakerRetryAtUnixMs {return false}
+        if _storage._blockedAggregates != rhs_storage._blockedAggregates {return false}
+        if _storage._reportIntervalMs != rhs_storage._reportIntervalMs {return false}
+        if _storage._stale != rhs_storage._stale {return false}
+        if _storage._reportAgeMs != rhs_storage._reportAgeMs {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
