@@ -22,6 +22,65 @@ public enum FulfillmentAction: String, CaseIterable, Hashable, Sendable {
     }
 }
 
+extension FulfillmentAction {
+    /// The call a client sends for this action.
+    public var callName: String {
+        switch self {
+        case .release: "ReleaseFulfillment"
+        case .pick: "ConfirmPick"
+        case .pack: "ConfirmPack"
+        case .ship: "ConfirmShipment"
+        case .deliver: "ConfirmDelivery"
+        case .reject: "RejectFulfillment"
+        case .cancel: "CancelOrder or CancelLines"
+        }
+    }
+
+    var phrase: String {
+        switch self {
+        case .release: "release the fulfillment"
+        case .pick: "confirm the pick"
+        case .pack: "confirm the pack"
+        case .ship: "confirm the shipment"
+        case .deliver: "confirm the delivery"
+        case .reject: "reject the fulfillment"
+        case .cancel: "cancel it"
+        }
+    }
+
+    /// What to do when `action` is refused in `state`, derived from `next` so it cannot disagree
+    /// with the table: the step that must come first, else what may follow, else that it is finished.
+    public static func nextStep(whenRefused action: FulfillmentAction, in state: FulfillmentStatus) -> String {
+        if let first = firstStep(from: state, toward: action) {
+            return "\(first.phrase) first (\(first.callName))"
+        }
+        let following = allCases.filter { next(state, $0) != nil }
+        var hint = following.isEmpty ? "the fulfillment is finished"
+            : "what may follow \(state): " + following.map(\.callName).joined(separator: ", ")
+        if state == .shipped || state == .delivered { hint += "; to take units back, CreateReturn" }
+        if state == .rejected { hint += "; its units were re-routed or backordered (GetOrder shows where)" }
+        return hint
+    }
+
+    /// The first action on the shortest path from `state` to a state where `action` is allowed
+    /// (breadth-first over the table), or nil when no path leads there.
+    static func firstStep(from state: FulfillmentStatus, toward action: FulfillmentAction) -> FulfillmentAction? {
+        var frontier: [(reached: FulfillmentStatus, first: FulfillmentAction)] = allCases.compactMap { step in
+            next(state, step).map { ($0, step) }
+        }
+        var seen: Set<FulfillmentStatus> = [state]
+        while !frontier.isEmpty {
+            var following: [(reached: FulfillmentStatus, first: FulfillmentAction)] = []
+            for (reached, first) in frontier where seen.insert(reached).inserted {
+                if next(reached, action) != nil { return first }
+                following += allCases.compactMap { step in next(reached, step).map { ($0, first) } }
+            }
+            frontier = following
+        }
+        return nil
+    }
+}
+
 public struct LineQuantity: Hashable, Sendable {
     public var lineID: String
     public var quantity: Int32
@@ -167,7 +226,7 @@ public enum OrderStateMachine {
         case .releaseFulfillment(let fulfillmentID):
             if order.isOnHold {
                 return .failure(.illegal("release fulfillment", state: state,
-                                         "on hold (\(order.holds.map(\.reason.name).joined(separator: ", ")))"))
+                                         "on hold (\(order.holds.map(\.reason.name).joined(separator: ", "))): release the hold first (ReleaseHold)"))
             }
             let targets: [Int]
             if let fulfillmentID {
@@ -181,7 +240,8 @@ public enum OrderStateMachine {
             for index in targets {
                 let current = order.fulfillments[index].status
                 guard let next = FulfillmentAction.next(current, .release) else {
-                    return .failure(.illegal("release fulfillment \(order.fulfillments[index].fulfillmentID)", state: current.description))
+                    return .failure(.illegal("release fulfillment \(order.fulfillments[index].fulfillmentID)", state: current.description,
+                                             FulfillmentAction.nextStep(whenRefused: .release, in: current)))
                 }
                 order.fulfillments[index].status = next
                 order.fulfillments[index].releasedAt = now
@@ -204,7 +264,8 @@ public enum OrderStateMachine {
                 if trackingNumber.isEmpty { return .failure(.invalid("tracking_number", "is required for shipped parcels")) }
             }
             if order.isOnHold && fulfillment.status == .created {
-                return .failure(.illegal("confirm shipment", state: state, "on hold"))
+                return .failure(.illegal("confirm shipment", state: state,
+                                         "on hold: release the hold first (ReleaseHold), then the fulfillment (ReleaseFulfillment)"))
             }
             var result = step(order, id, .ship, now: now, event: "order.fulfillment_shipped") { f in
                 f.carrierID = carrierID
@@ -260,7 +321,8 @@ public enum OrderStateMachine {
                 return .failure(.notFound("return \(returnID) of order \(order.orderID)"))
             }
             if order.returns[returnIndex].status == .received {
-                return .failure(.illegal("receive return \(returnID)", state: "RECEIVED"))
+                return .failure(.illegal("receive return \(returnID)", state: "RECEIVED",
+                                         "each return is received once; for more units, request another return (CreateReturn)"))
             }
             if lines.isEmpty { return .failure(.invalid("lines", "at least one line is required")) }
             var movements: [Movement] = []
@@ -305,7 +367,8 @@ public enum OrderStateMachine {
         guard let index = order.fulfillmentIndex(id) else { return .failure(.notFound("fulfillment \(id) of order \(order.orderID)")) }
         let current = order.fulfillments[index].status
         guard let next = FulfillmentAction.next(current, action) else {
-            return .failure(.illegal("\(action.rawValue) fulfillment \(id)", state: current.description))
+            return .failure(.illegal("\(action.rawValue) fulfillment \(id)", state: current.description,
+                                     FulfillmentAction.nextStep(whenRefused: action, in: current)))
         }
         order.fulfillments[index].status = next
         update(&order.fulfillments[index])
@@ -368,7 +431,8 @@ public enum OrderStateMachine {
         guard let fIndex = order.fulfillmentIndex(id) else { return .failure(.notFound("fulfillment \(id) of order \(order.orderID)")) }
         let fulfillment = order.fulfillments[fIndex]
         guard FulfillmentAction.next(fulfillment.status, .reject) != nil else {
-            return .failure(.illegal("reject fulfillment \(id)", state: fulfillment.status.description))
+            return .failure(.illegal("reject fulfillment \(id)", state: fulfillment.status.description,
+                                     FulfillmentAction.nextStep(whenRefused: .reject, in: fulfillment.status)))
         }
         // Which units the location cannot serve (default: all of them).
         var rejected: [FulfillmentLine] = []

@@ -1,5 +1,6 @@
 // `waybill demo`: an embedded server on a temporary database, the example orders captured
-// through it over the real protocol, and what came back.
+// through it over the real protocol, and what came back. Works from any directory: the examples
+// are found beside the binary (walking up from it to the package's examples/ folder).
 
 import ArgumentParser
 import Foundation
@@ -11,42 +12,82 @@ import WaybillServer
 struct Demo: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Start an embedded server and capture the example orders through it.")
 
-    @Option(help: "Directory of order JSON files.")
-    var orders = "examples/orders"
+    @Option(help: "Directory of order JSON files (default: the package's examples/orders, found from the binary).")
+    var orders: String?
 
-    @Option(help: "Network JSON to load first (locations, carriers, items, stock).")
-    var network = "examples/network.json"
+    @Option(help: "Network JSON to load first: locations, carriers, items, stock (default: examples/network.json beside the orders).")
+    var network: String?
 
     func run() async throws {
         bootstrapLogging(level: .warning)
+        let examples = orders == nil || network == nil ? try ExamplesDirectory.locate() : nil
+        let ordersPath = orders ?? examples?.appendingPathComponent("orders").path ?? ""
+        let networkPath = network ?? examples?.appendingPathComponent("network.json").path ?? ""
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("waybill-demo-\(getpid())")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
+        // `fail` exits the process (skipping any defer): the folder is removed before every exit.
+        let removeDirectory = { try? FileManager.default.removeItem(at: directory) }
         var configuration = ServerConfiguration()
         configuration.port = 0
         configuration.databasePath = directory.appendingPathComponent("demo.sqlite").path
-        let server = try await WaybillServer.start(configuration: configuration, logger: Logger(label: "waybill"))
-        print("embedded server on 127.0.0.1:\(server.port), database \(configuration.databasePath)")
-        let client = try await WaybillClient.connect(host: "127.0.0.1", port: server.port)
+        let server: WaybillServer
         do {
-            if FileManager.default.fileExists(atPath: network) {
-                let loaded = try await client.loadNetwork(try readJSON(network))
-                print("network: \(loaded.locations) locations, \(loaded.carriers) carriers, \(loaded.items) items, \(loaded.stockChanges) stock lines")
-            }
-            let files = try FileManager.default.contentsOfDirectory(atPath: orders).filter { $0.hasSuffix(".json") }.sorted()
-            for file in files {
-                let order: Waybill_V1_Order = try readJSON("\(orders)/\(file)")
-                let captured = try await client.captureOrder(order)
-                let back = try await client.getOrder(captured.order.orderID)
-                let shipments = back.fulfillments.map { "\($0.locationID)×\($0.lines.reduce(0) { $0 + $1.quantity })" }.joined(separator: " ")
-                print("\(file): \(back.orderID) \(back.channel) \(back.status) lines=\(back.lines.count) \(shipments)")
-            }
+            server = try await WaybillServer.start(configuration: configuration, logger: Logger(label: "waybill"))
         } catch {
-            await client.close()
-            await server.shutdown()
+            removeDirectory()
             fail(error)
         }
-        await client.close()
+        print("embedded server on 127.0.0.1:\(server.port), database \(configuration.databasePath) (removed at the end)")
+        var failure: Error?
+        do {
+            let client = try await WaybillClient.connect(host: "127.0.0.1", port: server.port)
+            do {
+                try await captureExamples(client, orders: ordersPath, network: networkPath)
+            } catch {
+                failure = error
+            }
+            await client.close()
+        } catch {
+            failure = error
+        }
         await server.shutdown()
+        removeDirectory()
+        if let failure { fail(failure) }
+    }
+
+    private func captureExamples(_ client: WaybillClient, orders: String, network: String) async throws {
+        if FileManager.default.fileExists(atPath: network) {
+            let loaded = try await client.loadNetwork(try readJSON(network))
+            print("network: \(loaded.locations) locations, \(loaded.carriers) carriers, \(loaded.items) items, \(loaded.stockChanges) stock lines")
+        }
+        let files = try FileManager.default.contentsOfDirectory(atPath: orders).filter { $0.hasSuffix(".json") }.sorted()
+        for file in files {
+            let order: Waybill_V1_Order = try readJSON("\(orders)/\(file)")
+            let captured = try await client.captureOrder(order)
+            let back = try await client.getOrder(captured.order.orderID)
+            let shipments = back.fulfillments.map { "\($0.locationID)×\($0.lines.reduce(0) { $0 + $1.quantity })" }.joined(separator: " ")
+            print("\(file): \(back.orderID) \(back.channel) \(back.status) lines=\(back.lines.count) \(shipments)")
+        }
+    }
+}
+
+/// The package's examples/ folder: ./examples if the current directory has it, else the first
+/// examples/ (holding network.json) in a folder above the running binary (.build/debug/waybill
+/// or .build/release/waybill sit two levels below the package root).
+enum ExamplesDirectory {
+    static func locate() throws -> URL {
+        var candidates = [URL(fileURLWithPath: FileManager.default.currentDirectoryPath)]
+        let binary = Bundle.main.executableURL ?? URL(fileURLWithPath: CommandLine.arguments[0])
+        var folder = binary.resolvingSymlinksInPath().deletingLastPathComponent()
+        while folder.path != "/" && !folder.path.isEmpty {
+            candidates.append(folder)
+            folder = folder.deletingLastPathComponent()
+        }
+        for candidate in candidates {
+            let examples = candidate.appendingPathComponent("examples")
+            if FileManager.default.fileExists(atPath: examples.appendingPathComponent("network.json").path) { return examples }
+        }
+        throw CLIError("cannot find the examples/ folder (looked in the current directory and above \(binary.path)); "
+                       + "give --orders DIR and --network FILE")
     }
 }

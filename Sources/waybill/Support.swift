@@ -7,7 +7,8 @@ import SwiftProtobuf
 import WaybillClient
 import WaybillProto
 
-/// Reads FILE ("-" = stdin) as protobuf JSON into `M`.
+/// Reads FILE ("-" = stdin) as protobuf JSON into `M`. A failure names the file, line and column,
+/// the field path, and the known fields or valid enum values.
 func readJSON<M: SwiftProtobuf.Message>(_ path: String, as type: M.Type = M.self) throws -> M {
     let data: Data
     if path == "-" {
@@ -19,23 +20,17 @@ func readJSON<M: SwiftProtobuf.Message>(_ path: String, as type: M.Type = M.self
         data = contents
     }
     do {
-        var options = JSONDecodingOptions()
-        options.ignoreUnknownFields = false
-        return try M(jsonUTF8Data: data, options: options)
-    } catch {
-        throw CLIError("\(path) is not a valid \(M.protoMessageName) in protobuf JSON: \(error)")
+        return try ProtoJSONInput.decode(data, as: M.self, source: path == "-" ? "stdin" : path)
+    } catch let error as ProtoJSONInputError {
+        throw CLIError(error.description)
     }
 }
 
-/// Protobuf JSON (lowerCamelCase names, e.g. "orderId"), pretty-printed.
+/// Protobuf JSON (lowerCamelCase names, e.g. "orderId"), pretty-printed, keys sorted, with zero
+/// values and empty lists present.
 func prettyJSON(_ message: some SwiftProtobuf.Message) -> String {
-    guard let compact = try? message.jsonUTF8Data() else { return "{}" }
-    guard let object = try? JSONSerialization.jsonObject(with: compact),
-          let pretty = try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]),
-          let text = String(data: pretty, encoding: .utf8) else {
-        return String(decoding: compact, as: UTF8.self)
-    }
-    return text
+    if let text = try? ProtoJSONOutput.prettyText(message) { return text }
+    return (try? message.jsonString()) ?? "{}"
 }
 
 func printJSON(_ message: some SwiftProtobuf.Message) {

@@ -1,0 +1,176 @@
+// `waybill call` subcommands that move an order through its lifecycle. Each takes the order id,
+// an optional --request-id (idempotency key) and prints the order as get-order does.
+
+import ArgumentParser
+import WaybillProto
+import WaybillWire
+
+struct HoldOrder: OrderChangeCommand {
+    static let configuration = CommandConfiguration(commandName: "hold", abstract: "Put an order on hold.")
+    static let method = Method.OrderService.holdOrder
+    @OptionGroup var change: OrderChange
+    @Option(help: "Why: \(Waybill_V1_HoldReason.flagValues).", transform: Waybill_V1_HoldReason.parseFlag) var reason: Waybill_V1_HoldReason
+    @Option(help: "Free text kept in the order's history.") var note = ""
+
+    func request() throws -> Waybill_V1_HoldOrderRequest {
+        .with { $0.requestID = change.requestID.value; $0.orderID = change.orderID; $0.reason = reason; $0.note = note }
+    }
+}
+
+struct ReleaseHold: OrderChangeCommand {
+    static let configuration = CommandConfiguration(commandName: "release-hold", abstract: "Release one hold (or all).")
+    static let method = Method.OrderService.releaseHold
+    @OptionGroup var change: OrderChange
+    @Option(help: "The hold to release (all when omitted): \(Waybill_V1_HoldReason.flagValues).", transform: Waybill_V1_HoldReason.parseFlag)
+    var reason: Waybill_V1_HoldReason?
+    @Option(help: "Free text kept in the order's history.") var note = ""
+
+    func request() throws -> Waybill_V1_ReleaseHoldRequest {
+        .with { $0.requestID = change.requestID.value; $0.orderID = change.orderID; $0.reason = reason ?? .unspecified; $0.note = note }
+    }
+}
+
+struct CancelOrder: OrderChangeCommand {
+    static let configuration = CommandConfiguration(commandName: "cancel-order", abstract: "Cancel everything not yet shipped.")
+    static let method = Method.OrderService.cancelOrder
+    @OptionGroup var change: OrderChange
+    @Option(help: "Why (kept in the order's history).") var reason = ""
+
+    func request() throws -> Waybill_V1_CancelOrderRequest {
+        .with { $0.requestID = change.requestID.value; $0.orderID = change.orderID; $0.reason = reason }
+    }
+}
+
+struct CancelLines: OrderChangeCommand {
+    static let configuration = CommandConfiguration(commandName: "cancel-lines", abstract: "Cancel quantities of lines: ORDER LINE=QTY ...")
+    static let method = Method.OrderService.cancelLines
+    @OptionGroup var change: OrderChange
+    @Argument(help: "LINE=QTY: units of a line to cancel (e.g. 1=2).") var lines: [String]
+    @Option(help: "Why (kept in the order's history).") var reason = ""
+
+    func request() throws -> Waybill_V1_CancelLinesRequest {
+        let quantities = try lineQuantities(lines)
+        return .with { $0.requestID = change.requestID.value; $0.orderID = change.orderID; $0.lines = quantities; $0.reason = reason }
+    }
+}
+
+/// ReleaseFulfillment, ConfirmPick, ConfirmPack and ConfirmDelivery: one request shape, told apart by method.
+protocol FulfillmentStep: OrderChangeCommand where Request == Waybill_V1_FulfillmentRequest {
+    var fulfillment: String? { get }
+}
+
+extension FulfillmentStep {
+    func request() throws -> Waybill_V1_FulfillmentRequest {
+        .with { $0.requestID = change.requestID.value; $0.orderID = change.orderID; $0.fulfillmentID = fulfillment ?? "" }
+    }
+}
+
+struct ReleaseFulfillment: FulfillmentStep {
+    static let configuration = CommandConfiguration(commandName: "release-fulfillment", abstract: "Release to the location (every CREATED one when no id is given).")
+    static let method = Method.OrderService.releaseFulfillment
+    @OptionGroup var change: OrderChange
+    @Argument(help: "The fulfillment id (e.g. W-00000001-F1); all CREATED ones when omitted.") var fulfillmentID: String?
+    var fulfillment: String? { fulfillmentID }
+}
+
+/// Pick, pack and delivery name one fulfillment: the id is required.
+struct FulfillmentArgument: ParsableArguments {
+    @Argument(help: "The fulfillment id (e.g. W-00000001-F1).") var fulfillmentID: String
+}
+
+struct ConfirmPick: FulfillmentStep {
+    static let configuration = CommandConfiguration(commandName: "confirm-pick", abstract: "The location picked a fulfillment.")
+    static let method = Method.OrderService.confirmPick
+    @OptionGroup var change: OrderChange
+    @OptionGroup var target: FulfillmentArgument
+    var fulfillment: String? { target.fulfillmentID }
+}
+
+struct ConfirmPack: FulfillmentStep {
+    static let configuration = CommandConfiguration(commandName: "confirm-pack", abstract: "The location packed a fulfillment (picking may be skipped).")
+    static let method = Method.OrderService.confirmPack
+    @OptionGroup var change: OrderChange
+    @OptionGroup var target: FulfillmentArgument
+    var fulfillment: String? { target.fulfillmentID }
+}
+
+struct ConfirmDelivery: FulfillmentStep {
+    static let configuration = CommandConfiguration(commandName: "confirm-delivery", abstract: "The carrier delivered (or the customer collected).")
+    static let method = Method.OrderService.confirmDelivery
+    @OptionGroup var change: OrderChange
+    @OptionGroup var target: FulfillmentArgument
+    var fulfillment: String? { target.fulfillmentID }
+}
+
+struct RejectFulfillment: OrderChangeCommand {
+    static let configuration = CommandConfiguration(commandName: "reject-fulfillment", abstract: "The location cannot fulfil: re-route (or backorder).")
+    static let method = Method.OrderService.rejectFulfillment
+    @OptionGroup var change: OrderChange
+    @OptionGroup var target: FulfillmentArgument
+    @Option(help: "Why (kept in the order's history).") var reason = ""
+    @Option(help: "LINE=QTY the location cannot serve (repeatable; default all).") var line: [String] = []
+    @Flag(help: "The stock is physically missing: write it off the location's on hand.") var stockMissing = false
+
+    func request() throws -> Waybill_V1_RejectFulfillmentRequest {
+        let quantities = try lineQuantities(line)
+        return .with {
+            $0.requestID = change.requestID.value
+            $0.orderID = change.orderID
+            $0.fulfillmentID = target.fulfillmentID
+            $0.reason = reason
+            $0.lines = quantities
+            $0.stockMissing = stockMissing
+        }
+    }
+}
+
+struct ConfirmShipment: OrderChangeCommand {
+    static let configuration = CommandConfiguration(commandName: "confirm-shipment", abstract: "The fulfillment shipped (carrier and tracking required for parcels).")
+    static let method = Method.OrderService.confirmShipment
+    @OptionGroup var change: OrderChange
+    @OptionGroup var target: FulfillmentArgument
+    @Option(help: "Carrier id (e.g. UPX).") var carrier = ""
+    @Option(help: "Tracking number.") var tracking = ""
+
+    func request() throws -> Waybill_V1_ConfirmShipmentRequest {
+        .with {
+            $0.requestID = change.requestID.value
+            $0.orderID = change.orderID
+            $0.fulfillmentID = target.fulfillmentID
+            $0.carrierID = carrier
+            $0.trackingNumber = tracking
+        }
+    }
+}
+
+struct CreateReturn: OrderChangeCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "create-return", abstract: "Request a return of shipped units: ORDER RETURN-ID LINE=QTY ...",
+        discussion: "Example: waybill call create-return W-00000001 R1 1=2 2=1 --reason damaged")
+    static let method = Method.OrderService.createReturn
+    @OptionGroup var change: OrderChange
+    @Argument(help: "Your id for this return (e.g. R1).") var returnID: String
+    @Argument(help: "LINE=QTY: shipped units of a line to return.") var lines: [String]
+    @Option(help: "Why (kept in the order's history).") var reason = ""
+
+    func request() throws -> Waybill_V1_CreateReturnRequest {
+        let quantities = try lineQuantities(lines)
+        return .with { $0.requestID = change.requestID.value; $0.orderID = change.orderID; $0.returnID = returnID; $0.lines = quantities; $0.reason = reason }
+    }
+}
+
+struct ReceiveReturn: OrderChangeCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "receive-return", abstract: "Receive a return: ORDER RETURN-ID --location LOC LINE=QTY:restock|dispose ...",
+        discussion: "Example: waybill call receive-return W-00000001 R1 --location DC-EAST 1=2:restock 2=1:dispose")
+    static let method = Method.OrderService.receiveReturn
+    @OptionGroup var change: OrderChange
+    @Argument(help: "The return id given to create-return.") var returnID: String
+    @Option(help: "Where the units arrived.") var location: String
+    @Argument(help: "LINE=QTY:restock or LINE=QTY:dispose (QTY may be 0).") var lines: [String]
+
+    func request() throws -> Waybill_V1_ReceiveReturnRequest {
+        let received = try returnLines(lines)
+        return .with { $0.requestID = change.requestID.value; $0.orderID = change.orderID; $0.returnID = returnID; $0.locationID = location; $0.lines = received }
+    }
+}

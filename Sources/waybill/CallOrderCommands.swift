@@ -1,0 +1,112 @@
+// `waybill call` subcommands that capture and read orders.
+
+import ArgumentParser
+import Foundation
+import WaybillProto
+import WaybillWire
+
+struct CaptureOrder: UnaryCallCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "capture-order", abstract: "Capture an order (protobuf JSON of waybill.v1.Order; - for stdin); prints it as get-order does.")
+    static let method = Method.OrderService.captureOrder
+    @OptionGroup var call: CallOptions
+    @Argument(help: "Order JSON file, or - for stdin.") var file: String
+
+    func request() throws -> Waybill_V1_CaptureOrderRequest {
+        var request = Waybill_V1_CaptureOrderRequest()
+        request.order = try readJSON(file)
+        return request
+    }
+
+    func show(_ response: Waybill_V1_CaptureOrderResponse) throws { call.printOrder(response.order, replayed: response.replayed) }
+}
+
+struct CaptureOrders: UnaryCallCommand {
+    static let configuration = CommandConfiguration(commandName: "capture-orders", abstract: "Capture a batch (JSON of waybill.v1.CaptureOrdersRequest).")
+    static let method = Method.OrderService.captureOrders
+    typealias Response = Waybill_V1_CaptureOrdersResponse
+    @OptionGroup var call: CallOptions
+    @Argument(help: "CaptureOrdersRequest JSON file, or - for stdin.") var file: String
+
+    func request() throws -> Waybill_V1_CaptureOrdersRequest { try readJSON(file) }
+}
+
+struct GetOrder: UnaryCallCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "get-order", abstract: "Read an order by id, or by --channel and --external-id.",
+        usage: "waybill call get-order ORDER-ID\n       waybill call get-order --channel CHANNEL --external-id ID")
+    static let method = Method.OrderService.getOrder
+    typealias Response = Waybill_V1_Order
+    @OptionGroup var call: CallOptions
+    @Argument(help: "The order id (or give --channel and --external-id instead).") var orderID: String?
+    @Option(help: "Channel of --external-id: \(Waybill_V1_Channel.flagValues).", transform: Waybill_V1_Channel.parseFlag)
+    var channel: Waybill_V1_Channel?
+    @Option(help: "The channel's own order id.") var externalID: String?
+
+    func validate() throws {
+        if orderID == nil && (channel == nil || externalID == nil) {
+            throw ValidationError("give an ORDER-ID, or --channel and --external-id")
+        }
+    }
+
+    func request() throws -> Waybill_V1_GetOrderRequest {
+        var request = Waybill_V1_GetOrderRequest()
+        request.orderID = orderID ?? ""
+        request.channel = channel ?? .unspecified
+        request.externalOrderID = externalID ?? ""
+        return request
+    }
+}
+
+struct ListOrders: UnaryCallCommand {
+    static let configuration = CommandConfiguration(commandName: "list-orders", abstract: "List orders (filters and cursor pagination).")
+    static let method = Method.OrderService.listOrders
+    typealias Response = Waybill_V1_ListOrdersResponse
+    @OptionGroup var call: CallOptions
+    @Option(help: "Channel: \(Waybill_V1_Channel.flagValues).", transform: Waybill_V1_Channel.parseFlag)
+    var channel: Waybill_V1_Channel?
+    @Option(help: "Status (repeatable): \(Waybill_V1_OrderStatus.flagValues).", transform: Waybill_V1_OrderStatus.parseFlag)
+    var status: [Waybill_V1_OrderStatus] = []
+    @Option(help: "Captured at or after: Unix ms or ISO-8601 (2026-03-02T15:00:00Z).", transform: unixMilliseconds) var from: Int64 = 0
+    @Option(help: "Captured before: Unix ms or ISO-8601.", transform: unixMilliseconds) var to: Int64 = 0
+    @Option(help: "Orders per page (0 = the server's default).") var pageSize: Int32 = 0
+    @Option(help: "nextPageToken of the previous page.") var pageToken = ""
+
+    func request() throws -> Waybill_V1_ListOrdersRequest {
+        var request = Waybill_V1_ListOrdersRequest()
+        request.channel = channel ?? .unspecified
+        request.statuses = status
+        request.capturedFromUnixMs = from
+        request.capturedToUnixMs = to
+        request.pageSize = pageSize
+        request.pageToken = pageToken
+        return request
+    }
+}
+
+/// Unix milliseconds from "1772463600000" or "2026-03-02T15:00:00Z" (fractional seconds allowed).
+func unixMilliseconds(_ text: String) throws -> Int64 {
+    if let value = Int64(text) { return value }
+    let formatter = ISO8601DateFormatter()
+    formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+    let date = formatter.date(from: text) ?? {
+        formatter.formatOptions = [.withInternetDateTime]
+        return formatter.date(from: text)
+    }()
+    guard let date else { throw ValidationError("\"\(text)\" is neither Unix milliseconds nor an ISO-8601 time like 2026-03-02T15:00:00Z") }
+    return Int64((date.timeIntervalSince1970 * 1000).rounded())
+}
+
+struct OrderHistory: UnaryCallCommand {
+    static let configuration = CommandConfiguration(commandName: "order-history", abstract: "What happened to an order, when, why and by whom.")
+    static let method = Method.OrderService.getOrderHistory
+    typealias Response = Waybill_V1_GetOrderHistoryResponse
+    @OptionGroup var call: CallOptions
+    @Argument(help: "The order id.") var orderID: String
+
+    func request() throws -> Waybill_V1_GetOrderHistoryRequest {
+        var request = Waybill_V1_GetOrderHistoryRequest()
+        request.orderID = orderID
+        return request
+    }
+}
