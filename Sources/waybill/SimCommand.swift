@@ -14,7 +14,7 @@ struct SimCommand: AsyncParsableCommand {
           waybill sim simulator/scenarios/smoke.json --driver in-process --seed 7
           waybill sim simulator/scenarios/black-friday.json --driver live --time-scale 240
           waybill sim simulator/scenarios/omnichannel-day.json --driver in-process \\
-              --compare simulator/policies/cheapest.json simulator/policies/fastest.json
+              --compare simulator/policies/cheapest.json simulator/policies/fastest.json --replications 5
         Exits non-zero when any correctness check fails; report.json and report.html go to --report-dir.
         """)
 
@@ -48,6 +48,12 @@ struct SimCommand: AsyncParsableCommand {
     @Option(parsing: .upToNextOption, help: "Two policy files: run the same seeded traffic under both and compare KPIs.")
     var compare: [String] = []
 
+    @Option(help: "With --compare: run each policy on N seeds (the seed, seed+1, ...; the same for both) and report 95% intervals. 1...\(ReplicationPlan.replicationsMax).")
+    var replications = 1
+
+    @Option(help: "With --compare, in-process: runs at a time (default: the active processor count; results do not depend on it).")
+    var parallelism = ProcessInfo.processInfo.activeProcessorCount
+
     @Option(help: "Test hook (embedded server): microseconds added to every write, to prove load-regression checks catch a slower write path.")
     var injectWriteDelayMicroseconds = 0
 
@@ -70,6 +76,9 @@ struct SimCommand: AsyncParsableCommand {
         guard let path = scenario else { throw ValidationError("give a scenario file, e.g. simulator/scenarios/smoke.json") }
         guard let chosen = Driver(rawValue: driver) else { throw ValidationError("--driver must be live or in-process") }
         if !compare.isEmpty && compare.count != 2 { throw ValidationError("--compare takes two policy files") }
+        if replications != 1 && compare.isEmpty { throw ValidationError("--replications needs --compare") }
+        let plan = ReplicationPlan(replications: replications, parallelism: parallelism)
+        do { try plan.validate() } catch { throw ValidationError("\(error)") }
         let loaded: Scenario
         do {
             loaded = try Scenario.load(path: path)
@@ -93,7 +102,7 @@ struct SimCommand: AsyncParsableCommand {
         let outcome: SimulationOutcome
         do {
             outcome = compare.count == 2
-                ? try await Simulation.compare(loaded, policyA: compare[0], policyB: compare[1], options: options)
+                ? try await Simulation.compare(loaded, policyA: compare[0], policyB: compare[1], options: options, plan: plan)
                 : try await Simulation.run(loaded, options: options)
         } catch {
             throw CLIError("\(error)")

@@ -103,6 +103,8 @@ struct SimOrder: Sendable {
     var erpLines: [SKU: Int32] = [:]
     var erpUpdatedAt: Int64 = 0
     var finalStatus: OrderStatus?
+    /// A fulfillment of it was handed over (counted once in the cost per order).
+    var handedOver = false
 }
 
 enum Purpose: Sendable {
@@ -235,6 +237,8 @@ final class SimulationModel {
     var rejectionsSent = 0
     /// Store customers who found the shelf empty and bought nothing.
     var walkaways = 0
+    /// Delivery speed, fulfillment cost and per-channel figures (FulfillmentFigures.swift).
+    lazy var figures = FulfillmentRecorder(currency: world.currency)
 
     // Trace.
     var trace = StableHasher()
@@ -759,6 +763,7 @@ final class SimulationModel {
             if fulfillment.method == .ship { cost += fulfillment.shippingCostEstimate?.minorUnits ?? 0 }
         }
         unitsAllocatedAtCapture += allocated
+        figures.captured(channel: sim.channel, unitsOrdered: sim.lines.reduce(0) { $0 + Int64($1.quantity) }, unitsAllocated: allocated)
         if shipments > 1 { ordersSplit += 1 }
         if shipments > 0 && order.requestedFulfillment.method == .ship {
             shippingCostMinor += cost
@@ -863,6 +868,10 @@ final class SimulationModel {
             case .packed:
                 scheduleAction(index, .ship, f, after: storePOS ? 30_000 : Int64(wmsRandom.exponential(mean: config.shipMinutes * minute)))
             case .shipped:
+                figures.handedOver(channel: sim.channel, estimateMinor: fulfillment.shippingCostEstimate?.minorUnits ?? 0,
+                                   processingMinor: world.locations[Int(locationIndex[fulfillment.locationID] ?? 0)].processingCost?.minorUnits ?? 0,
+                                   firstOfOrder: !orders[Int(index)].handedOver)
+                orders[Int(index)].handedOver = true
                 let delay: Int64
                 if fulfillment.method == .pickup {
                     delay = storePOS ? 60_000 : Int64(carrierRandom.exponential(mean: config.pickupCollectHours * 3_600_000)) + 600_000
@@ -878,6 +887,7 @@ final class SimulationModel {
                     // Delivered during the carrier's day on the last transit day.
                     let dayStart = (now / 86_400_000 + days) * 86_400_000
                     delay = dayStart + 13 * 3_600_000 + Int64(carrierRandom.below(8 * 3_600_000)) - now
+                    figures.parcel(channel: sim.channel, orderedAt: sim.submittedAt, shippedAt: now, deliveredAt: now + delay, promisedDay: promisedDay)
                 }
                 scheduleAction(index, .deliver, f, after: delay)
             case .delivered:

@@ -69,20 +69,6 @@ public struct CallStats: Codable, Sendable {
     public var expectedFailures: [String: Int]
 }
 
-public struct KPIDifference: Codable, Sendable {
-    public var name: String
-    public var a: Double
-    public var b: Double
-    public var difference: Double
-}
-
-public struct Comparison: Codable, Sendable {
-    public var policyA: String
-    public var policyB: String
-    public var kpis: [KPIDifference]
-    public var runs: [Report]
-}
-
 public struct Report: Codable, Sendable {
     public var scenario: String
     public var seed: UInt64
@@ -96,6 +82,12 @@ public struct Report: Codable, Sendable {
     public var latencyMs: [String: LatencySummary]
     public var throughput: Throughput
     public var kpis: KPIs
+    /// Customer's order → delivery, independent of the promise (FulfillmentFigures.swift).
+    public var delivery = DeliverySpeed()
+    /// Shipping + processing of the fulfillments handed over, with the currency.
+    public var cost = FulfillmentCost()
+    /// Orders, fill rate, delivery days and cost per order of each channel.
+    public var channels: [ChannelFigures] = []
     public var sync: SyncSummary
     public var calls: CallStats
     public var digests: Digests
@@ -122,6 +114,7 @@ public struct Report: Codable, Sendable {
     // MARK: terminal
 
     public var summary: String {
+        if let comparison { return comparisonSummary(comparison) }
         var out: [String] = []
         out.append("\(scenario) (seed \(seed), \(driver), policy \(policy)): \(passed ? "PASSED" : "FAILED")")
         out.append(String(format: "  simulated %.1f h, ", simulatedHours) + grouped(Double(events))
@@ -129,8 +122,10 @@ public struct Report: Codable, Sendable {
         out.append("  orders: \(orders.submitted) submitted, \(orders.acknowledged) acknowledged, \(orders.rejected) rejected, "
                    + "\(orders.duplicates) duplicates, \(orders.lost) lost — \(grouped(throughput.ordersPerSecond)) orders/s")
         out.append("  calls: \(calls.timeouts) timed out, \(calls.retries) retries, \(calls.resolvedByReadBack) resolved by read-back")
-        out.append(String(format: "  kpis: fill %.1f%%, split %.1f%%, shipping %.2f, on time %.1f%%, backorders %.1f%%",
-                          kpis.fillRate * 100, kpis.splitRate * 100, kpis.averageShippingCost, kpis.onTimeRate * 100, kpis.backorderRate * 100))
+        out.append(String(format: "  kpis: fill %.1f%%, split %.1f%%, on time vs own promise %.1f%%, backorders %.1f%%, ",
+                          kpis.fillRate * 100, kpis.splitRate * 100, kpis.onTimeRate * 100, kpis.backorderRate * 100)
+                   + "estimated cost per shipping order " + money(kpis.averageShippingCost, cost.currency))
+        out.append(contentsOf: fulfillmentFiguresLines)
         out.append(String(format: "  sync: lag p50 %.0f ms, p99 %.0f ms, %d ERP messages, %d reconciliation discrepancies",
                           sync.lagMs.p50, sync.lagMs.p99, sync.erpMessages, sync.reconciliationDiscrepancies))
         let rows = latencyMs.keys.sorted()
@@ -144,19 +139,13 @@ public struct Report: Codable, Sendable {
             }
         }
         for check in checks { out.append("  [\(check.passed ? "ok" : "FAIL")] \(check.name): \(check.detail)") }
-        if let comparison {
-            out.append("  policy comparison: \(comparison.policyA) → \(comparison.policyB)")
-            for kpi in comparison.kpis {
-                out.append("    " + kpi.name.padding(toLength: 24, withPad: " ", startingAt: 0)
-                           + String(format: "%10.4f %10.4f %+10.4f", kpi.a, kpi.b, kpi.difference))
-            }
-        }
         return out.joined(separator: "\n")
     }
 
     // MARK: html
 
     public var html: String {
+        if let comparison { return comparisonHTML(comparison) }
         var body = ""
         body += "<h1>Waybill simulation: \(escape(scenario))</h1>"
         body += "<p class=\(passed ? "ok" : "fail")><b>\(passed ? "PASSED" : "FAILED")</b> — seed \(seed), driver \(driver), policy \(escape(policy)), "
@@ -172,13 +161,7 @@ public struct Report: Codable, Sendable {
         body += String(format: "<tr><td>%.2f%%</td><td>%.2f%%</td><td>%.2f</td><td>%.2f%%</td><td>%.2f%%</td>", kpis.fillRate * 100, kpis.splitRate * 100,
                        kpis.averageShippingCost, kpis.onTimeRate * 100, kpis.backorderRate * 100)
             + "<td>\(kpis.cancellations)</td><td>\(kpis.returns)</td><td>\(kpis.storeRejections)</td></tr></table>"
-        if let comparison {
-            body += "<h2>Policy comparison</h2><table><tr><th>KPI</th><th>\(escape(comparison.policyA))</th><th>\(escape(comparison.policyB))</th><th>difference</th></tr>"
-            for kpi in comparison.kpis {
-                body += "<tr><td>\(kpi.name)</td>" + String(format: "<td>%.4f</td><td>%.4f</td><td>%+.4f</td></tr>", kpi.a, kpi.b, kpi.difference)
-            }
-            body += "</table>"
-        }
+        body += fulfillmentFiguresHTML
         body += "<h2>Throughput</h2>"
         body += chart(title: "orders per simulated hour (offered load) over simulated time", x: series.map(\.simulatedHours), xLabel: "simulated hours",
                       lines: [("orders/sim hour", series.map(\.ordersPerSimulatedHour))])
@@ -214,7 +197,7 @@ public struct Report: Codable, Sendable {
         """
     }
 
-    private func chart(title: String, x: [Double], xLabel: String, lines: [(String, [Double])]) -> String {
+    func chart(title: String, x: [Double], xLabel: String, lines: [(String, [Double])]) -> String {
         let width = 1000.0, height = 260.0, left = 70.0, right = 150.0, top = 30.0, bottom = 40.0
         guard x.count >= 2, let xMax = x.max(), let xMin = x.min(), xMax > xMin else {
             return "<p><i>\(escape(title)): not enough samples</i></p>"
@@ -248,9 +231,9 @@ public struct Report: Codable, Sendable {
 }
 
 func round4(_ value: Double) -> Double { (value * 10_000).rounded() / 10_000 }
-private func f1(_ value: Double) -> String { String(format: "%.1f", value) }
+func f1(_ value: Double) -> String { String(format: "%.1f", value) }
 private func fmt(_ value: Double) -> String { String(format: value < 10 ? "%.3f" : "%.1f", value) }
-private func short(_ value: Double) -> String {
+func short(_ value: Double) -> String {
     if value >= 1_000_000 { return String(format: "%.1fM", value / 1_000_000) }
     if value >= 10_000 { return String(format: "%.0fk", value / 1_000) }
     if value >= 100 { return String(format: "%.0f", value) }
@@ -265,6 +248,6 @@ func grouped(_ value: Double) -> String {
     }
     return String(out.reversed())
 }
-private func escape(_ text: String) -> String {
+func escape(_ text: String) -> String {
     text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
 }

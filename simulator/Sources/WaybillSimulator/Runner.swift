@@ -56,22 +56,6 @@ public enum Simulation {
         }
     }
 
-    /// The same seeded traffic under two policies, KPIs side by side.
-    public static func compare(_ scenario: Scenario, policyA: String, policyB: String, options: SimulationOptions) async throws -> SimulationOutcome {
-        var optionsA = options
-        optionsA.policyFile = policyA
-        var optionsB = options
-        optionsB.policyFile = policyB
-        let a = try await run(scenario, options: optionsA)
-        let b = try await run(scenario, options: optionsB)
-        var outcome = a
-        outcome.report.passed = a.report.passed && b.report.passed
-        outcome.report.comparison = Comparison(policyA: a.report.policy, policyB: b.report.policy,
-                                               kpis: Report.kpiDifferences(a.report.kpis, b.report.kpis), runs: [a.report, b.report])
-        outcome.report.policy = "\(a.report.policy) vs \(b.report.policy)"
-        return outcome
-    }
-
     // MARK: - In-process
 
     static func runInProcess(_ scenario: Scenario, world: World, policy: RoutingPolicy?, options: SimulationOptions) throws -> SimulationOutcome {
@@ -228,7 +212,7 @@ extension SimulationModel {
             cancellations: cancellations, returns: returnsReceived, storeRejections: rejectionsSent, deliveries: deliveries,
             storeWalkaways: walkaways)
         let passed = checks.allSatisfy(\.passed)
-        return Report(
+        var report = Report(
             scenario: scenario.name, seed: scenario.seed, driver: driver.rawValue, policy: policyName, passed: passed,
             simulatedHours: Double(endTime - startTime) / 3_600_000, events: queue.processed,
             orders: OrderCounts(submitted: orders.count, acknowledged: acknowledged, rejected: rejected, duplicates: duplicates, lost: lost),
@@ -242,6 +226,8 @@ extension SimulationModel {
             calls: CallStats(timeouts: timeouts, retries: retries, resolvedByReadBack: timeoutsResolvedByReadBack, expectedFailures: expectedFailures),
             digests: Digests(trace: trace.hex, schedule: schedule.hex, state: stateDigest),
             series: metrics.series, comparison: nil)
+        (report.delivery, report.cost, report.channels) = figures.figures()
+        return report
     }
 
     var acknowledgedUnits: Int64 {
