@@ -75,20 +75,100 @@ extension Discrepancy {
     }
 }
 
+extension ReconcileScope {
+    /// Validates and converts a scope: location ids present, channels known, from before to.
+    public init(proto: Waybill_V1_ReconcileScope) throws {
+        func part(_ value: Waybill_V1_ReconcilePart, _ field: String) throws -> Bool? {
+            switch value {
+            case .inferred: return nil
+            case .compare: return true
+            case .skip: return false
+            case .UNRECOGNIZED(let raw): throw DomainError.invalid("scope.\(field)", "unknown value \(raw)")
+            }
+        }
+        var locations: Set<LocationID> = []
+        for (index, id) in proto.locationIds.enumerated() {
+            if id.isEmpty { throw DomainError.invalid("scope.location_ids[\(index)]", "is empty") }
+            locations.insert(LocationID(id))
+        }
+        var channels: Set<Channel> = []
+        for (index, value) in proto.channels.enumerated() {
+            guard let channel = Channel(proto: value) else { throw DomainError.invalid("scope.channels[\(index)]", "unknown channel") }
+            channels.insert(channel)
+        }
+        if proto.fromUnixMs < 0 || proto.toUnixMs < 0 { throw DomainError.invalid("scope.from_unix_ms", "must not be negative") }
+        if proto.fromUnixMs != 0 && proto.toUnixMs != 0 && proto.fromUnixMs >= proto.toUnixMs {
+            throw DomainError.invalid("scope.to_unix_ms", "must be after from_unix_ms (\(proto.fromUnixMs))")
+        }
+        let field: ReconcileTimeField
+        switch proto.timeField {
+        case .capturedAt: field = .capturedAt
+        case .updatedAt: field = .updatedAt
+        case .UNRECOGNIZED(let raw): throw DomainError.invalid("scope.time_field", "unknown value \(raw)")
+        }
+        self.init(orders: try part(proto.orders, "orders"), stock: try part(proto.stock, "stock"), locationIDs: locations,
+                  from: proto.fromUnixMs == 0 ? nil : Timestamp(millisecondsSinceEpoch: proto.fromUnixMs),
+                  to: proto.toUnixMs == 0 ? nil : Timestamp(millisecondsSinceEpoch: proto.toUnixMs),
+                  timeField: field, channels: channels)
+    }
+
+    public var proto: Waybill_V1_ReconcileScope {
+        var scope = Waybill_V1_ReconcileScope()
+        scope.orders = orders.map { $0 ? .compare : .skip } ?? .inferred
+        scope.stock = stock.map { $0 ? .compare : .skip } ?? .inferred
+        scope.locationIds = locationIDs.map(\.rawValue).sorted()
+        scope.fromUnixMs = from?.millisecondsSinceEpoch ?? 0
+        scope.toUnixMs = to?.millisecondsSinceEpoch ?? 0
+        scope.timeField = timeField == .capturedAt ? .capturedAt : .updatedAt
+        scope.channels = channels.sorted().map(\.proto)
+        return scope
+    }
+}
+
+extension Discrepancy {
+    /// What a repair acts on, as `RepairSliceOutcome.notRepaired` names it.
+    public var repairSubject: String {
+        if let key { return "\(key.sku.rawValue)@\(key.locationID.rawValue)" }
+        let order = orderID?.rawValue ?? ""
+        return kind == .missingInWaybill || kind == .duplicate ? order + "|" + documentNumber : order
+    }
+}
+
 extension ReconciliationResult {
-    /// The report: every discrepancy, a count for every kind (zeros included), and the repairs.
-    public func report(repaired: [Bool]? = nil, repairedCount: Int = 0) -> Waybill_V1_ReconcileReport {
+    public var summary: ReconciliationSummary {
+        ReconciliationSummary(counts: counts, ordersCompared: ordersCompared, stockPositionsCompared: stockPositionsCompared, repaired: 0)
+    }
+
+    /// The report: the listed discrepancies, a count for every kind (zeros included, always
+    /// exact), and for a repair what this request repaired (`notRepaired`: subjects left alone).
+    public func report(repair: (repaired: Int, notRepaired: Set<String>)? = nil) -> Waybill_V1_ReconcileReport {
+        var report = summary.report(scope: scope)
+        report.discrepancies = discrepancies.map { d in
+            let repaired = repair.map { d.repairAction != Reconciler.RepairAction.none && !$0.notRepaired.contains(d.repairSubject) } ?? false
+            return d.proto(repaired: repaired)
+        }
+        report.discrepanciesTruncated = truncated
+        report.repaired = Int32(clamping: repair?.repaired ?? 0)
+        return report
+    }
+}
+
+extension ReconciliationSummary {
+    /// Counts only (a replay lists no discrepancy).
+    public func report(scope: ReconcileScope?) -> Waybill_V1_ReconcileReport {
         var report = Waybill_V1_ReconcileReport()
-        report.discrepancies = discrepancies.enumerated().map { index, d in d.proto(repaired: repaired?[index] ?? false) }
         report.counts = DiscrepancyKind.allCases.map { kind in
             var count = Waybill_V1_DiscrepancyCount()
             count.kind = kind.proto
-            count.count = Int32(self.count(kind))
+            count.count = Int32(clamping: counts[kind] ?? 0)
             return count
         }
-        report.ordersCompared = Int32(ordersCompared)
-        report.stockPositionsCompared = Int32(stockPositionsCompared)
-        report.repaired = Int32(repairedCount)
+        report.discrepanciesTotal = Int64(counts.values.reduce(0, +))
+        report.discrepanciesTruncated = report.discrepanciesTotal > 0
+        report.ordersCompared = Int32(clamping: ordersCompared)
+        report.stockPositionsCompared = Int32(clamping: stockPositionsCompared)
+        report.repaired = Int32(clamping: repaired)
+        if let scope { report.scope = scope.proto }
         return report
     }
 }

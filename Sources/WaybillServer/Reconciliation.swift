@@ -1,60 +1,383 @@
-// ErpService.Reconcile: compare Waybill with an ERP extract and, on request, repair.
-//
-// The comparison reads committed state on a reader connection from a dispatch queue (never on
-// an event loop or the cooperative pool). Repairs run as one writer job, all or nothing, and are
-// idempotent by request_id; the engine re-checks each repair's condition inside the job.
+// ErpService reconciliation: compare Waybill with an ERP extract within a scope and, on request,
+// repair. Extracts of any size arrive in chunks through a session (BeginReconciliation,
+// AddExtractChunk, FinishReconciliation); the one-shot Reconcile is the same machinery over one
+// frame. Each chunk is compared as it arrives against the orders it names (looked up on a reader
+// connection); the session keeps one byte per Waybill order, so memory stays bounded. Finish
+// scans Waybill's orders in scope from SQLite for those the ERP never sent (missing in the ERP)
+// and compares stock. Reads run on a dispatch queue (never an event loop); repairs go through the
+// writer in slices of at most `repairsPerWriterJobMax`, so a million-order repair never holds it
+// long, and are idempotent by request_id (a replay reports the original figures).
 
 import Dispatch
+import Foundation
+import Synchronization
 import WaybillCore
 import WaybillProto
 import WaybillStore
+import WaybillWire
+
+/// Reconciliation limits, each named in the error that enforces it.
+public struct ReconciliationLimits: Sendable, Hashable {
+    /// Reconciliation sessions open at once (each holds up to ~1 byte per Waybill order).
+    public var sessionsMax = 4
+    /// Order and stock records in one AddExtractChunk (the frame limit applies as well).
+    public var chunkRecordsMax = 20_000
+    /// A session without a call for this long is dropped (a client that went away).
+    public var sessionIdleTimeoutMilliseconds: Int64 = 600_000
+    /// Distinct stock positions one session holds (the extract's counts are kept until Finish).
+    public var stockPositionsPerSessionMax = 2_000_000
+    /// Discrepancies listed in a report when the request does not say (counts are always exact).
+    public var discrepanciesListedDefault = 1_000
+    /// The most a request may ask to be listed.
+    public var discrepanciesListedMax = 10_000
+    /// Repairs (orders re-emitted, ERP records reported, stock levels set) in one writer job.
+    public var repairsPerWriterJobMax = 500
+    /// Orders read per page of the "missing in the ERP" scan.
+    public var scanPageOrders = 4_096
+
+    public init() {}
+}
+
+/// The open sessions of one server (created with its handlers).
+final class ReconciliationSessions: Sendable {
+    struct Entry: Sendable {
+        /// nil while a call is working on it.
+        var tally: ReconciliationTally?
+        var fingerprint: UInt64
+        var lastUsedUptimeNanoseconds: UInt64
+        var stockPositions: Int
+    }
+
+    private let entries = Mutex<[String: Entry]>([:])
+
+    static func uptime() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
+
+    func open(_ tally: ReconciliationTally, fingerprint: UInt64, limits: ReconciliationLimits) throws -> String {
+        let id = "rec-" + String(UInt64.random(in: 1...UInt64.max), radix: 16)
+        let now = Self.uptime()
+        let idle = UInt64(max(0, limits.sessionIdleTimeoutMilliseconds)) * 1_000_000
+        return try entries.withLock { entries in
+            entries = entries.filter { $0.value.tally == nil || now - $0.value.lastUsedUptimeNanoseconds < idle }
+            guard entries.count < limits.sessionsMax else {
+                throw WaybillStatusError.limit(.resourceExhausted, name: "sessionsMax", value: limits.sessionsMax,
+                                               "\(entries.count) reconciliation sessions are open; finish one or wait for it to expire")
+            }
+            entries[id] = Entry(tally: tally, fingerprint: fingerprint, lastUsedUptimeNanoseconds: now, stockPositions: 0)
+            return id
+        }
+    }
+
+    /// Takes a session's tally for one call (the session is busy until `put` or `close`).
+    func take(_ id: String) throws -> Entry {
+        try entries.withLock { entries in
+            guard var entry = entries[id] else {
+                throw WaybillStatusError(.notFound, "reconciliation session \"\(id)\" not found (finished, expired after idling, or never opened)")
+            }
+            guard entry.tally != nil else {
+                throw WaybillStatusError(.failedPrecondition, "reconciliation session \"\(id)\" is busy with another call: send its calls one at a time")
+            }
+            let taken = entry
+            entry.tally = nil
+            entries[id] = entry
+            return taken
+        }
+    }
+
+    func put(_ id: String, _ entry: Entry) {
+        var entry = entry
+        entry.lastUsedUptimeNanoseconds = Self.uptime()
+        entries.withLock { $0[id] = entry }
+    }
+
+    func close(_ id: String) { _ = entries.withLock { $0.removeValue(forKey: id) } }
+}
+
+/// Waits for a writer job from a dispatch thread (never an event loop).
+private final class WaitedResult<T: Sendable>: @unchecked Sendable {
+    let semaphore = DispatchSemaphore(value: 0)
+    var result: Result<T, Error>?
+}
 
 extension Services {
-    func reconcile(_ call: Call, _ request: Waybill_V1_ReconcileRequest) {
-        if request.repair || !request.requestID.isEmpty,
-           let error = Validation.checkIdentifier(request.requestID, field: "request_id", limits: configuration.domain) {
-            call.responder.respond(.failure(WaybillStatusError(error)))
-            return
+    var reconciliationLimits: ReconciliationLimits { configuration.reconciliation }
+
+    static func registerReconciliation(_ handlers: inout [String: Handler]) {
+        let sessions = ReconciliationSessions()
+        on(&handlers, Method.ErpService.reconcile, Waybill_V1_ReconcileRequest.self) { services, call, request in
+            services.reconcile(call, request)
         }
-        let extract: ErpExtract
+        on(&handlers, Method.ErpService.beginReconciliation, Waybill_V1_BeginReconciliationRequest.self) { services, call, request in
+            do {
+                let scope = try ReconcileScope(proto: request.scope)
+                let asOf = request.asOfUnixMs == 0 ? services.configuration.clock() : Timestamp(millisecondsSinceEpoch: request.asOfUnixMs)
+                let limits = services.reconciliationLimits
+                let tally = ReconciliationTally(scope: scope, asOf: asOf, includeOrdersAfterAsOf: request.includeOrdersAfterAsOf,
+                                                discrepanciesListedMax: limits.discrepanciesListedMax)
+                var begin = request
+                begin.asOfUnixMs = asOf.millisecondsSinceEpoch
+                let id = try sessions.open(tally, fingerprint: fingerprint(begin), limits: limits)
+                var session = Waybill_V1_ReconciliationSession()
+                session.sessionID = id
+                session.chunkRecordsMax = Int32(limits.chunkRecordsMax)
+                session.idleTimeoutMs = limits.sessionIdleTimeoutMilliseconds
+                call.responder.respond(.message(session))
+            } catch {
+                call.responder.respond(.from(error))
+            }
+        }
+        on(&handlers, Method.ErpService.addExtractChunk, Waybill_V1_ExtractChunk.self) { services, call, request in
+            services.addChunk(call, request, sessions: sessions)
+        }
+        on(&handlers, Method.ErpService.finishReconciliation, Waybill_V1_FinishReconciliationRequest.self) { services, call, request in
+            services.finishReconciliation(call, request, sessions: sessions)
+        }
+    }
+
+    func addChunk(_ call: Call, _ request: Waybill_V1_ExtractChunk, sessions: ReconciliationSessions) {
+        let limits = reconciliationLimits
+        guard within(call, request.orders.count + request.stock.count, "chunkRecordsMax", limits.chunkRecordsMax, "records in one chunk") else { return }
+        let records: ErpExtract
         do {
-            extract = try ErpExtract(proto: request.extract)
+            var extract = Waybill_V1_ErpExtract()
+            extract.orders = request.orders
+            extract.stock = request.stock
+            records = try ErpExtract(proto: extract)
         } catch {
             call.responder.respond(.from(error))
             return
         }
-        let print = fingerprint(request.extract)
+        let entry: ReconciliationSessions.Entry
+        do {
+            entry = try sessions.take(request.sessionID)
+        } catch {
+            call.responder.respond(.from(error))
+            return
+        }
         DispatchQueue.global(qos: .utility).async {
-            let result: ReconciliationResult
-            var effective = extract
+            var entry = entry
+            var tally = entry.tally!
             do {
-                // An extract without a time is taken as of now.
-                if effective.asOf.millisecondsSinceEpoch == 0 { effective.asOf = self.configuration.clock() }
-                let orders = try self.reader.allOrders()
-                let onHand = try self.reader.ledgerOnHand(asOf: effective.asOf)
-                result = Reconciler.reconcile(orders: orders, onHand: onHand, extract: effective)
+                let positions = tally.stockCounts.count + records.stock.count
+                if positions > limits.stockPositionsPerSessionMax {
+                    throw WaybillStatusError.limit(.invalidArgument, name: "stockPositionsPerSessionMax", value: limits.stockPositionsPerSessionMax,
+                                                   "\(positions) stock positions in one reconciliation session")
+                }
+                if !records.orders.isEmpty && tally.scope.orders != false {
+                    let waybill = try self.reader.ordersForReconciliation(ids: records.orders.map(\.orderID))
+                    tally.add(orders: records.orders, waybill: waybill)
+                } else {
+                    tally.add(orders: records.orders, waybill: [:])
+                }
+                tally.add(stock: records.stock)
             } catch {
+                // The chunk is not counted; the session stays usable.
+                sessions.put(request.sessionID, entry)
                 call.responder.respond(.from(error))
                 return
             }
-            self.logger.info("reconciliation", metadata: [
-                "orders": "\(result.ordersCompared)", "stock_positions": "\(result.stockPositionsCompared)",
-                "discrepancies": "\(result.discrepancies.count)", "repair": "\(request.repair)",
-            ])
-            guard request.repair else {
-                call.responder.respond(lazy: { .message(result.report()) })
-                return
+            var chunk = request
+            chunk.sessionID = ""
+            entry.fingerprint = (entry.fingerprint &* 0x0000_0100_0000_01B3) ^ fingerprint(chunk)
+            entry.tally = tally
+            sessions.put(request.sessionID, entry)
+            var result = Waybill_V1_ExtractChunkResult()
+            result.sessionID = request.sessionID
+            result.ordersReceived = Int64(tally.ordersReceived)
+            result.stockReceived = Int64(tally.stockReceived)
+            call.responder.respond(.message(result))
+        }
+    }
+
+    func finishReconciliation(_ call: Call, _ request: Waybill_V1_FinishReconciliationRequest, sessions: ReconciliationSessions) {
+        guard let listed = discrepanciesListed(call, request.discrepanciesMax), validRepairRequest(call, request.repair, request.requestID)
+        else { return }
+        let entry: ReconciliationSessions.Entry
+        do {
+            entry = try sessions.take(request.sessionID)
+        } catch {
+            call.responder.respond(.from(error))
+            return
+        }
+        DispatchQueue.global(qos: .utility).async {
+            let outcome = Result {
+                try self.runReconciliation(call, entry.tally!, fingerprint: entry.fingerprint, repair: request.repair,
+                                           requestID: request.requestID, listed: listed)
             }
-            let repairExtract = effective
-            self.write(call, { context -> RepairOutcome in
+            if request.keepOpen { sessions.put(request.sessionID, entry) } else { sessions.close(request.sessionID) }
+            self.answer(call, outcome) { .message($0) }
+        }
+    }
+
+    /// The one-shot form: the whole extract in one request.
+    func reconcile(_ call: Call, _ request: Waybill_V1_ReconcileRequest) {
+        guard let listed = discrepanciesListed(call, request.discrepanciesMax), validRepairRequest(call, request.repair, request.requestID)
+        else { return }
+        let extract: ErpExtract
+        let scope: ReconcileScope
+        do {
+            extract = try ErpExtract(proto: request.extract)
+            scope = try ReconcileScope(proto: request.scope)
+        } catch {
+            call.responder.respond(.from(error))
+            return
+        }
+        var fingerprinted = request
+        fingerprinted.repair = false
+        fingerprinted.requestID = ""
+        fingerprinted.discrepanciesMax = 0
+        let print = fingerprint(fingerprinted)
+        DispatchQueue.global(qos: .utility).async {
+            let outcome = Result { () throws -> Waybill_V1_ReconcileReport in
+                // An extract without a time is taken as of now.
+                let asOf = extract.asOf.millisecondsSinceEpoch == 0 ? self.configuration.clock() : extract.asOf
+                var tally = ReconciliationTally(scope: scope, asOf: asOf, includeOrdersAfterAsOf: extract.includeOrdersAfterAsOf,
+                                                discrepanciesListedMax: self.reconciliationLimits.discrepanciesListedMax)
+                let waybill = extract.orders.isEmpty || scope.orders == false ? [:] : try self.reader.ordersForReconciliation(ids: extract.orders.map(\.orderID))
+                tally.add(orders: extract.orders, waybill: waybill)
+                tally.add(stock: extract.stock)
+                return try self.runReconciliation(call, tally, fingerprint: print, repair: request.repair, requestID: request.requestID, listed: listed)
+            }
+            self.answer(call, outcome) { .message($0) }
+        }
+    }
+
+    private func discrepanciesListed(_ call: Call, _ requested: Int32) -> Int? {
+        let limits = reconciliationLimits
+        if requested < 0 {
+            call.responder.respond(.failure(WaybillStatusError(.invalidArgument, "discrepancies_max: must not be negative")))
+            return nil
+        }
+        guard within(call, Int(requested), "discrepanciesListedMax", limits.discrepanciesListedMax, "discrepancies to list") else { return nil }
+        return requested == 0 ? limits.discrepanciesListedDefault : Int(requested)
+    }
+
+    private func validRepairRequest(_ call: Call, _ repair: Bool, _ requestID: String) -> Bool {
+        if repair || !requestID.isEmpty, let error = Validation.checkIdentifier(requestID, field: "request_id", limits: configuration.domain) {
+            call.responder.respond(.failure(WaybillStatusError(error)))
+            return false
+        }
+        return true
+    }
+
+    /// Runs a writer job and waits for its commit (dispatch threads only).
+    private func writeAndWait<T: Sendable>(_ body: @escaping (WriteContext) throws -> T) throws -> T {
+        let waited = WaitedResult<T>()
+        writer.submit(Job(deadlineUptimeNanoseconds: .max, body) { result in
+            waited.result = result
+            waited.semaphore.signal()
+        })
+        waited.semaphore.wait()
+        return try waited.result!.get()
+    }
+
+    /// Finishes a comparison (the scan for orders missing in the ERP, then stock) and, on request,
+    /// repairs in bounded writer jobs. Blocking: runs on a dispatch thread.
+    func runReconciliation(_ call: Call, _ tally: ReconciliationTally, fingerprint print: UInt64, repair: Bool, requestID: String,
+                           listed: Int) throws -> Waybill_V1_ReconcileReport {
+        let limits = reconciliationLimits
+        let started = DispatchTime.now().uptimeNanoseconds
+        if repair {
+            let replay = try writeAndWait { context in
+                try context.engine.reconciliationReplay(requestID: requestID, fingerprint: print, storage: context.engineStorage)
+            }
+            if let replay {
+                var report = replay.report(scope: tally.finishing().scope)
+                report.replayed = true
+                return report
+            }
+        }
+        var repaired = 0
+        var notRepaired: Set<String> = []
+        var slice = ReconciliationRepairSlice()
+        var sliceNumber = 0
+        func flush() throws {
+            guard slice.size > 0 else { return }
+            let pending = slice
+            let number = sliceNumber
+            slice = ReconciliationRepairSlice()
+            sliceNumber += 1
+            let outcome = try writeAndWait { context in
                 try context.atomically {
-                    try context.engine.repair(result.discrepancies, extract: repairExtract, requestID: request.requestID,
-                                              context: self.context(call, context, requestID: request.requestID, fingerprint: print),
+                    try context.engine.repair(pending, requestID: requestID, sliceNumber: number, asOf: tally.asOf,
+                                              context: self.context(call, context, requestID: requestID, fingerprint: print),
                                               storage: context.engineStorage)
                 }
-            }, respond: { outcome in
-                .message(result.report(repaired: outcome.repaired, repairedCount: outcome.repairedCount))
-            })
+            }
+            repaired += outcome.repaired
+            notRepaired.formUnion(outcome.notRepaired)
         }
+
+        // Orders compared whose ERP record differs.
+        if repair {
+            let mismatched = tally.mismatchedSequences()
+            var start = 0
+            while start < mismatched.count {
+                let batch = Array(mismatched[start..<min(mismatched.count, start + limits.repairsPerWriterJobMax)])
+                start += batch.count
+                let ids = try reader.orderIDs(sequences: batch.map(\.sequence))
+                for item in batch { if let id = ids[item.sequence] { slice.reemit.append((id, item.discrepancies)) } }
+                if slice.size >= limits.repairsPerWriterJobMax { try flush() }
+            }
+            for record in tally.erpRecordRepairs {
+                slice.erpRecords.append(record)
+                if slice.size >= limits.repairsPerWriterJobMax { try flush() }
+            }
+        }
+
+        // Waybill's orders in scope the ERP never sent.
+        var finish = tally.finishing()
+        if finish.scope.orders == true {
+            var filter = ReconciliationOrderFilter()
+            if !finish.includeOrdersAfterAsOf { filter.capturedAtMost = finish.asOf }
+            filter.timeField = finish.scope.timeField
+            filter.from = finish.scope.from
+            filter.to = finish.scope.to
+            filter.channels = finish.scope.channels.sorted()
+            var after: Int64 = 0
+            while true {
+                let page = try reader.reconciliationPage(afterSequence: after, limit: limits.scanPageOrders, filter: filter,
+                                                         decode: { finish.needsVisit(sequence: $0) })
+                for (sequence, order) in page.orders where finish.visit(sequence: sequence, order: order) && repair {
+                    slice.reemit.append((order.orderID, 1))
+                    if slice.size >= limits.repairsPerWriterJobMax { try flush() }
+                }
+                guard let last = page.last else { break }
+                after = last
+            }
+        }
+        try flush()
+
+        // Stock, as of the extract's time.
+        if finish.scope.stock == true {
+            let differing = finish.compareStock(onHand: try reader.ledgerOnHand(asOf: tally.asOf))
+            if repair {
+                for (key, count) in differing {
+                    if slice.stockLocation != key.locationID || slice.size >= limits.repairsPerWriterJobMax {
+                        try flush()
+                        slice.stockLocation = key.locationID
+                    }
+                    slice.stockLevels.append((key.sku, count))
+                }
+                try flush()
+            }
+        }
+
+        var result = finish.result()
+        if result.discrepancies.count > listed { result.discrepancies.removeLast(result.discrepancies.count - listed) }
+        if repair {
+            var summary = result.summary
+            summary.repaired = repaired
+            try writeAndWait { context in
+                try context.engine.recordReconciliation(requestID: requestID, fingerprint: print, summary: summary,
+                                                        context: self.context(call, context, requestID: requestID, fingerprint: print),
+                                                        storage: context.engineStorage)
+            }
+        }
+        logger.info("reconciliation", metadata: [
+            "orders": "\(result.ordersCompared)", "stock_positions": "\(result.stockPositionsCompared)",
+            "discrepancies": "\(result.total)", "repair": "\(repair)", "repaired": "\(repaired)",
+            "milliseconds": "\((DispatchTime.now().uptimeNanoseconds - started) / 1_000_000)",
+        ])
+        return result.report(repair: repair ? (repaired, notRepaired) : nil)
     }
 }

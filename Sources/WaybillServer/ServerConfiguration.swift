@@ -15,6 +15,7 @@ public struct ServerConfiguration: Sendable {
     public var domain = DomainLimits()
     public var writer = WriterLimits()
     public var routing = RoutingLimits()
+    public var reconciliation = ReconciliationLimits()
     /// NIO event loop threads (0 = one per core).
     public var eventLoopThreads = 0
     /// SQLite reader connections.

@@ -56,6 +56,9 @@ public enum Method {
         public static let recordOrderAcknowledgement = prefix + "RecordOrderAcknowledgement"
         public static let recordDocumentPosted = prefix + "RecordDocumentPosted"
         public static let reconcile = prefix + "Reconcile"
+        public static let beginReconciliation = prefix + "BeginReconciliation"
+        public static let addExtractChunk = prefix + "AddExtractChunk"
+        public static let finishReconciliation = prefix + "FinishReconciliation"
         public static let reportBridgeStatus = prefix + "ReportBridgeStatus"
         public static let getBridgeStatus = prefix + "GetBridgeStatus"
     }

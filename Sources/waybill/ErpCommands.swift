@@ -1,5 +1,5 @@
-// `waybill erp-bridge` (deliver the change feed to the ERP; list and replay dead letters) and
-// `waybill reconcile` (compare Waybill with an ERP extract, optionally repair).
+// `waybill erp-bridge` (deliver the change feed to the ERP; list and replay dead letters).
+// `waybill reconcile` lives in ReconcileCommand.swift.
 
 import ArgumentParser
 import Foundation
@@ -223,83 +223,5 @@ struct ErpReplay: AsyncParsableCommand {
         for id in report.unknown { print("unknown \(id): not in the dead-letter store") }
         print("\(report.delivered.count) delivered, \(report.failed.count) failed, \(report.unknown.count) unknown")
         if !report.failed.isEmpty || !report.unknown.isEmpty { throw ExitCode(1) }
-    }
-}
-
-struct ReconcileCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "reconcile",
-        abstract: "Compare Waybill with an ERP extract; report discrepancies by kind; --repair fixes them.",
-        discussion: """
-            The extract is protobuf JSON of waybill.v1.ErpExtract: {"asOfUnixMs": ..., "orders": [{"orderId", \
-            "erpDocumentNumber", "status", "lines": [{"sku", "quantity"}]}], "stock": [{"sku", "locationId", "onHand"}], \
-            "includeOrdersAfterAsOf": false}. Repairs: orders missing in the ERP or differing are re-emitted \
-            (order.resynced); stock counts are applied to Waybill as a variance-corrected snapshot; records only the \
-            ERP has, and duplicates, are sent to the ERP as erp.void_requested / erp.duplicate_detected. Repairs are \
-            idempotent by --request-id.
-            """)
-
-    @Option(help: "Server address HOST:PORT.")
-    var server = "127.0.0.1:7400"
-    @Option(help: "ERP extract file (protobuf JSON of waybill.v1.ErpExtract; - = stdin).")
-    var erpExtract: String
-    @Flag(help: "Repair every discrepancy found.")
-    var repair = false
-    @Option(help: "Idempotency key of the repair (default: a new one, printed on stderr; reuse it to retry safely).")
-    var requestID: String?
-    @Flag(help: "Print the report as JSON (waybill.v1.ReconcileReport) instead of a summary.")
-    var json = false
-
-    func run() async throws {
-        var request = Waybill_V1_ReconcileRequest()
-        request.extract = try readJSON(erpExtract)
-        request.repair = repair
-        if repair {
-            if let requestID {
-                request.requestID = requestID
-            } else {
-                request.requestID = "reconcile-" + UUID().uuidString.lowercased()
-                FileHandle.standardError.write(Data("request-id: \(request.requestID)\n".utf8))
-            }
-        }
-        let report: Waybill_V1_ReconcileReport = try await withClient(server, clientID: "waybill-reconcile") { client in
-            try await client.call(Method.ErpService.reconcile, request, timeoutMilliseconds: 300_000)
-        }
-        if json {
-            printJSON(report)
-        } else {
-            print(Self.summary(report, extract: request.extract, repair: repair))
-        }
-    }
-
-    static func kindName(_ kind: Waybill_V1_DiscrepancyKind) -> String {
-        switch kind {
-        case .missingInErp: "missing in ERP"
-        case .missingInWaybill: "missing in Waybill"
-        case .statusMismatch: "status mismatch"
-        case .quantityMismatch: "quantity mismatch"
-        case .duplicate: "duplicate"
-        default: "unspecified"
-        }
-    }
-
-    static func summary(_ report: Waybill_V1_ReconcileReport, extract: Waybill_V1_ErpExtract, repair: Bool) -> String {
-        var lines: [String] = []
-        let asOf = extract.asOfUnixMs == 0 ? "now" : ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: Double(extract.asOfUnixMs) / 1000))
-        lines.append("Reconciliation as of \(asOf): \(report.ordersCompared) orders and \(report.stockPositionsCompared) stock positions compared, \(report.discrepancies.count) discrepanc\(report.discrepancies.count == 1 ? "y" : "ies").")
-        for count in report.counts {
-            lines.append("  \(kindName(count.kind).padding(toLength: 20, withPad: " ", startingAt: 0)) \(count.count)")
-        }
-        if !report.discrepancies.isEmpty { lines.append("") }
-        for d in report.discrepancies {
-            let subject = d.orderID.isEmpty ? "\(d.sku)@\(d.locationID)" : d.orderID
-            var line = "\(kindName(d.kind).padding(toLength: 19, withPad: " ", startingAt: 0)) \(subject): Waybill \(d.waybillValue) | ERP \(d.erpValue)"
-            if repair { line += d.repaired ? "  [repaired]" : "  [not repaired]" }
-            lines.append(line)
-            lines.append("    \(d.detail)")
-            lines.append("    repair: \(d.repairAction)")
-        }
-        if repair { lines.append("\nRepaired: \(report.repaired)") }
-        return lines.joined(separator: "\n")
     }
 }

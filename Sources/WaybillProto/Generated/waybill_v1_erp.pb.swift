@@ -131,6 +131,80 @@ public nonisolated enum Waybill_V1_BridgeBreakerState: SwiftProtobuf.Enum, Swift
 
 }
 
+public nonisolated enum Waybill_V1_ReconcilePart: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+
+  /// compared when the extract holds any record of that kind
+  case inferred // = 0
+  case compare // = 1
+  case skip // = 2
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .inferred
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .inferred
+    case 1: self = .compare
+    case 2: self = .skip
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .inferred: return 0
+    case .compare: return 1
+    case .skip: return 2
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Waybill_V1_ReconcilePart] = [
+    .inferred,
+    .compare,
+    .skip,
+  ]
+
+}
+
+public nonisolated enum Waybill_V1_ReconcileTimeField: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+  case capturedAt // = 0
+  case updatedAt // = 1
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .capturedAt
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .capturedAt
+    case 1: self = .updatedAt
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .capturedAt: return 0
+    case .updatedAt: return 1
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Waybill_V1_ReconcileTimeField] = [
+    .capturedAt,
+    .updatedAt,
+  ]
+
+}
+
 public nonisolated struct Waybill_V1_ItemMasterMessage: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -380,11 +454,26 @@ public nonisolated struct Waybill_V1_ReconcileRequest: Sendable {
   /// Idempotency key for the repair (its events and adjustments); required when repair is set.
   public var requestID: String = String()
 
+  /// What is compared (default: inferred from what the extract holds; see ReconcileScope).
+  public var scope: Waybill_V1_ReconcileScope {
+    get {_scope ?? Waybill_V1_ReconcileScope()}
+    set {_scope = newValue}
+  }
+  /// Returns true if `scope` has been explicitly set.
+  public var hasScope: Bool {self._scope != nil}
+  /// Clears the value of `scope`. Subsequent reads from it will return its default value.
+  public mutating func clearScope() {self._scope = nil}
+
+  /// Discrepancies listed in the report (0 = the server's reconcileDiscrepanciesListedDefault);
+  /// the counts are always exact.
+  public var discrepanciesMax: Int32 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _extract: Waybill_V1_ErpExtract? = nil
+  fileprivate var _scope: Waybill_V1_ReconcileScope? = nil
 }
 
 public nonisolated struct Waybill_V1_DiscrepancyCount: Sendable {
@@ -414,11 +503,33 @@ public nonisolated struct Waybill_V1_ReconcileReport: Sendable {
 
   public var stockPositionsCompared: Int32 = 0
 
+  /// Discrepancies repaired by this request (a replay reports the original request's figure).
   public var repaired: Int32 = 0
+
+  /// The request id was used before for the same reconciliation: nothing was repaired again, the
+  /// counts are the original request's and no discrepancy is listed.
+  public var replayed: Bool = false
+
+  /// Every discrepancy found (the sum of counts); more than are listed when truncated.
+  public var discrepanciesTotal: Int64 = 0
+
+  public var discrepanciesTruncated: Bool = false
+
+  /// The scope as applied (inferred parts resolved to COMPARE or SKIP).
+  public var scope: Waybill_V1_ReconcileScope {
+    get {_scope ?? Waybill_V1_ReconcileScope()}
+    set {_scope = newValue}
+  }
+  /// Returns true if `scope` has been explicitly set.
+  public var hasScope: Bool {self._scope != nil}
+  /// Clears the value of `scope`. Subsequent reads from it will return its default value.
+  public mutating func clearScope() {self._scope = nil}
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+
+  fileprivate var _scope: Waybill_V1_ReconcileScope? = nil
 }
 
 public nonisolated struct Waybill_V1_BridgeStatus: @unchecked Sendable {
@@ -569,6 +680,138 @@ public nonisolated struct Waybill_V1_BridgeStatusList: Sendable {
   public init() {}
 }
 
+/// What a reconciliation compares. Orders: only Waybill orders inside every given filter are
+/// compared or reported missing in the ERP; ERP records of orders outside it are ignored; ERP
+/// records of orders Waybill does not have are reported (missing in Waybill) whenever orders are
+/// compared. Stock: the given locations, else the locations the extract lists (completely:
+/// a position absent from the extract counts as zero).
+public nonisolated struct Waybill_V1_ReconcileScope: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var orders: Waybill_V1_ReconcilePart = .inferred
+
+  public var stock: Waybill_V1_ReconcilePart = .inferred
+
+  /// Orders with a fulfillment (or pickup) at one of them; stock positions at one of them. Empty = all.
+  public var locationIds: [String] = []
+
+  /// Orders whose time_field is in [from, to). 0 = unbounded.
+  public var fromUnixMs: Int64 = 0
+
+  public var toUnixMs: Int64 = 0
+
+  public var timeField: Waybill_V1_ReconcileTimeField = .capturedAt
+
+  /// empty = every channel
+  public var channels: [Waybill_V1_Channel] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Waybill_V1_BeginReconciliationRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var scope: Waybill_V1_ReconcileScope {
+    get {_scope ?? Waybill_V1_ReconcileScope()}
+    set {_scope = newValue}
+  }
+  /// Returns true if `scope` has been explicitly set.
+  public var hasScope: Bool {self._scope != nil}
+  /// Clears the value of `scope`. Subsequent reads from it will return its default value.
+  public mutating func clearScope() {self._scope = nil}
+
+  /// 0 = now
+  public var asOfUnixMs: Int64 = 0
+
+  public var includeOrdersAfterAsOf: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _scope: Waybill_V1_ReconcileScope? = nil
+}
+
+public nonisolated struct Waybill_V1_ReconciliationSession: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var sessionID: String = String()
+
+  /// orders + stock records per AddExtractChunk
+  public var chunkRecordsMax: Int32 = 0
+
+  /// the session is dropped after this long without a call
+  public var idleTimeoutMs: Int64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Waybill_V1_ExtractChunk: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var sessionID: String = String()
+
+  public var orders: [Waybill_V1_ErpOrderRecord] = []
+
+  public var stock: [Waybill_V1_ErpStockRecord] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Waybill_V1_ExtractChunkResult: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var sessionID: String = String()
+
+  /// in the session so far
+  public var ordersReceived: Int64 = 0
+
+  public var stockReceived: Int64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Waybill_V1_FinishReconciliationRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var sessionID: String = String()
+
+  public var repair: Bool = false
+
+  /// required when repair is set
+  public var requestID: String = String()
+
+  /// 0 = reconcileDiscrepanciesListedDefault
+  public var discrepanciesMax: Int32 = 0
+
+  /// keep the session for another Finish (a repair after a dry run)
+  public var keepOpen: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "waybill.v1"
@@ -579,6 +822,14 @@ nonisolated extension Waybill_V1_DiscrepancyKind: SwiftProtobuf._ProtoNameProvid
 
 nonisolated extension Waybill_V1_BridgeBreakerState: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0BRIDGE_BREAKER_STATE_UNSPECIFIED\0\u{1}BRIDGE_BREAKER_STATE_CLOSED\0\u{1}BRIDGE_BREAKER_STATE_OPEN\0\u{1}BRIDGE_BREAKER_STATE_HALF_OPEN\0")
+}
+
+nonisolated extension Waybill_V1_ReconcilePart: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0RECONCILE_PART_INFERRED\0\u{1}RECONCILE_PART_COMPARE\0\u{1}RECONCILE_PART_SKIP\0")
+}
+
+nonisolated extension Waybill_V1_ReconcileTimeField: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0RECONCILE_TIME_FIELD_CAPTURED_AT\0\u{1}RECONCILE_TIME_FIELD_UPDATED_AT\0")
 }
 
 nonisolated extension Waybill_V1_ItemMasterMessage: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
@@ -1112,7 +1363,7 @@ nonisolated extension Waybill_V1_Discrepancy: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension Waybill_V1_ReconcileRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ReconcileRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}extract\0\u{1}repair\0\u{3}request_id\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}extract\0\u{1}repair\0\u{3}request_id\0\u{1}scope\0\u{3}discrepancies_max\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1123,6 +1374,8 @@ nonisolated extension Waybill_V1_ReconcileRequest: SwiftProtobuf.Message, SwiftP
       case 1: try { try decoder.decodeSingularMessageField(value: &self._extract) }()
       case 2: try { try decoder.decodeSingularBoolField(value: &self.repair) }()
       case 3: try { try decoder.decodeSingularStringField(value: &self.requestID) }()
+      case 4: try { try decoder.decodeSingularMessageField(value: &self._scope) }()
+      case 5: try { try decoder.decodeSingularInt32Field(value: &self.discrepanciesMax) }()
       default: break
       }
     }
@@ -1142,6 +1395,12 @@ nonisolated extension Waybill_V1_ReconcileRequest: SwiftProtobuf.Message, SwiftP
     if !self.requestID.isEmpty {
       try visitor.visitSingularStringField(value: self.requestID, fieldNumber: 3)
     }
+    try { if let v = self._scope {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+    } }()
+    if self.discrepanciesMax != 0 {
+      try visitor.visitSingularInt32Field(value: self.discrepanciesMax, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1149,6 +1408,8 @@ nonisolated extension Waybill_V1_ReconcileRequest: SwiftProtobuf.Message, SwiftP
     if lhs._extract != rhs._extract {return false}
     if lhs.repair != rhs.repair {return false}
     if lhs.requestID != rhs.requestID {return false}
+    if lhs._scope != rhs._scope {return false}
+    if lhs.discrepanciesMax != rhs.discrepanciesMax {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1191,7 +1452,7 @@ nonisolated extension Waybill_V1_DiscrepancyCount: SwiftProtobuf.Message, SwiftP
 
 nonisolated extension Waybill_V1_ReconcileReport: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ReconcileReport"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}discrepancies\0\u{1}counts\0\u{3}orders_compared\0\u{3}stock_positions_compared\0\u{1}repaired\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}discrepancies\0\u{1}counts\0\u{3}orders_compared\0\u{3}stock_positions_compared\0\u{1}repaired\0\u{1}replayed\0\u{3}discrepancies_total\0\u{3}discrepancies_truncated\0\u{1}scope\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1204,12 +1465,20 @@ nonisolated extension Waybill_V1_ReconcileReport: SwiftProtobuf.Message, SwiftPr
       case 3: try { try decoder.decodeSingularInt32Field(value: &self.ordersCompared) }()
       case 4: try { try decoder.decodeSingularInt32Field(value: &self.stockPositionsCompared) }()
       case 5: try { try decoder.decodeSingularInt32Field(value: &self.repaired) }()
+      case 6: try { try decoder.decodeSingularBoolField(value: &self.replayed) }()
+      case 7: try { try decoder.decodeSingularInt64Field(value: &self.discrepanciesTotal) }()
+      case 8: try { try decoder.decodeSingularBoolField(value: &self.discrepanciesTruncated) }()
+      case 9: try { try decoder.decodeSingularMessageField(value: &self._scope) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
     if !self.discrepancies.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.discrepancies, fieldNumber: 1)
     }
@@ -1225,6 +1494,18 @@ nonisolated extension Waybill_V1_ReconcileReport: SwiftProtobuf.Message, SwiftPr
     if self.repaired != 0 {
       try visitor.visitSingularInt32Field(value: self.repaired, fieldNumber: 5)
     }
+    if self.replayed != false {
+      try visitor.visitSingularBoolField(value: self.replayed, fieldNumber: 6)
+    }
+    if self.discrepanciesTotal != 0 {
+      try visitor.visitSingularInt64Field(value: self.discrepanciesTotal, fieldNumber: 7)
+    }
+    if self.discrepanciesTruncated != false {
+      try visitor.visitSingularBoolField(value: self.discrepanciesTruncated, fieldNumber: 8)
+    }
+    try { if let v = self._scope {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 9)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1234,6 +1515,10 @@ nonisolated extension Waybill_V1_ReconcileReport: SwiftProtobuf.Message, SwiftPr
     if lhs.ordersCompared != rhs.ordersCompared {return false}
     if lhs.stockPositionsCompared != rhs.stockPositionsCompared {return false}
     if lhs.repaired != rhs.repaired {return false}
+    if lhs.replayed != rhs.replayed {return false}
+    if lhs.discrepanciesTotal != rhs.discrepanciesTotal {return false}
+    if lhs.discrepanciesTruncated != rhs.discrepanciesTruncated {return false}
+    if lhs._scope != rhs._scope {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1493,6 +1778,280 @@ nonisolated extension Waybill_V1_BridgeStatusList: SwiftProtobuf.Message, SwiftP
 
   public static func ==(lhs: Waybill_V1_BridgeStatusList, rhs: Waybill_V1_BridgeStatusList) -> Bool {
     if lhs.bridges != rhs.bridges {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Waybill_V1_ReconcileScope: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ReconcileScope"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}orders\0\u{1}stock\0\u{3}location_ids\0\u{3}from_unix_ms\0\u{3}to_unix_ms\0\u{3}time_field\0\u{1}channels\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularEnumField(value: &self.orders) }()
+      case 2: try { try decoder.decodeSingularEnumField(value: &self.stock) }()
+      case 3: try { try decoder.decodeRepeatedStringField(value: &self.locationIds) }()
+      case 4: try { try decoder.decodeSingularInt64Field(value: &self.fromUnixMs) }()
+      case 5: try { try decoder.decodeSingularInt64Field(value: &self.toUnixMs) }()
+      case 6: try { try decoder.decodeSingularEnumField(value: &self.timeField) }()
+      case 7: try { try decoder.decodeRepeatedEnumField(value: &self.channels) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.orders != .inferred {
+      try visitor.visitSingularEnumField(value: self.orders, fieldNumber: 1)
+    }
+    if self.stock != .inferred {
+      try visitor.visitSingularEnumField(value: self.stock, fieldNumber: 2)
+    }
+    if !self.locationIds.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.locationIds, fieldNumber: 3)
+    }
+    if self.fromUnixMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.fromUnixMs, fieldNumber: 4)
+    }
+    if self.toUnixMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.toUnixMs, fieldNumber: 5)
+    }
+    if self.timeField != .capturedAt {
+      try visitor.visitSingularEnumField(value: self.timeField, fieldNumber: 6)
+    }
+    if !self.channels.isEmpty {
+      try visitor.visitPackedEnumField(value: self.channels, fieldNumber: 7)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Waybill_V1_ReconcileScope, rhs: Waybill_V1_ReconcileScope) -> Bool {
+    if lhs.orders != rhs.orders {return false}
+    if lhs.stock != rhs.stock {return false}
+    if lhs.locationIds != rhs.locationIds {return false}
+    if lhs.fromUnixMs != rhs.fromUnixMs {return false}
+    if lhs.toUnixMs != rhs.toUnixMs {return false}
+    if lhs.timeField != rhs.timeField {return false}
+    if lhs.channels != rhs.channels {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Waybill_V1_BeginReconciliationRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".BeginReconciliationRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}scope\0\u{3}as_of_unix_ms\0\u{3}include_orders_after_as_of\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._scope) }()
+      case 2: try { try decoder.decodeSingularInt64Field(value: &self.asOfUnixMs) }()
+      case 3: try { try decoder.decodeSingularBoolField(value: &self.includeOrdersAfterAsOf) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._scope {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    if self.asOfUnixMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.asOfUnixMs, fieldNumber: 2)
+    }
+    if self.includeOrdersAfterAsOf != false {
+      try visitor.visitSingularBoolField(value: self.includeOrdersAfterAsOf, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Waybill_V1_BeginReconciliationRequest, rhs: Waybill_V1_BeginReconciliationRequest) -> Bool {
+    if lhs._scope != rhs._scope {return false}
+    if lhs.asOfUnixMs != rhs.asOfUnixMs {return false}
+    if lhs.includeOrdersAfterAsOf != rhs.includeOrdersAfterAsOf {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Waybill_V1_ReconciliationSession: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ReconciliationSession"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}session_id\0\u{3}chunk_records_max\0\u{3}idle_timeout_ms\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.sessionID) }()
+      case 2: try { try decoder.decodeSingularInt32Field(value: &self.chunkRecordsMax) }()
+      case 3: try { try decoder.decodeSingularInt64Field(value: &self.idleTimeoutMs) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.sessionID.isEmpty {
+      try visitor.visitSingularStringField(value: self.sessionID, fieldNumber: 1)
+    }
+    if self.chunkRecordsMax != 0 {
+      try visitor.visitSingularInt32Field(value: self.chunkRecordsMax, fieldNumber: 2)
+    }
+    if self.idleTimeoutMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.idleTimeoutMs, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Waybill_V1_ReconciliationSession, rhs: Waybill_V1_ReconciliationSession) -> Bool {
+    if lhs.sessionID != rhs.sessionID {return false}
+    if lhs.chunkRecordsMax != rhs.chunkRecordsMax {return false}
+    if lhs.idleTimeoutMs != rhs.idleTimeoutMs {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Waybill_V1_ExtractChunk: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ExtractChunk"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}session_id\0\u{1}orders\0\u{1}stock\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.sessionID) }()
+      case 2: try { try decoder.decodeRepeatedMessageField(value: &self.orders) }()
+      case 3: try { try decoder.decodeRepeatedMessageField(value: &self.stock) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.sessionID.isEmpty {
+      try visitor.visitSingularStringField(value: self.sessionID, fieldNumber: 1)
+    }
+    if !self.orders.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.orders, fieldNumber: 2)
+    }
+    if !self.stock.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.stock, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Waybill_V1_ExtractChunk, rhs: Waybill_V1_ExtractChunk) -> Bool {
+    if lhs.sessionID != rhs.sessionID {return false}
+    if lhs.orders != rhs.orders {return false}
+    if lhs.stock != rhs.stock {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Waybill_V1_ExtractChunkResult: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ExtractChunkResult"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}session_id\0\u{3}orders_received\0\u{3}stock_received\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.sessionID) }()
+      case 2: try { try decoder.decodeSingularInt64Field(value: &self.ordersReceived) }()
+      case 3: try { try decoder.decodeSingularInt64Field(value: &self.stockReceived) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.sessionID.isEmpty {
+      try visitor.visitSingularStringField(value: self.sessionID, fieldNumber: 1)
+    }
+    if self.ordersReceived != 0 {
+      try visitor.visitSingularInt64Field(value: self.ordersReceived, fieldNumber: 2)
+    }
+    if self.stockReceived != 0 {
+      try visitor.visitSingularInt64Field(value: self.stockReceived, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Waybill_V1_ExtractChunkResult, rhs: Waybill_V1_ExtractChunkResult) -> Bool {
+    if lhs.sessionID != rhs.sessionID {return false}
+    if lhs.ordersReceived != rhs.ordersReceived {return false}
+    if lhs.stockReceived != rhs.stockReceived {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Waybill_V1_FinishReconciliationRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".FinishReconciliationRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}session_id\0\u{1}repair\0\u{3}request_id\0\u{3}discrepancies_max\0\u{3}keep_open\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.sessionID) }()
+      case 2: try { try decoder.decodeSingularBoolField(value: &self.repair) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.requestID) }()
+      case 4: try { try decoder.decodeSingularInt32Field(value: &self.discrepanciesMax) }()
+      case 5: try { try decoder.decodeSingularBoolField(value: &self.keepOpen) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.sessionID.isEmpty {
+      try visitor.visitSingularStringField(value: self.sessionID, fieldNumber: 1)
+    }
+    if self.repair != false {
+      try visitor.visitSingularBoolField(value: self.repair, fieldNumber: 2)
+    }
+    if !self.requestID.isEmpty {
+      try visitor.visitSingularStringField(value: self.requestID, fieldNumber: 3)
+    }
+    if self.discrepanciesMax != 0 {
+      try visitor.visitSingularInt32Field(value: self.discrepanciesMax, fieldNumber: 4)
+    }
+    if self.keepOpen != false {
+      try visitor.visitSingularBoolField(value: self.keepOpen, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Waybill_V1_FinishReconciliationRequest, rhs: Waybill_V1_FinishReconciliationRequest) -> Bool {
+    if lhs.sessionID != rhs.sessionID {return false}
+    if lhs.repair != rhs.repair {return false}
+    if lhs.requestID != rhs.requestID {return false}
+    if lhs.discrepanciesMax != rhs.discrepanciesMax {return false}
+    if lhs.keepOpen != rhs.keepOpen {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

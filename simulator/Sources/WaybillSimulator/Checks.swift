@@ -52,8 +52,10 @@ public struct SimulationRecord: Sendable {
     public var feedConsumers: [(String, UInt64, Int)]
     public var reconciliation: [Discrepancy]?
     public var reconciliationError: String?
-    /// How the comparison was made ("ErpService/Reconcile", "Reconciler.compare in-process"...).
+    /// How the comparison was made ("ErpService reconciliation session", "Reconciler.compare in-process"...).
     public var reconciliationMethod = "Reconciler.compare"
+    /// Every discrepancy the server counted (its report lists only the first ones); nil = the list is complete.
+    public var reconciliationDiscrepanciesTotal: Int? = nil
 }
 
 public enum Checks {
@@ -214,8 +216,11 @@ public enum Checks {
         guard let discrepancies = record.reconciliation else {
             return CheckResult(name: "erp_reconciled", passed: false, detail: "reconciliation did not run")
         }
-        let problems = discrepancies.map { d in
+        var problems = discrepancies.map { d in
             "\(d.kind) \(d.orderID?.rawValue ?? d.key.map(name) ?? ""): \(d.detail)"
+        }
+        if let total = record.reconciliationDiscrepanciesTotal, total > discrepancies.count {
+            problems.append("... \(total - discrepancies.count) more discrepancies counted by the server, not listed")
         }
         return result("erp_reconciled", problems, record, ok: "0 discrepancies between Waybill and the simulated ERP (\(record.reconciliationMethod))")
     }

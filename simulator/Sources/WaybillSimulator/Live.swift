@@ -269,30 +269,17 @@ enum LiveDriver {
         var record = model.record()
         let extract = model.erpExtract(asOf: gateway.serverTime(model.now))
         do {
-            var request = Waybill_V1_ReconcileRequest()
-            request.extract = extract.proto
-            request.repair = false
-            let size = (try request.serializedBytes() as [UInt8]).count
-            // The default frame limit, less room for the request envelope around the extract.
-            if size > TransportLimits().frameBytesMax - 4_096 {
-                // One Reconcile call carries the whole extract, in one frame (frameBytesMax): too big
-                // here. Compare with the same pure function the server runs, over what was read back.
-                record.reconciliation = Reconciler.compare(orders: orders, onHand: balances.mapValues(\.onHand), extract: extract)
-                record.reconciliationMethod = "compared in the simulator: the extract (\(size) bytes) exceeds one Reconcile frame"
-                throw CancellationError()
-            }
-            let report: Waybill_V1_ReconcileReport = try await setup.call(Method.ErpService.reconcile, request, timeoutMilliseconds: 120_000)
-            record.reconciliationMethod = "ErpService/Reconcile"
+            // Always through Waybill: the extract goes in chunks through a reconciliation session
+            // (any size; a busy hour's extract is larger than one frame).
+            let report = try await setup.reconcile(extract: extract.proto,
+                                                   discrepanciesMax: Int32(ReconciliationLimits().discrepanciesListedMax))
+            record.reconciliationMethod = "ErpService reconciliation session (\(extract.orders.count) orders, \(extract.stock.count) stock records in chunks)"
+            record.reconciliationDiscrepanciesTotal = Int(report.discrepanciesTotal)
             record.reconciliation = report.discrepancies.map { d in
                 Discrepancy(kind: DiscrepancyKind(proto: d.kind) ?? .quantityMismatch, orderID: d.orderID.isEmpty ? nil : OrderID(d.orderID),
                             key: d.sku.isEmpty ? nil : InventoryKey(sku: SKU(d.sku), locationID: LocationID(d.locationID)),
                             waybillValue: d.waybillValue, erpValue: d.erpValue, detail: d.detail, repairAction: d.repairAction)
             }
-        } catch is CancellationError {
-        } catch let error as WaybillStatusError where error.code == .unimplemented {
-            // The server does not offer Reconcile yet: compare locally over what was read back.
-            record.reconciliation = Reconciler.compare(orders: orders, onHand: balances.mapValues(\.onHand), extract: extract)
-            record.reconciliationMethod = "compared in the simulator: the server does not offer Reconcile"
         } catch {
             record.reconciliationError = "\(error)"
         }

@@ -1216,10 +1216,10 @@ final class SimulationModel {
                                             detail: "sim-erp: order \(order.orderID) sequence \(event.aggregateSequence) after \(erpOrderSequences[position]) at offset \(event.offset)"))
             }
             erpOrderSequences[position] = Swift.max(erpOrderSequences[position], event.aggregateSequence)
-            sim.erpStatus = Reconciler.erpStatus(order)
+            sim.erpStatus = SimulatedErp.statusName(order.status)  // its own mapping (SimulatedErp.swift), not Reconciler's
             switch event.type {
             case "order.captured", "order.cancelled", "order.lines_cancelled", "order.resynced":
-                sim.erpLines = Reconciler.erpLines(order)
+                sim.erpLines = SimulatedErp.netLines(order)
             default: break
             }
             sim.erpUpdatedAt = event.occurredAt
