@@ -98,7 +98,10 @@ struct SimCommand: AsyncParsableCommand {
             options.progress = { line in FileHandle.standardError.write(Data(("  " + line + "\n").utf8)) }
         }
         let mode = chosen == .live ? (target.map { "live against \($0)" } ?? "live against an embedded server") : "in-process"
-        FileHandle.standardError.write(Data("simulating \(loaded.name) (\(mode), seed \(seed ?? loaded.seed))...\n".utf8))
+        let firstSeed = seed ?? loaded.seed
+        let seeds = replications == 1 ? "seed \(firstSeed)" : "seeds \(firstSeed)…\(firstSeed &+ UInt64(replications - 1)), \(2 * replications) runs, "
+            + (chosen == .live ? "one at a time" : "\(min(parallelism, 2 * replications)) at a time")
+        FileHandle.standardError.write(Data("simulating \(loaded.name) (\(mode), \(seeds))...\n".utf8))
         let outcome: SimulationOutcome
         do {
             outcome = compare.count == 2
