@@ -84,8 +84,13 @@ public actor ErpBridge {
     private var deliveredCount: UInt64 = 0
     /// Dead-lettered by this process (refused + parked): the running total.
     private var deadLetteredTotal: UInt64 = 0
-    /// In the store now (what needs a replay); recounted with every status report.
+    /// In the store now (what needs a replay); recounted with every status report (a replay
+    /// elsewhere removes letters).
     private var deadLettersWaiting = 0
+    /// Letter writes started, and in flight: a recount that overlapped a write is dropped (it
+    /// would count that letter twice or not at all).
+    private var deadLetterWritesStarted: UInt64 = 0
+    private var deadLetterWritesInFlight = 0
     private var retryingCount = 0
     private var waitingForStore = 0
     private var lastError = ""
@@ -235,7 +240,11 @@ public actor ErpBridge {
             try? await Task.sleep(for: .milliseconds(limits.statusIntervalMilliseconds))
             if Task.isCancelled { break }
             let store = deadLetters
-            if let count = try? await BlockingIO.run({ try store.count() }) { deadLettersWaiting = count }
+            let writesBefore = deadLetterWritesStarted
+            if deadLetterWritesInFlight == 0, let count = try? await BlockingIO.run({ try store.count() }),
+               deadLetterWritesStarted == writesBefore && deadLetterWritesInFlight == 0 {
+                deadLettersWaiting = count
+            }
             let status = makeStatus()
             // The alerting figures (the server exports the same as gauges): dead letters waiting, delivery lag.
             logger.info("erp bridge progress", metadata: [
@@ -611,6 +620,9 @@ public actor ErpBridge {
         let letter = DeadLetter(message: entry.message, attempts: entry.attempts, lastError: error,
                                 deadLetteredAtUnixMs: Self.wallClockUnixMs(), target: configuration.targetDescription, blockedBy: blockedBy)
         let store = deadLetters
+        deadLetterWritesStarted += 1
+        deadLetterWritesInFlight += 1
+        defer { deadLetterWritesInFlight -= 1 }
         do {
             try await BlockingIO.run { try store.add(letter) }
         } catch {

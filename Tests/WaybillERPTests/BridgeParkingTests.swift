@@ -95,8 +95,11 @@ struct BridgeParkingTests {
         #expect(parked.last?.blockedBy == parked.first?.id)
         #expect(bench.erp.accepted.contains { $0.orderId == e.orderID })
         #expect(Delivery(bench.erp.accepted).outOfOrder.isEmpty)
+        // The replay ran beside the bridge: its count of letters waiting is the store's as of its next report.
+        try await eventually("the bridge recounts the store") { await bridge.makeStatus().deadLettersWaiting == 2 }
         let after = await bridge.makeStatus()
-        #expect(after.deadLettersWaiting == 2 && after.deadLettered == 3 && after.blockedAggregates == 1)
+        #expect(after.deadLettered == 3)
+        #expect(after.blockedAggregates == 1)
         await bench.stop(running)
     }
 
