@@ -42,13 +42,19 @@ struct Acknowledge: UnaryCallCommand {
     func request() throws -> Waybill_V1_AcknowledgeRequest { .with { $0.consumer = consumer; $0.offset = offset } }
 }
 
-struct FeedInfo: UnaryCallCommand {
+/// A call whose request has no fields.
+protocol ParameterlessCall: UnaryCallCommand {}
+
+extension ParameterlessCall {
+    func request() throws -> Request { Request() }
+}
+
+struct FeedInfo: ParameterlessCall {
     static let configuration = CommandConfiguration(commandName: "feed-info", abstract: "Feed offsets and every consumer's position and lag.")
     static let method = Method.ChangeFeedService.getFeedInfo
+    typealias Request = Waybill_V1_GetFeedInfoRequest
     typealias Response = Waybill_V1_FeedInfo
     @OptionGroup var call: CallOptions
-
-    func request() throws -> Waybill_V1_GetFeedInfoRequest { Waybill_V1_GetFeedInfoRequest() }
 }
 
 struct DeleteConsumer: UnaryCallCommand {
@@ -72,22 +78,21 @@ struct BridgeStatus: UnaryCallCommand {
     func request() throws -> Waybill_V1_GetBridgeStatusRequest { .with { $0.consumer = consumer } }
 }
 
-struct ServerInfo: UnaryCallCommand {
+struct ServerInfo: ParameterlessCall {
     static let configuration = CommandConfiguration(commandName: "server-info", abstract: "Version, protocol versions and every limit.")
     static let method = Method.SystemService.getServerInfo
+    typealias Request = Waybill_V1_GetServerInfoRequest
     typealias Response = Waybill_V1_ServerInfo
     @OptionGroup var call: CallOptions
-
-    func request() throws -> Waybill_V1_GetServerInfoRequest { Waybill_V1_GetServerInfoRequest() }
 }
 
-struct Metrics: UnaryCallCommand {
+struct Metrics: ParameterlessCall {
     static let configuration = CommandConfiguration(abstract: "The server's metrics (Prometheus text).")
     static let method = Method.SystemService.getMetrics
+    typealias Request = Waybill_V1_GetMetricsRequest
     typealias Response = Waybill_V1_MetricsText
     @OptionGroup var call: CallOptions
 
-    func request() throws -> Waybill_V1_GetMetricsRequest { Waybill_V1_GetMetricsRequest() }
     func show(_ response: Waybill_V1_MetricsText) throws { print(response.text, terminator: "") }
 }
 

@@ -51,36 +51,51 @@ extension StockChangeCommand {
     }
 }
 
-struct Receive: StockChangeCommand {
-    static let configuration = CommandConfiguration(abstract: "Receive stock: SKU LOCATION QUANTITY (idempotent by --change-id).")
-    static let method = Method.InventoryService.receiveInventory
-    @OptionGroup var stock: StockChange
-    @Argument(help: "The SKU.") var sku: String
-    @Argument(help: "The location receiving it.") var location: String
-    @OptionGroup var quantity: SignedQuantity
-
-    func change() throws -> Waybill_V1_InventoryChange {
-        let units = try quantity.value()
-        return .with { $0.kind = .receipt; $0.sku = sku; $0.locationID = location; $0.quantity = units }
-    }
+/// What tells receive and adjust apart: their name, method and kind of change.
+protocol StockAtLocation {
+    static var configuration: CommandConfiguration { get }
+    static var method: String { get }
+    static var kind: Waybill_V1_InventoryChangeKind { get }
 }
 
-struct Adjust: StockChangeCommand {
-    static let configuration = CommandConfiguration(abstract: "Adjust on hand: SKU LOCATION DELTA, e.g. -3 (idempotent by --change-id).")
-    static let method = Method.InventoryService.adjustInventory
+/// SKU LOCATION QUANTITY: one subcommand type for receipts and adjustments.
+struct StockAtLocationCommand<Change: StockAtLocation>: StockChangeCommand {
+    static var configuration: CommandConfiguration { Change.configuration }
+    static var method: String { Change.method }
     @OptionGroup var stock: StockChange
     @Argument(help: "The SKU.") var sku: String
     @Argument(help: "The location.") var location: String
     @OptionGroup var quantity: SignedQuantity
 
     func change() throws -> Waybill_V1_InventoryChange {
-        let delta = try quantity.value()
-        return .with { $0.kind = .adjustment; $0.sku = sku; $0.locationID = location; $0.quantity = delta }
+        let units = try quantity.value()
+        return .with { $0.kind = Change.kind; $0.sku = sku; $0.locationID = location; $0.quantity = units }
     }
 }
 
+enum ReceiptChange: StockAtLocation {
+    static let configuration = CommandConfiguration(
+        commandName: "receive", abstract: "Receive stock: SKU LOCATION QUANTITY (idempotent by --change-id).",
+        usage: "waybill call receive [<options>] <sku> <location> <quantity>")
+    static let method = Method.InventoryService.receiveInventory
+    static let kind = Waybill_V1_InventoryChangeKind.receipt
+}
+
+enum AdjustmentChange: StockAtLocation {
+    static let configuration = CommandConfiguration(
+        commandName: "adjust", abstract: "Adjust on hand: SKU LOCATION DELTA, e.g. -3 (idempotent by --change-id).",
+        usage: "waybill call adjust [<options>] <sku> <location> <delta>   (a negative delta is a value: adjust SKU LOC -3)")
+    static let method = Method.InventoryService.adjustInventory
+    static let kind = Waybill_V1_InventoryChangeKind.adjustment
+}
+
+typealias Receive = StockAtLocationCommand<ReceiptChange>
+typealias Adjust = StockAtLocationCommand<AdjustmentChange>
+
 struct Transfer: StockChangeCommand {
-    static let configuration = CommandConfiguration(abstract: "Move stock: SKU FROM TO QUANTITY (idempotent by --change-id).")
+    static let configuration = CommandConfiguration(
+        commandName: "transfer", abstract: "Move stock: SKU FROM TO QUANTITY (idempotent by --change-id).",
+        usage: "waybill call transfer [<options>] <sku> <from> <to> <quantity>")
     static let method = Method.InventoryService.adjustInventory
     @OptionGroup var stock: StockChange
     @Argument(help: "The SKU.") var sku: String

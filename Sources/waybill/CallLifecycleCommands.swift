@@ -78,29 +78,39 @@ struct FulfillmentArgument: ParsableArguments {
     @Argument(help: "The fulfillment id (e.g. W-00000001-F1).") var fulfillmentID: String
 }
 
-struct ConfirmPick: FulfillmentStep {
+/// What tells ConfirmPick, ConfirmPack and ConfirmDelivery apart: their name and method.
+protocol NamedFulfillmentStep {
+    static var configuration: CommandConfiguration { get }
+    static var method: String { get }
+}
+
+/// One subcommand type for every step that names one fulfillment.
+struct NamedFulfillmentStepCommand<Step: NamedFulfillmentStep>: FulfillmentStep {
+    static var configuration: CommandConfiguration { Step.configuration }
+    static var method: String { Step.method }
+    @OptionGroup var change: OrderChange
+    @OptionGroup var target: FulfillmentArgument
+    var fulfillment: String? { target.fulfillmentID }
+}
+
+enum PickStep: NamedFulfillmentStep {
     static let configuration = CommandConfiguration(commandName: "confirm-pick", abstract: "The location picked a fulfillment.")
     static let method = Method.OrderService.confirmPick
-    @OptionGroup var change: OrderChange
-    @OptionGroup var target: FulfillmentArgument
-    var fulfillment: String? { target.fulfillmentID }
 }
 
-struct ConfirmPack: FulfillmentStep {
+enum PackStep: NamedFulfillmentStep {
     static let configuration = CommandConfiguration(commandName: "confirm-pack", abstract: "The location packed a fulfillment (picking may be skipped).")
     static let method = Method.OrderService.confirmPack
-    @OptionGroup var change: OrderChange
-    @OptionGroup var target: FulfillmentArgument
-    var fulfillment: String? { target.fulfillmentID }
 }
 
-struct ConfirmDelivery: FulfillmentStep {
+enum DeliveryStep: NamedFulfillmentStep {
     static let configuration = CommandConfiguration(commandName: "confirm-delivery", abstract: "The carrier delivered (or the customer collected).")
     static let method = Method.OrderService.confirmDelivery
-    @OptionGroup var change: OrderChange
-    @OptionGroup var target: FulfillmentArgument
-    var fulfillment: String? { target.fulfillmentID }
 }
+
+typealias ConfirmPick = NamedFulfillmentStepCommand<PickStep>
+typealias ConfirmPack = NamedFulfillmentStepCommand<PackStep>
+typealias ConfirmDelivery = NamedFulfillmentStepCommand<DeliveryStep>
 
 struct RejectFulfillment: OrderChangeCommand {
     static let configuration = CommandConfiguration(commandName: "reject-fulfillment", abstract: "The location cannot fulfil: re-route (or backorder).")

@@ -23,7 +23,7 @@ int main(int argc, char **argv) {
     price.currency = "USD";
     Waybill__V1__OrderLine line = WAYBILL__V1__ORDER_LINE__INIT;
     line.line_id = "1";
-    line.sku = "SKU-1";
+    line.sku = "TSHIRT-BLK-M"; /* a SKU of examples/network.json */
     line.quantity = 2;
     line.unit_price = &price;
     Waybill__V1__OrderLine *lines[] = {&line};
