@@ -215,6 +215,46 @@ struct BridgeOutageTests {
         await bench.stop(nil)
     }
 
+    @Test("file drop: a write error pauses delivery (nothing dead-lettered) and the same events are written once the directory works")
+    func fileDropWriteErrorPauses() async throws {
+        let server = try await InProcessServer.start("drop-outage", clock: nil)
+        let client = try await server.client()
+        _ = try await client.loadNetwork(TestNetwork.model(stock: 100))
+        let parent = try temporaryDirectory("drop-outage-files")
+        let state = try temporaryDirectory("drop-outage-state")
+        let drop = parent + "/inbox"
+        // A file where the drop directory should be: every write fails with an I/O error, as on a full disk.
+        #expect(FileManager.default.createFile(atPath: drop, contents: Data("not a directory".utf8)))
+        var configuration = BridgeConfiguration(server: server.address, consumer: "files-outage", target: .files(directory: drop, format: .jsonl),
+                                                stateDirectory: state)
+        configuration.limits.fileBatchLingerMilliseconds = 5
+        configuration.limits.backoffBaseMilliseconds = 2
+        configuration.limits.backoffMaxMilliseconds = 20
+        let bridge = try ErpBridge(configuration: configuration, logger: quietLogger("bridge"))
+        let running = Task { try await bridge.run() }
+        for number in 0..<5 { _ = try await client.captureOrder(TestNetwork.order("DROP-\(number)", [("SKU-1", 1)])) }
+        let head = try await client.feedInfo().headOffset
+        try await eventually("the bridge fails to write 20 times") { await bridge.makeStatus().consecutiveFailures >= 20 }
+        let paused = await bridge.makeStatus()
+        #expect(paused.breakerState != .closed && paused.lastError.contains("cannot write") && paused.lastErrorAtUnixMs > 0)
+        #expect(await bridge.deliveredWatermark == 0)
+        #expect(try DeadLetterStore(stateDirectory: state).list().isEmpty)
+
+        try FileManager.default.removeItem(atPath: drop)
+        await bridge.waitForWatermark(head)
+        let written = try droppedMessages(drop)
+        #expect(written.map(\.offset) == Array(1...head))
+        #expect(try DeadLetterStore(stateDirectory: state).list().isEmpty)
+        let recovered = await bridge.makeStatus()
+        #expect(recovered.breakerState == .closed && recovered.lastError.isEmpty && recovered.consecutiveFailures == 0)
+        running.cancel()
+        _ = await running.result
+        await client.close()
+        await server.stop()
+        try? FileManager.default.removeItem(atPath: parent)
+        try? FileManager.default.removeItem(atPath: state)
+    }
+
     @Test("--max-attempts is refused with what replaced it")
     func maxAttemptsRemoved() async throws {
         let directory = try temporaryDirectory("max-attempts")
