@@ -71,6 +71,19 @@ private func compareShort(replications: Int, parallelism: Int) async throws -> S
         #expect(KPIText.estimate(estimate, .money, currency: "USD") == "USD 17.99 ± 0.49")
     }
 
+    @Test func verdictSaysBetterOrWorseOnlyBeyondNoise() {
+        func row(_ better: KPIPreference, a: [Double], b: [Double]) -> KPIComparison {
+            let difference = Statistics.pairedDifference(a: a, b: b)
+            return KPIComparison(key: "k", name: "K", section: "S", unit: .money, better: better, a: Statistics.estimate(a), b: Statistics.estimate(b),
+                                 difference: difference, verdict: DifferenceVerdict(difference), valuesA: a, valuesB: b)
+        }
+        #expect(row(.lower, a: [10, 11, 12], b: [20, 21, 23]).verdictText == "B higher (worse)")
+        #expect(row(.higher, a: [10, 11, 12], b: [20, 21, 23]).verdictText == "B higher (better)")
+        #expect(row(.lower, a: [20, 21, 23], b: [10, 11, 12]).verdictText == "B lower (better)")
+        #expect(row(.neither, a: [10, 11, 12], b: [20, 21, 23]).verdictText == "B higher")
+        #expect(row(.lower, a: [10, 12, 14], b: [11, 11, 15]).verdictText == "within noise")
+    }
+
     @Test func replicationLimitsAreEnforced() throws {
         try ReplicationPlan(replications: 1, parallelism: 1).validate()
         try ReplicationPlan(replications: ReplicationPlan.replicationsMax, parallelism: ReplicationPlan.parallelismMax).validate()

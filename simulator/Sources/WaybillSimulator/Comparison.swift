@@ -22,7 +22,13 @@ struct KPIDefinition: Sendable {
     let name: String
     let section: String
     let unit: KPIUnit
+    let better: KPIPreference
     let value: @Sendable (Report) -> Double
+}
+
+/// Which way a KPI is better, so the verdict can say "better" or "worse" (neither: a volume, not a quality).
+public enum KPIPreference: String, Codable, Sendable {
+    case higher, lower, neither
 }
 
 enum KPICatalogue {
@@ -33,27 +39,27 @@ enum KPICatalogue {
     static let operations = "Operations"
 
     static let all: [KPIDefinition] = [
-        KPIDefinition(key: "orders_submitted", name: "Orders submitted", section: orders, unit: .count) { Double($0.orders.submitted) },
-        KPIDefinition(key: "orders_acknowledged", name: "Orders captured", section: orders, unit: .count) { Double($0.orders.acknowledged) },
-        KPIDefinition(key: "fill_rate", name: "Fill rate (units allocated at capture)", section: orders, unit: .rate) { $0.kpis.fillRate },
-        KPIDefinition(key: "backorder_rate", name: "Orders with backordered units", section: orders, unit: .rate) { $0.kpis.backorderRate },
-        KPIDefinition(key: "split_rate", name: "Orders split into several shipments", section: orders, unit: .rate) { $0.kpis.splitRate },
-        KPIDefinition(key: "mean_order_to_delivery_days", name: "Mean order-to-delivery time", section: speed, unit: .days) { $0.delivery.meanOrderToDeliveryDays },
-        KPIDefinition(key: "mean_transit_days", name: "Mean carrier transit (handover → delivery)", section: speed, unit: .days) { $0.delivery.meanTransitDays },
-        KPIDefinition(key: "next_day_share", name: "Delivered by the next day", section: speed, unit: .rate) { $0.delivery.nextDayShare },
-        KPIDefinition(key: "two_day_share", name: "Delivered within 2 days", section: speed, unit: .rate) { $0.delivery.twoDayShare },
-        KPIDefinition(key: "mean_promised_days", name: "Mean promised days (order → promised day)", section: promise, unit: .days) { $0.delivery.meanPromisedDays },
-        KPIDefinition(key: "mean_actual_days", name: "Mean actual days (order → delivery day)", section: promise, unit: .days) { $0.delivery.meanActualDays },
-        KPIDefinition(key: "on_time_rate", name: "On time vs the policy's own promise", section: promise, unit: .rate) { $0.kpis.onTimeRate },
-        KPIDefinition(key: "total_fulfillment_cost", name: "Total fulfillment cost", section: cost, unit: .money) { Double($0.cost.totalMinor) / 100 },
-        KPIDefinition(key: "shipping_cost", name: "Shipping (carrier rates)", section: cost, unit: .money) { Double($0.cost.shippingMinor) / 100 },
-        KPIDefinition(key: "processing_cost", name: "Processing (locations)", section: cost, unit: .money) { Double($0.cost.processingMinor) / 100 },
-        KPIDefinition(key: "cost_per_order", name: "Fulfillment cost per order handed over", section: cost, unit: .money) { $0.cost.perOrder },
-        KPIDefinition(key: "average_shipping_cost", name: "Estimated cost per shipping order at capture", section: cost, unit: .money) { $0.kpis.averageShippingCost },
-        KPIDefinition(key: "parcels", name: "Parcels handed to the carrier", section: operations, unit: .count) { Double($0.delivery.parcels) },
-        KPIDefinition(key: "deliveries", name: "Deliveries confirmed before the horizon", section: operations, unit: .count) { Double($0.kpis.deliveries) },
-        KPIDefinition(key: "store_rejections", name: "Store rejections (re-routed)", section: operations, unit: .count) { Double($0.kpis.storeRejections) },
-        KPIDefinition(key: "cancellations", name: "Cancellations", section: operations, unit: .count) { Double($0.kpis.cancellations) },
+        KPIDefinition(key: "orders_submitted", name: "Orders submitted", section: orders, unit: .count, better: .neither) { Double($0.orders.submitted) },
+        KPIDefinition(key: "orders_acknowledged", name: "Orders captured", section: orders, unit: .count, better: .neither) { Double($0.orders.acknowledged) },
+        KPIDefinition(key: "fill_rate", name: "Fill rate (units allocated at capture)", section: orders, unit: .rate, better: .higher) { $0.kpis.fillRate },
+        KPIDefinition(key: "backorder_rate", name: "Orders with backordered units", section: orders, unit: .rate, better: .lower) { $0.kpis.backorderRate },
+        KPIDefinition(key: "split_rate", name: "Orders split into several shipments", section: orders, unit: .rate, better: .lower) { $0.kpis.splitRate },
+        KPIDefinition(key: "mean_order_to_delivery_days", name: "Mean order-to-delivery time", section: speed, unit: .days, better: .lower) { $0.delivery.meanOrderToDeliveryDays },
+        KPIDefinition(key: "mean_transit_days", name: "Mean carrier transit (handover → delivery)", section: speed, unit: .days, better: .lower) { $0.delivery.meanTransitDays },
+        KPIDefinition(key: "next_day_share", name: "Delivered by the next day", section: speed, unit: .rate, better: .higher) { $0.delivery.nextDayShare },
+        KPIDefinition(key: "two_day_share", name: "Delivered within 2 days", section: speed, unit: .rate, better: .higher) { $0.delivery.twoDayShare },
+        KPIDefinition(key: "mean_promised_days", name: "Mean promised days (order → promised day)", section: promise, unit: .days, better: .lower) { $0.delivery.meanPromisedDays },
+        KPIDefinition(key: "mean_actual_days", name: "Mean actual days (order → delivery day)", section: promise, unit: .days, better: .lower) { $0.delivery.meanActualDays },
+        KPIDefinition(key: "on_time_rate", name: "On time vs the policy's own promise", section: promise, unit: .rate, better: .higher) { $0.kpis.onTimeRate },
+        KPIDefinition(key: "total_fulfillment_cost", name: "Total fulfillment cost", section: cost, unit: .money, better: .lower) { Double($0.cost.totalMinor) / 100 },
+        KPIDefinition(key: "shipping_cost", name: "Shipping (carrier rates)", section: cost, unit: .money, better: .lower) { Double($0.cost.shippingMinor) / 100 },
+        KPIDefinition(key: "processing_cost", name: "Processing (locations)", section: cost, unit: .money, better: .lower) { Double($0.cost.processingMinor) / 100 },
+        KPIDefinition(key: "cost_per_order", name: "Fulfillment cost per order handed over", section: cost, unit: .money, better: .lower) { $0.cost.perOrder },
+        KPIDefinition(key: "average_shipping_cost", name: "Estimated cost per shipping order at capture", section: cost, unit: .money, better: .lower) { $0.kpis.averageShippingCost },
+        KPIDefinition(key: "parcels", name: "Parcels handed to the carrier", section: operations, unit: .count, better: .neither) { Double($0.delivery.parcels) },
+        KPIDefinition(key: "deliveries", name: "Deliveries confirmed before the horizon", section: operations, unit: .count, better: .neither) { Double($0.kpis.deliveries) },
+        KPIDefinition(key: "store_rejections", name: "Store rejections (re-routed)", section: operations, unit: .count, better: .lower) { Double($0.kpis.storeRejections) },
+        KPIDefinition(key: "cancellations", name: "Cancellations", section: operations, unit: .count, better: .lower) { Double($0.kpis.cancellations) },
     ]
 }
 
@@ -65,6 +71,8 @@ public struct KPIComparison: Codable, Sendable {
     public var name: String
     public var section: String
     public var unit: KPIUnit
+    /// Which way is better.
+    public var better: KPIPreference
     public var a: Estimate
     public var b: Estimate
     /// B − A, paired per seed.
@@ -73,6 +81,15 @@ public struct KPIComparison: Codable, Sendable {
     /// Per replication, in seed order.
     public var valuesA: [Double]
     public var valuesB: [Double]
+
+    /// The verdict, and whether B is better or worse on this KPI when the difference is beyond noise.
+    public var verdictText: String {
+        switch (verdict, better) {
+        case (.higher, .higher), (.lower, .lower): verdict.rawValue + " (better)"
+        case (.higher, .lower), (.lower, .higher): verdict.rawValue + " (worse)"
+        default: verdict.rawValue
+        }
+    }
 }
 
 /// One channel under both policies: means over the replications (nil: no orders in that channel).
@@ -205,7 +222,7 @@ extension Simulation {
         let estimates = KPICatalogue.all.map { kpi -> KPIComparison in
             let valuesA = reportsA.map(kpi.value), valuesB = reportsB.map(kpi.value)
             let difference = Statistics.pairedDifference(a: valuesA, b: valuesB)
-            return KPIComparison(key: kpi.key, name: kpi.name, section: kpi.section, unit: kpi.unit,
+            return KPIComparison(key: kpi.key, name: kpi.name, section: kpi.section, unit: kpi.unit, better: kpi.better,
                                  a: Statistics.estimate(valuesA), b: Statistics.estimate(valuesB), difference: difference,
                                  verdict: DifferenceVerdict(difference), valuesA: valuesA, valuesB: valuesB)
         }

@@ -135,7 +135,7 @@ extension Report {
             }
             out.append("    " + pad(kpi.name, widths.name - 2) + pad(KPIText.estimate(kpi.a, kpi.unit, currency: currency), widths.value)
                        + pad(KPIText.estimate(kpi.b, kpi.unit, currency: currency), widths.value)
-                       + pad(KPIText.estimate(kpi.difference, kpi.unit, currency: currency, difference: true), widths.value) + kpi.verdict.rawValue)
+                       + pad(KPIText.estimate(kpi.difference, kpi.unit, currency: currency, difference: true), widths.value) + kpi.verdictText)
         }
         out.append("")
         out.append("  Channels, means (A = \(comparison.policyA), B = \(comparison.policyB))")
@@ -209,7 +209,7 @@ extension Report {
             }
             body += "<tr><td title=\"\(kpi.key)\">\(escape(kpi.name))</td><td>\(KPIText.estimate(kpi.a, kpi.unit, currency: currency))</td>"
                 + "<td>\(KPIText.estimate(kpi.b, kpi.unit, currency: currency))</td><td>\(KPIText.estimate(kpi.difference, kpi.unit, currency: currency, difference: true))</td>"
-                + "<td>\(kpi.verdict.rawValue)</td></tr>"
+                + "<td>\(kpi.verdictText)</td></tr>"
         }
         body += "</table>"
         body += "<h2>Channels (means over the replications)</h2><table><tr><th rowspan=2>channel</th><th colspan=2>orders</th><th colspan=2>fill rate</th>"
