@@ -42,6 +42,17 @@ extension WaybillClient {
         return try await call(Method.OrderService.getOrderHistory, request)
     }
 
+    /// ReallocateOrders: routes the backordered units of `orderIDs` again (or of every backordered
+    /// order, oldest first, with `allBackorders`); `requestID` makes a retry safe.
+    public func reallocateOrders(_ orderIDs: [String], allBackorders: Bool = false,
+                                 requestID: String) async throws -> Waybill_V1_ReallocateOrdersResponse {
+        var request = Waybill_V1_ReallocateOrdersRequest()
+        request.orderIds = orderIDs
+        request.allBackorders = allBackorders
+        request.requestID = requestID
+        return try await call(Method.OrderService.reallocateOrders, request)
+    }
+
     /// Any lifecycle call (HoldOrder, ConfirmShipment, ...): answers the order after the change.
     public func lifecycle(_ method: String, _ request: some SwiftProtobuf.Message,
                           timeoutMilliseconds: UInt32? = nil) async throws -> Waybill_V1_OrderResponse {

@@ -75,6 +75,9 @@ public struct DomainLimits: Hashable, Sendable {
     /// hand than are reserved (their reservations there are re-routed until the shortfall is
     /// gone). Bounds the pause a short count can add to the writer.
     public var shortageOrdersScannedMax = 20_000
+    /// Orders one ReallocateOrders call routes again (named ids, or backorders oldest first):
+    /// bounds the writer time of one call.
+    public var reallocateOrdersPerCallMax = 1_000
 
     public init() {}
 

@@ -169,6 +169,14 @@ public struct BackorderIndex: Sendable {
     public func oldest(for sku: SKU, limit: Int) -> [OrderID] {
         (bySKU[sku] ?? []).prefix(limit).map(\.orderID)
     }
+
+    /// Orders waiting for any SKU.
+    public var orderCount: Int { members.count }
+
+    /// Every waiting order, oldest capture first, at most `limit`.
+    public func oldest(limit: Int) -> [OrderID] {
+        Array(members.sorted { ($0.sequence ?? 0, $0.rawValue) < ($1.sequence ?? 0, $1.rawValue) }.prefix(limit))
+    }
 }
 
 public struct CaptureResult: Sendable {
@@ -214,10 +222,13 @@ public struct Engine: Sendable {
     public var limits: DomainLimits
     public var router: Router
 
-    public init(state: EngineState = EngineState(), limits: DomainLimits = .default, routingLimits: RoutingLimits = RoutingLimits()) {
+    /// `gazetteer`: city centroids for ship-tos without coordinates (empty: every ship order must
+    /// carry coordinates or is refused).
+    public init(state: EngineState = EngineState(), limits: DomainLimits = .default, routingLimits: RoutingLimits = RoutingLimits(),
+                gazetteer: Gazetteer = Gazetteer()) {
         self.state = state
         self.limits = limits
-        self.router = Router(limits: routingLimits, explanationLocationsMax: limits.routingExplanationLocationsMax)
+        self.router = Router(limits: routingLimits, explanationLocationsMax: limits.routingExplanationLocationsMax, gazetteer: gazetteer)
         self.state.inventory.follow(self.state.network)
     }
 
@@ -246,6 +257,8 @@ public struct Engine: Sendable {
         let draft = validated.draft
         if validated.limits != limits, let error = Validation.check(draft, limits: limits) { throw error }
         let channel = draft.channel!
+        // Without locations every order would be accepted and backordered in silence.
+        if state.network.locations.isEmpty { throw DomainError.noNetworkLoaded() }
         if let existingID = try storage.orderID(channel: channel, externalOrderID: draft.externalOrderID) {
             guard let existing = try storage.loadOrder(existingID) else {
                 preconditionFailure("idempotency key of \(existingID) points to a missing order")
@@ -265,6 +278,10 @@ public struct Engine: Sendable {
                 throw DomainError(.failedPrecondition, "order.lines[\(index)].sku: \(line.sku) is inactive in the item master",
                                   field: "order.lines[\(index)].sku", currentState: "ITEM_INACTIVE")
             }
+        }
+        // Distances need a destination: never route "unknown" as if it were "here".
+        if draft.fulfillment.method == .ship && draft.shipTo.coordinates == nil && router.gazetteer.place(for: draft.shipTo) == nil {
+            throw DomainError.unknownDestination(draft.shipTo)
         }
         if draft.fulfillment.method == .pickup {
             let storeID = draft.fulfillment.pickupLocationID!
@@ -356,6 +373,10 @@ public struct Engine: Sendable {
         guard let current = try storage.loadOrder(orderID) else { throw DomainError.notFound("order \(orderID)") }
         if case .receiveReturn(_, let locationID, _) = command, state.network.locations[locationID] == nil {
             throw DomainError.invalid("location_id", "unknown location \(locationID)")
+        }
+        // A shipment names a carrier of the network: a typo would be stored and sent to the ERP.
+        if case .confirmShipment(_, let carrierID, _) = command, !carrierID.isEmpty, state.network.carriers[carrierID] == nil {
+            throw DomainError.unknownCarrier(carrierID, field: "carrier_id", known: Array(state.network.carriers.keys))
         }
         if current.history.count >= limits.historyEntriesPerOrderMax {
             throw DomainError(.failedPrecondition, "order \(orderID) reached historyEntriesPerOrderMax (\(limits.historyEntriesPerOrderMax)) changes",
@@ -491,6 +512,8 @@ public struct Engine: Sendable {
         guard state.network.locations[change.locationID] != nil else {
             throw DomainError(.notFound, "location_id: unknown location \(change.locationID)", field: "location_id")
         }
+        // Stock of an item the item master does not know could never be described, weighed or sold right.
+        guard state.network.items[change.sku] != nil else { throw DomainError.unknownItem(change.sku, field: "sku") }
         let balance = state.inventory.balance(change.sku, at: change.locationID)
         var movements: [Movement] = []
         switch change.kind {
@@ -578,14 +601,16 @@ public struct Engine: Sendable {
         apply(movements: movements)
         try storage.appendMovements(movements)
         try emitInventoryEvents(movements, type: "inventory.snapshot_applied", context: context, detail: messageID, storage: storage)
-        for movement in movements {
-            let key = InventoryKey(sku: movement.sku, locationID: locationID)
-            positions.append((key, state.inventory.balance(movement.sku, at: locationID)))
-        }
         try storage.recordRequest(RequestRecord(key: key, fingerprint: context.fingerprint, subject: locationID.rawValue, at: context.now))
         try resolveShortages(movements.filter { $0.onHandDelta < 0 }.map { InventoryKey(sku: $0.sku, locationID: locationID) },
                              cause: "snapshot " + messageID, context: context, storage: storage)
         try releaseBackorders(skus: movements.filter { $0.onHandDelta > 0 }.map(\.sku), context: context, storage: storage)
+        // The answer shows what this command committed: after the shortages it re-routed and the
+        // backorders it served, not the count alone (which may show more reserved than on hand).
+        for movement in movements {
+            let key = InventoryKey(sku: movement.sku, locationID: locationID)
+            positions.append((key, state.inventory.balance(movement.sku, at: locationID)))
+        }
         return (false, applied, positions)
     }
 
@@ -689,6 +714,14 @@ public struct Engine: Sendable {
             throw DomainError.invalid("scoring", "weights must be finite and not negative")
         }
         if let error = Validation.checkIdentifier(policy.name, field: "name", limits: limits, required: false) { throw error }
+        // A region filter that matches no location backorders every order: refuse it when written.
+        let regionsInNetwork = Set(state.network.locations.values.map(\.region))
+        for (index, filter) in policy.filters.enumerated() {
+            if case .region(let regions, _) = filter, !regions.isEmpty, !regions.contains(where: regionsInNetwork.contains) {
+                throw DomainError.regionMatchesNoLocation(regions, field: "filters[\(index)].regions",
+                                                          known: regionsInNetwork.filter { !$0.isEmpty }.sorted())
+            }
+        }
         var next = policy
         next.version = state.policy.version + 1
         next.setAt = context.now
@@ -705,7 +738,7 @@ public struct Engine: Sendable {
         RoutingRequest(
             lines: draft.lines.map { RoutingLine(lineID: $0.lineID, sku: $0.sku, quantity: $0.quantity) },
             channel: draft.channel ?? .web, shipTo: draft.shipTo.coordinates, shipToRegion: draft.shipTo.region,
-            method: draft.fulfillment.method, pickupLocationID: draft.fulfillment.pickupLocationID,
+            shipToCity: draft.shipTo.city, shipToCountry: draft.shipTo.country, method: draft.fulfillment.method, pickupLocationID: draft.fulfillment.pickupLocationID,
             serviceLevel: draft.fulfillment.serviceLevel, excludedLocationIDs: [], now: now,
             currency: draft.lines.first?.unitPrice.currency ?? "USD", trigger: "capture")
     }
@@ -755,7 +788,7 @@ public struct Engine: Sendable {
     private func route(_ order: Order, lines: [RoutingLine], now: Timestamp, trigger: String) -> AllocationPlan {
         let request = RoutingRequest(
             lines: lines, channel: order.channel, shipTo: order.shipTo.coordinates, shipToRegion: order.shipTo.region,
-            method: order.requestedFulfillment.method, pickupLocationID: order.requestedFulfillment.pickupLocationID,
+            shipToCity: order.shipTo.city, shipToCountry: order.shipTo.country, method: order.requestedFulfillment.method, pickupLocationID: order.requestedFulfillment.pickupLocationID,
             serviceLevel: order.requestedFulfillment.serviceLevel, excludedLocationIDs: order.excludedLocationIDs,
             now: now, currency: order.currency, trigger: trigger)
         return router.route(request, policy: state.policy, network: state.network, inventory: state.inventory, capacity: state.capacity)
@@ -861,30 +894,43 @@ public struct Engine: Sendable {
             }
         }
         candidates.sort { ($0.sequence ?? 0, $0.rawValue) < ($1.sequence ?? 0, $1.rawValue) }
+        var systemContext = context
+        systemContext.requestID = ""
         for orderID in candidates.prefix(limits.backorderReleaseBatchMax) {
             guard var order = try storage.loadOrder(orderID) else { continue }
-            let waiting = order.lines.filter { $0.quantities.backordered > 0 }
-                .map { RoutingLine(lineID: $0.lineID, sku: $0.sku, quantity: $0.quantities.backordered) }
-            guard !waiting.isEmpty else { state.backorders.update(order); continue }
-            let plan = route(order, lines: waiting, now: context.now, trigger: "backorder release")
-            if plan.shipments.isEmpty { continue }
-            if !plan.unallocated.isEmpty && !state.policy.allowPartialAllocation { continue }
-            var movements: [Movement] = []
-            var capacity: [CapacityUse] = []
-            allocate(plan, to: &order, now: context.now, movements: &movements, capacity: &capacity)
-            for shipment in plan.shipments {
-                for line in shipment.lines { order.lines[order.lineIndex(line.lineID)!].quantities.backordered -= line.quantity }
-            }
-            if !order.isOnHold && state.policy.releaseOnAllocation { releaseCreated(&order, now: context.now) }
-            order.recomputeLineQuantities()
-            let detail = plan.shipments.map { "\($0.locationID): " + $0.lines.map { "\($0.lineID)×\($0.quantity)" }.joined(separator: ",") }
-                .joined(separator: "; ")
-            var systemContext = context
-            systemContext.requestID = ""
-            try persist(&order, OrderEventKind("order.backorder_allocated", detail: detail), action: "backorder_allocated", reason: "stock arrived",
-                        detail: detail, context: systemContext, movements: movements, capacity: capacity, storage: storage)
-            state.backorders.update(order)
+            _ = try allocateBackordered(&order, trigger: "backorder release", reason: "stock arrived", context: systemContext, storage: storage)
         }
+    }
+
+    /// Routes an order's backordered units against the live state and allocates what can be
+    /// served (all of it unless the policy allows partial allocation); persists the order with an
+    /// "order.backorder_allocated" event when anything was allocated. Returns the units allocated.
+    mutating func allocateBackordered(_ order: inout Order, trigger: String, reason: String, context: CommandContext,
+                                              storage: some EngineStorage) throws -> Int32 {
+        let waiting = order.lines.filter { $0.quantities.backordered > 0 }
+            .map { RoutingLine(lineID: $0.lineID, sku: $0.sku, quantity: $0.quantities.backordered) }
+        guard !waiting.isEmpty else { state.backorders.update(order); return 0 }
+        let plan = route(order, lines: waiting, now: context.now, trigger: trigger)
+        if plan.shipments.isEmpty { return 0 }
+        if !plan.unallocated.isEmpty && !state.policy.allowPartialAllocation { return 0 }
+        var movements: [Movement] = []
+        var capacity: [CapacityUse] = []
+        allocate(plan, to: &order, now: context.now, movements: &movements, capacity: &capacity)
+        var units: Int32 = 0
+        for shipment in plan.shipments {
+            for line in shipment.lines {
+                order.lines[order.lineIndex(line.lineID)!].quantities.backordered -= line.quantity
+                units += line.quantity
+            }
+        }
+        if !order.isOnHold && state.policy.releaseOnAllocation { releaseCreated(&order, now: context.now) }
+        order.recomputeLineQuantities()
+        let detail = plan.shipments.map { "\($0.locationID): " + $0.lines.map { "\($0.lineID)×\($0.quantity)" }.joined(separator: ",") }
+            .joined(separator: "; ")
+        try persist(&order, OrderEventKind("order.backorder_allocated", detail: detail), action: "backorder_allocated", reason: reason,
+                    detail: detail, context: context, movements: movements, capacity: capacity, storage: storage)
+        state.backorders.update(order)
+        return units
     }
 
     private func commit(movements: [Movement], capacity: [CapacityUse], storage: some EngineStorage) throws {

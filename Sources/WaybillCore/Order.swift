@@ -296,9 +296,13 @@ public struct RoutingDecision: Hashable, Sendable {
     public var backorderedUnits: Int32
     public var candidateSetsExamined: Int32
     public var searchTruncated: Bool
+    /// "" when distances were measured from the ship-to's own coordinates; otherwise what they were
+    /// measured from ("destination approximated from city centroid Seattle, WA") or that they could not be.
+    public var destinationApproximation: String
 
     public init(policyVersion: Int64, decidedAt: Timestamp, trigger: String, locations: [LocationDecision], shipments: Int32,
-                totalCostEstimate: Money?, backorderedUnits: Int32, candidateSetsExamined: Int32, searchTruncated: Bool) {
+                totalCostEstimate: Money?, backorderedUnits: Int32, candidateSetsExamined: Int32, searchTruncated: Bool,
+                destinationApproximation: String = "") {
         self.policyVersion = policyVersion
         self.decidedAt = decidedAt
         self.trigger = trigger
@@ -308,6 +312,7 @@ public struct RoutingDecision: Hashable, Sendable {
         self.backorderedUnits = backorderedUnits
         self.candidateSetsExamined = candidateSetsExamined
         self.searchTruncated = searchTruncated
+        self.destinationApproximation = destinationApproximation
     }
 }
 

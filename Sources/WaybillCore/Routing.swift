@@ -179,6 +179,10 @@ public struct RoutingRequest: Sendable {
     public var channel: Channel
     public var shipTo: Coordinates?
     public var shipToRegion: String
+    /// City and country of the ship-to: where distances are measured from when `shipTo` is nil
+    /// (the city's centroid, from the router's gazetteer).
+    public var shipToCity: String
+    public var shipToCountry: String
     public var method: FulfillmentMethod
     public var pickupLocationID: LocationID?
     public var serviceLevel: ServiceLevel
@@ -188,12 +192,14 @@ public struct RoutingRequest: Sendable {
     public var trigger: String
 
     public init(lines: [RoutingLine], channel: Channel, shipTo: Coordinates?, shipToRegion: String = "",
-                method: FulfillmentMethod = .ship, pickupLocationID: LocationID? = nil, serviceLevel: ServiceLevel = .standard,
+                shipToCity: String = "", shipToCountry: String = "", method: FulfillmentMethod = .ship, pickupLocationID: LocationID? = nil, serviceLevel: ServiceLevel = .standard,
                 excludedLocationIDs: [LocationID] = [], now: Timestamp, currency: String = "USD", trigger: String = "capture") {
         self.lines = lines
         self.channel = channel
         self.shipTo = shipTo
         self.shipToRegion = shipToRegion
+        self.shipToCity = shipToCity
+        self.shipToCountry = shipToCountry
         self.method = method
         self.pickupLocationID = pickupLocationID
         self.serviceLevel = serviceLevel
@@ -230,10 +236,29 @@ public struct AllocationPlan: Sendable {
 public struct Router: Sendable {
     public var limits: RoutingLimits
     public var explanationLocationsMax: Int
+    /// City centroids for ship-tos that come without coordinates (injected: the core reads no files).
+    public var gazetteer: Gazetteer
 
-    public init(limits: RoutingLimits = RoutingLimits(), explanationLocationsMax: Int = 8) {
+    /// The distance used where none can be measured (a destination or a location without
+    /// coordinates): farther than any two points on Earth, so every distance filter and every
+    /// band with a real distance limit excludes it. Never 0: "unknown" is not "here".
+    public static let unknownDistanceKilometres = 40_075.0
+
+    public init(limits: RoutingLimits = RoutingLimits(), explanationLocationsMax: Int = 8, gazetteer: Gazetteer = Gazetteer()) {
         self.limits = limits
         self.explanationLocationsMax = explanationLocationsMax
+        self.gazetteer = gazetteer
+    }
+
+    /// Where a shipment to this request's ship-to goes: its coordinates, else its city's centroid.
+    /// Pickup orders need no destination (they leave from the store they are collected at).
+    public func destination(of request: RoutingRequest) -> Destination? {
+        if let coordinates = request.shipTo { return .exact(coordinates) }
+        guard request.method == .ship else { return nil }
+        if let place = gazetteer.place(city: request.shipToCity, region: request.shipToRegion, country: request.shipToCountry) {
+            return .cityCentroid(place)
+        }
+        return .unknown
     }
 
     public func route(_ request: RoutingRequest, policy: RoutingPolicy, network: NetworkState,
@@ -469,7 +494,8 @@ public struct Router: Sendable {
             locations: explanation.finish(), shipments: Int32(shipments.count),
             totalCostEstimate: Money(minorUnits: totalCost, currency: request.currency),
             backorderedUnits: unallocated.reduce(0) { $0 + $1.quantity },
-            candidateSetsExamined: setsExamined, searchTruncated: truncated)
+            candidateSetsExamined: setsExamined, searchTruncated: truncated,
+            destinationApproximation: destination(of: request)?.approximation ?? "")
         return AllocationPlan(shipments: shipments, unallocated: unallocated, decision: decision)
     }
 
@@ -541,8 +567,10 @@ public struct Router: Sendable {
             }
         }
         let radiansPerDegree = Double.pi / 180
-        let toLatitude = (request.shipTo?.latitude ?? 0) * radiansPerDegree
-        let toLongitude = (request.shipTo?.longitude ?? 0) * radiansPerDegree
+        let destination = self.destination(of: request)
+        let to = destination?.coordinates
+        let toLatitude = (to?.latitude ?? 0) * radiansPerDegree
+        let toLongitude = (to?.longitude ?? 0) * radiansPerDegree
         let toCosine = cos(toLatitude)
 
         var candidates = Candidates(lineCount: lineCount)
@@ -597,8 +625,9 @@ public struct Router: Sendable {
                 }
                 if optionMask == 0 { explanation.filtered("no carrier service with capacity", locationID); continue }
             }
-            var distance = 0.0
-            if request.shipTo != nil && sites[site].hasCoordinates {
+            // A shipment needs both ends located; pickup (no destination) travels nowhere.
+            var distance = destination == nil ? 0.0 : Self.unknownDistanceKilometres
+            if to != nil && sites[site].hasCoordinates {
                 let sinLatitude = sin((toLatitude - sites[site].latitudeRadians) / 2)
                 let sinLongitude = sin((toLongitude - sites[site].longitudeRadians) / 2)
                 let a = sinLatitude * sinLatitude + sites[site].cosineLatitude * toCosine * sinLongitude * sinLongitude
@@ -620,7 +649,12 @@ public struct Router: Sendable {
                     var full = 0
                     for line in 0..<lineCount where rawSupply[base + line] == request.lines[line].quantity { full += 1 }
                     if wholeOrder ? full < lineCount : full == 0 { rejectedBy = wholeOrder ? "cannot ship the whole order" : "cannot fully supply any line" }
-                case .maxDistance(let kilometres): if distance > kilometres { rejectedBy = "\(Int(distance)) km > \(Int(kilometres)) km" }
+                case .maxDistance(let kilometres):
+                    if distance > kilometres {
+                        rejectedBy = distance >= Self.unknownDistanceKilometres
+                            ? "distance unknown (\(to == nil ? "destination" : "location") has no coordinates) > \(Int(kilometres)) km"
+                            : "\(Int(distance)) km > \(Int(kilometres)) km"
+                    }
                 }
                 if rejectedBy != nil { break }
             }

@@ -259,6 +259,7 @@ extension Order {
                 w.int32(7, d.backorderedUnits)
                 w.int32(8, d.candidateSetsExamined)
                 w.bool(9, d.searchTruncated)
+                w.string(10, d.destinationApproximation)
             }
         }
         marks.routingEnd = w.bytes.count

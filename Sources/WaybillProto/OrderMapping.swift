@@ -191,6 +191,7 @@ extension RoutingDecision {
         d.backorderedUnits = backorderedUnits
         d.candidateSetsExamined = candidateSetsExamined
         d.searchTruncated = searchTruncated
+        d.destinationApproximation = destinationApproximation
         return d
     }
 
@@ -200,7 +201,8 @@ extension RoutingDecision {
                       LocationDecision(locationID: LocationID($0.locationID), chosen: $0.chosen, reason: $0.reason, score: $0.score)
                   },
                   shipments: d.shipments, totalCostEstimate: d.hasTotalCostEstimate ? Money(proto: d.totalCostEstimate) : nil,
-                  backorderedUnits: d.backorderedUnits, candidateSetsExamined: d.candidateSetsExamined, searchTruncated: d.searchTruncated)
+                  backorderedUnits: d.backorderedUnits, candidateSetsExamined: d.candidateSetsExamined, searchTruncated: d.searchTruncated,
+                  destinationApproximation: d.destinationApproximation)
     }
 }
 

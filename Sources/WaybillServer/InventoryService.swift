@@ -334,7 +334,9 @@ extension Services {
         var response = Waybill_V1_LoadNetworkResponse()
         if model.hasRoutingPolicy {
             let policy = try indexed("routing_policy") { try RoutingPolicy(proto: model.routingPolicy) }
-            response.routingPolicyVersion = try context.engine.setPolicy(policy, context: command, storage: context.engineStorage).version
+            response.routingPolicyVersion = try indexed("routing_policy") {
+                try context.engine.setPolicy(policy, context: command, storage: context.engineStorage).version
+            }
         } else {
             response.routingPolicyVersion = context.engine.policy.version
         }

@@ -214,6 +214,40 @@ extension Services {
             .receiveReturn(returnID: try required(request.returnID, "return_id"), locationID: LocationID(try required(request.locationID, "location_id")),
                            lines: request.lines.map(ReturnLine.init(proto:)))
         }
+        registerReallocation(&handlers)
+    }
+
+    /// ReallocateOrders: backordered units routed again by the writer, idempotent by request id.
+    private static func registerReallocation(_ handlers: inout [String: Handler]) {
+        on(&handlers, Method.OrderService.reallocateOrders, Waybill_V1_ReallocateOrdersRequest.self) { services, call, request in
+            if request.requestID.isEmpty {
+                call.responder.respond(.from(DomainError.invalid("request_id", "is required (the idempotency key of this call)")))
+                return
+            }
+            let print = fingerprint(request) ^ fingerprint(Array(Method.OrderService.reallocateOrders.utf8))
+            services.write(call, { context in
+                let result = try context.engine.reallocate(
+                    orderIDs: request.orderIds.map(OrderID.init), allBackorders: request.allBackorders,
+                    context: services.context(call, context, requestID: request.requestID, fingerprint: print), storage: context.engineStorage)
+                var response = Waybill_V1_ReallocateOrdersResponse()
+                response.replayed = result.replayed
+                response.backordersNotExamined = Int32(clamping: result.backordersNotExamined)
+                response.results = result.outcomes.map { outcome in
+                    var entry = Waybill_V1_ReallocationResult()
+                    entry.orderID = outcome.orderID.rawValue
+                    if let order = outcome.order {
+                        entry.status = WaybillStatusError(.ok, "").status
+                        entry.unitsAllocated = outcome.unitsAllocated
+                        entry.unitsStillBackordered = order.backorderedUnits
+                        entry.order = order.proto
+                    } else {
+                        entry.status = WaybillStatusError(DomainError.notFound("order \(outcome.orderID)")).status
+                    }
+                    return entry
+                }
+                return response
+            }, respond: { .message($0) })
+        }
     }
 
     private static func required(_ value: String, _ field: String) throws(DomainError) -> String {

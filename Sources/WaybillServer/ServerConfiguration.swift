@@ -16,6 +16,8 @@ public struct ServerConfiguration: Sendable {
     public var writer = WriterLimits()
     public var routing = RoutingLimits()
     public var reconciliation = ReconciliationLimits()
+    /// City centroids for ship-tos without coordinates (an empty gazetteer refuses them).
+    public var gazetteer = Gazetteer.unitedStatesCities
     /// NIO event loop threads (0 = one per core).
     public var eventLoopThreads = 0
     /// SQLite reader connections.

@@ -38,7 +38,8 @@ public final class WaybillServer: Sendable {
             var writerLimits = configuration.writer
             writerLimits.injectedDelayMicroseconds = configuration.injectedWriteDelayMicroseconds
             let writer = try StoreWriter(database: database, limits: writerLimits, domainLimits: configuration.domain,
-                                         routingLimits: configuration.routing, clock: configuration.clock, logger: logger)
+                                         routingLimits: configuration.routing, gazetteer: configuration.gazetteer,
+                                         clock: configuration.clock, logger: logger)
             return (database, writer, try StoreReader(database: database).feedBounds().head)
         }
         let reader = StoreReader(database: database)

@@ -186,7 +186,8 @@ public final class StoreWriter: Sendable {
 
     /// Rebuilds the engine from the database and starts the writer thread.
     public init(database: WaybillDatabase, limits: WriterLimits = WriterLimits(), domainLimits: DomainLimits = .default,
-                routingLimits: RoutingLimits = RoutingLimits(), clock: @escaping @Sendable () -> Timestamp,
+                routingLimits: RoutingLimits = RoutingLimits(), gazetteer: Gazetteer = Gazetteer(),
+                clock: @escaping @Sendable () -> Timestamp,
                 logger: Logger, observer: CommitObserver? = nil) throws {
         self.database = database
         self.limits = limits
@@ -194,7 +195,7 @@ public final class StoreWriter: Sendable {
         self.logger = logger
         let now = clock()
         let loaded = try database.loadState(now: now, limits: domainLimits)
-        let engine = Engine(state: loaded.state, limits: domainLimits, routingLimits: routingLimits)
+        let engine = Engine(state: loaded.state, limits: domainLimits, routingLimits: routingLimits, gazetteer: gazetteer)
         committed = CommittedState(engine: engine)
         thread = WriterThread(engine: engine, nextOffset: loaded.nextOffset, now: now, checkpoints: loaded.checkpoints)
         thread.observer = observer
@@ -308,6 +309,7 @@ private final class WriterThread: @unchecked Sendable {
     private var engine: Engine
     private let domainLimits: DomainLimits
     private let routingLimits: RoutingLimits
+    private let gazetteer: Gazetteer
     private let storage: SQLiteStorage
     private var lastNow: Timestamp
     private let condition = NSCondition()
@@ -321,6 +323,7 @@ private final class WriterThread: @unchecked Sendable {
         self.engine = engine
         domainLimits = engine.limits
         routingLimits = engine.router.limits
+        gazetteer = engine.router.gazetteer
         storage = SQLiteStorage(nextOffset: nextOffset)
         storage.follow(checkpoints)
         lastNow = now
@@ -394,7 +397,7 @@ private final class WriterThread: @unchecked Sendable {
         let now = max(lastNow, owner.now())
         lastNow = now
         let context = WriteContext(engine: engine, now: now, storage: storage)
-        engine = Engine(limits: domainLimits, routingLimits: routingLimits)
+        engine = Engine(limits: domainLimits, routingLimits: routingLimits, gazetteer: gazetteer)
         let offsetBefore = storage.nextOffset
         let startedAt = DispatchTime.now().uptimeNanoseconds
         let cpuAtStart = threadCPUTimeNanoseconds()
@@ -457,7 +460,7 @@ private final class WriterThread: @unchecked Sendable {
     private func recover(_ owner: StoreWriter, offsetBefore: UInt64) {
         do {
             let loaded = try owner.database.loadState(now: lastNow, limits: domainLimits)
-            engine = Engine(state: loaded.state, limits: domainLimits, routingLimits: routingLimits)
+            engine = Engine(state: loaded.state, limits: domainLimits, routingLimits: routingLimits, gazetteer: gazetteer)
             storage.nextOffset = loaded.nextOffset
             storage.follow(loaded.checkpoints)
             owner.committed.reload(from: engine)

@@ -20,6 +20,7 @@ public enum Method {
         public static let createReturn = prefix + "CreateReturn"
         public static let receiveReturn = prefix + "ReceiveReturn"
         public static let getOrderHistory = prefix + "GetOrderHistory"
+        public static let reallocateOrders = prefix + "ReallocateOrders"
     }
     public enum InventoryService {
         static let prefix = "/waybill.v1.InventoryService/"

@@ -136,8 +136,8 @@ final class Harness {
 
     init(policy: RoutingPolicy? = nil, locations: [Location] = Net.locations, carriers: [Carrier] = [Net.carrier],
          items: [Item] = Net.items, stock: [(SKU, LocationID, Int32)] = [], start: Timestamp = Net.start,
-         limits: DomainLimits = .default) throws {
-        engine = Engine(limits: limits)
+         limits: DomainLimits = .default, gazetteer: Gazetteer = Gazetteer()) throws {
+        engine = Engine(limits: limits, gazetteer: gazetteer)
         storage = MemoryStorage()
         now = start
         for location in locations { try engine.upsert(location: location, context: context(), storage: storage) }

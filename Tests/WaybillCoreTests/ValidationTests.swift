@@ -319,6 +319,8 @@ struct ItemMasterCaptureTests {
         let storage = MemoryStorage()
         var engine = Engine()
         let context = CommandContext(now: Timestamp(millisecondsSinceEpoch: 1_795_700_000_000))
+        // A network to capture against (captures before any are refused) and a located ship-to.
+        try engine.upsert(location: Location(locationID: LocationID("WH-1")), context: context, storage: storage)
         var item = Item(sku: SKU("RETIRED-1"))
         item.active = false
         try engine.upsert(item: item, context: context, storage: storage)
@@ -327,6 +329,7 @@ struct ItemMasterCaptureTests {
         draft.externalOrderID = "x-1"
         draft.shipTo.country = "US"
         draft.shipTo.postalCode = "10001"
+        draft.shipTo.coordinates = Coordinates(latitude: 40.7506, longitude: -73.9972)
         draft.lines = [DraftLine(lineID: "1", sku: SKU("OK-1"), quantity: 1, unitPrice: Money(minorUnits: 100, currency: "USD")),
                        DraftLine(lineID: "2", sku: SKU("RETIRED-1"), quantity: 1, unitPrice: Money(minorUnits: 100, currency: "USD"))]
         #expect(throws: DomainError.self) { try engine.capture(draft, context: context, storage: storage) }

@@ -259,6 +259,7 @@ struct CaptureTests {
     func captureOrdersOverLimit() async throws {
         try await withServer({ $0.transport.ordersPerBatchMax = 4 }) { server in
             let client = try await server.client()
+            try await client.loadFixtureNetwork()
             let five = (1...5).map { Fixture.order("OVER-\($0)") }
             let error = await expectStatus(.invalidArgument) { try await client.captureOrders(five) }
             #expect(error?.details.limitName == "ordersPerBatchMax")

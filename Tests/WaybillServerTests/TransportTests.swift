@@ -21,6 +21,7 @@ struct WireBoundaryTests {
         try await withServer({ $0.transport.frameBytesMax = 4_096 }) { server in
             let bystander = try await server.client()
             _ = try await bystander.serverInfo()
+            try await bystander.loadFixtureNetwork()
             let raw = try await server.raw()
             // Only the header and the call_id field: the server must not wait for the other 4,000+ bytes.
             try await raw.send(frameBytes([0x08, 0xAC, 0x02], declaredLength: 4_097))
@@ -65,6 +66,7 @@ struct WireBoundaryTests {
         try await withServer({ $0.transport.frameBytesMax = 16_384 }) { server in
             // A client that holds the server to its advertised limit.
             let info = try await server.client().serverInfo()
+            try await server.client().loadFixtureNetwork()
             let limit = try #require(info.limits.first { $0.name == "frameBytesMax" }?.value)
             var configuration = ClientConfiguration()
             configuration.frameBytesMax = Int(limit)
@@ -208,6 +210,7 @@ struct LimitTests {
     func callsInFlightWithHeldWriter() async throws {
         try await withServer({ $0.transport.callsInFlightPerConnectionMax = 3 }) { server in
             let client = try await server.client()
+            try await client.loadFixtureNetwork()
             // Hold the writer: the first three captures stay in flight until it is released.
             let gate = WriterGate()
             await gate.close(server.server.writer)
@@ -338,6 +341,7 @@ struct DeadlineAndShutdownTests {
     func deadlineExceeded() async throws {
         try await withServer({ $0.injectedWriteDelayMicroseconds = 300_000 }) { server in
             let client = try await server.client()
+            try await client.loadFixtureNetwork()
             await expectStatus(.deadlineExceeded) {
                 try await client.captureOrder(Fixture.order("LATE-1"), timeoutMilliseconds: 20)
             }

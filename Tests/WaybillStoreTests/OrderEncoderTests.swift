@@ -12,7 +12,10 @@ struct OrderEncoderTests {
     /// cancellations, ERP documents) so every field is exercised.
     static func orders() throws -> [Order] {
         let storage = MemoryStorage()
-        var engine = Engine()
+        // Ship-tos without coordinates are routed from their city's centroid (and the decision says so).
+        var engine = Engine(gazetteer: Gazetteer(places: [
+            Gazetteer.Place(name: "New York City", region: "NY", country: "US", coordinates: Coordinates(latitude: 40.7143, longitude: -74.006)),
+        ]))
         let now = Timestamp(millisecondsSinceEpoch: 1_795_700_000_000)
         let context = CommandContext(now: now, clientID: "tests")
         var carrier = Carrier(carrierID: "UPX")
@@ -49,6 +52,7 @@ struct OrderEncoderTests {
             draft.shipTo.country = "US"
             draft.shipTo.lines = number % 2 == 0 ? ["1 Main St", ""] : []
             draft.shipTo.coordinates = number % 4 == 3 ? nil : Coordinates(latitude: 40.0 + Double(number), longitude: number % 5 == 0 ? 0 : -80.5)
+            if number % 4 == 3 { (draft.shipTo.city, draft.shipTo.region) = ("New York", "NY") }
             draft.createdAt = now.adding(milliseconds: Int64(-number))
             if number == 5 { draft.fulfillment = RequestedFulfillment(method: .pickup, pickupLocationID: LocationID("L2")) }
             if number % 4 == 1 { draft.holds = [Hold(reason: .payment, note: "auth pending")] }
@@ -91,6 +95,7 @@ struct OrderEncoderTests {
     @Test("decodes to the same message swift-protobuf builds, for orders of every shape")
     func matchesSwiftProtobuf() throws {
         let orders = try Self.orders()
+        #expect(orders.contains { $0.routingDecisions.contains { !$0.destinationApproximation.isEmpty } }, "routing decision field 10 is exercised")
         #expect(orders.contains { !$0.returns.isEmpty } && orders.contains { $0.erp != ErpOrderState() }
                 && orders.contains { !$0.excludedLocationIDs.isEmpty } && orders.contains { !$0.attributes.isEmpty })
         for order in orders {

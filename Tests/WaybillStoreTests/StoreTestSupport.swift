@@ -119,20 +119,20 @@ enum StoreNet {
     static let locations = [LocationID("WH-1"), LocationID("WH-2"), LocationID("ST-1")]
     static let skus = (1...6).map { SKU("SKU-\($0)") }
 
-    /// `carrierCapacity` > 0 adds a carrier whose service counts parcels per location and day
-    /// (so fulfillments use two capacities, stored as one paired row).
+    /// One carrier, UPX/ground; `carrierCapacity` > 0 limits its parcels per location and day
+    /// (so fulfillments use two limited capacities, stored as one paired row).
     static func setUp(_ writer: StoreWriter, capacity: Int32 = 0, carrierCapacity: Int32 = 0) async throws {
         try await writer.run { context in
             let command = CommandContext(now: context.now)
-            if carrierCapacity > 0 {
-                var ground = CarrierService(service: "ground")
-                ground.rates = [RateBand(maxDistanceKilometres: 20_000, maxWeightGrams: 100_000,
-                                         cost: Money(minorUnits: 700, currency: "USD"), transitDays: 3)]
-                ground.dailyCapacityPerLocation = carrierCapacity
-                var carrier = Carrier(carrierID: "UPX")
-                carrier.services = [ground]
-                try context.engine.upsert(carrier: carrier, context: command, storage: context.engineStorage)
-            }
+            // A carrier to ship with (confirmed shipments name a carrier of the network); with
+            // `carrierCapacity` its service also counts parcels.
+            var ground = CarrierService(service: "ground")
+            ground.rates = [RateBand(maxDistanceKilometres: 20_000, maxWeightGrams: 100_000,
+                                     cost: Money(minorUnits: 700, currency: "USD"), transitDays: 3)]
+            ground.dailyCapacityPerLocation = carrierCapacity
+            var carrier = Carrier(carrierID: "UPX")
+            carrier.services = [ground]
+            try context.engine.upsert(carrier: carrier, context: command, storage: context.engineStorage)
             for (index, id) in locations.enumerated() {
                 var location = Location(locationID: id)
                 location.name = id.rawValue
@@ -307,7 +307,8 @@ private func lifecycleCommand(for order: Order, roll: Int, c: UInt64, location: 
     var options: [(OrderCommand, String)] = []
     for f in order.fulfillments {
         let id = f.fulfillmentID
-        let ship = (OrderCommand.confirmShipment(id, carrierID: "PARCELCO", trackingNumber: "T\(c % 100_000)"), "ship")
+        // Shipments name a carrier of the network: the one routing chose.
+        let ship = (OrderCommand.confirmShipment(id, carrierID: f.carrierID, trackingNumber: "T\(c % 100_000)"), "ship")
         let reject = (OrderCommand.rejectFulfillment(id, lines: [], reason: "cannot find it", stockMissing: c % 2 == 0), "reject")
         switch f.status {
         case .created: options += [(.releaseFulfillment(id), "release"), (.releaseFulfillment(nil), "release"), reject]

@@ -840,6 +840,12 @@ public nonisolated struct Waybill_V1_RoutingDecision: Sendable {
   /// the bounded search hit routingSearchSetsMax
   public var searchTruncated: Bool = false
 
+  /// "" when distances were measured from ship_to.coordinates. Otherwise what they were measured
+  /// from: "destination approximated from city centroid Seattle, WA" (no coordinates were sent; the
+  /// server's gazetteer knew the city), or "destination unknown ..." (re-routes of orders captured
+  /// without either: no distance-based rate or filter applies).
+  public var destinationApproximation: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1514,6 +1520,82 @@ public nonisolated struct Waybill_V1_GetOrderHistoryResponse: Sendable {
   public init() {}
 }
 
+public nonisolated struct Waybill_V1_ReallocateOrdersRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var requestID: String = String()
+
+  /// The orders to re-allocate, in this order (at most reallocateOrdersPerCallMax).
+  public var orderIds: [String] = []
+
+  /// Instead of order_ids: the backordered orders, oldest capture first, at most
+  /// reallocateOrdersPerCallMax per call (call again while backorders_not_examined > 0).
+  public var allBackorders: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Waybill_V1_ReallocationResult: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var orderID: String = String()
+
+  /// OK, or NOT_FOUND for an unknown order id
+  public var status: Waybill_V1_Status {
+    get {_status ?? Waybill_V1_Status()}
+    set {_status = newValue}
+  }
+  /// Returns true if `status` has been explicitly set.
+  public var hasStatus: Bool {self._status != nil}
+  /// Clears the value of `status`. Subsequent reads from it will return its default value.
+  public mutating func clearStatus() {self._status = nil}
+
+  /// by this call (0 on a replay)
+  public var unitsAllocated: Int32 = 0
+
+  public var unitsStillBackordered: Int32 = 0
+
+  /// the order as committed, when status is OK
+  public var order: Waybill_V1_Order {
+    get {_order ?? Waybill_V1_Order()}
+    set {_order = newValue}
+  }
+  /// Returns true if `order` has been explicitly set.
+  public var hasOrder: Bool {self._order != nil}
+  /// Clears the value of `order`. Subsequent reads from it will return its default value.
+  public mutating func clearOrder() {self._order = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _status: Waybill_V1_Status? = nil
+  fileprivate var _order: Waybill_V1_Order? = nil
+}
+
+public nonisolated struct Waybill_V1_ReallocateOrdersResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var results: [Waybill_V1_ReallocationResult] = []
+
+  public var replayed: Bool = false
+
+  /// With all_backorders: backordered orders left for a next call (the per-call limit was reached).
+  public var backordersNotExamined: Int32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "waybill.v1"
@@ -2044,7 +2126,7 @@ nonisolated extension Waybill_V1_LocationDecision: SwiftProtobuf.Message, SwiftP
 
 nonisolated extension Waybill_V1_RoutingDecision: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RoutingDecision"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}policy_version\0\u{3}decided_at_unix_ms\0\u{1}trigger\0\u{1}locations\0\u{1}shipments\0\u{3}total_cost_estimate\0\u{3}backordered_units\0\u{3}candidate_sets_examined\0\u{3}search_truncated\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}policy_version\0\u{3}decided_at_unix_ms\0\u{1}trigger\0\u{1}locations\0\u{1}shipments\0\u{3}total_cost_estimate\0\u{3}backordered_units\0\u{3}candidate_sets_examined\0\u{3}search_truncated\0\u{3}destination_approximation\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2061,6 +2143,7 @@ nonisolated extension Waybill_V1_RoutingDecision: SwiftProtobuf.Message, SwiftPr
       case 7: try { try decoder.decodeSingularInt32Field(value: &self.backorderedUnits) }()
       case 8: try { try decoder.decodeSingularInt32Field(value: &self.candidateSetsExamined) }()
       case 9: try { try decoder.decodeSingularBoolField(value: &self.searchTruncated) }()
+      case 10: try { try decoder.decodeSingularStringField(value: &self.destinationApproximation) }()
       default: break
       }
     }
@@ -2098,6 +2181,9 @@ nonisolated extension Waybill_V1_RoutingDecision: SwiftProtobuf.Message, SwiftPr
     if self.searchTruncated != false {
       try visitor.visitSingularBoolField(value: self.searchTruncated, fieldNumber: 9)
     }
+    if !self.destinationApproximation.isEmpty {
+      try visitor.visitSingularStringField(value: self.destinationApproximation, fieldNumber: 10)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2111,6 +2197,7 @@ nonisolated extension Waybill_V1_RoutingDecision: SwiftProtobuf.Message, SwiftPr
     if lhs.backorderedUnits != rhs.backorderedUnits {return false}
     if lhs.candidateSetsExamined != rhs.candidateSetsExamined {return false}
     if lhs.searchTruncated != rhs.searchTruncated {return false}
+    if lhs.destinationApproximation != rhs.destinationApproximation {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -3448,6 +3535,140 @@ nonisolated extension Waybill_V1_GetOrderHistoryResponse: SwiftProtobuf.Message,
     if lhs.orderID != rhs.orderID {return false}
     if lhs.entries != rhs.entries {return false}
     if lhs.routingDecisions != rhs.routingDecisions {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Waybill_V1_ReallocateOrdersRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ReallocateOrdersRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{3}order_ids\0\u{3}all_backorders\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.requestID) }()
+      case 2: try { try decoder.decodeRepeatedStringField(value: &self.orderIds) }()
+      case 3: try { try decoder.decodeSingularBoolField(value: &self.allBackorders) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.requestID.isEmpty {
+      try visitor.visitSingularStringField(value: self.requestID, fieldNumber: 1)
+    }
+    if !self.orderIds.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.orderIds, fieldNumber: 2)
+    }
+    if self.allBackorders != false {
+      try visitor.visitSingularBoolField(value: self.allBackorders, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Waybill_V1_ReallocateOrdersRequest, rhs: Waybill_V1_ReallocateOrdersRequest) -> Bool {
+    if lhs.requestID != rhs.requestID {return false}
+    if lhs.orderIds != rhs.orderIds {return false}
+    if lhs.allBackorders != rhs.allBackorders {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Waybill_V1_ReallocationResult: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ReallocationResult"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}order_id\0\u{1}status\0\u{3}units_allocated\0\u{3}units_still_backordered\0\u{1}order\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.orderID) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._status) }()
+      case 3: try { try decoder.decodeSingularInt32Field(value: &self.unitsAllocated) }()
+      case 4: try { try decoder.decodeSingularInt32Field(value: &self.unitsStillBackordered) }()
+      case 5: try { try decoder.decodeSingularMessageField(value: &self._order) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.orderID.isEmpty {
+      try visitor.visitSingularStringField(value: self.orderID, fieldNumber: 1)
+    }
+    try { if let v = self._status {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    if self.unitsAllocated != 0 {
+      try visitor.visitSingularInt32Field(value: self.unitsAllocated, fieldNumber: 3)
+    }
+    if self.unitsStillBackordered != 0 {
+      try visitor.visitSingularInt32Field(value: self.unitsStillBackordered, fieldNumber: 4)
+    }
+    try { if let v = self._order {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Waybill_V1_ReallocationResult, rhs: Waybill_V1_ReallocationResult) -> Bool {
+    if lhs.orderID != rhs.orderID {return false}
+    if lhs._status != rhs._status {return false}
+    if lhs.unitsAllocated != rhs.unitsAllocated {return false}
+    if lhs.unitsStillBackordered != rhs.unitsStillBackordered {return false}
+    if lhs._order != rhs._order {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Waybill_V1_ReallocateOrdersResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ReallocateOrdersResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}results\0\u{1}replayed\0\u{3}backorders_not_examined\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.results) }()
+      case 2: try { try decoder.decodeSingularBoolField(value: &self.replayed) }()
+      case 3: try { try decoder.decodeSingularInt32Field(value: &self.backordersNotExamined) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.results.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.results, fieldNumber: 1)
+    }
+    if self.replayed != false {
+      try visitor.visitSingularBoolField(value: self.replayed, fieldNumber: 2)
+    }
+    if self.backordersNotExamined != 0 {
+      try visitor.visitSingularInt32Field(value: self.backordersNotExamined, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Waybill_V1_ReallocateOrdersResponse, rhs: Waybill_V1_ReallocateOrdersResponse) -> Bool {
+    if lhs.results != rhs.results {return false}
+    if lhs.replayed != rhs.replayed {return false}
+    if lhs.backordersNotExamined != rhs.backordersNotExamined {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -62,7 +62,7 @@ public enum Simulation {
         let wallStart = wallNanoseconds()
         let metrics = Metrics()
         let storage = SimulationStorage()
-        var engine = Engine()
+        var engine = Engine(gazetteer: .serverDefault)
         let context = CommandContext(now: Timestamp(millisecondsSinceEpoch: scenario.startMilliseconds), clientID: "simulator")
         for location in world.locations { try engine.upsert(location: location, context: context, storage: storage) }
         for carrier in world.carriers { try engine.upsert(carrier: carrier, context: context, storage: storage) }
