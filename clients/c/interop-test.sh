@@ -86,6 +86,9 @@ run() { # OUTFILE COMMAND... ; fails the test when the command fails
     fi
 }
 
+# A server without a network refuses captures (nothing could serve them).
+run "$TMP/load.json" "$bin" call load-network "$root/examples/network.json" --server "$server"
+
 # ---- 1. capture from C, read back with the Swift CLI ----
 say "capture-order from C"
 cat >"$TMP/order.txt" <<'EOF'
@@ -94,8 +97,11 @@ external_order_id = c-interop-1
 customer.name = Ada Lovelace
 ship_to.line = 1 Main St
 ship_to.city = New York
+ship_to.region = NY
 ship_to.postal_code = 10001
 ship_to.country = US
+ship_to.latitude = 40.7506
+ship_to.longitude = -73.9972
 line = 1 SKU-1 2 1999 USD
 line = 2 SKU-2 1 500 USD
 EOF
@@ -111,6 +117,8 @@ check orderId "$c_order" "$(j '.orderId')"
 check channel CHANNEL_WEB "$(j '.channel')"
 check externalOrderId c-interop-1 "$(j '.externalOrderId')"
 check shipTo "10001 US" "$(j '"\(.shipTo.postalCode) \(.shipTo.country)"')"
+check coordinates "40.7506 -73.9972" "$(j '"\(.shipTo.coordinates.latitude) \(.shipTo.coordinates.longitude)"')"
+check routedFrom "" "$(j '.routingDecisions[0].destinationApproximation // ""')"
 check customer "Ada Lovelace" "$(j '.customer.name')"
 check lines "1 SKU-1 2 1999 USD;2 SKU-2 1 500 USD" \
     "$(j '[.lines[] | "\(.lineId) \(.sku) \(.quantity) \(.unitPrice.minorUnits) \(.unitPrice.currency)"] | join(";")')"
@@ -119,7 +127,7 @@ check lines "1 SKU-1 2 1999 USD;2 SKU-2 1 500 USD" \
 say "capture-order with the Swift CLI"
 cat >"$TMP/order.json" <<'EOF'
 {"channel":"CHANNEL_WEB","externalOrderId":"swift-interop-1",
- "shipTo":{"postalCode":"10001","country":"US"},
+ "shipTo":{"city":"New York","region":"NY","postalCode":"10001","country":"US"},
  "lines":[{"lineId":"1","sku":"SKU-1","quantity":2,"unitPrice":{"minorUnits":1999,"currency":"USD"}},
           {"lineId":"2","sku":"SKU-3","quantity":3,"unitPrice":{"minorUnits":250,"currency":"USD"}}]}
 EOF
@@ -134,7 +142,11 @@ field() { sed -n "s/^  $1  *//p" "$TMP/c-get.out" | head -n1; }
 check orderId "$s_order" "$(sed -n 's/^order //p' "$TMP/c-get.out")"
 check channel WEB "$(field channel)"
 check externalOrderId swift-interop-1 "$(field 'external id')"
-check shipTo "10001 US" "$(field 'ship to')"
+check shipTo "New York NY 10001 US" "$(field 'ship to')"
+# No coordinates were sent: routed from the city's centroid, and the order says so.
+run "$TMP/swift-get-2.json" "$bin" call get-order "$s_order" --server "$server"
+check routedFrom "destination approximated from city centroid New York City, NY" \
+    "$(jq -r '.routingDecisions[0].destinationApproximation' "$TMP/swift-get-2.json")"
 check lines "1 SKU-1 2 19.99 USD;2 SKU-3 3 2.50 USD" \
     "$(awk '$1 == "line" { printf "%s%s %s %s %s %s", sep, $2, $3, $5, $7, $8; sep = ";" }' "$TMP/c-get.out")"
 status=$(field status)

@@ -27,9 +27,17 @@ int main(int argc, char **argv) {
     line.quantity = 2;
     line.unit_price = &price;
     Waybill__V1__OrderLine *lines[] = {&line};
+    /* Routing measures distances from the ship-to: send its coordinates (or a city and region
+     * the server knows), else a shipped order is refused. */
+    Waybill__V1__Coordinates where = WAYBILL__V1__COORDINATES__INIT;
+    where.latitude = 40.7506;
+    where.longitude = -73.9972;
     Waybill__V1__Address ship_to = WAYBILL__V1__ADDRESS__INIT;
+    ship_to.city = "New York";
+    ship_to.region = "NY";
     ship_to.postal_code = "10001";
     ship_to.country = "US";
+    ship_to.coordinates = &where;
     Waybill__V1__Order order = WAYBILL__V1__ORDER__INIT;
     order.channel = WAYBILL__V1__CHANNEL__CHANNEL_STORE_POS;
     order.external_order_id = "till-3-receipt-0042"; /* idempotency key with the channel */

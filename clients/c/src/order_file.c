@@ -102,6 +102,25 @@ static Waybill__V1__Address *ship_to(Waybill__V1__Order *o) {
     return o->ship_to;
 }
 
+static Waybill__V1__Coordinates *coordinates(Waybill__V1__Order *o) {
+    Waybill__V1__Address *a = ship_to(o);
+    if (!a->coordinates) {
+        a->coordinates = xmalloc(sizeof *a->coordinates);
+        waybill__v1__coordinates__init(a->coordinates);
+    }
+    return a->coordinates;
+}
+
+/* Decimal degrees within [min, max]; "nan", "inf" and trailing junk are refused. */
+static int parse_degrees(const char *v, double min, double max, double *out) {
+    char *end;
+    errno = 0;
+    double x = strtod(v, &end);
+    if (errno || end == v || *end || !(x >= min && x <= max)) return -1;
+    *out = x;
+    return 0;
+}
+
 static Waybill__V1__Customer *customer(Waybill__V1__Order *o) {
     if (!o->customer) {
         o->customer = xmalloc(sizeof *o->customer);
@@ -143,9 +162,13 @@ static int parse_line(Waybill__V1__Order *o, char *v) {
     return 0;
 }
 
-static int parse_pair(Waybill__V1__Order *o, const char *k, char *v) {
+/* Which of ship_to.latitude / ship_to.longitude a file gave: both or neither. */
+enum { HAS_LATITUDE = 1, HAS_LONGITUDE = 2 };
+
+static int parse_pair(Waybill__V1__Order *o, const char *k, char *v, int *coordinates_given) {
     int e;
     int64_t x;
+    double degrees;
     if (!strcmp(k, "channel")) {
         if (parse_enum(&waybill__v1__channel__descriptor, "CHANNEL_", v, &e)) return -1;
         o->channel = (Waybill__V1__Channel)e;
@@ -166,6 +189,15 @@ static int parse_pair(Waybill__V1__Order *o, const char *k, char *v) {
     else if (!strcmp(k, "ship_to.postal_code")) set_str(&ship_to(o)->postal_code, v);
     else if (!strcmp(k, "ship_to.country")) set_str(&ship_to(o)->country, v);
     else if (!strcmp(k, "ship_to.phone")) set_str(&ship_to(o)->phone, v);
+    else if (!strcmp(k, "ship_to.latitude")) {
+        if (parse_degrees(v, -90, 90, &degrees)) return -1;
+        coordinates(o)->latitude = degrees;
+        *coordinates_given |= HAS_LATITUDE;
+    } else if (!strcmp(k, "ship_to.longitude")) {
+        if (parse_degrees(v, -180, 180, &degrees)) return -1;
+        coordinates(o)->longitude = degrees;
+        *coordinates_given |= HAS_LONGITUDE;
+    }
     else if (!strcmp(k, "fulfillment")) {
         if (parse_enum(&waybill__v1__fulfillment_method__descriptor, "FULFILLMENT_METHOD_", v, &e))
             return -1;
@@ -193,7 +225,7 @@ Waybill__V1__Order *order_file_parse(const char *text, char *err, size_t err_siz
     Waybill__V1__Order *o = xmalloc(sizeof *o);
     waybill__v1__order__init(o);
     char *copy = xstrdup(text);
-    int lineno = 0, rc = 0;
+    int lineno = 0, rc = 0, coordinates_given = 0;
     char *line = copy, *next;
     for (; line && rc == 0; line = next) {
         next = strchr(line, '\n');
@@ -209,7 +241,7 @@ Waybill__V1__Order *order_file_parse(const char *text, char *err, size_t err_siz
         }
         *eq = '\0';
         char *k = trim(s), *v = trim(eq + 1);
-        int r = parse_pair(o, k, v);
+        int r = parse_pair(o, k, v, &coordinates_given);
         if (r == -2) snprintf(err, err_size, "line %d: unknown key '%s'", lineno, k);
         else if (r && !strcmp(k, "line"))
             snprintf(err, err_size,
@@ -217,6 +249,10 @@ Waybill__V1__Order *order_file_parse(const char *text, char *err, size_t err_siz
                      lineno);
         else if (r) snprintf(err, err_size, "line %d: bad value for '%s'", lineno, k);
         rc = r;
+    }
+    if (rc == 0 && coordinates_given && coordinates_given != (HAS_LATITUDE | HAS_LONGITUDE)) {
+        snprintf(err, err_size, "ship_to.latitude and ship_to.longitude go together: give both or neither");
+        rc = -1;
     }
     free(copy);
     if (rc) {
@@ -311,7 +347,9 @@ void order_print(FILE *f, const Waybill__V1__Order *o) {
         for (size_t i = 0; i < a->n_lines; i++) fprintf(f, " %s,", a->lines[i]);
         if (set(a->city)) fprintf(f, " %s", a->city);
         if (set(a->region)) fprintf(f, " %s", a->region);
-        fprintf(f, " %s %s\n", a->postal_code ? a->postal_code : "", a->country ? a->country : "");
+        fprintf(f, " %s %s", a->postal_code ? a->postal_code : "", a->country ? a->country : "");
+        if (a->coordinates) fprintf(f, " (%.4f, %.4f)", a->coordinates->latitude, a->coordinates->longitude);
+        fputc('\n', f);
     }
     const Waybill__V1__RequestedFulfillment *rf = o->fulfillment;
     if (rf) {

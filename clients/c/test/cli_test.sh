@@ -52,6 +52,8 @@ ship_to.line = 1 Main St
 ship_to.city = New York
 ship_to.postal_code = 10001
 ship_to.country = US
+ship_to.latitude = 40.7506
+ship_to.longitude = -73.9972
 line = 1 SKU-1 2 1999 USD
 line = 2 SKU-2 1 500 USD
 EOF
@@ -95,7 +97,7 @@ echo "get-order"
 run 0 get-order W-00000001
 expect_out '^order W-00000001$'
 expect_out '^  channel +WEB$'
-expect_out '^  ship to +1 Main St, New York 10001 US$'
+expect_out '^  ship to +1 Main St, New York 10001 US \(40\.7506, -73\.9972\)$'
 run 1 get-order W-404
 expect_err '^NOT_FOUND: order W-404 not found \(field order_id\)$'
 

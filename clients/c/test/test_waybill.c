@@ -662,6 +662,8 @@ static void test_order_file(void) {
         "ship_to.line = Apt 2\n"
         "ship_to.postal_code = 10001\n"
         "ship_to.country = US\n"
+        "ship_to.latitude = 40.7506\n"
+        "ship_to.longitude = -73.9972\n"
         "  service_level = EXPEDITED  \n"
         "attribute.payment_ref = PAY-1=2\n"
         "line = 1 SKU-1 2 1999 USD\n"
@@ -673,6 +675,8 @@ static void test_order_file(void) {
         CHECK(strcmp(o->external_order_id, "pos-42") == 0);
         CHECK(o->customer && strcmp(o->customer->name, "Ada Lovelace") == 0);
         CHECK(o->ship_to && o->ship_to->n_lines == 2 && strcmp(o->ship_to->lines[1], "Apt 2") == 0);
+        CHECK(o->ship_to && o->ship_to->coordinates && o->ship_to->coordinates->latitude == 40.7506 &&
+              o->ship_to->coordinates->longitude == -73.9972);
         CHECK(o->fulfillment && o->fulfillment->service_level == WAYBILL__V1__SERVICE_LEVEL__SERVICE_LEVEL_EXPEDITED);
         CHECK(o->n_attributes == 1 && strcmp(o->attributes[0]->value, "PAY-1=2") == 0);
         CHECK(o->n_lines == 2 && o->lines[0]->quantity == 2 && o->lines[0]->unit_price->minor_units == 1999);
@@ -690,6 +694,11 @@ static void test_order_file(void) {
         {"line = 1 SKU 2 USD\n", "line 1: expected line ="},
         {"line = 1 SKU two 100 USD\n", "expected line ="},
         {"ship_to.country = US\ncolour = red\n", "line 2: unknown key 'colour'"},
+        {"ship_to.latitude = 91\nship_to.longitude = 0\n", "line 1: bad value for 'ship_to.latitude'"},
+        {"ship_to.latitude = 40\nship_to.longitude = -181\n", "line 2: bad value for 'ship_to.longitude'"},
+        {"ship_to.latitude = 40.7x\n", "line 1: bad value for 'ship_to.latitude'"},
+        {"ship_to.latitude = nan\n", "line 1: bad value for 'ship_to.latitude'"},
+        {"ship_to.latitude = 40.7\n", "ship_to.latitude and ship_to.longitude go together"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         err[0] = '\0';
