@@ -48,10 +48,10 @@ struct SimCommand: AsyncParsableCommand {
     @Option(parsing: .upToNextOption, help: "Two policy files: run the same seeded traffic under both and compare KPIs.")
     var compare: [String] = []
 
-    @Option(help: "With --compare: run each policy on N seeds (the seed, seed+1, ...; the same for both) and report 95% intervals. 1...\(ReplicationPlan.replicationsMax).")
+    @Option(help: "Run on N seeds (the seed, seed+1, ...; with --compare the same for both policies) and report each KPI's mean with its 95% interval. 1...\(ReplicationPlan.replicationsMax).")
     var replications = 1
 
-    @Option(help: "With --compare, in-process: runs at a time (default: the active processor count; results do not depend on it).")
+    @Option(help: "With --replications, in-process: runs at a time (default: the active processor count; results do not depend on it).")
     var parallelism = ProcessInfo.processInfo.activeProcessorCount
 
     @Option(help: "Test hook (embedded server): microseconds added to every write, to prove load-regression checks catch a slower write path.")
@@ -76,7 +76,6 @@ struct SimCommand: AsyncParsableCommand {
         guard let path = scenario else { throw ValidationError("give a scenario file, e.g. simulator/scenarios/smoke.json") }
         guard let chosen = Driver(rawValue: driver) else { throw ValidationError("--driver must be live or in-process") }
         if !compare.isEmpty && compare.count != 2 { throw ValidationError("--compare takes two policy files") }
-        if replications != 1 && compare.isEmpty { throw ValidationError("--replications needs --compare") }
         let plan = ReplicationPlan(replications: replications, parallelism: parallelism)
         do { try plan.validate() } catch { throw ValidationError("\(error)") }
         let loaded: Scenario
@@ -99,14 +98,15 @@ struct SimCommand: AsyncParsableCommand {
         }
         let mode = chosen == .live ? (target.map { "live against \($0)" } ?? "live against an embedded server") : "in-process"
         let firstSeed = seed ?? loaded.seed
-        let seeds = replications == 1 ? "seed \(firstSeed)" : "seeds \(firstSeed)…\(firstSeed &+ UInt64(replications - 1)), \(2 * replications) runs, "
-            + (chosen == .live ? "one at a time" : "\(min(parallelism, 2 * replications)) at a time")
+        let runs = (compare.isEmpty ? 1 : 2) * replications
+        let seeds = runs == 1 ? "seed \(firstSeed)" : "seeds \(firstSeed)…\(firstSeed &+ UInt64(replications - 1)), \(runs) runs, "
+            + (chosen == .live ? "one at a time" : "\(min(parallelism, runs)) at a time")
         FileHandle.standardError.write(Data("simulating \(loaded.name) (\(mode), \(seeds))...\n".utf8))
         let outcome: SimulationOutcome
         do {
             outcome = compare.count == 2
                 ? try await Simulation.compare(loaded, policyA: compare[0], policyB: compare[1], options: options, plan: plan)
-                : try await Simulation.run(loaded, options: options)
+                : try await Simulation.replicate(loaded, options: options, plan: plan)
         } catch {
             throw CLIError("\(error)")
         }

@@ -159,6 +159,27 @@ private func compareShort(replications: Int, parallelism: Int) async throws -> S
         #expect(report.summary.contains("USD "))
     }
 
+    @Test func onePolicyReplicatedGivesIntervalsOverPlainRuns() async throws {
+        var options = SimulationOptions()
+        options.driver = .inProcess
+        options.measureLatency = false
+        options.policyFile = policy("fastest")
+        let report = try await Simulation.replicate(try shortScenario(), options: options, plan: ReplicationPlan(replications: 2, parallelism: 2)).report
+        let replicated = try #require(report.replicated)
+        #expect(replicated.seeds == [42, 43] && replicated.runs.map(\.seed) == [42, 43])
+        // Each replication is the plain run of its seed.
+        options.seed = 43
+        let plain = try await Simulation.run(try shortScenario(), options: options).report
+        let fill = try #require(replicated.estimates.first { $0.key == "fill_rate" })
+        #expect(fill.values[1] == plain.kpis.fillRate)
+        let days = try #require(replicated.estimates.first { $0.key == "mean_order_to_delivery_days" })
+        #expect(days.values[1] == plain.delivery.meanOrderToDeliveryDays && days.estimate.halfWidth != nil)
+        #expect(report.summary.contains("Over 2 replications") && report.html.contains("Over 2 replications"))
+        // One replication is a plain run.
+        let single = try await Simulation.replicate(try shortScenario(), options: options, plan: ReplicationPlan(replications: 1, parallelism: 2)).report
+        #expect(single.replicated == nil && single.digests.trace == plain.digests.trace)
+    }
+
     @Test func aggregatesDoNotDependOnParallelism() async throws {
         let one = try #require(try await compareShort(replications: 2, parallelism: 1).report.comparison)
         let two = try #require(try await compareShort(replications: 2, parallelism: 2).report.comparison)

@@ -1,5 +1,5 @@
-// `--compare A B --replications N`: both policies on the same N seeds (common random numbers), runs
-// in parallel up to `parallelism`, each KPI's mean with a 95% interval and the paired interval of B − A.
+// `--compare A B --replications N`: both policies on the same N seeds (common random numbers, run by
+// Replication.swift), each KPI's mean with a 95% interval and the paired interval of B − A.
 // Aggregates depend only on the seeds, never on the parallelism or the order runs finish in.
 
 import Foundation
@@ -140,76 +140,17 @@ public struct Comparison: Codable, Sendable {
     public var allPassed: Bool { replicationRuns.allSatisfy(\.passed) }
 }
 
-/// The replications of a comparison.
-public struct ReplicationPlan: Sendable {
-    /// More replications than this is a mistake, not a plan: 100 seeds already give intervals ~7% of one seed's spread.
-    public static let replicationsMax = 100
-    /// Runs of the in-process driver at a time; more than this oversubscribes any machine we run on.
-    public static let parallelismMax = 64
-
-    public var replications = 1
-    /// Runs at a time (in-process; the live driver runs one at a time, each against its own embedded server).
-    public var parallelism = ProcessInfo.processInfo.activeProcessorCount
-
-    public init(replications: Int = 1, parallelism: Int = ProcessInfo.processInfo.activeProcessorCount) {
-        self.replications = replications
-        self.parallelism = parallelism
-    }
-
-    public func validate() throws {
-        guard (1...Self.replicationsMax).contains(replications) else {
-            throw ReplicationError("--replications must be 1...\(Self.replicationsMax) (got \(replications))")
-        }
-        guard (1...Self.parallelismMax).contains(parallelism) else {
-            throw ReplicationError("--parallelism must be 1...\(Self.parallelismMax) (got \(parallelism))")
-        }
-    }
-
-    /// seed, seed + 1, … (wrapping).
-    public func seeds(from seed: UInt64) -> [UInt64] { (0..<replications).map { seed &+ UInt64($0) } }
-}
-
-public struct ReplicationError: Error, CustomStringConvertible {
-    public var description: String
-    init(_ description: String) { self.description = description }
-}
-
 extension Simulation {
     /// The same seeded traffic under two policies, `plan.replications` seeds each, KPIs side by side.
     public static func compare(_ scenario: Scenario, policyA: String, policyB: String, options: SimulationOptions,
                                plan: ReplicationPlan = ReplicationPlan()) async throws -> SimulationOutcome {
         try plan.validate()
         let seeds = plan.seeds(from: options.seed ?? scenario.seed)
-        let jobs = [policyA, policyB].flatMap { policy in seeds.map { (policy: policy, seed: $0) } }
-        // Live runs each start an embedded server on simulated time: one at a time.
-        let width = Swift.min(options.driver == .live ? 1 : plan.parallelism, jobs.count)
-        var reports = [Report?](repeating: nil, count: jobs.count)
-        var first: SimulationOutcome?
-        try await withThrowingTaskGroup(of: (Int, SimulationOutcome).self) { group in
-            var next = 0
-            func start(_ group: inout ThrowingTaskGroup<(Int, SimulationOutcome), any Error>) {
-                let index = next
-                next += 1
-                var jobOptions = options
-                jobOptions.policyFile = jobs[index].policy
-                jobOptions.seed = jobs[index].seed
-                if index > 0 { jobOptions.traceLines = 0 }
-                group.addTask { (index, try await run(scenario, options: jobOptions)) }
-            }
-            while next < width { start(&group) }
-            while let (index, outcome) = try await group.next() {
-                var report = outcome.report
-                if index == 0 { first = outcome }
-                // Only the first seed's series are charted: drop the others' to keep report.json small.
-                if jobs[index].seed != seeds[0] { report.series = [] }
-                reports[index] = report
-                if next < jobs.count { start(&group) }
-            }
-        }
-        let done = reports.map { $0! }
+        let jobs: [ReplicationJob] = [policyA, policyB].flatMap { policy in seeds.map { ReplicationJob(policyFile: policy, seed: $0) } }
+        let (first, done, width) = try await runReplications(scenario, jobs: jobs, options: options, plan: plan)
         let comparison = makeComparison(reportsA: Array(done[..<seeds.count]), reportsB: Array(done[seeds.count...]),
                                         seeds: seeds, parallelism: width)
-        var outcome = first!
+        var outcome = first
         outcome.report.comparison = comparison
         outcome.report.passed = comparison.allPassed
         outcome.report.policy = "\(comparison.policyA) vs \(comparison.policyB)"
@@ -231,10 +172,7 @@ extension Simulation {
         let channels = channelNames.map { name in
             ChannelComparison(channel: name, a: meanChannel(name, reportsA), b: meanChannel(name, reportsB))
         }
-        let runs = zip(reportsA + reportsB, seeds + seeds).map { report, seed in
-            ReplicationRun(policy: report.policy, seed: seed, passed: report.passed, failedChecks: report.checks.filter { !$0.passed }.map(\.name),
-                           wallSeconds: report.throughput.wallSeconds, digests: report.digests)
-        }
+        let runs = zip(reportsA + reportsB, seeds + seeds).map { ReplicationRun($0, seed: $1) }
         return Comparison(policyA: reportsA[0].policy, policyB: reportsB[0].policy,
                           kpis: estimates.map { KPIDifference(name: $0.key, a: $0.a.mean, b: $0.b.mean, difference: $0.difference.mean) },
                           replications: seeds.count, seeds: seeds, parallelism: parallelism, currency: reportsA[0].cost.currency,

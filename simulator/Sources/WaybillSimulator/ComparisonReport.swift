@@ -111,6 +111,35 @@ extension Report {
         return body + "</table>"
     }
 
+    // MARK: one policy, replicated
+
+    func replicatedLines(_ replicated: Replicated) -> [String] {
+        let n = replicated.replications
+        var out = ["", "  Over \(n) replications (seeds \(replicated.seeds.first!)…\(replicated.seeds.last!)): "
+                   + (replicated.allPassed ? "all \(n) passed their checks" : "FAILED: " + replicated.runs.filter { !$0.passed }
+                        .map { "seed \($0.seed) (\($0.failedChecks.joined(separator: ", ")))" }.joined(separator: "; "))
+                   + "; mean ± half-width of the 95% interval (Student t, \(n - 1) df)"]
+        var section = ""
+        for kpi in replicated.estimates {
+            if kpi.section != section { section = kpi.section; out.append("  " + section) }
+            out.append("    " + pad(kpi.name, 46) + KPIText.estimate(kpi.estimate, kpi.unit, currency: cost.currency))
+        }
+        return out
+    }
+
+    func replicatedHTML(_ replicated: Replicated) -> String {
+        let n = replicated.replications
+        var body = "<h2>Over \(n) replications</h2><p>Seeds \(replicated.seeds.map(String.init).joined(separator: ", ")); "
+            + "\(replicated.runs.filter(\.passed).count)/\(n) passed their checks. Mean ± half-width of the 95% interval (Student t, \(n - 1) degrees of freedom); "
+            + "the rest of this page is seed \(replicated.seeds[0]).</p><table>"
+        var section = ""
+        for kpi in replicated.estimates {
+            if kpi.section != section { section = kpi.section; body += "<tr><th>\(escape(section))</th><th>mean ± 95%</th></tr>" }
+            body += "<tr><td title=\"\(kpi.key)\">\(escape(kpi.name))</td><td>\(KPIText.estimate(kpi.estimate, kpi.unit, currency: cost.currency))</td></tr>"
+        }
+        return body + "</table>"
+    }
+
     // MARK: comparison, terminal
 
     func comparisonSummary(_ comparison: Comparison) -> String {

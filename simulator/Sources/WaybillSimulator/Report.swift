@@ -93,6 +93,8 @@ public struct Report: Codable, Sendable {
     public var digests: Digests
     public var series: [SeriesPoint]
     public var comparison: Comparison?
+    /// With `--replications N` and one policy: each KPI over the N seeds (this report is the first seed's).
+    public var replicated: Replicated?
 
     public func json() throws -> Data {
         let encoder = JSONEncoder()
@@ -139,6 +141,7 @@ public struct Report: Codable, Sendable {
             }
         }
         for check in checks { out.append("  [\(check.passed ? "ok" : "FAIL")] \(check.name): \(check.detail)") }
+        if let replicated { out.append(contentsOf: replicatedLines(replicated)) }
         return out.joined(separator: "\n")
     }
 
@@ -162,6 +165,7 @@ public struct Report: Codable, Sendable {
                        kpis.averageShippingCost, kpis.onTimeRate * 100, kpis.backorderRate * 100)
             + "<td>\(kpis.cancellations)</td><td>\(kpis.returns)</td><td>\(kpis.storeRejections)</td></tr></table>"
         body += fulfillmentFiguresHTML
+        if let replicated { body += replicatedHTML(replicated) }
         body += "<h2>Throughput</h2>"
         body += chart(title: "orders per simulated hour (offered load) over simulated time", x: series.map(\.simulatedHours), xLabel: "simulated hours",
                       lines: [("orders/sim hour", series.map(\.ordersPerSimulatedHour))])
