@@ -4,6 +4,7 @@
 
 import Foundation
 import SwiftProtobuf
+import Synchronization
 
 /// One field of a message, as protobuf JSON names it.
 public struct ProtoField {
@@ -35,9 +36,20 @@ public struct ProtoName: Hashable, Sendable {
 }
 
 public enum ProtoSchema {
+    /// Reflection runs once per type: printing 1,000 orders asks for the order's fields 1,000 times.
+    private static let namesCache = Mutex<[ObjectIdentifier: [ProtoName]]>([:])
+    private static let fieldsCache = Mutex<[ObjectIdentifier: CachedFields]>([:])
+
     /// Field or case names by number, read from the type's `_protobuf_nameMap` (its lookup tables
     /// are not public API; a test pins what this returns for known types).
     public static func names(of type: Any.Type) -> [ProtoName] {
+        if let cached = namesCache.withLock({ $0[ObjectIdentifier(type)] }) { return cached }
+        let names = reflectedNames(of: type)
+        namesCache.withLock { $0[ObjectIdentifier(type)] = names }
+        return names
+    }
+
+    private static func reflectedNames(of type: Any.Type) -> [ProtoName] {
         guard let providing = type as? any _ProtoNameProviding.Type,
               let table = Mirror(reflecting: providing._protobuf_nameMap).children.first(where: { $0.label == "numberToNameMap" })?.value
         else { return [] }
@@ -62,6 +74,13 @@ public enum ProtoSchema {
 
     /// Every field of `type`, by number.
     public static func fields(of type: any SwiftProtobuf.Message.Type) -> [ProtoField] {
+        if let cached = fieldsCache.withLock({ $0[ObjectIdentifier(type)] }) { return cached.fields }
+        let fields = reflectedFields(of: type)
+        fieldsCache.withLock { $0[ObjectIdentifier(type)] = CachedFields(fields: fields) }
+        return fields
+    }
+
+    private static func reflectedFields(of type: any SwiftProtobuf.Message.Type) -> [ProtoField] {
         var valuesByName: [String: Any] = [:]
         collect(Mirror(reflecting: type.init()), into: &valuesByName)
         return names(of: type).map { name in
@@ -117,6 +136,11 @@ public enum ProtoSchema {
         guard mirror.displayStyle == .optional else { return value }
         return mirror.children.first?.value
     }
+}
+
+/// Metatypes and strings, never mutated after reflection: safe to share between threads.
+private struct CachedFields: @unchecked Sendable {
+    let fields: [ProtoField]
 }
 
 private protocol OptionalMessageField { static var wrappedMessageType: any SwiftProtobuf.Message.Type { get } }
