@@ -306,6 +306,7 @@ extension Services {
                 ("historyEntriesPerOrderMax", Int64(domain.historyEntriesPerOrderMax), "changes recorded per order"),
                 ("backorderReleaseBatchMax", Int64(domain.backorderReleaseBatchMax), "backordered orders retried per stock arrival"),
                 ("shortageOrdersScannedMax", Int64(domain.shortageOrdersScannedMax), "orders holding reservations examined, newest first, when a count leaves reservations short"),
+                ("reallocateOrdersPerCallMax", Int64(domain.reallocateOrdersPerCallMax), "orders one ReallocateOrders call routes again"),
                 ("writeQueueDepthMax", Int64(services.configuration.writer.writeQueueDepthMax), "writes waiting for the writer"),
                 ("writeBatchMax", Int64(services.configuration.writer.writeBatchMax), "writes per transaction"),
                 ("routingCandidatesMax", Int64(services.configuration.routing.routingCandidatesMax), "locations in the split search"),

@@ -171,4 +171,17 @@ struct DestinationAndReferenceTests {
             #expect(try await client.feedInfo().headOffset == head + 1)
         }
     }
+
+    @Test("reallocateOrdersPerCallMax is reported by GetServerInfo and enforced with its name")
+    func reallocateLimit() async throws {
+        try await withServer({ $0.domain.reallocateOrdersPerCallMax = 2 }) { server in
+            let client = try await server.client()
+            let info = try await client.serverInfo()
+            #expect(info.limits.first { $0.name == "reallocateOrdersPerCallMax" }?.value == 2)
+            let error = await expectStatus(.invalidArgument, field: "order_ids") {
+                try await client.reallocateOrders(["W-00000001", "W-00000002", "W-00000003"], requestID: "too-many")
+            }
+            #expect(error?.details.limitName == "reallocateOrdersPerCallMax" && error?.details.limitValue == 2)
+        }
+    }
 }
