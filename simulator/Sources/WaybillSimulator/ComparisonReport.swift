@@ -254,10 +254,11 @@ extension Report {
         body += "</table>"
         body += "<h2>Delivery speed</h2>"
         let days = (0..<deliveredByDayBuckets).map(Double.init)
-        body += svgChart(title: "share of parcels delivered within k calendar days of the order (all replications)", xLabel: "days from the order", series: [
+        body += svgChart(title: "% of parcels delivered within k calendar days of the order (all replications)",
+                         xLabel: "calendar days from the order (\(deliveredByDayBuckets - 1) = any)", series: [
             ChartSeries(label: "A: " + comparison.policyA, x: days, y: comparison.deliveredWithinDaysA.map { $0 * 100 }, colour: 0),
-            ChartSeries(label: "B: " + comparison.policyB, x: days, y: comparison.deliveredWithinDaysB.map { $0 * 100 }, colour: 1),
-        ])
+            ChartSeries(label: "B: " + comparison.policyB, x: days, y: comparison.deliveredWithinDaysB.map { $0 * 100 }, colour: 1, dashed: true),
+        ], yMaximum: 100, xTicks: deliveredByDayBuckets - 1)
         body += "<h2>Checks (runs passed)</h2><table><tr><th>check</th><th>A: \(names.0)</th><th>B: \(names.1)</th></tr>"
         for name in checkNames(comparison) {
             let cells = [checkCell(comparison, policyIndex: 0, name), checkCell(comparison, policyIndex: 1, name)]
@@ -313,13 +314,13 @@ struct ChartSeries {
 }
 
 /// A line chart with a legend; inline SVG, no network.
-func svgChart(title: String, xLabel: String, series: [ChartSeries]) -> String {
+func svgChart(title: String, xLabel: String, series: [ChartSeries], yMaximum: Double? = nil, xTicks: Int = 4) -> String {
     let width = 1000.0, height = 260.0, left = 70.0, right = 190.0, top = 30.0, bottom = 40.0
     let xs = series.flatMap(\.x)
     guard series.contains(where: { $0.x.count >= 2 }), let xMax = xs.max(), let xMin = xs.min(), xMax > xMin else {
         return "<p><i>\(escape(title)): not enough samples</i></p>"
     }
-    let yMax = Swift.max(1e-9, series.flatMap(\.y).max() ?? 1) * 1.05
+    let yMax = yMaximum ?? Swift.max(1e-9, series.flatMap(\.y).max() ?? 1) * 1.05
     let colours = ["#0969da", "#cf222e", "#1a7f37", "#8250df", "#bf8700", "#57606a"]
     var svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(width))\" height=\"\(Int(height))\" viewBox=\"0 0 \(Int(width)) \(Int(height))\">"
     svg += "<text x=\"\(left)\" y=\"18\" font-size=\"14\">\(escape(title))</text>"
@@ -330,8 +331,10 @@ func svgChart(title: String, xLabel: String, series: [ChartSeries]) -> String {
         let y = height - bottom - (height - top - bottom) * Double(tick) / 4
         svg += "<text x=\"\(left - 6)\" y=\"\(f1(y + 4))\" font-size=\"11\" text-anchor=\"end\">\(short(value))</text>"
         svg += "<line x1=\"\(left)\" y1=\"\(f1(y))\" x2=\"\(width - right)\" y2=\"\(f1(y))\" stroke=\"#eee\"/>"
-        let xv = xMin + (xMax - xMin) * Double(tick) / 4
-        let xp = left + (width - left - right) * Double(tick) / 4
+    }
+    for tick in 0...Swift.max(1, xTicks) {
+        let xv = xMin + (xMax - xMin) * Double(tick) / Double(Swift.max(1, xTicks))
+        let xp = left + (width - left - right) * Double(tick) / Double(Swift.max(1, xTicks))
         svg += "<text x=\"\(f1(xp))\" y=\"\(height - bottom + 16)\" font-size=\"11\" text-anchor=\"middle\">\(short(xv))</text>"
     }
     svg += "<text x=\"\(f1((width - right + left) / 2))\" y=\"\(height - 6)\" font-size=\"12\" text-anchor=\"middle\">\(escape(xLabel))</text>"
