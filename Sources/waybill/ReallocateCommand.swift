@@ -14,7 +14,7 @@ struct Reallocate: UnaryCallCommand {
     static let method = Method.OrderService.reallocateOrders
     @OptionGroup var call: CallOptions
     @OptionGroup var requestID: RequestIDOption
-    @Argument(help: "Order ids (e.g. W-00000042).") var orderIDs: [String] = []
+    @Argument(help: ArgumentHelp("Order ids (e.g. W-00000042).", valueName: "order-id")) var orderIDs: [String] = []
     @Flag(help: "Every backordered order instead of named ones.") var allBackorders = false
 
     func validate() throws {
