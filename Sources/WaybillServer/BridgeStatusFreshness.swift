@@ -6,7 +6,7 @@ import WaybillProto
 
 enum BridgeStatusFreshness {
     /// A status is stale once no report came for this many report intervals.
-    static let staleAfterReportIntervals: Int64 = 3
+    static let bridgeStatusStaleReportIntervals: Int64 = 3
     /// The interval assumed for a bridge that did not say (the bridge's default statusIntervalMilliseconds).
     static let defaultReportIntervalMilliseconds: Int64 = 2_000
 
@@ -15,7 +15,7 @@ enum BridgeStatusFreshness {
         var status = status
         let interval = status.reportIntervalMs > 0 ? status.reportIntervalMs : defaultReportIntervalMilliseconds
         status.reportAgeMs = max(0, nowUnixMs - status.reportedAtUnixMs)
-        status.stale = status.reportAgeMs > staleAfterReportIntervals * interval
+        status.stale = status.reportAgeMs > bridgeStatusStaleReportIntervals * interval
         return status
     }
 }
