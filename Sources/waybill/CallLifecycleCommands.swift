@@ -172,7 +172,7 @@ struct CreateReturn: OrderChangeCommand {
 struct ReceiveReturn: OrderChangeCommand {
     static let configuration = CommandConfiguration(
         commandName: "receive-return", abstract: "Receive a return: ORDER RETURN-ID --location LOC LINE=QTY:restock|dispose ...",
-        discussion: "Example: waybill call receive-return W-00000001 R1 --location DC-EAST 1=2:restock 2=1:dispose")
+        discussion: "Example: waybill call receive-return W-00000001 R1 --location DC-NEWARK 1=2:restock 2=1:dispose")
     static let method = Method.OrderService.receiveReturn
     @OptionGroup var change: OrderChange
     @Argument(help: "The return id given to create-return.") var returnID: String

@@ -34,7 +34,7 @@ struct CaptureOrders: UnaryCallCommand {
 struct GetOrder: UnaryCallCommand {
     static let configuration = CommandConfiguration(
         commandName: "get-order", abstract: "Read an order by id, or by --channel and --external-id.",
-        usage: "waybill call get-order ORDER-ID\n       waybill call get-order --channel CHANNEL --external-id ID")
+        usage: "waybill call get-order [<options>] <order-id>\nwaybill call get-order [<options>] --channel <channel> --external-id <external-id>")
     static let method = Method.OrderService.getOrder
     typealias Response = Waybill_V1_Order
     @OptionGroup var call: CallOptions
