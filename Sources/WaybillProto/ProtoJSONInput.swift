@@ -104,15 +104,34 @@ public enum ProtoJSONInput {
                 Double(text) != nil || ["NaN", "Infinity", "-Infinity"].contains(text)
             default: false
             }
-            if fits { return nil }
-            let expected = switch scalar {
-            case .string, .bytes: "a string"
-            case .bool: "true or false"
-            default: "a number"
+            if !fits {
+                let expected = switch scalar {
+                case .string, .bytes: "a string"
+                case .bool: "true or false"
+                default: "a number"
+                }
+                return Problem(offset: node.offset, path: path, message: "expected \(expected), got \(node.value.kindName)")
             }
-            return Problem(offset: node.offset, path: path, message: "expected \(expected), got \(node.value.kindName)")
+            if let range = integerRange(scalar), case .number(let text) = node.value {
+                guard let value = Double(text), value == value.rounded(.towardZero) else {
+                    return Problem(offset: node.offset, path: path, message: "expected an integer, got \(text)")
+                }
+                if !range.contains(value) {
+                    return Problem(offset: node.offset, path: path, message: "\(text) is out of range (\(Int64(range.lowerBound))...\(Int64(range.upperBound)))")
+                }
+            }
+            return nil
         case .map, .unresolved:
             return nil
+        }
+    }
+
+    /// The values a 32-bit integer field holds (64-bit ones are not checked: a Double cannot tell their bounds).
+    static func integerRange(_ scalar: ProtoScalar) -> ClosedRange<Double>? {
+        switch scalar {
+        case .int32: Double(Int32.min)...Double(Int32.max)
+        case .uint32: 0...Double(UInt32.max)
+        default: nil
         }
     }
 

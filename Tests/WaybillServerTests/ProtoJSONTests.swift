@@ -52,6 +52,10 @@ struct ProtoJSONTests {
         #expect(unknown.contains("shipTo"), "\(unknown)")
         let quantity = try #require(Self.decodeError(#"{"lines": [{"quantity": "two"}]}"#, as: Waybill_V1_Order.self))
         #expect(quantity == "order.json:1:25: lines[0].quantity: expected a number, got the string \"two\"")
+        let fraction = try #require(Self.decodeError(#"{"lines": [{"quantity": 1.5}]}"#, as: Waybill_V1_Order.self))
+        #expect(fraction == "order.json:1:25: lines[0].quantity: expected an integer, got 1.5")
+        let large = try #require(Self.decodeError(#"{"lines": [{"quantity": 3000000000}]}"#, as: Waybill_V1_Order.self))
+        #expect(large == "order.json:1:25: lines[0].quantity: 3000000000 is out of range (-2147483648...2147483647)")
     }
 
     @Test("JSON syntax errors carry line and column", arguments: [
