@@ -56,6 +56,33 @@ struct BridgeStatusTests {
         await bench.stop(nil)
     }
 
+    @Test("stale: a report without an interval is judged by the 2-second default; what a reporter says about staleness is ignored")
+    func staleDefaults() async throws {
+        let clock = ManualClock()
+        let server = try await InProcessServer.start("bridge-stale", clock: clock)
+        let client = try await server.client()
+        var report = Waybill_V1_BridgeStatus()
+        report.consumer = "old-bridge"
+        report.stale = true
+        report.reportAgeMs = 99
+        let saved: Waybill_V1_BridgeStatus = try await client.call(Method.ErpService.reportBridgeStatus, report)
+        #expect(!saved.stale && saved.reportAgeMs == 0 && saved.reportedAtUnixMs == clock.milliseconds)
+        func read() async throws -> Waybill_V1_BridgeStatus {
+            var request = Waybill_V1_GetBridgeStatusRequest()
+            request.consumer = "old-bridge"
+            let list: Waybill_V1_BridgeStatusList = try await client.call(Method.ErpService.getBridgeStatus, request)
+            return try #require(list.bridges.first)
+        }
+        #expect(try await read().stale == false)
+        clock.advance(3 * 2_000)
+        #expect(try await read().stale == false)
+        clock.advance(1)
+        let stale = try await read()
+        #expect(stale.stale && stale.reportAgeMs == 6_001)
+        await client.close()
+        await server.stop()
+    }
+
     @Test("metrics: dead letters waiting and delivery lag per consumer in the server's Prometheus text")
     func gauges() async throws {
         let directory = try temporaryDirectory("bridge-metrics")
