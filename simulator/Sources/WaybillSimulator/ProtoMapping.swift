@@ -9,12 +9,12 @@ import WaybillWire
 enum ProtoJSON {
     static func policy(_ data: Data, path: String) throws -> RoutingPolicy {
         do {
-            var options = JSONDecodingOptions()
-            options.ignoreUnknownFields = false
-            let proto = try Waybill_V1_RoutingPolicy(jsonUTF8Data: data, options: options)
+            let proto = try ProtoJSONInput.decode(data, as: Waybill_V1_RoutingPolicy.self, source: path)
             return try RoutingPolicy(proto: proto)
         } catch let error as DomainError {
             throw ScenarioError("\(path): \(error.message)")
+        } catch let error as ProtoJSONInputError {
+            throw ScenarioError(error.description)  // file:line:column, field path, valid names
         } catch {
             throw ScenarioError("\(path) is not a waybill.v1.RoutingPolicy in protobuf JSON: \(error)")
         }
