@@ -122,8 +122,8 @@ struct ErpLimitOptions: ParsableArguments {
 struct ErpBridgeRun: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "run", abstract: "Run the bridge until SIGTERM/SIGINT (the default).")
 
-    @Option(help: "Server address HOST:PORT.")
-    var server = "127.0.0.1:7400"
+    @Option(help: "Server address HOST:PORT (default: $WAYBILL_SERVER, else 127.0.0.1:7400).")
+    var server = CallOptions.defaultAddress
     @Option(help: "Consumer name: its acknowledged offset is kept on the server.")
     var consumer = "erp"
     @OptionGroup var target: ErpTargetOptions
@@ -173,7 +173,10 @@ struct ErpDeadLetters: AsyncParsableCommand {
             for letter in letters { print(String(decoding: try encoder.encode(letter), as: UTF8.self)) }
             return
         }
-        print("\(letters.count) dead letter\(letters.count == 1 ? "" : "s") in \(stateDir)/dead-letters")
+        let parked = letters.filter { $0.blockedBy != nil }.count
+        let breakdown = letters.isEmpty ? "" : ": \(letters.count - parked) refused by the ERP, \(parked) parked behind them "
+            + "(replay a refused one to deliver it and its parked events, in order)"
+        print("\(letters.count) dead letter\(letters.count == 1 ? "" : "s") in \(stateDir)/dead-letters" + breakdown)
         for letter in letters {
             let subject = letter.message.orderId ?? letter.message.aggregateId
             let why = letter.blockedBy.map { "parked behind \($0)" } ?? letter.lastError
