@@ -38,6 +38,21 @@ struct DestinationAndReferenceTests {
         }
     }
 
+    @Test("the compiled US gazetteer knows the places people type, spelled as they type them")
+    func compiledGazetteer() {
+        let g = Gazetteer.unitedStatesCities
+        #expect(g.count > 3_400, "every row of simulator/data/us-cities.csv (3,407), plus \" City\" aliases")
+        #expect(g.place(city: "Seattle", region: "WA", country: "US")?.coordinates == Coordinates(latitude: 47.6062, longitude: -122.3321))
+        #expect(g.place(city: "new york", region: "NY", country: "USA")?.name == "New York City")
+        #expect(g.place(city: "Saint Louis", region: "MO", country: "")?.name == "St. Louis")
+        #expect(g.place(city: "Fort Worth", region: "TX", country: "US")?.name == "Fort Worth")
+        #expect(g.place(city: "Ft. Worth", region: "TX", country: "US")?.name == "Fort Worth")
+        #expect(g.place(city: "Winston Salem", region: "NC", country: "US")?.name == "Winston-Salem")
+        #expect(g.place(city: "Springfield", region: "IL", country: "US")?.coordinates.latitude == 39.8017)
+        #expect(g.place(city: "Seattle", region: "WA", country: "CA") == nil)
+        #expect(ServerConfiguration().gazetteer.count == g.count, "servers route with it by default")
+    }
+
     @Test("a ship order with neither coordinates nor a known city is INVALID_ARGUMENT on order.ship_to.coordinates")
     func unknownDestination() async throws {
         try await withServer { server in
