@@ -14,6 +14,9 @@ swift test --skip-build
 echo "== generated protobuf code matches proto/"
 scripts/generate-proto.sh --check
 
+echo "== compiled city centroids match simulator/data/us-cities.csv"
+scripts/generate-gazetteer.sh --check
+
 echo "== C client tests (valgrind)"
 make -C clients/c test
 
