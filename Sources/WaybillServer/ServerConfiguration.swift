@@ -36,6 +36,9 @@ public struct ServerConfiguration: Sendable {
     public var pruneIntervalMilliseconds: Int64 = 60_000
     /// Events deleted per pruning transaction (keeps each write short).
     public var pruneBatchMax = 50_000
+    /// Balance checkpoint rows one prune may write so that the events it deletes carry no
+    /// sequence a row lacks (the rest wait for the next prune): bounds the prune's time on the writer.
+    public var pruneCheckpointRowsMax = 512
     /// Injected time: the wall clock by default, a virtual clock in simulations.
     public var clock: @Sendable () -> Timestamp = { Timestamp(millisecondsSinceEpoch: Int64(Date().timeIntervalSince1970 * 1000)) }
     /// Prometheus text for GetMetrics (set by the executable that bootstrapped metrics).

@@ -112,10 +112,12 @@ public final class WaybillServer: Sendable {
         port = boundPort
         portBox.withLock { $0 = boundPort }
         let retention = configuration.feedRetentionMilliseconds, batch = configuration.pruneBatchMax
+        let pruneRowsMax = configuration.pruneCheckpointRowsMax
         let pruneEvery = TimeAmount.milliseconds(configuration.pruneIntervalMilliseconds)
         pruning = Mutex(group.next().scheduleRepeatedTask(initialDelay: pruneEvery, delay: pruneEvery) { _ in
             writer.submit(Job({ context in
-                try context.pruneOutbox(retainedAfter: context.now.adding(milliseconds: -retention), limit: batch)
+                try context.pruneOutbox(retainedAfter: context.now.adding(milliseconds: -retention), limit: batch,
+                                        checkpointRowsMax: pruneRowsMax)
             }) { result in
                 if case .success(let deleted) = result, deleted > 0 { logger.info("pruned \(deleted) change-feed events") }
             })

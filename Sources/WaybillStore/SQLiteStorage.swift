@@ -256,7 +256,7 @@ final class SQLiteStorage: EngineStorage {
                 b.text(8, movement.reference)
             }
             lastMovementID = sqlite3_last_insert_rowid(db.sqliteConnection)
-            dirty.mark(InventoryKey(sku: movement.sku, locationID: movement.locationID), since: lastMovementID)
+            dirty.mark(InventoryKey(sku: movement.sku, locationID: movement.locationID), since: lastMovementID, offset: nextOffset)
         }
         batchMovements += movements.count
     }
@@ -304,7 +304,7 @@ final class SQLiteStorage: EngineStorage {
             }
             if case .inventory(let sku, let location, _, _) = event.aggregate {
                 // Its event sequence changed; no movement of it is held back from the watermark.
-                dirty.mark(InventoryKey(sku: sku, locationID: location), since: lastMovementID + 1)
+                dirty.mark(InventoryKey(sku: sku, locationID: location), since: lastMovementID + 1, offset: offset)
             }
             try execute("""
                 INSERT INTO outbox (offset, committed_at, type, aggregate_type, aggregate_id, aggregate_sequence, body)
@@ -374,11 +374,12 @@ final class SQLiteStorage: EngineStorage {
     /// each stamped with the newest movement id (the row covers every movement up to it), then
     /// moves the watermark to just before the oldest change still unwritten. Checkpointing a
     /// little in many batches, instead of every changed balance in one, keeps the pause any one
-    /// batch sees small. Returns the rows written.
+    /// batch sees small. `offsetsThrough` stops at the first balance that changed after that
+    /// outbox offset (outbox pruning needs only those). Returns the rows written.
     @discardableResult
-    func checkpoint(_ inventory: InventoryBook, rowsMax: Int = .max) throws -> Int {
+    func checkpoint(_ inventory: InventoryBook, rowsMax: Int = .max, offsetsThrough: UInt64 = .max) throws -> Int {
         var rows = 0
-        while rows < rowsMax, let key = dirty.popOldest() {
+        while rows < rowsMax, let oldest = dirty.oldestOffset, oldest <= offsetsThrough, let key = dirty.popOldest() {
             let balance = inventory.balance(key.sku, at: key.locationID)
             try execute("""
                 INSERT OR REPLACE INTO balance_checkpoints (sku, location_id, on_hand, reserved, event_sequence, movement_id)
@@ -406,25 +407,34 @@ final class SQLiteStorage: EngineStorage {
 }
 
 /// Balances changed since their checkpoint row was written, in the order they first changed,
-/// each with the id of the first movement its row does not cover yet.
+/// each with the id of the first movement its row does not cover yet and the first outbox
+/// offset that may carry an event sequence its row does not hold (events before it are safe to
+/// prune as far as this balance goes).
 struct DirtyBalances {
-    private var queue: [(key: InventoryKey, since: Int64)] = []
+    private var queue: [(key: InventoryKey, since: Int64, offset: UInt64)] = []
     private var head = 0
     private var members: Set<InventoryKey> = []
 
+    /// Balances found behind their rows at load; their outbox offsets are unknown, so they count
+    /// from offset 0 (nothing before them may be pruned until they are written).
     init(_ entries: [(InventoryKey, Int64)] = []) {
-        for (key, since) in entries.sorted(by: { $0.1 < $1.1 }) { mark(key, since: since) }
+        for (key, since) in entries.sorted(by: { $0.1 < $1.1 }) { mark(key, since: since, offset: 0) }
     }
 
     var count: Int { members.count }
 
-    /// Marks `key` changed by movement `since` (or later); a key already marked keeps its place.
-    mutating func mark(_ key: InventoryKey, since: Int64) {
-        if members.insert(key).inserted { queue.append((key, since)) }
+    /// Marks `key` changed by movement `since` (or later) and possibly by the event at `offset` (or
+    /// later); a key already marked keeps its place. Marks come in time order, so both the movement
+    /// ids and the offsets only grow along the queue.
+    mutating func mark(_ key: InventoryKey, since: Int64, offset: UInt64) {
+        if members.insert(key).inserted { queue.append((key, since, offset)) }
     }
 
     /// The first movement id some unwritten balance does not cover.
     var oldestSince: Int64? { head < queue.count ? queue[head].since : nil }
+
+    /// The first outbox offset some unwritten balance may need.
+    var oldestOffset: UInt64? { head < queue.count ? queue[head].offset : nil }
 
     mutating func popOldest() -> InventoryKey? {
         guard head < queue.count else { return nil }

@@ -256,17 +256,26 @@ extension WriteContext {
 
     /// Deletes outbox events every registered consumer acknowledged and older than `retainedAfter`,
     /// at most `limit` per call. Returns how many were deleted.
-    public func pruneOutbox(retainedAfter: Timestamp, limit: Int) throws -> Int {
+    ///
+    /// A balance's event sequence lives in its checkpoint row or in the outbox events that carried
+    /// it, so an event may go only once the rows of the balances it changed are written. Rather than
+    /// writing every row that is behind in one go (up to `checkpointDirtyBalancesMax`, hundreds of
+    /// milliseconds on the writer), a prune writes at most `checkpointRowsMax` of the oldest rows
+    /// and deletes only the events before the oldest balance still unwritten; the rest waits for
+    /// the next prune or the writer's incremental checkpoints.
+    public func pruneOutbox(retainedAfter: Timestamp, limit: Int, checkpointRowsMax: Int = 512) throws -> Int {
         try withDatabase { db in
             let acknowledged = try Int64.fetchOne(db, sql: "SELECT MIN(acknowledged_offset) FROM consumers")
-            let through = try Int64.fetchOne(db, sql: """
+            let eligible = try Int64.fetchOne(db, sql: """
                 SELECT MAX(offset) FROM (SELECT offset FROM outbox WHERE committed_at < ? AND offset <= ? ORDER BY offset LIMIT ?)
                 """, arguments: [retainedAfter.millisecondsSinceEpoch, acknowledged ?? Int64.max, limit])
-            guard let through else { return 0 }
-            // Balances' event sequences must survive the events that carried them.
-            try storage.checkpoint(engine.inventory)
+            guard let eligible else { return 0 }
+            try storage.checkpoint(engine.inventory, rowsMax: checkpointRowsMax, offsetsThrough: UInt64(eligible))
+            let through = min(eligible, storage.dirty.oldestOffset.map { Int64($0) - 1 } ?? eligible)
+            guard through > 0 else { return 0 }
             try db.execute(sql: "DELETE FROM outbox WHERE offset <= ?", arguments: [through])
             let deleted = db.changesCount
+            guard deleted > 0 else { return 0 }
             try db.execute(sql: """
                 INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = MAX(value, excluded.value)
                 """, arguments: [MetaKey.prunedThroughOffset, through])
