@@ -70,10 +70,12 @@ struct CallOptions: ParsableArguments {
     @Option(help: "json (default, for scripts) or table (aligned columns, ISO-8601 UTC times, for people).")
     var output: OutputFormat = .json
 
-    var address: String {
-        if let server { return server }
+    var address: String { server ?? Self.defaultAddress }
+
+    /// $WAYBILL_SERVER, else 127.0.0.1:7400: the default of every --server option.
+    static var defaultAddress: String {
         if let environment = ProcessInfo.processInfo.environment["WAYBILL_SERVER"], !environment.isEmpty { return environment }
-        return Self.defaultServer
+        return defaultServer
     }
 
     /// Calls `method` and returns the answer (failures exit through `fail`).

@@ -122,8 +122,8 @@ struct ErpLimitOptions: ParsableArguments {
 struct ErpBridgeRun: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "run", abstract: "Run the bridge until SIGTERM/SIGINT (the default).")
 
-    @Option(help: "Server address HOST:PORT.")
-    var server = "127.0.0.1:7400"
+    @Option(help: "Server address HOST:PORT (default: $WAYBILL_SERVER, else 127.0.0.1:7400).")
+    var server = CallOptions.defaultAddress
     @Option(help: "Consumer name: its acknowledged offset is kept on the server.")
     var consumer = "erp"
     @OptionGroup var target: ErpTargetOptions

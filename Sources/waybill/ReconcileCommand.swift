@@ -32,8 +32,8 @@ struct ReconcileCommand: AsyncParsableCommand {
     /// Repairs above this need --yes or a confirmation typed at the terminal.
     static let massRepairConfirmationThreshold = 100
 
-    @Option(help: "Server address HOST:PORT.")
-    var server = "127.0.0.1:7400"
+    @Option(help: "Server address HOST:PORT (default: $WAYBILL_SERVER, else 127.0.0.1:7400).")
+    var server = CallOptions.defaultAddress
     @Option(help: "ERP extract file (protobuf JSON of waybill.v1.ErpExtract; - = stdin).")
     var erpExtract: String
     @Flag(inversion: .prefixedNo, help: "Compare orders (default: when the extract holds order records).")
