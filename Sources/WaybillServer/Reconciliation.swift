@@ -113,9 +113,8 @@ extension Services {
                 let limits = services.reconciliationLimits
                 let tally = ReconciliationTally(scope: scope, asOf: asOf, includeOrdersAfterAsOf: request.includeOrdersAfterAsOf,
                                                 discrepanciesListedMax: limits.discrepanciesListedMax)
-                var begin = request
-                begin.asOfUnixMs = asOf.millisecondsSinceEpoch
-                let id = try sessions.open(tally, fingerprint: fingerprint(begin), limits: limits)
+                // The request as sent (as_of 0 stays 0): a retry of the same reconciliation matches its replay.
+                let id = try sessions.open(tally, fingerprint: fingerprint(request), limits: limits)
                 var session = Waybill_V1_ReconciliationSession()
                 session.sessionID = id
                 session.chunkRecordsMax = Int32(limits.chunkRecordsMax)

@@ -22,7 +22,7 @@ struct ReconcileBench: AsyncParsableCommand {
     @Option(help: "Every Nth order is left out of the extract, missing in the ERP (0: none).") var missingEvery = 2_000
     @Option(help: "Records only the ERP has (missing in Waybill).") var ghosts = 100
     @Flag(help: "Also repair what was found (through the writer, in slices).") var repair = false
-    @Option(help: "Port of the child server.") var port = 7_497
+    @Option(help: "Port of the child server (0: a free one).") var port = 0
     @Option(help: "Keep the database in this directory (default: a temporary one, removed).") var directory: String?
     @Option(help: "Write the figures as JSON to this file.") var json: String?
 
@@ -63,12 +63,35 @@ struct ReconcileBench: AsyncParsableCommand {
         }
     }
 
-    func connect(_ group: MultiThreadedEventLoopGroup) async throws -> WaybillClient {
+    /// A port nothing listens on (bound to port 0, then released).
+    static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw CLIError("socket failed") }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+        }
+        guard bound else { throw CLIError("no free port") }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    /// Connects to the child (and only while it runs: never to another server on the port).
+    func connect(_ group: MultiThreadedEventLoopGroup, _ server: ServerChild, port: Int) async throws -> WaybillClient {
         var configuration = ClientConfiguration()
         configuration.clientID = "bench-reconcile"
         configuration.defaultTimeoutMilliseconds = 600_000
         for _ in 0..<300 {
-            if let client = try? await WaybillClient.connect(host: "127.0.0.1", port: port, configuration: configuration, group: group) { return client }
+            guard server.process.isRunning else { throw CLIError("the child server exited (status \(server.process.terminationStatus))") }
+            if let client = try? await WaybillClient.connect(host: "127.0.0.1", port: port, configuration: configuration, group: group) {
+                try await Task.sleep(for: .milliseconds(200))
+                guard server.process.isRunning else { throw CLIError("the child server exited (status \(server.process.terminationStatus))") }
+                return client
+            }
             try await Task.sleep(for: .milliseconds(100))
         }
         throw CLIError("the server on port \(port) did not come up")
@@ -84,14 +107,20 @@ struct ReconcileBench: AsyncParsableCommand {
 
         // 1. Capture the orders (no stock: backordered, as fast as the writer goes), building the
         //    ERP's records of them on the way.
+        let port = try self.port == 0 ? Self.freePort() : self.port
         var server = try ServerChild(database: database, port: port)
+        defer { server.stop() }
         var records: [Waybill_V1_ErpOrderRecord] = []
         records.reserveCapacity(orders + ghosts)
         let captureStart = Date()
         do {
-            let clients = try await (0..<4).asyncMap { _ in try await connect(group) }
+            let clients = try await (0..<4).asyncMap { _ in try await connect(group, server, port: port) }
             let batch = TransportLimits().ordersPerBatchMax
             var random = BenchRandom(state: 7)
+            // Items and locations, no stock: every order is captured backordered (no reservations).
+            var network = BenchNetwork.model(locations: 6, skus: 5_000, stockPerSKU: 1, random: &random)
+            network.initialStock = []
+            try await BenchNetwork.load(network, into: clients[0])
             var number = 0
             while number < orders {
                 var requests: [[Waybill_V1_Order]] = []
@@ -156,8 +185,7 @@ struct ReconcileBench: AsyncParsableCommand {
 
         // 3. A fresh server: its peak memory is the reconciliation's.
         server = try ServerChild(database: database, port: port)
-        defer { server.stop() }
-        let client = try await connect(group)
+        let client = try await connect(group, server, port: port)
         let before = server.memory("VmRSS")
         let uploadStart = Date()
         let session = try await client.uploadReconciliation(scope: .init(), asOfUnixMs: 0, includeOrdersAfterAsOf: true, orders: extract, stock: [])
