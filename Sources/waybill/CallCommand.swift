@@ -96,6 +96,7 @@ struct RequestIDOption: ParsableArguments {
     @Option(help: "Idempotency key of this change (default: a new UUID, printed on stderr).")
     var requestID: String?
 
+    /// The given key, or a new one (printed): read it once per request.
     var value: String { requestID ?? generatedKey("request-id") }
 }
 
