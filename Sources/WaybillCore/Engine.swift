@@ -272,7 +272,8 @@ public struct Engine: Sendable {
                               field: "order.external_order_id", existingOrderID: existingID)
         }
         // The item master decides what is sellable: an inactive SKU is refused (unknown ones are
-        // accepted and backordered until stock or an item record arrives).
+        // accepted and backordered until the item record, then stock, arrives: stock of an
+        // unknown item is refused).
         for (index, line) in draft.lines.enumerated() {
             if let item = state.network.items[line.sku], !item.active {
                 throw DomainError(.failedPrecondition, "order.lines[\(index)].sku: \(line.sku) is inactive in the item master",
