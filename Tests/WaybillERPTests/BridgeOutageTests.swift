@@ -215,6 +215,43 @@ struct BridgeOutageTests {
         await bench.stop(nil)
     }
 
+    @Test("connection refused (no ERP listening): paused, nothing dead-lettered; delivered once the ERP listens")
+    func connectionRefused() async throws {
+        let server = try await InProcessServer.start("bridge-refused", clock: nil)
+        let client = try await server.client()
+        _ = try await client.loadNetwork(TestNetwork.model(stock: 100))
+        let state = try temporaryDirectory("bridge-refused-state")
+        let port = try freePort()
+        var configuration = BridgeConfiguration(server: server.address, consumer: "erp-refused", target: .webhook(url: "http://127.0.0.1:\(port)/erp"),
+                                                stateDirectory: state)
+        configuration.limits.backoffBaseMilliseconds = 2
+        configuration.limits.backoffMaxMilliseconds = 20
+        // The HTTP client keeps trying to connect until the request's deadline: that is one failure.
+        configuration.limits.requestTimeoutMilliseconds = 200
+        let bridge = try ErpBridge(configuration: configuration, logger: quietLogger("bridge"))
+        let running = Task { try await bridge.run() }
+        _ = try await client.captureOrder(TestNetwork.order("NOBODY-HOME", [("SKU-1", 1)]))
+        let head = try await client.feedInfo().headOffset
+        try await eventually("the bridge is refused 3 times") { await bridge.makeStatus().consecutiveFailures >= 3 }
+        let paused = await bridge.makeStatus()
+        #expect(paused.breakerState != .closed && paused.deadLettersWaiting == 0)
+        #expect(paused.lastError.lowercased().contains("connect"), "\(paused.lastError)")
+        #expect(await bridge.deliveredWatermark == 0)
+        #expect(try DeadLetterStore(stateDirectory: state).list().isEmpty)
+
+        let erp = ScriptedErp()
+        _ = try await erp.start(port: port)
+        await bridge.waitForWatermark(head)
+        #expect(Set(erp.accepted.map(\.offset)) == Set(1...head))
+        #expect(try DeadLetterStore(stateDirectory: state).list().isEmpty)
+        running.cancel()
+        _ = await running.result
+        await erp.stop()
+        await client.close()
+        await server.stop()
+        try? FileManager.default.removeItem(atPath: state)
+    }
+
     @Test("file drop: a write error pauses delivery (nothing dead-lettered) and the same events are written once the directory works")
     func fileDropWriteErrorPauses() async throws {
         let server = try await InProcessServer.start("drop-outage", clock: nil)

@@ -38,7 +38,8 @@ final class ScriptedErp: Sendable {
 
     func setScript(_ script: @escaping Script) { self.script.withLock { $0 = script } }
 
-    func start() async throws -> Int {
+    /// Listens on `port` (0: any free port) and returns it.
+    func start(port: Int = 0) async throws -> Int {
         let bound = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
@@ -46,7 +47,7 @@ final class ScriptedErp: Sendable {
                     channel.pipeline.addHandler(ScriptedErpHandler(erp: self))
                 }
             }
-            .bind(host: "127.0.0.1", port: 0).get()
+            .bind(host: "127.0.0.1", port: port).get()
         channel.withLock { $0 = bound }
         return bound.localAddress!.port!
     }
