@@ -67,8 +67,9 @@ final class ReconciliationSessions: Sendable {
         }
     }
 
-    /// Takes a session's tally for one call (the session is busy until `put` or `close`).
-    func take(_ id: String) throws -> Entry {
+    /// Takes a session's tally for one call (the session is busy until `put` or `close`). The
+    /// tally is the only reference to its state then, so a chunk mutates it in place, uncopied.
+    func take(_ id: String) throws -> (tally: TallyHandOff, entry: Entry) {
         try entries.withLock { entries in
             guard var entry = entries[id] else {
                 throw WaybillStatusError(.notFound, "reconciliation session \"\(id)\" not found (finished, expired after idling, or never opened)")
@@ -76,10 +77,10 @@ final class ReconciliationSessions: Sendable {
             guard entry.tally != nil else {
                 throw WaybillStatusError(.failedPrecondition, "reconciliation session \"\(id)\" is busy with another call: send its calls one at a time")
             }
-            let taken = entry
-            entry.tally = nil
+            var tally: ReconciliationTally? = nil
+            swap(&tally, &entry.tally)
             entries[id] = entry
-            return taken
+            return (TallyHandOff(tally!), entry)
         }
     }
 
@@ -90,6 +91,19 @@ final class ReconciliationSessions: Sendable {
     }
 
     func close(_ id: String) { _ = entries.withLock { $0.removeValue(forKey: id) } }
+}
+
+/// Hands a tally to the thread that works on it, leaving no other reference behind: the tally's
+/// buffers stay uniquely referenced and are mutated in place (copy-on-write never copies them).
+final class TallyHandOff: @unchecked Sendable {
+    private var tally: ReconciliationTally?
+    init(_ tally: ReconciliationTally) { self.tally = tally }
+    /// Once only.
+    func take() -> ReconciliationTally {
+        var taken: ReconciliationTally? = nil
+        swap(&taken, &tally)
+        return taken!
+    }
 }
 
 /// Waits for a writer job from a dispatch thread (never an event loop).
@@ -145,16 +159,16 @@ extension Services {
             call.responder.respond(.from(error))
             return
         }
-        let entry: ReconciliationSessions.Entry
+        let taken: (tally: TallyHandOff, entry: ReconciliationSessions.Entry)
         do {
-            entry = try sessions.take(request.sessionID)
+            taken = try sessions.take(request.sessionID)
         } catch {
             call.responder.respond(.from(error))
             return
         }
         DispatchQueue.global(qos: .utility).async {
-            var entry = entry
-            var tally = entry.tally!
+            var entry = taken.entry
+            var tally = taken.tally.take()
             do {
                 let positions = tally.stockCounts.count + records.stock.count
                 if positions > limits.stockPositionsPerSessionMax {
@@ -169,7 +183,8 @@ extension Services {
                 }
                 tally.add(stock: records.stock)
             } catch {
-                // The chunk is not counted; the session stays usable.
+                // The chunk is not counted (nothing of it was added before the error); the session stays usable.
+                entry.tally = tally
                 sessions.put(request.sessionID, entry)
                 call.responder.respond(.from(error))
                 return
@@ -190,19 +205,26 @@ extension Services {
     func finishReconciliation(_ call: Call, _ request: Waybill_V1_FinishReconciliationRequest, sessions: ReconciliationSessions) {
         guard let listed = discrepanciesListed(call, request.discrepanciesMax), validRepairRequest(call, request.repair, request.requestID)
         else { return }
-        let entry: ReconciliationSessions.Entry
+        let taken: (tally: TallyHandOff, entry: ReconciliationSessions.Entry)
         do {
-            entry = try sessions.take(request.sessionID)
+            taken = try sessions.take(request.sessionID)
         } catch {
             call.responder.respond(.from(error))
             return
         }
         DispatchQueue.global(qos: .utility).async {
+            let tally = taken.tally.take()
             let outcome = Result {
-                try self.runReconciliation(call, entry.tally!, fingerprint: entry.fingerprint, repair: request.repair,
+                try self.runReconciliation(call, tally, fingerprint: taken.entry.fingerprint, repair: request.repair,
                                            requestID: request.requestID, listed: listed)
             }
-            if request.keepOpen { sessions.put(request.sessionID, entry) } else { sessions.close(request.sessionID) }
+            if request.keepOpen {
+                var entry = taken.entry
+                entry.tally = tally
+                sessions.put(request.sessionID, entry)
+            } else {
+                sessions.close(request.sessionID)
+            }
             self.answer(call, outcome) { .message($0) }
         }
     }
