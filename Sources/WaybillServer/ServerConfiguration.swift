@@ -10,6 +10,15 @@ public struct ServerConfiguration: Sendable {
     public var host = "127.0.0.1"
     /// 0 picks a free port (tests, embedded simulations); the bound port is logged and reported.
     public var port = 7400
+    /// The admin HTTP listener (GET /metrics, /healthz, /readyz) on its own port: nil = none
+    /// (`waybill serve` opens it on 127.0.0.1:7401 unless told otherwise; 0 picks a free port).
+    public var adminHost = "127.0.0.1"
+    public var adminPort: Int?
+    /// Admin connections open at once (each answers one request and closes); more are closed at once.
+    public var adminConnectionsMax = 16
+    /// An admin connection that has not sent a whole request by then is closed (a slow client
+    /// cannot hold the admin slots).
+    public var adminIdleTimeoutMilliseconds: Int64 = 10_000
     public var databasePath = "./waybill.sqlite"
     public var transport = TransportLimits()
     public var domain = DomainLimits()

@@ -27,7 +27,10 @@ public final class WaybillServer: Sendable {
     private let services: Services
     private let registry: ConnectionRegistry
     private let pruning: Mutex<RepeatedTask?>
-    private let stopped = Mutex(false)
+    private let draining: DrainingFlag
+    private let admin: AdminListener?
+    /// The admin listener's port, if it runs.
+    public var adminPort: Int? { admin?.port }
 
     /// Opens the database, rebuilds state, starts the writer and listens.
     public static func start(configuration: ServerConfiguration, logger: Logger) async throws -> WaybillServer {
@@ -70,6 +73,8 @@ public final class WaybillServer: Sendable {
         let feed = ChangeFeedHub(head: feedHead, memoryEventsMax: configuration.feedMemoryEventsMax, reader: reader)
         writer.setObserver(CommitObserver { events in feed.publish(events) })
         let portBox = Mutex(0)
+        let draining = DrainingFlag()
+        self.draining = draining
         let services = Services(configuration: configuration, writer: writer, reader: reader, feed: feed, logger: logger,
                                 metrics: metrics, connectionCount: { registry.count }, boundPort: { portBox.withLock { $0 } })
         self.services = services
@@ -111,6 +116,24 @@ public final class WaybillServer: Sendable {
         let boundPort = serverChannel.localAddress?.port ?? configuration.port
         port = boundPort
         portBox.withLock { $0 = boundPort }
+        if let adminPort = configuration.adminPort {
+            let readiness: ReadinessCheck = {
+                if draining.isSet { return "draining (shutting down)" }
+                if !writer.isHealthy { return "the writer cannot commit (see waybill_writer_failed_batches_total and the log)" }
+                return nil
+            }
+            do {
+                admin = try await AdminListener.start(host: configuration.adminHost, port: adminPort, group: group,
+                                                      connectionsMax: configuration.adminConnectionsMax,
+                                                      idleTimeoutMilliseconds: configuration.adminIdleTimeoutMilliseconds,
+                                                      metricsText: configuration.metricsText, readiness: readiness)
+            } catch {
+                try? await serverChannel.close()
+                throw error
+            }
+        } else {
+            admin = nil
+        }
         let retention = configuration.feedRetentionMilliseconds, batch = configuration.pruneBatchMax
         let pruneRowsMax = configuration.pruneCheckpointRowsMax
         let pruneEvery = TimeAmount.milliseconds(configuration.pruneIntervalMilliseconds)
@@ -123,6 +146,9 @@ public final class WaybillServer: Sendable {
             })
         })
         logger.info("waybill listening", metadata: ["address": "\(configuration.host):\(port)", "database": "\(configuration.databasePath)"])
+        if let admin {
+            logger.info("admin listening", metadata: ["address": "\(configuration.adminHost):\(admin.port)", "routes": "/metrics /healthz /readyz"])
+        }
     }
 
     public var connectionCount: Int { registry.count }
@@ -130,11 +156,7 @@ public final class WaybillServer: Sendable {
     /// Graceful shutdown: stop accepting, end streams, wait (bounded) for calls in flight, close
     /// connections, let the writer finish its queue and checkpoint, stop the event loops.
     public func shutdown() async {
-        let first = stopped.withLock { stopped -> Bool in
-            defer { stopped = true }
-            return !stopped
-        }
-        guard first else { return }
+        guard draining.set() else { return }
         logger.info("shutting down: draining calls in flight")
         pruning.withLock { $0?.cancel() }
         try? await serverChannel.close()
@@ -153,9 +175,18 @@ public final class WaybillServer: Sendable {
                 continuation.resume()
             }
         }
+        await admin?.close()
         try? await group.shutdownGracefully()
         logger.info("stopped")
     }
+}
+
+/// Set once when shutdown begins: the admin listener's /readyz turns false.
+final class DrainingFlag: Sendable {
+    private let value = Atomic(false)
+    var isSet: Bool { value.load(ordering: .acquiring) }
+    /// Sets the flag; true for the caller that set it first.
+    func set() -> Bool { !value.exchange(true, ordering: .acquiringAndReleasing) }
 }
 
 /// Runs blocking work (SQLite) on a dispatch thread and awaits it.

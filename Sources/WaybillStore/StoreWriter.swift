@@ -228,6 +228,8 @@ public final class StoreWriter: Sendable {
     public var queueDepth: Int { queue.withLock { $0.jobs.count } }
 
     private let stats = Mutex(WriterStatistics())
+    private let metrics = WriterMetrics()
+    private let health = Mutex((running: true, failing: false))
     public var statistics: WriterStatistics { stats.withLock { $0 } }
     /// Starts a new window for the maxima (benchmarks).
     public func resetMaxima() {
@@ -240,7 +242,14 @@ public final class StoreWriter: Sendable {
     }
 
     fileprivate func record(jobs: Int, run: UInt64, commit: UInt64, publish: UInt64, cpu: UInt64,
-                            checkpoint: (rows: Int, nanoseconds: UInt64)?) {
+                            checkpoint: (rows: Int, nanoseconds: UInt64)?, backlog: Int) {
+        metrics.batchJobs.record(jobs)
+        metrics.committedJobs.increment(by: jobs)
+        metrics.runTime.recordNanoseconds(Int64(clamping: run))
+        metrics.commitTime.recordNanoseconds(Int64(clamping: commit))
+        metrics.batchTime.recordNanoseconds(Int64(clamping: run + commit + publish))
+        metrics.checkpointBacklog.record(backlog)
+        if let checkpoint { metrics.checkpointRows.increment(by: checkpoint.rows) }
         stats.withLock { stats in
             if let checkpoint {
                 stats.checkpoints += 1
@@ -283,12 +292,33 @@ public final class StoreWriter: Sendable {
     }
 
     fileprivate func takeBatch() -> (jobs: [any WriteJob], stopping: Bool) {
-        queue.withLock { queue in
+        let (batch, stopping, waiting) = queue.withLock { queue in
             let count = min(queue.jobs.count, limits.writeBatchMax)
             let batch = Array(queue.jobs.prefix(count))
             queue.jobs.removeFirst(count)
-            return (batch, queue.stopping)
+            return (batch, queue.stopping, queue.jobs.count)
         }
+        if !batch.isEmpty { metrics.queueDepth.record(waiting) }
+        return (batch, stopping)
+    }
+
+    /// Whether the writer is running and its last transaction committed (or none failed yet).
+    /// False after a failed commit (disk full, I/O error) until a later one succeeds, and once
+    /// the writer stops: what `/readyz` reports.
+    public var isHealthy: Bool { health.withLock { $0.running && !$0.failing } }
+
+    fileprivate func recordOutcome(failed: Bool) {
+        let changed = health.withLock { health -> Bool in
+            defer { health.failing = failed }
+            return health.failing != failed
+        }
+        if failed { metrics.failedBatches.increment() }
+        if changed { metrics.healthy.record(failed ? 0 : 1) }
+    }
+
+    fileprivate func recordStopped() {
+        health.withLock { $0.running = false }
+        metrics.healthy.record(0)
     }
 
     fileprivate func now() -> Timestamp { clock() }
@@ -372,6 +402,7 @@ private final class WriterThread: @unchecked Sendable {
             runBatch(batch, owner: owner, checkpointNow: false)
         }
         runBatch([], owner: owner, checkpointNow: true)
+        owner.recordStopped()
         owner.log.info("writer stopped")
     }
 
@@ -431,6 +462,7 @@ private final class WriterThread: @unchecked Sendable {
             // Nothing of the batch is on disk: fail every job and rebuild memory from the database.
             owner.log.error("batch of \(live.count) aborted: \(error)")
             for job in live { job.finish(.failure(WriterError.commitFailed(String(describing: error)))) }
+            owner.recordOutcome(failed: true)
             recover(owner, offsetBefore: offsetBefore)
             return
         }
@@ -442,7 +474,8 @@ private final class WriterThread: @unchecked Sendable {
         for job in live { job.finish(.success(())) }
         owner.record(jobs: live.count, run: ranAt - startedAt, commit: committedAt - ranAt,
                      publish: DispatchTime.now().uptimeNanoseconds - committedAt, cpu: threadCPUTimeNanoseconds() - cpuAtStart,
-                     checkpoint: checkpoint)
+                     checkpoint: checkpoint, backlog: storage.dirty.count)
+        owner.recordOutcome(failed: false)
     }
 
     /// How many balance rows this batch checkpoints, if any: none while fewer than

@@ -18,6 +18,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Address to listen on, HOST:PORT (port 0 picks a free one).")
     var listen = "127.0.0.1:7400"
 
+    @Option(help: "Admin HTTP listener HOST:PORT for GET /metrics (Prometheus), /healthz and /readyz; 'off' for none.")
+    var adminListen = "127.0.0.1:7401"
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .info
 
@@ -42,12 +45,25 @@ struct Serve: AsyncParsableCommand {
     func run() async throws {
         bootstrapLogging(level: logLevel)
         let registry = PrometheusCollectorRegistry()
-        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        var factory = PrometheusMetricsFactory(registry: registry)
+        // Calls and commits take tens of microseconds to milliseconds: the default buckets start at 5 ms.
+        factory.defaultDurationHistogramBuckets = [
+            .microseconds(50), .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1),
+            .milliseconds(2), .milliseconds(5), .milliseconds(10), .milliseconds(20), .milliseconds(50),
+            .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(5),
+        ]
+        factory.valueHistogramBuckets["waybill_writer_batch_jobs"] = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000]
+        MetricsSystem.bootstrap(factory)
         var configuration = ServerConfiguration()
         let (host, port) = try parseListen(listen)
         configuration.host = host
         configuration.port = port
         configuration.databasePath = db
+        if adminListen != "off" {
+            let (adminHost, adminPort) = try parseListen(adminListen, option: "--admin-listen")
+            configuration.adminHost = adminHost
+            configuration.adminPort = adminPort
+        }
         configuration.eventLoopThreads = threads
         configuration.drainTimeoutMilliseconds = Int64(drainSeconds) * 1000
         configuration.injectedWriteDelayMicroseconds = injectWriteDelayMicroseconds
@@ -66,9 +82,9 @@ struct Serve: AsyncParsableCommand {
     }
 }
 
-func parseListen(_ address: String) throws -> (String, Int) {
+func parseListen(_ address: String, option: String = "--listen") throws -> (String, Int) {
     guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]), (0..<65_536).contains(port) else {
-        throw ValidationError("--listen must be HOST:PORT, got \(address)")
+        throw ValidationError("\(option) must be HOST:PORT, got \(address)")
     }
     return (String(address[..<colon]), port)
 }

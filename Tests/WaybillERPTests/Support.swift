@@ -320,7 +320,7 @@ final class ServerProcess: @unchecked Sendable {
     var address: String { "127.0.0.1:\(port)" }
 
     func start() async throws {
-        child = try Child("server", arguments: ["serve", "--db", database, "--listen", address, "--log-level", "warning", "--threads", "2"] + extra, log: log)
+        child = try Child("server", arguments: ["serve", "--db", database, "--listen", address, "--admin-listen", "127.0.0.1:0", "--log-level", "warning", "--threads", "2"] + extra, log: log)
         try await eventually("the server accepts connections on \(address)", timeout: .seconds(60), poll: .milliseconds(25)) {
             guard self.child?.isRunning == true else { throw TestFailure("the server exited:\n\(self.child?.output ?? "")") }
             guard let client = try? await WaybillClient.connect(host: "127.0.0.1", port: self.port) else { return false }

@@ -53,7 +53,7 @@ fi
 server="127.0.0.1:$PORT"
 
 say "starting $bin serve on $server"
-(cd "$root" && exec "$bin" serve --db "$TMP/db.sqlite" --listen "$server") >"$TMP/server.log" 2>&1 &
+(cd "$root" && exec "$bin" serve --db "$TMP/db.sqlite" --listen "$server" --admin-listen 127.0.0.1:0) >"$TMP/server.log" 2>&1 &
 server_pid=$!
 for _ in $(seq 1 100); do
     if ! kill -0 "$server_pid" 2>/dev/null; then

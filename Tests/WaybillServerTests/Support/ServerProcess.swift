@@ -53,7 +53,7 @@ final class ServerProcess: @unchecked Sendable {
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         let process = Process()
         process.executableURL = executable
-        process.arguments = ["serve", "--db", database, "--listen", "127.0.0.1:0", "--threads", "2", "--log-level", "info"]
+        process.arguments = ["serve", "--db", database, "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--threads", "2", "--log-level", "info"]
         process.standardError = log
         process.standardOutput = FileHandle.nullDevice
         process.standardInput = FileHandle.nullDevice
