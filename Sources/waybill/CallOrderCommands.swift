@@ -73,14 +73,12 @@ struct ListOrders: UnaryCallCommand {
     @Option(help: "nextPageToken of the previous page.") var pageToken = ""
 
     func request() throws -> Waybill_V1_ListOrdersRequest {
-        var request = Waybill_V1_ListOrdersRequest()
-        request.channel = channel ?? .unspecified
-        request.statuses = status
-        request.capturedFromUnixMs = from
-        request.capturedToUnixMs = to
-        request.pageSize = pageSize
-        request.pageToken = pageToken
-        return request
+        .with {
+            $0.channel = channel ?? .unspecified
+            $0.statuses = status
+            ($0.capturedFromUnixMs, $0.capturedToUnixMs) = (from, to)
+            ($0.pageSize, $0.pageToken) = (pageSize, pageToken)
+        }
     }
 }
 
