@@ -63,6 +63,17 @@ struct ReconcileBench: AsyncParsableCommand {
         }
     }
 
+    /// One batch, retried while the server sheds load (captures are idempotent on the external id).
+    static func capture(_ orders: [Waybill_V1_Order], _ client: WaybillClient) async throws -> Waybill_V1_CaptureOrdersResponse {
+        while true {
+            do {
+                let answer = try await client.captureOrders(orders)
+                if !answer.results.contains(where: { $0.status.code == .resourceExhausted }) { return answer }
+            } catch let error as WaybillStatusError where error.code == .resourceExhausted {}
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
     /// A port nothing listens on (bound to port 0, then released).
     static func freePort() throws -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -132,7 +143,7 @@ struct ReconcileBench: AsyncParsableCommand {
                 let answers = try await withThrowingTaskGroup(of: (Int, Waybill_V1_CaptureOrdersResponse).self) { tasks in
                     for (index, request) in requests.enumerated() {
                         let client = clients[index]
-                        tasks.addTask { (index, try await client.captureOrders(request)) }
+                        tasks.addTask { (index, try await Self.capture(request, client)) }
                     }
                     var answers = [Waybill_V1_CaptureOrdersResponse](repeating: .init(), count: requests.count)
                     for try await (index, answer) in tasks { answers[index] = answer }
