@@ -153,7 +153,12 @@ extension Report {
                    : "  FAILED: " + failed.map { "\($0.policy) seed \($0.seed) (\($0.failedChecks.joined(separator: ", ")))" }.joined(separator: "; "))
         out.append(n == 1 ? "  one replication: no interval (run --replications 5 or more to tell a difference from noise)"
                    : "  mean ± half-width of the 95% interval (Student t, \(n - 1) df); B − A paired by seed; \"within noise\" = its interval contains 0")
-        let widths = (name: 48, value: 28)
+        // Columns as wide as their widest cell (big money with its interval runs long).
+        let cells = comparison.estimates.flatMap { kpi in
+            [KPIText.estimate(kpi.a, kpi.unit, currency: currency), KPIText.estimate(kpi.b, kpi.unit, currency: currency),
+             KPIText.estimate(kpi.difference, kpi.unit, currency: currency, difference: true)]
+        }
+        let widths = (name: 48, value: Swift.max(24, (cells.map(\.count).max() ?? 0) + 2))
         var section = ""
         for kpi in comparison.estimates {
             if kpi.section != section {
