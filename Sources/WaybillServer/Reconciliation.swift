@@ -26,6 +26,10 @@ public struct ReconciliationLimits: Sendable, Hashable {
     public var sessionIdleTimeoutMilliseconds: Int64 = 600_000
     /// Distinct stock positions one session holds (the extract's counts are kept until Finish).
     public var stockPositionsPerSessionMax = 2_000_000
+    /// ERP records one session keeps for repair because Waybill has no such order or already has
+    /// a record of it (missing in Waybill, duplicates). Past it the session is dropped: such an
+    /// extract is not of this Waybill (or not of this scope).
+    public var erpOnlyRecordsPerSessionMax = 1_000_000
     /// Discrepancies listed in a report when the request does not say (counts are always exact).
     public var discrepanciesListedDefault = 1_000
     /// The most a request may ask to be listed.
@@ -182,6 +186,13 @@ extension Services {
                     tally.add(orders: records.orders, waybill: [:])
                 }
                 tally.add(stock: records.stock)
+                if tally.erpRecordRepairs.count > limits.erpOnlyRecordsPerSessionMax {
+                    sessions.close(request.sessionID)
+                    call.responder.respond(.failure(WaybillStatusError.limit(
+                        .invalidArgument, name: "erpOnlyRecordsPerSessionMax", value: limits.erpOnlyRecordsPerSessionMax,
+                        "\(tally.erpRecordRepairs.count) ERP records name orders Waybill does not have or duplicate others; the session is dropped")))
+                    return
+                }
             } catch {
                 // The chunk is not counted (nothing of it was added before the error); the session stays usable.
                 entry.tally = tally

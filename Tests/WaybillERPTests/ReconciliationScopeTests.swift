@@ -300,6 +300,72 @@ struct ReconciliationScopeTests {
         _ = try await client.finishReconciliation(session: second.sessionID)
     }
 
+    @Test("a session past erpOnlyRecordsPerSessionMax records only the ERP has is dropped, with the limit named")
+    func erpOnlyRecordsLimit() async throws {
+        let server = try await InProcessServer.start("reconcile-erp-only", clock: ManualClock()) { configuration in
+            configuration.reconciliation.erpOnlyRecordsPerSessionMax = 5
+        }
+        let client = try await server.client()
+        defer { Task { await client.close(); await server.stop() } }
+        _ = try await client.loadNetwork(TestNetwork.model(stock: 5))
+        let session: Waybill_V1_ReconciliationSession = try await client.call(Method.ErpService.beginReconciliation,
+                                                                              Waybill_V1_BeginReconciliationRequest())
+        var chunk = Waybill_V1_ExtractChunk()
+        chunk.sessionID = session.sessionID
+        chunk.orders = (0..<5).map(ghost)
+        let _: Waybill_V1_ExtractChunkResult = try await client.call(Method.ErpService.addExtractChunk, chunk)
+        chunk.orders = [ghost(6)]
+        do {
+            let _: Waybill_V1_ExtractChunkResult = try await client.call(Method.ErpService.addExtractChunk, chunk)
+            Issue.record("a sixth record only the ERP has passed erpOnlyRecordsPerSessionMax = 5")
+        } catch let error as WaybillStatusError {
+            #expect(error.details.limitName == "erpOnlyRecordsPerSessionMax")
+        }
+        await #expect(throws: WaybillStatusError.self) { _ = try await client.finishReconciliation(session: session.sessionID) }
+    }
+
+    @Test("stockPositionsPerSessionMax, discrepanciesListedMax and the idle timeout are enforced, each named")
+    func moreSessionLimits() async throws {
+        let server = try await InProcessServer.start("reconcile-more-limits", clock: ManualClock()) { configuration in
+            configuration.reconciliation.stockPositionsPerSessionMax = 2
+            configuration.reconciliation.discrepanciesListedMax = 50
+            configuration.reconciliation.sessionsMax = 1
+            configuration.reconciliation.sessionIdleTimeoutMilliseconds = 50
+        }
+        let client = try await server.client()
+        defer { Task { await client.close(); await server.stop() } }
+        _ = try await client.loadNetwork(TestNetwork.model(stock: 5))
+        let session: Waybill_V1_ReconciliationSession = try await client.call(Method.ErpService.beginReconciliation,
+                                                                              Waybill_V1_BeginReconciliationRequest())
+        var chunk = Waybill_V1_ExtractChunk()
+        chunk.sessionID = session.sessionID
+        chunk.stock = TestNetwork.skus.map { sku in
+            var record = Waybill_V1_ErpStockRecord()
+            record.sku = sku
+            record.locationID = "WH-1"
+            record.onHand = 5
+            return record
+        }
+        do {
+            let _: Waybill_V1_ExtractChunkResult = try await client.call(Method.ErpService.addExtractChunk, chunk)
+            Issue.record("3 stock positions passed stockPositionsPerSessionMax = 2")
+        } catch let error as WaybillStatusError {
+            #expect(error.details.limitName == "stockPositionsPerSessionMax")
+        }
+        do {
+            _ = try await client.finishReconciliation(session: session.sessionID, discrepanciesMax: 51, keepOpen: true)
+            Issue.record("discrepancies_max 51 passed discrepanciesListedMax = 50")
+        } catch let error as WaybillStatusError {
+            #expect(error.details.limitName == "discrepanciesListedMax")
+        }
+        // Idle past sessionIdleTimeoutMilliseconds, the session gives its slot (sessionsMax = 1) to a new one.
+        try await Task.sleep(for: .milliseconds(200))
+        let next: Waybill_V1_ReconciliationSession = try await client.call(Method.ErpService.beginReconciliation,
+                                                                           Waybill_V1_BeginReconciliationRequest())
+        await #expect(throws: WaybillStatusError.self) { _ = try await client.finishReconciliation(session: session.sessionID) }
+        _ = try await client.finishReconciliation(session: next.sessionID)
+    }
+
     @Test("a later record carrying Waybill's document number is the one kept, across chunks")
     func duplicateAcrossChunks() throws {
         var draft = OrderDraft()
