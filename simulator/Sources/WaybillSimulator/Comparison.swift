@@ -99,7 +99,7 @@ public struct ChannelComparison: Codable, Sendable {
     public var b: ChannelFigures?
 }
 
-/// One run of the comparison.
+/// One run of a replicated experiment (one policy on one seed).
 public struct ReplicationRun: Codable, Sendable {
     public var policy: String
     public var seed: UInt64

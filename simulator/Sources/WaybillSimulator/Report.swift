@@ -103,16 +103,6 @@ public struct Report: Codable, Sendable {
         return try encoder.encode(self)
     }
 
-    public static func kpiDifferences(_ a: KPIs, _ b: KPIs) -> [KPIDifference] {
-        let pairs: [(String, Double, Double)] = [
-            ("fill_rate", a.fillRate, b.fillRate), ("split_rate", a.splitRate, b.splitRate),
-            ("average_shipping_cost", a.averageShippingCost, b.averageShippingCost), ("on_time_rate", a.onTimeRate, b.onTimeRate),
-            ("backorder_rate", a.backorderRate, b.backorderRate),
-            ("store_rejections", Double(a.storeRejections), Double(b.storeRejections)),
-        ]
-        return pairs.map { KPIDifference(name: $0.0, a: $0.1, b: $0.2, difference: round4($0.2 - $0.1)) }
-    }
-
     // MARK: terminal
 
     public var summary: String {
