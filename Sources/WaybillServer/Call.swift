@@ -20,6 +20,9 @@ public enum CallResponse: Sendable {
     }
 }
 
+/// `retry_after_ms` of the UNAVAILABLE answer to a batch whose commit failed (disk full, I/O error).
+let storageFailureRetryAfterMilliseconds: UInt32 = 1_000
+
 /// Maps any error a service can meet onto a gRPC status.
 func statusError(_ error: Error) -> WaybillStatusError {
     switch error {
@@ -38,7 +41,12 @@ func statusError(_ error: Error) -> WaybillStatusError {
             details.retryAfterMs = 1_000
             return WaybillStatusError(.unavailable, "server is shutting down; retry on another instance or later", details: details)
         case .deadlineExceeded: return WaybillStatusError(.deadlineExceeded, error.description)
-        case .commitFailed: return WaybillStatusError(.unavailable, error.description + "; the request can be retried")
+        case .commitFailed:
+            // Disk full or an I/O error: nothing of the batch was applied and the writer retries with the
+            // next batch, so the same request (same idempotency key) can come back after a pause.
+            var details = Waybill_V1_StatusDetails()
+            details.retryAfterMs = storageFailureRetryAfterMilliseconds
+            return WaybillStatusError(.unavailable, error.description + "; the request can be retried", details: details)
         case .skipped: return WaybillStatusError(.internal, error.description)
         }
     case let error as BinaryDecodingError:

@@ -37,7 +37,7 @@ public final class WaybillServer: Sendable {
         // Opening, migrating and rebuilding state are SQLite work: on a dispatch thread, not Swift's pool.
         let (database, writer, head) = try await offPool {
             let database = try WaybillDatabase(path: configuration.databasePath, readers: configuration.readers,
-                                               checkpointIntervalMilliseconds: configuration.walCheckpointIntervalMilliseconds)
+                                               checkpointIntervalMilliseconds: configuration.walCheckpointIntervalMilliseconds, logger: logger)
             var writerLimits = configuration.writer
             writerLimits.injectedDelayMicroseconds = configuration.injectedWriteDelayMicroseconds
             let writer = try StoreWriter(database: database, limits: writerLimits, domainLimits: configuration.domain,
@@ -120,6 +120,9 @@ public final class WaybillServer: Sendable {
             let readiness: ReadinessCheck = {
                 if draining.isSet { return "draining (shutting down)" }
                 if !writer.isHealthy { return "the writer cannot commit (see waybill_writer_failed_batches_total and the log)" }
+                if let problem = database.walCheckpointerProblem {
+                    return "the WAL checkpointer \(problem) (see waybill_wal_checkpoint_failures_total and the log)"
+                }
                 return nil
             }
             do {

@@ -461,8 +461,9 @@ private final class WriterThread: @unchecked Sendable {
         } catch {
             // Nothing of the batch is on disk: fail every job and rebuild memory from the database.
             owner.log.error("batch of \(live.count) aborted: \(error)")
-            for job in live { job.finish(.failure(WriterError.commitFailed(String(describing: error)))) }
+            // Health first: whoever hears of the failure finds /readyz already false.
             owner.recordOutcome(failed: true)
+            for job in live { job.finish(.failure(WriterError.commitFailed(String(describing: error)))) }
             recover(owner, offsetBefore: offsetBefore)
             return
         }
@@ -471,11 +472,12 @@ private final class WriterThread: @unchecked Sendable {
         let changed = engine.drainChangedInventorySKUs()
         owner.committed.publish(changedSKUs: changed, from: engine, networkChanged: context.networkChanged)
         if !storage.batchEvents.isEmpty { observer?.eventsCommitted(storage.batchEvents) }
+        // Health before the answers: a caller told "committed" finds the writer healthy again.
+        owner.recordOutcome(failed: false)
         for job in live { job.finish(.success(())) }
         owner.record(jobs: live.count, run: ranAt - startedAt, commit: committedAt - ranAt,
                      publish: DispatchTime.now().uptimeNanoseconds - committedAt, cpu: threadCPUTimeNanoseconds() - cpuAtStart,
                      checkpoint: checkpoint, backlog: storage.dirty.count)
-        owner.recordOutcome(failed: false)
     }
 
     /// How many balance rows this batch checkpoints, if any: none while fewer than

@@ -16,7 +16,8 @@ public final class WaybillDatabase: Sendable {
     /// Opens (creating if needed) and migrates the database at `path`. `checkpointIntervalMilliseconds`
     /// > 0 moves WAL checkpoints to a background thread (see WalCheckpointer); 0 leaves SQLite's
     /// automatic checkpoint on.
-    public init(path: String, readers: Int = 4, checkpointIntervalMilliseconds: Int = 0) throws {
+    public init(path: String, readers: Int = 4, checkpointIntervalMilliseconds: Int = 0,
+                logger: Logger = Logger(label: "waybill")) throws {
         self.path = path
         var configuration = Configuration()
         configuration.maximumReaderCount = readers
@@ -30,11 +31,15 @@ public final class WaybillDatabase: Sendable {
         }
         pool = try DatabasePool(path: path, configuration: configuration)
         try Schema.migrator.migrate(pool)
-        checkpointer = checkpointIntervalMilliseconds > 0 ? WalCheckpointer(path: path, intervalMilliseconds: checkpointIntervalMilliseconds) : nil
+        checkpointer = checkpointIntervalMilliseconds > 0 ? WalCheckpointer(path: path, intervalMilliseconds: checkpointIntervalMilliseconds, logger: logger) : nil
     }
 
     /// Stops the background checkpointer (after the writer stopped).
     public func close() { checkpointer?.stop() }
+
+    /// Why the background WAL checkpointer is not keeping the WAL short (cannot open its connection,
+    /// checkpoints failing), or nil while it is or when there is none: part of the server's readiness.
+    public var walCheckpointerProblem: String? { checkpointer?.problem }
 
     public var schemaVersion: String {
         get throws { try pool.read { db in try Schema.migrator.appliedMigrations(db).last ?? "" } }

@@ -8,6 +8,7 @@ import Prometheus
 import ServiceLifecycle
 import WaybillCore
 import WaybillServer
+import WaybillStore
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Run the Waybill server.")
@@ -78,8 +79,19 @@ struct Serve: AsyncParsableCommand {
         let group = ServiceGroup(configuration: .init(
             services: [WaybillService(configuration: configuration, logger: logger)],
             gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [], logger: logger))
-        try await group.run()
+        do {
+            try await group.run()
+        } catch {
+            // A damaged file is the operator's to repair: say so plainly instead of a raw SQLite error.
+            guard let damage = DatabaseCheck.damage(in: error) else { throw error }
+            FileHandle.standardError.write(Data(("waybill serve: the database file is damaged: \(damage) (\(db)); "
+                + "run `waybill check --db \(db)` for details and restore the last backup (docs/OPERATIONS.md)\n").utf8))
+            throw ExitCode(Self.damagedDatabaseExitCode)
+        }
     }
+
+    /// Exit status of `waybill serve` when the database file is damaged.
+    static let damagedDatabaseExitCode: Int32 = 3
 }
 
 func parseListen(_ address: String, option: String = "--listen") throws -> (String, Int) {
