@@ -69,10 +69,18 @@ public actor ErpBridge {
 
     /// Aggregates ("order:W-1") with dead letters in the store: their later events are parked.
     struct Parking {
-        /// The event id the followers are parked behind (the earliest letter of the aggregate).
-        var blocker: String
-        /// Offsets of the aggregate's letters in the store (a replay elsewhere removes them).
-        var offsets: Set<UInt64>
+        /// The aggregate's letters in the store, offset → event id (a replay elsewhere removes them).
+        var letters: [UInt64: String] = [:]
+        /// The event id new followers are parked behind: the earliest letter still in the store.
+        var blocker: String? { letters.min { $0.key < $1.key }?.value }
+    }
+
+    /// The offsets of `letters` still in the store (all of them when the store cannot be read:
+    /// never risk overtaking a refused event).
+    private func lettersStillStored(_ letters: [UInt64: String]) async -> Set<UInt64> {
+        let store = deadLetters
+        let offsets = Array(letters.keys)
+        return Set((try? await BlockingIO.run { offsets.filter { store.contains(offset: $0) } }) ?? offsets)
     }
     private var parked: [String: Parking] = [:]
 
@@ -130,7 +138,7 @@ public actor ErpBridge {
         let letters = try await BlockingIO.run { try store.list() }
         deadLettersWaiting = letters.count
         for letter in letters {
-            parked[letter.message.orderingKey, default: Parking(blocker: letter.id, offsets: [])].offsets.insert(letter.message.offset)
+            parked[letter.message.orderingKey, default: Parking()].letters[letter.message.offset] = letter.id
         }
         logger.info("erp bridge starting", metadata: [
             "server": "\(configuration.server)", "consumer": "\(configuration.consumer)", "target": "\(configuration.targetDescription)",
@@ -396,9 +404,9 @@ public actor ErpBridge {
         case delivery(DeliveryResult)
         /// The event did not transform into a message: refused without asking the target.
         case untransformable(String)
-        /// Its aggregate is parked; `stillParked` says whether the store still holds one of the
-        /// aggregate's letters (false: a replay elsewhere delivered them, the aggregate flows again).
-        case parkCheck(stillParked: Bool)
+        /// Its aggregate is parked; which of the aggregate's letters the store still holds (none:
+        /// a replay elsewhere delivered them, the aggregate flows again).
+        case parkCheck(stillStored: Set<UInt64>)
     }
 
     private func schedule() {
@@ -455,12 +463,9 @@ public actor ErpBridge {
             return
         }
         if let parking = parked[entry.key] {
-            let store = deadLetters
-            let offsets = parking.offsets
             tasks[offset] = Task {
-                // A failed check counts as still parked: never risk overtaking a refused event.
-                let still = (try? await BlockingIO.run { offsets.contains { store.contains(offset: $0) } }) ?? true
-                await self.completed(offset, .parkCheck(stillParked: still))
+                let stored = await self.lettersStillStored(parking.letters)
+                await self.completed(offset, .parkCheck(stillStored: stored))
             }
             return
         }
@@ -507,13 +512,18 @@ public actor ErpBridge {
             }
         case .untransformable(let error):
             await refuse(offset, entry: entry, error: error)
-        case .parkCheck(let stillParked):
-            if stillParked, let parking = parked[entry.key] {
-                let stored = await deadLetter(offset, error: "blocked by \(parking.blocker): an earlier event of \(entry.key) is a dead letter",
-                                              blockedBy: parking.blocker)
+        case .parkCheck(let stillStored):
+            // (Read, then write: an optional-chained assignment would hold `parked` while reading it.)
+            if var parking = parked[entry.key] {
+                parking.letters = parking.letters.filter { stillStored.contains($0.key) }
+                parked[entry.key] = parking
+            }
+            if let blocker = parked[entry.key]?.blocker {
+                let stored = await deadLetter(offset, error: "blocked by \(blocker): an earlier event of \(entry.key) is a dead letter",
+                                              blockedBy: blocker)
                 inFlight -= 1
                 if stored {
-                    parked[entry.key]?.offsets.insert(offset)
+                    parked[entry.key]?.letters[offset] = entry.message.eventId
                     finishSingle(offset, key: entry.key)
                 } else {
                     retryStoreLater(offset)
@@ -535,7 +545,7 @@ public actor ErpBridge {
         let stored = await deadLetter(offset, error: error, blockedBy: blocker)
         inFlight -= 1
         if stored {
-            parked[entry.key, default: Parking(blocker: entry.message.eventId, offsets: [])].offsets.insert(offset)
+            parked[entry.key, default: Parking()].letters[offset] = entry.message.eventId
             finishSingle(offset, key: entry.key)
         } else {
             retryStoreLater(offset)
@@ -685,10 +695,10 @@ public actor ErpBridge {
                 if let failure = entry.failure {
                     guard await settleRefused(offset, entry: entry, error: failure) else { return }
                 } else if let parking = parked[entry.key] {
-                    let store = deadLetters
-                    let offsets = parking.offsets
-                    let still = (try? await BlockingIO.run { offsets.contains { store.contains(offset: $0) } }) ?? true
-                    if still {
+                    let stillStored = await lettersStillStored(parking.letters)
+                    let remaining = parking.letters.filter { stillStored.contains($0.key) }
+                    parked[entry.key]?.letters = remaining
+                    if parked[entry.key]?.blocker != nil {
                         guard await settleParked(offset, entry: entry) else { return }
                     } else {
                         parked[entry.key] = nil
@@ -754,7 +764,7 @@ public actor ErpBridge {
             try? await Task.sleep(for: .milliseconds(limits.backoffMaxMilliseconds))
             if Task.isCancelled { return false }
         }
-        parked[entry.key, default: Parking(blocker: entry.message.eventId, offsets: [])].offsets.insert(offset)
+        parked[entry.key, default: Parking()].letters[offset] = entry.message.eventId
         settle(offset)
         return true
     }
@@ -766,7 +776,7 @@ public actor ErpBridge {
             try? await Task.sleep(for: .milliseconds(limits.backoffMaxMilliseconds))
             if Task.isCancelled { return false }
         }
-        parked[entry.key]?.offsets.insert(offset)
+        parked[entry.key]?.letters[offset] = entry.message.eventId
         settle(offset)
         return true
     }
