@@ -97,6 +97,19 @@ private func compareShort(replications: Int, parallelism: Int) async throws -> S
         }
         #expect(ReplicationPlan(replications: 3).seeds(from: 42) == [42, 43, 44])
     }
+
+    @Test func severalRunsAgainstOneTargetServerAreRefused() async throws {
+        var options = SimulationOptions()
+        options.driver = .live
+        options.target = "127.0.0.1:1"
+        await #expect(throws: ReplicationError.self) {
+            _ = try await Simulation.compare(try shortScenario(), policyA: policy("cheapest"), policyB: policy("fastest"), options: options,
+                                             plan: ReplicationPlan(replications: 1, parallelism: 1))
+        }
+        await #expect(throws: ReplicationError.self) {
+            _ = try await Simulation.replicate(try shortScenario(), options: options, plan: ReplicationPlan(replications: 2, parallelism: 1))
+        }
+    }
 }
 
 @Suite struct ComparisonTests {

@@ -80,6 +80,11 @@ extension Simulation {
     static func runReplications(_ scenario: Scenario, jobs: [ReplicationJob], options: SimulationOptions,
                                 plan: ReplicationPlan) async throws -> (first: SimulationOutcome, reports: [Report], parallelism: Int) {
         precondition(!jobs.isEmpty, "no runs to make")
+        if jobs.count > 1, let target = options.target {
+            // The checks account for every order and event: each run needs an empty database.
+            throw ReplicationError("--target \(target): \(jobs.count) runs need \(jobs.count) empty databases; "
+                                   + "use the embedded server (no --target) or one run at a time with a fresh server")
+        }
         let width = Swift.min(options.driver == .live ? 1 : plan.parallelism, jobs.count)
         let chartedSeed = jobs[0].seed
         var reports = [Report?](repeating: nil, count: jobs.count)
