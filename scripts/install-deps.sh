@@ -5,6 +5,7 @@
 #   libprotobuf-c-dev        the protobuf-c runtime the C client links
 #   libsqlite3-dev           SQLite (GRDB links the system library)
 #   valgrind, jq             C client tests and its interop script
+#   prometheus               a real Prometheus scrapes a live server in a test (admin listener)
 set -euo pipefail
 need=()
 command -v protoc   >/dev/null 2>&1 || need+=(protobuf-compiler)
@@ -13,6 +14,7 @@ command -v protoc-c >/dev/null 2>&1 || need+=(protobuf-c-compiler)
 [ -f /usr/include/sqlite3.h ] || need+=(libsqlite3-dev)
 command -v valgrind >/dev/null 2>&1 || need+=(valgrind)
 command -v jq       >/dev/null 2>&1 || need+=(jq)
+command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"

@@ -17,8 +17,11 @@ import WaybillStore
 func httpGet(port: Int, _ path: String) async throws -> (status: Int, body: String) {
     let collected = try await ClientBootstrap(group: clientGroup).connect(host: "127.0.0.1", port: port).flatMap { channel in
         let collector = ResponseCollector(promise: channel.eventLoop.makePromise())
+        // A peer that never closes must not hang the test: give up after 10 s.
+        let timeout = channel.eventLoop.scheduleTask(in: .seconds(10)) { channel.close(promise: nil) }
+        collector.promise.futureResult.whenComplete { _ in timeout.cancel() }
         return channel.pipeline.addHandler(collector).flatMap {
-            channel.writeAndFlush(channel.allocator.buffer(string: "GET \(path) HTTP/1.1\r\nHost: localhost\r\n\r\n"))
+            channel.writeAndFlush(channel.allocator.buffer(string: "GET \(path) HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"))
         }.flatMap { collector.promise.futureResult }
     }.get()
     guard let headerEnd = collected.range(of: "\r\n\r\n"), collected.hasPrefix("HTTP/1.1 "),

@@ -78,10 +78,13 @@ final class ServerProcess: @unchecked Sendable {
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
     }
 
-    /// "address=127.0.0.1:PORT" in the "waybill listening" log line.
-    private static func listeningPort(in path: String) -> Int? {
+    /// The admin listener's port ("admin listening" log line).
+    var adminPort: Int? { Self.listeningPort(in: logPath, line: "admin listening") }
+
+    /// "address=127.0.0.1:PORT" in the "waybill listening" (or another) log line.
+    private static func listeningPort(in path: String, line marker: String = "waybill listening") -> Int? {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8),
-              let line = text.split(separator: "\n").first(where: { $0.contains("waybill listening") }),
+              let line = text.split(separator: "\n").first(where: { $0.contains(marker) }),
               let range = line.range(of: "address=127.0.0.1:") else { return nil }
         return Int(line[range.upperBound...].prefix { $0.isNumber })
     }
