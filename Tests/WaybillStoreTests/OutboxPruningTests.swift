@@ -29,6 +29,15 @@ struct OutboxPruningTests {
         }
     }
 
+    /// Each balance's live event sequence, by "SKU@LOCATION".
+    static func eventSequences(_ writer: StoreWriter) async throws -> [String: Int64] {
+        var sequences: [String: Int64] = [:]
+        for (key, balance) in try await balances(writer) where balance.eventSequence > 0 {
+            sequences["\(key.sku.rawValue)@\(key.locationID.rawValue)"] = balance.eventSequence
+        }
+        return sequences
+    }
+
     static func checkpointRows(_ reader: StoreReader) throws -> [String: Int64] {
         try reader.readNow { db in
             var rows: [String: Int64] = [:]
@@ -67,9 +76,7 @@ struct OutboxPruningTests {
             let head = try reader.feedBounds().head
             _ = try await writer.run { try $0.acknowledge(consumer: "erp", offset: head) }
             clock.advance(milliseconds: 120_000)
-            for (key, balance) in try await balances(writer) where balance.eventSequence > 0 {
-                live["\(key.sku.rawValue)@\(key.locationID.rawValue)"] = balance.eventSequence
-            }
+            live = try await Self.eventSequences(writer)
             #expect(live.count >= Self.skus.count * StoreNet.locations.count)
 
             let rowsMax = 25
@@ -101,10 +108,7 @@ struct OutboxPruningTests {
         // After a restart the sequences come back from the rows alone.
         let (_, writer) = try openStore(path, clock: clock)
         defer { writer.stop() }
-        var restored: [String: Int64] = [:]
-        for (key, balance) in try await balances(writer) where balance.eventSequence > 0 {
-            restored["\(key.sku.rawValue)@\(key.locationID.rawValue)"] = balance.eventSequence
-        }
+        let restored = try await Self.eventSequences(writer)
         #expect(restored == live)
     }
 
@@ -122,9 +126,7 @@ struct OutboxPruningTests {
             let head = try StoreReader(database: database).feedBounds().head
             _ = try await writer.run { try $0.acknowledge(consumer: "erp", offset: head) }
             clock.advance(milliseconds: 120_000)
-            for (key, balance) in try await balances(writer) where balance.eventSequence > 0 {
-                live["\(key.sku.rawValue)@\(key.locationID.rawValue)"] = balance.eventSequence
-            }
+            live = try await Self.eventSequences(writer)
             let deleted = try await writer.run {
                 try $0.pruneOutbox(retainedAfter: clock.now.adding(milliseconds: -60_000), limit: 1_000_000, checkpointRowsMax: 10)
             }
@@ -133,10 +135,7 @@ struct OutboxPruningTests {
         do {
             let (_, writer) = try openStore(path, clock: clock)
             defer { writer.stop() }
-            var restored: [String: Int64] = [:]
-            for (key, balance) in try await balances(writer) where balance.eventSequence > 0 {
-                restored["\(key.sku.rawValue)@\(key.locationID.rawValue)"] = balance.eventSequence
-            }
+            let restored = try await Self.eventSequences(writer)
             #expect(restored == live)
             // Balances loaded behind their rows block pruning until written, a slice at a time.
             _ = try await writer.run {
@@ -145,10 +144,7 @@ struct OutboxPruningTests {
         }
         let (_, writer) = try openStore(path, clock: clock)
         defer { writer.stop() }
-        var restored: [String: Int64] = [:]
-        for (key, balance) in try await balances(writer) where balance.eventSequence > 0 {
-            restored["\(key.sku.rawValue)@\(key.locationID.rawValue)"] = balance.eventSequence
-        }
+        let restored = try await Self.eventSequences(writer)
         #expect(restored == live)
     }
 }

@@ -191,36 +191,10 @@ public struct Report: Codable, Sendable {
         """
     }
 
+    /// One run's series over shared x values (ComparisonReport's `svgChart` draws it).
     func chart(title: String, x: [Double], xLabel: String, lines: [(String, [Double])]) -> String {
-        let width = 1000.0, height = 260.0, left = 70.0, right = 150.0, top = 30.0, bottom = 40.0
-        guard x.count >= 2, let xMax = x.max(), let xMin = x.min(), xMax > xMin else {
-            return "<p><i>\(escape(title)): not enough samples</i></p>"
-        }
-        let yMax = max(1e-9, lines.flatMap(\.1).max() ?? 1) * 1.05
-        let colours = ["#0969da", "#cf222e", "#1a7f37", "#8250df", "#bf8700", "#57606a"]
-        var svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(width))\" height=\"\(Int(height))\" viewBox=\"0 0 \(Int(width)) \(Int(height))\">"
-        svg += "<text x=\"\(left)\" y=\"18\" font-size=\"14\">\(escape(title))</text>"
-        svg += "<line x1=\"\(left)\" y1=\"\(height - bottom)\" x2=\"\(width - right)\" y2=\"\(height - bottom)\" stroke=\"#888\"/>"
-        svg += "<line x1=\"\(left)\" y1=\"\(top)\" x2=\"\(left)\" y2=\"\(height - bottom)\" stroke=\"#888\"/>"
-        for tick in 0...4 {
-            let value = yMax * Double(tick) / 4
-            let y = height - bottom - (height - top - bottom) * Double(tick) / 4
-            svg += "<text x=\"\(left - 6)\" y=\"\(f1(y + 4))\" font-size=\"11\" text-anchor=\"end\">\(short(value))</text>"
-            svg += "<line x1=\"\(left)\" y1=\"\(f1(y))\" x2=\"\(width - right)\" y2=\"\(f1(y))\" stroke=\"#eee\"/>"
-            let xv = xMin + (xMax - xMin) * Double(tick) / 4
-            let xp = left + (width - left - right) * Double(tick) / 4
-            svg += "<text x=\"\(f1(xp))\" y=\"\(height - bottom + 16)\" font-size=\"11\" text-anchor=\"middle\">\(short(xv))</text>"
-        }
-        svg += "<text x=\"\(f1((width - right + left) / 2))\" y=\"\(height - 6)\" font-size=\"12\" text-anchor=\"middle\">\(escape(xLabel))</text>"
-        for (index, line) in lines.enumerated() {
-            let colour = colours[index % colours.count]
-            let points = zip(x, line.1).map { xv, yv in
-                "\(f1(left + (width - left - right) * (xv - xMin) / (xMax - xMin))),\(f1(height - bottom - (height - top - bottom) * yv / yMax))"
-            }.joined(separator: " ")
-            svg += "<polyline fill=\"none\" stroke=\"\(colour)\" stroke-width=\"1.6\" points=\"\(points)\"/>"
-            svg += "<text x=\"\(width - right + 8)\" y=\"\(top + 14 + Double(index) * 16)\" font-size=\"12\" fill=\"\(colour)\">\(escape(line.0))</text>"
-        }
-        return svg + "</svg>"
+        svgChart(title: title, xLabel: xLabel,
+                 series: lines.enumerated().map { ChartSeries(label: $1.0, x: x, y: $1.1, colour: $0) })
     }
 }
 
