@@ -1,4 +1,4 @@
-// When commits fail (a full database or filesystem), over real sockets: the failed captures are
+// When commits fail (a full database or filesystem, an injected I/O error), over real sockets: the failed captures are
 // answered UNAVAILABLE with retry_after_ms, reads and the change feed keep serving, /readyz turns
 // 503, and once there is room again writes succeed without a restart; every acknowledged order is
 // there and nothing is half-applied (balances equal a rebuild from the ledger and the orders).
@@ -164,6 +164,37 @@ struct StorageFailureTests {
             // Space returns outside the server: writes resume without anything done to it.
             try FileManager.default.removeItem(atPath: filler)
             acknowledged[filling.refused] = try await retried.value
+            for n in 0..<20 { acknowledged["AFTER-\(n)"] = try await client.captureOrder(Self.content("AFTER-\(n)")).order }
+            try await Self.expectAllThere(server, client, acknowledged: acknowledged)
+        }
+    }
+
+    @Test("an injected I/O error (writes fail with SQLITE_IOERR_WRITE): UNAVAILABLE with retry_after_ms, reads and feed serve, writes resume")
+    func injectedIOError() async throws {
+        try #require(FaultyVFS.install(), "the fault-injecting SQLite VFS could not be registered")
+        let directory = try TemporaryDirectory(FaultyVFS.marker)
+        try await withServer({
+            $0.adminPort = 0
+            $0.databasePath = directory.path("waybill.sqlite")
+        }) { server in
+            let client = try await server.client()
+            try await Self.loadNetwork(client)
+            var acknowledged: [String: Waybill_V1_Order] = [:]
+            for n in 0..<20 { acknowledged["BEFORE-\(n)"] = try await client.captureOrder(Self.content("BEFORE-\(n)")).order }
+            try await Self.registerConsumer(client)
+            let refusedBefore = FaultyVFS.refusedWrites.load(ordering: .relaxed)
+            FaultyVFS.failing.store(true, ordering: .releasing)
+            defer { FaultyVFS.failing.store(false, ordering: .releasing) }
+            let failing = try await Self.captureUntilRefused(client, prefix: "IOERR", attemptsMax: 3)
+            #expect(FaultyVFS.refusedWrites.load(ordering: .relaxed) > refusedBefore, "the refusal came from the injected error")
+            #expect(failing.error.message.contains("I/O error"), "\(failing.error.message)")
+            acknowledged.merge(failing.acknowledged) { $1 }
+            try await Self.expectServingWhileFailing(server, client, known: try #require(acknowledged["BEFORE-0"]),
+                                                     refused: failing.refused, error: failing.error)
+            let retried = Task { try await Self.retryUntilAccepted(client, failing.refused) }
+            // The device works again: nothing is done to the server.
+            FaultyVFS.failing.store(false, ordering: .releasing)
+            acknowledged[failing.refused] = try await retried.value
             for n in 0..<20 { acknowledged["AFTER-\(n)"] = try await client.captureOrder(Self.content("AFTER-\(n)")).order }
             try await Self.expectAllThere(server, client, acknowledged: acknowledged)
         }
