@@ -49,7 +49,7 @@ struct StorageFailureTests {
 
     /// The refusal, then reads, the feed and readiness while commits fail.
     private static func expectServingWhileFailing(_ server: TestServer, _ client: WaybillClient, known: Waybill_V1_Order,
-                                                  refused: String, error: WaybillStatusError) async throws {
+                                                  refused: String, error: WaybillStatusError, refusedAgain: Bool = true) async throws {
         #expect(error.code == .unavailable, "\(error)")
         #expect(error.details.retryAfterMs > 0, "UNAVAILABLE carries retry_after_ms")
         #expect(error.message.contains("nothing was applied"), "\(error.message)")
@@ -72,8 +72,8 @@ struct StorageFailureTests {
         // The refused order was not stored, not even in part.
         let stored = try await client.allOrders()
         #expect(!stored.contains { $0.externalOrderID == refused })
-        // Still full: the same capture is refused again.
-        await expectStatus(.unavailable) { try await client.captureOrder(content(refused)) }
+        // Still failing: the same capture is refused again.
+        if refusedAgain { await expectStatus(.unavailable) { try await client.captureOrder(content(refused)) } }
     }
 
     /// What a client does with retry_after_ms: retries the same order until it is accepted.
@@ -159,7 +159,10 @@ struct StorageFailureTests {
             let filling = try await Self.captureUntilRefused(client, prefix: "FULL", attemptsMax: 20_000)
             acknowledged.merge(filling.acknowledged) { $1 }
             try await Self.expectServingWhileFailing(server, client, known: try #require(acknowledged["BEFORE-0"]),
-                                                     refused: filling.refused, error: filling.error)
+                                                     refused: filling.refused, error: filling.error,
+                                                     // A full tmpfs is not a steady state: a rolled-back WAL write
+                                                     // or the checkpointer may hand blocks back at any moment.
+                                                     refusedAgain: false)
             let retried = Task { try await Self.retryUntilAccepted(client, filling.refused) }
             // Space returns outside the server: writes resume without anything done to it.
             try FileManager.default.removeItem(atPath: filler)
@@ -197,6 +200,33 @@ struct StorageFailureTests {
             acknowledged[failing.refused] = try await retried.value
             for n in 0..<20 { acknowledged["AFTER-\(n)"] = try await client.captureOrder(Self.content("AFTER-\(n)")).order }
             try await Self.expectAllThere(server, client, acknowledged: acknowledged)
+        }
+    }
+
+    @Test("a WAL checkpointer that cannot open its connection makes /readyz 503 with the reason; it retries and recovers")
+    func checkpointerCannotOpen() async throws {
+        try #require(FaultyVFS.install(), "the fault-injecting SQLite VFS could not be registered")
+        let directory = try TemporaryDirectory(FaultyVFS.marker)
+        FaultyVFS.failingCheckpointerOpens.store(true, ordering: .releasing)
+        defer { FaultyVFS.failingCheckpointerOpens.store(false, ordering: .releasing) }
+        try await withServer({
+            $0.adminPort = 0
+            $0.databasePath = directory.path("waybill.sqlite")
+            $0.walCheckpointIntervalMilliseconds = 10
+        }) { server in
+            let port = try #require(server.server.adminPort)
+            #expect(await eventually("/readyz to report the checkpointer") {
+                let answer = try? await httpGet(port: port, "/readyz")
+                return answer?.status == 503 && answer?.body.contains("WAL checkpointer cannot open its connection") == true
+            })
+            #expect(server.server.writer.isHealthy, "the writer itself is fine")
+            // Captures still commit: the checkpointer's failure does not stop writes, it lets the WAL grow.
+            let client = try await server.client()
+            _ = try await client.loadFixtureNetwork()
+            FaultyVFS.failingCheckpointerOpens.store(false, ordering: .releasing)
+            #expect(await eventually("the checkpointer to recover by itself") {
+                (try? await httpGet(port: port, "/readyz"))?.status == 200
+            })
         }
     }
 }

@@ -14,6 +14,10 @@ enum FaultyVFS {
     static let failing = Atomic(false)
     /// SQLITE_IOERR_WRITE (SQLITE_IOERR | 3 << 8; a C macro Swift does not import).
     static let ioErrorWrite: Int32 = SQLITE_IOERR | (3 << 8)
+    /// While set, opening a marked main database read-write *without* SQLITE_OPEN_CREATE fails with
+    /// SQLITE_CANTOPEN: that is how the WAL checkpointer opens its connection (the writer opens
+    /// with CREATE, readers read-only), so only the checkpointer is refused.
+    static let failingCheckpointerOpens = Atomic(false)
     /// Writes refused so far.
     static let refusedWrites = Atomic(0)
 
@@ -84,11 +88,16 @@ enum FaultyVFSState {
 private func faultyOpen(_ vfs: UnsafeMutablePointer<sqlite3_vfs>?, _ name: UnsafePointer<CChar>?, _ file: UnsafeMutablePointer<sqlite3_file>?,
                         _ flags: Int32, _ outFlags: UnsafeMutablePointer<Int32>?) -> Int32 {
     guard let original = FaultyVFSState.original, let file, let real = FaultyVFSState.real(file) else { return SQLITE_CANTOPEN }
+    let marked = name.map { String(cString: $0).contains(FaultyVFS.marker) } ?? false
+    let checkpointerLike = flags & SQLITE_OPEN_MAIN_DB != 0 && flags & SQLITE_OPEN_READWRITE != 0 && flags & SQLITE_OPEN_CREATE == 0
+    if marked && checkpointerLike && FaultyVFS.failingCheckpointerOpens.load(ordering: .acquiring) {
+        file.pointee.pMethods = nil
+        return SQLITE_CANTOPEN
+    }
     file.pointee.pMethods = nil
     let code = original.pointee.xOpen(original, name, real, flags, outFlags)
     guard code == SQLITE_OK, real.pointee.pMethods != nil else { return code }
-    let isFaulty = name.map { String(cString: $0).contains(FaultyVFS.marker) } ?? false
-    UnsafeMutableRawPointer(file).advanced(by: 8).storeBytes(of: isFaulty ? 1 : 0, as: Int.self)
+    UnsafeMutableRawPointer(file).advanced(by: 8).storeBytes(of: marked ? 1 : 0, as: Int.self)
     file.pointee.pMethods = UnsafePointer(FaultyVFSState.methods)
     return SQLITE_OK
 }
