@@ -141,41 +141,67 @@ public struct EngineState: Sendable {
 /// Orders waiting for stock, per SKU, ordered by capture sequence.
 public struct BackorderIndex: Sendable {
     private var bySKU: [SKU: [(sequence: Int64, orderID: OrderID)]] = [:]
-    /// Orders present in at least one list: most updates are of orders that never waited, and
-    /// need not scan the lists of their SKUs.
-    private var members: Set<OrderID> = []
+    /// Each waiting order's SKUs with backordered units (sorted): most updates are of orders that
+    /// never waited and need not touch the lists, and a release can tell whether an order could
+    /// be served without loading it.
+    private var waiting: [OrderID: [SKU]] = [:]
     public init() {}
 
     public var count: Int { bySKU.values.reduce(0) { $0 + $1.count } }
 
     public mutating func update(_ order: Order) {
-        let waitsForAny = order.lines.contains { $0.quantities.backordered > 0 }
-        if !waitsForAny && !members.contains(order.orderID) { return }
-        if waitsForAny { members.insert(order.orderID) } else { members.remove(order.orderID) }
-        for line in order.lines {
-            var list = bySKU[line.sku] ?? []
-            let present = list.firstIndex { $0.orderID == order.orderID }
-            let waiting = order.lines.contains { $0.sku == line.sku && $0.quantities.backordered > 0 }
-            if waiting && present == nil {
-                let insertAt = list.lastIndex { $0.sequence < order.captureSequence }.map { $0 + 1 } ?? 0
-                list.insert((order.captureSequence, order.orderID), at: insertAt)
-            } else if !waiting, let present {
-                list.remove(at: present)
-            }
-            bySKU[line.sku] = list.isEmpty ? nil : list
+        var skus: [SKU] = []
+        for line in order.lines where line.quantities.backordered > 0 && !skus.contains(line.sku) { skus.append(line.sku) }
+        let before = waiting[order.orderID]
+        if skus.isEmpty && before == nil { return }
+        skus.sort()
+        if skus == before { return }
+        waiting[order.orderID] = skus.isEmpty ? nil : skus
+        for sku in before ?? [] where !skus.contains(sku) { remove(order.orderID, sequence: order.captureSequence, from: sku) }
+        for sku in skus where !(before ?? []).contains(sku) {
+            // Lists are in capture order: the insertion point (before any equal sequence) by binary search,
+            // and the list is changed in place (no copy of a long backlog per update).
+            let insertAt = Self.firstIndex(notBefore: order.captureSequence, in: bySKU[sku] ?? [])
+            bySKU[sku, default: []].insert((order.captureSequence, order.orderID), at: insertAt)
         }
+    }
+
+    private mutating func remove(_ orderID: OrderID, sequence: Int64, from sku: SKU) {
+        guard let list = bySKU[sku] else { return }
+        var index = Self.firstIndex(notBefore: sequence, in: list)
+        // Equal sequences (should not happen) are scanned; an entry filed under another sequence is searched.
+        while index < list.count && list[index].sequence == sequence && list[index].orderID != orderID { index += 1 }
+        if index >= list.count || list[index].orderID != orderID {
+            guard let found = list.firstIndex(where: { $0.orderID == orderID }) else { return }
+            index = found
+        }
+        bySKU[sku]!.remove(at: index)
+        if bySKU[sku]!.isEmpty { bySKU[sku] = nil }
+    }
+
+    /// The first position whose sequence is not below `sequence`.
+    private static func firstIndex(notBefore sequence: Int64, in list: [(sequence: Int64, orderID: OrderID)]) -> Int {
+        var low = 0, high = list.count
+        while low < high {
+            let middle = (low + high) / 2
+            if list[middle].sequence < sequence { low = middle + 1 } else { high = middle }
+        }
+        return low
     }
 
     public func oldest(for sku: SKU, limit: Int) -> [OrderID] {
         (bySKU[sku] ?? []).prefix(limit).map(\.orderID)
     }
 
+    /// The SKUs `orderID` waits for (nil when it waits for none).
+    public func waitingSKUs(of orderID: OrderID) -> [SKU]? { waiting[orderID] }
+
     /// Orders waiting for any SKU.
-    public var orderCount: Int { members.count }
+    public var orderCount: Int { waiting.count }
 
     /// Every waiting order, oldest capture first, at most `limit`.
     public func oldest(limit: Int) -> [OrderID] {
-        Array(members.sorted { ($0.sequence ?? 0, $0.rawValue) < ($1.sequence ?? 0, $1.rawValue) }.prefix(limit))
+        Array(waiting.keys.sorted { ($0.sequence ?? 0, $0.rawValue) < ($1.sequence ?? 0, $1.rawValue) }.prefix(limit))
     }
 }
 
@@ -221,6 +247,9 @@ public struct Engine: Sendable {
     public private(set) var state: EngineState
     public var limits: DomainLimits
     public var router: Router
+    /// The former backorder release, which routed every candidate even when none of its SKUs had
+    /// a unit left: kept to measure the difference and to check the release against.
+    package var releaseRoutesEveryCandidate = false
 
     /// `gazetteer`: city centroids for ship-tos without coordinates (empty: every ship order must
     /// carry coordinates or is refused).
@@ -897,9 +926,22 @@ public struct Engine: Sendable {
         candidates.sort { ($0.sequence ?? 0, $0.rawValue) < ($1.sequence ?? 0, $1.rawValue) }
         var systemContext = context
         systemContext.requestID = ""
+        // Whether a SKU has available units anywhere, known until the next allocation changes stock.
+        var inStock: [SKU: Bool] = [:]
         for orderID in candidates.prefix(limits.backorderReleaseBatchMax) {
+            // Routing serves only available units: an order none of whose waiting SKUs has any is
+            // left as it is without loading or routing it. (One cancelled unit would otherwise
+            // route the whole release batch; this skips exactly the orders that would get nothing.)
+            if !releaseRoutesEveryCandidate, let skus = state.backorders.waitingSKUs(of: orderID), !skus.contains(where: { sku in
+                if let known = inStock[sku] { return known }
+                let any = state.inventory.entries(for: sku).contains { $0.balance.available > 0 }
+                inStock[sku] = any
+                return any
+            }) { continue }
             guard var order = try storage.loadOrder(orderID) else { continue }
-            _ = try allocateBackordered(&order, trigger: "backorder release", reason: "stock arrived", context: systemContext, storage: storage)
+            if try allocateBackordered(&order, trigger: "backorder release", reason: "stock arrived", context: systemContext, storage: storage) > 0 {
+                inStock.removeAll(keepingCapacity: true)
+            }
         }
     }
 

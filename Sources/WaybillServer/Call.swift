@@ -36,6 +36,12 @@ func statusError(_ error: Error) -> WaybillStatusError {
             details.limitValue = Int64(depth)
             details.retryAfterMs = 50
             return WaybillStatusError(.resourceExhausted, error.description, details: details)
+        case .overloaded(let target, let retryAfter):
+            var details = Waybill_V1_StatusDetails()
+            details.limitName = "writeQueueDelayTargetMilliseconds"
+            details.limitValue = target
+            details.retryAfterMs = UInt32(clamping: retryAfter)
+            return WaybillStatusError(.resourceExhausted, error.description, details: details)
         case .stopped:
             var details = Waybill_V1_StatusDetails()
             details.retryAfterMs = 1_000

@@ -1,5 +1,11 @@
 // One TCP connection: envelopes in, calls dispatched, answers out in any order.
 // Everything here runs on the connection's event loop.
+//
+// Back-pressure: a client that sends requests without reading the answers must not make the
+// server buffer every answer. While the answer bytes waiting to be sent reach
+// connectionOutboundBytesMax, or the socket is not writable, the handler holds the channel's
+// `read()` (so the kernel's buffers fill and TCP stops the client) and keeps the frames already
+// decoded from the last read for later, instead of starting their calls.
 
 import Dispatch
 import Foundation
@@ -9,8 +15,9 @@ import SwiftProtobuf
 import WaybillProto
 import WaybillWire
 
-final class ConnectionHandler: ChannelInboundHandler {
+final class ConnectionHandler: ChannelDuplexHandler {
     typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
     struct InFlight {
@@ -36,6 +43,18 @@ final class ConnectionHandler: ChannelInboundHandler {
     private var wroteSinceFlush = false
     /// Queued on the batcher for a flush at the end of its drain.
     var queuedForFlush = false
+    /// Answer bytes written and not yet taken by the socket (unflushed ones included).
+    private var outboundBytesPending = 0
+    /// Bytes written since the last flush: their flush's completion takes them off the count.
+    private var outboundBytesUnflushed = 0
+    /// The highest `outboundBytesPending` of this connection (reported when it grows).
+    private var outboundBytesPendingHigh = 0
+    /// A `read()` held back while paused, issued when the connection may be read again.
+    private var readHeld = false
+    /// Frames decoded from the last read while paused: their calls start when the pause ends.
+    private var deferredFrames = CircularBuffer<ByteBuffer>()
+    /// Whether the connection counts as paused in the server's statistics.
+    private var reportedPaused = false
 
     init(services: Services, limits: TransportLimits, batcher: ReplyBatcher, logger: Logger, metrics: ServerMetrics) {
         self.services = services
@@ -50,10 +69,17 @@ final class ConnectionHandler: ChannelInboundHandler {
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         box = ConnectionBox(self, eventLoop: context.eventLoop)
+        services.outbound.handlerAdded()
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
         cancelEverything()
+        deferredFrames.removeAll()
+        if reportedPaused {
+            reportedPaused = false
+            services.outbound.paused(false)
+        }
+        services.outbound.handlerRemoved()
         self.context = nil
     }
 
@@ -70,12 +96,60 @@ final class ConnectionHandler: ChannelInboundHandler {
         inFlight.removeAll()
     }
 
+    // MARK: back-pressure
+
+    /// Whether the client must read answers before more of its requests are read.
+    private var mustPause: Bool {
+        outboundBytesPending >= limits.connectionOutboundBytesMax || !(context?.channel.isWritable ?? true)
+    }
+
+    private func notePaused(_ paused: Bool) {
+        guard paused != reportedPaused else { return }
+        reportedPaused = paused
+        services.outbound.paused(paused)
+    }
+
+    /// The channel asks for more bytes: granted unless the client has too many answers waiting.
+    func read(context: ChannelHandlerContext) {
+        if mustPause || !deferredFrames.isEmpty {
+            readHeld = true
+            notePaused(true)
+            return
+        }
+        context.read()
+    }
+
+    /// After answers left (socket writable again, a flush completed): starts the deferred calls
+    /// while the connection may go on, then lets the channel read again.
+    private func resumeIfPossible() {
+        guard let context, !closing else { return }
+        while !mustPause, let frame = deferredFrames.popFirst() { process(frame) }
+        flushNow()
+        guard !mustPause, deferredFrames.isEmpty else { return }
+        notePaused(false)
+        if readHeld {
+            readHeld = false
+            context.read()
+        }
+    }
+
     // MARK: inbound
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         if closing { return }
         framesReceived = true
-        var frame = unwrapInboundIn(data)
+        let frame = unwrapInboundIn(data)
+        if mustPause || !deferredFrames.isEmpty {
+            deferredFrames.append(frame)
+            notePaused(true)
+            return
+        }
+        process(frame)
+    }
+
+    private func process(_ frame: ByteBuffer) {
+        guard let context, !closing else { return }
+        var frame = frame
         let envelope: Waybill_V1_RequestEnvelope
         do {
             envelope = try Waybill_V1_RequestEnvelope(serializedBytes: frame.readBytes(length: frame.readableBytes) ?? [])
@@ -110,9 +184,10 @@ final class ConnectionHandler: ChannelInboundHandler {
         }
         if inFlight.count >= limits.callsInFlightPerConnectionMax {
             metrics.rejected(reason: "calls_in_flight")
-            let error = WaybillStatusError.limit(.resourceExhausted, name: "callsInFlightPerConnectionMax",
+            var error = WaybillStatusError.limit(.resourceExhausted, name: "callsInFlightPerConnectionMax",
                                                  value: limits.callsInFlightPerConnectionMax,
-                                                 "too many calls in flight on this connection")
+                                                 "too many calls in flight on this connection; wait for an answer")
+            error.details.retryAfterMs = UInt32(clamping: limits.callsInFlightRetryAfterMilliseconds)
             write(callID: envelope.callID, status: error.status, payload: [], endOfStream: true)
             return
         }
@@ -239,15 +314,29 @@ final class ConnectionHandler: ChannelInboundHandler {
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         if context.channel.isWritable {
             for (_, call) in inFlight { call.stream?.writable() }
+            resumeIfPossible()
         }
         context.fireChannelWritabilityChanged()
     }
 
     func flushNow() {
-        if wroteSinceFlush {
-            wroteSinceFlush = false
-            context?.flush()
-        }
+        guard wroteSinceFlush, let context else { return }
+        wroteSinceFlush = false
+        // An empty write completes after every write before it: one promise per flush (not per
+        // answer) takes the flushed bytes off the pending count.
+        let flushed = outboundBytesUnflushed
+        outboundBytesUnflushed = 0
+        let written = context.eventLoop.makePromise(of: Void.self)
+        context.write(wrapOutboundOut(context.channel.allocator.buffer(capacity: 0)), promise: written)
+        context.flush()
+        let box = self.box
+        written.futureResult.whenComplete { _ in box?.value?.flushCompleted(bytes: flushed) }
+    }
+
+    /// The bytes of one flush left for the socket (or the connection closed).
+    private func flushCompleted(bytes: Int) {
+        outboundBytesPending -= bytes
+        if !deferredFrames.isEmpty || readHeld { resumeIfPossible() }
     }
 
     /// Ends every stream with UNAVAILABLE (graceful shutdown) and closes once unary calls are done.
@@ -312,8 +401,16 @@ final class ConnectionHandler: ChannelInboundHandler {
         buffer.writeVarint(0x28)
         buffer.writeVarint(UInt64(ProtocolVersions.current.rawValue))
         buffer.setInteger(UInt32(buffer.writerIndex - start), at: lengthIndex)
+        let bytes = buffer.readableBytes
         context.write(wrapOutboundOut(buffer), promise: nil)
         wroteSinceFlush = true
+        outboundBytesUnflushed += bytes
+        outboundBytesPending += bytes
+        if outboundBytesPending > outboundBytesPendingHigh {
+            // New highs are rare once a connection has warmed up: reporting each costs little.
+            outboundBytesPendingHigh = outboundBytesPending
+            services.outbound.observed(outboundBytesPending: outboundBytesPending)
+        }
     }
 }
 

@@ -309,6 +309,8 @@ extension Services {
                 ("reallocateOrdersPerCallMax", Int64(domain.reallocateOrdersPerCallMax), "orders one ReallocateOrders call routes again"),
                 ("writeQueueDepthMax", Int64(services.configuration.writer.writeQueueDepthMax), "writes waiting for the writer"),
                 ("writeBatchMax", Int64(services.configuration.writer.writeBatchMax), "writes per transaction"),
+                ("writeQueueDelayTargetMilliseconds", services.configuration.writer.admission.writeQueueDelayTargetMilliseconds, "queueing delay of writes beyond which, for an interval, client writes are refused"),
+                ("writeQueueDelayIntervalMilliseconds", services.configuration.writer.admission.writeQueueDelayIntervalMilliseconds, "how long the delay stays above its target before refusals start"),
                 ("routingCandidatesMax", Int64(services.configuration.routing.routingCandidatesMax), "locations in the split search"),
                 ("routingSearchSetsMax", Int64(services.configuration.routing.routingSearchSetsMax), "location sets examined per routing decision"),
             ]

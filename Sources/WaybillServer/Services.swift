@@ -23,6 +23,8 @@ final class Services: Sendable {
     let startedAt: Timestamp
     let connectionCount: @Sendable () -> Int
     let boundPort: @Sendable () -> Int
+    /// Back-pressure figures of every connection (tests, operators).
+    let outbound = ConnectionOutboundStatistics()
     private let handlers: [String: Handler]
 
     init(configuration: ServerConfiguration, writer: StoreWriter, reader: StoreReader, feed: ChangeFeedHub, logger: Logger,
@@ -63,12 +65,13 @@ final class Services: Sendable {
     func write<Output: Sendable>(_ call: Call, _ body: @escaping (WriteContext) throws -> Output,
                                  respond: @escaping @Sendable (Output) -> CallResponse) {
         let responder = call.responder
+        // A client's write may be refused for queueing time (overload): it can retry.
         writer.submit(Job(deadlineUptimeNanoseconds: call.deadlineUptimeNanoseconds, body) { result in
             switch result {
             case .success(let output): responder.respond(lazy: { respond(output) })
             case .failure(let error): responder.respond(.from(error))
             }
-        })
+        }, sheddable: true)
     }
 
     /// Answers a reader query's result.

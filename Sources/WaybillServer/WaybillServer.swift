@@ -155,6 +155,8 @@ public final class WaybillServer: Sendable {
     }
 
     public var connectionCount: Int { registry.count }
+    /// Back-pressure figures of the connections (answer bytes waiting, connections not read).
+    public var outboundStatistics: ConnectionOutboundStatistics { services.outbound }
 
     /// Graceful shutdown: stop accepting, end streams, wait (bounded) for calls in flight, close
     /// connections, let the writer finish its queue and checkpoint, stop the event loops.

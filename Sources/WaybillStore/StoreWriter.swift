@@ -6,6 +6,7 @@
 import Foundation
 import GRDB
 import Logging
+import Metrics
 import Synchronization
 import WaybillCore
 
@@ -97,6 +98,9 @@ public final class Job<Output: Sendable>: WriteJob, @unchecked Sendable {
 public enum WriterError: Error, CustomStringConvertible {
     /// The write queue is full (writeQueueDepthMax).
     case queueFull(depth: Int)
+    /// Writes have waited longer than writeQueueDelayTargetMilliseconds for a whole interval: new
+    /// client writes are refused until the queue is short again (nothing was done).
+    case overloaded(targetMilliseconds: Int64, retryAfterMilliseconds: Int64)
     /// The writer is stopping or stopped.
     case stopped
     /// The caller's deadline passed before the writer reached the job: nothing was done.
@@ -108,6 +112,8 @@ public enum WriterError: Error, CustomStringConvertible {
     public var description: String {
         switch self {
         case .queueFull(let depth): "the write queue is full (writeQueueDepthMax = \(depth))"
+        case .overloaded(let target, _):
+            "the server is overloaded: writes wait longer than writeQueueDelayTargetMilliseconds (\(target)); nothing was done, retry later"
         case .stopped: "the writer is stopped"
         case .deadlineExceeded: "deadline exceeded before the write started: nothing was done"
         case .commitFailed(let message): "storage failure, nothing was applied: \(message)"
@@ -119,6 +125,9 @@ public enum WriterError: Error, CustomStringConvertible {
 public struct WriterLimits: Hashable, Sendable {
     /// Jobs waiting for the writer; beyond it submissions fail fast with RESOURCE_EXHAUSTED.
     public var writeQueueDepthMax = 65_536
+    /// Admission by queueing time (see WriteAdmissionLimits): client writes are refused while
+    /// the queue holds more than the target's worth of waiting.
+    public var admission = WriteAdmissionLimits()
     /// Jobs per transaction (group commit).
     public var writeBatchMax = 1_000
     /// Movements the checkpoint watermark may lag behind the ledger (bounds start-up replay).
@@ -173,15 +182,22 @@ public final class StoreWriter: Sendable {
     public let limits: WriterLimits
     /// Committed balances and network, readable without waiting for the writer.
     public let committed: CommittedState
-    private let queue = Mutex(Queue())
+    private let queue: Mutex<Queue>
     private let clock: @Sendable () -> Timestamp
     private let logger: Logger
     private let thread: WriterThread
 
+    struct Queued {
+        let job: any WriteJob
+        /// Uptime nanoseconds when the job was queued (its queueing delay starts here).
+        let enqueuedAt: UInt64
+    }
+
     struct Queue {
-        var jobs: [any WriteJob] = []
+        var jobs: [Queued] = []
         var stopping = false
         var stopped = false
+        var admission: WriteAdmissionControl
     }
 
     /// Rebuilds the engine from the database and starts the writer thread.
@@ -191,6 +207,7 @@ public final class StoreWriter: Sendable {
                 logger: Logger, observer: CommitObserver? = nil) throws {
         self.database = database
         self.limits = limits
+        queue = Mutex(Queue(admission: WriteAdmissionControl(limits: limits.admission)))
         self.clock = clock
         self.logger = logger
         let now = clock()
@@ -210,13 +227,24 @@ public final class StoreWriter: Sendable {
     /// Installs the commit observer (before any job is submitted).
     public func setObserver(_ observer: CommitObserver) { thread.observer = observer }
 
-    /// Queues a job. Fails at once with `queueFull` beyond writeQueueDepthMax, or `stopped`.
-    public func submit(_ job: any WriteJob) {
+    /// Queues a job. Fails at once with `queueFull` beyond writeQueueDepthMax, or `stopped`; a
+    /// `sheddable` job (a client's request, which can retry) also with `overloaded` while writes
+    /// wait longer than the admission target.
+    public func submit(_ job: any WriteJob, sheddable: Bool = false) {
+        let now = DispatchTime.now().uptimeNanoseconds
         let accepted: WriterError? = queue.withLock { queue in
             if queue.stopping { return .stopped }
             if queue.jobs.count >= limits.writeQueueDepthMax { return .queueFull(depth: limits.writeQueueDepthMax) }
-            queue.jobs.append(job)
+            if sheddable && !queue.admission.admits(queueDepth: queue.jobs.count) {
+                return .overloaded(targetMilliseconds: limits.admission.writeQueueDelayTargetMilliseconds,
+                                   retryAfterMilliseconds: queue.admission.retryAfterMilliseconds)
+            }
+            queue.jobs.append(Queued(job: job, enqueuedAt: now))
             return nil
+        }
+        if case .overloaded = accepted {
+            shedCounter.increment()
+            shed.add(1, ordering: .relaxed)
         }
         if let error = accepted {
             job.finish(.failure(error))
@@ -226,6 +254,12 @@ public final class StoreWriter: Sendable {
     }
 
     public var queueDepth: Int { queue.withLock { $0.jobs.count } }
+    private let shedCounter = Counter(label: "waybill_writer_shed_jobs_total")
+    private let shed = Atomic<Int>(0)
+    /// Client writes refused for queueing time (`overloaded`) since start.
+    public var shedJobs: Int { shed.load(ordering: .relaxed) }
+    /// Whether client writes are being refused for queueing time now.
+    public var isShedding: Bool { queue.withLock { $0.admission.shedding } }
 
     private let stats = Mutex(WriterStatistics())
     private let metrics = WriterMetrics()
@@ -292,9 +326,14 @@ public final class StoreWriter: Sendable {
     }
 
     fileprivate func takeBatch() -> (jobs: [any WriteJob], stopping: Bool) {
+        let now = DispatchTime.now().uptimeNanoseconds
         let (batch, stopping, waiting) = queue.withLock { queue in
             let count = min(queue.jobs.count, limits.writeBatchMax)
-            let batch = Array(queue.jobs.prefix(count))
+            // The oldest job's wait: how long the queue stands.
+            if let oldest = queue.jobs.first {
+                queue.admission.batchStarted(delayNanoseconds: now &- oldest.enqueuedAt, now: now)
+            }
+            let batch = queue.jobs.prefix(count).map(\.job)
             queue.jobs.removeFirst(count)
             return (batch, queue.stopping, queue.jobs.count)
         }

@@ -8,6 +8,15 @@ public struct TransportLimits: Hashable, Sendable {
     public var connectionsMax = 1_024
     /// Calls in flight on one connection; one more is answered RESOURCE_EXHAUSTED.
     public var callsInFlightPerConnectionMax = 1_024
+    /// What a refusal at callsInFlightPerConnectionMax tells the client to wait (retry_after_ms):
+    /// a slot frees as soon as one of its answers arrives.
+    public var callsInFlightRetryAfterMilliseconds: Int64 = 10
+    /// Answer bytes a connection may have waiting to be sent (unflushed or not yet taken by the
+    /// socket). At this bound — or when the socket's write buffer passes its high water mark —
+    /// the server stops reading the connection's requests until the client reads its answers.
+    /// Calls already in flight still answer, so a connection holds at most this plus the answers
+    /// of callsInFlightPerConnectionMax calls.
+    public var connectionOutboundBytesMax = 4 * 1024 * 1024
     /// A connection with no call in flight and no frame for this long is closed.
     public var idleTimeoutMilliseconds: Int64 = 300_000
     /// Orders in one CaptureOrders call.
@@ -42,6 +51,8 @@ public struct TransportLimits: Hashable, Sendable {
             ("frameBytesMax", Int64(frameBytesMax), "largest frame accepted, in bytes"),
             ("connectionsMax", Int64(connectionsMax), "open connections"),
             ("callsInFlightPerConnectionMax", Int64(callsInFlightPerConnectionMax), "calls in flight per connection"),
+            ("callsInFlightRetryAfterMilliseconds", callsInFlightRetryAfterMilliseconds, "retry_after_ms of a refusal at callsInFlightPerConnectionMax"),
+            ("connectionOutboundBytesMax", Int64(connectionOutboundBytesMax), "unsent answer bytes per connection before its requests stop being read"),
             ("idleTimeoutMilliseconds", idleTimeoutMilliseconds, "idle connections are closed after this"),
             ("ordersPerBatchMax", Int64(ordersPerBatchMax), "orders per CaptureOrders call"),
             ("listPageSizeMax", Int64(listPageSizeMax), "orders, movements or records per page"),

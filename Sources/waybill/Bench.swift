@@ -18,7 +18,7 @@ import WaybillWire
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks: capture throughput and latency, routing, availability, change-feed latency.",
-        subcommands: [CaptureBench.self, CeilingBench.self, EngineBench.self, RoutingBench.self, AvailabilityBench.self, FeedBench.self, ReconcileBench.self])
+        subcommands: [CaptureBench.self, CeilingBench.self, EngineBench.self, CancelBacklogBench.self, RoutingBench.self, AvailabilityBench.self, FeedBench.self, ReconcileBench.self])
 }
 
 /// A small deterministic generator (SplitMix64) for benchmark inputs.
@@ -365,6 +365,7 @@ struct CaptureBench: AsyncParsableCommand {
         let work = payloads
         let next = SharedSync(Atomic<Int>(0))
         let failures = SharedSync(Atomic<Int>(0))
+        let refusals = SharedSync(Atomic<Int>(0))
         let start = Date()
         try await withThrowingTaskGroup(of: Void.self) { group in
             for client in clients {
@@ -372,6 +373,21 @@ struct CaptureBench: AsyncParsableCommand {
                     try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
                         let outstanding = Atomic<Int>(0)
                         let finished = Atomic<Bool>(false)
+                        // A capture refused for overload (retry_after_ms) is sent again after that wait, as a client should.
+                        @Sendable func send(_ index: Int) {
+                            client.send(method: Method.OrderService.captureOrder, payload: work[index]).whenComplete { result in
+                                if case .failure(let error) = result {
+                                    if let retry = Self.retryAfter(error) {
+                                        refusals.value.wrappingAdd(1, ordering: .relaxed)
+                                        client.eventLoop.scheduleTask(in: .milliseconds(retry)) { send(index) }
+                                        return
+                                    }
+                                    failures.value.wrappingAdd(1, ordering: .relaxed)
+                                }
+                                outstanding.wrappingSubtract(1, ordering: .releasing)
+                                pump()
+                            }
+                        }
                         @Sendable func pump() {
                             let index = next.value.wrappingAdd(1, ordering: .relaxed).oldValue
                             if index >= work.count {
@@ -381,11 +397,7 @@ struct CaptureBench: AsyncParsableCommand {
                                 return
                             }
                             outstanding.wrappingAdd(1, ordering: .relaxed)
-                            client.send(method: Method.OrderService.captureOrder, payload: work[index]).whenComplete { result in
-                                if case .failure = result { failures.value.wrappingAdd(1, ordering: .relaxed) }
-                                outstanding.wrappingSubtract(1, ordering: .releasing)
-                                pump()
-                            }
+                            send(index)
                         }
                         client.eventLoop.execute {
                             for _ in 0..<inFlight { pump() }
@@ -398,7 +410,16 @@ struct CaptureBench: AsyncParsableCommand {
         let elapsed = Date().timeIntervalSince(start)
         let failed = failures.value.load(ordering: .relaxed)
         if failed > 0 { throw CLIError("\(failed) captures failed during the benchmark") }
+        let refused = refusals.value.load(ordering: .relaxed)
+        if refused > 0 { print("closed loop: \(refused) refusals for overload (retried after retry_after_ms)") }
         return elapsed
+    }
+
+    /// The retry_after_ms of an overload refusal (RESOURCE_EXHAUSTED or UNAVAILABLE), nil for any other failure.
+    static func retryAfter(_ error: Error) -> Int64? {
+        guard let status = error as? WaybillStatusError, status.code == .resourceExhausted || status.code == .unavailable,
+              status.details.retryAfterMs > 0 else { return nil }
+        return Int64(status.details.retryAfterMs)
     }
 
     /// Sends at a fixed rate regardless of answers; latency counts from each call's intended send time.
@@ -414,7 +435,9 @@ struct CaptureBench: AsyncParsableCommand {
         let work = payloads
         let intervalNanoseconds = 1_000_000_000 / UInt64(rate)
         let histograms = SharedSync(Mutex<Histogram<UInt64>>(Histogram(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)))
+        let refusedHistogram = SharedSync(Mutex<Histogram<UInt64>>(Histogram(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)))
         let failures = SharedSync(Atomic<Int>(0))
+        let lastAnswer = SharedSync(Atomic<UInt64>(0))
         let start = DispatchTime.now().uptimeNanoseconds + 10_000_000
         try await withThrowingTaskGroup(of: Void.self) { group in
             for (slot, client) in clients.enumerated() {
@@ -423,7 +446,8 @@ struct CaptureBench: AsyncParsableCommand {
                         // This connection sends orders slot, slot+N, slot+2N, ...: a timer sends what is due
                         // every tick (100 µs by default; a send waits for its tick, and that wait counts).
                         let state = NIOLoopBoundBox.makeBoxSendingValue(
-                            (next: slot, answered: 0, local: Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)),
+                            (next: slot, answered: 0, local: Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three),
+                             refused: Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)),
                             eventLoop: client.eventLoop)
                         let mine = stride(from: slot, to: work.count, by: clients.count).underestimatedCount
                         client.eventLoop.execute {
@@ -435,13 +459,25 @@ struct CaptureBench: AsyncParsableCommand {
                                     if intended > now { break }
                                     state.value.next += clients.count
                                     client.send(method: Method.OrderService.captureOrder, payload: work[index]).whenComplete { result in
-                                        if case .failure = result { failures.value.wrappingAdd(1, ordering: .relaxed) }
-                                        let latency = (DispatchTime.now().uptimeNanoseconds - intended) / 1000
-                                        _ = state.value.local.record(latency)
+                                        let answeredAt = DispatchTime.now().uptimeNanoseconds
+                                        let latency = (answeredAt - intended) / 1000
+                                        switch result {
+                                        case .success:
+                                            // Admitted: its latency, and when the last one committed (goodput).
+                                            _ = state.value.local.record(latency)
+                                            _ = lastAnswer.value.max(answeredAt, ordering: .relaxed)
+                                        case .failure(let error):
+                                            if Self.retryAfter(error) != nil {
+                                                _ = state.value.refused.record(latency)
+                                            } else {
+                                                failures.value.wrappingAdd(1, ordering: .relaxed)
+                                            }
+                                        }
                                         state.value.answered += 1
                                         if state.value.answered == mine {
-                                            let local = state.value.local
+                                            let local = state.value.local, refused = state.value.refused
                                             histograms.value.withLock { $0.add(local) }
+                                            refusedHistogram.value.withLock { $0.add(refused) }
                                             continuation.resume()
                                         }
                                     }
@@ -456,7 +492,17 @@ struct CaptureBench: AsyncParsableCommand {
         }
         let failed = failures.value.load(ordering: .relaxed)
         if failed > 0 { throw CLIError("\(failed) captures failed during the open-loop run") }
-        return LatencySummary(histograms.value.withLock { $0 })
+        let admitted = histograms.value.withLock { $0 }
+        let refused = refusedHistogram.value.withLock { $0 }
+        if refused.totalCount > 0 {
+            // Goodput: admitted captures per second, from the first intended send to the last commit.
+            let span = Double(max(lastAnswer.value.load(ordering: .relaxed), start + 1) - start) / 1e9
+            print(String(format: "  offered %d/s: admitted %llu (%.1f%%), refused %llu for overload (answered in p50 %.3f ms, p99 %.3f ms); goodput %.0f admitted/s over %.2f s",
+                         rate, admitted.totalCount, 100 * Double(admitted.totalCount) / Double(max(1, total)), refused.totalCount,
+                         Double(refused.valueAtPercentile(50)) / 1000, Double(refused.valueAtPercentile(99)) / 1000,
+                         Double(admitted.totalCount) / span, span))
+        }
+        return LatencySummary(admitted)
     }
 }
 
@@ -553,6 +599,63 @@ struct EngineBench: ParsableCommand {
                      Double(orders) / captureCPU, captureCPU / Double(orders) * 1e6,
                      captured.reduce(0) { $0 + $1.encodedProto().count } / orders,
                      directCPU / Double(orders) * 1e6, referenceCPU / Double(orders) * 1e6))
+    }
+}
+
+struct CancelBacklogBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cancel-backlog",
+        abstract: "Cancellations per CPU-second while a backlog of backorders waits for the same SKU (pure core over memory storage).")
+    @Option var locations = 100
+    @Option(help: "Allocated orders (one unit each) that are then cancelled, each freeing one unit.") var cancellations = 5_000
+    @Option(help: "Orders (one unit each) backordered behind them.") var backlog = 10_000
+    @Flag(help: "Route every release candidate, as before the release skipped orders whose SKUs have no unit left.")
+    var routeEveryCandidate = false
+
+    func run() throws {
+        var random = BenchRandom(state: 11)
+        var (engine, storage, context) = try BenchNetwork.engine(locations: locations, skus: 20, random: &random)
+        engine.releaseRoutesEveryCandidate = routeEveryCandidate
+        // A SKU of its own: exactly `cancellations` units, all reserved, then the backlog waits for it.
+        var item = Waybill_V1_Item()
+        item.sku = "SKU-BACKLOG"
+        item.weightGrams = 500
+        item.active = true
+        try engine.upsert(item: Item(proto: item), context: context, storage: storage)
+        var receipt = Waybill_V1_InventoryChange()
+        receipt.kind = .receipt
+        receipt.sku = item.sku
+        receipt.locationID = "LOC-000"
+        receipt.quantity = Int32(cancellations)
+        receipt.changeID = "backlog-stock"
+        _ = try engine.applyInventoryChange(InventoryChange(proto: receipt, defaultKind: .receipt), context: context, storage: storage)
+        func draft(_ number: Int) throws -> OrderDraft {
+            var order = BenchNetwork.order(number, lines: 1, skus: 1, random: &random, prefix: "backlog")
+            order.lines[0].sku = item.sku
+            return try OrderDraft(proto: order)
+        }
+        var allocated: [OrderID] = []
+        for number in 0..<cancellations {
+            let order = try engine.capture(try draft(number), context: context, storage: storage).order
+            guard order.backorderedUnits == 0 else { throw CLIError("order \(number) was not allocated") }
+            allocated.append(order.orderID)
+        }
+        for number in cancellations..<(cancellations + backlog) {
+            _ = try engine.capture(try draft(number), context: context, storage: storage)
+        }
+        let waitingBefore = engine.state.backorders.orderCount
+        guard waitingBefore == backlog else { throw CLIError("\(waitingBefore) orders backordered, expected \(backlog)") }
+        let cpuStart = threadCPUTimeNanoseconds()
+        for (index, orderID) in allocated.enumerated() {
+            var cancel = context
+            cancel.requestID = "cancel-\(index)"
+            _ = try engine.apply(.cancelOrder(reason: "bench"), to: orderID, context: cancel, storage: storage)
+        }
+        let cpu = Double(threadCPUTimeNanoseconds() - cpuStart) / 1e9
+        let served = waitingBefore - engine.state.backorders.orderCount
+        print(String(format: "cancel with %d units backordered (%@): %.0f cancellations per CPU-second (%.1f µs each); %d backorders served, oldest first",
+                     backlog, routeEveryCandidate ? "every release candidate routed, as before" : "release skips orders whose SKUs have no unit",
+                     Double(cancellations) / cpu, cpu / Double(cancellations) * 1e6, served))
     }
 }
 
