@@ -139,7 +139,8 @@ struct AdminListenerTests {
         }) { server in
             let port = try #require(server.server.adminPort)
             let silent = try await ClientBootstrap(group: clientGroup).connect(host: "127.0.0.1", port: port).get()
-            try await silent.writeAndFlush(silent.allocator.buffer(string: "GET /metr"))
+            // Under load the server may close it before this partial request is even written.
+            try? await silent.writeAndFlush(silent.allocator.buffer(string: "GET /metr"))
             // The server closes it; the client never does.
             #expect(await eventually("the server closes the idle connection") { !silent.isActive })
         }

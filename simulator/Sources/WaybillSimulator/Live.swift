@@ -98,7 +98,8 @@ final class LiveGateway: Gateway {
         let intendedWall = wallDeadline(virtualTime)
         let inbox = self.inbox
         let rpc = request.rpc
-        client.send(method: encoded.0, payload: encoded.1, timeoutMilliseconds: timeoutMilliseconds).whenComplete { result in
+        Self.sendRetryingRefusals(client, method: encoded.0, payload: encoded.1, timeoutMilliseconds: timeoutMilliseconds,
+                                  retriesLeft: Self.refusalRetriesMax) { result in
             let done = wallNanoseconds()
             let latency = Int64(done > intendedWall ? (done - intendedWall) / 1000 : 0)
             let reply: SimReply
@@ -109,6 +110,26 @@ final class LiveGateway: Gateway {
             inbox.push(.reply(call: id, reply: reply, rpc: rpc, latencyMicroseconds: latency))
         }
         return nil
+    }
+
+    /// How often one call is sent again after a refusal that did nothing and named a wait
+    /// (overload shedding, a storage failure): what a well-behaved channel client does. The
+    /// latency still counts from the intended send time, so the waits show in the report.
+    static let refusalRetriesMax = 50
+
+    static func sendRetryingRefusals(_ client: WaybillClient, method: String, payload: [UInt8], timeoutMilliseconds: UInt32,
+                                     retriesLeft: Int, completion: @escaping @Sendable (Result<[UInt8], any Error>) -> Void) {
+        client.send(method: method, payload: payload, timeoutMilliseconds: timeoutMilliseconds).whenComplete { result in
+            if case .failure(let error as WaybillStatusError) = result, retriesLeft > 0, error.details.retryAfterMs > 0,
+               error.code == .resourceExhausted || error.code == .unavailable {
+                DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(Int(error.details.retryAfterMs))) {
+                    sendRetryingRefusals(client, method: method, payload: payload, timeoutMilliseconds: timeoutMilliseconds,
+                                         retriesLeft: retriesLeft - 1, completion: completion)
+                }
+                return
+            }
+            completion(result)
+        }
     }
 }
 
