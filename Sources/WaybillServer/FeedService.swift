@@ -295,6 +295,7 @@ extension Services {
             info.protocolVersions = ProtocolVersions.supported.map { Int32($0.rawValue) }
             var limits = services.transport.named
             let domain = services.configuration.domain
+            let reconciliation = services.configuration.reconciliation
             limits += [
                 ("linesPerOrderMax", Int64(domain.linesPerOrderMax), "lines per order"),
                 ("quantityPerLineMax", Int64(domain.quantityPerLineMax), "units per line"),
@@ -313,6 +314,13 @@ extension Services {
                 ("writeQueueDelayIntervalMilliseconds", services.configuration.writer.admission.writeQueueDelayIntervalMilliseconds, "how long the delay stays above its target before refusals start"),
                 ("routingCandidatesMax", Int64(services.configuration.routing.routingCandidatesMax), "locations in the split search"),
                 ("routingSearchSetsMax", Int64(services.configuration.routing.routingSearchSetsMax), "location sets examined per routing decision"),
+                ("sessionsMax", Int64(reconciliation.sessionsMax), "reconciliation sessions open at once"),
+                ("chunkRecordsMax", Int64(reconciliation.chunkRecordsMax), "orders + stock records in one AddExtractChunk"),
+                ("sessionIdleTimeoutMilliseconds", reconciliation.sessionIdleTimeoutMilliseconds, "a reconciliation session untouched this long is dropped"),
+                ("stockPositionsPerSessionMax", Int64(reconciliation.stockPositionsPerSessionMax), "stock records one reconciliation session keeps"),
+                ("erpOnlyRecordsPerSessionMax", Int64(reconciliation.erpOnlyRecordsPerSessionMax), "ERP records of orders Waybill lacks kept by one session"),
+                ("discrepanciesListedMax", Int64(reconciliation.discrepanciesListedMax), "discrepancies listed in one report (counts stay exact)"),
+                ("repairsPerWriterJobMax", Int64(reconciliation.repairsPerWriterJobMax), "reconciliation repairs per writer job"),
             ]
             info.limits = limits.map { limit in
                 var l = Waybill_V1_Limit()
