@@ -154,8 +154,7 @@ enum LiveDriver {
             // The embedded server lives in simulated time (compressed), so its days are the
             // simulated days: cut-offs, promised dates and daily capacity follow the scenario.
             configuration.clock = { Timestamp(millisecondsSinceEpoch: clock.now()) }
-            var logger = Logger(label: "waybill-sim-server")
-            logger.logLevel = .warning
+            let logger = scenario.live.server.prepare(&configuration)  // the scenario's server settings (live.server)
             server = try await WaybillServer.start(configuration: configuration, logger: logger)
             address = ("127.0.0.1", server!.port)
         }

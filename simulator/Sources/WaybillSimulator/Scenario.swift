@@ -423,13 +423,16 @@ public struct LiveConfig: Codable, Sendable {
     public var connections = 8
     /// Virtual seconds per wall second (overridden by --time-scale).
     public var timeScale = 60.0
+    /// Settings of the embedded server (feed retention, pruning; see LiveServerConfig).
+    public var server = LiveServerConfig()
     public init() {}
-    enum CodingKeys: String, CodingKey, CaseIterable { case connections, timeScale }
+    enum CodingKeys: String, CodingKey, CaseIterable { case connections, timeScale, server }
     public init(from decoder: any Decoder) throws {
         try rejectUnknownKeys(decoder, CodingKeys.allCases.map(\.stringValue), "live")
         let c = try decoder.container(keyedBy: CodingKeys.self)
         try c.fill(&connections, .connections)
         try c.fill(&timeScale, .timeScale)
+        try c.fill(&server, .server)
     }
 }
 
