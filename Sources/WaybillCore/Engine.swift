@@ -108,6 +108,7 @@ public protocol EngineStorage: AnyObject {
     func saveLocation(_ location: Location) throws
     func saveCarrier(_ carrier: Carrier) throws
     func saveItem(_ item: Item) throws
+    func saveChannelSettings(_ settings: ChannelSettings) throws
     func savePolicy(_ policy: RoutingPolicy) throws
     func saveInventorySetting(_ key: InventoryKey, safetyStock: Int64, incoming: [Supply]) throws
 }
@@ -145,13 +146,19 @@ public struct BackorderIndex: Sendable {
     /// never waited and need not touch the lists, and a release can tell whether an order could
     /// be served without loading it.
     private var waiting: [OrderID: [SKU]] = [:]
+    /// Orders on an ITEM_UNKNOWN hold, under each SKU they have open units of (known or not: an
+    /// item's arrival looks at its orders and lifts the hold of those whose SKUs are all sellable).
+    /// They wait for the item master, not for stock: they are in none of the lists above.
+    private var itemWaitersBySKU: [SKU: Set<OrderID>] = [:]
+    private var itemWaiting: [OrderID: [SKU]] = [:]
     public init() {}
 
     public var count: Int { bySKU.values.reduce(0) { $0 + $1.count } }
 
     public mutating func update(_ order: Order) {
+        updateItemWaiting(order)
         var skus: [SKU] = []
-        for line in order.lines where line.quantities.backordered > 0 && !skus.contains(line.sku) { skus.append(line.sku) }
+        for line in order.lines where line.quantities.backordered > 0 && !skus.contains(line.sku) && !order.waitsForItems { skus.append(line.sku) }
         let before = waiting[order.orderID]
         if skus.isEmpty && before == nil { return }
         skus.sort()
@@ -199,6 +206,31 @@ public struct BackorderIndex: Sendable {
     /// Orders waiting for any SKU.
     public var orderCount: Int { waiting.count }
 
+    /// Orders on an ITEM_UNKNOWN hold with open units of `sku`, oldest capture first.
+    public func waitingForItem(_ sku: SKU) -> [OrderID] {
+        (itemWaitersBySKU[sku] ?? []).sorted { ($0.sequence ?? 0, $0.rawValue) < ($1.sequence ?? 0, $1.rawValue) }
+    }
+
+    /// Orders on an ITEM_UNKNOWN hold.
+    public var itemWaitingOrderCount: Int { itemWaiting.count }
+
+    private mutating func updateItemWaiting(_ order: Order) {
+        var skus: [SKU] = []
+        if order.waitsForItems {
+            for line in order.lines where line.quantities.backordered > 0 && !skus.contains(line.sku) { skus.append(line.sku) }
+        }
+        let before = itemWaiting[order.orderID] ?? []
+        if skus.isEmpty && before.isEmpty { return }
+        skus.sort()
+        if skus == before { return }
+        itemWaiting[order.orderID] = skus.isEmpty ? nil : skus
+        for sku in before where !skus.contains(sku) {
+            itemWaitersBySKU[sku]?.remove(order.orderID)
+            if itemWaitersBySKU[sku]?.isEmpty == true { itemWaitersBySKU[sku] = nil }
+        }
+        for sku in skus where !before.contains(sku) { itemWaitersBySKU[sku, default: []].insert(order.orderID) }
+    }
+
     /// Every waiting order, oldest capture first, at most `limit`.
     public func oldest(limit: Int) -> [OrderID] {
         Array(waiting.keys.sorted { ($0.sequence ?? 0, $0.rawValue) < ($1.sequence ?? 0, $1.rawValue) }.prefix(limit))
@@ -244,7 +276,7 @@ public struct InventoryChangeOutcome: Sendable {
 }
 
 public struct Engine: Sendable {
-    public private(set) var state: EngineState
+    public internal(set) var state: EngineState
     public var limits: DomainLimits
     public var router: Router
     /// The former backorder release, which routed every candidate even when none of its SKUs had
@@ -300,14 +332,19 @@ public struct Engine: Sendable {
                               "order.external_order_id: \(channel.name) order \"\(draft.externalOrderID)\" was already captured as \(existingID) with different content",
                               field: "order.external_order_id", existingOrderID: existingID)
         }
-        // The item master decides what is sellable: an inactive SKU is refused (unknown ones are
-        // accepted and backordered until the item record, then stock, arrives: stock of an
-        // unknown item is refused).
+        // The item master decides what is sellable. An inactive SKU is refused. An unknown one is
+        // refused too (stock of an unknown item is refused, so it would be backordered forever),
+        // unless the channel holds such orders until the item master gains the SKU.
+        var unknownLines: [Int] = []
         for (index, line) in draft.lines.enumerated() {
-            if let item = state.network.items[line.sku], !item.active {
-                throw DomainError(.failedPrecondition, "order.lines[\(index)].sku: \(line.sku) is inactive in the item master",
-                                  field: "order.lines[\(index)].sku", currentState: "ITEM_INACTIVE")
+            if let item = state.network.items[line.sku] {
+                if !item.active { throw DomainError.inactiveItem(onLine: index, line.sku) }
+            } else {
+                unknownLines.append(index)
             }
+        }
+        if let first = unknownLines.first, state.network.settings(of: channel).unknownItems == .refuse {
+            throw DomainError.unknownItem(onLine: first, draft.lines[first].sku, channel: channel, othersUnknown: unknownLines.count - 1)
         }
         // Distances need a destination: never route "unknown" as if it were "here".
         if draft.fulfillment.method == .ship && draft.shipTo.coordinates == nil && router.gazetteer.place(for: draft.shipTo) == nil {
@@ -327,6 +364,9 @@ public struct Engine: Sendable {
         if context.now.day > state.capacityForgottenBefore + 1 {
             state.capacity.forget(before: context.now.day - 1)
             state.capacityForgottenBefore = context.now.day - 1
+        }
+        if !unknownLines.isEmpty {
+            return try captureWaitingForItems(draft, unknownLines: unknownLines, context: context, storage: storage)
         }
         let sequence = state.nextOrderSequence
         var order = Order(id: OrderID(sequence: sequence), draft: draft, capturedAt: context.now, captureSequence: sequence)
@@ -734,6 +774,8 @@ public struct Engine: Sendable {
         try storage.saveItem(item)
         try storage.appendEvents([DomainEvent(type: "item.upserted", aggregate: .item(item), aggregateSequence: version,
                                               occurredAt: context.now, clientID: context.clientID, detail: "")])
+        // Orders captured while the item master lacked this SKU are routed now, in this command.
+        try liftItemHolds(after: item.sku, context: context, storage: storage)
     }
 
     public mutating func setPolicy(_ policy: RoutingPolicy, context: CommandContext, storage: some EngineStorage) throws -> RoutingPolicy {
@@ -815,7 +857,7 @@ public struct Engine: Sendable {
         return true
     }
 
-    private func route(_ order: Order, lines: [RoutingLine], now: Timestamp, trigger: String) -> AllocationPlan {
+    func route(_ order: Order, lines: [RoutingLine], now: Timestamp, trigger: String) -> AllocationPlan {
         let request = RoutingRequest(
             lines: lines, channel: order.channel, shipTo: order.shipTo.coordinates, shipToRegion: order.shipTo.region,
             shipToCity: order.shipTo.city, shipToCountry: order.shipTo.country, method: order.requestedFulfillment.method, pickupLocationID: order.requestedFulfillment.pickupLocationID,
@@ -825,7 +867,7 @@ public struct Engine: Sendable {
     }
 
     /// Adds the plan's shipments to the order as fulfillments, with their reservations and capacity.
-    private mutating func allocate(_ plan: AllocationPlan, to order: inout Order, now: Timestamp,
+    mutating func allocate(_ plan: AllocationPlan, to order: inout Order, now: Timestamp,
                                    movements: inout [Movement], capacity: inout [CapacityUse]) {
         if order.routingDecisions.count >= limits.routingDecisionsPerOrderMax { order.routingDecisions.removeFirst() }
         order.routingDecisions.append(plan.decision)
@@ -862,7 +904,7 @@ public struct Engine: Sendable {
         }
     }
 
-    private func releaseCreated(_ order: inout Order, now: Timestamp) {
+    func releaseCreated(_ order: inout Order, now: Timestamp) {
         for index in order.fulfillments.indices where order.fulfillments[index].status == .created {
             order.fulfillments[index].status = .released
             order.fulfillments[index].releasedAt = now
@@ -950,6 +992,8 @@ public struct Engine: Sendable {
     /// "order.backorder_allocated" event when anything was allocated. Returns the units allocated.
     mutating func allocateBackordered(_ order: inout Order, trigger: String, reason: String, context: CommandContext,
                                               storage: some EngineStorage) throws -> Int32 {
+        // An order waiting for its items is routed when they arrive (liftItemHolds), not before.
+        if order.waitsForItems { return 0 }
         let waiting = order.lines.filter { $0.quantities.backordered > 0 }
             .map { RoutingLine(lineID: $0.lineID, sku: $0.sku, quantity: $0.quantities.backordered) }
         guard !waiting.isEmpty else { state.backorders.update(order); return 0 }
@@ -976,7 +1020,7 @@ public struct Engine: Sendable {
         return units
     }
 
-    private func commit(movements: [Movement], capacity: [CapacityUse], storage: some EngineStorage) throws {
+    func commit(movements: [Movement], capacity: [CapacityUse], storage: some EngineStorage) throws {
         if !movements.isEmpty { try storage.appendMovements(movements) }
         if !capacity.isEmpty { try storage.appendCapacity(capacity) }
     }
@@ -986,7 +1030,7 @@ public struct Engine: Sendable {
     }
 
     /// Bumps the version, records history, writes the order, its ledger rows and its event.
-    private func persist(_ order: inout Order, _ event: OrderEventKind, action: String, reason: String, detail: String,
+    func persist(_ order: inout Order, _ event: OrderEventKind, action: String, reason: String, detail: String,
                          context: CommandContext, movements: [Movement], capacity: [CapacityUse],
                          storage: some EngineStorage) throws {
         order.version += 1

@@ -161,6 +161,9 @@ public enum OrderStateMachine {
         let state = order.status.description
         switch command {
         case .hold(let reason, let note):
+            if !reason.isClientHold {
+                return .failure(.invalid("reason", "\(reason.name) holds are placed by Waybill only (at capture, for items the item master lacks)"))
+            }
             // A hold stops units from being released or shipped: it needs units still open.
             if !order.lines.contains(where: { $0.openQuantity > 0 }) {
                 return .failure(.illegal("hold order", state: state, "nothing left to release or ship"))
@@ -190,11 +193,21 @@ public enum OrderStateMachine {
                                    events: events))
 
         case .releaseHold(let reason, let note):
-            guard order.isOnHold else { return .failure(.illegal("release hold", state: state, "order has no hold")) }
+            if let reason, !reason.isClientHold {
+                return .failure(.illegal("release hold", state: state,
+                                         "\(reason.name) holds are lifted by Waybill when the item master gains the order's items "
+                                             + "(LoadNetwork items, UpsertItems or an ERP item master message)"))
+            }
+            // "Release every hold" releases the client's holds; Waybill's ITEM_UNKNOWN stays.
+            guard order.holds.contains(where: { $0.reason.isClientHold }) else {
+                return .failure(.illegal("release hold", state: state, order.isOnHold
+                                             ? "order has no hold a client can release (item_unknown is lifted when its items arrive)"
+                                             : "order has no hold"))
+            }
             if let reason, !order.holds.contains(where: { $0.reason == reason }) {
                 return .failure(.illegal("release hold", state: state, "order has no \(reason.name) hold"))
             }
-            order.holds.removeAll { reason == nil || $0.reason == reason }
+            order.holds.removeAll { $0.reason.isClientHold && (reason == nil || $0.reason == reason) }
             return .success(finish(order, now, action: "hold_released", reason: reason?.name ?? "all", detail: note,
                                    events: [OrderEventKind("order.hold_released", detail: reason?.name ?? "all")]))
 

@@ -17,6 +17,7 @@ public final class MemoryStorage: EngineStorage {
     public private(set) var carriers: [String: Carrier] = [:]
     public private(set) var items: [SKU: Item] = [:]
     public private(set) var policies: [RoutingPolicy] = []
+    public private(set) var channelSettings: [Channel: ChannelSettings] = [:]
     public private(set) var settings: [InventoryKey: (Int64, [Supply])] = [:]
     /// Keep events in memory (the simulator's feed); off for long policy experiments.
     public var keepsEvents: Bool
@@ -78,6 +79,7 @@ public final class MemoryStorage: EngineStorage {
     public func saveLocation(_ location: Location) throws { locations[location.locationID] = location }
     public func saveCarrier(_ carrier: Carrier) throws { carriers[carrier.carrierID] = carrier }
     public func saveItem(_ item: Item) throws { items[item.sku] = item }
+    public func saveChannelSettings(_ settings: ChannelSettings) throws { channelSettings[settings.channel] = settings }
     public func savePolicy(_ policy: RoutingPolicy) throws { policies.append(policy) }
     public func saveInventorySetting(_ key: InventoryKey, safetyStock: Int64, incoming: [Supply]) throws {
         settings[key] = (safetyStock, incoming)

@@ -37,6 +37,9 @@ public enum HoldReason: Int, CaseIterable, Hashable, Sendable {
     case address = 3
     case customerRequest = 4
     case other = 5
+    /// Placed by Waybill at capture on a line whose SKU the item master lacks (a channel whose
+    /// `unknownItems` setting is `.hold`); lifted by Waybill when the items arrive, never by a client.
+    case itemUnknown = 6
 
     public var name: String {
         switch self {
@@ -45,8 +48,12 @@ public enum HoldReason: Int, CaseIterable, Hashable, Sendable {
         case .address: "address"
         case .customerRequest: "customer_request"
         case .other: "other"
+        case .itemUnknown: "item_unknown"
         }
     }
+
+    /// Holds a client may place and release (ITEM_UNKNOWN is Waybill's own).
+    public var isClientHold: Bool { self != .itemUnknown }
 }
 
 public struct Hold: Hashable, Sendable {
@@ -471,6 +478,8 @@ public struct Order: Hashable, Sendable {
     }
 
     public var isOnHold: Bool { !holds.isEmpty }
+    /// Captured while the item master lacked some of its SKUs: waits, reserving nothing, for them.
+    public var waitsForItems: Bool { holds.contains { $0.reason == .itemUnknown } }
     public var backorderedUnits: Int32 { lines.reduce(0) { $0 + $1.quantities.backordered } }
     /// Units this order holds reserved at locations (in fulfillments not yet shipped).
     public var reservedUnits: Int64 {

@@ -33,6 +33,27 @@ extension DomainError {
                     field: field)
     }
 
+    /// An order line naming a SKU the item master does not know (its channel refuses unknown items).
+    /// `othersUnknown`: further lines of the order with unknown SKUs, counted so the client fixes all at once.
+    public static func unknownItem(onLine index: Int, _ sku: SKU, channel: Channel, othersUnknown: Int) -> DomainError {
+        let field = "order.lines[\(index)].sku"
+        let more = othersUnknown == 0 ? "" : " (and \(othersUnknown) more line\(othersUnknown == 1 ? "" : "s") with unknown items)"
+        return DomainError(.invalidArgument,
+                           "\(field): unknown item \(sku)\(more): the item master does not know it; load the item first "
+                               + "(LoadNetwork items, UpsertItems or an ERP item master message) and capture again, "
+                               + "or let the \(channel.name) channel hold such orders (channel_settings unknown_items: HOLD)",
+                           field: field, currentState: "ITEM_UNKNOWN")
+    }
+
+    /// An order line naming a SKU the item master marks inactive (not for sale).
+    public static func inactiveItem(onLine index: Int, _ sku: SKU) -> DomainError {
+        let field = "order.lines[\(index)].sku"
+        return DomainError(.invalidArgument,
+                           "\(field): item \(sku) is inactive in the item master (not for sale): remove the line, "
+                               + "or make the item active (UpsertItems or an ERP item master message) and capture again",
+                           field: field, currentState: "ITEM_INACTIVE")
+    }
+
     public static func unknownLocation(_ locationID: LocationID, field: String) -> DomainError {
         DomainError(.notFound, "\(field): unknown location \(locationID)", field: field)
     }

@@ -21,6 +21,8 @@ public struct NetworkState: Sendable {
     public private(set) var items: [SKU: Item] = [:]
     /// How many times each item was upserted: its change-feed sequence.
     public private(set) var itemVersions: [SKU: Int64] = [:]
+    /// Channels with settings of their own; the others have `ChannelSettings`' defaults.
+    public private(set) var channelSettings: [Channel: ChannelSettings] = [:]
     /// Locations sorted by id with what routing precomputes for them; `siteIndex` finds one.
     private(set) var sites: [Site] = []
     private(set) var siteIndex: [LocationID: Int] = [:]
@@ -99,6 +101,14 @@ public struct NetworkState: Sendable {
     public mutating func upsert(_ item: Item) {
         items[item.sku] = item
         itemVersions[item.sku, default: 0] += 1
+    }
+
+    public mutating func set(_ settings: ChannelSettings) {
+        channelSettings[settings.channel] = settings
+    }
+
+    public func settings(of channel: Channel) -> ChannelSettings {
+        channelSettings[channel] ?? ChannelSettings(channel: channel)
     }
 
     /// An item as stored, with the number of upserts it has had (start-up).

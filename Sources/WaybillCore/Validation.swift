@@ -119,6 +119,9 @@ public enum Validation {
         var reasons: Set<HoldReason> = []
         for (index, hold) in draft.holds.enumerated() {
             if !reasons.insert(hold.reason).inserted { return .invalid("\(prefix).holds[\(index)].reason", "duplicate hold reason") }
+            if !hold.reason.isClientHold {
+                return .invalid("\(prefix).holds[\(index)].reason", "\(hold.reason.name) holds are placed and lifted by Waybill only")
+            }
             if let error = checkText(hold.note, field: "\(prefix).holds[\(index)].note", limits: limits) { return error }
         }
         if draft.attributes.count > limits.attributesPerOrderMax {

@@ -300,6 +300,7 @@ extension Services {
 
         on(&handlers, Method.NetworkService.loadNetwork, Waybill_V1_NetworkModel.self) { services, call, request in
             let records = request.locations.count + request.carriers.count + request.items.count + request.initialStock.count
+                + request.channelSettings.count
             guard services.within(call, records, "networkRecordsPerRequestMax", services.transport.networkRecordsPerRequestMax, "records") else {
                 return
             }
@@ -330,8 +331,14 @@ extension Services {
                 try context.engine.upsert(item: Item(proto: proto), context: command, storage: context.engineStorage)
             }
         }
+        for (index, proto) in model.channelSettings.enumerated() {
+            try indexed("channel_settings[\(index)]") {
+                try context.engine.set(channelSettings: ChannelSettings(proto: proto), context: command, storage: context.engineStorage)
+            }
+        }
         context.networkChanged = true
         var response = Waybill_V1_LoadNetworkResponse()
+        response.channelSettings = Channel.allCases.map { context.engine.network.settings(of: $0).proto }
         if model.hasRoutingPolicy {
             let policy = try indexed("routing_policy") { try RoutingPolicy(proto: model.routingPolicy) }
             response.routingPolicyVersion = try indexed("routing_policy") {

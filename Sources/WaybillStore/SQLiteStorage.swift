@@ -351,6 +351,11 @@ final class SQLiteStorage: EngineStorage {
             .execute(arguments: [item.sku.rawValue, Data(try item.proto.serializedBytes() as [UInt8])])
     }
 
+    func saveChannelSettings(_ settings: ChannelSettings) throws {
+        try statement("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)")
+            .execute(arguments: [MetaKey.channelUnknownItems(settings.channel), settings.unknownItems.rawValue])
+    }
+
     func savePolicy(_ policy: RoutingPolicy) throws {
         try statement("INSERT INTO routing_policies (version, set_at, body) VALUES (?, ?, ?)")
             .execute(arguments: [policy.version, policy.setAt.millisecondsSinceEpoch, Data(try policy.proto.serializedBytes() as [UInt8])])

@@ -70,6 +70,7 @@ public final class WaybillDatabase: Sendable {
             for row in try Row.fetchAll(db, sql: "SELECT body, version FROM items ORDER BY sku") {
                 state.network.restore(Item(proto: try Waybill_V1_Item(serializedBytes: row[0] as Data)), version: row[1])
             }
+            try ChannelSettingsRows.load(db, into: &state.network)
             if let body = try Data.fetchOne(db, sql: "SELECT body FROM routing_policies ORDER BY version DESC LIMIT 1") {
                 state.policy = try RoutingPolicy(proto: Waybill_V1_RoutingPolicy(serializedBytes: body))
             }

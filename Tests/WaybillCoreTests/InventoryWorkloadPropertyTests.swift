@@ -296,7 +296,7 @@ final class WorkloadRunner {
                 return
             }
             guard let order = c.pick(orders.filter { $0.openUnits > 0 }) else { return }
-            guard let reason = c.pick(HoldReason.allCases.filter { reason in !order.holds.contains { $0.reason == reason } }) else { return }
+            guard let reason = c.pick(HoldReason.allCases.filter { reason in reason.isClientHold && !order.holds.contains { $0.reason == reason } }) else { return }
             _ = try lifecycle(.hold(reason, note: "random"), order.orderID)
 
         case .snapshot:

@@ -314,13 +314,14 @@ struct ValidationTests {
 
 @Suite("Item master at capture")
 struct ItemMasterCaptureTests {
-    @Test("an inactive SKU is refused with FAILED_PRECONDITION naming the line; nothing is stored")
+    @Test("an inactive SKU is refused with INVALID_ARGUMENT naming the line; nothing is stored")
     func inactiveItem() throws {
         let storage = MemoryStorage()
         var engine = Engine()
         let context = CommandContext(now: Timestamp(millisecondsSinceEpoch: 1_795_700_000_000))
         // A network to capture against (captures before any are refused) and a located ship-to.
         try engine.upsert(location: Location(locationID: LocationID("WH-1")), context: context, storage: storage)
+        try engine.upsert(item: Item(sku: SKU("OK-1")), context: context, storage: storage)
         var item = Item(sku: SKU("RETIRED-1"))
         item.active = false
         try engine.upsert(item: item, context: context, storage: storage)
@@ -336,8 +337,9 @@ struct ItemMasterCaptureTests {
         do {
             _ = try engine.capture(draft, context: context, storage: storage)
         } catch let error as DomainError {
-            #expect(error.code == .failedPrecondition)
+            #expect(error.code == .invalidArgument)
             #expect(error.field == "order.lines[1].sku")
+            #expect(error.currentState == "ITEM_INACTIVE")
         }
         #expect(storage.orders.isEmpty)
         item.active = true

@@ -102,8 +102,8 @@ ship_to.postal_code = 10001
 ship_to.country = US
 ship_to.latitude = 40.7506
 ship_to.longitude = -73.9972
-line = 1 SKU-1 2 1999 USD
-line = 2 SKU-2 1 500 USD
+line = 1 TSHIRT-BLK-M 2 1999 USD
+line = 2 MUG-CERAMIC 1 500 USD
 EOF
 run "$TMP/c-capture.out" "$cli" --server "$server" --client-id interop-c capture-order "$TMP/order.txt"
 c_order=$(sed -n 's/^order \(W-[^ ]*\)$/\1/p' "$TMP/c-capture.out" | head -n1)
@@ -120,7 +120,7 @@ check shipTo "10001 US" "$(j '"\(.shipTo.postalCode) \(.shipTo.country)"')"
 check coordinates "40.7506 -73.9972" "$(j '"\(.shipTo.coordinates.latitude) \(.shipTo.coordinates.longitude)"')"
 check routedFrom "" "$(j '.routingDecisions[0].destinationApproximation // ""')"
 check customer "Ada Lovelace" "$(j '.customer.name')"
-check lines "1 SKU-1 2 1999 USD;2 SKU-2 1 500 USD" \
+check lines "1 TSHIRT-BLK-M 2 1999 USD;2 MUG-CERAMIC 1 500 USD" \
     "$(j '[.lines[] | "\(.lineId) \(.sku) \(.quantity) \(.unitPrice.minorUnits) \(.unitPrice.currency)"] | join(";")')"
 
 # ---- 2. capture with the Swift CLI, read back from C ----
@@ -128,8 +128,8 @@ say "capture-order with the Swift CLI"
 cat >"$TMP/order.json" <<'EOF'
 {"channel":"CHANNEL_WEB","externalOrderId":"swift-interop-1",
  "shipTo":{"city":"New York","region":"NY","postalCode":"10001","country":"US"},
- "lines":[{"lineId":"1","sku":"SKU-1","quantity":2,"unitPrice":{"minorUnits":1999,"currency":"USD"}},
-          {"lineId":"2","sku":"SKU-3","quantity":3,"unitPrice":{"minorUnits":250,"currency":"USD"}}]}
+ "lines":[{"lineId":"1","sku":"TSHIRT-BLK-M","quantity":2,"unitPrice":{"minorUnits":1999,"currency":"USD"}},
+          {"lineId":"2","sku":"LAMP-DESK","quantity":3,"unitPrice":{"minorUnits":250,"currency":"USD"}}]}
 EOF
 run "$TMP/swift-capture.json" "$bin" call capture-order "$TMP/order.json" --server "$server"
 s_order=$(jq -r '.order.orderId // .orderId // empty' "$TMP/swift-capture.json")
@@ -147,7 +147,7 @@ check shipTo "New York NY 10001 US" "$(field 'ship to')"
 run "$TMP/swift-get-2.json" "$bin" call get-order "$s_order" --server "$server"
 check routedFrom "destination approximated from city centroid New York City, NY" \
     "$(jq -r '.routingDecisions[0].destinationApproximation' "$TMP/swift-get-2.json")"
-check lines "1 SKU-1 2 19.99 USD;2 SKU-3 3 2.50 USD" \
+check lines "1 TSHIRT-BLK-M 2 19.99 USD;2 LAMP-DESK 3 2.50 USD" \
     "$(awk '$1 == "line" { printf "%s%s %s %s %s %s", sep, $2, $3, $5, $7, $8; sep = ";" }' "$TMP/c-get.out")"
 status=$(field status)
 [ -n "$status" ] && [ "$status" != "?" ] && [ "$status" != UNSPECIFIED ] && echo "    ok    status = $status" ||
@@ -155,7 +155,7 @@ status=$(field status)
 
 # ---- 3. the rest of the C surface against the real server ----
 say "availability and change feed from C"
-run "$TMP/c-avail.out" "$cli" --server "$server" availability SKU-1 SKU-3
+run "$TMP/c-avail.out" "$cli" --server "$server" availability TSHIRT-BLK-M LAMP-DESK
 echo "    availability: ok ($(wc -l <"$TMP/c-avail.out") lines)"
 run "$TMP/c-feed.out" timeout 60 "$cli" --server "$server" subscribe interop-c --from 1 --count 2
 check "first event offset" 1 "$(awk 'NR == 1 { print $1 }' "$TMP/c-feed.out")"

@@ -298,6 +298,52 @@ public nonisolated enum Waybill_V1_InventoryChangeKind: SwiftProtobuf.Enum, Swif
 
 }
 
+/// What CaptureOrder does with an order line whose SKU the item master does not know.
+public nonisolated enum Waybill_V1_UnknownItemHandling: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+
+  /// = REFUSE
+  case unspecified // = 0
+
+  /// Refused: INVALID_ARGUMENT, details.field "order.lines[i].sku", details.current_state "ITEM_UNKNOWN".
+  case refuse // = 1
+
+  /// Captured on an ITEM_UNKNOWN hold reserving nothing; when the item master gains every SKU of
+  /// the order as an active item, the hold is lifted and the order routed as a fresh capture.
+  case hold // = 2
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .refuse
+    case 2: self = .hold
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .refuse: return 1
+    case .hold: return 2
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Waybill_V1_UnknownItemHandling] = [
+    .unspecified,
+    .refuse,
+    .hold,
+  ]
+
+}
+
 public nonisolated struct Waybill_V1_Location: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -550,6 +596,9 @@ public nonisolated struct Waybill_V1_NetworkModel: Sendable {
 
   /// applied as receipts
   public var initialStock: [Waybill_V1_InventoryChange] = []
+
+  /// Per-channel settings, each replacing that channel's; channels not listed keep theirs.
+  public var channelSettings: [Waybill_V1_ChannelSettings] = []
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -955,6 +1004,23 @@ public nonisolated struct Waybill_V1_LoadNetworkResponse: Sendable {
 
   public var stockChanges: Int32 = 0
 
+  /// Every channel's settings in effect after the load (defaults included).
+  public var channelSettings: [Waybill_V1_ChannelSettings] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Waybill_V1_ChannelSettings: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var channel: Waybill_V1_Channel = .unspecified
+
+  public var unknownItems: Waybill_V1_UnknownItemHandling = .unspecified
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -982,6 +1048,10 @@ nonisolated extension Waybill_V1_TieBreaker: SwiftProtobuf._ProtoNameProviding {
 
 nonisolated extension Waybill_V1_InventoryChangeKind: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0INVENTORY_CHANGE_KIND_UNSPECIFIED\0\u{1}INVENTORY_CHANGE_KIND_RECEIPT\0\u{1}INVENTORY_CHANGE_KIND_ADJUSTMENT\0\u{1}INVENTORY_CHANGE_KIND_TRANSFER\0")
+}
+
+nonisolated extension Waybill_V1_UnknownItemHandling: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0UNKNOWN_ITEM_HANDLING_UNSPECIFIED\0\u{1}UNKNOWN_ITEM_HANDLING_REFUSE\0\u{1}UNKNOWN_ITEM_HANDLING_HOLD\0")
 }
 
 nonisolated extension Waybill_V1_Location: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
@@ -1449,7 +1519,7 @@ nonisolated extension Waybill_V1_RoutingPolicy: SwiftProtobuf.Message, SwiftProt
 
 nonisolated extension Waybill_V1_NetworkModel: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".NetworkModel"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}locations\0\u{1}carriers\0\u{1}items\0\u{3}routing_policy\0\u{3}initial_stock\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}locations\0\u{1}carriers\0\u{1}items\0\u{3}routing_policy\0\u{3}initial_stock\0\u{3}channel_settings\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1462,6 +1532,7 @@ nonisolated extension Waybill_V1_NetworkModel: SwiftProtobuf.Message, SwiftProto
       case 3: try { try decoder.decodeRepeatedMessageField(value: &self.items) }()
       case 4: try { try decoder.decodeSingularMessageField(value: &self._routingPolicy) }()
       case 5: try { try decoder.decodeRepeatedMessageField(value: &self.initialStock) }()
+      case 6: try { try decoder.decodeRepeatedMessageField(value: &self.channelSettings) }()
       default: break
       }
     }
@@ -1487,6 +1558,9 @@ nonisolated extension Waybill_V1_NetworkModel: SwiftProtobuf.Message, SwiftProto
     if !self.initialStock.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.initialStock, fieldNumber: 5)
     }
+    if !self.channelSettings.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.channelSettings, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1496,6 +1570,7 @@ nonisolated extension Waybill_V1_NetworkModel: SwiftProtobuf.Message, SwiftProto
     if lhs.items != rhs.items {return false}
     if lhs._routingPolicy != rhs._routingPolicy {return false}
     if lhs.initialStock != rhs.initialStock {return false}
+    if lhs.channelSettings != rhs.channelSettings {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2417,7 +2492,7 @@ nonisolated extension Waybill_V1_GetRoutingPolicyRequest: SwiftProtobuf.Message,
 
 nonisolated extension Waybill_V1_LoadNetworkResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".LoadNetworkResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}locations\0\u{1}carriers\0\u{1}items\0\u{3}routing_policy_version\0\u{3}stock_changes\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}locations\0\u{1}carriers\0\u{1}items\0\u{3}routing_policy_version\0\u{3}stock_changes\0\u{3}channel_settings\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2430,6 +2505,7 @@ nonisolated extension Waybill_V1_LoadNetworkResponse: SwiftProtobuf.Message, Swi
       case 3: try { try decoder.decodeSingularInt32Field(value: &self.items) }()
       case 4: try { try decoder.decodeSingularInt64Field(value: &self.routingPolicyVersion) }()
       case 5: try { try decoder.decodeSingularInt32Field(value: &self.stockChanges) }()
+      case 6: try { try decoder.decodeRepeatedMessageField(value: &self.channelSettings) }()
       default: break
       }
     }
@@ -2451,6 +2527,9 @@ nonisolated extension Waybill_V1_LoadNetworkResponse: SwiftProtobuf.Message, Swi
     if self.stockChanges != 0 {
       try visitor.visitSingularInt32Field(value: self.stockChanges, fieldNumber: 5)
     }
+    if !self.channelSettings.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.channelSettings, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2460,6 +2539,42 @@ nonisolated extension Waybill_V1_LoadNetworkResponse: SwiftProtobuf.Message, Swi
     if lhs.items != rhs.items {return false}
     if lhs.routingPolicyVersion != rhs.routingPolicyVersion {return false}
     if lhs.stockChanges != rhs.stockChanges {return false}
+    if lhs.channelSettings != rhs.channelSettings {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Waybill_V1_ChannelSettings: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ChannelSettings"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}channel\0\u{3}unknown_items\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularEnumField(value: &self.channel) }()
+      case 2: try { try decoder.decodeSingularEnumField(value: &self.unknownItems) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.channel != .unspecified {
+      try visitor.visitSingularEnumField(value: self.channel, fieldNumber: 1)
+    }
+    if self.unknownItems != .unspecified {
+      try visitor.visitSingularEnumField(value: self.unknownItems, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Waybill_V1_ChannelSettings, rhs: Waybill_V1_ChannelSettings) -> Bool {
+    if lhs.channel != rhs.channel {return false}
+    if lhs.unknownItems != rhs.unknownItems {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

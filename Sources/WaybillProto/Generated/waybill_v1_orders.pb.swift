@@ -311,6 +311,11 @@ public nonisolated enum Waybill_V1_HoldReason: SwiftProtobuf.Enum, Swift.CaseIte
   case address // = 3
   case customerRequest // = 4
   case other // = 5
+
+  /// Placed by Waybill at capture when the item master lacks a line's SKU (a channel whose
+  /// unknown_items setting is HOLD); lifted by Waybill when the items arrive. Clients can neither
+  /// place nor release it.
+  case itemUnknown // = 6
   case UNRECOGNIZED(Int)
 
   public init() {
@@ -325,6 +330,7 @@ public nonisolated enum Waybill_V1_HoldReason: SwiftProtobuf.Enum, Swift.CaseIte
     case 3: self = .address
     case 4: self = .customerRequest
     case 5: self = .other
+    case 6: self = .itemUnknown
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -337,6 +343,7 @@ public nonisolated enum Waybill_V1_HoldReason: SwiftProtobuf.Enum, Swift.CaseIte
     case .address: return 3
     case .customerRequest: return 4
     case .other: return 5
+    case .itemUnknown: return 6
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -349,6 +356,7 @@ public nonisolated enum Waybill_V1_HoldReason: SwiftProtobuf.Enum, Swift.CaseIte
     .address,
     .customerRequest,
     .other,
+    .itemUnknown,
   ]
 
 }
@@ -1617,7 +1625,7 @@ nonisolated extension Waybill_V1_LineStatus: SwiftProtobuf._ProtoNameProviding {
 }
 
 nonisolated extension Waybill_V1_HoldReason: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0HOLD_REASON_UNSPECIFIED\0\u{1}HOLD_REASON_PAYMENT\0\u{1}HOLD_REASON_FRAUD\0\u{1}HOLD_REASON_ADDRESS\0\u{1}HOLD_REASON_CUSTOMER_REQUEST\0\u{1}HOLD_REASON_OTHER\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0HOLD_REASON_UNSPECIFIED\0\u{1}HOLD_REASON_PAYMENT\0\u{1}HOLD_REASON_FRAUD\0\u{1}HOLD_REASON_ADDRESS\0\u{1}HOLD_REASON_CUSTOMER_REQUEST\0\u{1}HOLD_REASON_OTHER\0\u{1}HOLD_REASON_ITEM_UNKNOWN\0")
 }
 
 nonisolated extension Waybill_V1_FulfillmentStatus: SwiftProtobuf._ProtoNameProviding {

@@ -112,6 +112,7 @@ public final class SimulationStorage: EngineStorage {
     public func saveLocation(_ location: Location) throws {}
     public func saveCarrier(_ carrier: Carrier) throws {}
     public func saveItem(_ item: Item) throws {}
+    public func saveChannelSettings(_ settings: ChannelSettings) throws {}
     public func savePolicy(_ policy: RoutingPolicy) throws { policies.append(policy) }
     public func saveInventorySetting(_ key: InventoryKey, safetyStock: Int64, incoming: [Supply]) throws {}
 
