@@ -8,6 +8,12 @@ let package = Package(
         .executable(name: "waybill", targets: ["waybill"]),
         .library(name: "WaybillCore", targets: ["WaybillCore"]),
         .library(name: "WaybillClient", targets: ["WaybillClient"]),
+        // For the fuzz package (fuzz/Package.swift), which calls the product's own entry points.
+        .library(name: "WaybillProto", targets: ["WaybillProto"]),
+        .library(name: "WaybillWire", targets: ["WaybillWire"]),
+        .library(name: "WaybillServer", targets: ["WaybillServer"]),
+        .library(name: "WaybillERP", targets: ["WaybillERP"]),
+        .library(name: "WaybillSimulator", targets: ["WaybillSimulator"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),

@@ -485,7 +485,7 @@ public struct ReconciliationFinish: Sendable {
             tally.note(Discrepancy(
                 kind: .quantityMismatch, orderID: nil, key: key, waybillValue: "\(waybill)",
                 erpValue: counted[key] == nil ? "0 (not in the extract)" : "\(erp)",
-                detail: "\(key.sku)@\(key.locationID): on hand \(waybill) in Waybill, \(erp) in the ERP (difference \(erp - waybill))",
+                detail: "\(key.sku)@\(key.locationID): on hand \(waybill) in Waybill, \(erp) in the ERP (difference \(Int128(erp) - Int128(waybill)))",
                 repairAction: Reconciler.RepairAction.adjustStock))
         }
         return differing

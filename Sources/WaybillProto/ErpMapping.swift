@@ -11,7 +11,13 @@ extension ErpExtract {
             var lines: [SKU: Int32] = [:]
             for (lineIndex, line) in record.lines.enumerated() {
                 if line.sku.isEmpty { throw DomainError.invalid("extract.orders[\(index)].lines[\(lineIndex)].sku", "is required") }
-                lines[SKU(line.sku), default: 0] += line.quantity
+                // A SKU on several lines is summed: a sum past Int32 is refused (it trapped before).
+                let (total, overflow) = lines[SKU(line.sku), default: 0].addingReportingOverflow(line.quantity)
+                if overflow {
+                    throw DomainError.invalid("extract.orders[\(index)].lines[\(lineIndex)].quantity",
+                                              "the quantities of \(line.sku) in this record add up beyond \(Int32.min)...\(Int32.max)")
+                }
+                lines[SKU(line.sku)] = total
             }
             orders.append(ErpOrderRecord(orderID: OrderID(record.orderID), documentNumber: record.erpDocumentNumber,
                                          status: record.status, lines: lines))

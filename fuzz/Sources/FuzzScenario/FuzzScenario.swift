@@ -1,0 +1,9 @@
+// Fuzz target "scenario": a simulator scenario file through Scenario.load.
+import WaybillFuzzEntryPoints
+
+let directory = FuzzHarness.scratchDirectory("scenario")
+
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzScenario(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
+    FuzzHarness.run(data, size) { _ = try FuzzScenarioEntryPoint.scenario($0, directory: directory) }
+}

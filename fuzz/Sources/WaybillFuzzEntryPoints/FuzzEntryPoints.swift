@@ -1,0 +1,1 @@
+../../../Tests/WaybillERPTests/FuzzEntryPoints.swift

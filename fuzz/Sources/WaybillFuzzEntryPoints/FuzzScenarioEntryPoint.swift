@@ -1,0 +1,1 @@
+../../../Tests/WaybillSimulatorTests/FuzzScenarioEntryPoint.swift

@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# libFuzzer targets of Waybill (fuzz/, docs/RELIABILITY.md).
+#
+#   scripts/fuzz.sh TARGET SECONDS [libFuzzer flags...]   fuzz one target for SECONDS
+#   scripts/fuzz.sh --ci [SECONDS]                         every target, SECONDS each (default 25); fails on a finding
+#   scripts/fuzz.sh --build                                build the targets only
+#   scripts/fuzz.sh --seeds                                rewrite fuzz/corpus/request from examples/ (the request seeds)
+#   scripts/fuzz.sh --replay TARGET FILE...                run inputs once (a crash reproduces here)
+#
+# Targets: frame request erp-drop erp-extract policy scenario.
+# The fuzz package (fuzz/Package.swift) is built in release with AddressSanitizer and libFuzzer
+# into fuzz/.build: never into .build, never into the product. New interesting inputs go to
+# fuzz/.build/corpus/TARGET (not committed); the committed seeds in fuzz/corpus/TARGET are only
+# read. A crash, leak-free timeout or out-of-memory input is written to fuzz/crashes/TARGET-*:
+# fix the product, then commit the input to fuzz/regressions/TARGET/ with a regression test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+targets=(frame request erp-drop erp-extract policy scenario)
+
+executable() {
+    case "$1" in
+        frame) echo FuzzFrame ;;
+        request) echo FuzzRequest ;;
+        erp-drop) echo FuzzErpDrop ;;
+        erp-extract) echo FuzzErpExtract ;;
+        policy) echo FuzzPolicy ;;
+        scenario) echo FuzzScenario ;;
+        *) echo "unknown fuzz target '$1' (targets: ${targets[*]})" >&2; exit 2 ;;
+    esac
+}
+
+# Largest input per target: a few times the largest seed, small enough to keep executions fast.
+max_len() {
+    case "$1" in
+        frame) echo 4096 ;;
+        request) echo 8192 ;;
+        *) echo 8192 ;;
+    esac
+}
+
+build() {
+    # Same dependency versions as the root package.
+    if [ -f Package.resolved ] && [ ! -f fuzz/Package.resolved ]; then cp Package.resolved fuzz/Package.resolved; fi
+    echo "== building fuzz targets (release, -sanitize=fuzzer,address) into fuzz/.build"
+    # One -sanitize= flag with both: `swift build --sanitize=fuzzer --sanitize=address` passes two
+    # flags, swiftc keeps the last, and the Swift code is then built without coverage instrumentation
+    # (libFuzzer runs blind: "no interesting inputs were found").
+    (cd fuzz && swift build -c release --scratch-path .build -Xswiftc -sanitize=fuzzer,address)
+}
+
+bin() { echo "$root/fuzz/.build/release/$(executable "$1")"; }
+
+# Leaks are not findings here: the request target's server lives until exit by design.
+export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=0:allocator_may_return_null=1}"
+export WAYBILL_ROOT="$root"
+
+# The JSON targets start from a dictionary of JSON syntax and boundary numbers.
+dictionary() {
+    case "$1" in
+        erp-drop|erp-extract|policy|scenario) echo "-dict=fuzz/dictionaries/json.dict" ;;
+    esac
+}
+
+run() {
+    local target=$1 seconds=$2
+    shift 2
+    local work="fuzz/.build/corpus/$target"
+    mkdir -p "$work" fuzz/crashes
+    echo "== fuzz $target for ${seconds}s"
+    "$(bin "$target")" "$work" "fuzz/corpus/$target" \
+        -max_total_time="$seconds" -max_len="$(max_len "$target")" -timeout=10 -rss_limit_mb=3072 \
+        -detect_leaks=0 -print_final_stats=1 -artifact_prefix="fuzz/crashes/$target-" $(dictionary "$target") "$@"
+}
+
+case "${1:-}" in
+    --build)
+        build ;;
+    --ci)
+        seconds=${2:-25}
+        build
+        failed=()
+        for target in "${targets[@]}"; do
+            run "$target" "$seconds" 2>&1 | tail -25 || failed+=("$target")
+        done
+        if [ ${#failed[@]} -gt 0 ]; then
+            echo "fuzzing found crashes in: ${failed[*]} (inputs in fuzz/crashes/)" >&2
+            exit 1
+        fi
+        echo "fuzzing: no findings" ;;
+    --seeds)
+        build
+        rm -f fuzz/corpus/request/request-*
+        WAYBILL_FUZZ_WRITE_SEEDS="$root/fuzz/corpus/request" "$(bin request)"
+        ls fuzz/corpus/request | wc -l ;;
+    --replay)
+        target=${2:?--replay TARGET FILE...}
+        shift 2
+        "$(bin "$target")" "$@" ;;
+    ""|-h|--help)
+        sed -n '2,17p' "$0" ;;
+    *)
+        target=$1
+        seconds=${2:?usage: scripts/fuzz.sh TARGET SECONDS}
+        shift 2
+        executable "$target" >/dev/null
+        build
+        run "$target" "$seconds" "$@" ;;
+esac
