@@ -6,8 +6,11 @@
 // SwiftNIO's HTTP/1 codec parses; each connection gets one answer and is closed, so nothing per
 // connection outlives a request, `adminConnectionsMax` bounds how many are open at once and a
 // connection that sends no complete request within `adminIdleTimeoutMilliseconds` is closed.
+// At shutdown the listener drains last (/readyz answers 503 while the protocol listener drains):
+// ServerQuiescingHelper stops accepting and closes each connection once its answer is sent.
 
 import NIOCore
+import NIOExtras
 import NIOHTTP1
 import NIOPosix
 import Synchronization
@@ -17,14 +20,22 @@ public typealias ReadinessCheck = @Sendable () -> String?
 
 final class AdminListener: Sendable {
     let channel: any Channel
+    /// Released before the event loops stop (its deinit completes a promise on one of them).
+    private let quiescing: Mutex<ServerQuiescingHelper?>
     var port: Int { channel.localAddress?.port ?? 0 }
 
     static func start(host: String, port: Int, group: any EventLoopGroup, connectionsMax: Int, idleTimeoutMilliseconds: Int64,
                       metricsText: @escaping @Sendable () -> String, readiness: @escaping ReadinessCheck) async throws -> AdminListener {
         let open = Mutex(0)
+        let quiescing = ServerQuiescingHelper(group: group)
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 64)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(quiescing.makeServerChannelHandler(channel: channel))
+                }
+            }
             .childChannelInitializer { channel in
                 let admitted = open.withLock { count -> Bool in
                     guard count < connectionsMax else { return false }
@@ -40,12 +51,22 @@ final class AdminListener: Sendable {
                 }
             }
             .bind(host: host, port: port).get()
-        return AdminListener(channel: channel)
+        return AdminListener(channel: channel, quiescing: quiescing)
     }
 
-    private init(channel: any Channel) { self.channel = channel }
+    private init(channel: any Channel, quiescing: ServerQuiescingHelper) {
+        self.channel = channel
+        self.quiescing = Mutex(quiescing)
+    }
 
-    func close() async { try? await channel.close() }
+    /// Stops accepting and waits until the open connections got their answers and closed, or
+    /// until `deadline` (uptime nanoseconds); the event loops' shutdown closes what is left.
+    func drain(until deadline: UInt64) async {
+        guard let helper = quiescing.withLock({ $0 }) else { return }
+        _ = await drainListener(helper, on: channel.eventLoop, until: deadline)
+    }
+
+    func releaseQuiescing() { quiescing.withLock { $0 = nil } }
 }
 
 /// Answers one request per connection from the routes above.
@@ -78,6 +99,9 @@ final class AdminHandler: ChannelInboundHandler {
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is IdleStateHandler.IdleStateEvent {
             context.close(promise: nil)
+        } else if event is ChannelShouldQuiesceEvent {
+            // A request being received still gets its answer (which closes the connection).
+            if head == nil { context.close(promise: nil) }
         } else {
             context.fireUserInboundEventTriggered(event)
         }

@@ -55,6 +55,9 @@ final class ConnectionHandler: ChannelDuplexHandler {
     private var deferredFrames = CircularBuffer<ByteBuffer>()
     /// Whether the connection counts as paused in the server's statistics.
     private var reportedPaused = false
+    /// Set by ChannelShouldQuiesceEvent (graceful shutdown): new calls are refused and the server
+    /// ends its side of the connection once the last call is answered.
+    private var quiescing = false
 
     init(services: Services, limits: TransportLimits, batcher: ReplyBatcher, logger: Logger, metrics: ServerMetrics) {
         self.services = services
@@ -174,12 +177,19 @@ final class ConnectionHandler: ChannelDuplexHandler {
                 call.stream?.cancel()
                 write(callID: envelope.callID, status: WaybillStatusError(.cancelled, "cancelled by the client").status,
                       payload: [], endOfStream: true)
+                if quiescing && inFlight.isEmpty { endOutput() }
             }
             return
         }
         if inFlight[envelope.callID] != nil {
             connectionError(WaybillStatusError(.invalidArgument, "call_id \(envelope.callID) is already in flight on this connection"),
                             callID: envelope.callID)
+            return
+        }
+        if quiescing {
+            metrics.rejected(reason: "shutting_down")
+            write(callID: envelope.callID, status: Self.shuttingDown(services.configuration).status, payload: [], endOfStream: true)
+            batcher.needsFlush(self)
             return
         }
         if inFlight.count >= limits.callsInFlightPerConnectionMax {
@@ -247,6 +257,11 @@ final class ConnectionHandler: ChannelDuplexHandler {
             }
             return
         }
+        if event is ChannelShouldQuiesceEvent {
+            quiescing = true
+            shutdown()
+            return
+        }
         context.fireUserInboundEventTriggered(event)
     }
 
@@ -287,6 +302,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
             write(callID: callID, status: error.status, payload: [], endOfStream: true)
         }
         batcher.needsFlush(self)
+        if quiescing && inFlight.isEmpty { endOutput() }
     }
 
     /// Registers a server stream for `callID` (already in flight).
@@ -339,12 +355,36 @@ final class ConnectionHandler: ChannelDuplexHandler {
         if !deferredFrames.isEmpty || readHeld { resumeIfPossible() }
     }
 
-    /// Ends every stream with UNAVAILABLE (graceful shutdown) and closes once unary calls are done.
+    /// Ends every stream with UNAVAILABLE and retry_after_ms (graceful shutdown); the connection
+    /// ends once unary calls are answered.
     func shutdown() {
         for (callID, call) in inFlight where call.stream != nil {
-            finish(callID: callID, response: .failure(WaybillStatusError(.unavailable, "server is shutting down; resubscribe elsewhere or later")))
+            var error = Self.shuttingDown(services.configuration)
+            error.message = "server is shutting down; resubscribe elsewhere or later"
+            finish(callID: callID, response: .failure(error))
         }
         flushNow()
+        if quiescing && inFlight.isEmpty { endOutput() }
+    }
+
+    /// The answer to a call the draining server does not start, and the end of its streams.
+    static func shuttingDown(_ configuration: ServerConfiguration) -> WaybillStatusError {
+        var error = WaybillStatusError(.unavailable, "server is shutting down; retry on another instance or later")
+        error.details.retryAfterMs = UInt32(clamping: configuration.shutdownRetryAfterMilliseconds)
+        return error
+    }
+
+    /// Sends what is written, then ends the server's side of the connection (FIN, not a reset:
+    /// the client reads every answer, then the end). The client's close completes the close;
+    /// the drain bound closes connections whose clients never do.
+    private func endOutput() {
+        guard let context, !closing else { return }
+        closing = true
+        flushNow()
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(capacity: 0))).whenComplete { _ in
+            channel.close(mode: .output).whenFailure { _ in channel.close(promise: nil) }
+        }
     }
 
     /// G(ET), P(OST/UT/ATCH), H(EAD), D(ELETE), O(PTIONS), C(ONNECT), T(RACE).

@@ -35,8 +35,12 @@ public struct ServerConfiguration: Sendable {
     /// intervals keep the WAL, and what each checkpoint copies, small: at 5,000 captures/s
     /// 20 ms gave about half the p99 of 100 ms at the same throughput (docs/PERFORMANCE.md).
     public var walCheckpointIntervalMilliseconds = 20
-    /// How long a graceful shutdown waits for calls in flight before closing connections.
+    /// How long a graceful shutdown (SIGTERM) waits for the calls in flight to be answered and the
+    /// connections to close before closing the rest (`waybill serve --drain-seconds`).
     public var drainTimeoutMilliseconds: Int64 = 10_000
+    /// retry_after_ms of the UNAVAILABLE that a draining server answers to a call it does not start
+    /// and that ends change-feed streams at shutdown.
+    public var shutdownRetryAfterMilliseconds: Int64 = 1_000
     /// Change-feed events kept in memory for subscribers (older ones are read from SQLite).
     public var feedMemoryEventsMax = 16_384
     /// Outbox events are pruned once every consumer acknowledged them and they are older than this.

@@ -1,11 +1,14 @@
 // The server: NIO listener, per-connection pipelines, the writer, the feed, and graceful
-// shutdown with a bounded drain. `WaybillService` runs it inside a swift-service-lifecycle
-// ServiceGroup (SIGTERM/SIGINT).
+// shutdown with a bounded drain (swift-nio-extras' ServerQuiescingHelper on both listeners).
+// `WaybillService` runs it inside a swift-service-lifecycle ServiceGroup (SIGTERM/SIGINT); under
+// `waybill serve` the writer and the WAL checkpointer are services of the same group that stop
+// after it (WriterService, WalCheckpointerService).
 
 import Dispatch
 import Foundation
 import Logging
 import NIOCore
+import NIOExtras
 import NIOPosix
 import ServiceLifecycle
 import Synchronization
@@ -24,6 +27,14 @@ public final class WaybillServer: Sendable {
     public let database: WaybillDatabase
     private let group: MultiThreadedEventLoopGroup
     private let serverChannel: any NIOCore.Channel
+    /// Stops accepting and tells every open connection to finish its calls and close. Released
+    /// before the event loops stop (its deinit completes a promise on one of them).
+    private let quiescing: Mutex<ServerQuiescingHelper?>
+    /// Whether shutdown also stops the writer, closes the database and stops the event loops
+    /// (`start(configuration:logger:)`), or leaves them to the caller's services
+    /// (`start(configuration:logger:storage:eventLoops:)`): the event loops must outlive the
+    /// writer, whose last jobs still answer on them.
+    private let ownsStorage: Bool
     private let services: Services
     private let registry: ConnectionRegistry
     private let pruning: Mutex<RepeatedTask?>
@@ -32,40 +43,52 @@ public final class WaybillServer: Sendable {
     /// The admin listener's port, if it runs.
     public var adminPort: Int? { admin?.port }
 
-    /// Opens the database, rebuilds state, starts the writer and listens.
+    /// Opens the database, rebuilds state, starts the writer and the WAL checkpointer and listens;
+    /// `shutdown()` stops them all.
     public static func start(configuration: ServerConfiguration, logger: Logger) async throws -> WaybillServer {
-        // Opening, migrating and rebuilding state are SQLite work: on a dispatch thread, not Swift's pool.
-        let (database, writer, head) = try await offPool {
-            let database = try WaybillDatabase(path: configuration.databasePath, readers: configuration.readers,
-                                               checkpointIntervalMilliseconds: configuration.walCheckpointIntervalMilliseconds, logger: logger)
-            var writerLimits = configuration.writer
-            writerLimits.injectedDelayMicroseconds = configuration.injectedWriteDelayMicroseconds
-            let writer = try StoreWriter(database: database, limits: writerLimits, domainLimits: configuration.domain,
-                                         routingLimits: configuration.routing, gazetteer: configuration.gazetteer,
-                                         clock: configuration.clock, logger: logger)
-            return (database, writer, try StoreReader(database: database).feedBounds().head)
-        }
-        let reader = StoreReader(database: database)
-        let threads = configuration.eventLoopThreads > 0 ? configuration.eventLoopThreads : System.coreCount
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
+        let storage = try await ServerStorage.open(configuration: configuration, logger: logger, startsCheckpointer: true)
         do {
-            return try await WaybillServer(configuration: configuration, logger: logger, database: database, writer: writer,
-                                           reader: reader, group: group, feedHead: head)
+            return try await start(configuration: configuration, logger: logger, storage: storage, ownsStorage: true)
         } catch {
-            writer.stop()
-            database.close()
+            _ = try? await offPool { storage.stopAndClose(logger: logger) }
+            throw error
+        }
+    }
+
+    /// Listens on storage and event loops the caller runs and stops (services ordered after this
+    /// server: they stop after it): `shutdown()` drains the listeners and leaves them running.
+    public static func start(configuration: ServerConfiguration, logger: Logger, storage: ServerStorage,
+                             eventLoops: MultiThreadedEventLoopGroup) async throws -> WaybillServer {
+        try await WaybillServer(configuration: configuration, logger: logger, storage: storage, ownsStorage: false, group: eventLoops)
+    }
+
+    private static func start(configuration: ServerConfiguration, logger: Logger, storage: ServerStorage,
+                              ownsStorage: Bool) async throws -> WaybillServer {
+        let group = makeEventLoops(configuration)
+        do {
+            return try await WaybillServer(configuration: configuration, logger: logger, storage: storage, ownsStorage: ownsStorage,
+                                           group: group)
+        } catch {
             try? await group.shutdownGracefully()
             throw error
         }
     }
 
-    private init(configuration: ServerConfiguration, logger: Logger, database: WaybillDatabase, writer: StoreWriter,
-                 reader: StoreReader, group: MultiThreadedEventLoopGroup, feedHead: UInt64) async throws {
+    /// The NIO event loops a configuration asks for (`eventLoopThreads`, 0 = one per core).
+    public static func makeEventLoops(_ configuration: ServerConfiguration) -> MultiThreadedEventLoopGroup {
+        MultiThreadedEventLoopGroup(numberOfThreads: configuration.eventLoopThreads > 0 ? configuration.eventLoopThreads : System.coreCount)
+    }
+
+    private init(configuration: ServerConfiguration, logger: Logger, storage: ServerStorage, ownsStorage: Bool,
+                 group: MultiThreadedEventLoopGroup) async throws {
         self.configuration = configuration
         self.logger = logger
+        let database = storage.database, writer = storage.writer, feedHead = storage.feedHead
+        let reader = StoreReader(database: database)
         self.database = database
         self.writer = writer
         self.reader = reader
+        self.ownsStorage = ownsStorage
         self.group = group
         let metrics = ServerMetrics()
         let registry = ConnectionRegistry()
@@ -82,10 +105,17 @@ public final class WaybillServer: Sendable {
         for loop in group.makeIterator() { batchers[ObjectIdentifier(loop)] = ReplyBatcher(eventLoop: loop) }
         let loopBatchers = batchers
         let transport = configuration.transport
+        let quiescing = ServerQuiescingHelper(group: group)
+        self.quiescing = Mutex(quiescing)
 
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 512)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(quiescing.makeServerChannelHandler(channel: channel))
+                }
+            }
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.writeBufferWaterMark, value: .init(low: 256 * 1024, high: 1024 * 1024))
             .childChannelOption(.maxMessagesPerRead, value: 16)
@@ -158,31 +188,47 @@ public final class WaybillServer: Sendable {
     /// Back-pressure figures of the connections (answer bytes waiting, connections not read).
     public var outboundStatistics: ConnectionOutboundStatistics { services.outbound }
 
-    /// Graceful shutdown: stop accepting, end streams, wait (bounded) for calls in flight, close
-    /// connections, let the writer finish its queue and checkpoint, stop the event loops.
+    /// Graceful shutdown, in order: /readyz answers 503 at once; the protocol listener stops
+    /// accepting and every connection is told to quiesce (streams end UNAVAILABLE with
+    /// retry_after_ms, new calls are refused the same way, calls in flight are answered, then the
+    /// server ends its side of the connection); connections still open at `drainTimeoutMilliseconds`
+    /// are closed; the admin listener drains the same way within the same bound; the event loops
+    /// stop. A server that owns its storage then stops the writer (its queued jobs run and commit
+    /// first), the WAL checkpointer, and closes the database with a complete checkpoint.
     public func shutdown() async {
         guard draining.set() else { return }
-        logger.info("shutting down: draining calls in flight")
+        let started = DispatchTime.now().uptimeNanoseconds
+        let deadline = started + UInt64(configuration.drainTimeoutMilliseconds) * 1_000_000
+        logger.info("shutting down: /readyz answers 503, no new connections, draining calls in flight",
+                    metadata: ["drainTimeoutMilliseconds": "\(configuration.drainTimeoutMilliseconds)"])
         pruning.withLock { $0?.cancel() }
-        try? await serverChannel.close()
-        let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(configuration.drainTimeoutMilliseconds) * 1_000_000
-        await registry.forEach { $0.shutdown() }
-        while DispatchTime.now().uptimeNanoseconds < deadline {
-            if await registry.callsInFlight() == 0 { break }
-            try? await Task.sleep(nanoseconds: 10_000_000)
+        if await drainProtocolListener(until: deadline) {
+            logger.info("protocol listener drained", metadata: ["elapsed_ms": "\(elapsedMilliseconds(since: started))"])
+        } else {
+            let open = registry.count, calls = await registry.callsInFlight()
+            logger.warning("drain bound reached: closing the connections still open",
+                           metadata: ["drainTimeoutMilliseconds": "\(configuration.drainTimeoutMilliseconds)",
+                                      "connections": "\(open)", "calls_in_flight": "\(calls)"])
+            await registry.closeAll()
         }
-        await registry.closeAll()
-        let writer = self.writer, database = self.database
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            DispatchQueue.global().async {
-                writer.stop()
-                database.close()
-                continuation.resume()
-            }
+        if let admin { await admin.drain(until: deadline) }
+        quiescing.withLock { $0 = nil }
+        admin?.releaseQuiescing()
+        if ownsStorage {
+            let storage = ServerStorage(database: database, writer: writer, feedHead: 0), logger = self.logger
+            _ = try? await offPool { storage.stopAndClose(logger: logger) }
+            try? await group.shutdownGracefully()
         }
-        await admin?.close()
-        try? await group.shutdownGracefully()
-        logger.info("stopped")
+        logger.info("protocol server stopped", metadata: ["elapsed_ms": "\(elapsedMilliseconds(since: started))"])
+    }
+}
+
+extension WaybillServer {
+    /// Quiesces the protocol listener within the bound (a function of its own: the helper is
+    /// released when it returns, before the event loops stop).
+    private func drainProtocolListener(until deadline: UInt64) async -> Bool {
+        guard let helper = quiescing.withLock({ $0 }) else { return false }
+        return await drainListener(helper, on: serverChannel.eventLoop, until: deadline)
     }
 }
 
@@ -206,15 +252,25 @@ public struct WaybillService: Service {
     public let configuration: ServerConfiguration
     public let logger: Logger
     public let onStarted: @Sendable (WaybillServer) -> Void
+    /// Storage and event loops run by services ordered before this one (stopped after it); nil =
+    /// the server opens and stops its own.
+    public let shared: (storage: ServerStorage, eventLoops: MultiThreadedEventLoopGroup)?
 
-    public init(configuration: ServerConfiguration, logger: Logger, onStarted: @escaping @Sendable (WaybillServer) -> Void = { _ in }) {
+    public init(configuration: ServerConfiguration, logger: Logger,
+                shared: (storage: ServerStorage, eventLoops: MultiThreadedEventLoopGroup)? = nil,
+                onStarted: @escaping @Sendable (WaybillServer) -> Void = { _ in }) {
         self.configuration = configuration
         self.logger = logger
+        self.shared = shared
         self.onStarted = onStarted
     }
 
     public func run() async throws {
-        let server = try await WaybillServer.start(configuration: configuration, logger: logger)
+        let server = if let shared {
+            try await WaybillServer.start(configuration: configuration, logger: logger, storage: shared.storage, eventLoops: shared.eventLoops)
+        } else {
+            try await WaybillServer.start(configuration: configuration, logger: logger)
+        }
         onStarted(server)
         try? await gracefulShutdown()
         await server.shutdown()
@@ -245,13 +301,6 @@ final class ConnectionRegistry: Sendable {
     }
 
     private var snapshot: [(channel: any NIOCore.Channel, handler: NIOLoopBound<ConnectionHandler>?)] { channels.withLock { Array($0.values) } }
-
-    func forEach(_ body: @escaping @Sendable (ConnectionHandler) -> Void) async {
-        for entry in snapshot {
-            guard let handler = entry.handler else { continue }
-            try? await entry.channel.eventLoop.submit { body(handler.value) }.get()
-        }
-    }
 
     func callsInFlight() async -> Int {
         var total = 0

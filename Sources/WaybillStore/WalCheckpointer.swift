@@ -21,6 +21,8 @@ final class WalCheckpointer: Sendable {
     private let intervalMilliseconds: Int
     private let logger: Logger
     private let stopping = Mutex(false)
+    /// Whether `start()` ran: `stop()` of a checkpointer never started has no thread to join.
+    private let started = Mutex(false)
     private let finished = DispatchSemaphore(value: 0)
     private let checkpoints = Atomic<Int>(0)
     private let failures = Atomic<Int>(0)
@@ -32,6 +34,15 @@ final class WalCheckpointer: Sendable {
         self.path = path
         self.intervalMilliseconds = intervalMilliseconds
         self.logger = logger
+    }
+
+    /// Starts the checkpointer's thread (once; later calls do nothing).
+    func start() {
+        let first = started.withLock { started -> Bool in
+            defer { started = true }
+            return !started
+        }
+        guard first else { return }
         let thread = Thread { [self] in
             self.loop()
             self.finished.signal()
@@ -109,8 +120,14 @@ final class WalCheckpointer: Sendable {
         }
     }
 
+    /// Stops the thread after its last checkpoint and waits for it (blocking: call off the
+    /// cooperative pool). Idempotent; a checkpointer never started returns at once.
     func stop() {
-        stopping.withLock { $0 = true }
+        let wasStopping = stopping.withLock { stopping -> Bool in
+            defer { stopping = true }
+            return stopping
+        }
+        guard !wasStopping, started.withLock({ $0 }) else { return }
         finished.wait()
     }
 }

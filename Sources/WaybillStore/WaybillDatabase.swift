@@ -11,12 +11,13 @@ import WaybillProto
 public final class WaybillDatabase: Sendable {
     public let path: String
     let pool: DatabasePool
-    private let checkpointer: WalCheckpointer?
+    let checkpointer: WalCheckpointer?
 
     /// Opens (creating if needed) and migrates the database at `path`. `checkpointIntervalMilliseconds`
     /// > 0 moves WAL checkpoints to a background thread (see WalCheckpointer); 0 leaves SQLite's
-    /// automatic checkpoint on.
-    public init(path: String, readers: Int = 4, checkpointIntervalMilliseconds: Int = 0,
+    /// automatic checkpoint on. `startsCheckpointer: false` leaves starting it to `startCheckpointer()`
+    /// (a lifecycle service).
+    public init(path: String, readers: Int = 4, checkpointIntervalMilliseconds: Int = 0, startsCheckpointer: Bool = true,
                 logger: Logger = Logger(label: "waybill")) throws {
         self.path = path
         var configuration = Configuration()
@@ -32,6 +33,7 @@ public final class WaybillDatabase: Sendable {
         pool = try DatabasePool(path: path, configuration: configuration)
         try Schema.migrator.migrate(pool)
         checkpointer = checkpointIntervalMilliseconds > 0 ? WalCheckpointer(path: path, intervalMilliseconds: checkpointIntervalMilliseconds, logger: logger) : nil
+        if startsCheckpointer { checkpointer?.start() }
     }
 
     /// Stops the background checkpointer (after the writer stopped).

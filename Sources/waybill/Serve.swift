@@ -28,7 +28,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Event loop threads (0 = one per core).")
     var threads = 0
 
-    @Option(help: "Seconds a graceful shutdown waits for calls in flight.")
+    @Option(help: "Seconds a graceful shutdown (SIGTERM) waits for calls in flight and connections to close (drainTimeoutMilliseconds).")
     var drainSeconds = 10
 
     @Option(help: "Test hook: microseconds of delay added to every write (to prove load-regression checks catch a slower write path).")
@@ -76,11 +76,26 @@ struct Serve: AsyncParsableCommand {
         configuration.pruneIntervalMilliseconds = pruneIntervalMs
         configuration.metricsText = { registry.emitToString() }
         let logger = Logger(label: "waybill")
-        let group = ServiceGroup(configuration: .init(
-            services: [WaybillService(configuration: configuration, logger: logger)],
-            gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [], logger: logger))
         do {
-            try await group.run()
+            let storage = try await ServerStorage.open(configuration: configuration, logger: logger, startsCheckpointer: false)
+            let eventLoops = WaybillServer.makeEventLoops(configuration)
+            // Started in this order, stopped in reverse: SIGTERM drains the protocol server first,
+            // then the writer stops after its last commit, then the WAL checkpointer, then the event
+            // loops; the file is closed with a complete checkpoint after the group.
+            let group = ServiceGroup(configuration: .init(
+                services: [
+                    .init(service: EventLoopGroupService(group: eventLoops)),
+                    .init(service: WalCheckpointerService(database: storage.database, logger: logger)),
+                    .init(service: WriterService(writer: storage.writer, logger: logger)),
+                    .init(service: WaybillService(configuration: configuration, logger: logger, shared: (storage, eventLoops)),
+                          failureTerminationBehavior: .gracefullyShutdownGroup),
+                ],
+                gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [], logger: logger))
+            var failure: (any Error)?
+            do { try await group.run() } catch { failure = error }
+            await storage.closeDatabase(logger: logger)
+            logger.info("stopped")
+            if let failure { throw failure }
         } catch {
             // A damaged file is the operator's to repair: say so plainly instead of a raw SQLite error.
             guard let damage = DatabaseCheck.damage(in: error) else { throw error }
