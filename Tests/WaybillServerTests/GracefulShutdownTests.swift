@@ -153,6 +153,10 @@ struct GracefulShutdownTests {
         model.initialStock = [Fixture.stock("SKU-A", "WH-EAST", 100_000), Fixture.stock("SKU-B", "WH-WEST", 100_000)]
         _ = try await setup.loadNetwork(model)
         await setup.close()
+        // A long-lived change-feed subscription on its own connection.
+        let watcher = try await server.client("watcher")
+        let feed = try FeedCollector.subscribe(watcher, consumer: "shutdown-watcher")
+        _ = try await feed.waitForEvents(1)
 
         let outcomes = Outcomes()
         let clients = try await withThrowingTaskGroup(of: WaybillClient.self) { group in
@@ -204,6 +208,11 @@ struct GracefulShutdownTests {
         #expect(readiness.contains(503), "/readyz answered 503 during the drain: \(readiness)")
         await lanes.value
         for client in clients { await client.close() }
+        // The subscription ended with a status saying when to come back, not a reset.
+        let streamEnd = try await feed.waitForEnd()
+        #expect(streamEnd?.code == .unavailable && streamEnd?.message.contains("shutting down") == true, "\(String(describing: streamEnd))")
+        #expect((streamEnd?.details.retryAfterMs ?? 0) > 0, "the stream's end carries retry_after_ms")
+        await watcher.close()
 
         // The order of the shutdown, from the log.
         let log = server.log
