@@ -9,7 +9,7 @@ echo "== build (warnings are errors)"
 swift build --build-tests -Xswiftc -warnings-as-errors
 
 echo "== swift tests"
-swift test --skip-build
+scripts/run-swift-tests.sh
 
 echo "== generated protobuf code matches proto/"
 scripts/generate-proto.sh --check

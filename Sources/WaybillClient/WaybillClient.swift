@@ -29,6 +29,10 @@ public final class WaybillClient: Sendable {
     private let handler: NIOLoopBound<ClientHandler>
     private let nextCallID = Atomic<UInt64>(1)
     private let ownedGroup: MultiThreadedEventLoopGroup?
+    /// Set by `close()`. Work reaches the event loop only while this is false and under its lock, so
+    /// nothing is queued on a loop that `close()` has shut down (such work would never run and its
+    /// caller would wait forever: a client shared by tasks may be closed by one while another calls).
+    private let closed = Mutex(false)
 
     /// Connects to a Waybill server. Without a group, the client runs its own single event loop.
     public static func connect(host: String, port: Int, configuration: ClientConfiguration = ClientConfiguration(),
@@ -89,9 +93,53 @@ public final class WaybillClient: Sendable {
 
     public var eventLoop: any EventLoop { channel.eventLoop }
 
+    /// Closes the connection: calls in flight fail with UNAVAILABLE, later calls fail at once.
     public func close() async {
+        let wasClosed = closed.withLock { closed in
+            defer { closed = true }
+            return closed
+        }
+        if wasClosed { return }
         try? await channel.close()
         try? await ownedGroup?.shutdownGracefully()
+    }
+
+    private var closedError: WaybillStatusError {
+        WaybillStatusError(.unavailable, "the client connection to \(channel.remoteAddress.map { "\($0)" } ?? "the server") was closed by this process")
+    }
+
+    /// Runs `work` on the channel's event loop unless the client is closed; false when closed.
+    private func onEventLoop(_ work: @escaping @Sendable () -> Void) -> Bool {
+        if channel.eventLoop.inEventLoop {
+            // On the loop, the loop is running; the handler answers a closed connection itself.
+            if closed.withLock({ $0 }) { return false }
+            work()
+            return true
+        }
+        return closed.withLock { closed in
+            if closed { return false }
+            channel.eventLoop.execute(work)
+            return true
+        }
+    }
+
+    /// Starts one unary call; `completion` runs exactly once: on the event loop with the answer,
+    /// or at once when the client is closed.
+    private func start(method: String, payload: [UInt8], timeoutMilliseconds: UInt32?,
+                       completion: @escaping @Sendable (Result<[UInt8], Error>) -> Void) {
+        let callID = nextCallID.wrappingAdd(1, ordering: .relaxed).oldValue
+        let envelope = makeEnvelope(method: method, payload: payload, timeoutMilliseconds: timeoutMilliseconds, callID: callID)
+        let handler = self.handler
+        let loop = channel.eventLoop
+        let timeout = envelope.timeoutMs
+        let started = onEventLoop {
+            // The promise is made and observed on the loop, so its answer never needs a task queued
+            // from another thread.
+            let promise = loop.makePromise(of: [UInt8].self)
+            promise.futureResult.whenComplete(completion)
+            handler.value.start(envelope: envelope, promise: promise, timeoutMilliseconds: timeout)
+        }
+        if !started { completion(.failure(closedError)) }
     }
 
     func makeEnvelope(method: String, payload: [UInt8], timeoutMilliseconds: UInt32?, callID: UInt64) -> Waybill_V1_RequestEnvelope {
@@ -106,17 +154,11 @@ public final class WaybillClient: Sendable {
     }
 
     /// Sends one unary call; the future completes with the answer's payload or a WaybillStatusError.
+    /// A closed client answers on a loop that is always running (its own may be shut down).
     public func send(method: String, payload: [UInt8], timeoutMilliseconds: UInt32? = nil) -> EventLoopFuture<[UInt8]> {
-        let callID = nextCallID.wrappingAdd(1, ordering: .relaxed).oldValue
-        let envelope = makeEnvelope(method: method, payload: payload, timeoutMilliseconds: timeoutMilliseconds, callID: callID)
+        if closed.withLock({ $0 }) { return MultiThreadedEventLoopGroup.singleton.next().makeFailedFuture(closedError) }
         let promise = channel.eventLoop.makePromise(of: [UInt8].self)
-        let handler = self.handler
-        let timeout = envelope.timeoutMs
-        if channel.eventLoop.inEventLoop {
-            handler.value.start(envelope: envelope, promise: promise, timeoutMilliseconds: timeout)
-        } else {
-            channel.eventLoop.execute { handler.value.start(envelope: envelope, promise: promise, timeoutMilliseconds: timeout) }
-        }
+        start(method: method, payload: payload, timeoutMilliseconds: timeoutMilliseconds) { promise.completeWith($0) }
         return promise.futureResult
     }
 
@@ -125,7 +167,9 @@ public final class WaybillClient: Sendable {
                                                       as type: Response.Type = Response.self,
                                                       timeoutMilliseconds: UInt32? = nil) async throws -> Response {
         let payload: [UInt8] = try request.serializedBytes()
-        let bytes = try await send(method: method, payload: payload, timeoutMilliseconds: timeoutMilliseconds).get()
+        let bytes = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<[UInt8], Error>) in
+            start(method: method, payload: payload, timeoutMilliseconds: timeoutMilliseconds) { continuation.resume(with: $0) }
+        }
         do {
             return try Response(serializedBytes: bytes)
         } catch {
@@ -139,12 +183,14 @@ public final class WaybillClient: Sendable {
         let callID = nextCallID.wrappingAdd(1, ordering: .relaxed).oldValue
         let envelope = makeEnvelope(method: method, payload: payload, timeoutMilliseconds: 0, callID: callID)
         let handler = self.handler
-        let eventLoop = channel.eventLoop
         return AsyncThrowingStream { continuation in
-            eventLoop.execute { handler.value.startStream(envelope: envelope, continuation: continuation) }
-            continuation.onTermination = { termination in
+            if !onEventLoop({ handler.value.startStream(envelope: envelope, continuation: continuation) }) {
+                continuation.finish(throwing: closedError)
+                return
+            }
+            continuation.onTermination = { [self] termination in
                 if case .cancelled = termination {
-                    eventLoop.execute { handler.value.cancelStream(callID: callID) }
+                    _ = onEventLoop { handler.value.cancelStream(callID: callID) }
                 }
             }
         }

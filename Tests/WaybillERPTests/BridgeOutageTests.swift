@@ -80,7 +80,7 @@ struct BridgeOutageTests {
         let running = Task { try await bridge.run() }
         for number in 0..<3 { _ = try await bench.client.captureOrder(TestNetwork.order("BEFORE-\(number)", [("SKU-1", 1)])) }
         let delivered = try await bench.client.feedInfo().headOffset
-        await bridge.waitForWatermark(delivered)
+        try await bridge.delivered(through: delivered)
         try await eventually("the delivered watermark is acknowledged") { try await bench.acknowledged(consumer) == delivered }
 
         down.set(true)
@@ -107,7 +107,7 @@ struct BridgeOutageTests {
         #expect(bench.erp.attempts.filter { !$0.accepted }.allSatisfy { $0.message.offset > delivered })
 
         down.set(false)
-        await bridge.waitForWatermark(head)
+        try await bridge.delivered(through: head)
         let delivery = Delivery(bench.erp.accepted)
         #expect(delivery.outOfOrder.isEmpty, "\(delivery.outOfOrder)")
         #expect(Set(delivery.firstDeliveries.map(\.eventId)) == Set((1...head).map { "evt-\($0)" }))
@@ -131,7 +131,7 @@ struct BridgeOutageTests {
         // One request at a time, so "nothing was sent meanwhile" is exact.
         let bridge = try bench.bridge(consumer: "erp-429") { $0.deliveryConcurrencyMax = 1 }
         let running = Task { try await bridge.run() }
-        await bridge.waitForWatermark(head)
+        try await bridge.delivered(through: head)
         let attempts = bench.erp.attempts
         let throttled = attempts.enumerated().filter { $0.element.message.externalOrderId == "THROTTLED" && $0.element.message.type == "order.captured" }
         try #require(throttled.count == 2)
@@ -211,7 +211,7 @@ struct BridgeOutageTests {
         #expect(Set(delivery.firstDeliveries.map(\.eventId)) == Set((1...head).map { "evt-\($0)" }))
         #expect(delivery.outOfOrder.isEmpty, "\(delivery.outOfOrder)")
         #expect(try DeadLetterStore(stateDirectory: bench.state).list().isEmpty, "\(bridge.output)")
-        bridge.terminate()
+        await bridge.terminate()
         await bench.stop(nil)
     }
 
@@ -241,7 +241,7 @@ struct BridgeOutageTests {
 
         let erp = ScriptedErp()
         _ = try await erp.start(port: port)
-        await bridge.waitForWatermark(head)
+        try await bridge.delivered(through: head)
         #expect(Set(erp.accepted.map(\.offset)) == Set(1...head))
         #expect(try DeadLetterStore(stateDirectory: state).list().isEmpty)
         running.cancel()
@@ -278,7 +278,7 @@ struct BridgeOutageTests {
         #expect(try DeadLetterStore(stateDirectory: state).list().isEmpty)
 
         try FileManager.default.removeItem(atPath: drop)
-        await bridge.waitForWatermark(head)
+        try await bridge.delivered(through: head)
         let written = try droppedMessages(drop)
         #expect(written.map(\.offset) == Array(1...head))
         #expect(try DeadLetterStore(stateDirectory: state).list().isEmpty)
@@ -298,8 +298,7 @@ struct BridgeOutageTests {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let child = try Child("bridge", arguments: ["erp-bridge", "--state-dir", directory, "--webhook", "http://127.0.0.1:1/x", "--max-attempts", "3"],
                               log: directory + "/out.log")
-        child.process.waitUntilExit()
-        #expect(child.process.terminationStatus != 0)
+        #expect(await child.finish() != 0)
         #expect(child.output.contains("--max-attempts was removed"), "\(child.output)")
     }
 }

@@ -26,7 +26,7 @@ struct BridgeParkingTests {
         let a = try await bench.client.captureOrder(TestNetwork.order("A", [("SKU-1", 1)])).order
         let b = try await bench.client.captureOrder(TestNetwork.order("B", [("SKU-2", 1)])).order
         var head = try await bench.client.feedInfo().headOffset
-        await firstBridge.waitForWatermark(head)
+        try await firstBridge.delivered(through: head)
         firstRun.cancel()
         _ = await firstRun.result
 
@@ -41,7 +41,7 @@ struct BridgeParkingTests {
         let bridge = try bench.bridge(consumer: consumer)
         let running = Task { try await bridge.run() }
         head = try await bench.client.feedInfo().headOffset
-        await bridge.waitForWatermark(head)
+        try await bridge.delivered(through: head)
 
         let store = try DeadLetterStore(stateDirectory: bench.state)
         let letters = try store.list()
@@ -88,7 +88,7 @@ struct BridgeParkingTests {
         _ = try await bench.client.cancel(d.orderID, requestID: "d-cancel")
         let e = try await bench.client.captureOrder(TestNetwork.order("E", [("SKU-1", 1)])).order
         head = try await bench.client.feedInfo().headOffset
-        await bridge.waitForWatermark(head)
+        try await bridge.delivered(through: head)
         #expect(bench.erp.accepted.filter { $0.orderId == a.orderID }.map(\.type) == ["order.captured", "order.fulfillment_released", "order.fulfillment_shipped"])
         let parked = try store.list()
         #expect(parked.map(\.message.orderId) == [d.orderID, d.orderID])
@@ -125,7 +125,7 @@ struct BridgeParkingTests {
         let bridge = try ErpBridge(configuration: configuration, logger: quietLogger("bridge"))
         let running = Task { try await bridge.run() }
         let head = try await client.feedInfo().headOffset
-        await bridge.waitForWatermark(head)
+        try await bridge.delivered(through: head)
         running.cancel()
         _ = await running.result
         let written = try droppedMessages(drop)

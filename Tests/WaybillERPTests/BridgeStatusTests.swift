@@ -35,7 +35,7 @@ struct BridgeStatusTests {
         #expect(paused.acknowledgedOffset < head && paused.lagEvents > 0)
 
         down.set(false)
-        await bridge.waitForWatermark(head)
+        try await bridge.delivered(through: head)
         try await eventually("the server shows the recovered bridge") {
             guard let status = try await bench.serverStatus(consumer) else { return false }
             return status.breakerState == .closed && status.acknowledgedOffset == head
@@ -103,7 +103,7 @@ struct BridgeStatusTests {
         _ = try await client.captureOrder(TestNetwork.order("REFUSED", [("SKU-1", 1)]))
         _ = try await client.captureOrder(TestNetwork.order("FINE", [("SKU-1", 1)]))
         let head = try await client.feedInfo().headOffset
-        await bridge.waitForWatermark(head)
+        try await bridge.delivered(through: head)
 
         func metrics() async throws -> String {
             let text: Waybill_V1_MetricsText = try await client.call(Method.SystemService.getMetrics, Waybill_V1_GetMetricsRequest())

@@ -114,7 +114,7 @@ struct BridgeTests {
         _ = try await f.client.cancel(poison.orderID, requestID: "poison-cancel")
         for number in 0..<20 { _ = try await f.client.captureOrder(TestNetwork.order("FAST-\(number)", [("SKU-1", 1)])) }
         let head = try await f.client.feedInfo().headOffset
-        await bridge.waitForWatermark(head)
+        try await bridge.delivered(through: head)
 
         let received = f.erp.received
         let delivery = Delivery(received.map(\.message))
@@ -221,7 +221,7 @@ struct BridgeTests {
             let running = Task { try await bridge.run() }
             for number in 0..<10 { _ = try await client.captureOrder(TestNetwork.order("FILE-\(format.rawValue)-\(number)", [("SKU-2", 1)])) }
             let head = try await client.feedInfo().headOffset
-            await bridge.waitForWatermark(head)
+            try await bridge.delivered(through: head)
             running.cancel()
             _ = await running.result
             let names = try FileManager.default.contentsOfDirectory(atPath: drop).sorted()

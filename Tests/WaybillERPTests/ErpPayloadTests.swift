@@ -38,7 +38,7 @@ struct ErpPayloadTests {
             configuration.limits.fileBatchLingerMilliseconds = 5
             let bridge = try ErpBridge(configuration: configuration, logger: quietLogger("bridge"))
             let running = Task { try await bridge.run() }
-            await bridge.waitForWatermark(head)
+            try await bridge.delivered(through: head)
             running.cancel()
             _ = await running.result
             var texts: [String] = []

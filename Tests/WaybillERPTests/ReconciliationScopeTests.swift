@@ -409,20 +409,19 @@ struct ReconciliationScopeTests {
             try extract.jsonUTF8Data().write(to: URL(fileURLWithPath: path))
             return path
         }
-        func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
+        func run(_ arguments: [String]) async throws -> (status: Int32, output: String) {
             let child = try Child("reconcile", arguments: ["reconcile", "--server", server.address] + arguments, log: directory + "/log-\(UUID().uuidString)")
-            child.process.waitUntilExit()
-            return (child.process.terminationStatus, child.output)
+            return (await child.finish(), child.output)
         }
 
         let inStep = try write(try await stockExtract(client, asOf: clock.milliseconds, location: "WH-1"), "in-step.json")
-        #expect(try run(["--erp-extract", inStep]).status == 0)
+        #expect(try await run(["--erp-extract", inStep]).status == 0)
 
         let skewed = try write(try await stockExtract(client, asOf: clock.milliseconds, location: "WH-1", skewed: "SKU-1", skew: 2), "skewed.json")
-        let printed = try run(["--erp-extract", skewed])
+        let printed = try await run(["--erp-extract", skewed])
         #expect(printed.status == 1)
         #expect(printed.output.contains("1 discrepancy."), "\(printed.output)")
-        let json = try run(["--erp-extract", skewed, "--json"])
+        let json = try await run(["--erp-extract", skewed, "--json"])
         #expect(json.status == 1)
         let report = try Waybill_V1_ReconcileReport(jsonString: String(json.output.drop { $0 != "{" }))
         #expect(report.discrepanciesTotal == 1)
@@ -432,14 +431,14 @@ struct ReconciliationScopeTests {
         many.orders = (0..<101).map(ghost)
         let mass = try write(many, "mass.json")
         let head = try await client.feedInfo().headOffset
-        let refused = try run(["--erp-extract", mass, "--repair", "--request-id", "cli-mass-1"])
+        let refused = try await run(["--erp-extract", mass, "--repair", "--request-id", "cli-mass-1"])
         #expect(refused.status == 2, "\(refused.output)")
         #expect(refused.output.contains("--yes"))
         #expect(try await client.feedInfo().headOffset == head, "a refused repair changes nothing")
-        let confirmed = try run(["--erp-extract", mass, "--repair", "--yes", "--request-id", "cli-mass-1"])
+        let confirmed = try await run(["--erp-extract", mass, "--repair", "--yes", "--request-id", "cli-mass-1"])
         #expect(confirmed.status == 1, "\(confirmed.output)")
         #expect(confirmed.output.contains("Repaired: 102 of 102"), "\(confirmed.output)")
 
-        #expect(try run(["--erp-extract", directory + "/absent.json"]).status == 2)
+        #expect(try await run(["--erp-extract", directory + "/absent.json"]).status == 2)
     }
 }

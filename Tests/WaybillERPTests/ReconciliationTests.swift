@@ -154,7 +154,7 @@ struct ReconciliationTests {
 
         // The ERP applies everything the bridge delivered.
         var head = try await client.feedInfo().headOffset
-        await bridge.waitForWatermark(head)
+        try await bridge.delivered(through: head)
         var erp = ModelErp()
         erp.apply(try droppedMessages(drop))
         #expect(erp.records.count == 6)
@@ -217,7 +217,7 @@ struct ReconciliationTests {
 
         // The ERP applies the repairs the bridge delivered; its next extract agrees.
         head = headAfterRepair
-        await bridge.waitForWatermark(head)
+        try await bridge.delivered(through: head)
         planted.apply(try droppedMessages(drop))
         clock.advance(1_000)
         let after = try await reconcile(client, planted.extract(asOf: clock.milliseconds))

@@ -213,6 +213,28 @@ func eventually(_ what: String, timeout: Duration = .seconds(30), poll: Duration
     throw CancellationError()
 }
 
+/// Whether `process` exited within `bound`. Polls instead of `waitUntilExit()`, which would block
+/// one of the cooperative pool's threads (two on a 2-core machine) while in-process servers and
+/// bridges in this test process need them.
+func exited(_ process: Process, within bound: Duration) async -> Bool {
+    let deadline = ContinuousClock.now + bound
+    while process.isRunning {
+        if ContinuousClock.now >= deadline { return false }
+        try? await Task.sleep(for: .milliseconds(10))
+    }
+    return true
+}
+
+extension ErpBridge {
+    /// Waits until everything through `offset` is delivered; a bridge that never gets there fails
+    /// the test after `timeout` instead of hanging the run.
+    nonisolated func delivered(through offset: UInt64, timeout: Duration = .seconds(120)) async throws {
+        try await eventually("the bridge delivers through offset \(offset)", timeout: timeout, poll: .milliseconds(5)) {
+            await self.deliveredWatermark >= offset
+        }
+    }
+}
+
 // MARK: - Child processes
 
 enum Binary {
@@ -265,11 +287,24 @@ final class Child: @unchecked Sendable {
         process.waitUntilExit()
     }
 
-    /// SIGTERM and wait (graceful).
-    func terminate() {
+    /// SIGTERM and wait (graceful), off the cooperative pool; a child still running after `within`
+    /// is a failure: it is killed so the run goes on, and the test says so.
+    func terminate(within bound: Duration = .seconds(60)) async {
         guard process.isRunning else { return }
         process.terminate()
-        process.waitUntilExit()
+        if !(await exited(process, within: bound)) {
+            Issue.record("\(name) did not exit within \(bound) of SIGTERM; killed. Log:\n\(output)")
+            kill()
+        }
+    }
+
+    /// Waits for the child to exit on its own (a command that finishes); killed after `within`.
+    func finish(within bound: Duration = .seconds(60)) async -> Int32 {
+        if !(await exited(process, within: bound)) {
+            Issue.record("\(name) did not finish within \(bound); killed. Log:\n\(output)")
+            kill()
+        }
+        return process.terminationStatus
     }
 
     var residentMegabytes: Double {
@@ -330,7 +365,7 @@ final class ServerProcess: @unchecked Sendable {
     }
 
     func kill() { child?.kill() }
-    func stop() { child?.terminate() }
+    func stop() async { await child?.terminate() }
 }
 
 // MARK: - Fake ERP webhook

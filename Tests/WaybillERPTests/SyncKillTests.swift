@@ -166,7 +166,7 @@ struct SyncKillTests {
         expectExactlyOnceInOrder(erp.received.map(\.message), head: head, log: log)
         #expect(erp.received.allSatisfy { $0.idempotencyKey == $0.message.eventId })
         #expect(try DeadLetterStore(stateDirectory: directory + "/bridge-state").list().isEmpty)
-        current.withLock { $0 }?.terminate()
+        await current.withLock { $0 }?.terminate()
         await client.close()
         await erp.stop()
     }
@@ -198,7 +198,7 @@ struct SyncKillTests {
         // No temporary file is left visible as a batch; every file parses completely.
         let names = try FileManager.default.contentsOfDirectory(atPath: drop)
         #expect(names.filter { !$0.hasPrefix(".") }.allSatisfy { $0.hasPrefix("waybill-") && $0.hasSuffix(".jsonl") })
-        current.withLock { $0 }?.terminate()
+        await current.withLock { $0 }?.terminate()
         await client.close()
     }
 }

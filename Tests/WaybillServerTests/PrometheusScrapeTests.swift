@@ -56,10 +56,8 @@ struct PrometheusScrapeTests {
         process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
         process.standardOutput = FileHandle.nullDevice
         try process.run()
-        defer {
-            kill(process.processIdentifier, SIGTERM)
-            process.waitUntilExit()
-        }
+        // SIGKILL: this Prometheus keeps nothing, and a graceful stop would block a pool thread.
+        defer { kill(process.processIdentifier, SIGKILL) }
 
         var answer = ""
         let scraped = await eventually("Prometheus has scraped waybill_writer_healthy", timeout: .seconds(60), poll: .milliseconds(250)) {

@@ -16,7 +16,7 @@ struct ReallocateCLITests {
             (order.shipTo.city, order.shipTo.region, order.shipTo.postalCode) = ("Seattle", "WA", "98101")
             let path = folder.path("seattle.json")
             try order.jsonUTF8Data().write(to: URL(fileURLWithPath: path))
-            let captured = try call(["capture-order", path])
+            let captured = try await call(["capture-order", path])
             #expect(captured.status == 0, "\(captured.stderr)")
             #expect(captured.stdout.contains("\"destinationApproximation\" : \"destination approximated from city centroid Seattle, WA\""),
                     "\(captured.stdout)")
@@ -26,15 +26,15 @@ struct ReallocateCLITests {
     @Test("reallocate: all backorders or named orders, idempotent by --request-id; neither is a usage error")
     func reallocate() async throws {
         try await CLITests.withExampleServer { _, call in
-            let first = try call(["reallocate", "--all-backorders", "--request-id", "fix-1"])
+            let first = try await call(["reallocate", "--all-backorders", "--request-id", "fix-1"])
             #expect(first.status == 0, "\(first.stderr)")
             let answer = try Waybill_V1_ReallocateOrdersResponse(jsonString: first.stdout)
             #expect(!answer.replayed && answer.results.isEmpty)
-            let again = try call(["reallocate", "--all-backorders", "--request-id", "fix-1"])
+            let again = try await call(["reallocate", "--all-backorders", "--request-id", "fix-1"])
             #expect(try Waybill_V1_ReallocateOrdersResponse(jsonString: again.stdout).replayed)
-            let named = try call(["reallocate", "W-00000404", "--request-id", "fix-2"])
+            let named = try await call(["reallocate", "W-00000404", "--request-id", "fix-2"])
             #expect(try Waybill_V1_ReallocateOrdersResponse(jsonString: named.stdout).results.first?.status.code == .notFound)
-            let neither = try call(["reallocate"])
+            let neither = try await call(["reallocate"])
             #expect(neither.status != 0)
             #expect(neither.stderr.contains("name orders or pass --all-backorders"), "\(neither.stderr)")
         }

@@ -292,7 +292,7 @@ struct LimitTests {
 
     @Test("a connection with a call in flight (a subscription) is not idle")
     func streamKeepsConnection() async throws {
-        try await withServer({ $0.transport.idleTimeoutMilliseconds = 1_000 }) { server in
+        try await withServer({ $0.transport.idleTimeoutMilliseconds = 2_000 }) { server in
             // Arrange (retried: on a starved machine a fresh connection may idle out before its first frame).
             var loaded = false
             for _ in 0..<5 where !loaded {
@@ -307,7 +307,7 @@ struct LimitTests {
             }
             let (client, feed) = try #require(established, "a subscription could be established")
             // Act: several idle periods pass with the stream open and nothing read from the client.
-            try await Task.sleep(for: .milliseconds(3_500))
+            try await Task.sleep(for: .milliseconds(6_500))
             // Assert: the connection is still there.
             #expect(!feed.ended, "the stream is still open: \(String(describing: feed.error))")
             _ = try await client.serverInfo()

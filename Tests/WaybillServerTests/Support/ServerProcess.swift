@@ -66,7 +66,7 @@ final class ServerProcess: @unchecked Sendable {
         }
         guard started, let port else {
             if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-            process.waitUntilExit()
+            await finish(process, "waybill serve after SIGKILL", within: .seconds(30))
             let text = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
             throw TimedOut(what: "waybill serve to report its port; log:\n\(text)")
         }
@@ -95,21 +95,20 @@ final class ServerProcess: @unchecked Sendable {
         await waitUntilExit()
     }
 
-    /// SIGTERM: graceful shutdown; returns the exit status.
-    func terminate() async -> Int32 {
+    /// SIGTERM: graceful shutdown; returns the exit status. A server still running after
+    /// `within` fails the test and is killed (a hung shutdown costs one test, not the run).
+    func terminate(within bound: Duration = .seconds(60)) async -> Int32 {
         if process.isRunning { kill(process.processIdentifier, SIGTERM) }
-        await waitUntilExit()
+        if !(await exited(process, within: bound)) {
+            Issue.record("waybill serve did not exit within \(bound) of SIGTERM; killed. Log:\n\(log)")
+            await kill9()
+        }
         return process.terminationStatus
     }
 
-    /// Waits off the cooperative pool (tests share few threads).
+    /// Waits for the process to die after SIGKILL (the kernel ends it promptly).
     private func waitUntilExit() async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            DispatchQueue.global().async {
-                self.process.waitUntilExit()
-                continuation.resume()
-            }
-        }
+        await finish(process, "waybill serve after SIGKILL", within: .seconds(30))
     }
 
     var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
