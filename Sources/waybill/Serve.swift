@@ -43,6 +43,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "How often change-feed retention runs, in milliseconds (pruneIntervalMilliseconds).")
     var pruneIntervalMs = ServerConfiguration().pruneIntervalMilliseconds
 
+    @Option(help: ArgumentHelp(stringLiteral: ServeClock.help))
+    var clock: String?
+
     func run() async throws {
         bootstrapLogging(level: logLevel)
         let registry = PrometheusCollectorRegistry()
@@ -75,6 +78,7 @@ struct Serve: AsyncParsableCommand {
         configuration.feedRetentionMilliseconds = feedRetentionMs
         configuration.pruneIntervalMilliseconds = pruneIntervalMs
         configuration.metricsText = { registry.emitToString() }
+        if let clock { configuration.clock = try ServeClock.parse(clock) }
         let logger = Logger(label: "waybill")
         do {
             let storage = try await ServerStorage.open(configuration: configuration, logger: logger, startsCheckpointer: false)

@@ -163,6 +163,8 @@ final class CompressedClock: Sendable {
     let virtualStart: Int64
     let scale: Double
     private let anchor = Atomic<UInt64>(0)
+    /// Virtual milliseconds skipped by `jump` (a live drain with nothing to wait for).
+    private let skipped = Atomic<Int64>(0)
 
     init(virtualStart: Int64, scale: Double) {
         self.virtualStart = virtualStart
@@ -177,6 +179,17 @@ final class CompressedClock: Sendable {
         let anchored = anchor.load(ordering: .acquiring)
         guard anchored > 0 else { return virtualStart }
         let elapsed = wallNanoseconds() &- anchored
-        return virtualStart + Int64(Double(elapsed) / 1e6 * scale)
+        return virtualStart + skipped.load(ordering: .acquiring) + Int64(Double(elapsed) / 1e6 * scale)
     }
+
+    /// Moves the clock forward to `virtualTime` at once (never back); returns the milliseconds skipped.
+    @discardableResult
+    func jump(to virtualTime: Int64) -> Int64 {
+        let gap = virtualTime - now()
+        guard gap > 0 else { return 0 }
+        skipped.add(gap, ordering: .acquiringAndReleasing)
+        return gap
+    }
+
+    var skippedMilliseconds: Int64 { skipped.load(ordering: .acquiring) }
 }

@@ -36,32 +36,44 @@ final class Inbox: Sendable {
 }
 
 final class LiveGateway: Gateway {
-    let clients: [WaybillClient]
+    let connections: [LiveConnection]
     let inbox: Inbox
     /// Virtual time, compressed from the wall clock; started when the gateway is made.
     let clock: CompressedClock
-    /// Whether the server runs on `clock` (an embedded one); a `--target` server has its own.
+    /// Whether the server runs on `clock` (an embedded one or a child); a `--target` server has its own.
     let serverOnClock: Bool
+    /// Whether the drain may jump `clock` forward: only when the server reads this very clock (embedded).
+    let clockJumps: Bool
     /// Wall clock (monotonic ns) at virtual start, and the server's clock (Unix ms) then.
     let wallStart: UInt64
     let serverStartMilliseconds: Int64
     let timeoutMilliseconds: UInt32
+    /// Runs with server faults send a call again when its deadline passed (a paused server answers nothing).
+    let resendsTimedOut: Bool
+    let monitor: LiveFaultMonitor
     var next = 0
     /// The subscriptions' own connections: acknowledgements go there, which also keeps them from
     /// looking idle to the server (its idle timeout counts only what the client sends).
-    var feedClients: [WaybillClient] = []
+    var feedConnections: [LiveConnection] = []
     var consumerNames: [String] = []
     var isLive: Bool { true }
     var pollFloorMilliseconds: Int64 { Int64(50 * scale) }
     var timeoutPenaltyMilliseconds: Int64 { 0 }
 
-    init(clients: [WaybillClient], inbox: Inbox, clock: CompressedClock, serverOnClock: Bool, timeoutMilliseconds: Int64) {
-        self.clients = clients
+    /// `startingAt`: the wall (monotonic) instant virtual time starts, when fixed beforehand (a
+    /// child server's `--clock`); nil = now.
+    init(connections: [LiveConnection], inbox: Inbox, clock: CompressedClock, serverOnClock: Bool, clockJumps: Bool,
+         timeoutMilliseconds: Int64, resendsTimedOut: Bool, monitor: LiveFaultMonitor, startingAt: UInt64? = nil) {
+        self.connections = connections
         self.inbox = inbox
         self.clock = clock
         self.serverOnClock = serverOnClock
-        wallStart = wallNanoseconds()
-        serverStartMilliseconds = Int64(Date().timeIntervalSince1970 * 1000)
+        self.clockJumps = clockJumps
+        self.resendsTimedOut = resendsTimedOut
+        self.monitor = monitor
+        let now = wallNanoseconds()
+        wallStart = startingAt ?? now
+        serverStartMilliseconds = Int64(Date().timeIntervalSince1970 * 1000) + (Int64(bitPattern: wallStart) - Int64(bitPattern: now)) / 1_000_000
         // Virtual time (and an embedded server's days) start now.
         clock.start(at: wallStart)
         self.timeoutMilliseconds = UInt32(clamping: timeoutMilliseconds)
@@ -69,10 +81,10 @@ final class LiveGateway: Gateway {
 
     var scale: Double { clock.scale }
     var virtualStart: Int64 { clock.virtualStart }
-    /// Virtual time now, following the wall clock.
+    /// Virtual time now, following the wall clock (and the drain's jumps).
     var virtualNow: Int64 { clock.now() }
     func wallDeadline(_ virtualTime: Int64) -> UInt64 {
-        wallStart + UInt64(max(0, Double(virtualTime - virtualStart) / scale * 1e6))
+        wallStart + UInt64(max(0, Double(virtualTime - virtualStart - clock.skippedMilliseconds) / scale * 1e6))
     }
     /// The server's clock now (not at the virtual time asked for: the model may lag the wall clock,
     /// and an ERP snapshot's as-of must not be earlier than the shipments already in its count).
@@ -90,16 +102,16 @@ final class LiveGateway: Gateway {
         } catch {
             return .failed(code: "INTERNAL", message: "request does not encode: \(error)")
         }
-        var client = clients[next % clients.count]
+        var connection = connections[next % connections.count]
         next &+= 1
-        if case .feedAcknowledge(let consumer, _) = request, let index = consumerNames.firstIndex(of: consumer), index < feedClients.count {
-            client = feedClients[index]
+        if case .feedAcknowledge(let consumer, _) = request, let index = consumerNames.firstIndex(of: consumer), index < feedConnections.count {
+            connection = feedConnections[index]
         }
         let intendedWall = wallDeadline(virtualTime)
         let inbox = self.inbox
         let rpc = request.rpc
-        Self.sendRetryingRefusals(client, method: encoded.0, payload: encoded.1, timeoutMilliseconds: timeoutMilliseconds,
-                                  retriesLeft: Self.refusalRetriesMax) { result in
+        LiveCall(connection: connection, method: encoded.0, payload: encoded.1, timeoutMilliseconds: timeoutMilliseconds,
+                 resendsTimedOut: resendsTimedOut, monitor: monitor) { result in
             let done = wallNanoseconds()
             let latency = Int64(done > intendedWall ? (done - intendedWall) / 1000 : 0)
             let reply: SimReply
@@ -108,82 +120,111 @@ final class LiveGateway: Gateway {
             case .failure(let error): reply = WireRequest.reply(request, error)
             }
             inbox.push(.reply(call: id, reply: reply, rpc: rpc, latencyMicroseconds: latency))
-        }
+        }.start()
         return nil
     }
 
-    /// How often one call is sent again after a refusal that did nothing and named a wait
-    /// (overload shedding, a storage failure): what a well-behaved channel client does. The
-    /// latency still counts from the intended send time, so the waits show in the report.
-    static let refusalRetriesMax = 50
-
-    static func sendRetryingRefusals(_ client: WaybillClient, method: String, payload: [UInt8], timeoutMilliseconds: UInt32,
-                                     retriesLeft: Int, completion: @escaping @Sendable (Result<[UInt8], any Error>) -> Void) {
-        client.send(method: method, payload: payload, timeoutMilliseconds: timeoutMilliseconds).whenComplete { result in
-            if case .failure(let error as WaybillStatusError) = result, retriesLeft > 0, error.details.retryAfterMs > 0,
-               error.code == .resourceExhausted || error.code == .unavailable {
-                DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(Int(error.details.retryAfterMs))) {
-                    sendRetryingRefusals(client, method: method, payload: payload, timeoutMilliseconds: timeoutMilliseconds,
-                                         retriesLeft: retriesLeft - 1, completion: completion)
-                }
-                return
+    /// The feed's head offset, read on the model's thread (nil when the server does not answer).
+    func readHead() -> UInt64? {
+        let connection = connections[0]
+        guard let client = connection.client else {
+            Task { await connection.reconnect(replacing: nil) }
+            return nil
+        }
+        do {
+            let bytes = try client.send(method: Method.ChangeFeedService.getFeedInfo, payload: []).wait()
+            return try Waybill_V1_FeedInfo(serializedBytes: bytes).headOffset
+        } catch {
+            if case .unanswered(connectionLost: true) = LiveCall.outcome(.failure(error)) {
+                Task { await connection.reconnect(replacing: client) }
             }
-            completion(result)
+            return nil
         }
     }
 }
 
 enum LiveDriver {
+    /// A child server's clock starts this long after it is launched, so that the network is
+    /// loaded before simulated time moves (an embedded server's clock simply waits for the run).
+    static let childClockStartDelayMilliseconds: Int64 = 3_000
+
     static func run(_ scenario: Scenario, world: World, policy: RoutingPolicy?, options: SimulationOptions) async throws -> SimulationOutcome {
         let wallStart = wallNanoseconds()
         var server: WaybillServer?
+        var child: LiveServerProcess?
+        var clockStart: UInt64?
         var directory: URL?
         let address: (String, Int)
+        let serverFaults = scenario.faults.filter(\.isServerFault)
         // Virtual time for the model, and for an embedded server (the gateway starts it).
         let clock = CompressedClock(virtualStart: scenario.startMilliseconds, scale: max(1e-6, scenario.live.timeScale))
         if let target = options.target {
+            if !serverFaults.isEmpty {
+                throw ScenarioError("server faults kill and restart the server the simulator starts: run them without --target")
+            }
             address = try WaybillClient.parseAddress(target)
         } else {
             let temporary = FileManager.default.temporaryDirectory.appendingPathComponent("waybill-sim-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
             try FileManager.default.createDirectory(at: temporary, withIntermediateDirectories: true)
             directory = temporary
-            var configuration = ServerConfiguration()
-            configuration.port = 0
-            configuration.databasePath = temporary.appendingPathComponent("sim.sqlite").path
-            configuration.injectedWriteDelayMicroseconds = options.injectedWriteDelayMicroseconds
-            // The embedded server lives in simulated time (compressed), so its days are the
-            // simulated days: cut-offs, promised dates and daily capacity follow the scenario.
-            configuration.clock = { Timestamp(millisecondsSinceEpoch: clock.now()) }
-            let logger = scenario.live.server.prepare(&configuration)  // the scenario's server settings (live.server)
-            server = try await WaybillServer.start(configuration: configuration, logger: logger)
-            address = ("127.0.0.1", server!.port)
+            if !serverFaults.isEmpty {
+                // A kill -9 needs the server in a process of its own: `waybill serve` on the
+                // simulation's clock, which starts a few seconds from now (see `--clock`).
+                let executable = try LiveServerProcess.locateExecutable(options.serverExecutable)
+                let startUnixMilliseconds = Int64(Date().timeIntervalSince1970 * 1000) + childClockStartDelayMilliseconds
+                clockStart = wallNanoseconds() + UInt64(childClockStartDelayMilliseconds) * 1_000_000
+                let process = LiveServerProcess(executable: executable, directory: temporary,
+                                                clock: "\(scenario.startMilliseconds)@\(startUnixMilliseconds)x\(clock.scale)")
+                child = process
+                do {
+                    try await process.start()
+                } catch {
+                    try? FileManager.default.removeItem(at: temporary)
+                    throw error
+                }
+                address = ("127.0.0.1", process.port)
+            } else {
+                var configuration = ServerConfiguration()
+                configuration.port = 0
+                configuration.databasePath = temporary.appendingPathComponent("sim.sqlite").path
+                configuration.injectedWriteDelayMicroseconds = options.injectedWriteDelayMicroseconds
+                // The embedded server lives in simulated time (compressed), so its days are the
+                // simulated days: cut-offs, promised dates and daily capacity follow the scenario.
+                configuration.clock = { Timestamp(millisecondsSinceEpoch: clock.now()) }
+                let logger = scenario.live.server.prepare(&configuration)  // the scenario's server settings (live.server)
+                server = try await WaybillServer.start(configuration: configuration, logger: logger)
+                address = ("127.0.0.1", server!.port)
+            }
         }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
-        var clients: [WaybillClient] = []
+        var connections: [LiveConnection] = []
+        var setupClient: WaybillClient?
+        func shutDown() async {
+            await setupClient?.close()
+            for connection in connections { await connection.close() }
+            try? await group.shutdownGracefully()
+            if let server { await server.shutdown() }
+            if let child { await child.stop() }
+            if let directory { try? FileManager.default.removeItem(at: directory) }
+        }
         do {
             var configuration = ClientConfiguration()
             configuration.clientID = "waybill-sim"
             configuration.defaultTimeoutMilliseconds = UInt32(clamping: scenario.clients.timeoutMs)
             for _ in 0..<max(1, scenario.live.connections) {
-                clients.append(try await WaybillClient.connect(host: address.0, port: address.1, configuration: configuration, group: group))
+                connections.append(try await LiveConnection.connect(host: address.0, port: address.1, configuration: configuration, group: group))
             }
             var feedConfiguration = configuration
             feedConfiguration.defaultTimeoutMilliseconds = 60_000
             let setup = try await WaybillClient.connect(host: address.0, port: address.1, configuration: feedConfiguration, group: group)
-            clients.append(setup)
-            let outcome = try await play(scenario, world: world, policy: policy, options: options, clients: Array(clients.dropLast()),
+            setupClient = setup
+            let outcome = try await play(scenario, world: world, policy: policy, options: options, connections: connections,
                                          setup: setup, group: group, address: address, wallStart: wallStart, target: options.target,
-                                         clock: clock)
-            for client in clients { await client.close() }
-            try? await group.shutdownGracefully()
-            if let server { await server.shutdown() }
-            if let directory { try? FileManager.default.removeItem(at: directory) }
+                                         clock: clock, clockStart: clockStart, child: child)
+            await shutDown()
             return outcome
         } catch {
-            for client in clients { await client.close() }
-            try? await group.shutdownGracefully()
-            if let server { await server.shutdown() }
-            if let directory { try? FileManager.default.removeItem(at: directory) }
+            await shutDown()
             throw error
         }
     }
@@ -213,9 +254,9 @@ enum LiveDriver {
         if !changes.isEmpty { _ = try await client.receive(changes) }
     }
 
-    static func play(_ scenario: Scenario, world: World, policy: RoutingPolicy?, options: SimulationOptions, clients: [WaybillClient],
+    static func play(_ scenario: Scenario, world: World, policy: RoutingPolicy?, options: SimulationOptions, connections: [LiveConnection],
                      setup: WaybillClient, group: MultiThreadedEventLoopGroup, address: (String, Int), wallStart: UInt64,
-                     target: String?, clock: CompressedClock) async throws -> SimulationOutcome {
+                     target: String?, clock: CompressedClock, clockStart: UInt64?, child: LiveServerProcess?) async throws -> SimulationOutcome {
         // Against a shared server the run starts from whatever the feed already holds.
         let before = try await setup.feedInfo()
         if target != nil && before.headOffset > 0 {
@@ -225,37 +266,33 @@ enum LiveDriver {
         try await loadNetwork(world, policy: policy, client: setup, consumerSuffix: runID)
         let inbox = Inbox()
         let metrics = Metrics()
-        let gateway = LiveGateway(clients: clients, inbox: inbox, clock: clock, serverOnClock: target == nil,
-                                  timeoutMilliseconds: scenario.clients.timeoutMs)
+        let monitor = LiveFaultMonitor()
+        let serverFaults = scenario.faults.filter(\.isServerFault)
+        if let clockStart, clockStart > wallNanoseconds() {
+            // A child server's clock starts at a fixed instant: so does the model's.
+            try await Task.sleep(for: .nanoseconds(Int64(clockStart - wallNanoseconds())))
+        }
+        let gateway = LiveGateway(connections: connections, inbox: inbox, clock: clock, serverOnClock: target == nil,
+                                  clockJumps: target == nil && child == nil, timeoutMilliseconds: scenario.clients.timeoutMs,
+                                  resendsTimedOut: !serverFaults.isEmpty, monitor: monitor, startingAt: clockStart)
+        let schedule = child.map { LiveFaultSchedule(faults: serverFaults, server: $0, clock: clock, scenarioStart: scenario.startMilliseconds) }
+        schedule?.start()
         let model = SimulationModel(scenario: scenario, world: world, gateway: gateway, metrics: metrics, policy: policy,
                                     recordTrace: options.traceLines, wallStart: wallStart)
-        // Subscriptions, each on a connection of its own.
-        var feedClients: [WaybillClient] = []
+        // Subscriptions, each on a connection of its own; with server faults they subscribe again
+        // after the server comes back.
+        var feedConnections: [LiveConnection] = []
         var tasks: [Task<Void, Never>] = []
+        model.consumerNames = [FeedConsumer.wms.name + "-" + runID, FeedConsumer.erp.name + "-" + runID]
         for consumer in [FeedConsumer.wms, .erp] {
             var configuration = ClientConfiguration()
             configuration.clientID = consumer.name
-            let client = try await WaybillClient.connect(host: address.0, port: address.1, configuration: configuration, group: group)
-            feedClients.append(client)
-            var request = Waybill_V1_SubscribeRequest()
-            request.consumer = consumer.name + "-" + runID
-            request.fromOffset = 1
-            request.windowEvents = consumer == .wms ? 65_536 : 16_384
-            request.maxEventsPerFrame = 512
-            let stream = try client.subscribe(request)
-            tasks.append(Task.detached {
-                do {
-                    for try await response in stream {
-                        inbox.push(.feed(consumer, response.events.map(WireRequest.feedEvent)))
-                    }
-                    inbox.push(.feedEnded(consumer, "stream ended"))
-                } catch {
-                    inbox.push(.feedEnded(consumer, "\(error)"))
-                }
-            })
+            let connection = try await LiveConnection.connect(host: address.0, port: address.1, configuration: configuration, group: group)
+            feedConnections.append(connection)
+            tasks.append(LiveFeed.follow(consumer, consumerName: model.consumerNames[consumer.rawValue], connection: connection, inbox: inbox,
+                                         windowEvents: consumer == .wms ? 65_536 : 16_384, resubscribes: !serverFaults.isEmpty))
         }
-        model.consumerNames = [FeedConsumer.wms.name + "-" + runID, FeedConsumer.erp.name + "-" + runID]
-        gateway.feedClients = feedClients
+        gateway.feedConnections = feedConnections
         gateway.consumerNames = model.consumerNames
 
         // The model's own thread: it blocks while waiting for the wall clock.
@@ -264,15 +301,16 @@ enum LiveDriver {
             // The model and gateway belong to this thread alone from here until it finishes.
             let owned = Unchecked((model, gateway))
             let thread = Thread {
-                runLoop(owned.value.0, gateway: owned.value.1, inbox: inbox, setup: clients[0], progress: progress)
+                runLoop(owned.value.0, gateway: owned.value.1, inbox: inbox, progress: progress)
                 continuation.resume()
             }
             thread.stackSize = 16 << 20
             thread.start()
         }
         _ = finished
+        await schedule?.finish()
         for task in tasks { task.cancel() }
-        for client in feedClients { await client.close() }
+        for connection in feedConnections { await connection.close() }
         // The setup connection has been idle all run (the server may have closed it): read back on a new one.
         var readConfiguration = ClientConfiguration()
         readConfiguration.clientID = "waybill-sim-check"
@@ -303,13 +341,41 @@ enum LiveDriver {
         } catch {
             record.reconciliationError = "\(error)"
         }
-        let report = model.report(driver: .live, policyName: policy?.name ?? "server default", record: record, waybill: waybill,
+        var report = model.report(driver: .live, policyName: policy?.name ?? "server default", record: record, waybill: waybill,
                                   wallSeconds: Double(wallNanoseconds() - wallStart) / 1e9, stateDigest: "n/a (live)")
+        if let schedule, let child {
+            let audit = try await auditFeed(setup, consumerName: "sim-audit-" + runID)
+            let counts = FaultReport.count(record, waybill)
+            let faults = FaultReport(injected: schedule.report(monitor: monitor), serverStarts: child.starts,
+                                     reconnects: (connections + feedConnections).reduce(0) { $0 + $1.reconnects },
+                                     resentCalls: monitor.resent, lost: counts.lost, duplicated: counts.duplicated, oversold: counts.oversold,
+                                     feedGapFree: audit.gapFree, feedEventsRead: audit.eventsRead, feedHead: audit.head, feedDetail: audit.detail)
+            report.faults = faults
+            report.checks.append(CheckResult(name: "survived_server_faults", passed: faults.passed,
+                                             detail: "\(faults.lost) lost, \(faults.duplicated) duplicated, \(faults.oversold) oversold; feed: \(faults.feedDetail); "
+                                                 + faults.injected.map { $0.injected ? String(format: "%@ outage %.2f s", $0.kind, $0.outageSeconds) : "\($0.kind) not injected" }
+                                                     .joined(separator: ", ")))
+            report.passed = report.passed && faults.passed
+        }
         return SimulationOutcome(report: report, traceLines: model.traceLines ?? [], record: record, waybill: waybill)
     }
 
-    static func runLoop(_ model: SimulationModel, gateway: LiveGateway, inbox: Inbox, setup: WaybillClient,
-                        progress: (@Sendable (String) -> Void)?) {
+    /// Reads the whole feed back, within LiveFeed.auditTimeoutMilliseconds.
+    static func auditFeed(_ client: WaybillClient, consumerName: String) async throws -> LiveFeed.Audit {
+        try await withThrowingTaskGroup(of: LiveFeed.Audit?.self) { group in
+            group.addTask { try await LiveFeed.audit(client, consumerName: consumerName) }
+            group.addTask {
+                try await Task.sleep(for: .milliseconds(Int64(LiveFeed.auditTimeoutMilliseconds)))
+                return nil
+            }
+            let first = try await group.next() ?? nil
+            group.cancelAll()
+            return first ?? LiveFeed.Audit(gapFree: false, eventsRead: 0, head: 0,
+                                           detail: "the feed was not read back within \(LiveFeed.auditTimeoutMilliseconds / 1000) s")
+        }
+    }
+
+    static func runLoop(_ model: SimulationModel, gateway: LiveGateway, inbox: Inbox, progress: (@Sendable (String) -> Void)?) {
         model.start()
         var lastProgress = wallNanoseconds()
         var progressOrders = 0
@@ -342,12 +408,32 @@ enum LiveDriver {
             let rate = Double(model.acknowledged - progressOrders) / seconds
             let hours = Double(model.now - model.startTime) / 3_600_000
             let p99 = model.metrics.progressP99Milliseconds()
-            progress(String(format: "sim %6.2f h | orders %d submitted, %d acknowledged | %.0f orders/s | p99 %.1f ms | in flight %d | erp backlog %d",
-                            hours, model.orders.count, model.acknowledged, rate, p99, model.callsInFlight, model.erpBacklogCount))
+            var line = String(format: "sim %6.2f h | orders %d submitted, %d acknowledged | %.0f orders/s | p99 %.1f ms | in flight %d | erp backlog %d",
+                              hours, model.orders.count, model.acknowledged, rate, p99, model.callsInFlight, model.erpBacklogCount)
+            if model.now >= model.arrivalsEnd && !model.settling {
+                line += String(format: " | drain: %.2f h skipped idle", Double(gateway.clock.skippedMilliseconds) / 3_600_000)
+                if let waitingFor = drainWaitingFor { line += ", waiting for " + waitingFor }
+            }
+            progress(line)
             lastProgress = now
             progressOrders = model.acknowledged
         }
-        // Main phase: events as their (compressed) time comes.
+        // What the drain (no more arrivals) waits for before it may skip simulated time; nil = nothing.
+        var drainWaitingFor: String?
+        func whatTheDrainWaitsFor() -> String? {
+            guard gateway.clockJumps else {
+                return "the time scale (the server keeps its own clock: " + (gateway.serverOnClock ? "a child process's --clock" : "a --target server") + ")"
+            }
+            // The ERP's backlog and outbox wait for its own queued events (polls, sends): only
+            // answers and feed events can make something happen before the next queued event.
+            if model.callsInFlight > 0 { return "\(model.callsInFlight) calls in flight" }
+            guard let head = gateway.readHead() else { return "the server (the feed head could not be read)" }
+            if model.feedLastOffset[0] < head || model.feedLastOffset[1] < head {
+                return "the change feed (consumers at \(model.feedLastOffset[0]) and \(model.feedLastOffset[1]) of \(head))"
+            }
+            return nil
+        }
+        // Main phase: events as their (compressed) time comes; in the drain, idle time is skipped.
         while true {
             deliver()
             let now = gateway.virtualNow
@@ -363,6 +449,15 @@ enum LiveDriver {
             if processed >= 2_000 { continue }
             let nextTime = min(model.queue.nextTime ?? model.endTime, model.endTime + 1)
             let waitMilliseconds = Int64(Double(gateway.wallDeadline(nextTime) &- min(gateway.wallDeadline(nextTime), wallNanoseconds())) / 1e6)
+            if waitMilliseconds > 0 && now >= model.arrivalsEnd {
+                // No more arrivals: with no call in flight and the feed delivered, nothing can
+                // happen before the next scheduled event, so the clock (the server's too) jumps there.
+                drainWaitingFor = whatTheDrainWaitsFor()
+                if drainWaitingFor == nil {
+                    gateway.clock.jump(to: nextTime)
+                    continue
+                }
+            }
             if waitMilliseconds > 0 { inbox.wait(milliseconds: waitMilliseconds) }
         }
         // Settle: faults are over; the ERP catches up; calls in flight finish; both consumers reach the head.
@@ -370,10 +465,7 @@ enum LiveDriver {
         let deadline = wallNanoseconds() + 120_000_000_000
         var head: UInt64 = 0
         var lastHeadCheck: UInt64 = 0
-        func readHead() -> UInt64? {
-            (try? setup.send(method: Method.ChangeFeedService.getFeedInfo, payload: []).wait())
-                .flatMap { try? Waybill_V1_FeedInfo(serializedBytes: $0) }?.headOffset
-        }
+        func readHead() -> UInt64? { gateway.readHead() }
         while wallNanoseconds() < deadline {
             deliver()
             // Only what is queued now: a handler may queue more (an ERP snapshot waiting for a

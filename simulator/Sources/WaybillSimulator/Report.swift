@@ -95,6 +95,8 @@ public struct Report: Codable, Sendable {
     public var comparison: Comparison?
     /// With `--replications N` and one policy: each KPI over the N seeds (this report is the first seed's).
     public var replicated: Replicated?
+    /// Live runs with server faults: what the kills and pauses cost (LiveFaults.swift).
+    public var faults: FaultReport?
 
     public func json() throws -> Data {
         let encoder = JSONEncoder()
@@ -130,6 +132,7 @@ public struct Report: Codable, Sendable {
                            .map { String(repeating: " ", count: max(0, 8 - $0.count)) + $0 }.joined(separator: " "))
             }
         }
+        if let faults { out.append(contentsOf: faults.summaryLines) }
         for check in checks { out.append("  [\(check.passed ? "ok" : "FAIL")] \(check.name): \(check.detail)") }
         if let replicated { out.append(contentsOf: replicatedLines(replicated)) }
         return out.joined(separator: "\n")

@@ -18,6 +18,9 @@ public struct SimulationOptions: Sendable {
     public var drainHours: Double?
     /// HOST:PORT of a running server; nil = start an embedded one.
     public var target: String?
+    /// Live runs with server faults: the `waybill` executable run as the server's child process
+    /// (nil: this process, when it is `waybill`).
+    public var serverExecutable: String?
     /// Embedded server only: microseconds added to every write (proves load-regression checks are not blind).
     public var injectedWriteDelayMicroseconds = 0
     /// Routing policy file (protobuf JSON); overrides the scenario's.

@@ -374,31 +374,55 @@ public struct ErpConfig: Codable, Sendable {
 }
 
 public struct FaultConfig: Codable, Sendable {
-    /// "erp" (the ERP stops reading the feed and sending) or "network" (calls time out more often).
+    /// "erp" (the ERP stops reading the feed and sending), "network" (calls time out more often) or
+    /// "server" (live only: the server, then a child process, is killed or paused; LiveFaults.swift).
     public var target: String
-    /// "down" or "slow".
+    /// "down" or "slow" (erp, network); "kill9" or "pause" (server).
     public var mode: String = "down"
     public var startHour: Double
-    public var durationMinutes: Double
+    /// erp and network faults: the window, in simulated minutes.
+    public var durationMinutes: Double = 0
     /// For "slow": extra delay per ERP message.
     public var extraDelayMs = 5_000.0
     /// For "network": probability a call times out.
     public var timeoutRate = 0.2
-    enum CodingKeys: String, CodingKey, CaseIterable { case target, mode, startHour, durationMinutes, extraDelayMs, timeoutRate }
+    /// Server faults: wall-clock seconds the server stays dead (kill9, then restarted on the same
+    /// database) or stopped (pause: SIGSTOP, then SIGCONT). Wall time, as a real outage is.
+    public var downSeconds = 2.0
+    enum CodingKeys: String, CodingKey, CaseIterable { case target, mode, startHour, durationMinutes, extraDelayMs, timeoutRate, downSeconds }
     public init(from decoder: any Decoder) throws {
         try rejectUnknownKeys(decoder, CodingKeys.allCases.map(\.stringValue), "fault")
         let c = try decoder.container(keyedBy: CodingKeys.self)
         target = try c.decode(String.self, forKey: .target)
         startHour = try c.decode(Double.self, forKey: .startHour)
-        durationMinutes = try c.decode(Double.self, forKey: .durationMinutes)
         try c.fill(&mode, .mode)
         try c.fill(&extraDelayMs, .extraDelayMs)
         try c.fill(&timeoutRate, .timeoutRate)
-        guard target == "erp" || target == "network" else { throw ScenarioError("fault target must be \"erp\" or \"network\", not \"\(target)\"") }
-        guard mode == "down" || mode == "slow" else { throw ScenarioError("fault mode must be \"down\" or \"slow\", not \"\(mode)\"") }
+        switch target {
+        case "erp", "network":
+            durationMinutes = try c.decode(Double.self, forKey: .durationMinutes)
+            guard mode == "down" || mode == "slow" else { throw ScenarioError("\(target) fault mode must be \"down\" or \"slow\", not \"\(mode)\"") }
+        case "server":
+            guard c.contains(.mode) else { throw ScenarioError("a server fault needs a mode: \"kill9\" or \"pause\"") }
+            guard mode == "kill9" || mode == "pause" else { throw ScenarioError("server fault mode must be \"kill9\" or \"pause\", not \"\(mode)\"") }
+            guard !c.contains(.durationMinutes) else {
+                throw ScenarioError("a server fault lasts down_seconds (wall-clock seconds), not duration_minutes")
+            }
+            try c.fill(&downSeconds, .downSeconds)
+            guard downSeconds > 0, downSeconds <= Self.serverDownSecondsMax else {
+                throw ScenarioError("server fault down_seconds must be in (0, \(Int(Self.serverDownSecondsMax))], not \(downSeconds)")
+            }
+        default:
+            throw ScenarioError("fault target must be \"erp\", \"network\" or \"server\", not \"\(target)\"")
+        }
     }
+    /// The longest server outage a scenario may ask for: the live driver resends unanswered calls
+    /// for `LiveFaultLimits.unansweredResendWindowMilliseconds`, which must outlast it.
+    public static let serverDownSecondsMax = 30.0
     var startMilliseconds: Int64 { Int64(startHour * 3_600_000) }
     var endMilliseconds: Int64 { startMilliseconds + Int64(durationMinutes * 60_000) }
+    /// Kills or pauses the server process (live driver only).
+    public var isServerFault: Bool { target == "server" }
 }
 
 public struct ClientConfig: Codable, Sendable {
