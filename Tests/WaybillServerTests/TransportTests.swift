@@ -66,7 +66,10 @@ struct WireBoundaryTests {
         try await withServer({ $0.transport.frameBytesMax = 16_384 }) { server in
             // A client that holds the server to its advertised limit.
             let info = try await server.client().serverInfo()
-            try await server.client().loadFixtureNetwork()
+            // Orders of eight lines, each an item of the item master (unknown SKUs are refused).
+            var network = Fixture.network
+            network.items += (1...8).map { Fixture.item("SKU-\($0)") }
+            _ = try await server.client().loadNetwork(network)
             let limit = try #require(info.limits.first { $0.name == "frameBytesMax" }?.value)
             var configuration = ClientConfiguration()
             configuration.frameBytesMax = Int(limit)
