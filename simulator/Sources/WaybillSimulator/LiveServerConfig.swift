@@ -14,8 +14,9 @@ public struct LiveServerConfig: Codable, Sendable, Equatable {
     /// even when its clock is simulated). nil = the server's default (60 s).
     public var pruneIntervalMilliseconds: Int64?
     /// Balance rows one prune may checkpoint (the fix of the pruning stall, 512 by default). A
-    /// huge value brings the old behaviour back (every balance behind its row written in one
-    /// prune) for before/after measurements with the same binary.
+    /// huge value lifts the bound (every balance behind its row since before the prune point is
+    /// written in one prune) for before/after measurements with the same binary; the code before
+    /// the fix wrote every balance behind its row, whatever its age (docs/PERFORMANCE.md).
     public var pruneCheckpointRowsMax: Int?
     /// When positive, the embedded server's writer batches and calls slower than this are logged
     /// to standard error with their wall time, next to the server's info log (each prune), so a
