@@ -195,6 +195,7 @@ struct GracefulShutdownTests {
         #expect(await eventually("100 acknowledged captures", timeout: .seconds(60)) { acknowledgedCount() >= 100 })
         #expect(try await httpGet(port: server.adminPort, "/readyz").status == 200)
 
+        let signalled = ContinuousClock.now
         server.sigterm()
         // /readyz while the process drains: 503 (the admin listener drains after the protocol listener).
         var readiness: [Int] = []
@@ -204,6 +205,7 @@ struct GracefulShutdownTests {
             if answer.status == 503 { #expect(answer.body.contains("draining")) }
         }
         let status = await server.exitStatus(within: .seconds(60))
+        let exitedAfter = ContinuousClock.now - signalled
         #expect(status == 0, "exit status 0 after SIGTERM:\n\(server.log)")
         #expect(readiness.contains(503), "/readyz answered 503 during the drain: \(readiness)")
         await lanes.value
@@ -254,7 +256,8 @@ struct GracefulShutdownTests {
         try await expectBalancesMatchRebuild(reopened)
         await reopened.shutdown()
         #expect(acknowledged >= 100)
-        print("graceful drain: \(acknowledged) acknowledged, \(refused) refused while draining, \(unanswered) unanswered; readiness polls \(readiness.count), 503s \(readiness.filter { $0 == 503 }.count); unanswered: \(unansweredErrors)")
+        let drained = log.split(separator: "\n").first { $0.contains("protocol listener drained") } ?? ""
+        print("graceful drain: SIGTERM to exit \(exitedAfter) (\(drained.split(separator: " ").first { $0.hasPrefix("elapsed_ms=") } ?? "") to drain); \(acknowledged) acknowledged, \(refused) refused while draining, \(unanswered) unanswered; readiness polls \(readiness.count), 503s \(readiness.filter { $0 == 503 }.count); unanswered: \(unansweredErrors)")
     }
 
     @Test("a call still running at the drain bound is cut off; the process exits 0 once the writer's job ends, WAL empty")
