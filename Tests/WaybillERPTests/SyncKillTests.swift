@@ -22,17 +22,20 @@ actor ResilientClient {
     func run<T: Sendable>(_ body: @Sendable (WaybillClient) async throws -> T) async throws -> T {
         var failures = 0
         while true {
+            var used: WaybillClient?
             do {
                 let current: WaybillClient
                 if let client { current = client } else {
                     current = try await WaybillClient.connect(address)
                     client = current
                 }
+                used = current
                 return try await body(current)
             } catch let error as WaybillStatusError where [.unavailable, .internal, .deadlineExceeded, .resourceExhausted, .cancelled].contains(error.code) {
                 failures += 1
                 if failures > 600 { throw error }
-                if let stale = client {
+                // Only the connection that failed: another lane may already have replaced it.
+                if let stale = used, stale === client {
                     client = nil
                     await stale.close()
                 }
