@@ -173,8 +173,16 @@ enum LiveDriver {
                 let executable = try LiveServerProcess.locateExecutable(options.serverExecutable)
                 let startUnixMilliseconds = Int64(Date().timeIntervalSince1970 * 1000) + childClockStartDelayMilliseconds
                 clockStart = wallNanoseconds() + UInt64(childClockStartDelayMilliseconds) * 1_000_000
+                // live.server's retention and prune interval have serve flags; its checkpoint
+                // slice and slow log apply to an embedded server only.
+                var extra: [String] = []
+                if let milliseconds = scenario.live.server.feedRetentionMilliseconds { extra += ["--feed-retention-ms", "\(milliseconds)"] }
+                if let milliseconds = scenario.live.server.pruneIntervalMilliseconds { extra += ["--prune-interval-ms", "\(milliseconds)"] }
+                if options.injectedWriteDelayMicroseconds > 0 {
+                    extra += ["--inject-write-delay-microseconds", "\(options.injectedWriteDelayMicroseconds)"]
+                }
                 let process = LiveServerProcess(executable: executable, directory: temporary,
-                                                clock: "\(scenario.startMilliseconds)@\(startUnixMilliseconds)x\(clock.scale)")
+                                                clock: "\(scenario.startMilliseconds)@\(startUnixMilliseconds)x\(clock.scale)", extraArguments: extra)
                 child = process
                 do {
                     try await process.start()
@@ -276,7 +284,6 @@ enum LiveDriver {
                                   clockJumps: target == nil && child == nil, timeoutMilliseconds: scenario.clients.timeoutMs,
                                   resendsTimedOut: !serverFaults.isEmpty, monitor: monitor, startingAt: clockStart)
         let schedule = child.map { LiveFaultSchedule(faults: serverFaults, server: $0, clock: clock, scenarioStart: scenario.startMilliseconds) }
-        schedule?.start()
         let model = SimulationModel(scenario: scenario, world: world, gateway: gateway, metrics: metrics, policy: policy,
                                     recordTrace: options.traceLines, wallStart: wallStart)
         // Subscriptions, each on a connection of its own; with server faults they subscribe again
@@ -294,6 +301,8 @@ enum LiveDriver {
         }
         gateway.feedConnections = feedConnections
         gateway.consumerNames = model.consumerNames
+        // Faults start once every connection is made (a late start may find the first one due at once).
+        schedule?.start()
 
         // The model's own thread: it blocks while waiting for the wall clock.
         let progress = options.progress
@@ -379,8 +388,11 @@ enum LiveDriver {
         model.start()
         var lastProgress = wallNanoseconds()
         var progressOrders = 0
+        // Answers and feed frames delivered so far (the drain re-reads the feed head only after one).
+        var deliveredItems = 0
         func deliver() {
             for item in inbox.take() {
+                deliveredItems += 1
                 model.queue.advance(to: gateway.virtualNow)
                 switch item {
                 case .reply(let call, let reply, let rpc, let latency):
@@ -420,6 +432,9 @@ enum LiveDriver {
         }
         // What the drain (no more arrivals) waits for before it may skip simulated time; nil = nothing.
         var drainWaitingFor: String?
+        // `deliveredItems` when the consumers were last seen at the feed's head: with nothing
+        // delivered since (and nothing in flight), the head has not moved.
+        var caughtUpAtDelivered = -1
         func whatTheDrainWaitsFor() -> String? {
             guard gateway.clockJumps else {
                 return "the time scale (the server keeps its own clock: " + (gateway.serverOnClock ? "a child process's --clock" : "a --target server") + ")"
@@ -427,10 +442,12 @@ enum LiveDriver {
             // The ERP's backlog and outbox wait for its own queued events (polls, sends): only
             // answers and feed events can make something happen before the next queued event.
             if model.callsInFlight > 0 { return "\(model.callsInFlight) calls in flight" }
+            if caughtUpAtDelivered == deliveredItems { return nil }
             guard let head = gateway.readHead() else { return "the server (the feed head could not be read)" }
             if model.feedLastOffset[0] < head || model.feedLastOffset[1] < head {
                 return "the change feed (consumers at \(model.feedLastOffset[0]) and \(model.feedLastOffset[1]) of \(head))"
             }
+            caughtUpAtDelivered = deliveredItems
             return nil
         }
         // Main phase: events as their (compressed) time comes; in the drain, idle time is skipped.

@@ -21,6 +21,8 @@ final class LiveServerProcess: @unchecked Sendable {
     let executable: String
     let database: String
     let clock: String
+    /// More `serve` flags (the scenario's live.server settings that `serve` has flags for).
+    let extraArguments: [String]
     let directory: URL
     private(set) var port = 0
     private(set) var starts = 0
@@ -28,8 +30,9 @@ final class LiveServerProcess: @unchecked Sendable {
     // it in order, and the driver stops it after the schedule finished.
     private var process: Process?
 
-    init(executable: String, directory: URL, clock: String) {
+    init(executable: String, directory: URL, clock: String, extraArguments: [String] = []) {
         self.executable = executable
+        self.extraArguments = extraArguments
         self.directory = directory
         database = directory.appendingPathComponent("sim.sqlite").path
         self.clock = clock
@@ -58,7 +61,7 @@ final class LiveServerProcess: @unchecked Sendable {
         let child = Process()
         child.executableURL = URL(fileURLWithPath: executable)
         child.arguments = ["serve", "--db", database, "--listen", "127.0.0.1:\(port)", "--admin-listen", "off", "--threads", "2",
-                           "--log-level", "info", "--clock", clock]
+                           "--log-level", "info", "--clock", clock] + extraArguments
         child.standardError = logHandle
         child.standardOutput = logHandle
         child.standardInput = FileHandle.nullDevice
