@@ -13,6 +13,7 @@ struct SimCommand: AsyncParsableCommand {
           waybill sim simulator/scenarios/omnichannel-day.json
           waybill sim simulator/scenarios/smoke.json --driver in-process --seed 7
           waybill sim simulator/scenarios/black-friday.json --driver live --time-scale 240
+          waybill sim simulator/scenarios/kill-restart.json    # kill -9 of the server mid-run (live)
           waybill sim simulator/scenarios/omnichannel-day.json --driver in-process \\
               --compare simulator/policies/cheapest.json simulator/policies/fastest.json --replications 5
         Exits non-zero when any correctness check fails; report.json and report.html go to --report-dir.
