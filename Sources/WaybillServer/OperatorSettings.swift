@@ -13,6 +13,7 @@ func operatorSettings(_ configuration: ServerConfiguration) -> [(name: String, v
         ("feedRetentionMilliseconds", configuration.feedRetentionMilliseconds, "change-feed events are kept this long once every consumer acknowledged them"),
         ("pruneIntervalMilliseconds", configuration.pruneIntervalMilliseconds, "how often change-feed retention runs"),
         ("pruneBatchMax", Int64(configuration.pruneBatchMax), "events deleted per pruning transaction"),
+        ("pruneSlicesPerRoundMax", Int64(configuration.pruneSlicesPerRoundMax), "pruning transactions per round"),
         ("pruneCheckpointRowsMax", Int64(configuration.pruneCheckpointRowsMax), "balance checkpoint rows one prune may write"),
         ("walCheckpointIntervalMilliseconds", Int64(configuration.walCheckpointIntervalMilliseconds), "how often the WAL checkpointer runs"),
         ("adminConnectionsMax", Int64(configuration.adminConnectionsMax), "admin HTTP connections open at once"),

@@ -47,8 +47,11 @@ public struct ServerConfiguration: Sendable {
     public var feedRetentionMilliseconds: Int64 = 24 * 3_600_000
     /// How often retention runs.
     public var pruneIntervalMilliseconds: Int64 = 60_000
-    /// Events deleted per pruning transaction (keeps each write short).
-    public var pruneBatchMax = 50_000
+    /// Events deleted per pruning transaction: one slice of a pruning round, its own writer job
+    /// (bounds how long pruning holds the writer; captures run between slices).
+    public var pruneBatchMax = 2_000
+    /// Slices one pruning round may run (500,000 events by default); the rest waits for the next round.
+    public var pruneSlicesPerRoundMax = 250
     /// Balance checkpoint rows one prune may write so that the events it deletes carry no
     /// sequence a row lacks (the rest wait for the next prune): bounds the prune's time on the writer.
     public var pruneCheckpointRowsMax = 512

@@ -38,6 +38,8 @@ public final class WaybillServer: Sendable {
     private let services: Services
     private let registry: ConnectionRegistry
     private let pruning: Mutex<RepeatedTask?>
+    /// Retention in writer slices; its rounds run on `pruneIntervalMilliseconds`.
+    let pruner: FeedPruner
     private let draining: DrainingFlag
     private let admin: AdminListener?
     /// The admin listener's port, if it runs.
@@ -167,16 +169,11 @@ public final class WaybillServer: Sendable {
         } else {
             admin = nil
         }
-        let retention = configuration.feedRetentionMilliseconds, batch = configuration.pruneBatchMax
-        let pruneRowsMax = configuration.pruneCheckpointRowsMax
+        let pruner = FeedPruner(writer: writer, configuration: configuration, logger: logger)
+        self.pruner = pruner
         let pruneEvery = TimeAmount.milliseconds(configuration.pruneIntervalMilliseconds)
         pruning = Mutex(group.next().scheduleRepeatedTask(initialDelay: pruneEvery, delay: pruneEvery) { _ in
-            writer.submit(Job({ context in
-                try context.pruneOutbox(retainedAfter: context.now.adding(milliseconds: -retention), limit: batch,
-                                        checkpointRowsMax: pruneRowsMax)
-            }) { result in
-                if case .success(let deleted) = result, deleted > 0 { logger.info("pruned \(deleted) change-feed events") }
-            })
+            pruner.runRound()
         })
         logger.info("waybill listening", metadata: ["address": "\(configuration.host):\(port)", "database": "\(configuration.databasePath)"])
         if let admin {
