@@ -265,9 +265,9 @@ struct GracefulShutdownTests {
         let directory = try TemporaryDirectory("graceful-bound")
         let database = directory.path("waybill.sqlite")
         // Every write takes 4 s; the drain bound is 1 s.
-        let writeSeconds = 4.0, drainSeconds = 1.0
+        let writeSeconds = 8.0, drainSeconds = 1.0
         let server = try await ServeChild.start(database: database, logPath: directory.path("serve.log"),
-                                                flags: ["--drain-seconds", "1", "--inject-write-delay-microseconds", "4000000"])
+                                                flags: ["--drain-seconds", "1", "--inject-write-delay-microseconds", "8000000"])
         let client = try await server.client("slow", timeoutMilliseconds: 60_000)
         let slow = Task { () -> Result<Void, WaybillStatusError> in
             do {
@@ -290,7 +290,7 @@ struct GracefulShutdownTests {
         } else {
             Issue.record("the slow call was answered, not cut off at the drain bound")
         }
-        #expect(answeredAfter < .seconds(drainSeconds + 2), "cut off at the drain bound (\(drainSeconds) s), not when the write ended: \(answeredAfter)")
+        #expect(answeredAfter < .seconds(drainSeconds + 4), "cut off at the drain bound (\(drainSeconds) s), not when the write ended: \(answeredAfter)")
         let status = await server.exitStatus(within: .seconds(30))
         let exitedAfter = ContinuousClock.now - signalled
         #expect(status == 0, "exit status 0:\n\(server.log)")

@@ -23,6 +23,7 @@ struct WalCheckpointerHealthTests {
         let path = directory.path("later.sqlite")
         // No file yet: the checkpointer opens without SQLITE_OPEN_CREATE, so opening fails.
         let checkpointer = WalCheckpointer(path: path, intervalMilliseconds: 5, logger: quietLogger)
+        checkpointer.start()
         #expect(await eventually { checkpointer.failureCount >= 2 }, "failures are counted, and retried")
         let problem = try #require(checkpointer.problem)
         #expect(problem.contains("cannot open its connection"), "\(problem)")
