@@ -173,6 +173,12 @@ public struct Call: Sendable {
     public let deadlineUptimeNanoseconds: UInt64
     public let responder: CallResponder
 
+    /// "CaptureOrder" for "/waybill.v1.OrderService/CaptureOrder": the writer's job kind.
+    var methodName: String {
+        guard let slash = method.lastIndex(of: "/") else { return method }
+        return String(method[method.index(after: slash)...])
+    }
+
     /// Parses the payload as `M`, or answers INVALID_ARGUMENT and returns nil.
     func parse<M: SwiftProtobuf.Message>(_ type: M.Type) -> M? {
         do {

@@ -37,7 +37,7 @@ final class FeedPruner: Sendable {
 
     private func slice(number: Int, deletedSoFar: Int, done: (@Sendable (Int) -> Void)?) {
         let retention = retentionMilliseconds, limit = sliceEventsMax, rowsMax = checkpointRowsMax
-        writer.submit(Job({ context in
+        writer.submit(Job(kind: "prune", { context in
             try context.pruneOutbox(retainedAfter: context.now.adding(milliseconds: -retention), limit: limit, checkpointRowsMax: rowsMax)
         }) { [self] result in
             let deleted: Int

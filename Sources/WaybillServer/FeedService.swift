@@ -83,7 +83,7 @@ extension Services {
         let perFrame = Int(request.maxEventsPerFrame == 0 ? transport.eventsPerFrameDefault : request.maxEventsPerFrame)
         let box = call.responder.connectionBox
         // Registration goes through the writer (the consumers table), then the stream starts on the loop.
-        writer.submit(Job(deadlineUptimeNanoseconds: .max, { context -> (ConsumerRecord, UInt64, UInt64) in
+        writer.submit(Job(kind: "Subscribe", deadlineUptimeNanoseconds: .max, { context -> (ConsumerRecord, UInt64, UInt64) in
             let existing = try context.consumers().first { $0.name == request.consumer }
             let record = try existing ?? context.acknowledge(consumer: request.consumer, offset: 0)
             let bounds = try context.feedBounds()

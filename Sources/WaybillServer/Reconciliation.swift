@@ -294,7 +294,7 @@ extension Services {
     /// Runs a writer job and waits for its commit (dispatch threads only).
     private func writeAndWait<T: Sendable>(_ body: @escaping (WriteContext) throws -> T) throws -> T {
         let waited = WaitedResult<T>()
-        writer.submit(Job(deadlineUptimeNanoseconds: .max, body) { result in
+        writer.submit(Job(kind: "reconciliation", deadlineUptimeNanoseconds: .max, body) { result in
             waited.result = result
             waited.semaphore.signal()
         })

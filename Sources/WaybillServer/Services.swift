@@ -66,7 +66,7 @@ final class Services: Sendable {
                                  respond: @escaping @Sendable (Output) -> CallResponse) {
         let responder = call.responder
         // A client's write may be refused for queueing time (overload): it can retry.
-        writer.submit(Job(deadlineUptimeNanoseconds: call.deadlineUptimeNanoseconds, body) { result in
+        writer.submit(Job(kind: call.methodName, deadlineUptimeNanoseconds: call.deadlineUptimeNanoseconds, body) { result in
             switch result {
             case .success(let output): responder.respond(lazy: { respond(output) })
             case .failure(let error): responder.respond(.from(error))

@@ -60,6 +60,10 @@ public final class WriteContext {
 public protocol WriteJob: AnyObject, Sendable {
     /// Uptime nanoseconds after which the caller no longer waits: the job is skipped.
     var deadlineUptimeNanoseconds: UInt64 { get }
+    /// What the job is, for the writer's per-kind time (`waybill_writer_job_seconds{kind}`) and its
+    /// slow-job log: the RPC's name for a client's write, or the internal task ("prune", ...).
+    /// A small fixed set: never built from client input.
+    var kind: String { get }
     func run(_ context: WriteContext) throws
     func finish(_ outcome: Result<Void, Error>)
 }
@@ -68,12 +72,14 @@ public protocol WriteJob: AnyObject, Sendable {
 /// any other error is a storage failure that aborts the batch.
 public final class Job<Output: Sendable>: WriteJob, @unchecked Sendable {
     public let deadlineUptimeNanoseconds: UInt64
+    public let kind: String
     private let body: (WriteContext) throws -> Output
     private let reply: @Sendable (Result<Output, Error>) -> Void
     private var result: Result<Output, Error>?
 
-    public init(deadlineUptimeNanoseconds: UInt64 = .max, _ body: @escaping (WriteContext) throws -> Output,
+    public init(kind: String = "internal", deadlineUptimeNanoseconds: UInt64 = .max, _ body: @escaping (WriteContext) throws -> Output,
                 reply: @escaping @Sendable (Result<Output, Error>) -> Void) {
+        self.kind = kind
         self.deadlineUptimeNanoseconds = deadlineUptimeNanoseconds
         self.body = body
         self.reply = reply
@@ -138,6 +144,9 @@ public struct WriterLimits: Hashable, Sendable {
     /// Balance rows a batch checkpoints, at least, when over either limit above — in each
     /// batch, a few at a time, so no batch pauses for a big checkpoint.
     public var checkpointRowsPerBatch = 256
+    /// A job that runs longer than this on the writer is logged (warning) with its kind: the jobs
+    /// that make the tail. 0 = never.
+    public var slowJobLogMilliseconds = 50
     /// Test hook: a delay added to every write (job), to prove load-regression checks catch a
     /// slower write path and to make deadlines expire in tests.
     public var injectedDelayMicroseconds = 0
@@ -214,7 +223,8 @@ public final class StoreWriter: Sendable {
         let loaded = try database.loadState(now: now, limits: domainLimits)
         let engine = Engine(state: loaded.state, limits: domainLimits, routingLimits: routingLimits, gazetteer: gazetteer)
         committed = CommittedState(engine: engine)
-        thread = WriterThread(engine: engine, nextOffset: loaded.nextOffset, now: now, checkpoints: loaded.checkpoints)
+        thread = WriterThread(engine: engine, nextOffset: loaded.nextOffset, now: now, checkpoints: loaded.checkpoints,
+                              slowJobMilliseconds: limits.slowJobLogMilliseconds)
         thread.observer = observer
         thread.start(owner: self)
         logger.info("writer started", metadata: [
@@ -387,8 +397,10 @@ private final class WriterThread: @unchecked Sendable {
     var observer: CommitObserver?
     /// Set when a failed batch left memory unknown and the reload from disk failed too.
     private var needsRecovery = false
+    /// Each job's time by kind (only this thread records).
+    private var jobTimes: WriterJobTimes
 
-    init(engine: Engine, nextOffset: UInt64, now: Timestamp, checkpoints: WaybillDatabase.CheckpointPosition) {
+    init(engine: Engine, nextOffset: UInt64, now: Timestamp, checkpoints: WaybillDatabase.CheckpointPosition, slowJobMilliseconds: Int) {
         self.engine = engine
         domainLimits = engine.limits
         routingLimits = engine.router.limits
@@ -396,6 +408,7 @@ private final class WriterThread: @unchecked Sendable {
         storage = SQLiteStorage(nextOffset: nextOffset)
         storage.follow(checkpoints)
         lastNow = now
+        jobTimes = WriterJobTimes(slowMilliseconds: slowJobMilliseconds)
     }
 
     func start(owner: StoreWriter) {
@@ -483,7 +496,9 @@ private final class WriterThread: @unchecked Sendable {
                 do {
                     for job in live {
                         if owner.limits.injectedDelayMicroseconds > 0 { Self.delay(microseconds: owner.limits.injectedDelayMicroseconds) }
+                        let jobStartedAt = DispatchTime.now().uptimeNanoseconds
                         try job.run(context)
+                        jobTimes.record(kind: job.kind, nanoseconds: DispatchTime.now().uptimeNanoseconds - jobStartedAt, logger: owner.log)
                     }
                     if let rowsMax = checkpointRows(owner.limits, final: checkpointNow) {
                         let before = DispatchTime.now().uptimeNanoseconds
