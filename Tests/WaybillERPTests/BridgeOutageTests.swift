@@ -90,7 +90,12 @@ struct BridgeOutageTests {
         let head = try await bench.client.feedInfo().headOffset
         let oldest = "evt-\(delivered + 1)"
         // Far more refusals of the oldest event than the 8 attempts that used to dead-letter it.
-        try await eventually("the outage lasts 40 probes") { bench.erp.attempts.filter { $0.message.eventId == oldest }.count >= 40 }
+        // (The ERP counts a refusal before the bridge has read it: wait for both.)
+        try await eventually("the outage lasts 40 probes", timeout: .seconds(90)) {
+            let probes = bench.erp.attempts.filter { $0.message.eventId == oldest }.count
+            let failures = await bridge.makeStatus().consecutiveFailures
+            return probes >= 40 && failures >= 40
+        }
 
         #expect(await bridge.deliveredWatermark == delivered)
         #expect(try await bench.acknowledged(consumer) == delivered)
