@@ -264,14 +264,16 @@ struct GracefulShutdownTests {
     func drainBoundCutsOff() async throws {
         let directory = try TemporaryDirectory("graceful-bound")
         let database = directory.path("waybill.sqlite")
-        // Every write takes 4 s; the drain bound is 1 s.
+        // Every write takes 8 s; the drain bound is 1 s.
         let writeSeconds = 8.0, drainSeconds = 1.0
         let server = try await ServeChild.start(database: database, logPath: directory.path("serve.log"),
                                                 flags: ["--drain-seconds", "1", "--inject-write-delay-microseconds", "8000000"])
         let client = try await server.client("slow", timeoutMilliseconds: 60_000)
+        // Sent from this task before the probe below (a call started in another task could be sent after it).
+        let sent = client.send(method: Method.NetworkService.loadNetwork, payload: try Fixture.network.serializedBytes(), timeoutMilliseconds: 60_000)
         let slow = Task { () -> Result<Void, WaybillStatusError> in
             do {
-                _ = try await client.loadNetwork(Fixture.network)
+                _ = try await sent.get()
                 return .success(())
             } catch let error as WaybillStatusError {
                 return .failure(error)
