@@ -145,9 +145,10 @@ struct GracefulShutdownTests {
     func drainUnderLoad() async throws {
         let directory = try TemporaryDirectory("graceful")
         let database = directory.path("waybill.sqlite")
-        // 20 ms per write: 16 lanes keep the writer busy, so the drain lasts long enough to be seen.
+        // 50 ms per write: 16 lanes keep the writer busy, so the drain (~16 writes, 0.8 s) lasts long
+        // enough to be seen from /readyz (at 20 ms a fresh-clone CI run saw only the 200 before it).
         let server = try await ServeChild.start(database: database, logPath: directory.path("serve.log"),
-                                                flags: ["--drain-seconds", "20", "--inject-write-delay-microseconds", "20000"])
+                                                flags: ["--drain-seconds", "20", "--inject-write-delay-microseconds", "50000"])
         let setup = try await server.client("setup")
         var model = Fixture.network
         model.initialStock = [Fixture.stock("SKU-A", "WH-EAST", 100_000), Fixture.stock("SKU-B", "WH-WEST", 100_000)]
