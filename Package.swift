@@ -71,7 +71,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "WaybillSimulator", dependencies: [
-            "WaybillCore", "WaybillProto", "WaybillClient", "WaybillServer", "WaybillWire",
+            "WaybillCore", "WaybillProto", "WaybillClient", "WaybillServer", "WaybillStore", "WaybillWire",
             .product(name: "Histogram", package: "hdrhistogram-swift"),
             .product(name: "Collections", package: "swift-collections"),
             .product(name: "Logging", package: "swift-log"),
@@ -80,9 +80,23 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         ], path: "simulator/Sources/WaybillSimulator"),
+        // The harness, in no product: measurement code (the raw SQLite ceiling, the event engine
+        // alone) and fault injection around the writer, for `waybill bench`/`sim`, tests and the
+        // test-only server executable `waybill-harness`.
+        .target(name: "WaybillBenchmarks", dependencies: [
+            "WaybillStore", "WaybillSimulator",
+            .product(name: "GRDB", package: "GRDB.swift"),
+            .product(name: "GRDBSQLite", package: "GRDB.swift"),
+        ]),
+        .target(name: "WaybillFaultInjection", dependencies: ["WaybillStore"]),
+        .executableTarget(name: "waybill-harness", dependencies: [
+            "WaybillServer", "WaybillStore", "WaybillFaultInjection",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .executableTarget(name: "waybill", dependencies: [
             "WaybillCore", "WaybillProto", "WaybillWire", "WaybillStore", "WaybillServer",
-            "WaybillClient", "WaybillERP", "WaybillSimulator",
+            "WaybillClient", "WaybillERP", "WaybillSimulator", "WaybillBenchmarks", "WaybillFaultInjection",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
@@ -90,7 +104,7 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "Histogram", package: "hdrhistogram-swift"),
         ]),
-        .testTarget(name: "WaybillSimulatorTests", dependencies: ["WaybillSimulator", "WaybillCore"]),
+        .testTarget(name: "WaybillSimulatorTests", dependencies: ["WaybillSimulator", "WaybillCore", "WaybillBenchmarks"]),
         .testTarget(name: "WaybillCoreTests", dependencies: [
             "WaybillCore",
             .product(name: "PropertyBased", package: "swift-property-based"),
@@ -102,7 +116,7 @@ let package = Package(
         ]),
         .testTarget(name: "WaybillStoreTests", dependencies: ["WaybillStore", "WaybillCore", "WaybillProto"]),
         .testTarget(name: "WaybillServerTests", dependencies: [
-            "WaybillServer", "WaybillClient", "WaybillStore", "WaybillCore", "WaybillProto", "WaybillWire",
+            "WaybillServer", "WaybillClient", "WaybillStore", "WaybillCore", "WaybillProto", "WaybillWire", "WaybillFaultInjection",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "PropertyBased", package: "swift-property-based"),

@@ -59,8 +59,10 @@ public struct ServerConfiguration: Sendable {
     public var clock: @Sendable () -> Timestamp = { Timestamp(millisecondsSinceEpoch: Int64(Date().timeIntervalSince1970 * 1000)) }
     /// Prometheus text for GetMetrics (set by the executable that bootstrapped metrics).
     public var metricsText: @Sendable () -> String = { "# metrics backend not bootstrapped\n" }
-    /// Test hook: extra latency injected into every write, to prove load-regression checks are not blind.
-    public var injectedWriteDelayMicroseconds = 0
+    /// An extension point around every writer job (WaybillStore's `WriteJobInterceptor`): nil, as
+    /// `waybill serve` runs, and each job runs directly. Tests and benchmarks set one (e.g.
+    /// WaybillFaultInjection's `WriteDelay`, a slower write path); no flag of the product does.
+    public var writeJobInterceptor: (any WriteJobInterceptor)?
     public var version = "0.1.0"
 
     public init() {}

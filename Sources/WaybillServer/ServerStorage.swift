@@ -19,13 +19,11 @@ public struct ServerStorage: Sendable {
             let database = try WaybillDatabase(path: configuration.databasePath, readers: configuration.readers,
                                                checkpointIntervalMilliseconds: configuration.walCheckpointIntervalMilliseconds,
                                                startsCheckpointer: startsCheckpointer, logger: logger)
-            var writerLimits = configuration.writer
-            writerLimits.injectedDelayMicroseconds = configuration.injectedWriteDelayMicroseconds
             let writer: StoreWriter
             do {
-                writer = try StoreWriter(database: database, limits: writerLimits, domainLimits: configuration.domain,
+                writer = try StoreWriter(database: database, limits: configuration.writer, domainLimits: configuration.domain,
                                          routingLimits: configuration.routing, gazetteer: configuration.gazetteer,
-                                         clock: configuration.clock, logger: logger)
+                                         clock: configuration.clock, logger: logger, interceptor: configuration.writeJobInterceptor)
             } catch {
                 database.stopCheckpointer()
                 throw error

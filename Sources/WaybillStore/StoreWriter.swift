@@ -147,10 +147,18 @@ public struct WriterLimits: Hashable, Sendable {
     /// A job that runs longer than this on the writer is logged (warning) with its kind: the jobs
     /// that make the tail. 0 = never.
     public var slowJobLogMilliseconds = 50
-    /// Test hook: a delay added to every write (job), to prove load-regression checks catch a
-    /// slower write path and to make deadlines expire in tests.
-    public var injectedDelayMicroseconds = 0
     public init() {}
+}
+
+/// An extension point around every job the writer runs: `intercept` is called on the writer's
+/// thread, inside the batch's transaction, in place of the job's `run`, and runs the job by calling
+/// `proceed` (once; throwing what it throws). A wrapper may add work before or after the job (a
+/// delay, a trace) or throw instead of running it (a storage failure: the batch aborts). The
+/// product installs none (`StoreWriter`'s `interceptor` is nil and each job runs directly); tests
+/// and benchmarks do, e.g. WaybillFaultInjection's `WriteDelay`. Its time counts as the job's
+/// (`waybill_writer_job_seconds`, `waybill_writer_run_seconds`).
+public protocol WriteJobInterceptor: Sendable {
+    func intercept(_ job: any WriteJob, proceed: () throws -> Void) throws
 }
 
 /// Hooks the server installs to learn what committed.
@@ -161,7 +169,8 @@ public struct CommitObserver: Sendable {
     }
 }
 
-/// Cumulative writer figures (benchmarks and metrics): batches, jobs, and time spent per phase.
+/// Cumulative writer figures: batches, jobs, and time spent per phase. Each is also exported as a
+/// metric (WriterMetrics, docs/OPERATIONS.md); benchmarks read this snapshot for per-run deltas.
 public struct WriterStatistics: Sendable {
     public var batches = 0
     public var jobs = 0
@@ -213,7 +222,7 @@ public final class StoreWriter: Sendable {
     public init(database: WaybillDatabase, limits: WriterLimits = WriterLimits(), domainLimits: DomainLimits = .default,
                 routingLimits: RoutingLimits = RoutingLimits(), gazetteer: Gazetteer = Gazetteer(),
                 clock: @escaping @Sendable () -> Timestamp,
-                logger: Logger, observer: CommitObserver? = nil) throws {
+                logger: Logger, observer: CommitObserver? = nil, interceptor: (any WriteJobInterceptor)? = nil) throws {
         self.database = database
         self.limits = limits
         queue = Mutex(Queue(admission: WriteAdmissionControl(limits: limits.admission)))
@@ -224,7 +233,7 @@ public final class StoreWriter: Sendable {
         let engine = Engine(state: loaded.state, limits: domainLimits, routingLimits: routingLimits, gazetteer: gazetteer)
         committed = CommittedState(engine: engine)
         thread = WriterThread(engine: engine, nextOffset: loaded.nextOffset, now: now, checkpoints: loaded.checkpoints,
-                              slowJobMilliseconds: limits.slowJobLogMilliseconds)
+                              slowJobMilliseconds: limits.slowJobLogMilliseconds, interceptor: interceptor)
         thread.observer = observer
         thread.start(owner: self)
         logger.info("writer started", metadata: [
@@ -291,9 +300,14 @@ public final class StoreWriter: Sendable {
         metrics.committedJobs.increment(by: jobs)
         metrics.runTime.recordNanoseconds(Int64(clamping: run))
         metrics.commitTime.recordNanoseconds(Int64(clamping: commit))
+        metrics.publishTime.recordNanoseconds(Int64(clamping: publish))
         metrics.batchTime.recordNanoseconds(Int64(clamping: run + commit + publish))
+        metrics.batchCPUTime.recordNanoseconds(Int64(clamping: cpu))
         metrics.checkpointBacklog.record(backlog)
-        if let checkpoint { metrics.checkpointRows.increment(by: checkpoint.rows) }
+        if let checkpoint {
+            metrics.checkpointRows.increment(by: checkpoint.rows)
+            metrics.checkpointTime.recordNanoseconds(Int64(clamping: checkpoint.nanoseconds))
+        }
         stats.withLock { stats in
             if let checkpoint {
                 stats.checkpoints += 1
@@ -399,8 +413,11 @@ private final class WriterThread: @unchecked Sendable {
     private var needsRecovery = false
     /// Each job's time by kind (only this thread records).
     private var jobTimes: WriterJobTimes
+    /// Wraps every job when set (tests, benchmarks); nil in the product.
+    private let interceptor: (any WriteJobInterceptor)?
 
-    init(engine: Engine, nextOffset: UInt64, now: Timestamp, checkpoints: WaybillDatabase.CheckpointPosition, slowJobMilliseconds: Int) {
+    init(engine: Engine, nextOffset: UInt64, now: Timestamp, checkpoints: WaybillDatabase.CheckpointPosition, slowJobMilliseconds: Int,
+         interceptor: (any WriteJobInterceptor)?) {
         self.engine = engine
         domainLimits = engine.limits
         routingLimits = engine.router.limits
@@ -409,6 +426,7 @@ private final class WriterThread: @unchecked Sendable {
         storage.follow(checkpoints)
         lastNow = now
         jobTimes = WriterJobTimes(slowMilliseconds: slowJobMilliseconds)
+        self.interceptor = interceptor
     }
 
     func start(owner: StoreWriter) {
@@ -429,16 +447,6 @@ private final class WriterThread: @unchecked Sendable {
     }
 
     func join() { finished.wait() }
-
-    /// Spins for short delays (sleep granularity is coarser than a write), sleeps for long ones.
-    static func delay(microseconds: Int) {
-        if microseconds >= 1_000 {
-            usleep(UInt32(microseconds))
-            return
-        }
-        let until = DispatchTime.now().uptimeNanoseconds + UInt64(microseconds) * 1_000
-        while DispatchTime.now().uptimeNanoseconds < until {}
-    }
 
     private func loop(_ owner: StoreWriter) {
         while true {
@@ -495,9 +503,12 @@ private final class WriterThread: @unchecked Sendable {
                 try db.beginTransaction(.immediate)
                 do {
                     for job in live {
-                        if owner.limits.injectedDelayMicroseconds > 0 { Self.delay(microseconds: owner.limits.injectedDelayMicroseconds) }
                         let jobStartedAt = DispatchTime.now().uptimeNanoseconds
-                        try job.run(context)
+                        if let interceptor {
+                            try interceptor.intercept(job) { try job.run(context) }
+                        } else {
+                            try job.run(context)
+                        }
                         jobTimes.record(kind: job.kind, nanoseconds: DispatchTime.now().uptimeNanoseconds - jobStartedAt, logger: owner.log)
                     }
                     if let rowsMax = checkpointRows(owner.limits, final: checkpointNow) {

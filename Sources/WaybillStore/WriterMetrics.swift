@@ -1,5 +1,6 @@
 // What the single writer is doing, as swift-metrics instruments: the main bottleneck's queue,
-// batch sizes and phase times, balance-checkpoint backlog and failed commits. The library only
+// batch sizes, phase times and CPU, balance checkpoints and their backlog, failed commits: every
+// figure of WriterStatistics that `waybill bench` reads, for operators too. The library only
 // records; the executable bootstraps a backend (Prometheus) and the admin listener serves it.
 
 import CoreMetrics
@@ -14,11 +15,17 @@ final class WriterMetrics: Sendable {
     let runTime = Timer(label: "waybill_writer_run_seconds")
     /// COMMIT, which includes the fsync of the WAL.
     let commitTime = Timer(label: "waybill_writer_commit_seconds")
+    /// Publishing what committed (balances, the feed) and answering the batch's jobs.
+    let publishTime = Timer(label: "waybill_writer_publish_seconds")
     /// A whole batch: run, commit, publish and answer.
     let batchTime = Timer(label: "waybill_writer_batch_seconds")
+    /// CPU time of the writer thread per batch (all phases): what a batch costs, whatever else the machine runs.
+    let batchCPUTime = Timer(label: "waybill_writer_batch_cpu_seconds")
     /// Balances newer than their checkpoint row (start-up replays their movements).
     let checkpointBacklog = Gauge(label: "waybill_writer_balance_checkpoint_backlog")
     let checkpointRows = Counter(label: "waybill_writer_balance_checkpoint_rows_total")
+    /// Each balance checkpoint written inside a batch.
+    let checkpointTime = Timer(label: "waybill_writer_balance_checkpoint_seconds")
     let committedJobs = Counter(label: "waybill_writer_jobs_committed_total")
     /// Batches whose transaction failed (nothing of them applied).
     let failedBatches = Counter(label: "waybill_writer_failed_batches_total")

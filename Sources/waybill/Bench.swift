@@ -8,8 +8,10 @@ import NIOCore
 import NIOPosix
 import Synchronization
 import SwiftProtobuf
+import WaybillBenchmarks
 import WaybillClient
 import WaybillCore
+import WaybillFaultInjection
 import WaybillProto
 import WaybillServer
 import WaybillStore
@@ -222,7 +224,7 @@ struct CaptureBench: AsyncParsableCommand {
     @Option(help: "Write the figures as JSON to this file.") var json: String?
     @Option(help: "Server event loop threads (0 = one per core).") var serverThreads = 0
     @Option(help: "WAL checkpoint interval of the background checkpointer (0 = SQLite's automatic checkpoint in the commit).") var walCheckpointMilliseconds = ServerConfiguration().walCheckpointIntervalMilliseconds
-    @Option(help: "Test hook: microseconds of delay added to every write (to prove load-regression checks catch a slower write path).") var injectWriteDelayMicroseconds = 0
+    @Option(help: "Benchmark hook: microseconds of delay added to every write, through WaybillFaultInjection's WriteDelay (proves load-regression checks catch a slower write path).") var injectWriteDelayMicroseconds = 0
 
     struct Report: Codable {
         var orders: Int
@@ -239,6 +241,7 @@ struct CaptureBench: AsyncParsableCommand {
     }
 
     func run() async throws {
+        guard injectWriteDelayMicroseconds >= 0 else { throw ValidationError("--inject-write-delay-microseconds must be at least 0") }
         bootstrapLogging(level: .warning)
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("waybill-bench-\(getpid())")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -254,7 +257,7 @@ struct CaptureBench: AsyncParsableCommand {
             var configuration = ServerConfiguration()
             configuration.port = 0
             configuration.databasePath = directory.appendingPathComponent("waybill-\(round).sqlite").path
-            configuration.injectedWriteDelayMicroseconds = injectWriteDelayMicroseconds
+            configuration.writeJobInterceptor = WriteDelay.forOption(injectWriteDelayMicroseconds)
             configuration.transport.callsInFlightPerConnectionMax = max(inFlight * 2, 1024)
             configuration.walCheckpointIntervalMilliseconds = walCheckpointMilliseconds
             configuration.eventLoopThreads = serverThreads

@@ -31,9 +31,6 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Seconds a graceful shutdown (SIGTERM) waits for calls in flight and connections to close (drainTimeoutMilliseconds).")
     var drainSeconds = 10
 
-    @Option(help: "Test hook: microseconds of delay added to every write (to prove load-regression checks catch a slower write path).")
-    var injectWriteDelayMicroseconds = 0
-
     @Option(help: "Change-feed events kept in memory for subscribers; older ones are read from SQLite (feedMemoryEventsMax).")
     var feedMemoryEvents = ServerConfiguration().feedMemoryEventsMax
 
@@ -70,7 +67,6 @@ struct Serve: AsyncParsableCommand {
         }
         configuration.eventLoopThreads = threads
         configuration.drainTimeoutMilliseconds = Int64(drainSeconds) * 1000
-        configuration.injectedWriteDelayMicroseconds = injectWriteDelayMicroseconds
         guard feedMemoryEvents >= 1, feedRetentionMs >= 0, pruneIntervalMs >= 1 else {
             throw ValidationError("--feed-memory-events and --prune-interval-ms must be at least 1, --feed-retention-ms at least 0")
         }
@@ -81,25 +77,8 @@ struct Serve: AsyncParsableCommand {
         if let clock { configuration.clock = try ServeClock.parse(clock) }
         let logger = Logger(label: "waybill")
         do {
-            let storage = try await ServerStorage.open(configuration: configuration, logger: logger, startsCheckpointer: false)
-            let eventLoops = WaybillServer.makeEventLoops(configuration)
-            // Started in this order, stopped in reverse: SIGTERM drains the protocol server first,
-            // then the writer stops after its last commit, then the WAL checkpointer, then the event
-            // loops; the file is closed with a complete checkpoint after the group.
-            let group = ServiceGroup(configuration: .init(
-                services: [
-                    .init(service: EventLoopGroupService(group: eventLoops)),
-                    .init(service: WalCheckpointerService(database: storage.database, logger: logger)),
-                    .init(service: WriterService(writer: storage.writer, logger: logger)),
-                    .init(service: WaybillService(configuration: configuration, logger: logger, shared: (storage, eventLoops)),
-                          failureTerminationBehavior: .gracefullyShutdownGroup),
-                ],
-                gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [], logger: logger))
-            var failure: (any Error)?
-            do { try await group.run() } catch { failure = error }
-            await storage.closeDatabase(logger: logger)
-            logger.info("stopped")
-            if let failure { throw failure }
+            // Lifecycle services until SIGTERM/SIGINT, then drained and stopped in reverse order.
+            try await WaybillServer.runUntilSignalled(configuration: configuration, logger: logger)
         } catch {
             // A damaged file is the operator's to repair: say so plainly instead of a raw SQLite error.
             guard let damage = DatabaseCheck.damage(in: error) else { throw error }

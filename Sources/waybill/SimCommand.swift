@@ -2,6 +2,8 @@
 
 import ArgumentParser
 import Foundation
+import WaybillBenchmarks
+import WaybillFaultInjection
 import WaybillSimulator
 
 struct SimCommand: AsyncParsableCommand {
@@ -55,7 +57,7 @@ struct SimCommand: AsyncParsableCommand {
     @Option(help: "With --replications, in-process: runs at a time (default: the active processor count; results do not depend on it).")
     var parallelism = ProcessInfo.processInfo.activeProcessorCount
 
-    @Option(help: "Test hook (embedded server): microseconds added to every write, to prove load-regression checks catch a slower write path.")
+    @Option(help: "Benchmark hook (embedded server): microseconds added to every write, through WaybillFaultInjection's WriteDelay (proves load-regression checks catch a slower write path).")
     var injectWriteDelayMicroseconds = 0
 
     @Flag(help: "No live progress lines.")
@@ -93,7 +95,8 @@ struct SimCommand: AsyncParsableCommand {
         options.drainHours = drainHours
         options.target = target
         options.policyFile = policy
-        options.injectedWriteDelayMicroseconds = injectWriteDelayMicroseconds
+        guard injectWriteDelayMicroseconds >= 0 else { throw ValidationError("--inject-write-delay-microseconds must be at least 0") }
+        options.writeJobInterceptor = WriteDelay.forOption(injectWriteDelayMicroseconds)
         if !quiet {
             options.progress = { line in FileHandle.standardError.write(Data(("  " + line + "\n").utf8)) }
         }

@@ -8,6 +8,7 @@ import NIOPosix
 import Synchronization
 import Testing
 import WaybillClient
+import WaybillFaultInjection
 import WaybillProto
 import WaybillServer
 import WaybillStore
@@ -168,7 +169,7 @@ struct BackpressureTests {
     func overloadShedsNewWrites() async throws {
         try await withServer({
             $0.writer.writeBatchMax = 4
-            $0.injectedWriteDelayMicroseconds = 5_000
+            $0.writeJobInterceptor = WriteDelay(microseconds: 5_000)
             $0.writer.admission.writeQueueDelayTargetMilliseconds = 5
             $0.writer.admission.writeQueueDelayIntervalMilliseconds = 20
         }) { server in

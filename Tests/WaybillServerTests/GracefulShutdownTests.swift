@@ -1,7 +1,9 @@
-// Graceful shutdown of a real `waybill serve` process (SIGTERM): the protocol listener drains
+// Graceful shutdown of a real server process (SIGTERM): the protocol listener drains
 // (ServerQuiescingHelper), /readyz answers 503 during the drain, the writer stops after its last
 // commit, then the WAL checkpointer, and the file is closed with an empty WAL. A call still
-// running at the drain bound is cut off and the process still exits 0.
+// running at the drain bound is cut off and the process still exits 0. The process is
+// `waybill-harness serve`: `waybill serve`'s own lifecycle (WaybillServer.runUntilSignalled) with
+// a delay around every write, which the product's `serve` has no flag for.
 
 import Foundation
 import Synchronization
@@ -16,7 +18,7 @@ import WaybillWire
 import Glibc
 #endif
 
-/// `waybill serve` with extra flags, its port and admin port read from its log.
+/// `waybill-harness serve` with extra flags, its port and admin port read from its log.
 private final class ServeChild: Sendable {
     let process: Process
     let port: Int
@@ -31,7 +33,7 @@ private final class ServeChild: Sendable {
     }
 
     static func start(database: String, logPath: String, flags: [String]) async throws -> ServeChild {
-        let executable = try #require(WaybillExecutable.url, "the waybill executable was not found (run `swift build` first)")
+        let executable = try #require(HarnessExecutable.url, "the waybill-harness executable was not found (run `swift build` first)")
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         let process = Process()
@@ -119,7 +121,7 @@ private func walBytes(_ database: String) -> Int? {
 }
 
 @Suite("Graceful shutdown of waybill serve", .serialized, .timeLimit(.minutes(3)),
-       .enabled(if: WaybillExecutable.url != nil, "the waybill executable was not found: run `swift build` first, or set WAYBILL_EXECUTABLE"))
+       .enabled(if: HarnessExecutable.url != nil, "the waybill-harness executable was not found: run `swift build` first, or set WAYBILL_HARNESS_EXECUTABLE"))
 struct GracefulShutdownTests {
     /// How a capture sent around the shutdown ended.
     private enum Outcome: Sendable {

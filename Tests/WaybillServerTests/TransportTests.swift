@@ -7,6 +7,7 @@ import Synchronization
 import Testing
 import WaybillClient
 import WaybillCore
+import WaybillFaultInjection
 import WaybillProto
 import WaybillServer
 import WaybillStore
@@ -342,7 +343,7 @@ func errorOf<T>(_ body: () async throws -> T) async -> WaybillStatusError? {
 struct DeadlineAndShutdownTests {
     @Test("a call whose deadline passes while the writer is slow gets DEADLINE_EXCEEDED; a retry learns the outcome")
     func deadlineExceeded() async throws {
-        try await withServer({ $0.injectedWriteDelayMicroseconds = 300_000 }) { server in
+        try await withServer({ $0.writeJobInterceptor = WriteDelay(microseconds: 300_000) }) { server in
             let client = try await server.client()
             try await client.loadFixtureNetwork()
             await expectStatus(.deadlineExceeded) {

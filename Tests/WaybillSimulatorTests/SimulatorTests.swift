@@ -3,6 +3,7 @@
 
 import Foundation
 import Testing
+import WaybillBenchmarks
 import WaybillCore
 @testable import WaybillSimulator
 

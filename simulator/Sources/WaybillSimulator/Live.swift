@@ -15,6 +15,7 @@ import WaybillClient
 import WaybillCore
 import WaybillProto
 import WaybillServer
+import WaybillStore
 import WaybillWire
 
 /// Replies and feed frames on their way to the model's thread.
@@ -162,12 +163,19 @@ enum LiveDriver {
             if !serverFaults.isEmpty {
                 throw ScenarioError("server faults kill and restart the server the simulator starts: run them without --target")
             }
+            if options.writeJobInterceptor != nil {
+                throw ScenarioError("a write-job interceptor (e.g. --inject-write-delay-microseconds) applies to an embedded server only, not --target")
+            }
             address = try WaybillClient.parseAddress(target)
         } else {
             let temporary = FileManager.default.temporaryDirectory.appendingPathComponent("waybill-sim-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
             try FileManager.default.createDirectory(at: temporary, withIntermediateDirectories: true)
             directory = temporary
             if !serverFaults.isEmpty {
+                if options.writeJobInterceptor != nil {
+                    throw ScenarioError("a write-job interceptor (e.g. --inject-write-delay-microseconds) applies to an embedded server only, "
+                                        + "and server faults run `waybill serve` as a child: run them without it")
+                }
                 // A kill -9 needs the server in a process of its own: `waybill serve` on the
                 // simulation's clock, which starts a few seconds from now (see `--clock`).
                 let executable = try LiveServerProcess.locateExecutable(options.serverExecutable)
@@ -178,9 +186,6 @@ enum LiveDriver {
                 var extra: [String] = []
                 if let milliseconds = scenario.live.server.feedRetentionMilliseconds { extra += ["--feed-retention-ms", "\(milliseconds)"] }
                 if let milliseconds = scenario.live.server.pruneIntervalMilliseconds { extra += ["--prune-interval-ms", "\(milliseconds)"] }
-                if options.injectedWriteDelayMicroseconds > 0 {
-                    extra += ["--inject-write-delay-microseconds", "\(options.injectedWriteDelayMicroseconds)"]
-                }
                 let process = LiveServerProcess(executable: executable, directory: temporary,
                                                 clock: "\(scenario.startMilliseconds)@\(startUnixMilliseconds)x\(clock.scale)", extraArguments: extra)
                 child = process
@@ -195,7 +200,7 @@ enum LiveDriver {
                 var configuration = ServerConfiguration()
                 configuration.port = 0
                 configuration.databasePath = temporary.appendingPathComponent("sim.sqlite").path
-                configuration.injectedWriteDelayMicroseconds = options.injectedWriteDelayMicroseconds
+                configuration.writeJobInterceptor = options.writeJobInterceptor
                 // The embedded server lives in simulated time (compressed), so its days are the
                 // simulated days: cut-offs, promised dates and daily capacity follow the scenario.
                 configuration.clock = { Timestamp(millisecondsSinceEpoch: clock.now()) }

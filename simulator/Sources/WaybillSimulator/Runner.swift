@@ -3,6 +3,7 @@
 
 import Foundation
 import WaybillCore
+import WaybillStore
 
 public enum Driver: String, Sendable, CaseIterable {
     case live
@@ -21,8 +22,9 @@ public struct SimulationOptions: Sendable {
     /// Live runs with server faults: the `waybill` executable run as the server's child process
     /// (nil: this process, when it is `waybill`).
     public var serverExecutable: String?
-    /// Embedded server only: microseconds added to every write (proves load-regression checks are not blind).
-    public var injectedWriteDelayMicroseconds = 0
+    /// Embedded server only: wraps every writer job (the server's `writeJobInterceptor`), e.g. the
+    /// write delay that proves load-regression checks are not blind. Not for a child or --target server.
+    public var writeJobInterceptor: (any WriteJobInterceptor)?
     /// Routing policy file (protobuf JSON); overrides the scenario's.
     public var policyFile: String?
     /// Keep the first N trace lines (tests).

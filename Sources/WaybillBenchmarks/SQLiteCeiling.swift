@@ -4,7 +4,9 @@
 // report Waybill's capture rate as a ratio of this, measured in the same run on the same disk.
 
 import Foundation
+import GRDB
 import GRDBSQLite
+import WaybillStore
 
 public enum SQLiteCeiling {
     public struct Result: Sendable {
@@ -28,7 +30,7 @@ public enum SQLiteCeiling {
 
         /// The averages over every order captured in `database`.
         public static func measured(in database: WaybillDatabase) throws -> Profile {
-            try database.pool.read { db in
+            try StoreReader(database: database).readNow { db in
                 let orders = max(1, try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM orders") ?? 1)
                 var profile = Profile()
                 profile.linesPerOrder = Int(((try Double.fetchOne(db, sql: "SELECT COUNT(*) FROM order_lines") ?? 0) / Double(orders)).rounded())
