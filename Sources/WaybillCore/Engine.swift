@@ -795,9 +795,15 @@ public struct Engine: Sendable {
             }
         }
         var next = policy
+        if next.maxShipments == 0 { next.maxShipments = 3 }
+        // The policy in force sent again (a retried LoadNetwork or SetRoutingPolicy) is not a new
+        // version: a retry changes nothing, and plans routed ahead against it stay valid.
+        var unchanged = next
+        unchanged.version = state.policy.version
+        unchanged.setAt = state.policy.setAt
+        if state.policy.version > 0 && unchanged == state.policy { return state.policy }
         next.version = state.policy.version + 1
         next.setAt = context.now
-        if next.maxShipments == 0 { next.maxShipments = 3 }
         state.policy = next
         try storage.savePolicy(next)
         return next

@@ -1,11 +1,16 @@
 // The docs cannot rot: docs/ERP.md's JSON examples decode as the messages they name, every
-// ErpService request has one, and docs/PROTOCOL.md's lifecycle diagram is the state machine's table.
+// ErpService request has one, docs/PROTOCOL.md's lifecycle diagram is the state machine's table,
+// its limits table lists every limit GetServerInfo reports with its default, and its event types
+// table lists exactly the change-event types a server emits.
 
 import Foundation
 import SwiftProtobuf
 import Testing
+import WaybillClient
 import WaybillCore
 import WaybillProto
+import WaybillServer
+import WaybillWire
 
 @Suite("Documentation matches the code")
 struct DocumentationTests {
@@ -75,5 +80,59 @@ struct DocumentationTests {
             }
         }
         #expect(documented == table, "only in the doc: \(documented.subtracting(table).sorted()); only in the code: \(table.subtracting(documented).sorted())")
+    }
+
+    /// Rows of the first markdown table under `heading` whose first cell is `code`: that name
+    /// (without backticks) → the cells.
+    static func tableRows(_ text: String, under heading: String) throws -> [String: [String]] {
+        let start = try #require(text.range(of: "\n" + heading + "\n"), "docs/PROTOCOL.md has \(heading)")
+        var rows: [String: [String]] = [:]
+        var inTable = false
+        for line in text[start.upperBound...].split(separator: "\n", omittingEmptySubsequences: false) {
+            if line.hasPrefix("#") || (inTable && !line.hasPrefix("|")) { break }
+            inTable = line.hasPrefix("|")
+            guard line.hasPrefix("| `") else { continue }
+            let cells = line.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
+            rows[cells[0].trimmingCharacters(in: CharacterSet(charactersIn: "`"))] = cells
+        }
+        return rows
+    }
+
+    @Test("docs/PROTOCOL.md's limits table lists every limit GetServerInfo reports, with its default, and no other")
+    func limitsDocumented() async throws {
+        let defaults = ServerConfiguration()
+        // The harness changes a few settings for speed; the doc states `waybill serve`'s defaults.
+        try await withServer({ configuration in
+            configuration.pruneIntervalMilliseconds = defaults.pruneIntervalMilliseconds
+            configuration.drainTimeoutMilliseconds = defaults.drainTimeoutMilliseconds
+        }) { server in
+            let reported = try await server.client().serverInfo().limits
+            let rows = try Self.tableRows(try Self.document("docs/PROTOCOL.md"), under: "## Limits")
+            #expect(reported.count >= 50, "GetServerInfo reports \(reported.count) limits")
+            for limit in reported {
+                guard let row = rows[limit.name] else {
+                    Issue.record("docs/PROTOCOL.md, Limits: no row for \(limit.name) (\(limit.value): \(limit.description_p))")
+                    continue
+                }
+                #expect(row.count == 4, "\(limit.name): name, default, what it bounds, when exceeded")
+                // The default is the first number of its cell, written with thousands separators.
+                let digits = row[1].prefix { $0.isNumber || $0 == "," }.filter(\.isNumber)
+                #expect(Int64(digits) == limit.value, "docs/PROTOCOL.md says \(limit.name) defaults to \(row[1]); the server reports \(limit.value)")
+            }
+            let phantom = Set(rows.keys).subtracting(reported.map(\.name))
+            #expect(phantom.isEmpty, "documented but not reported by GetServerInfo: \(phantom.sorted())")
+        }
+    }
+
+    @Test("docs/PROTOCOL.md's event types table lists exactly the types a server emits when everything happens")
+    func eventTypesDocumented() async throws {
+        try await withServer { server in
+            let client = try await server.client()
+            try await client.loadFixtureNetwork()  // item.upserted, inventory.received
+            let emitted = try await EveryEvent.play(client, clock: server.clock)
+            let documented = Set(try Self.tableRows(try Self.document("docs/PROTOCOL.md"), under: "### Event types").keys)
+            #expect(emitted.subtracting(documented).isEmpty, "emitted, not documented: \(emitted.subtracting(documented).sorted())")
+            #expect(documented.subtracting(emitted).isEmpty, "documented, not emitted by the scenario: \(documented.subtracting(emitted).sorted())")
+        }
     }
 }

@@ -412,7 +412,7 @@ struct RoutingPolicyTests {
             var negative = east
             negative.scoring[0].weight = -1
             await expectStatus(.invalidArgument, field: "scoring") { try await client.setRoutingPolicy(negative) }
-            #expect(try await client.setRoutingPolicy(east).version == 3)
+            #expect(try await client.setRoutingPolicy(west).version == 3, "the next change takes the next version")
         }
     }
 }

@@ -464,8 +464,8 @@ public nonisolated struct Waybill_V1_ReconcileRequest: Sendable {
   /// Clears the value of `scope`. Subsequent reads from it will return its default value.
   public mutating func clearScope() {self._scope = nil}
 
-  /// Discrepancies listed in the report (0 = the server's reconcileDiscrepanciesListedDefault);
-  /// the counts are always exact.
+  /// Discrepancies listed in the report (0 = the server's discrepanciesListedDefault, 1,000; at
+  /// most discrepanciesListedMax); the counts are always exact.
   public var discrepanciesMax: Int32 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
@@ -801,7 +801,7 @@ public nonisolated struct Waybill_V1_FinishReconciliationRequest: Sendable {
   /// required when repair is set
   public var requestID: String = String()
 
-  /// 0 = reconcileDiscrepanciesListedDefault
+  /// 0 = discrepanciesListedDefault (1,000)
   public var discrepanciesMax: Int32 = 0
 
   /// keep the session for another Finish (a repair after a dry run)

@@ -1262,7 +1262,7 @@ public nonisolated struct Waybill_V1_ListOrdersRequest: Sendable {
   /// exclusive, 0 = unbounded
   public var capturedToUnixMs: Int64 = 0
 
-  /// 0 = default (100); at most listOrdersPageSizeMax
+  /// 0 = default (100); at most listPageSizeMax
   public var pageSize: Int32 = 0
 
   /// from the previous response

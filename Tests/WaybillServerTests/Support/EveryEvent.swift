@@ -1,0 +1,145 @@
+// A scenario in which every kind of change-feed event happens once at least, over the real
+// protocol (the fixture network loaded first): the documentation test compares the event types
+// it reads back from the feed with docs/PROTOCOL.md's table.
+
+import Testing
+import WaybillClient
+import WaybillProto
+import WaybillWire
+
+enum EveryEvent {
+    /// Plays the scenario, then reads the whole feed back; returns the event types seen.
+    static func play(_ client: WaybillClient, clock: ManualClock) async throws -> Set<String> {
+        // Shipped through every step, delivered, returned, acknowledged and invoiced by the ERP.
+        let delivered = try await client.captureOrder(Fixture.order("EV-DELIVERED", lines: [("SKU-A", 2)])).order
+        let orderID = delivered.orderID, fulfillmentID = try #require(delivered.fulfillments.first).fulfillmentID
+        _ = try await client.release(orderID, request: "ev-release")
+        _ = try await client.fulfillmentStep(Method.OrderService.confirmPick, orderID, fulfillmentID, request: "ev-pick")
+        _ = try await client.fulfillmentStep(Method.OrderService.confirmPack, orderID, fulfillmentID, request: "ev-pack")
+        _ = try await client.ship(orderID, fulfillmentID, request: "ev-ship")
+        _ = try await client.fulfillmentStep(Method.OrderService.confirmDelivery, orderID, fulfillmentID, request: "ev-deliver")
+        var createReturn = Waybill_V1_CreateReturnRequest()
+        createReturn.requestID = "ev-return"
+        createReturn.orderID = orderID
+        createReturn.returnID = "R1"
+        createReturn.lines = [lineQuantity("L1", 1)]
+        _ = try await client.lifecycle(Method.OrderService.createReturn, createReturn)
+        var receiveReturn = Waybill_V1_ReceiveReturnRequest()
+        receiveReturn.requestID = "ev-receive-return"
+        receiveReturn.orderID = orderID
+        receiveReturn.returnID = "R1"
+        receiveReturn.locationID = "WH-EAST"
+        var returned = Waybill_V1_ReturnLine()
+        returned.lineID = "L1"
+        returned.quantity = 1
+        returned.disposition = .restock
+        receiveReturn.lines = [returned]
+        _ = try await client.lifecycle(Method.OrderService.receiveReturn, receiveReturn)
+        var acknowledgement = Waybill_V1_ErpOrderAcknowledgement()
+        acknowledgement.messageID = "ev-erp-ack"
+        acknowledgement.orderID = orderID
+        acknowledgement.erpDocumentNumber = "SO-1"
+        acknowledgement.postingStatus = .posted
+        acknowledgement.atUnixMs = clock.now
+        let _: Waybill_V1_ErpMessageResult = try await client.call(Method.ErpService.recordOrderAcknowledgement, acknowledgement)
+        var invoice = Waybill_V1_ErpDocumentPosted()
+        invoice.messageID = "ev-erp-invoice"
+        invoice.orderID = orderID
+        invoice.document.kind = "invoice"
+        invoice.document.documentNumber = "INV-1"
+        invoice.document.amount = Fixture.money(3_998)
+        invoice.document.postedAtUnixMs = clock.now
+        let _: Waybill_V1_ErpMessageResult = try await client.call(Method.ErpService.recordDocumentPosted, invoice)
+
+        // Held and released, then cancelled in part and in whole.
+        let held = try await client.captureOrder(Fixture.order("EV-HELD", lines: [("SKU-A", 2)])).order.orderID
+        _ = try await client.hold(held, request: "ev-hold")
+        _ = try await client.releaseHold(held, request: "ev-unhold")
+        var cancelLines = Waybill_V1_CancelLinesRequest()
+        cancelLines.requestID = "ev-cancel-lines"
+        cancelLines.orderID = held
+        cancelLines.lines = [lineQuantity("L1", 1)]
+        _ = try await client.lifecycle(Method.OrderService.cancelLines, cancelLines)
+        _ = try await client.cancel(held, request: "ev-cancel")
+
+        // Backordered (no SKU-E anywhere), then served by a receipt.
+        let waiting = try await client.captureOrder(Fixture.order("EV-WAITING", lines: [("SKU-E", 1)])).order
+        #expect(waiting.status == .backordered)
+        var receipt = Fixture.stock("SKU-E", "WH-EAST", 5)
+        receipt.changeID = "ev-receipt"
+        try expectApplied(try await client.receive([receipt]))
+
+        // Rejected by its location, the stock missing.
+        let rejected = try await client.captureOrder(Fixture.order("EV-REJECTED", lines: [("SKU-B", 1)])).order
+        _ = try await client.reject(rejected.orderID, try #require(rejected.fulfillments.first).fulfillmentID,
+                                    request: "ev-reject", stockMissing: true)
+
+        // Inventory: an adjustment, a transfer, a setting, a count.
+        var adjustment = Waybill_V1_InventoryChange()
+        adjustment.changeID = "ev-adjust"
+        adjustment.kind = .adjustment
+        adjustment.sku = "SKU-C"
+        adjustment.locationID = "WH-WEST"
+        adjustment.quantity = -1
+        var transfer = adjustment
+        transfer.changeID = "ev-transfer"
+        transfer.kind = .transfer
+        transfer.toLocationID = "WH-EAST"
+        transfer.quantity = 1
+        try expectApplied(try await client.adjust([adjustment, transfer]))
+        var setting = Waybill_V1_InventorySetting()
+        setting.sku = "SKU-C"
+        setting.locationID = "WH-WEST"
+        setting.safetyStock = 1
+        var settings = Waybill_V1_UpdateInventorySettingsRequest()
+        settings.settings = [setting]
+        let _: Waybill_V1_UpdateInventorySettingsResponse = try await client.call(Method.InventoryService.updateInventorySettings, settings)
+        var count = Waybill_V1_StockSnapshotMessage()
+        count.messageID = "ev-count"
+        count.locationID = "ST-PHL"
+        count.asOfUnixMs = clock.now + 60_000  // later than every movement: on hand becomes the count
+        var level = Waybill_V1_StockLevel()
+        level.sku = "SKU-D"
+        level.onHand = 0
+        count.levels = [level]
+        let _: Waybill_V1_ErpMessageResult = try await client.call(Method.ErpService.applyStockSnapshot, count)
+
+        // A reconciliation repair: a second ERP record of the delivered order (a duplicate), a record
+        // of an order Waybill never had, and every other order missing in the ERP (re-emitted).
+        var extract = Waybill_V1_ErpExtract()
+        extract.asOfUnixMs = clock.now + 60_000
+        extract.orders = [erpRecord(orderID, "SO-1", "delivered"), erpRecord(orderID, "SO-DUP", "delivered"),
+                          erpRecord("W-99999999", "SO-GHOST", "allocated")]
+        let report = try await client.reconcile(extract: extract, repair: true, requestID: "ev-reconcile")
+        #expect(report.repaired > 0)
+
+        let head = try await client.feedInfo().headOffset
+        let feed = try FeedCollector.subscribe(client, consumer: "every-event", from: 1)
+        defer { feed.cancel() }
+        let events = try await feed.waitForEvents(Int(head))
+        #expect(events.map(\.offset) == Array(1...head))
+        return Set(events.map(\.type))
+    }
+
+    static func lineQuantity(_ lineID: String, _ quantity: Int32) -> Waybill_V1_LineQuantity {
+        var line = Waybill_V1_LineQuantity()
+        line.lineID = lineID
+        line.quantity = quantity
+        return line
+    }
+
+    static func erpRecord(_ orderID: String, _ document: String, _ status: String) -> Waybill_V1_ErpOrderRecord {
+        var record = Waybill_V1_ErpOrderRecord()
+        record.orderID = orderID
+        record.erpDocumentNumber = document
+        record.status = status
+        return record
+    }
+
+    /// Every change of an inventory answer applied (an OK answer may carry refused changes).
+    static func expectApplied(_ response: Waybill_V1_InventoryChangeResponse, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        for result in response.results {
+            #expect(result.status.code == .ok, "\(result.changeID): \(result.status.message)", sourceLocation: sourceLocation)
+        }
+    }
+}
