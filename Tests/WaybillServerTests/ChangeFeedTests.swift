@@ -137,30 +137,89 @@ struct ChangeFeedTests {
             let head = try await client.feedInfo().headOffset
             #expect(head > 15)
 
-            let reader = try await server.client("windowed")
-            let feed = try FeedCollector.subscribe(reader, consumer: "windowed", window: 5, perFrame: 2)
-            let firstWindow = try await feed.waitForEvents(5)
-            #expect(firstWindow.map(\.offset) == [1, 2, 3, 4, 5])
-            // Nothing beyond the window, however long we wait (a bounded wait: absence cannot be awaited).
-            try await Task.sleep(for: .milliseconds(300))
-            #expect(feed.events.count == 5, "the server waits for an acknowledgement")
+            // One raw connection carries the stream and every other call, so its frames arrive in the
+            // order the server wrote them. A pump sends what the window allows in one go, before the
+            // server reads the next request: an answer to a later call (a marker) therefore proves that
+            // nothing beyond the window was sent before it — no sleep needed to show an absence.
+            let raw = try await server.raw()
+            var subscribe = Waybill_V1_SubscribeRequest()
+            subscribe.consumer = "windowed"
+            subscribe.windowEvents = 5
+            subscribe.maxEventsPerFrame = 2
+            try await raw.send(try requestEnvelope(callID: 1, method: Method.ChangeFeedService.subscribe, payload: subscribe))
+            #expect(try await streamedOffsets(raw, atLeast: 5) == [1, 2, 3, 4, 5])
+            #expect(try await offsetsBeforeMarker(raw, callID: 2) == [1, 2, 3, 4, 5], "the server waits for an acknowledgement")
 
-            _ = try await client.acknowledge(consumer: "windowed", offset: 3)
-            let secondWindow = try await feed.waitForEvents(8)
-            #expect(secondWindow.map(\.offset) == Array(1...8), "acknowledging 3 opens the window to 3 + 5 = 8")
-            try await Task.sleep(for: .milliseconds(300))
-            #expect(feed.events.count == 8)
+            // Acknowledging 3 opens the window to 3 + 5 = 8, and no further.
+            try await raw.send(try requestEnvelope(callID: 3, method: Method.ChangeFeedService.acknowledge, payload: acknowledgement("windowed", 3)))
+            #expect(try await streamedOffsets(raw, atLeast: 8) == Array(1...8))
+            #expect(try await offsetsBeforeMarker(raw, callID: 4) == Array(1...8))
 
-            // New commits do not overflow the window either.
-            _ = try await client.captureOrder(Fixture.order("WIN-LIVE"))
-            try await Task.sleep(for: .milliseconds(200))
-            #expect(feed.events.count == 8)
+            // New commits do not overflow the window either: the capture's events are pushed to the
+            // stream before its answer is sent, on this connection, so the marker comes after them.
+            var capture = Waybill_V1_CaptureOrderRequest()
+            capture.order = Fixture.order("WIN-LIVE")
+            try await raw.send(try requestEnvelope(callID: 5, method: Method.OrderService.captureOrder, payload: capture))
+            #expect(try await raw.waitForAnswer(callID: 5).status.code == .ok)
+            #expect(try await offsetsBeforeMarker(raw, callID: 6) == Array(1...8))
 
-            _ = try await client.acknowledge(consumer: "windowed", offset: head + 1)
-            let everything = try await feed.waitForEvents(Int(head) + 1)
-            #expect(everything.map(\.offset) == Array(1...(head + 1)))
-            feed.cancel()
+            try await raw.send(try requestEnvelope(callID: 7, method: Method.ChangeFeedService.acknowledge,
+                                                   payload: acknowledgement("windowed", head + 1)))
+            #expect(try await streamedOffsets(raw, atLeast: Int(head) + 1) == Array(1...(head + 1)))
+            let frames = try raw.envelopes.filter { $0.callID == 1 }
+            #expect(frames.allSatisfy { !$0.endOfStream }, "the stream is still open")
+            #expect(try frames.map { try Waybill_V1_SubscribeResponse(serializedBytes: $0.payload).events.count }.allSatisfy { $0 >= 1 && $0 <= 2 },
+                    "at most max_events_per_frame events per frame")
+            await raw.close()
         }
+    }
+
+    @Test("two subscriptions of one consumer each get every event; one acknowledgement opens both windows")
+    func twoSubscriptionsOneConsumer() async throws {
+        try await withServer { server in
+            let client = try await server.client()
+            _ = try await makeHistory(client)
+            let first = try FeedCollector.subscribe(try await server.client("first"), consumer: "shared", window: 3)
+            let second = try FeedCollector.subscribe(try await server.client("second"), consumer: "shared", window: 3)
+            #expect(try await first.waitForEvents(3).map(\.offset) == [1, 2, 3])
+            #expect(try await second.waitForEvents(3).map(\.offset) == [1, 2, 3], "the events are not shared out between them")
+            _ = try await client.acknowledge(consumer: "shared", offset: 3)
+            #expect(try await first.waitForEvents(6).prefix(6).map(\.offset) == Array(1...6))
+            #expect(try await second.waitForEvents(6).prefix(6).map(\.offset) == Array(1...6))
+            let shared = try await client.feedInfo().consumers.filter { $0.consumer == "shared" }
+            #expect(shared.map(\.acknowledgedOffset) == [3] && shared.map(\.connected) == [true], "one consumer")
+            first.cancel()
+            second.cancel()
+        }
+    }
+
+    private func acknowledgement(_ consumer: String, _ offset: UInt64) -> Waybill_V1_AcknowledgeRequest {
+        var request = Waybill_V1_AcknowledgeRequest()
+        request.consumer = consumer
+        request.offset = offset
+        return request
+    }
+
+    /// The offsets stream call 1 delivered on `raw`, once at least `count` have arrived.
+    private func streamedOffsets(_ raw: RawConnection, atLeast count: Int) async throws -> [UInt64] {
+        func offsets() throws -> [UInt64] {
+            try raw.envelopes.filter { $0.callID == 1 && !$0.endOfStream }
+                .flatMap { try Waybill_V1_SubscribeResponse(serializedBytes: $0.payload).events.map(\.offset) }
+        }
+        guard try await eventually("\(count) streamed events", { try offsets().count >= count }) else {
+            throw TimedOut(what: "\(count) streamed events (have \(try offsets()))")
+        }
+        return try offsets()
+    }
+
+    /// Sends GetServerInfo as `callID` and returns the offsets stream call 1 delivered before its answer.
+    private func offsetsBeforeMarker(_ raw: RawConnection, callID: UInt64) async throws -> [UInt64] {
+        try await raw.send(try requestEnvelope(callID: callID, method: Method.SystemService.getServerInfo, payload: Waybill_V1_GetServerInfoRequest()))
+        _ = try await raw.waitForAnswer(callID: callID)
+        let envelopes = try raw.envelopes
+        let marker = try #require(envelopes.firstIndex { $0.callID == callID })
+        return try envelopes[..<marker].filter { $0.callID == 1 }
+            .flatMap { try Waybill_V1_SubscribeResponse(serializedBytes: $0.payload).events.map(\.offset) }
     }
 
     @Test("stream frames stay within frameBytesMax, however many events a frame may carry")
