@@ -84,13 +84,19 @@ struct DocumentationTests {
 
     /// Rows of the first markdown table under `heading` whose first cell is `code`: that name
     /// (without backticks) → the cells.
-    static func tableRows(_ text: String, under heading: String) throws -> [String: [String]] {
+    static func tableRows(_ text: String, under heading: String, skippingTables skipped: Int = 0) throws -> [String: [String]] {
         let start = try #require(text.range(of: "\n" + heading + "\n"), "docs/PROTOCOL.md has \(heading)")
         var rows: [String: [String]] = [:]
         var inTable = false
+        var tablesToSkip = skipped
         for line in text[start.upperBound...].split(separator: "\n", omittingEmptySubsequences: false) {
-            if line.hasPrefix("#") || (inTable && !line.hasPrefix("|")) { break }
+            if line.hasPrefix("#") { break }
+            if inTable && !line.hasPrefix("|") {
+                if tablesToSkip == 0 { break }
+                tablesToSkip -= 1
+            }
             inTable = line.hasPrefix("|")
+            if tablesToSkip > 0 { continue }
             guard line.hasPrefix("| `") else { continue }
             let cells = line.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
             rows[cells[0].trimmingCharacters(in: CharacterSet(charactersIn: "`"))] = cells
@@ -124,15 +130,29 @@ struct DocumentationTests {
         }
     }
 
-    @Test("docs/PROTOCOL.md's event types table lists exactly the types a server emits when everything happens")
+    @Test("docs/PROTOCOL.md's event types and history actions tables list exactly what a server emits and records when everything happens")
     func eventTypesDocumented() async throws {
         try await withServer { server in
             let client = try await server.client()
             try await client.loadFixtureNetwork()  // item.upserted, inventory.received
             let emitted = try await EveryEvent.play(client, clock: server.clock)
-            let documented = Set(try Self.tableRows(try Self.document("docs/PROTOCOL.md"), under: "### Event types").keys)
+            let text = try Self.document("docs/PROTOCOL.md")
+            let documented = Set(try Self.tableRows(text, under: "### Event types").keys)
             #expect(emitted.subtracting(documented).isEmpty, "emitted, not documented: \(emitted.subtracting(documented).sorted())")
             #expect(documented.subtracting(emitted).isEmpty, "documented, not emitted by the scenario: \(documented.subtracting(emitted).sorted())")
+
+            // The history actions the same changes recorded, against the second table ("History action").
+            var actions: Set<String> = []
+            for order in try await client.allOrders() {
+                actions.formUnion(try await client.orderHistory(order.orderID).entries.map(\.action))
+            }
+            let historyRows = try Self.tableRows(text, under: "### Event types", skippingTables: 1)
+            let documentedActions = Set(historyRows.values.flatMap { row in
+                row[0].split(separator: ",").map { $0.trimmingCharacters(in: CharacterSet(charactersIn: "` ")) }
+            })
+            #expect(actions.contains("order_cancelled") && !actions.contains("cancelled"), "CancelOrder's action: \(actions.sorted())")
+            #expect(actions == documentedActions,
+                    "recorded, not documented: \(actions.subtracting(documentedActions).sorted()); documented, not recorded: \(documentedActions.subtracting(actions).sorted())")
         }
     }
 }
