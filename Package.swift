@@ -36,6 +36,11 @@ let package = Package(
             "WaybillCore",
             .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         ]),
+        // The protoc plugin that generates the method table, the server's handler protocol and the
+        // client's typed calls from proto/ (scripts/generate-proto.sh).
+        .executableTarget(name: "protoc-gen-waybill", dependencies: [
+            .product(name: "SwiftProtobufPluginLibrary", package: "swift-protobuf"),
+        ]),
         .target(name: "WaybillWire", dependencies: [
             "WaybillProto",
             .product(name: "NIOCore", package: "swift-nio"),

@@ -22,265 +22,280 @@ struct OrderOutcome: Sendable {
 }
 
 extension Services {
-    static func registerOrderService(_ handlers: inout [String: Handler]) {
-        on(&handlers, Method.OrderService.captureOrder, Waybill_V1_CaptureOrderRequest.self) { services, call, request in
-            // Reject bad orders here, on the event loop, without queueing for the writer (which
-            // then does not check them again).
-            let draft: ValidatedDraft
+    func captureOrder(_ request: Waybill_V1_CaptureOrderRequest, call: Call) {
+        // Reject bad orders here, on the event loop, without queueing for the writer (which
+        // then does not check them again).
+        let draft: ValidatedDraft
+        do {
+            draft = try ValidatedDraft(OrderDraft(proto: request.order), limits: self.configuration.domain)
+        } catch {
+            call.responder.respond(.from(error))
+            return
+        }
+        // Route here, in parallel with the writer, against the committed state; the writer only
+        // checks the plan is still valid (else it routes again itself).
+        let plan = self.writer.committed.planCapture(draft.draft, now: self.configuration.clock())
+        self.write(call, { context in
+            let result = try context.engine.capture(draft, context: self.context(call, context), storage: context.engineStorage,
+                                                    plannedAhead: plan)
+            return OrderOutcome(order: result.order, replayed: result.replayed,
+                                bytes: result.replayed ? nil : context.storedBytes(of: result.order))
+        }, respond: { .bytes($0.responseBytes) })
+    }
+
+    func captureOrders(_ request: Waybill_V1_CaptureOrdersRequest, call: Call) {
+        guard self.within(call, request.orders.count, "ordersPerBatchMax", self.transport.ordersPerBatchMax, "orders") else {
+            return
+        }
+        var drafts: [Result<ValidatedDraft, WaybillStatusError>] = []
+        for (index, order) in request.orders.enumerated() {
             do {
-                draft = try ValidatedDraft(OrderDraft(proto: request.order), limits: services.configuration.domain)
+                let draft = try OrderDraft(proto: order, field: "orders[\(index)]")
+                drafts.append(.success(try ValidatedDraft(draft, limits: self.configuration.domain, field: "orders[\(index)]")))
             } catch {
-                call.responder.respond(.from(error))
-                return
+                drafts.append(.failure(statusError(error)))
             }
-            // Route here, in parallel with the writer, against the committed state; the writer only
-            // checks the plan is still valid (else it routes again itself).
-            let plan = services.writer.committed.planCapture(draft.draft, now: services.configuration.clock())
-            services.write(call, { context in
-                let result = try context.engine.capture(draft, context: services.context(call, context), storage: context.engineStorage,
-                                                        plannedAhead: plan)
-                return OrderOutcome(order: result.order, replayed: result.replayed,
-                                    bytes: result.replayed ? nil : context.storedBytes(of: result.order))
-            }, respond: { .bytes($0.responseBytes) })
         }
-
-        on(&handlers, Method.OrderService.captureOrders, Waybill_V1_CaptureOrdersRequest.self) { services, call, request in
-            guard services.within(call, request.orders.count, "ordersPerBatchMax", services.transport.ordersPerBatchMax, "orders") else {
-                return
-            }
-            var drafts: [Result<ValidatedDraft, WaybillStatusError>] = []
-            for (index, order) in request.orders.enumerated() {
-                do {
-                    let draft = try OrderDraft(proto: order, field: "orders[\(index)]")
-                    drafts.append(.success(try ValidatedDraft(draft, limits: services.configuration.domain, field: "orders[\(index)]")))
-                } catch {
-                    drafts.append(.failure(statusError(error)))
-                }
-            }
-            let now = services.configuration.clock()
-            let prepared = drafts.map { draft in draft.map { ($0, services.writer.committed.planCapture($0.draft, now: now)) } }
-            services.write(call, { context in
-                var results: [Result<OrderOutcome, WaybillStatusError>] = []
-                for (index, draft) in prepared.enumerated() {
-                    switch draft {
-                    case .failure(let error): results.append(.failure(error))
-                    case .success(let (draft, plan)):
-                        // Each order succeeds or fails on its own; a storage error still aborts the batch.
-                        do {
-                            let result = try context.engine.capture(draft, context: services.context(call, context),
-                                                                    storage: context.engineStorage, plannedAhead: plan)
-                            results.append(.success(OrderOutcome(order: result.order, replayed: result.replayed,
-                                                                 bytes: result.replayed ? nil : context.storedBytes(of: result.order))))
-                        } catch var error as DomainError {
-                            // The engine names fields of a single capture ("order.…"); here it is "orders[i].…".
-                            if let field = error.field, field.hasPrefix("order.") {
-                                let batchField = "orders[\(index)]." + field.dropFirst("order.".count)
-                                if error.message.hasPrefix(field) { error.message = batchField + error.message.dropFirst(field.count) }
-                                error.field = batchField
-                            }
-                            results.append(.failure(WaybillStatusError(error)))
+        let now = self.configuration.clock()
+        let prepared = drafts.map { draft in draft.map { ($0, self.writer.committed.planCapture($0.draft, now: now)) } }
+        self.write(call, { context in
+            var results: [Result<OrderOutcome, WaybillStatusError>] = []
+            for (index, draft) in prepared.enumerated() {
+                switch draft {
+                case .failure(let error): results.append(.failure(error))
+                case .success(let (draft, plan)):
+                    // Each order succeeds or fails on its own; a storage error still aborts the batch.
+                    do {
+                        let result = try context.engine.capture(draft, context: self.context(call, context),
+                                                                storage: context.engineStorage, plannedAhead: plan)
+                        results.append(.success(OrderOutcome(order: result.order, replayed: result.replayed,
+                                                             bytes: result.replayed ? nil : context.storedBytes(of: result.order))))
+                    } catch var error as DomainError {
+                        // The engine names fields of a single capture ("order.…"); here it is "orders[i].…".
+                        if let field = error.field, field.hasPrefix("order.") {
+                            let batchField = "orders[\(index)]." + field.dropFirst("order.".count)
+                            if error.message.hasPrefix(field) { error.message = batchField + error.message.dropFirst(field.count) }
+                            error.field = batchField
                         }
+                        results.append(.failure(WaybillStatusError(error)))
                     }
                 }
-                return results
-            }, respond: { results in
-                var output: [UInt8] = []
-                for result in results {
-                    var item: [UInt8] = []
-                    switch result {
-                    case .success(let outcome):
-                        appendLengthDelimitedField(1, (try? WaybillStatusError(.ok, "").status.serializedBytes()) ?? [], to: &item)
-                        appendLengthDelimitedField(2, outcome.responseBytes, to: &item)
-                    case .failure(let error):
-                        appendLengthDelimitedField(1, (try? error.status.serializedBytes()) ?? [], to: &item)
-                    }
-                    appendLengthDelimitedField(1, item, to: &output)
+            }
+            return results
+        }, respond: { results in
+            var output: [UInt8] = []
+            for result in results {
+                var item: [UInt8] = []
+                switch result {
+                case .success(let outcome):
+                    appendLengthDelimitedField(1, (try? WaybillStatusError(.ok, "").status.serializedBytes()) ?? [], to: &item)
+                    appendLengthDelimitedField(2, outcome.responseBytes, to: &item)
+                case .failure(let error):
+                    appendLengthDelimitedField(1, (try? error.status.serializedBytes()) ?? [], to: &item)
                 }
+                appendLengthDelimitedField(1, item, to: &output)
+            }
+            return .bytes(output)
+        })
+    }
+
+    func getOrder(_ request: Waybill_V1_GetOrderRequest, call: Call) {
+        let completion: @Sendable (Result<[UInt8]?, Error>) -> Void = { result in
+            self.answer(call, result) { bytes in
+                guard let bytes else {
+                    let key = request.orderID.isEmpty ? "\(request.channel) order \"\(request.externalOrderID)\"" : request.orderID
+                    return .failure(WaybillStatusError(.notFound, "order \(key) not found"))
+                }
+                return .bytes(bytes)
+            }
+        }
+        if !request.orderID.isEmpty {
+            self.reader.orderBytes(id: request.orderID, completion: completion)
+        } else if let channel = Channel(proto: request.channel), !request.externalOrderID.isEmpty {
+            self.reader.orderBytes(channel: channel, externalOrderID: request.externalOrderID, completion: completion)
+        } else {
+            call.responder.respond(.failure(WaybillStatusError(.invalidArgument, "order_id, or channel and external_order_id, is required")))
+        }
+    }
+
+    func listOrders(_ request: Waybill_V1_ListOrdersRequest, call: Call) {
+        guard let pageSize = self.pageSize(call, request.pageSize) else { return }
+        var filter = OrderListFilter(pageSize: pageSize)
+        if request.channel != .unspecified {
+            guard let channel = Channel(proto: request.channel) else {
+                call.responder.respond(.failure(WaybillStatusError(.invalidArgument, "channel: unknown value")))
+                return
+            }
+            filter.channel = channel
+        }
+        for (index, status) in request.statuses.enumerated() {
+            guard status != .unspecified, let value = OrderStatus(rawValue: status.rawValue) else {
+                call.responder.respond(.failure(WaybillStatusError(.invalidArgument, "statuses[\(index)]: unknown status")))
+                return
+            }
+            filter.statuses.append(value)
+        }
+        if request.capturedFromUnixMs > 0 { filter.capturedFrom = Timestamp(millisecondsSinceEpoch: request.capturedFromUnixMs) }
+        if request.capturedToUnixMs > 0 { filter.capturedTo = Timestamp(millisecondsSinceEpoch: request.capturedToUnixMs) }
+        if !request.pageToken.isEmpty {
+            guard request.pageToken.hasPrefix("after:"), let sequence = Int64(request.pageToken.dropFirst(6)), sequence >= 0 else {
+                call.responder.respond(.failure(WaybillStatusError(.invalidArgument, "page_token: not a token from a previous ListOrders answer")))
+                return
+            }
+            filter.afterSequence = sequence
+        }
+        self.reader.listOrders(filter) { result in
+            self.answer(call, result) { rows in
+                var output = repeatedField(1, rows.map(\.1))
+                if rows.count == pageSize, let last = rows.last { output += stringField(2, "after:\(last.0)") }
                 return .bytes(output)
-            })
-        }
-
-        on(&handlers, Method.OrderService.getOrder, Waybill_V1_GetOrderRequest.self) { services, call, request in
-            let completion: @Sendable (Result<[UInt8]?, Error>) -> Void = { result in
-                services.answer(call, result) { bytes in
-                    guard let bytes else {
-                        let key = request.orderID.isEmpty ? "\(request.channel) order \"\(request.externalOrderID)\"" : request.orderID
-                        return .failure(WaybillStatusError(.notFound, "order \(key) not found"))
-                    }
-                    return .bytes(bytes)
-                }
-            }
-            if !request.orderID.isEmpty {
-                services.reader.orderBytes(id: request.orderID, completion: completion)
-            } else if let channel = Channel(proto: request.channel), !request.externalOrderID.isEmpty {
-                services.reader.orderBytes(channel: channel, externalOrderID: request.externalOrderID, completion: completion)
-            } else {
-                call.responder.respond(.failure(WaybillStatusError(.invalidArgument, "order_id, or channel and external_order_id, is required")))
             }
         }
+    }
 
-        on(&handlers, Method.OrderService.listOrders, Waybill_V1_ListOrdersRequest.self) { services, call, request in
-            guard let pageSize = services.pageSize(call, request.pageSize) else { return }
-            var filter = OrderListFilter(pageSize: pageSize)
-            if request.channel != .unspecified {
-                guard let channel = Channel(proto: request.channel) else {
-                    call.responder.respond(.failure(WaybillStatusError(.invalidArgument, "channel: unknown value")))
-                    return
+    func getOrderHistory(_ request: Waybill_V1_GetOrderHistoryRequest, call: Call) {
+        self.reader.orderBytes(id: request.orderID) { result in
+            self.answer(call, result) { bytes in
+                guard let bytes, let order = try? Waybill_V1_Order(serializedBytes: bytes) else {
+                    return .failure(WaybillStatusError(.notFound, "order \(request.orderID) not found"))
                 }
-                filter.channel = channel
-            }
-            for (index, status) in request.statuses.enumerated() {
-                guard status != .unspecified, let value = OrderStatus(rawValue: status.rawValue) else {
-                    call.responder.respond(.failure(WaybillStatusError(.invalidArgument, "statuses[\(index)]: unknown status")))
-                    return
-                }
-                filter.statuses.append(value)
-            }
-            if request.capturedFromUnixMs > 0 { filter.capturedFrom = Timestamp(millisecondsSinceEpoch: request.capturedFromUnixMs) }
-            if request.capturedToUnixMs > 0 { filter.capturedTo = Timestamp(millisecondsSinceEpoch: request.capturedToUnixMs) }
-            if !request.pageToken.isEmpty {
-                guard request.pageToken.hasPrefix("after:"), let sequence = Int64(request.pageToken.dropFirst(6)), sequence >= 0 else {
-                    call.responder.respond(.failure(WaybillStatusError(.invalidArgument, "page_token: not a token from a previous ListOrders answer")))
-                    return
-                }
-                filter.afterSequence = sequence
-            }
-            services.reader.listOrders(filter) { result in
-                services.answer(call, result) { rows in
-                    var output = repeatedField(1, rows.map(\.1))
-                    if rows.count == pageSize, let last = rows.last { output += stringField(2, "after:\(last.0)") }
-                    return .bytes(output)
-                }
-            }
-        }
-
-        on(&handlers, Method.OrderService.getOrderHistory, Waybill_V1_GetOrderHistoryRequest.self) { services, call, request in
-            services.reader.orderBytes(id: request.orderID) { result in
-                services.answer(call, result) { bytes in
-                    guard let bytes, let order = try? Waybill_V1_Order(serializedBytes: bytes) else {
-                        return .failure(WaybillStatusError(.notFound, "order \(request.orderID) not found"))
-                    }
-                    var response = Waybill_V1_GetOrderHistoryResponse()
-                    response.orderID = order.orderID
-                    response.entries = order.history
-                    response.routingDecisions = order.routingDecisions
-                    return .message(response)
-                }
+                var response = Waybill_V1_GetOrderHistoryResponse()
+                response.orderID = order.orderID
+                response.entries = order.history
+                response.routingDecisions = order.routingDecisions
+                return .message(response)
             }
         }
     }
 
     // MARK: - Lifecycle
 
-    static func registerLifecycle(_ handlers: inout [String: Handler]) {
-        lifecycle(&handlers, Method.OrderService.holdOrder, Waybill_V1_HoldOrderRequest.self, \.requestID, \.orderID) { request in
+    func holdOrder(_ request: Waybill_V1_HoldOrderRequest, call: Call) {
+        lifecycle(call, request, \.requestID, \.orderID) { request in
             .hold(try HoldReason(proto: request.reason, field: "reason"), note: request.note)
         }
-        lifecycle(&handlers, Method.OrderService.releaseHold, Waybill_V1_ReleaseHoldRequest.self, \.requestID, \.orderID) { request in
+    }
+    func releaseHold(_ request: Waybill_V1_ReleaseHoldRequest, call: Call) {
+        lifecycle(call, request, \.requestID, \.orderID) { request in
             .releaseHold(request.reason == .unspecified ? nil : try HoldReason(proto: request.reason, field: "reason"), note: request.note)
         }
-        lifecycle(&handlers, Method.OrderService.cancelOrder, Waybill_V1_CancelOrderRequest.self, \.requestID, \.orderID) { request in
+    }
+    func cancelOrder(_ request: Waybill_V1_CancelOrderRequest, call: Call) {
+        lifecycle(call, request, \.requestID, \.orderID) { request in
             .cancelOrder(reason: request.reason)
         }
-        lifecycle(&handlers, Method.OrderService.cancelLines, Waybill_V1_CancelLinesRequest.self, \.requestID, \.orderID) { request in
+    }
+    func cancelLines(_ request: Waybill_V1_CancelLinesRequest, call: Call) {
+        lifecycle(call, request, \.requestID, \.orderID) { request in
             .cancelLines(request.lines.map { LineQuantity(lineID: $0.lineID, quantity: $0.quantity) }, reason: request.reason)
         }
-        lifecycle(&handlers, Method.OrderService.releaseFulfillment, Waybill_V1_FulfillmentRequest.self, \.requestID, \.orderID) { request in
+    }
+    func releaseFulfillment(_ request: Waybill_V1_FulfillmentRequest, call: Call) {
+        lifecycle(call, request, \.requestID, \.orderID) { request in
             .releaseFulfillment(request.fulfillmentID.isEmpty ? nil : request.fulfillmentID)
         }
-        lifecycle(&handlers, Method.OrderService.rejectFulfillment, Waybill_V1_RejectFulfillmentRequest.self, \.requestID, \.orderID) { request in
+    }
+    func rejectFulfillment(_ request: Waybill_V1_RejectFulfillmentRequest, call: Call) {
+        lifecycle(call, request, \.requestID, \.orderID) { request in
             .rejectFulfillment(try required(request.fulfillmentID, "fulfillment_id"),
                                lines: request.lines.map { LineQuantity(lineID: $0.lineID, quantity: $0.quantity) },
                                reason: request.reason, stockMissing: request.stockMissing)
         }
-        lifecycle(&handlers, Method.OrderService.confirmPick, Waybill_V1_FulfillmentRequest.self, \.requestID, \.orderID) { request in
+    }
+    func confirmPick(_ request: Waybill_V1_FulfillmentRequest, call: Call) {
+        lifecycle(call, request, \.requestID, \.orderID) { request in
             .confirmPick(try required(request.fulfillmentID, "fulfillment_id"))
         }
-        lifecycle(&handlers, Method.OrderService.confirmPack, Waybill_V1_FulfillmentRequest.self, \.requestID, \.orderID) { request in
+    }
+    func confirmPack(_ request: Waybill_V1_FulfillmentRequest, call: Call) {
+        lifecycle(call, request, \.requestID, \.orderID) { request in
             .confirmPack(try required(request.fulfillmentID, "fulfillment_id"))
         }
-        lifecycle(&handlers, Method.OrderService.confirmShipment, Waybill_V1_ConfirmShipmentRequest.self, \.requestID, \.orderID) { request in
+    }
+    func confirmShipment(_ request: Waybill_V1_ConfirmShipmentRequest, call: Call) {
+        lifecycle(call, request, \.requestID, \.orderID) { request in
             .confirmShipment(try required(request.fulfillmentID, "fulfillment_id"), carrierID: request.carrierID,
                              trackingNumber: request.trackingNumber)
         }
-        lifecycle(&handlers, Method.OrderService.confirmDelivery, Waybill_V1_FulfillmentRequest.self, \.requestID, \.orderID) { request in
+    }
+    func confirmDelivery(_ request: Waybill_V1_FulfillmentRequest, call: Call) {
+        lifecycle(call, request, \.requestID, \.orderID) { request in
             .confirmDelivery(try required(request.fulfillmentID, "fulfillment_id"))
         }
-        lifecycle(&handlers, Method.OrderService.createReturn, Waybill_V1_CreateReturnRequest.self, \.requestID, \.orderID) { request in
+    }
+    func createReturn(_ request: Waybill_V1_CreateReturnRequest, call: Call) {
+        lifecycle(call, request, \.requestID, \.orderID) { request in
             .createReturn(returnID: request.returnID, lines: request.lines.map { LineQuantity(lineID: $0.lineID, quantity: $0.quantity) },
                           reason: request.reason)
         }
-        lifecycle(&handlers, Method.OrderService.receiveReturn, Waybill_V1_ReceiveReturnRequest.self, \.requestID, \.orderID) { request in
+    }
+    func receiveReturn(_ request: Waybill_V1_ReceiveReturnRequest, call: Call) {
+        lifecycle(call, request, \.requestID, \.orderID) { request in
             .receiveReturn(returnID: try required(request.returnID, "return_id"), locationID: LocationID(try required(request.locationID, "location_id")),
                            lines: request.lines.map(ReturnLine.init(proto:)))
         }
-        registerReallocation(&handlers)
     }
 
     /// ReallocateOrders: backordered units routed again by the writer, idempotent by request id.
-    private static func registerReallocation(_ handlers: inout [String: Handler]) {
-        on(&handlers, Method.OrderService.reallocateOrders, Waybill_V1_ReallocateOrdersRequest.self) { services, call, request in
-            if request.requestID.isEmpty {
-                call.responder.respond(.from(DomainError.invalid("request_id", "is required (the idempotency key of this call)")))
-                return
-            }
-            let print = fingerprint(request) ^ fingerprint(Array(Method.OrderService.reallocateOrders.utf8))
-            services.write(call, { context in
-                let result = try context.engine.reallocate(
-                    orderIDs: request.orderIds.map(OrderID.init), allBackorders: request.allBackorders,
-                    context: services.context(call, context, requestID: request.requestID, fingerprint: print), storage: context.engineStorage)
-                var response = Waybill_V1_ReallocateOrdersResponse()
-                response.replayed = result.replayed
-                response.backordersNotExamined = Int32(clamping: result.backordersNotExamined)
-                response.results = result.outcomes.map { outcome in
-                    var entry = Waybill_V1_ReallocationResult()
-                    entry.orderID = outcome.orderID.rawValue
-                    if let order = outcome.order {
-                        entry.status = WaybillStatusError(.ok, "").status
-                        entry.unitsAllocated = outcome.unitsAllocated
-                        entry.unitsStillBackordered = order.backorderedUnits
-                        entry.order = order.proto
-                    } else {
-                        entry.status = WaybillStatusError(DomainError.notFound("order \(outcome.orderID)")).status
-                    }
-                    return entry
-                }
-                return response
-            }, respond: { .message($0) })
+    func reallocateOrders(_ request: Waybill_V1_ReallocateOrdersRequest, call: Call) {
+        if request.requestID.isEmpty {
+            call.responder.respond(.from(DomainError.invalid("request_id", "is required (the idempotency key of this call)")))
+            return
         }
+        let print = fingerprint(request) ^ fingerprint(Array(Method.OrderService.reallocateOrders.utf8))
+        self.write(call, { context in
+            let result = try context.engine.reallocate(
+                orderIDs: request.orderIds.map(OrderID.init), allBackorders: request.allBackorders,
+                context: self.context(call, context, requestID: request.requestID, fingerprint: print), storage: context.engineStorage)
+            var response = Waybill_V1_ReallocateOrdersResponse()
+            response.replayed = result.replayed
+            response.backordersNotExamined = Int32(clamping: result.backordersNotExamined)
+            response.results = result.outcomes.map { outcome in
+                var entry = Waybill_V1_ReallocationResult()
+                entry.orderID = outcome.orderID.rawValue
+                if let order = outcome.order {
+                    entry.status = WaybillStatusError(.ok, "").status
+                    entry.unitsAllocated = outcome.unitsAllocated
+                    entry.unitsStillBackordered = order.backorderedUnits
+                    entry.order = order.proto
+                } else {
+                    entry.status = WaybillStatusError(DomainError.notFound("order \(outcome.orderID)")).status
+                }
+                return entry
+            }
+            return response
+        }, respond: { .message($0) })
     }
 
-    private static func required(_ value: String, _ field: String) throws(DomainError) -> String {
+    private func required(_ value: String, _ field: String) throws(DomainError) -> String {
         if value.isEmpty { throw DomainError.invalid(field, "is required") }
         return value
     }
 
     /// A lifecycle method: idempotent by request id, answering the order after the change.
-    private static func lifecycle<Request: SwiftProtobuf.Message>(
-        _ handlers: inout [String: Handler], _ method: String, _ type: Request.Type,
-        _ requestID: KeyPath<Request, String> & Sendable, _ orderID: KeyPath<Request, String> & Sendable,
-        _ makeCommand: @escaping @Sendable (Request) throws -> OrderCommand
+    private func lifecycle<Request: SwiftProtobuf.Message>(
+        _ call: Call, _ request: Request,
+        _ requestID: KeyPath<Request, String>, _ orderID: KeyPath<Request, String>,
+        _ makeCommand: (Request) throws -> OrderCommand
     ) {
-        on(&handlers, method, type) { services, call, request in
-            let id = request[keyPath: orderID]
-            let command: OrderCommand
-            do {
-                if id.isEmpty { throw DomainError.invalid("order_id", "is required") }
-                if request[keyPath: requestID].isEmpty { throw DomainError.invalid("request_id", "is required (the idempotency key of this change)") }
-                command = try makeCommand(request)
-            } catch {
-                call.responder.respond(.from(error))
-                return
-            }
-            let requestKey = request[keyPath: requestID]
-            let print = fingerprint(request) ^ fingerprint(Array(method.utf8))
-            services.write(call, { context in
-                let result = try context.engine.apply(command, to: OrderID(id),
-                                                      context: services.context(call, context, requestID: requestKey, fingerprint: print),
-                                                      storage: context.engineStorage)
-                return OrderOutcome(order: result.order, replayed: result.replayed,
-                                    bytes: result.replayed ? nil : context.storedBytes(of: result.order))
-            }, respond: { .bytes($0.responseBytes) })
+        let id = request[keyPath: orderID]
+        let command: OrderCommand
+        do {
+            if id.isEmpty { throw DomainError.invalid("order_id", "is required") }
+            if request[keyPath: requestID].isEmpty { throw DomainError.invalid("request_id", "is required (the idempotency key of this change)") }
+            command = try makeCommand(request)
+        } catch {
+            call.responder.respond(.from(error))
+            return
         }
+        let requestKey = request[keyPath: requestID]
+        let print = fingerprint(request) ^ fingerprint(Array(call.method.utf8))
+        self.write(call, { context in
+            let result = try context.engine.apply(command, to: OrderID(id),
+                                                  context: self.context(call, context, requestID: requestKey, fingerprint: print),
+                                                  storage: context.engineStorage)
+            return OrderOutcome(order: result.order, replayed: result.replayed,
+                                bytes: result.replayed ? nil : context.storedBytes(of: result.order))
+        }, respond: { .bytes($0.responseBytes) })
     }
 }

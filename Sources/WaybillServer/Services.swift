@@ -11,8 +11,19 @@ import WaybillProto
 import WaybillStore
 import WaybillWire
 
-final class Services: Sendable {
-    typealias Handler = @Sendable (Services, Call, ConnectionHandler) -> Void
+/// What a server-streaming handler sends its messages on (today a frames connection).
+typealias CallStream = ConnectionHandler
+
+/// One entry of the generated dispatch table (Generated/RPCHandlers.swift): parses the request and
+/// calls the handler the RPC's requirement names.
+struct RPCDispatch<Handlers: RPCHandlers>: Sendable {
+    let run: @Sendable (Handlers, Call, CallStream) -> Void
+    init(_ run: @escaping @Sendable (Handlers, Call, CallStream) -> Void) { self.run = run }
+}
+
+/// The server's handlers: one method per RPC, in one file per service (OrderService.swift, ...),
+/// reached through the dispatch table generated from proto/.
+final class Services: RPCHandlers {
 
     let configuration: ServerConfiguration
     let writer: StoreWriter
@@ -25,7 +36,9 @@ final class Services: Sendable {
     let boundPort: @Sendable () -> Int
     /// Back-pressure figures of every connection (tests, operators).
     let outbound = ConnectionOutboundStatistics()
-    private let handlers: [String: Handler]
+    /// Open ERP reconciliation sessions (ErpService.BeginReconciliation … FinishReconciliation).
+    let reconciliationSessions = ReconciliationSessions()
+    private let handlers: [String: RPCDispatch<Services>] = Services.dispatchTable
 
     init(configuration: ServerConfiguration, writer: StoreWriter, reader: StoreReader, feed: ChangeFeedHub, logger: Logger,
          metrics: ServerMetrics, connectionCount: @escaping @Sendable () -> Int, boundPort: @escaping @Sendable () -> Int) {
@@ -38,15 +51,6 @@ final class Services: Sendable {
         self.connectionCount = connectionCount
         self.boundPort = boundPort
         startedAt = configuration.clock()
-        var handlers: [String: Handler] = [:]
-        Self.registerOrderService(&handlers)
-        Self.registerLifecycle(&handlers)
-        Self.registerInventoryService(&handlers)
-        Self.registerNetworkService(&handlers)
-        Self.registerChangeFeedService(&handlers)
-        Self.registerErpService(&handlers)
-        Self.registerSystemService(&handlers)
-        self.handlers = handlers
     }
 
     var transport: TransportLimits { configuration.transport }
@@ -57,7 +61,7 @@ final class Services: Sendable {
             call.responder.respond(.failure(WaybillStatusError(.unimplemented, "unknown method \"\(call.method)\"; methods look like /waybill.v1.OrderService/CaptureOrder")))
             return
         }
-        handler(self, call, connection)
+        handler.run(self, call, connection)
     }
 
     /// Runs `body` in the writer's next batch and answers with its result after the commit.
@@ -87,13 +91,6 @@ final class Services: Sendable {
     }
 
     /// Registers a handler that parses its request type first.
-    static func on<Request: SwiftProtobuf.Message>(_ handlers: inout [String: Handler], _ method: String, _ type: Request.Type,
-                                                   _ body: @escaping @Sendable (Services, Call, Request) -> Void) {
-        handlers[method] = { services, call, _ in
-            guard let request = call.parse(type) else { return }
-            body(services, call, request)
-        }
-    }
 
     /// Fails the call when `count` exceeds a named limit; true when within it.
     func within(_ call: Call, _ count: Int, _ name: String, _ limit: Int, _ what: String) -> Bool {

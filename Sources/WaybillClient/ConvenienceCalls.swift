@@ -1,4 +1,5 @@
-// Typed calls for every service (thin wrappers over `call`).
+// Convenience calls that build a request from a few arguments. Every unary RPC also has a typed
+// call taking its request message, generated from proto/ (Generated/TypedCalls.swift).
 
 import SwiftProtobuf
 import WaybillProto
@@ -30,10 +31,6 @@ extension WaybillClient {
         request.channel = channel
         request.externalOrderID = externalOrderID
         return try await call(Method.OrderService.getOrder, request)
-    }
-
-    public func listOrders(_ request: Waybill_V1_ListOrdersRequest) async throws -> Waybill_V1_ListOrdersResponse {
-        try await call(Method.OrderService.listOrders, request)
     }
 
     public func orderHistory(_ orderID: String) async throws -> Waybill_V1_GetOrderHistoryResponse {

@@ -1,0 +1,170 @@
+// waybill.v1.ErpService: messages from the ERP (item master, stock, acknowledgements, documents),
+// applied once by message id, and the ERP bridge's status. Reconciliation is in ReconciliationService.swift.
+
+import Foundation
+import SwiftProtobuf
+import WaybillCore
+import WaybillProto
+import WaybillStore
+import WaybillWire
+
+extension Services {
+    func applyItemMaster(_ request: Waybill_V1_ItemMasterMessage, call: Call) {
+        guard self.within(call, request.items.count, "networkRecordsPerRequestMax", self.transport.networkRecordsPerRequestMax, "items") else { return }
+        let print = fingerprint(request)
+        self.write(call, { context -> Waybill_V1_ErpMessageResult in
+            var result = Waybill_V1_ErpMessageResult()
+            result.messageID = request.messageID
+            if try self.alreadyApplied(request.messageID, fingerprint: print, context: context) {
+                result.replayed = true
+                return result
+            }
+            try context.atomically {
+                for (index, proto) in request.items.enumerated() {
+                    try indexed("items[\(index)]") {
+                        try context.engine.upsert(item: Item(proto: proto), context: self.context(call, context), storage: context.engineStorage)
+                    }
+                }
+                try self.markApplied(request.messageID, fingerprint: print, subject: "item master", context: context)
+            }
+            context.networkChanged = true
+            result.applied = Int32(request.items.count)
+            return result
+        }, respond: { .message($0) })
+    }
+
+    func applyStockSnapshot(_ request: Waybill_V1_StockSnapshotMessage, call: Call) {
+        guard self.within(call, request.levels.count, "snapshotLevelsMax", self.transport.snapshotLevelsMax, "levels") else { return }
+        let print = fingerprint(request)
+        self.write(call, { context -> Waybill_V1_ErpMessageResult in
+            let outcome = try context.engine.applyStockSnapshot(
+                locationID: LocationID(request.locationID), asOf: Timestamp(millisecondsSinceEpoch: request.asOfUnixMs),
+                levels: request.levels.map { (SKU($0.sku), $0.onHand) }, complete: request.complete, messageID: request.messageID,
+                context: self.context(call, context, fingerprint: print), storage: context.engineStorage)
+            var result = Waybill_V1_ErpMessageResult()
+            result.messageID = request.messageID
+            result.replayed = outcome.replayed
+            result.applied = Int32(outcome.applied)
+            result.positions = outcome.positions.map { $0.1.position($0.0) }
+            return result
+        }, respond: { .message($0) })
+    }
+
+    func applyStockDeltas(_ request: Waybill_V1_StockDeltaMessage, call: Call) {
+        guard self.within(call, request.changes.count, "inventoryChangesPerRequestMax",
+                              self.transport.inventoryChangesPerRequestMax, "changes") else { return }
+        let print = fingerprint(request)
+        var changes: [InventoryChange] = []
+        do {
+            for (index, proto) in request.changes.enumerated() {
+                var change = proto
+                if change.changeID.isEmpty { change.changeID = "\(request.messageID)#\(index)" }
+                changes.append(try indexed("changes[\(index)]") { try InventoryChange(proto: change, defaultKind: .adjustment) })
+            }
+        } catch {
+            call.responder.respond(.from(error))
+            return
+        }
+        let prepared = changes
+        self.write(call, { context -> Waybill_V1_ErpMessageResult in
+            var result = Waybill_V1_ErpMessageResult()
+            result.messageID = request.messageID
+            if try self.alreadyApplied(request.messageID, fingerprint: print, context: context) {
+                result.replayed = true
+                return result
+            }
+            try context.atomically {
+                for (index, change) in prepared.enumerated() {
+                    let outcome = try indexed("changes[\(index)]") {
+                        try context.engine.applyInventoryChange(change, context: self.context(call, context, fingerprint: print ^ UInt64(index)),
+                                                                storage: context.engineStorage)
+                    }
+                    result.positions += outcome.positions.map { $0.1.position($0.0) }
+                }
+                try self.markApplied(request.messageID, fingerprint: print, subject: "stock deltas", context: context)
+            }
+            result.applied = Int32(prepared.count)
+            return result
+        }, respond: { .message($0) })
+    }
+
+    func recordOrderAcknowledgement(_ request: Waybill_V1_ErpOrderAcknowledgement, call: Call) {
+        let print = fingerprint(request)
+        let status: ErpPostingStatus = request.postingStatus == .unspecified ? .pending
+            : ErpPostingStatus(rawValue: request.postingStatus.rawValue) ?? .pending
+        self.write(call, { context -> Waybill_V1_ErpMessageResult in
+            let outcome = try context.engine.recordErpAcknowledgement(
+                orderID: OrderID(request.orderID), documentNumber: request.erpDocumentNumber, status: status,
+                messageID: request.messageID, context: self.context(call, context, fingerprint: print), storage: context.engineStorage)
+            var result = Waybill_V1_ErpMessageResult()
+            result.messageID = request.messageID
+            result.replayed = outcome.replayed
+            result.applied = outcome.replayed ? 0 : 1
+            return result
+        }, respond: { .message($0) })
+    }
+
+    func recordDocumentPosted(_ request: Waybill_V1_ErpDocumentPosted, call: Call) {
+        let print = fingerprint(request)
+        let document = ErpDocument(kind: request.document.kind, documentNumber: request.document.documentNumber,
+                                   amount: request.document.hasAmount ? Money(proto: request.document.amount) : nil,
+                                   postedAt: Timestamp(millisecondsSinceEpoch: request.document.postedAtUnixMs))
+        if document.kind != "invoice" && document.kind != "credit_note" {
+            call.responder.respond(.failure(WaybillStatusError(.invalidArgument, "document.kind: must be \"invoice\" or \"credit_note\"")))
+            return
+        }
+        self.write(call, { context -> Waybill_V1_ErpMessageResult in
+            let outcome = try context.engine.recordErpDocument(
+                orderID: OrderID(request.orderID), document: document, messageID: request.messageID,
+                context: self.context(call, context, fingerprint: print), storage: context.engineStorage)
+            var result = Waybill_V1_ErpMessageResult()
+            result.messageID = request.messageID
+            result.replayed = outcome.replayed
+            result.applied = outcome.replayed ? 0 : 1
+            return result
+        }, respond: { .message($0) })
+    }
+
+    func reportBridgeStatus(_ request: Waybill_V1_BridgeStatus, call: Call) {
+        if let error = Validation.checkIdentifier(request.consumer, field: "consumer", limits: self.configuration.domain) {
+            call.responder.respond(.failure(WaybillStatusError(error)))
+            return
+        }
+        var status = request
+        // Computed when read, never stored.
+        status.stale = false
+        status.reportAgeMs = 0
+        self.write(call, { context in
+            status.reportedAtUnixMs = context.now.millisecondsSinceEpoch
+            try context.saveBridgeStatus(status)
+            return status
+        }, respond: { saved in
+            self.metrics.bridgeReported(saved)
+            return .message(saved)
+        })
+    }
+
+    func getBridgeStatus(_ request: Waybill_V1_GetBridgeStatusRequest, call: Call) {
+        self.blocking(call, { try self.reader.bridgeStatuses() }) { statuses in
+            var list = Waybill_V1_BridgeStatusList()
+            let now = self.configuration.clock().millisecondsSinceEpoch
+            list.bridges = statuses.filter { request.consumer.isEmpty || $0.consumer == request.consumer }
+                .map { BridgeStatusFreshness.annotated($0, nowUnixMs: now) }
+            return .message(list)
+        }
+    }
+
+
+    func alreadyApplied(_ messageID: String, fingerprint: UInt64, context: WriteContext) throws -> Bool {
+        if let error = Validation.checkIdentifier(messageID, field: "message_id", limits: configuration.domain) { throw error }
+        guard let record = try context.engineStorage.requestRecord("erp:" + messageID) else { return false }
+        if record.fingerprint != fingerprint {
+            throw DomainError(.alreadyExists, "message_id \"\(messageID)\" was already used for a different message", field: "message_id")
+        }
+        return true
+    }
+
+    func markApplied(_ messageID: String, fingerprint: UInt64, subject: String, context: WriteContext) throws {
+        try context.engineStorage.recordRequest(RequestRecord(key: "erp:" + messageID, fingerprint: fingerprint, subject: subject, at: context.now))
+    }
+}
