@@ -29,6 +29,8 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
+        .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.4.3"),
+        .package(url: "https://github.com/grpc/grpc-swift-nio-transport.git", from: "2.9.2"),
     ],
     targets: [
         .target(name: "WaybillCore"),
@@ -46,6 +48,16 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         ]),
+        // Standard gRPC beside the frames: pass-through codecs, the method descriptors, status details
+        // in metadata, and a raw-bytes client (docs/GRPC.md). The service itself lives in WaybillServer.
+        .target(name: "WaybillGRPC", dependencies: [
+            "WaybillProto", "WaybillWire",
+            .product(name: "GRPCCore", package: "grpc-swift-2"),
+            .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        ]),
         .target(name: "WaybillStore", dependencies: [
             "WaybillCore", "WaybillProto",
             .product(name: "GRDB", package: "GRDB.swift"),
@@ -54,7 +66,9 @@ let package = Package(
             .product(name: "Metrics", package: "swift-metrics"),
         ]),
         .target(name: "WaybillServer", dependencies: [
-            "WaybillCore", "WaybillProto", "WaybillWire", "WaybillStore",
+            "WaybillCore", "WaybillProto", "WaybillWire", "WaybillStore", "WaybillGRPC",
+            .product(name: "GRPCCore", package: "grpc-swift-2"),
+            .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -122,6 +136,8 @@ let package = Package(
         .testTarget(name: "WaybillStoreTests", dependencies: ["WaybillStore", "WaybillCore", "WaybillProto"]),
         .testTarget(name: "WaybillServerTests", dependencies: [
             "WaybillServer", "WaybillClient", "WaybillStore", "WaybillCore", "WaybillProto", "WaybillWire", "WaybillFaultInjection",
+            "WaybillGRPC",
+            .product(name: "GRPCCore", package: "grpc-swift-2"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "PropertyBased", package: "swift-property-based"),

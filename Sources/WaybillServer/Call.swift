@@ -62,8 +62,24 @@ func statusError(_ error: Error) -> WaybillStatusError {
     }
 }
 
-/// Sends a call's frames. Thread-safe: any thread may answer; delivery hops to the connection's
-/// event loop through its ReplyBatcher, which coalesces flushes.
+/// Where a call's answers go: a Waybill frames connection (`ConnectionHandler`, one for all its
+/// calls) or one standard gRPC call (`GRPCCallSink`). Loop-bound: used only on the box's event loop.
+protocol CallStreamTarget: AnyObject {
+    /// Ends a call with its answer; a second answer (after a deadline fired) is dropped.
+    func finish(callID: UInt64, response: CallResponse)
+    /// Registers a server stream for `callID` (already in flight); false when the call is gone.
+    func attachStream(callID: UInt64, _ stream: StreamCall) -> Bool
+    /// One message of a server stream; false when the call is gone.
+    @discardableResult
+    func streamFrame(callID: UInt64, payload: [UInt8]) -> Bool
+    /// The largest message this call may send (stream messages are cut to fit).
+    var frameBytesMax: Int { get }
+    /// Whether more stream messages may be sent now (flow control); `StreamCall.writable()` follows when not.
+    var isWritable: Bool { get }
+}
+
+/// Sends a call's answers. Thread-safe: any thread may answer; delivery hops to the target's
+/// event loop through that loop's ReplyBatcher, which coalesces wake-ups and flushes.
 public struct CallResponder: Sendable {
     let callID: UInt64
     let connection: ConnectionBox
@@ -72,13 +88,13 @@ public struct CallResponder: Sendable {
     /// The single answer of a unary call (ignored if the call already ended, e.g. by deadline).
     public func respond(_ response: CallResponse) {
         let connection = self.connection, callID = self.callID
-        batcher.enqueue { connection.value?.finish(callID: callID, response: response) }
+        batcher.enqueue { connection.finish(callID: callID, response: response) }
     }
 
     /// Builds the answer on the event loop (keeps serialization off the writer thread).
     public func respond(lazy build: @escaping @Sendable () -> CallResponse) {
         let connection = self.connection, callID = self.callID
-        batcher.enqueue { connection.value?.finish(callID: callID, response: build()) }
+        batcher.enqueue { connection.finish(callID: callID, response: build()) }
     }
 
     public func respond(_ result: Result<any SwiftProtobuf.Message & Sendable, Error>) {
@@ -88,24 +104,49 @@ public struct CallResponder: Sendable {
         }
     }
 
-    /// The connection, for server streams (loop-bound).
+    /// The connection or gRPC call, for server streams (loop-bound).
     var connectionBox: ConnectionBox { connection }
 }
 
-/// A weak, loop-bound reference to a connection's handler.
+/// A weak, loop-bound reference to where a call's answers go: a frames connection's handler, or
+/// one gRPC call. The frames handler is held by its concrete type, so the frames path makes no
+/// dynamic call.
 final class ConnectionBox: @unchecked Sendable {
     let eventLoop: any EventLoop
     private weak var handler: ConnectionHandler?
+    private weak var grpcCall: GRPCCallSink?
 
     init(_ handler: ConnectionHandler, eventLoop: any EventLoop) {
         self.handler = handler
         self.eventLoop = eventLoop
     }
 
+    init(_ call: GRPCCallSink, eventLoop: any EventLoop) {
+        grpcCall = call
+        self.eventLoop = eventLoop
+    }
+
     /// Only on the event loop.
-    var value: ConnectionHandler? {
+    var value: (any CallStreamTarget)? {
+        eventLoop.preconditionInEventLoop()
+        if let handler { return handler }
+        return grpcCall
+    }
+
+    /// The frames connection's handler, if this box holds one. Only on the event loop.
+    var connectionHandler: ConnectionHandler? {
         eventLoop.preconditionInEventLoop()
         return handler
+    }
+
+    /// Ends a call with its answer. Only on the event loop.
+    func finish(callID: UInt64, response: CallResponse) {
+        eventLoop.preconditionInEventLoop()
+        if let handler {
+            handler.finish(callID: callID, response: response)
+        } else {
+            grpcCall?.finish(callID: callID, response: response)
+        }
     }
 }
 

@@ -13,7 +13,7 @@ import WaybillProto
 import WaybillStore
 import WaybillWire
 
-/// Something a connection must tell when it cancels or becomes writable again.
+/// Something a connection (or a gRPC call) must tell when it cancels or becomes writable again.
 protocol StreamCall: AnyObject {
     func cancel()
     func writable()
@@ -89,7 +89,7 @@ final class ChangeFeedHub: Sendable {
     }
 }
 
-/// One Subscribe call. Its mutable state lives on the connection's event loop.
+/// One Subscribe call, over frames or gRPC (`box`). Its mutable state lives on the box's event loop.
 final class FeedSubscription: StreamCall, @unchecked Sendable {
     let consumer: String
     let callID: UInt64
@@ -189,7 +189,7 @@ final class FeedSubscription: StreamCall, @unchecked Sendable {
         }
     }
 
-    private func send(_ events: [StoredEvent], head: UInt64, on connection: ConnectionHandler) {
+    private func send(_ events: [StoredEvent], head: UInt64, on connection: any CallStreamTarget) {
         // A frame carries as many events as fit in frameBytesMax (at least one); the pump sends the rest next.
         // Per event: the body, its tag and length (≤ 6); per frame: head_offset (≤ 11) and the envelope.
         let budget = connection.frameBytesMax - ConnectionHandler.envelopeOverheadMax - 11

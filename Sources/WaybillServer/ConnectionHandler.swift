@@ -15,7 +15,7 @@ import SwiftProtobuf
 import WaybillProto
 import WaybillWire
 
-final class ConnectionHandler: ChannelDuplexHandler {
+final class ConnectionHandler: ChannelDuplexHandler, CallStreamTarget {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
@@ -208,7 +208,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
             deadline = now + UInt64(envelope.timeoutMs) * 1_000_000
             let callID = envelope.callID, box = self.box!
             state.deadline = context.eventLoop.scheduleTask(in: .milliseconds(Int64(envelope.timeoutMs))) {
-                box.value?.finish(callID: callID, response: .failure(WaybillStatusError(
+                box.finish(callID: callID, response: .failure(WaybillStatusError(
                     .deadlineExceeded, "deadline of \(envelope.timeoutMs) ms exceeded; a mutation may still commit: read back or retry with the same idempotency key")))
             }
         }
@@ -346,7 +346,7 @@ final class ConnectionHandler: ChannelDuplexHandler {
         context.write(wrapOutboundOut(context.channel.allocator.buffer(capacity: 0)), promise: written)
         context.flush()
         let box = self.box
-        written.futureResult.whenComplete { _ in box?.value?.flushCompleted(bytes: flushed) }
+        written.futureResult.whenComplete { _ in box?.connectionHandler?.flushCompleted(bytes: flushed) }
     }
 
     /// The bytes of one flush left for the socket (or the connection closed).

@@ -19,6 +19,10 @@ public struct ServerConfiguration: Sendable {
     /// An admin connection that has not sent a whole request by then is closed (a slow client
     /// cannot hold the admin slots).
     public var adminIdleTimeoutMilliseconds: Int64 = 10_000
+    /// The standard gRPC listener (HTTP/2, plaintext) serving the same methods: nil = none
+    /// (`waybill serve` opens it on 127.0.0.1:7402 unless told otherwise; 0 picks a free port). docs/GRPC.md.
+    public var grpcHost = "127.0.0.1"
+    public var grpcPort: Int?
     public var databasePath = "./waybill.sqlite"
     public var transport = TransportLimits()
     public var domain = DomainLimits()

@@ -44,6 +44,11 @@ public final class WaybillServer: Sendable {
     private let admin: AdminListener?
     /// The admin listener's port, if it runs.
     public var adminPort: Int? { admin?.port }
+    /// Released once drained, before the event loops stop (its transport's quiescing helper
+    /// completes a promise on one of them when it goes).
+    private let grpc: Mutex<GRPCListener?>
+    /// The standard gRPC listener's port, if it runs (docs/GRPC.md).
+    public let grpcPort: Int?
 
     /// Opens the database, rebuilds state, starts the writer and the WAL checkpointer and listens;
     /// `shutdown()` stops them all.
@@ -169,6 +174,25 @@ public final class WaybillServer: Sendable {
         } else {
             admin = nil
         }
+        if let grpcPort = configuration.grpcPort {
+            let service = WaybillGRPCService(services: services, group: group, batchers: loopBatchers, draining: draining)
+            do {
+                let listener = try await GRPCListener.start(host: configuration.grpcHost, port: grpcPort, service: service, group: group,
+                                                            limits: transport, registry: registry, metrics: metrics, logger: logger)
+                grpc = Mutex(listener)
+                self.grpcPort = listener.port
+            } catch {
+                if let admin {
+                    await admin.drain(until: DispatchTime.now().uptimeNanoseconds)
+                    admin.releaseQuiescing()
+                }
+                try? await serverChannel.close()
+                throw error
+            }
+        } else {
+            grpc = Mutex(nil)
+            self.grpcPort = nil
+        }
         let pruner = FeedPruner(writer: writer, configuration: configuration, logger: logger)
         self.pruner = pruner
         let pruneEvery = TimeAmount.milliseconds(configuration.pruneIntervalMilliseconds)
@@ -176,6 +200,9 @@ public final class WaybillServer: Sendable {
             pruner.runRound()
         })
         logger.info("waybill listening", metadata: ["address": "\(configuration.host):\(port)", "database": "\(configuration.databasePath)"])
+        if let grpcPort {
+            logger.info("gRPC listening", metadata: ["address": "\(configuration.grpcHost):\(grpcPort)"])
+        }
         if let admin {
             logger.info("admin listening", metadata: ["address": "\(configuration.adminHost):\(admin.port)", "routes": "/metrics /healthz /readyz"])
         }
@@ -199,6 +226,7 @@ public final class WaybillServer: Sendable {
         logger.info("shutting down: /readyz answers 503, no new connections, draining calls in flight",
                     metadata: ["drainTimeoutMilliseconds": "\(configuration.drainTimeoutMilliseconds)"])
         pruning.withLock { $0?.cancel() }
+        grpc.withLock { $0 }?.beginShutdown()
         if await drainProtocolListener(until: deadline) {
             logger.info("protocol listener drained", metadata: ["elapsed_ms": "\(elapsedMilliseconds(since: started))"])
         } else {
@@ -208,6 +236,17 @@ public final class WaybillServer: Sendable {
                                       "connections": "\(open)", "calls_in_flight": "\(calls)"])
             await registry.closeAll()
         }
+        if let grpc = grpc.withLock({ $0 }) {
+            if await grpc.drain(until: deadline) {
+                logger.info("gRPC listener drained", metadata: ["elapsed_ms": "\(elapsedMilliseconds(since: started))"])
+            } else {
+                logger.warning("drain bound reached: closing the gRPC connections still open",
+                               metadata: ["calls_in_flight": "\(grpc.service.callsInFlight)"])
+                await registry.closeAll()
+                await grpc.awaitStopped(within: 1_000_000_000)
+            }
+        }
+        grpc.withLock { $0 = nil }
         if let admin { await admin.drain(until: deadline) }
         quiescing.withLock { $0 = nil }
         admin?.releaseQuiescing()

@@ -22,6 +22,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Admin HTTP listener HOST:PORT for GET /metrics (Prometheus), /healthz and /readyz; 'off' for none.")
     var adminListen = "127.0.0.1:7401"
 
+    @Option(help: "Standard gRPC (HTTP/2, plaintext) listener HOST:PORT serving the same methods (docs/GRPC.md); 'off' for none; 'auto' = 127.0.0.1:7402 with the default --listen, else a free port on the --listen host (logged).")
+    var grpcListen = "auto"
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .info
 
@@ -64,6 +67,16 @@ struct Serve: AsyncParsableCommand {
             let (adminHost, adminPort) = try parseListen(adminListen, option: "--admin-listen")
             configuration.adminHost = adminHost
             configuration.adminPort = adminPort
+        }
+        switch grpcListen {
+        case "off": break
+        case "auto":
+            configuration.grpcHost = host
+            configuration.grpcPort = port == 7400 ? 7402 : 0
+        default:
+            let (grpcHost, grpcPort) = try parseListen(grpcListen, option: "--grpc-listen")
+            configuration.grpcHost = grpcHost
+            configuration.grpcPort = grpcPort
         }
         configuration.eventLoopThreads = threads
         configuration.drainTimeoutMilliseconds = Int64(drainSeconds) * 1000

@@ -1,0 +1,140 @@
+// Every method of the dispatch table served as standard gRPC: one RegistrableRPCService whose
+// handlers pass the request's bytes to the same `Services.dispatch` the frames use and send back
+// the same answer bytes (pass-through serializers: nothing is decoded twice).
+
+import GRPCCore
+import Logging
+import NIOCore
+import NIOPosix
+import Synchronization
+import WaybillGRPC
+import WaybillProto
+import WaybillWire
+
+/// The methods answered by a server stream; every other method is unary. (Until the method table
+/// is generated from proto/ with each method's kind.)
+let serverStreamingMethods: Set<String> = [Method.ChangeFeedService.subscribe]
+
+final class WaybillGRPCService: RegistrableRPCService {
+    private let services: Services
+    private let group: MultiThreadedEventLoopGroup
+    private let batchers: [ObjectIdentifier: ReplyBatcher]
+    private let draining: DrainingFlag
+    /// Calls in flight, for shutdown (streams end UNAVAILABLE with retry_after_ms, as over frames).
+    private let calls = Mutex<[ObjectIdentifier: GRPCCallSink]>([:])
+
+    init(services: Services, group: MultiThreadedEventLoopGroup, batchers: [ObjectIdentifier: ReplyBatcher], draining: DrainingFlag) {
+        self.services = services
+        self.group = group
+        self.batchers = batchers
+        self.draining = draining
+    }
+
+    var callsInFlight: Int { calls.withLock { $0.count } }
+
+    func registerMethods<Transport: ServerTransport>(with router: inout RPCRouter<Transport>) {
+        for method in services.methods {
+            guard let descriptor = MethodDescriptor(waybillMethod: method) else { continue }
+            let streaming = serverStreamingMethods.contains(method)
+            router.registerHandler(forMethod: descriptor, deserializer: GRPCBytesDeserializer(), serializer: GRPCBytesSerializer()) {
+                [self] request, _ in
+                try await handle(method: method, streaming: streaming, request: request)
+            }
+        }
+    }
+
+    /// Graceful shutdown: every stream ends with the frames' UNAVAILABLE and retry_after_ms.
+    func endStreams() {
+        let streams = calls.withLock { Array($0.values) }.filter { serverStreamingMethods.contains($0.method) }
+        var shuttingDown = ConnectionHandler.shuttingDown(services.configuration)
+        shuttingDown.message = "server is shutting down; resubscribe elsewhere or later"
+        let error = shuttingDown
+        for sink in streams {
+            sink.eventLoop.execute { sink.finish(callID: 0, response: .failure(error)) }
+        }
+    }
+
+    private func handle(method: String, streaming: Bool, request: StreamingServerRequest<[UInt8]>) async throws
+        -> StreamingServerResponse<[UInt8]> {
+        var payload: [UInt8]?
+        for try await message in request.messages {
+            guard payload == nil else {
+                return StreamingServerResponse(error: WaybillStatusError(.invalidArgument, "\(method) takes one request message").rpcError)
+            }
+            payload = message
+        }
+        guard let payload else {
+            return StreamingServerResponse(error: WaybillStatusError(.invalidArgument, "\(method): no request message").rpcError)
+        }
+        if draining.isSet {
+            services.metrics.rejected(reason: "shutting_down")
+            return StreamingServerResponse(error: ConnectionHandler.shuttingDown(services.configuration).rpcError)
+        }
+        let clientID = request.metadata[stringValues: WaybillGRPCMetadata.clientID].first(where: { _ in true }) ?? ""
+        let timeout = grpcTimeoutMilliseconds(request.metadata)
+        let loop = group.next()
+        let batcher = batchers[ObjectIdentifier(loop)]!
+        let (items, output) = AsyncStream<GRPCCallSink.Item>.makeStream()
+        let sink = GRPCCallSink(method: method, eventLoop: loop, limits: services.transport, metrics: services.metrics, output: output) {
+            [weak self] sink in _ = self?.calls.withLock { $0.removeValue(forKey: ObjectIdentifier(sink)) }
+        }
+        calls.withLock { $0[ObjectIdentifier(sink)] = sink }
+        let services = self.services
+        loop.execute {
+            let deadline = sink.start(timeoutMilliseconds: timeout)
+            let call = Call(callID: 1, method: method, payload: payload, clientID: clientID, deadlineUptimeNanoseconds: deadline,
+                            responder: CallResponder(callID: 1, connection: sink.box, batcher: batcher))
+            // Handlers reach a connection only through the call's responder (its box); the
+            // parameter remains until the generated handler protocol drops it.
+            let unusedConnection = ConnectionHandler(services: services, limits: services.transport, batcher: batcher,
+                                                     logger: services.logger, metrics: services.metrics)
+            services.dispatch(call, connection: unusedConnection)
+        }
+        if !streaming {
+            let outcome = await withRPCCancellationHandler {
+                await Self.unaryOutcome(items)
+            } onCancelRPC: {
+                sink.cancelledByClient()
+            }
+            // Keeps the sink alive until its answer arrived (the box holds it weakly).
+            withExtendedLifetime(sink) {}
+            switch outcome {
+            case .success(let bytes): return StreamingServerResponse(single: ServerResponse(message: bytes))
+            case .failure(let error): return StreamingServerResponse(error: error.rpcError)
+            }
+        }
+        return StreamingServerResponse { writer in
+            try await withRPCCancellationHandler {
+                for await item in items {
+                    switch item {
+                    case .message(let bytes):
+                        do {
+                            try await writer.write(bytes)
+                        } catch {
+                            sink.cancelledByClient()  // the stream is gone: the subscription stops
+                            throw error
+                        }
+                        sink.outputWritten(bytes: bytes.count)
+                    case .end(let error):
+                        if let error { throw error.rpcError }
+                        return [:]
+                    }
+                }
+                return [:]
+            } onCancelRPC: {
+                sink.cancelledByClient()
+            }
+        }
+    }
+
+    private static func unaryOutcome(_ items: AsyncStream<GRPCCallSink.Item>) async -> Result<[UInt8], WaybillStatusError> {
+        var message: [UInt8] = []
+        for await item in items {
+            switch item {
+            case .message(let bytes): message = bytes
+            case .end(let error): return error.map { .failure($0) } ?? .success(message)
+            }
+        }
+        return .failure(WaybillStatusError(.internal, "the call ended without an answer"))
+    }
+}

@@ -1,0 +1,220 @@
+// Standard gRPC beside the frames (docs/GRPC.md): the same handlers answer both transports with
+// the same bytes, statuses and details; deadlines, cancellation, the change-feed stream and
+// graceful shutdown behave as over frames. Real sockets: a server on loopback, grpc-swift's
+// HTTP/2 client.
+
+import Foundation
+import Synchronization
+import Testing
+import WaybillClient
+import WaybillGRPC
+import WaybillProto
+import WaybillServer
+import WaybillWire
+
+/// A server with its gRPC listener on a free port.
+private func withGRPCServer<T>(_ configure: @escaping (inout ServerConfiguration) -> Void = { _ in },
+                               _ body: (TestServer, WaybillGRPCClient) async throws -> T) async throws -> T {
+    try await withServer({ configuration in
+        configuration.grpcPort = 0
+        configure(&configuration)
+    }) { server in
+        let port = try #require(server.server.grpcPort)
+        let grpc = try WaybillGRPCClient(host: "127.0.0.1", port: port, clientID: "grpc-tests", eventLoopGroup: clientGroup)
+        do {
+            let result = try await body(server, grpc)
+            await grpc.close()
+            return result
+        } catch {
+            await grpc.close()
+            throw error
+        }
+    }
+}
+
+/// Events of a gRPC Subscribe stream, collected by a task the test can cancel.
+private final class GRPCFeed: Sendable {
+    private let state = Mutex<(events: [Waybill_V1_ChangeEvent], end: WaybillStatusError?, ended: Bool)>(([], nil, false))
+    private let task = Mutex<Task<Void, Never>?>(nil)
+
+    init(_ client: WaybillGRPCClient, consumer: String, from offset: UInt64 = 0, window: UInt32 = 0) throws {
+        var request = Waybill_V1_SubscribeRequest()
+        request.consumer = consumer
+        request.fromOffset = offset
+        request.windowEvents = window
+        let payload: [UInt8] = try request.serializedBytes()
+        task.withLock { [self] in
+            $0 = Task {
+                do {
+                    try await client.stream(Method.ChangeFeedService.subscribe, payload) { bytes in
+                        let response = try Waybill_V1_SubscribeResponse(serializedBytes: bytes)
+                        self.state.withLock { $0.events += response.events }
+                        return true
+                    }
+                    self.state.withLock { $0.ended = true }
+                } catch let error as WaybillStatusError {
+                    self.state.withLock { $0.end = error; $0.ended = true }
+                } catch {
+                    self.state.withLock { $0.end = WaybillStatusError(.unknown, "\(error)"); $0.ended = true }
+                }
+            }
+        }
+    }
+
+    var events: [Waybill_V1_ChangeEvent] { state.withLock { $0.events } }
+    var end: (ended: Bool, error: WaybillStatusError?) { state.withLock { ($0.ended, $0.end) } }
+
+    func waitForEvents(_ count: Int) async throws -> [Waybill_V1_ChangeEvent] {
+        guard await eventually("\(count) events over gRPC", { events.count >= count || end.ended }) else {
+            throw TimedOut(what: "\(count) events over gRPC (got \(events.count))")
+        }
+        return events
+    }
+
+    func waitForEnd() async throws -> WaybillStatusError? {
+        guard await eventually("the gRPC stream to end", { end.ended }) else { throw TimedOut(what: "the gRPC stream to end") }
+        return end.error
+    }
+
+    func cancel() { task.withLock { $0?.cancel() } }
+}
+
+@Suite("gRPC transport", .timeLimit(.minutes(2)))
+struct GRPCTransportTests {
+    @Test("unary calls over gRPC answer the same bytes as over frames, and a capture over gRPC is stored with its client-id")
+    func sameAnswers() async throws {
+        try await withGRPCServer { server, grpc in
+            let frames = try await server.client()
+            try await frames.loadFixtureNetwork()
+            var capture = Waybill_V1_CaptureOrderRequest()
+            capture.order = Fixture.order("GRPC-1", lines: [("SKU-A", 1), ("SKU-B", 2)])
+            let captured = try await grpc.call(Method.OrderService.captureOrder, capture, as: Waybill_V1_CaptureOrderResponse.self)
+            let orderID = captured.order.orderID
+            #expect(!orderID.isEmpty)
+
+            var get = Waybill_V1_GetOrderRequest()
+            get.orderID = orderID
+            let payload: [UInt8] = try get.serializedBytes()
+            let overFrames = try await frames.send(method: Method.OrderService.getOrder, payload: payload).get()
+            let overGRPC = try await grpc.call(Method.OrderService.getOrder, payload)
+            #expect(overGRPC == overFrames)
+            let order = try Waybill_V1_Order(serializedBytes: overGRPC)
+            #expect(order.externalOrderID == "GRPC-1")
+            #expect(order.history.first?.clientID == "grpc-tests", "the client-id metadata is the call's client identity")
+
+            let list: [UInt8] = try Waybill_V1_ListOrdersRequest().serializedBytes()
+            #expect(try await grpc.call(Method.OrderService.listOrders, list)
+                == (try await frames.send(method: Method.OrderService.listOrders, payload: list).get()))
+        }
+    }
+
+    @Test("a limit error carries the same code, message and details over gRPC as over frames")
+    func sameErrors() async throws {
+        try await withGRPCServer { server, grpc in
+            let frames = try await server.client()
+            var request = Waybill_V1_ListOrdersRequest()
+            request.pageSize = Int32(server.server.configuration.transport.listPageSizeMax + 1)
+            let overFrames = await expectStatus(.invalidArgument) {
+                try await frames.call(Method.OrderService.listOrders, request, as: Waybill_V1_ListOrdersResponse.self)
+            }
+            let overGRPC = await expectStatus(.invalidArgument) {
+                try await grpc.call(Method.OrderService.listOrders, request, as: Waybill_V1_ListOrdersResponse.self)
+            }
+            #expect(overGRPC?.details.limitName == "listPageSizeMax")
+            #expect(overGRPC == overFrames, "code, message and StatusDetails (from waybill-status-details-bin)")
+
+            // A request that does not parse, and an unknown order: the same statuses.
+            await expectStatus(.invalidArgument) { try await grpc.call(Method.OrderService.getOrder, [0xFF, 0xFF, 0xFF]) }
+            var missing = Waybill_V1_GetOrderRequest()
+            missing.orderID = "ord-missing"
+            let notFound = await expectStatus(.notFound) {
+                try await grpc.call(Method.OrderService.getOrder, missing, as: Waybill_V1_Order.self)
+            }
+            let framesNotFound = await expectStatus(.notFound) {
+                try await frames.call(Method.OrderService.getOrder, missing, as: Waybill_V1_Order.self)
+            }
+            #expect(notFound == framesNotFound)
+        }
+    }
+
+    @Test("grpc-timeout is the call's deadline: a capture queued past it is answered DEADLINE_EXCEEDED and never applied")
+    func deadline() async throws {
+        try await withGRPCServer { server, grpc in
+            let frames = try await server.client()
+            try await frames.loadFixtureNetwork()
+            let gate = WriterGate()
+            await gate.close(server.server.writer)
+            var late = Waybill_V1_CaptureOrderRequest()
+            late.order = Fixture.order("GRPC-LATE")
+            await expectStatus(.deadlineExceeded) {
+                try await grpc.call(Method.OrderService.captureOrder, late, as: Waybill_V1_CaptureOrderResponse.self, timeoutMilliseconds: 50)
+            }
+            // The server counts the deadline from the request's arrival, a little after the client
+            // started its own: let that pass too before the writer may run the job.
+            try await Task.sleep(for: .milliseconds(100))
+            gate.open()
+            _ = try await frames.captureOrder(Fixture.order("AFTER-LATE"))
+            let stored = try await frames.allOrders().map(\.externalOrderID)
+            #expect(stored == ["AFTER-LATE"],
+                    "the writer skipped the job whose gRPC deadline had passed")
+        }
+    }
+
+    @Test("Subscribe over gRPC delivers the feed in order, resumes after the acknowledged offset, and a cancel ends the subscription")
+    func subscribeAndResume() async throws {
+        try await withGRPCServer { server, grpc in
+            let frames = try await server.client()
+            try await frames.loadFixtureNetwork()
+            for n in 0..<3 { _ = try await frames.captureOrder(Fixture.order("FEED-G\(n)")) }
+            let head = try await frames.feedInfo().headOffset
+            #expect(head > 3)
+
+            let feed = try GRPCFeed(grpc, consumer: "grpc-reader", from: 1)
+            let events = try await feed.waitForEvents(Int(head))
+            #expect(events.map(\.offset) == Array(1...head))
+            #expect(await eventually("the consumer to show as connected") {
+                (try? await frames.feedInfo().consumers.first { $0.consumer == "grpc-reader" }?.connected) == true
+            })
+            // A new commit is pushed to the open stream.
+            _ = try await frames.captureOrder(Fixture.order("FEED-LIVE"))
+            let newHead = try await frames.feedInfo().headOffset
+            #expect(try await feed.waitForEvents(Int(newHead)).map(\.offset) == Array(1...newHead))
+
+            var acknowledge = Waybill_V1_AcknowledgeRequest()
+            acknowledge.consumer = "grpc-reader"
+            acknowledge.offset = 3
+            _ = try await grpc.call(Method.ChangeFeedService.acknowledge, acknowledge, as: Waybill_V1_AcknowledgeResponse.self)
+            feed.cancel()
+            #expect(await eventually("the cancelled stream's subscription to end") {
+                (try? await frames.feedInfo().consumers.first { $0.consumer == "grpc-reader" }?.connected) == false
+            })
+
+            let resumed = try GRPCFeed(grpc, consumer: "grpc-reader")
+            let again = try await resumed.waitForEvents(Int(newHead) - 3)
+            #expect(again.first?.offset == 4, "resumes after the acknowledged offset 3")
+            #expect(again.map(\.offset) == Array(4...newHead))
+            resumed.cancel()
+        }
+    }
+
+    @Test("graceful shutdown ends a gRPC stream with UNAVAILABLE and retry_after_ms, and the listener stops")
+    func shutdown() async throws {
+        let server = try await TestServer.start { $0.grpcPort = 0 }
+        let port = try #require(server.server.grpcPort)
+        let grpc = try WaybillGRPCClient(host: "127.0.0.1", port: port, clientID: "grpc-shutdown", eventLoopGroup: clientGroup)
+        let frames = try await server.client()
+        try await frames.loadFixtureNetwork()
+        let feed = try GRPCFeed(grpc, consumer: "grpc-shutdown-watcher", from: 1)
+        _ = try await feed.waitForEvents(1)
+        await server.stop()
+        let end = try await feed.waitForEnd()
+        #expect(end?.code == .unavailable)
+        #expect(end?.details.retryAfterMs == UInt32(server.server.configuration.shutdownRetryAfterMilliseconds))
+        // The listener is gone: a new call fails UNAVAILABLE.
+        await expectStatus(.unavailable) {
+            try await grpc.call(Method.SystemService.getServerInfo, Waybill_V1_GetServerInfoRequest(), as: Waybill_V1_ServerInfo.self,
+                                timeoutMilliseconds: 5_000)
+        }
+        await grpc.close()
+    }
+}
