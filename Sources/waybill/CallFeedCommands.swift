@@ -106,67 +106,18 @@ struct RPC: AsyncParsableCommand {
 
     func run() async throws {
         let full = method.hasPrefix("/") ? method : "/waybill.v1." + method
-        guard let entry = rpcTable[full] else {
-            throw ValidationError("unknown method \(full); known: " + rpcTable.keys.sorted().joined(separator: ", "))
+        guard let entry = Method.byPath[full], !entry.serverStreaming else {
+            let known = Method.all.filter { !$0.serverStreaming }.map(\.path)
+            throw ValidationError("unknown unary method \(full); known: " + known.joined(separator: ", "))
         }
-        try await entry(call, file)
+        try await invoke(full, entry.request, entry.response)
+    }
+
+    /// The request read as JSON of the method's request type, the answer printed as its response type
+    /// (both from the generated method table).
+    private func invoke<Request: SwiftProtobuf.Message, Response: SwiftProtobuf.Message>(
+        _ path: String, _ request: Request.Type, _ response: Response.Type) async throws {
+        let body: Request = try readJSON(file)
+        call.print(try await call.invoke(path, body, as: Response.self))
     }
 }
-
-typealias RPCEntry = @Sendable (CallOptions, String) async throws -> Void
-
-/// One method of `rpc`: its request and response types.
-func entry<Request: SwiftProtobuf.Message, Response: SwiftProtobuf.Message>(_ method: String, _ request: Request.Type,
-                                                                          _ response: Response.Type) -> (String, RPCEntry) {
-    (method, { options, file in
-        let body: Request = try readJSON(file)
-        options.print(try await options.invoke(method, body, as: Response.self))
-    })
-}
-
-/// Every unary method by its full name. Add a line when a method is added to Methods.swift.
-let rpcTable: [String: RPCEntry] = Dictionary(uniqueKeysWithValues: [
-    entry(Method.OrderService.captureOrder, Waybill_V1_CaptureOrderRequest.self, Waybill_V1_CaptureOrderResponse.self),
-    entry(Method.OrderService.captureOrders, Waybill_V1_CaptureOrdersRequest.self, Waybill_V1_CaptureOrdersResponse.self),
-    entry(Method.OrderService.getOrder, Waybill_V1_GetOrderRequest.self, Waybill_V1_Order.self),
-    entry(Method.OrderService.listOrders, Waybill_V1_ListOrdersRequest.self, Waybill_V1_ListOrdersResponse.self),
-    entry(Method.OrderService.holdOrder, Waybill_V1_HoldOrderRequest.self, Waybill_V1_OrderResponse.self),
-    entry(Method.OrderService.releaseHold, Waybill_V1_ReleaseHoldRequest.self, Waybill_V1_OrderResponse.self),
-    entry(Method.OrderService.cancelOrder, Waybill_V1_CancelOrderRequest.self, Waybill_V1_OrderResponse.self),
-    entry(Method.OrderService.cancelLines, Waybill_V1_CancelLinesRequest.self, Waybill_V1_OrderResponse.self),
-    entry(Method.OrderService.releaseFulfillment, Waybill_V1_FulfillmentRequest.self, Waybill_V1_OrderResponse.self),
-    entry(Method.OrderService.rejectFulfillment, Waybill_V1_RejectFulfillmentRequest.self, Waybill_V1_OrderResponse.self),
-    entry(Method.OrderService.confirmPick, Waybill_V1_FulfillmentRequest.self, Waybill_V1_OrderResponse.self),
-    entry(Method.OrderService.confirmPack, Waybill_V1_FulfillmentRequest.self, Waybill_V1_OrderResponse.self),
-    entry(Method.OrderService.confirmShipment, Waybill_V1_ConfirmShipmentRequest.self, Waybill_V1_OrderResponse.self),
-    entry(Method.OrderService.confirmDelivery, Waybill_V1_FulfillmentRequest.self, Waybill_V1_OrderResponse.self),
-    entry(Method.OrderService.createReturn, Waybill_V1_CreateReturnRequest.self, Waybill_V1_OrderResponse.self),
-    entry(Method.OrderService.receiveReturn, Waybill_V1_ReceiveReturnRequest.self, Waybill_V1_OrderResponse.self),
-    entry(Method.OrderService.getOrderHistory, Waybill_V1_GetOrderHistoryRequest.self, Waybill_V1_GetOrderHistoryResponse.self),
-    entry(Method.InventoryService.getAvailability, Waybill_V1_GetAvailabilityRequest.self, Waybill_V1_GetAvailabilityResponse.self),
-    entry(Method.InventoryService.adjustInventory, Waybill_V1_InventoryChangeRequest.self, Waybill_V1_InventoryChangeResponse.self),
-    entry(Method.InventoryService.receiveInventory, Waybill_V1_InventoryChangeRequest.self, Waybill_V1_InventoryChangeResponse.self),
-    entry(Method.InventoryService.updateInventorySettings, Waybill_V1_UpdateInventorySettingsRequest.self, Waybill_V1_UpdateInventorySettingsResponse.self),
-    entry(Method.InventoryService.listMovements, Waybill_V1_ListMovementsRequest.self, Waybill_V1_ListMovementsResponse.self),
-    entry(Method.NetworkService.upsertLocations, Waybill_V1_UpsertLocationsRequest.self, Waybill_V1_LocationsResponse.self),
-    entry(Method.NetworkService.listLocations, Waybill_V1_ListRequest.self, Waybill_V1_LocationsResponse.self),
-    entry(Method.NetworkService.upsertCarriers, Waybill_V1_UpsertCarriersRequest.self, Waybill_V1_CarriersResponse.self),
-    entry(Method.NetworkService.listCarriers, Waybill_V1_ListRequest.self, Waybill_V1_CarriersResponse.self),
-    entry(Method.NetworkService.upsertItems, Waybill_V1_UpsertItemsRequest.self, Waybill_V1_ItemsResponse.self),
-    entry(Method.NetworkService.listItems, Waybill_V1_ListRequest.self, Waybill_V1_ItemsResponse.self),
-    entry(Method.NetworkService.setRoutingPolicy, Waybill_V1_RoutingPolicy.self, Waybill_V1_RoutingPolicy.self),
-    entry(Method.NetworkService.getRoutingPolicy, Waybill_V1_GetRoutingPolicyRequest.self, Waybill_V1_RoutingPolicy.self),
-    entry(Method.NetworkService.loadNetwork, Waybill_V1_NetworkModel.self, Waybill_V1_LoadNetworkResponse.self),
-    entry(Method.ChangeFeedService.acknowledge, Waybill_V1_AcknowledgeRequest.self, Waybill_V1_AcknowledgeResponse.self),
-    entry(Method.ChangeFeedService.getFeedInfo, Waybill_V1_GetFeedInfoRequest.self, Waybill_V1_FeedInfo.self),
-    entry(Method.ChangeFeedService.deleteConsumer, Waybill_V1_DeleteConsumerRequest.self, Waybill_V1_FeedInfo.self),
-    entry(Method.ErpService.applyItemMaster, Waybill_V1_ItemMasterMessage.self, Waybill_V1_ErpMessageResult.self),
-    entry(Method.ErpService.applyStockSnapshot, Waybill_V1_StockSnapshotMessage.self, Waybill_V1_ErpMessageResult.self),
-    entry(Method.ErpService.applyStockDeltas, Waybill_V1_StockDeltaMessage.self, Waybill_V1_ErpMessageResult.self),
-    entry(Method.ErpService.recordOrderAcknowledgement, Waybill_V1_ErpOrderAcknowledgement.self, Waybill_V1_ErpMessageResult.self),
-    entry(Method.ErpService.recordDocumentPosted, Waybill_V1_ErpDocumentPosted.self, Waybill_V1_ErpMessageResult.self),
-    entry(Method.ErpService.reconcile, Waybill_V1_ReconcileRequest.self, Waybill_V1_ReconcileReport.self),
-    entry(Method.ErpService.reportBridgeStatus, Waybill_V1_BridgeStatus.self, Waybill_V1_BridgeStatus.self),
-    entry(Method.ErpService.getBridgeStatus, Waybill_V1_GetBridgeStatusRequest.self, Waybill_V1_BridgeStatusList.self),
-    entry(Method.SystemService.getServerInfo, Waybill_V1_GetServerInfoRequest.self, Waybill_V1_ServerInfo.self),
-])
