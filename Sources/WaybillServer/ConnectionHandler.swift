@@ -216,7 +216,7 @@ final class ConnectionHandler: ChannelDuplexHandler, CallStreamTarget {
         let call = Call(callID: envelope.callID, method: envelope.method, payload: [UInt8](envelope.payload),
                         clientID: envelope.metadata["client-id"] ?? "", deadlineUptimeNanoseconds: deadline,
                         responder: CallResponder(callID: envelope.callID, connection: box!, batcher: batcher))
-        services.dispatch(call, connection: self)
+        services.dispatch(call, stream: self)
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {

@@ -11,9 +11,8 @@ import WaybillGRPC
 import WaybillProto
 import WaybillWire
 
-/// The methods answered by a server stream; every other method is unary. (Until the method table
-/// is generated from proto/ with each method's kind.)
-let serverStreamingMethods: Set<String> = [Method.ChangeFeedService.subscribe]
+/// The methods answered by a server stream (the generated method table says which); every other is unary.
+let serverStreamingMethods: Set<String> = Set(Method.all.filter(\.serverStreaming).map(\.path))
 
 final class WaybillGRPCService: RegistrableRPCService {
     private let services: Services
@@ -84,11 +83,7 @@ final class WaybillGRPCService: RegistrableRPCService {
             let deadline = sink.start(timeoutMilliseconds: timeout)
             let call = Call(callID: 1, method: method, payload: payload, clientID: clientID, deadlineUptimeNanoseconds: deadline,
                             responder: CallResponder(callID: 1, connection: sink.box, batcher: batcher))
-            // Handlers reach a connection only through the call's responder (its box); the
-            // parameter remains until the generated handler protocol drops it.
-            let unusedConnection = ConnectionHandler(services: services, limits: services.transport, batcher: batcher,
-                                                     logger: services.logger, metrics: services.metrics)
-            services.dispatch(call, connection: unusedConnection)
+            services.dispatch(call, stream: sink)
         }
         if !streaming {
             let outcome = await withRPCCancellationHandler {

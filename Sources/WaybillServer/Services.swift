@@ -11,8 +11,8 @@ import WaybillProto
 import WaybillStore
 import WaybillWire
 
-/// What a server-streaming handler sends its messages on (today a frames connection).
-typealias CallStream = ConnectionHandler
+/// What a server-streaming handler sends its messages on: a frames connection or a gRPC call.
+typealias CallStream = any CallStreamTarget
 
 /// One entry of the generated dispatch table (Generated/RPCHandlers.swift): parses the request and
 /// calls the handler the RPC's requirement names.
@@ -56,12 +56,12 @@ final class Services: RPCHandlers {
     var transport: TransportLimits { configuration.transport }
     var methods: [String] { handlers.keys.sorted() }
 
-    func dispatch(_ call: Call, connection: ConnectionHandler) {
+    func dispatch(_ call: Call, stream: CallStream) {
         guard let handler = handlers[call.method] else {
             call.responder.respond(.failure(WaybillStatusError(.unimplemented, "unknown method \"\(call.method)\"; methods look like /waybill.v1.OrderService/CaptureOrder")))
             return
         }
-        handler.run(self, call, connection)
+        handler.run(self, call, stream)
     }
 
     /// Runs `body` in the writer's next batch and answers with its result after the commit.
