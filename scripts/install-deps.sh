@@ -6,6 +6,8 @@
 #   libsqlite3-dev           SQLite (GRDB links the system library)
 #   valgrind, jq             C client tests and its interop script
 #   prometheus               a real Prometheus scrapes a live server in a test (admin listener)
+#   python3-grpcio, python3-protobuf, protobuf-compiler-grpc
+#                            the Python gRPC interop test (clients/python: stubs generated from proto/)
 set -euo pipefail
 need=()
 command -v protoc   >/dev/null 2>&1 || need+=(protobuf-compiler)
@@ -15,6 +17,9 @@ command -v protoc-c >/dev/null 2>&1 || need+=(protobuf-c-compiler)
 command -v valgrind >/dev/null 2>&1 || need+=(valgrind)
 command -v jq       >/dev/null 2>&1 || need+=(jq)
 command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
+command -v grpc_python_plugin >/dev/null 2>&1 || need+=(protobuf-compiler-grpc)
+/usr/bin/python3 -c 'import grpc' >/dev/null 2>&1 || need+=(python3-grpcio)
+/usr/bin/python3 -c 'import google.protobuf' >/dev/null 2>&1 || need+=(python3-protobuf)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"

@@ -22,4 +22,6 @@ make -C clients/c test
 
 echo "== C <-> Swift interop against a live server"
 WAYBILL_BIN="$(swift build --show-bin-path)/waybill" clients/c/interop-test.sh
+echo "== Python grpcio stubs <-> Swift server over standard gRPC"
+WAYBILL_BIN="$(swift build --show-bin-path)/waybill" clients/python/interop-test.sh
 echo "all tests passed"
