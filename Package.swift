@@ -115,7 +115,7 @@ let package = Package(
         ]),
         .executableTarget(name: "waybill", dependencies: [
             "WaybillCore", "WaybillProto", "WaybillWire", "WaybillStore", "WaybillServer",
-            "WaybillClient", "WaybillERP", "WaybillSimulator", "WaybillBenchmarks", "WaybillFaultInjection",
+            "WaybillClient", "WaybillERP", "WaybillSimulator", "WaybillBenchmarks", "WaybillFaultInjection", "WaybillGRPC",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
@@ -139,6 +139,13 @@ let package = Package(
             "WaybillGRPC",
             .product(name: "GRPCCore", package: "grpc-swift-2"),
             .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "PropertyBased", package: "swift-property-based"),
+        ]),
+        // The application layer's promise: the server and the in-process simulator answer alike.
+        .testTarget(name: "WaybillApplicationTests", dependencies: [
+            "WaybillSimulator", "WaybillServer", "WaybillClient", "WaybillCore", "WaybillProto",
+            .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "PropertyBased", package: "swift-property-based"),
         ]),

@@ -12,6 +12,7 @@ import WaybillBenchmarks
 import WaybillClient
 import WaybillCore
 import WaybillFaultInjection
+import WaybillGRPC
 import WaybillProto
 import WaybillServer
 import WaybillStore
@@ -225,6 +226,7 @@ struct CaptureBench: AsyncParsableCommand {
     @Option(help: "Server event loop threads (0 = one per core).") var serverThreads = 0
     @Option(help: "WAL checkpoint interval of the background checkpointer (0 = SQLite's automatic checkpoint in the commit).") var walCheckpointMilliseconds = ServerConfiguration().walCheckpointIntervalMilliseconds
     @Option(help: "Benchmark hook: microseconds of delay added to every write, through WaybillFaultInjection's WriteDelay (proves load-regression checks catch a slower write path).") var injectWriteDelayMicroseconds = 0
+    @Option(help: "Throughput run over Waybill's frames, standard gRPC (HTTP/2, docs/GRPC.md), or both (each round: frames, then gRPC, same server and sizes).") var transport: BenchTransport = .frames
 
     struct Report: Codable {
         var orders: Int
@@ -233,6 +235,8 @@ struct CaptureBench: AsyncParsableCommand {
         var ceilingOrdersPerSecond: [Double]
         var commitMilliseconds: [Double]
         var captureOrdersPerSecond: [Double]
+        var transport: String?
+        var grpcCaptureOrdersPerSecond: [Double]?
         var ratio: Double
         var openLoopRate: Int
         var openLoop: LatencySummary?
@@ -250,6 +254,7 @@ struct CaptureBench: AsyncParsableCommand {
         var ceilings: [Double] = []
         var commits: [Double] = []
         var captures: [Double] = []
+        var grpcCaptures: [Double] = []
         var latency: LatencySummary?
         var rssBefore = 0.0, rssAfter = 0.0
         for round in 0..<repeats {
@@ -261,6 +266,7 @@ struct CaptureBench: AsyncParsableCommand {
             configuration.transport.callsInFlightPerConnectionMax = max(inFlight * 2, 1024)
             configuration.walCheckpointIntervalMilliseconds = walCheckpointMilliseconds
             configuration.eventLoopThreads = serverThreads
+            if transport != .frames { configuration.grpcPort = 0 }
             let server = try await WaybillServer.start(configuration: configuration, logger: Logger(label: "bench"))
             let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
             var random = BenchRandom(state: 42 &+ UInt64(round))
@@ -275,11 +281,24 @@ struct CaptureBench: AsyncParsableCommand {
                                             into: clients[0])
             }
             // Warm up, then measure.
-            _ = try await closedLoop(clients: clients, count: min(5_000, orders), prefix: "warm-\(round)", random: &random)
+            var grpcClients: [WaybillGRPCClient] = []
+            if let grpcPort = server.grpcPort {
+                for _ in 0..<connections {
+                    grpcClients.append(try WaybillGRPCClient(host: "127.0.0.1", port: grpcPort, clientID: "bench", eventLoopGroup: group))
+                }
+            }
+            let primaryIsGRPC = transport == .grpc
+            if primaryIsGRPC {
+                _ = try await grpcClosedLoop(clients: grpcClients, count: min(5_000, orders), prefix: "warm-\(round)", random: &random)
+            } else {
+                _ = try await closedLoop(clients: clients, count: min(5_000, orders), prefix: "warm-\(round)", random: &random)
+            }
             rssBefore = residentMegabytes()
             let statsBefore = server.writer.statistics
             let processCPUBefore = processCPUNanoseconds()
-            let elapsed = try await closedLoop(clients: clients, count: orders, prefix: "run-\(round)", random: &random)
+            let elapsed = primaryIsGRPC
+                ? try await grpcClosedLoop(clients: grpcClients, count: orders, prefix: "run-\(round)", random: &random)
+                : try await closedLoop(clients: clients, count: orders, prefix: "run-\(round)", random: &random)
             let processCPU = Double(processCPUNanoseconds() - processCPUBefore) / 1000 / Double(orders)
             let stats = server.writer.statistics
             let batches = stats.batches - statsBefore.batches, jobs = stats.jobs - statsBefore.jobs
@@ -299,6 +318,15 @@ struct CaptureBench: AsyncParsableCommand {
                          processCPU * Double(orders) / 1e6 / elapsed))
             let throughput = Double(orders) / elapsed
             captures.append(throughput)
+            if primaryIsGRPC { grpcCaptures.append(throughput) }
+            if transport == .both {
+                // The same server, sizes and in-flight count over standard gRPC, right after the frames run.
+                _ = try await grpcClosedLoop(clients: grpcClients, count: min(5_000, orders), prefix: "grpc-warm-\(round)", random: &random)
+                let grpcElapsed = try await grpcClosedLoop(clients: grpcClients, count: orders, prefix: "grpc-run-\(round)", random: &random)
+                grpcCaptures.append(Double(orders) / grpcElapsed)
+                print(String(format: "capture over frames: %8.0f orders/s; over gRPC: %8.0f orders/s (%d connections × %d in flight each)",
+                             throughput, Double(orders) / grpcElapsed, connections, inFlight))
+            }
 
             // 2. The ceiling: exactly the rows and bytes Waybill wrote per order (measured from its
             //    database), through the bare C API, same disk, same run.
@@ -337,6 +365,7 @@ struct CaptureBench: AsyncParsableCommand {
             rssAfter = residentMegabytes()
             print(String(format: "resident memory: %.0f MB before the measured run, %.0f MB after", rssBefore, rssAfter))
             for client in clients { await client.close() }
+            for client in grpcClients { await client.close() }
             try await group.shutdownGracefully()
             await server.shutdown()
         }
@@ -344,10 +373,15 @@ struct CaptureBench: AsyncParsableCommand {
         if repeats > 1 {
             print(String(format: "medians over %d rounds: ceiling %.0f/s, capture %.0f/s, ratio %.2f", repeats, median(ceilings), median(captures), ratio))
         }
+        if transport == .both {
+            print(String(format: "transports, medians over %d rounds: frames %.0f orders/s, gRPC %.0f orders/s (gRPC = %.0f%% of frames)",
+                         repeats, median(captures), median(grpcCaptures), 100 * median(grpcCaptures) / median(captures)))
+        }
         if let json {
             let report = Report(orders: orders, lines: lines, reservations: !noReservations, ceilingOrdersPerSecond: ceilings,
                                 commitMilliseconds: commits,
-                                captureOrdersPerSecond: captures, ratio: ratio, openLoopRate: rate, openLoop: latency,
+                                captureOrdersPerSecond: captures, transport: transport.rawValue,
+                                grpcCaptureOrdersPerSecond: grpcCaptures.isEmpty ? nil : grpcCaptures, ratio: ratio, openLoopRate: rate, openLoop: latency,
                                 residentMegabytesBefore: rssBefore, residentMegabytesAfter: rssAfter)
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -415,6 +449,49 @@ struct CaptureBench: AsyncParsableCommand {
         if failed > 0 { throw CLIError("\(failed) captures failed during the benchmark") }
         let refused = refusals.value.load(ordering: .relaxed)
         if refused > 0 { print("closed loop: \(refused) refusals for overload (retried after retry_after_ms)") }
+        return elapsed
+    }
+
+    /// `closedLoop` over standard gRPC: `inFlight` concurrent calls per client (one HTTP/2
+    /// connection each); returns seconds. Overload refusals are retried after retry_after_ms.
+    func grpcClosedLoop(clients: [WaybillGRPCClient], count: Int, prefix: String, random: inout BenchRandom) async throws -> Double {
+        var payloads: [[UInt8]] = []
+        payloads.reserveCapacity(count)
+        for number in 0..<count {
+            var request = Waybill_V1_CaptureOrderRequest()
+            request.order = BenchNetwork.order(number, lines: lines, skus: skus, random: &random, prefix: prefix)
+            payloads.append(try request.serializedBytes())
+        }
+        let work = payloads
+        let next = SharedSync(Atomic<Int>(0))
+        let start = Date()
+        var refused = 0
+        try await withThrowingTaskGroup(of: Int.self) { group in
+            for client in clients {
+                for _ in 0..<inFlight {
+                    group.addTask {
+                        var refusals = 0
+                        while true {
+                            let index = next.value.wrappingAdd(1, ordering: .relaxed).oldValue
+                            if index >= work.count { return refusals }
+                            while true {
+                                do {
+                                    _ = try await client.call(Method.OrderService.captureOrder, work[index])
+                                    break
+                                } catch {
+                                    guard let retry = Self.retryAfter(error) else { throw error }
+                                    refusals += 1
+                                    try await Task.sleep(for: .milliseconds(retry))
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            for try await refusals in group { refused += refusals }
+        }
+        let elapsed = Date().timeIntervalSince(start)
+        if refused > 0 { print("closed loop over gRPC: \(refused) refusals for overload (retried after retry_after_ms)") }
         return elapsed
     }
 
@@ -799,4 +876,9 @@ struct AvailabilityBench: AsyncParsableCommand {
 final class SharedSync<Value: ~Copyable & Sendable>: Sendable {
     let value: Value
     init(_ value: consuming Value) { self.value = value }
+}
+
+/// The transport of `waybill bench capture`'s throughput run.
+enum BenchTransport: String, ExpressibleByArgument, CaseIterable {
+    case frames, grpc, both
 }
