@@ -142,6 +142,13 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "PropertyBased", package: "swift-property-based"),
         ]),
+        // The application layer's promise: the server and the in-process simulator answer alike.
+        .testTarget(name: "WaybillApplicationTests", dependencies: [
+            "WaybillSimulator", "WaybillServer", "WaybillClient", "WaybillCore", "WaybillProto",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "PropertyBased", package: "swift-property-based"),
+        ]),
         .testTarget(name: "WaybillERPTests", dependencies: [
             "WaybillERP", "WaybillServer", "WaybillClient", "WaybillStore", "WaybillCore", "WaybillProto", "WaybillWire",
             .product(name: "NIOCore", package: "swift-nio"),

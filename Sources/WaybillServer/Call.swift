@@ -206,6 +206,9 @@ public final class ReplyBatcher: @unchecked Sendable {
 
 /// One request, parsed from its envelope.
 public struct Call: Sendable {
+    /// The server's key of this call on its connection: never reused there (the client's call id
+    /// may be, once a call ends), so a late answer cannot reach a newer call. Answers and streams
+    /// name the call by it.
     public let callID: UInt64
     public let method: String
     public let payload: [UInt8]

@@ -20,7 +20,10 @@ final class ConnectionHandler: ChannelDuplexHandler, CallStreamTarget {
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
+    /// A call in flight, under the server's key for it (see `calls`).
     struct InFlight {
+        /// The client's call id: what the answer frames carry.
+        var wireCallID: UInt64
         var deadline: Scheduled<Void>?
         var stream: StreamCall?
         var method: String
@@ -34,7 +37,14 @@ final class ConnectionHandler: ChannelDuplexHandler, CallStreamTarget {
     private let metrics: ServerMetrics
     private var context: ChannelHandlerContext?
     private var box: ConnectionBox?
+    /// Calls in flight by the server's key for each: a number never reused on this connection. A
+    /// client may reuse a call id once its call has ended (by its answer, a cancel or a deadline);
+    /// an answer still on its way for the old call (a write that commits after its deadline) then
+    /// finds no call under its key and is dropped, instead of answering the new call.
     private var inFlight: [UInt64: InFlight] = [:]
+    /// The key of each client call id in flight (duplicates, cancels).
+    private var keyOfCallID: [UInt64: UInt64] = [:]
+    private var lastCallKey: UInt64 = 0
     private var closing = false
     /// Whether a whole frame has arrived: before that, a first byte that starts an HTTP/1 method
     /// is someone's browser or curl, answered in plain HTTP.
@@ -97,6 +107,7 @@ final class ConnectionHandler: ChannelDuplexHandler, CallStreamTarget {
             call.stream?.cancel()
         }
         inFlight.removeAll()
+        keyOfCallID.removeAll()
     }
 
     // MARK: back-pressure
@@ -172,7 +183,7 @@ final class ConnectionHandler: ChannelDuplexHandler, CallStreamTarget {
             return
         }
         if envelope.cancel {
-            if let call = inFlight.removeValue(forKey: envelope.callID) {
+            if let key = keyOfCallID.removeValue(forKey: envelope.callID), let call = inFlight.removeValue(forKey: key) {
                 call.deadline?.cancel()
                 call.stream?.cancel()
                 write(callID: envelope.callID, status: WaybillStatusError(.cancelled, "cancelled by the client").status,
@@ -181,7 +192,7 @@ final class ConnectionHandler: ChannelDuplexHandler, CallStreamTarget {
             }
             return
         }
-        if inFlight[envelope.callID] != nil {
+        if keyOfCallID[envelope.callID] != nil {
             connectionError(WaybillStatusError(.invalidArgument, "call_id \(envelope.callID) is already in flight on this connection"),
                             callID: envelope.callID)
             return
@@ -203,19 +214,22 @@ final class ConnectionHandler: ChannelDuplexHandler, CallStreamTarget {
         }
         let now = uptimeNanoseconds()
         var deadline: UInt64 = .max
-        var state = InFlight(deadline: nil, stream: nil, method: envelope.method, startedUptimeNanoseconds: now)
+        lastCallKey += 1
+        let key = lastCallKey
+        var state = InFlight(wireCallID: envelope.callID, deadline: nil, stream: nil, method: envelope.method, startedUptimeNanoseconds: now)
         if envelope.timeoutMs > 0 {
             deadline = now + UInt64(envelope.timeoutMs) * 1_000_000
-            let callID = envelope.callID, box = self.box!
+            let callID = key, box = self.box!
             state.deadline = context.eventLoop.scheduleTask(in: .milliseconds(Int64(envelope.timeoutMs))) {
                 box.finish(callID: callID, response: .failure(WaybillStatusError(
                     .deadlineExceeded, "deadline of \(envelope.timeoutMs) ms exceeded; a mutation may still commit: read back or retry with the same idempotency key")))
             }
         }
-        inFlight[envelope.callID] = state
-        let call = Call(callID: envelope.callID, method: envelope.method, payload: [UInt8](envelope.payload),
+        inFlight[key] = state
+        keyOfCallID[envelope.callID] = key
+        let call = Call(callID: key, method: envelope.method, payload: [UInt8](envelope.payload),
                         clientID: envelope.metadata["client-id"] ?? "", deadlineUptimeNanoseconds: deadline,
-                        responder: CallResponder(callID: envelope.callID, connection: box!, batcher: batcher))
+                        responder: CallResponder(callID: key, connection: box!, batcher: batcher))
         services.dispatch(call, stream: self)
     }
 
@@ -271,9 +285,12 @@ final class ConnectionHandler: ChannelDuplexHandler, CallStreamTarget {
     /// status (2), payload tag and length (6), end_of_stream (2), protocol_version (2).
     static let envelopeOverheadMax = 32
 
-    /// Ends a call with its answer; a second answer (after a deadline fired) is dropped.
-    func finish(callID: UInt64, response: CallResponse) {
-        guard let call = inFlight.removeValue(forKey: callID) else { return }
+    /// Ends a call (`callID` is the server's key of it) with its answer; a second answer (after a
+    /// deadline fired or a cancel) is dropped, even when the client has reused the call id since.
+    func finish(callID key: UInt64, response: CallResponse) {
+        guard let call = inFlight.removeValue(forKey: key) else { return }
+        keyOfCallID.removeValue(forKey: call.wireCallID)
+        let callID = call.wireCallID
         call.deadline?.cancel()
         call.stream?.cancel()
         let elapsed = uptimeNanoseconds() - call.startedUptimeNanoseconds
@@ -306,17 +323,17 @@ final class ConnectionHandler: ChannelDuplexHandler, CallStreamTarget {
     }
 
     /// Registers a server stream for `callID` (already in flight).
-    func attachStream(callID: UInt64, _ stream: StreamCall) -> Bool {
-        guard inFlight[callID] != nil else { return false }
-        inFlight[callID]!.stream = stream
+    func attachStream(callID key: UInt64, _ stream: StreamCall) -> Bool {
+        guard inFlight[key] != nil else { return false }
+        inFlight[key]!.stream = stream
         return true
     }
 
     /// One frame of a server stream (end_of_stream = false); false when the call is gone.
     @discardableResult
-    func streamFrame(callID: UInt64, payload: [UInt8]) -> Bool {
-        guard inFlight[callID] != nil else { return false }
-        write(callID: callID, status: nil, payload: payload, endOfStream: false)
+    func streamFrame(callID key: UInt64, payload: [UInt8]) -> Bool {
+        guard let call = inFlight[key] else { return false }
+        write(callID: call.wireCallID, status: nil, payload: payload, endOfStream: false)
         batcher.needsFlush(self)
         return true
     }
@@ -358,10 +375,10 @@ final class ConnectionHandler: ChannelDuplexHandler, CallStreamTarget {
     /// Ends every stream with UNAVAILABLE and retry_after_ms (graceful shutdown); the connection
     /// ends once unary calls are answered.
     func shutdown() {
-        for (callID, call) in inFlight where call.stream != nil {
+        for (key, call) in inFlight where call.stream != nil {
             var error = Self.shuttingDown(services.configuration)
             error.message = "server is shutting down; resubscribe elsewhere or later"
-            finish(callID: callID, response: .failure(error))
+            finish(callID: key, response: .failure(error))
         }
         flushNow()
         if quiescing && inFlight.isEmpty { endOutput() }

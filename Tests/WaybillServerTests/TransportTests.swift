@@ -21,7 +21,7 @@ struct WireBoundaryTests {
     func oversizedFrameWithCallID() async throws {
         try await withServer({ $0.transport.frameBytesMax = 4_096 }) { server in
             let bystander = try await server.client()
-            _ = try await bystander.serverInfo()
+            _ = try await bystander.feedInfo()
             try await bystander.loadFixtureNetwork()
             let raw = try await server.raw()
             // Only the header and the call_id field: the server must not wait for the other 4,000+ bytes.
@@ -36,7 +36,7 @@ struct WireBoundaryTests {
             #expect(answer.endOfStream)
             #expect(answer.protocolVersion == .protocolVersion1)
             // The other connection is still served, and so is a new one.
-            _ = try await bystander.serverInfo()
+            _ = try await bystander.feedInfo()
             _ = try await bystander.captureOrder(Fixture.order("STILL-1"))
             let fresh = try await server.client()
             #expect(try await fresh.getOrder(channel: .web, externalOrderID: "STILL-1").orderID == "W-00000001")
@@ -58,7 +58,7 @@ struct WireBoundaryTests {
             order.attributes = Dictionary(uniqueKeysWithValues: (0..<60).map { ("key\($0)", String(repeating: "v", count: 100)) })
             let error = await expectStatus(.resourceExhausted) { try await client.captureOrder(order) }
             #expect(error?.details.limitName == "frameBytesMax")
-            _ = try await server.client().serverInfo()
+            _ = try await server.client().feedInfo()
         }
     }
 
