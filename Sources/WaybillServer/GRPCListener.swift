@@ -27,13 +27,15 @@ final class GRPCListener: Sendable {
         self.stopped = stopped
     }
 
-    /// The transport's settings from the frames' limits: message size = frameBytesMax, concurrent
+    /// The transport's settings from the frames' limits: message size ≤ 2 × frameBytesMax, concurrent
     /// streams per connection = callsInFlightPerConnectionMax, idle connections closed after
     /// idleTimeoutMilliseconds, and connections counted with the frames' against connectionsMax.
     static func transportConfig(_ limits: TransportLimits, registry: ConnectionRegistry, metrics: ServerMetrics)
         -> HTTP2ServerTransport.Posix.Config {
         var config = HTTP2ServerTransport.Posix.Config.defaults
-        config.rpc.maxRequestPayloadSize = limits.frameBytesMax
+        // The service refuses a message over frameBytesMax with the frames' status and details;
+        // the transport resets a stream whose message exceeds twice that without reading it.
+        config.rpc.maxRequestPayloadSize = limits.frameBytesMax * 2
         config.http2.maxConcurrentStreams = limits.callsInFlightPerConnectionMax
         config.connection.maxIdleTime = .milliseconds(limits.idleTimeoutMilliseconds)
         config.channelDebuggingCallbacks.onAcceptTCPConnection = { channel in

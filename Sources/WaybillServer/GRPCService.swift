@@ -65,6 +65,13 @@ final class WaybillGRPCService: RegistrableRPCService {
         guard let payload else {
             return StreamingServerResponse(error: WaybillStatusError(.invalidArgument, "\(method): no request message").rpcError)
         }
+        let frameBytesMax = services.transport.frameBytesMax
+        if payload.count > frameBytesMax {
+            services.metrics.rejected(reason: "bad_frame")
+            return StreamingServerResponse(error: WaybillStatusError.limit(
+                .resourceExhausted, name: "frameBytesMax", value: frameBytesMax,
+                "the request message (\(payload.count) bytes) exceeds the frame limit").rpcError)
+        }
         if draining.isSet {
             services.metrics.rejected(reason: "shutting_down")
             return StreamingServerResponse(error: ConnectionHandler.shuttingDown(services.configuration).rpcError)

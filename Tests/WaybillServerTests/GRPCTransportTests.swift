@@ -197,6 +197,42 @@ struct GRPCTransportTests {
         }
     }
 
+    @Test("frameBytesMax bounds a gRPC request: a larger one is RESOURCE_EXHAUSTED naming the limit, a smaller one is served")
+    func messageSizeLimit() async throws {
+        try await withGRPCServer({ $0.transport.frameBytesMax = 8_192 }) { _, grpc in
+            var request = Waybill_V1_GetOrderRequest()
+            request.orderID = String(repeating: "x", count: 9_000)
+            let refused = await expectStatus(.resourceExhausted) {
+                try await grpc.call(Method.OrderService.getOrder, request, as: Waybill_V1_Order.self)
+            }
+            #expect(refused?.details.limitName == "frameBytesMax" && refused?.details.limitValue == 8_192)
+            request.orderID = "ord-missing"
+            await expectStatus(.notFound) { try await grpc.call(Method.OrderService.getOrder, request, as: Waybill_V1_Order.self) }
+        }
+    }
+
+    @Test("connectionsMax counts gRPC connections with the frames': one over it is refused, served again once one closes")
+    func connectionLimit() async throws {
+        try await withServer({ $0.grpcPort = 0; $0.transport.connectionsMax = 1 }) { server in
+            let port = try #require(server.server.grpcPort)
+            let frames = try await server.client()
+            _ = try await frames.serverInfo()
+            let grpc = try WaybillGRPCClient(host: "127.0.0.1", port: port, clientID: "grpc-limit", eventLoopGroup: clientGroup)
+            await expectStatus(.unavailable) {
+                try await grpc.call(Method.SystemService.getServerInfo, Waybill_V1_GetServerInfoRequest(), as: Waybill_V1_ServerInfo.self,
+                                    timeoutMilliseconds: 5_000)
+            }
+            await grpc.close()
+            await frames.close()
+            #expect(await eventually("the frames connection to be gone") { server.server.connectionCount == 0 })
+            let second = try WaybillGRPCClient(host: "127.0.0.1", port: port, clientID: "grpc-limit", eventLoopGroup: clientGroup)
+            let info = try await second.call(Method.SystemService.getServerInfo, Waybill_V1_GetServerInfoRequest(), as: Waybill_V1_ServerInfo.self,
+                                             timeoutMilliseconds: 5_000)
+            #expect(info.connections == 1, "the gRPC connection is counted")
+            await second.close()
+        }
+    }
+
     @Test("graceful shutdown ends a gRPC stream with UNAVAILABLE and retry_after_ms, and the listener stops")
     func shutdown() async throws {
         let server = try await TestServer.start { $0.grpcPort = 0 }
