@@ -149,8 +149,9 @@ struct GRPCTransportTests {
             await expectStatus(.deadlineExceeded) {
                 try await grpc.call(Method.OrderService.captureOrder, late, as: Waybill_V1_CaptureOrderResponse.self, timeoutMilliseconds: 50)
             }
-            // The server counts the deadline from the request's arrival, a little after the client
-            // started its own: let that pass too before the writer may run the job.
+            // The server counts the deadline from the request's arrival, after the client started
+            // its own: once the job is queued (it arrived), its 50 ms certainly pass in 100 more.
+            #expect(await eventually("the capture to reach the writer's queue") { server.server.writer.queueDepth >= 1 })
             try await Task.sleep(for: .milliseconds(100))
             gate.open()
             _ = try await frames.captureOrder(Fixture.order("AFTER-LATE"))
