@@ -1,0 +1,24 @@
+// What the router answers: the shipments planned, the units left unallocated and the decision.
+
+public struct PlannedShipment: Hashable, Sendable {
+    public var locationID: LocationID
+    public var lines: [FulfillmentLine]
+    public var carrierID: String
+    public var carrierService: String
+    /// "carrier/service" capacity resource, "" when unrated.
+    public var carrierResource: String
+    public var shippingCost: Money
+    public var processingCost: Money
+    public var transitDays: Int32
+    public var processingDay: Int64
+    public var score: Double
+}
+
+public struct AllocationPlan: Sendable {
+    public var shipments: [PlannedShipment]
+    /// Units no location can supply now, per line id (in line order).
+    public var unallocated: [(lineID: String, quantity: Int32)]
+    public var decision: RoutingDecision
+
+    public var unallocatedUnits: Int32 { unallocated.reduce(0) { $0 + $1.quantity } }
+}

@@ -1,0 +1,197 @@
+// Capturing an order: validation, idempotency by external order id, routing (or a plan routed
+// ahead, if still current) and the reservations.
+
+/// An order draft that passed `Validation.check` under `limits`; only this init makes one.
+public struct ValidatedDraft: Sendable {
+    public let draft: OrderDraft
+    public let limits: DomainLimits
+
+    public init(_ draft: OrderDraft, limits: DomainLimits, field: String = "order") throws {
+        if let error = Validation.check(draft, limits: limits, field: field) { throw error }
+        self.draft = draft
+        self.limits = limits
+    }
+}
+
+public struct CaptureResult: Sendable {
+    public var order: Order
+    public var replayed: Bool
+}
+
+extension Engine {
+    /// Captures an order. `plannedAhead` is a plan the caller routed against a recent committed
+    /// snapshot (off the writer thread); it is used only if it is still valid against the live
+    /// state — same policy version, every unit allocated, each reservation still available, the
+    /// capacity still there, the same processing day — otherwise the order is routed here.
+    public mutating func capture(_ draft: OrderDraft, context: CommandContext, storage: some EngineStorage,
+                                 plannedAhead: AllocationPlan? = nil) throws -> CaptureResult {
+        try capture(ValidatedDraft(draft, limits: limits), context: context, storage: storage, plannedAhead: plannedAhead)
+    }
+
+    /// Capture of a draft checked before (on an event loop, say): it is not checked again unless
+    /// it was checked under other limits than this engine's.
+    public mutating func capture(_ validated: ValidatedDraft, context: CommandContext, storage: some EngineStorage,
+                                 plannedAhead: AllocationPlan? = nil) throws -> CaptureResult {
+        let draft = validated.draft
+        if validated.limits != limits, let error = Validation.check(draft, limits: limits) { throw error }
+        let channel = draft.channel!
+        // Without locations every order would be accepted and backordered in silence.
+        if state.network.locations.isEmpty { throw DomainError.noNetworkLoaded() }
+        if let existingID = try storage.orderID(channel: channel, externalOrderID: draft.externalOrderID) {
+            guard let existing = try storage.loadOrder(existingID) else {
+                preconditionFailure("idempotency key of \(existingID) points to a missing order")
+            }
+            var comparable = draft
+            comparable.holds = []
+            let sameHolds = existing.history.first?.detail == Self.holdsSignature(draft.holds)
+            if existing.draft == comparable && sameHolds { return CaptureResult(order: existing, replayed: true) }
+            throw DomainError(.alreadyExists,
+                              "order.external_order_id: \(channel.name) order \"\(draft.externalOrderID)\" was already captured as \(existingID) with different content",
+                              field: "order.external_order_id", existingOrderID: existingID)
+        }
+        // The item master decides what is sellable. An inactive SKU is refused. An unknown one is
+        // refused too (stock of an unknown item is refused, so it would be backordered forever),
+        // unless the channel holds such orders until the item master gains the SKU.
+        var unknownLines: [Int] = []
+        for (index, line) in draft.lines.enumerated() {
+            if let item = state.network.items[line.sku] {
+                if !item.active { throw DomainError.inactiveItem(onLine: index, line.sku) }
+            } else {
+                unknownLines.append(index)
+            }
+        }
+        if let first = unknownLines.first, state.network.settings(of: channel).unknownItems == .refuse {
+            throw DomainError.unknownItem(onLine: first, draft.lines[first].sku, channel: channel, othersUnknown: unknownLines.count - 1)
+        }
+        // Distances need a destination: never route "unknown" as if it were "here".
+        if draft.fulfillment.method == .ship && draft.shipTo.coordinates == nil && router.gazetteer.place(for: draft.shipTo) == nil {
+            throw DomainError.unknownDestination(draft.shipTo)
+        }
+        if draft.fulfillment.method == .pickup {
+            let storeID = draft.fulfillment.pickupLocationID!
+            guard let store = state.network.locations[storeID] else {
+                throw DomainError.invalid("order.fulfillment.pickup_location_id", "unknown location \(storeID)")
+            }
+            if !store.pickup || !store.active {
+                throw DomainError.invalid("order.fulfillment.pickup_location_id", "\(storeID) does not serve store pickup")
+            }
+        }
+
+        // Capacity of past days can no longer be allocated against: forget it once a day.
+        if context.now.day > state.capacityForgottenBefore + 1 {
+            state.capacity.forget(before: context.now.day - 1)
+            state.capacityForgottenBefore = context.now.day - 1
+        }
+        if !unknownLines.isEmpty {
+            return try captureWaitingForItems(draft, unknownLines: unknownLines, context: context, storage: storage)
+        }
+        let sequence = state.nextOrderSequence
+        var order = Order(id: OrderID(sequence: sequence), draft: draft, capturedAt: context.now, captureSequence: sequence)
+        let lines = order.lines.map { RoutingLine(lineID: $0.lineID, sku: $0.sku, quantity: $0.quantity) }
+        let plan: AllocationPlan
+        if let plannedAhead, isCurrent(plannedAhead, for: lines, now: context.now) {
+            plan = plannedAhead
+        } else {
+            plan = route(order, lines: lines, now: context.now, trigger: "capture")
+        }
+        let policy = state.policy
+        let everything = plan.unallocated.isEmpty
+        let allocatedUnits = plan.shipments.reduce(0) { $0 + $1.lines.reduce(0) { $0 + $1.quantity } }
+        if !everything {
+            let canKeepPart = policy.allowPartialAllocation && allocatedUnits > 0
+            if !policy.allowBackorder && !canKeepPart {
+                throw DomainError(.failedPrecondition,
+                                  "insufficient stock: " + plan.unallocated.map { "line \($0.lineID) short by \($0.quantity)" }.joined(separator: ", ")
+                                      + " (policy \(policy.name) v\(policy.version) allows no backorder)",
+                                  currentState: "INSUFFICIENT_STOCK")
+            }
+        }
+        // Decided: from here on nothing fails but storage.
+        state.nextOrderSequence += 1
+        var movements: [Movement] = []
+        var capacity: [CapacityUse] = []
+        if everything || policy.allowPartialAllocation {
+            allocate(plan, to: &order, now: context.now, movements: &movements, capacity: &capacity)
+            for (lineID, quantity) in plan.unallocated {
+                let index = order.lineIndex(lineID)!
+                if policy.allowBackorder {
+                    order.lines[index].quantities.backordered += quantity
+                } else {
+                    order.lines[index].quantities.cancelled += quantity
+                }
+            }
+        } else {
+            // Ship complete: nothing is reserved until the whole order can be.
+            for index in order.lines.indices { order.lines[index].quantities.backordered = order.lines[index].quantity }
+            order.routingDecisions.append(plan.decision)
+        }
+        if policy.releaseOnAllocation && !order.isOnHold { releaseCreated(&order, now: context.now) }
+        order.recomputeLineQuantities()
+        order.version = 1
+        order.history.append(HistoryEntry(at: context.now, action: "captured", reason: "", clientID: context.clientID,
+                                          requestID: context.requestID, detail: Self.holdsSignature(draft.holds), version: 1))
+        try storage.insertOrder(order)
+        try commit(movements: movements, capacity: capacity, storage: storage)
+        try storage.appendEvents([DomainEvent(type: "order.captured", aggregate: .order(order), aggregateSequence: 1,
+                                              occurredAt: context.now, clientID: context.clientID, detail: order.status.description)])
+        if order.backorderedUnits > 0 { state.backorders.update(order) }
+        return CaptureResult(order: order, replayed: false)
+    }
+
+    /// Holds given at capture are part of its content; the history entry keeps their signature.
+    static func holdsSignature(_ holds: [Hold]) -> String {
+        holds.map { "hold:\($0.reason.name):\($0.note)" }.joined(separator: "|")
+    }
+
+    /// The routing request for capturing `draft` now (callers routing ahead use the same one).
+    public static func captureRoutingRequest(_ draft: OrderDraft, now: Timestamp) -> RoutingRequest {
+        RoutingRequest(
+            lines: draft.lines.map { RoutingLine(lineID: $0.lineID, sku: $0.sku, quantity: $0.quantity) },
+            channel: draft.channel ?? .web, shipTo: draft.shipTo.coordinates, shipToRegion: draft.shipTo.region,
+            shipToCity: draft.shipTo.city, shipToCountry: draft.shipTo.country, method: draft.fulfillment.method, pickupLocationID: draft.fulfillment.pickupLocationID,
+            serviceLevel: draft.fulfillment.serviceLevel, excludedLocationIDs: [], now: now,
+            currency: draft.lines.first?.unitPrice.currency ?? "USD", trigger: "capture")
+    }
+
+    /// Whether a plan made ahead from a committed snapshot can be applied to the live state as is.
+    func isCurrent(_ plan: AllocationPlan, for lines: [RoutingLine], now: Timestamp) -> Bool {
+        guard plan.decision.policyVersion == state.policy.version, plan.unallocated.isEmpty else { return false }
+        // Units planned per order line, and needed per SKU × location. Orders are small: linear
+        // search up to 16 lines (no hashing of line ids and keys), hash maps beyond.
+        let small = lines.count <= 16
+        let lineIndex: [String: Int] = small ? [:] : Dictionary(lines.enumerated().map { ($1.lineID, $0) }, uniquingKeysWith: { a, _ in a })
+        var planned = [Int32](repeating: 0, count: lines.count)
+        var needed: [(key: InventoryKey, quantity: Int64)] = []
+        var neededIndex: [InventoryKey: Int] = [:]
+        for shipment in plan.shipments {
+            guard let location = state.network.locations[shipment.locationID], location.active,
+                  location.processingDay(at: now) == shipment.processingDay else { return false }
+            if location.dailyOrderCapacity > 0
+                && state.capacity.used(CapacityKey(locationID: location.locationID, day: shipment.processingDay)) >= location.dailyOrderCapacity {
+                return false
+            }
+            if !shipment.carrierResource.isEmpty,
+               let option = state.network.services(at: location.locationID).first(where: { $0.resource == shipment.carrierResource }),
+               option.service.dailyCapacityPerLocation > 0,
+               state.capacity.used(CapacityKey(locationID: location.locationID, resource: shipment.carrierResource, day: shipment.processingDay))
+                >= option.service.dailyCapacityPerLocation {
+                return false
+            }
+            for line in shipment.lines {
+                guard let index = small ? lines.firstIndex(where: { $0.lineID == line.lineID }) : lineIndex[line.lineID],
+                      lines[index].sku == line.sku else { return false }
+                planned[index] += line.quantity
+                let key = InventoryKey(sku: line.sku, locationID: shipment.locationID)
+                if let at = small ? needed.firstIndex(where: { $0.key == key }) : neededIndex[key] {
+                    needed[at].quantity += Int64(line.quantity)
+                } else {
+                    if !small { neededIndex[key] = needed.count }
+                    needed.append((key, Int64(line.quantity)))
+                }
+            }
+        }
+        for index in lines.indices where planned[index] != lines[index].quantity { return false }
+        for entry in needed where state.inventory.available(entry.key.sku, at: entry.key.locationID) < entry.quantity { return false }
+        return true
+    }
+}
