@@ -58,15 +58,22 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         ]),
-        .target(name: "WaybillStore", dependencies: [
+        // The application layer: the rules that are neither transport nor pure domain (validation and
+        // routing ahead of a capture, the channel availability rule, idempotency fingerprints,
+        // authorization), called by the server and the in-process simulator alike. No NIO, no GRDB.
+        .target(name: "WaybillApplication", dependencies: [
             "WaybillCore", "WaybillProto",
+            .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        ]),
+        .target(name: "WaybillStore", dependencies: [
+            "WaybillCore", "WaybillProto", "WaybillApplication",
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "GRDBSQLite", package: "GRDB.swift"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
         ]),
         .target(name: "WaybillServer", dependencies: [
-            "WaybillCore", "WaybillProto", "WaybillWire", "WaybillStore", "WaybillGRPC",
+            "WaybillCore", "WaybillProto", "WaybillWire", "WaybillStore", "WaybillGRPC", "WaybillApplication",
             .product(name: "GRPCCore", package: "grpc-swift-2"),
             .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
             .product(name: "NIOCore", package: "swift-nio"),
@@ -90,7 +97,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "WaybillSimulator", dependencies: [
-            "WaybillCore", "WaybillProto", "WaybillClient", "WaybillServer", "WaybillStore", "WaybillWire",
+            "WaybillCore", "WaybillProto", "WaybillClient", "WaybillServer", "WaybillStore", "WaybillWire", "WaybillApplication",
             .product(name: "Histogram", package: "hdrhistogram-swift"),
             .product(name: "Collections", package: "swift-collections"),
             .product(name: "Logging", package: "swift-log"),
@@ -144,7 +151,7 @@ let package = Package(
         ]),
         // The application layer's promise: the server and the in-process simulator answer alike.
         .testTarget(name: "WaybillApplicationTests", dependencies: [
-            "WaybillSimulator", "WaybillServer", "WaybillClient", "WaybillCore", "WaybillProto",
+            "WaybillApplication", "WaybillSimulator", "WaybillServer", "WaybillClient", "WaybillCore", "WaybillProto",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "PropertyBased", package: "swift-property-based"),

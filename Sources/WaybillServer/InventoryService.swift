@@ -2,6 +2,7 @@
 
 import Dispatch
 import SwiftProtobuf
+import WaybillApplication
 import WaybillCore
 import WaybillProto
 import WaybillStore
@@ -60,17 +61,13 @@ extension Services {
                     if response.positions.count > limit { return true }
                 }
                 if let channel, let network {
+                    // The application layer's rule (the in-process simulator answers with the same).
+                    let rule = ChannelAvailability(sku, for: channel, inventory: book, network: network)
                     var availability = Waybill_V1_NetworkAvailability()
                     availability.sku = skuName
                     availability.channel = channel.proto
-                    for entry in book.entries(for: sku) {
-                        guard let location = network.locations[entry.locationID], location.active, location.sells(to: channel) else {
-                            continue
-                        }
-                        let available = entry.balance.available
-                        availability.available += available
-                        if available > 0 { availability.locationsWithStock += 1 }
-                    }
+                    availability.available = rule.available
+                    availability.locationsWithStock = rule.locationsWithStock
                     response.network.append(availability)
                 }
             }

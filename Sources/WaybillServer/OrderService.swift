@@ -1,6 +1,7 @@
 // waybill.v1.OrderService: capture, reads and the lifecycle.
 
 import SwiftProtobuf
+import WaybillApplication
 import WaybillCore
 import WaybillProto
 import WaybillStore
@@ -23,21 +24,19 @@ struct OrderOutcome: Sendable {
 
 extension Services {
     func captureOrder(_ request: Waybill_V1_CaptureOrderRequest, call: Call) {
-        // Reject bad orders here, on the event loop, without queueing for the writer (which
-        // then does not check them again).
-        let draft: ValidatedDraft
+        // Validated and routed ahead here, on the event loop, in parallel with the writer (which
+        // does not check the draft again and only checks the plan is still valid).
+        let prepared: PreparedCapture
         do {
-            draft = try ValidatedDraft(OrderDraft(proto: request.order), limits: self.configuration.domain)
+            prepared = try CapturePreparation.prepare(OrderDraft(proto: request.order), limits: self.configuration.domain,
+                                                      now: self.configuration.clock(), against: self.writer.committed)
         } catch {
             call.responder.respond(.from(error))
             return
         }
-        // Route here, in parallel with the writer, against the committed state; the writer only
-        // checks the plan is still valid (else it routes again itself).
-        let plan = self.writer.committed.planCapture(draft.draft, now: self.configuration.clock())
         self.write(call, { context in
-            let result = try context.engine.capture(draft, context: self.context(call, context), storage: context.engineStorage,
-                                                    plannedAhead: plan)
+            let result = try context.engine.capture(prepared.draft, context: self.context(call, context), storage: context.engineStorage,
+                                                    plannedAhead: prepared.plan)
             return OrderOutcome(order: result.order, replayed: result.replayed,
                                 bytes: result.replayed ? nil : context.storedBytes(of: result.order))
         }, respond: { .bytes($0.responseBytes) })
@@ -47,27 +46,26 @@ extension Services {
         guard self.within(call, request.orders.count, "ordersPerBatchMax", self.transport.ordersPerBatchMax, "orders") else {
             return
         }
-        var drafts: [Result<ValidatedDraft, WaybillStatusError>] = []
-        for (index, order) in request.orders.enumerated() {
+        let now = self.configuration.clock()
+        let prepared: [Result<PreparedCapture, WaybillStatusError>] = request.orders.enumerated().map { index, order in
             do {
                 let draft = try OrderDraft(proto: order, field: "orders[\(index)]")
-                drafts.append(.success(try ValidatedDraft(draft, limits: self.configuration.domain, field: "orders[\(index)]")))
+                return .success(try CapturePreparation.prepare(draft, limits: self.configuration.domain, field: "orders[\(index)]",
+                                                               now: now, against: self.writer.committed))
             } catch {
-                drafts.append(.failure(statusError(error)))
+                return .failure(statusError(error))
             }
         }
-        let now = self.configuration.clock()
-        let prepared = drafts.map { draft in draft.map { ($0, self.writer.committed.planCapture($0.draft, now: now)) } }
         self.write(call, { context in
             var results: [Result<OrderOutcome, WaybillStatusError>] = []
             for (index, draft) in prepared.enumerated() {
                 switch draft {
                 case .failure(let error): results.append(.failure(error))
-                case .success(let (draft, plan)):
+                case .success(let capture):
                     // Each order succeeds or fails on its own; a storage error still aborts the batch.
                     do {
-                        let result = try context.engine.capture(draft, context: self.context(call, context),
-                                                                storage: context.engineStorage, plannedAhead: plan)
+                        let result = try context.engine.capture(capture.draft, context: self.context(call, context),
+                                                                storage: context.engineStorage, plannedAhead: capture.plan)
                         results.append(.success(OrderOutcome(order: result.order, replayed: result.replayed,
                                                              bytes: result.replayed ? nil : context.storedBytes(of: result.order))))
                     } catch var error as DomainError {
@@ -242,7 +240,7 @@ extension Services {
             call.responder.respond(.from(DomainError.invalid("request_id", "is required (the idempotency key of this call)")))
             return
         }
-        let print = fingerprint(request) ^ fingerprint(Array(Method.OrderService.reallocateOrders.utf8))
+        let print = RequestFingerprint.of(request, method: Method.OrderService.reallocateOrders)
         self.write(call, { context in
             let result = try context.engine.reallocate(
                 orderIDs: request.orderIds.map(OrderID.init), allBackorders: request.allBackorders,
@@ -289,7 +287,7 @@ extension Services {
             return
         }
         let requestKey = request[keyPath: requestID]
-        let print = fingerprint(request) ^ fingerprint(Array(call.method.utf8))
+        let print = RequestFingerprint.of(request, method: call.method)
         self.write(call, { context in
             let result = try context.engine.apply(command, to: OrderID(id),
                                                   context: self.context(call, context, requestID: requestKey, fingerprint: print),

@@ -2,9 +2,11 @@
 // only to copy in what a batch changed. Availability reads never wait for the writer's I/O.
 
 import Synchronization
+import WaybillApplication
 import WaybillCore
 
-public final class CommittedState: Sendable {
+/// The application layer's view of committed state (WaybillApplication.CommittedStateView).
+public final class CommittedState: CommittedStateView, Sendable {
     private let inventory: Mutex<InventoryBook>
     private let network: Mutex<NetworkState>
     private let policy: Mutex<RoutingPolicy>
@@ -19,13 +21,12 @@ public final class CommittedState: Sendable {
         router = engine.router
     }
 
-    /// Routes a capture against the last committed state, off the writer thread. The writer
-    /// applies the plan only if it is still valid (Engine.capture's `plannedAhead`).
-    public func planCapture(_ draft: OrderDraft, now: Timestamp) -> AllocationPlan {
-        let request = Engine.captureRoutingRequest(draft, now: now)
-        let book = inventory.withLock { $0.subset(draft.lines.map(\.sku)) }
+    /// What routing a capture ahead reads (off the writer thread): only the balances of `skus`
+    /// are copied out. The writer applies a plan only if it is still valid (Engine.capture's `plannedAhead`).
+    public func routingSnapshot(of skus: [SKU]) -> RoutingSnapshot {
+        let book = inventory.withLock { $0.subset(skus) }
         let (network, policy, capacity) = (network.withLock { $0 }, policy.withLock { $0 }, capacity.withLock { $0 })
-        return router.route(request, policy: policy, network: network, inventory: book, capacity: capacity)
+        return RoutingSnapshot(router: router, policy: policy, network: network, capacity: capacity, inventory: book)
     }
 
     func publish(changedSKUs: [SKU], from engine: Engine, networkChanged: Bool) {

@@ -1,8 +1,11 @@
 // The in-process driver: the model drives WaybillCore's Engine directly, in virtual time (the
 // virtual clock is the commands' CommandContext.now), over a storage made for simulation:
 // orders in an array by capture sequence, the movement ledger kept as per-position totals,
-// change-feed events handed to the model as they are appended. No sockets, no disk.
+// change-feed events handed to the model as they are appended. No sockets, no disk. What is
+// neither transport nor domain (capture preparation, the availability rule, fingerprints) is the
+// server's own application layer (WaybillApplication), called here as the server calls it.
 
+import WaybillApplication
 import WaybillCore
 
 /// EngineStorage for long simulations: what the checks need, compactly.
@@ -199,7 +202,11 @@ final class InProcessGateway: Gateway {
         do {
             switch request {
             case .capture(let draft):
-                let result = try engine.capture(draft, context: context(now), storage: storage)
+                // Validated and routed ahead against committed state, as the server does on its
+                // event loops; the engine applies the plan after checking it is still valid.
+                let prepared = try CapturePreparation.prepare(draft, limits: engine.limits, now: Timestamp(millisecondsSinceEpoch: now),
+                                                              against: engine)
+                let result = try engine.capture(prepared.draft, context: context(now), storage: storage, plannedAhead: prepared.plan)
                 return .order(result.order, replayed: result.replayed)
             case .getOrderByKey(let channel, let external):
                 guard let id = try storage.orderID(channel: channel, externalOrderID: external), let order = try storage.loadOrder(id) else { return .notFound }
@@ -208,29 +215,22 @@ final class InProcessGateway: Gateway {
                 guard let order = try storage.loadOrder(id) else { return .notFound }
                 return .order(order, replayed: false)
             case .availability(let skus, let channel):
-                var total: Int64 = 0
-                for sku in skus {
-                    for entry in engine.inventory.entries(for: sku) {
-                        guard let location = engine.network.locations[entry.locationID], location.sells(to: channel) else { continue }
-                        total += entry.balance.available
-                    }
-                }
-                return .available(total)
+                return .available(engine.channelAvailability(of: skus, for: channel).reduce(0) { $0 + $1.available })
             case .lifecycle(let id, let command, let requestID):
-                let result = try engine.apply(command, to: id, context: context(now, requestID: requestID, fingerprint: Self.fingerprint(command)),
+                let result = try engine.apply(command, to: id, context: context(now, requestID: requestID, fingerprint: try Self.fingerprint(request)),
                                               storage: storage)
                 return .order(result.order, replayed: result.replayed)
             case .erpAcknowledgement(let id, let document, let messageID):
                 let result = try engine.recordErpAcknowledgement(orderID: id, documentNumber: document, status: .posted, messageID: messageID,
-                                                                 context: context(now, fingerprint: StableHasher.hash(messageID)), storage: storage)
+                                                                 context: context(now, fingerprint: try Self.fingerprint(request)), storage: storage)
                 return .applied(replayed: result.replayed, corrections: 0)
             case .erpDocument(let id, let document, let messageID):
                 let result = try engine.recordErpDocument(orderID: id, document: document, messageID: messageID,
-                                                          context: context(now, fingerprint: StableHasher.hash(messageID)), storage: storage)
+                                                          context: context(now, fingerprint: try Self.fingerprint(request)), storage: storage)
                 return .applied(replayed: result.replayed, corrections: 0)
             case .stockDeltas(let messageID, let changes):
                 let key = "erp:" + messageID
-                let print = StableHasher.hash(messageID)
+                let print = try Self.fingerprint(request)
                 if try storage.requestRecord(key) != nil { return .applied(replayed: true, corrections: 0) }
                 for (index, change) in changes.enumerated() {
                     _ = try engine.applyInventoryChange(change, context: context(now, fingerprint: print ^ UInt64(index)), storage: storage)
@@ -239,7 +239,7 @@ final class InProcessGateway: Gateway {
                 return .applied(replayed: false, corrections: 0)
             case .stockSnapshot(let messageID, let location, let asOf, let levels):
                 let outcome = try engine.applyStockSnapshot(locationID: location, asOf: asOf, levels: levels, complete: true, messageID: messageID,
-                                                            context: context(now, fingerprint: StableHasher.hash(messageID)), storage: storage)
+                                                            context: context(now, fingerprint: try Self.fingerprint(request)), storage: storage)
                 return .applied(replayed: outcome.replayed, corrections: outcome.positions.count)
             case .feedAcknowledge:
                 return .applied(replayed: false, corrections: 0)
@@ -251,8 +251,13 @@ final class InProcessGateway: Gateway {
         }
     }
 
-    /// Retries must carry the same fingerprint; the model never reuses a request id for another command.
-    static func fingerprint(_ command: OrderCommand) -> UInt64 {
-        StableHasher.hash(command.name)
+    /// The fingerprint the server takes of the request the live driver would send for `request`
+    /// (the same bytes: WireRequest), so a retry with other content is refused alike.
+    static func fingerprint(_ request: SimRequest) throws -> UInt64 {
+        let (method, bytes) = try WireRequest.encode(request)
+        switch request {
+        case .erpAcknowledgement, .erpDocument, .stockDeltas, .stockSnapshot: return RequestFingerprint.ofErpMessage(serialized: bytes)
+        default: return RequestFingerprint.of(serialized: bytes, method: method)
+        }
     }
 }
