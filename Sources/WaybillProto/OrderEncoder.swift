@@ -1,7 +1,9 @@
-// A direct encoder for the stored form of an order: the same bytes as `order.proto.serializedBytes()`
-// (field order, defaults omitted, presence kept — tests check it against swift-protobuf), without
-// building the intermediate messages. Encoding the order is on the single writer's path for every
-// change, and this is several times faster than building and visiting the generated messages.
+// The one encoding of an order (and of an order draft, the capture fields of the same message) to
+// waybill.v1.Order: the bytes swift-protobuf would produce (field order, defaults omitted, presence
+// kept — OrderEncoderTests check them against a message built with the generated types), written
+// directly without building the intermediate messages. Encoding the order is on the single
+// writer's path for every change, and this is several times faster than building and visiting the
+// generated messages. `Order.proto` and `OrderDraft.proto` (OrderMapping.swift) decode these bytes.
 
 import WaybillCore
 
@@ -120,6 +122,73 @@ extension ProtoWriter {
         }
     }
 
+    mutating func customer(_ field: Int, _ customer: Customer) {
+        message(field) { w in
+            w.string(1, customer.customerID)
+            w.string(2, customer.name)
+            w.string(3, customer.email)
+            w.string(4, customer.phone)
+        }
+    }
+
+    mutating func address(_ field: Int, _ address: Address) {
+        message(field) { w in
+            w.string(1, address.name)
+            // Repeated strings are written even when empty.
+            for line in address.lines { w.stringAlways(2, line) }
+            w.string(3, address.city)
+            w.string(4, address.region)
+            w.string(5, address.postalCode)
+            w.string(6, address.country)
+            if let coordinates = address.coordinates {
+                w.message(7) { w in
+                    w.double(1, coordinates.latitude)
+                    w.double(2, coordinates.longitude)
+                }
+            }
+            w.string(8, address.phone)
+        }
+    }
+
+    /// An order line: the captured fields, then (orders only, not drafts) status and quantities.
+    mutating func orderLine(_ field: Int, lineID: String, sku: SKU, quantity: Int32, unitPrice: Money,
+                            status: LineStatus?, quantities: LineQuantities?) {
+        message(field) { w in
+            w.string(1, lineID)
+            w.string(2, sku.rawValue)
+            w.int32(3, quantity)
+            w.money(4, unitPrice)
+            if let status { w.int32(5, Int32(status.rawValue)) }
+            if let quantities { w.lineQuantities(6, quantities) }
+        }
+    }
+
+    mutating func requestedFulfillment(_ field: Int, _ fulfillment: RequestedFulfillment) {
+        message(field) { w in
+            w.int32(1, Int32(fulfillment.method == .pickup ? 2 : 1))
+            w.string(2, fulfillment.pickupLocationID?.rawValue ?? "")
+            w.int32(3, Int32(fulfillment.serviceLevel.rawValue))
+        }
+    }
+
+    mutating func hold(_ field: Int, _ hold: Hold) {
+        message(field) { w in
+            w.int32(1, Int32(hold.reason.rawValue))
+            w.string(2, hold.note)
+            w.int64(3, hold.placedAt.millisecondsSinceEpoch)
+        }
+    }
+
+    /// Map entries in key order (deterministic; protobuf accepts any order).
+    mutating func attributes(_ field: Int, _ attributes: [String: String]) {
+        for key in attributes.keys.sorted() {
+            message(field) { w in
+                w.stringAlways(1, key)
+                w.stringAlways(2, attributes[key]!)
+            }
+        }
+    }
+
     mutating func returnLine(_ field: Int, _ line: ReturnLine) {
         message(field) { w in
             w.string(1, line.lineID)
@@ -164,54 +233,18 @@ extension Order {
         w.string(1, orderID.rawValue)
         w.int32(2, Int32(channel.rawValue))
         w.string(3, externalOrderID)
-        w.message(4) { w in
-            w.string(1, customer.customerID)
-            w.string(2, customer.name)
-            w.string(3, customer.email)
-            w.string(4, customer.phone)
-        }
-        w.message(5) { w in
-            w.string(1, shipTo.name)
-            // Repeated strings are written even when empty.
-            for line in shipTo.lines { w.stringAlways(2, line) }
-            w.string(3, shipTo.city)
-            w.string(4, shipTo.region)
-            w.string(5, shipTo.postalCode)
-            w.string(6, shipTo.country)
-            if let coordinates = shipTo.coordinates {
-                w.message(7) { w in
-                    w.double(1, coordinates.latitude)
-                    w.double(2, coordinates.longitude)
-                }
-            }
-            w.string(8, shipTo.phone)
-        }
+        w.customer(4, customer)
+        w.address(5, shipTo)
         for line in lines {
-            w.message(6) { w in
-                w.string(1, line.lineID)
-                w.string(2, line.sku.rawValue)
-                w.int32(3, line.quantity)
-                w.money(4, line.unitPrice)
-                w.int32(5, Int32(line.status.rawValue))
-                w.lineQuantities(6, line.quantities)
-            }
+            w.orderLine(6, lineID: line.lineID, sku: line.sku, quantity: line.quantity, unitPrice: line.unitPrice,
+                        status: line.status, quantities: line.quantities)
         }
-        w.message(7) { w in
-            w.int32(1, Int32(requestedFulfillment.method == .pickup ? 2 : 1))
-            w.string(2, requestedFulfillment.pickupLocationID?.rawValue ?? "")
-            w.int32(3, Int32(requestedFulfillment.serviceLevel.rawValue))
-        }
+        w.requestedFulfillment(7, requestedFulfillment)
         w.int64(8, createdAt.millisecondsSinceEpoch)
         w.int32(9, Int32(status.rawValue))
         w.int64(10, capturedAt.millisecondsSinceEpoch)
         w.int64(11, updatedAt.millisecondsSinceEpoch)
-        for hold in holds {
-            w.message(12) { w in
-                w.int32(1, Int32(hold.reason.rawValue))
-                w.string(2, hold.note)
-                w.int64(3, hold.placedAt.millisecondsSinceEpoch)
-            }
-        }
+        for hold in holds { w.hold(12, hold) }
         for f in fulfillments {
             w.message(13) { w in
                 w.string(1, f.fulfillmentID)
@@ -252,6 +285,7 @@ extension Order {
                         w.bool(2, location.chosen)
                         w.string(3, location.reason)
                         w.double(4, location.score)
+                        w.int32(5, location.code.rawValue)
                     }
                 }
                 w.int32(5, d.shipments)
@@ -305,14 +339,28 @@ extension Order {
             }
         }
         w.int64(18, version)
-        // Map entries in key order (deterministic; protobuf accepts any order).
-        for key in attributes.keys.sorted() {
-            w.message(19) { w in
-                w.stringAlways(1, key)
-                w.stringAlways(2, attributes[key]!)
-            }
-        }
+        w.attributes(19, attributes)
         for location in excludedLocationIDs { w.stringAlways(20, location.rawValue) }
+    }
+}
+
+extension OrderDraft {
+    /// The draft as the waybill.v1.Order a client sends to CaptureOrder: the capture fields only.
+    public func encodedProto() -> [UInt8] {
+        var w = ProtoWriter(capacity: 512)
+        w.int32(2, Int32(channel?.rawValue ?? 0))
+        w.string(3, externalOrderID)
+        w.customer(4, customer)
+        w.address(5, shipTo)
+        for line in lines {
+            w.orderLine(6, lineID: line.lineID, sku: line.sku, quantity: line.quantity, unitPrice: line.unitPrice,
+                        status: nil, quantities: nil)
+        }
+        w.requestedFulfillment(7, fulfillment)
+        w.int64(8, createdAt.millisecondsSinceEpoch)
+        for hold in holds { w.hold(12, hold) }
+        w.attributes(19, attributes)
+        return w.bytes
     }
 }
 

@@ -123,36 +123,18 @@ extension OrderDraft {
     }
 }
 
-extension Fulfillment {
-    public var proto: Waybill_V1_Fulfillment {
-        var f = Waybill_V1_Fulfillment()
-        f.fulfillmentID = fulfillmentID
-        f.locationID = locationID.rawValue
-        f.method = method == .pickup ? .pickup : .ship
-        f.status = Waybill_V1_FulfillmentStatus(rawValue: status.rawValue) ?? .unspecified
-        f.lines = lines.map { line in
-            var fl = Waybill_V1_FulfillmentLine()
-            fl.lineID = line.lineID
-            fl.sku = line.sku.rawValue
-            fl.quantity = line.quantity
-            return fl
+extension OrderDraft {
+    /// The draft as a CaptureOrder's order: the one encoding, `encodedProto()` (OrderEncoder.swift), decoded.
+    public var proto: Waybill_V1_Order {
+        do {
+            return try Waybill_V1_Order(serializedBytes: encodedProto())
+        } catch {
+            preconditionFailure("the order encoder wrote bytes swift-protobuf does not decode: \(error)")
         }
-        f.carrierID = carrierID
-        f.carrierService = carrierService
-        f.trackingNumber = trackingNumber
-        if let shippingCostEstimate { f.shippingCostEstimate = shippingCostEstimate.proto }
-        f.transitDaysEstimate = transitDaysEstimate
-        f.processingDay = processingDay
-        f.createdAtUnixMs = createdAt.millisecondsSinceEpoch
-        f.releasedAtUnixMs = releasedAt.millisecondsSinceEpoch
-        f.shippedAtUnixMs = shippedAt.millisecondsSinceEpoch
-        f.deliveredAtUnixMs = deliveredAt.millisecondsSinceEpoch
-        f.promisedDeliveryUnixMs = promisedDeliveryAt.millisecondsSinceEpoch
-        f.rejectionReason = rejectionReason
-        f.routingDecision = routingDecisionIndex
-        return f
     }
+}
 
+extension Fulfillment {
     public init(proto f: Waybill_V1_Fulfillment) {
         self.init(fulfillmentID: f.fulfillmentID, locationID: LocationID(f.locationID), method: f.method == .pickup ? .pickup : .ship,
                   lines: f.lines.map { FulfillmentLine(lineID: $0.lineID, sku: SKU($0.sku), quantity: $0.quantity) },
@@ -173,32 +155,11 @@ extension Fulfillment {
 }
 
 extension RoutingDecision {
-    public var proto: Waybill_V1_RoutingDecision {
-        var d = Waybill_V1_RoutingDecision()
-        d.policyVersion = policyVersion
-        d.decidedAtUnixMs = decidedAt.millisecondsSinceEpoch
-        d.trigger = trigger
-        d.locations = locations.map { decision in
-            var l = Waybill_V1_LocationDecision()
-            l.locationID = decision.locationID.rawValue
-            l.chosen = decision.chosen
-            l.reason = decision.reason
-            l.score = decision.score
-            return l
-        }
-        d.shipments = shipments
-        if let totalCostEstimate { d.totalCostEstimate = totalCostEstimate.proto }
-        d.backorderedUnits = backorderedUnits
-        d.candidateSetsExamined = candidateSetsExamined
-        d.searchTruncated = searchTruncated
-        d.destinationApproximation = destinationApproximation
-        return d
-    }
-
     public init(proto d: Waybill_V1_RoutingDecision) {
         self.init(policyVersion: d.policyVersion, decidedAt: Timestamp(millisecondsSinceEpoch: d.decidedAtUnixMs), trigger: d.trigger,
                   locations: d.locations.map {
-                      LocationDecision(locationID: LocationID($0.locationID), chosen: $0.chosen, reason: $0.reason, score: $0.score)
+                      LocationDecision(locationID: LocationID($0.locationID), chosen: $0.chosen,
+                                       code: LocationDecision.Code(rawValue: Int32($0.code.rawValue)) ?? .unspecified, reason: $0.reason, score: $0.score)
                   },
                   shipments: d.shipments, totalCostEstimate: d.hasTotalCostEstimate ? Money(proto: d.totalCostEstimate) : nil,
                   backorderedUnits: d.backorderedUnits, candidateSetsExamined: d.candidateSetsExamined, searchTruncated: d.searchTruncated,
@@ -221,17 +182,6 @@ extension ReturnLine {
 }
 
 extension HistoryEntry {
-    public var proto: Waybill_V1_HistoryEntry {
-        var h = Waybill_V1_HistoryEntry()
-        h.atUnixMs = at.millisecondsSinceEpoch
-        h.action = action
-        h.reason = reason
-        h.clientID = clientID
-        h.requestID = requestID
-        h.detail = detail
-        h.version = version
-        return h
-    }
     public init(proto h: Waybill_V1_HistoryEntry) {
         self.init(at: Timestamp(millisecondsSinceEpoch: h.atUnixMs), action: h.action, reason: h.reason, clientID: h.clientID,
                   requestID: h.requestID, detail: h.detail, version: h.version)
@@ -239,20 +189,6 @@ extension HistoryEntry {
 }
 
 extension LineQuantities {
-    var proto: Waybill_V1_LineQuantities {
-        var q = Waybill_V1_LineQuantities()
-        q.cancelled = cancelled
-        q.backordered = backordered
-        q.allocated = allocated
-        q.released = released
-        q.picked = picked
-        q.packed = packed
-        q.shipped = shipped
-        q.delivered = delivered
-        q.returnRequested = returnRequested
-        q.returned = returned
-        return q
-    }
     init(proto q: Waybill_V1_LineQuantities) {
         self.init()
         cancelled = q.cancelled
@@ -269,75 +205,14 @@ extension LineQuantities {
 }
 
 extension Order {
-    /// The full wire form: also Waybill's storage format for an order (one blob per order row).
+    /// The full wire form (also Waybill's storage format for an order): the one encoding,
+    /// `encodedProto()` (OrderEncoder.swift), decoded.
     public var proto: Waybill_V1_Order {
-        var o = Waybill_V1_Order()
-        o.orderID = orderID.rawValue
-        o.channel = channel.proto
-        o.externalOrderID = externalOrderID
-        o.customer = customer.proto
-        o.shipTo = shipTo.proto
-        o.lines = lines.map { line in
-            var l = Waybill_V1_OrderLine()
-            l.lineID = line.lineID
-            l.sku = line.sku.rawValue
-            l.quantity = line.quantity
-            l.unitPrice = line.unitPrice.proto
-            l.status = Waybill_V1_LineStatus(rawValue: line.status.rawValue) ?? .unspecified
-            l.quantities = line.quantities.proto
-            return l
+        do {
+            return try Waybill_V1_Order(serializedBytes: encodedProto())
+        } catch {
+            preconditionFailure("the order encoder wrote bytes swift-protobuf does not decode: \(error)")
         }
-        var fulfillment = Waybill_V1_RequestedFulfillment()
-        fulfillment.method = requestedFulfillment.method == .pickup ? .pickup : .ship
-        fulfillment.pickupLocationID = requestedFulfillment.pickupLocationID?.rawValue ?? ""
-        fulfillment.serviceLevel = Waybill_V1_ServiceLevel(rawValue: requestedFulfillment.serviceLevel.rawValue) ?? .standard
-        o.fulfillment = fulfillment
-        o.createdAtUnixMs = createdAt.millisecondsSinceEpoch
-        o.status = Waybill_V1_OrderStatus(rawValue: status.rawValue) ?? .unspecified
-        o.capturedAtUnixMs = capturedAt.millisecondsSinceEpoch
-        o.updatedAtUnixMs = updatedAt.millisecondsSinceEpoch
-        o.holds = holds.map { hold in
-            var h = Waybill_V1_Hold()
-            h.reason = hold.reason.proto
-            h.note = hold.note
-            h.placedAtUnixMs = hold.placedAt.millisecondsSinceEpoch
-            return h
-        }
-        o.fulfillments = fulfillments.map(\.proto)
-        o.routingDecisions = routingDecisions.map(\.proto)
-        o.returns = returns.map { ret in
-            var r = Waybill_V1_Return()
-            r.returnID = ret.returnID
-            r.status = ret.status == .received ? .received : .requested
-            r.lines = ret.lines.map(\.proto)
-            r.received = ret.received.map(\.proto)
-            r.reason = ret.reason
-            r.receivedAtLocationID = ret.receivedAtLocationID?.rawValue ?? ""
-            if let refund = ret.refund { r.refund = refund.proto }
-            r.requestedAtUnixMs = ret.requestedAt.millisecondsSinceEpoch
-            r.receivedAtUnixMs = ret.receivedAt.millisecondsSinceEpoch
-            return r
-        }
-        o.history = history.map(\.proto)
-        if erp != ErpOrderState() {
-            var e = Waybill_V1_ErpOrderState()
-            e.erpDocumentNumber = erp.documentNumber
-            e.postingStatus = erp.postingStatus.map { Waybill_V1_ErpPostingStatus(rawValue: $0.rawValue) ?? .unspecified } ?? .unspecified
-            e.acknowledgedAtUnixMs = erp.acknowledgedAt.millisecondsSinceEpoch
-            e.documents = erp.documents.map { document in
-                var d = Waybill_V1_ErpDocument()
-                d.kind = document.kind
-                d.documentNumber = document.documentNumber
-                if let amount = document.amount { d.amount = amount.proto }
-                d.postedAtUnixMs = document.postedAt.millisecondsSinceEpoch
-                return d
-            }
-            o.erp = e
-        }
-        o.version = version
-        o.attributes = attributes
-        o.excludedLocationIds = excludedLocationIDs.map(\.rawValue)
-        return o
     }
 
     /// Rebuilds an order from its stored form. The capture sequence is the order id's number.

@@ -1,5 +1,5 @@
-// The direct order encoder must produce exactly what swift-protobuf produces from the mapped
-// message: it is the storage format and is spliced into change events.
+// The direct order encoder must produce exactly what swift-protobuf produces from a message built
+// field by field (OrderReferenceMessage.swift): it is the storage format and is spliced into change events.
 
 import SwiftProtobuf
 import Testing
@@ -100,7 +100,7 @@ struct OrderEncoderTests {
                 && orders.contains { !$0.excludedLocationIDs.isEmpty } && orders.contains { !$0.attributes.isEmpty })
         for order in orders {
             let fast = order.encodedProto()
-            let reference = order.proto
+            let reference = order.referenceMessage
             #expect(try Waybill_V1_Order(serializedBytes: fast) == reference, "order \(order.orderID)")
             if order.attributes.count <= 1 {
                 // Without a map (whose order swift-protobuf does not fix) the bytes are identical.
@@ -119,7 +119,7 @@ struct OrderEncoderTests {
         order.customer.name = String(repeating: "n", count: length)
         order.shipTo.lines = [String(repeating: "a", count: length / 2), "x"]
         let fast = order.encodedProto()
-        let bytes: [UInt8] = try order.proto.serializedBytes()
+        let bytes: [UInt8] = try order.referenceMessage.serializedBytes()
         #expect(fast == bytes)
         #expect(try Order(proto: Waybill_V1_Order(serializedBytes: fast)) == order)
     }
@@ -143,7 +143,7 @@ struct OrderEncoderTests {
                                     occurredAt: order.updatedAt, clientID: "tests", detail: "d")
             event.fulfillmentID = order.fulfillments.first?.fulfillmentID ?? ""
             var expected = event.protoWithoutOrder(offset: 42)
-            expected.order = order.proto
+            expected.order = order.referenceMessage
             #expect(try Waybill_V1_ChangeEvent(serializedBytes: event.encoded(offset: 42, orderBytes: nil)) == expected)
             #expect(try Waybill_V1_ChangeEvent(serializedBytes: event.encoded(offset: 42, orderBytes: order.encodedProto())) == expected)
             // Change events carry the order without its audit trail.

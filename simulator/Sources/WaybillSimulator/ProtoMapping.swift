@@ -21,35 +21,6 @@ enum ProtoJSON {
     }
 }
 
-extension OrderDraft {
-    var proto: Waybill_V1_Order {
-        var o = Waybill_V1_Order()
-        o.channel = channel?.proto ?? .unspecified
-        o.externalOrderID = externalOrderID
-        o.customer = customer.proto
-        o.shipTo = shipTo.proto
-        o.lines = lines.map { line in
-            var l = Waybill_V1_OrderLine()
-            l.lineID = line.lineID
-            l.sku = line.sku.rawValue
-            l.quantity = line.quantity
-            l.unitPrice = line.unitPrice.proto
-            return l
-        }
-        o.fulfillment.method = fulfillment.method == .pickup ? .pickup : .ship
-        o.fulfillment.pickupLocationID = fulfillment.pickupLocationID?.rawValue ?? ""
-        o.fulfillment.serviceLevel = Waybill_V1_ServiceLevel(rawValue: fulfillment.serviceLevel.rawValue) ?? .standard
-        o.createdAtUnixMs = createdAt.millisecondsSinceEpoch
-        o.holds = holds.map { hold in
-            var h = Waybill_V1_Hold()
-            h.reason = hold.reason.proto
-            h.note = hold.note
-            return h
-        }
-        return o
-    }
-}
-
 enum WireRequest {
     static func lineQuantities(_ lines: [LineQuantity]) -> [Waybill_V1_LineQuantity] {
         lines.map { line in
@@ -65,7 +36,7 @@ enum WireRequest {
         switch request {
         case .capture(let draft):
             var message = Waybill_V1_CaptureOrderRequest()
-            message.order = draft.proto
+            message.order = draft.proto  // WaybillProto's one encoding of an order
             return (Method.OrderService.captureOrder, try message.serializedBytes())
         case .getOrderByKey(let channel, let external):
             var message = Waybill_V1_GetOrderRequest()
