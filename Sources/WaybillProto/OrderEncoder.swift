@@ -285,7 +285,6 @@ extension Order {
                         w.bool(2, location.chosen)
                         w.string(3, location.reason)
                         w.double(4, location.score)
-                        w.int32(5, location.code.rawValue)
                     }
                 }
                 w.int32(5, d.shipments)
