@@ -1,7 +1,8 @@
-// The network model: locations, carriers, items and the routing policy.
+// The network model: locations, carriers, items and the routing policy. Locations, carriers and the
+// policy need only `NetworkStorage`; an item may lift item holds, which writes orders and events.
 
 extension Engine {
-    public mutating func upsert(location: Location, context: CommandContext, storage: some EngineStorage) throws {
+    public mutating func upsert(location: Location, context: CommandContext, storage: some NetworkStorage) throws {
         if let error = Validation.checkIdentifier(location.locationID.rawValue, field: "location_id", limits: limits) { throw error }
         if let coordinates = location.coordinates, let error = Validation.checkCoordinates(coordinates, field: "coordinates") { throw error }
         if location.dailyOrderCapacity < 0 { throw DomainError.invalid("daily_order_capacity", "must not be negative") }
@@ -15,7 +16,7 @@ extension Engine {
         try storage.saveLocation(location)
     }
 
-    public mutating func upsert(carrier: Carrier, context: CommandContext, storage: some EngineStorage) throws {
+    public mutating func upsert(carrier: Carrier, context: CommandContext, storage: some NetworkStorage) throws {
         if let error = Validation.checkIdentifier(carrier.carrierID, field: "carrier_id", limits: limits) { throw error }
         for (serviceIndex, service) in carrier.services.enumerated() {
             if let error = Validation.checkIdentifier(service.service, field: "services[\(serviceIndex)].service", limits: limits) { throw error }
@@ -41,7 +42,7 @@ extension Engine {
         try liftItemHolds(after: item.sku, context: context, storage: storage)
     }
 
-    public mutating func setPolicy(_ policy: RoutingPolicy, context: CommandContext, storage: some EngineStorage) throws -> RoutingPolicy {
+    public mutating func setPolicy(_ policy: RoutingPolicy, context: CommandContext, storage: some NetworkStorage) throws -> RoutingPolicy {
         if policy.maxShipments < 0 || policy.maxShipments > 16 {
             throw DomainError.invalid("max_shipments", "must be between 1 and 16 (0 = default 3)")
         }
