@@ -280,14 +280,44 @@ public struct HistoryEntry: Hashable, Sendable {
 }
 
 public struct LocationDecision: Hashable, Sendable {
+    /// Why a location was chosen or passed over, for programs; `reason` says it (with figures) for people.
+    public enum Code: Int32, Hashable, Sendable, CaseIterable {
+        /// A decision recorded before codes existed.
+        case unspecified = 0
+        case chosen = 1
+        /// A candidate another plan outranked (fewer lines covered, or a worse score).
+        case outranked = 2
+        /// The entry summarising decisions past routingExplanationLocationsMax (location id "*").
+        case summarised = 3
+        case unknownLocation = 4
+        case inactive = 5
+        /// Rejected this order before (a re-route after a rejection).
+        case excluded = 6
+        case doesNotShip = 7
+        case doesNotServePickup = 8
+        case noAvailableStock = 9
+        case capacityExhausted = 10
+        case noCarrierCapacity = 11
+        case pickupStoreHasNoStock = 12
+        /// Filtered by a filter of the routing policy (the reason names which).
+        case policyLocationType = 13
+        case policyRegion = 14
+        case policyChannel = 15
+        case policyCapacityLeft = 16
+        case policyStock = 17
+        case policyDistance = 18
+    }
+
     public var locationID: LocationID
     public var chosen: Bool
+    public var code: Code
     public var reason: String
     public var score: Double
 
-    public init(locationID: LocationID, chosen: Bool, reason: String, score: Double) {
+    public init(locationID: LocationID, chosen: Bool, code: Code, reason: String, score: Double) {
         self.locationID = locationID
         self.chosen = chosen
+        self.code = code
         self.reason = reason
         self.score = score
     }

@@ -61,7 +61,7 @@ extension Router {
             }
         }
         if request.method == .pickup, let pickup = request.pickupLocationID, pickupSite.map({ slotOfSite[$0] < 0 }) ?? true {
-            explanation.rejected(pickup, score: 0, reason: "pickup store has no stock of any line")
+            explanation.filtered(.pickupStoreHasNoStock, "pickup store has no stock of any line", pickup)
         }
         unknown.sort()
         let promised = request.serviceLevel.promisedTransitDays
@@ -95,7 +95,7 @@ extension Router {
         for site in 0..<sites.count where slotOfSite[site] >= 0 {
             let locationID = siteIDs[site]
             while unknownIndex < unknown.count && unknown[unknownIndex] < locationID {
-                explanation.filtered("unknown location (not in the network)", unknown[unknownIndex])
+                explanation.filtered(.unknownLocation, "unknown location (not in the network)", unknown[unknownIndex])
                 unknownIndex += 1
             }
             let slot = Int(slotOfSite[site])
@@ -103,16 +103,16 @@ extension Router {
             var covered: Int32 = 0
             for line in 0..<lineCount { covered += rawSupply[base + line] }
             let flags = siteFlags[site]
-            if !flags.contains(.active) { explanation.filtered("inactive", locationID); continue }
+            if !flags.contains(.active) { explanation.filtered(.inactive, "inactive", locationID); continue }
             if !request.excludedLocationIDs.isEmpty && request.excludedLocationIDs.contains(locationID) {
-                explanation.filtered("excluded: rejected this order before", locationID); continue
+                explanation.filtered(.excluded, "excluded: rejected this order before", locationID); continue
             }
             switch request.method {
-            case .ship where !flags.contains(.ships): explanation.filtered("does not ship", locationID); continue
-            case .pickup where !flags.contains(.pickup): explanation.filtered("does not serve pickup", locationID); continue
+            case .ship where !flags.contains(.ships): explanation.filtered(.doesNotShip, "does not ship", locationID); continue
+            case .pickup where !flags.contains(.pickup): explanation.filtered(.doesNotServePickup, "does not serve pickup", locationID); continue
             default: break
             }
-            if covered == 0 { explanation.filtered("no available stock", locationID); continue }
+            if covered == 0 { explanation.filtered(.noAvailableStock, "no available stock", locationID); continue }
             if someoneHoldsEverything && covered < totalNeed {
                 var lines: Int32 = 0
                 for line in 0..<lineCount where rawSupply[base + line] > 0 { lines += 1 }
@@ -124,7 +124,7 @@ extension Router {
             // Unlimited locations skip the capacity lookup.
             let used = dailyCapacity > 0 ? capacity.used(CapacityKey(locationID: locationID, day: day)) : 0
             let capacityLeft = dailyCapacity > 0 ? dailyCapacity - used : Int32.max
-            if capacityLeft <= 0 { explanation.filtered("capacity exhausted for day \(day)", locationID); continue }
+            if capacityLeft <= 0 { explanation.filtered(.capacityExhausted, "capacity exhausted for day \(day)", locationID); continue }
             var optionMask: UInt64 = 0
             if request.method == .ship && network.hasCarriers {
                 for (index, option) in sites[site].options.enumerated() where index < 64
@@ -132,7 +132,7 @@ extension Router {
                         || capacity.used(CapacityKey(locationID: locationID, resource: option.resource, day: day)) < option.service.dailyCapacityPerLocation) {
                     optionMask |= 1 << UInt64(index)
                 }
-                if optionMask == 0 { explanation.filtered("no carrier service with capacity", locationID); continue }
+                if optionMask == 0 { explanation.filtered(.noCarrierCapacity, "no carrier service with capacity", locationID); continue }
             }
             // A shipment needs both ends located; pickup (no destination) travels nowhere.
             var distance = destination == nil ? 0.0 : Self.unknownDistanceKilometres
@@ -142,32 +142,32 @@ extension Router {
                 let a = sinLatitude * sinLatitude + sites[site].cosineLatitude * toCosine * sinLongitude * sinLongitude
                 distance = 2 * 6371.0088 * asin(min(1, a.squareRoot()))
             }
-            var rejectedBy: String?
+            var rejectedBy: (code: LocationDecision.Code, reason: String)?
             for filter in policy.filters {
                 switch filter {
                 case .locationType(let types):
                     let type = sites[site].location.type
-                    if !types.contains(type) { rejectedBy = "location type \(type.name)" }
+                    if !types.contains(type) { rejectedBy = (.policyLocationType, "location type \(type.name)") }
                 case .region(let regions, let sameRegion):
                     let region = sites[site].location.region
-                    if sameRegion && region != request.shipToRegion { rejectedBy = "region \(region) is not the ship-to region" }
-                    if !regions.isEmpty && !regions.contains(region) { rejectedBy = "region \(region) not allowed" }
-                case .channelEligibility: if !sites[site].location.sells(to: request.channel) { rejectedBy = "does not sell to \(request.channel.name)" }
-                case .capacityLeft(let minimum): if capacityLeft < minimum { rejectedBy = "capacity left \(capacityLeft) < \(minimum)" }
+                    if sameRegion && region != request.shipToRegion { rejectedBy = (.policyRegion, "region \(region) is not the ship-to region") }
+                    if !regions.isEmpty && !regions.contains(region) { rejectedBy = (.policyRegion, "region \(region) not allowed") }
+                case .channelEligibility: if !sites[site].location.sells(to: request.channel) { rejectedBy = (.policyChannel, "does not sell to \(request.channel.name)") }
+                case .capacityLeft(let minimum): if capacityLeft < minimum { rejectedBy = (.policyCapacityLeft, "capacity left \(capacityLeft) < \(minimum)") }
                 case .enoughStock(let wholeOrder):
                     var full = 0
                     for line in 0..<lineCount where rawSupply[base + line] == request.lines[line].quantity { full += 1 }
-                    if wholeOrder ? full < lineCount : full == 0 { rejectedBy = wholeOrder ? "cannot ship the whole order" : "cannot fully supply any line" }
+                    if wholeOrder ? full < lineCount : full == 0 { rejectedBy = (.policyStock, wholeOrder ? "cannot ship the whole order" : "cannot fully supply any line") }
                 case .maxDistance(let kilometres):
                     if distance > kilometres {
-                        rejectedBy = distance >= Self.unknownDistanceKilometres
+                        rejectedBy = (.policyDistance, distance >= Self.unknownDistanceKilometres
                             ? "distance unknown (\(to == nil ? "destination" : "location") has no coordinates) > \(Int(kilometres)) km"
-                            : "\(Int(distance)) km > \(Int(kilometres)) km"
+                            : "\(Int(distance)) km > \(Int(kilometres)) km")
                     }
                 }
                 if rejectedBy != nil { break }
             }
-            if let reason = rejectedBy { explanation.filtered("filtered: " + reason, locationID); continue }
+            if let (code, reason) = rejectedBy { explanation.filtered(code, "filtered: " + reason, locationID); continue }
 
             let delayDays = Int32(day - request.now.day)
             let utilisation = dailyCapacity > 0 ? Double(used) / Double(dailyCapacity) : 0
@@ -186,7 +186,7 @@ extension Router {
             candidates.proxy.append(proxy)
         }
         while unknownIndex < unknown.count {
-            explanation.filtered("unknown location (not in the network)", unknown[unknownIndex])
+            explanation.filtered(.unknownLocation, "unknown location (not in the network)", unknown[unknownIndex])
             unknownIndex += 1
         }
         return candidates

@@ -157,19 +157,19 @@ struct Explanation {
 
     mutating func chosen(_ location: LocationID, score: Double, reason: String) {
         let index = decisions.firstIndex { !$0.chosen } ?? decisions.endIndex
-        decisions.insert(LocationDecision(locationID: location, chosen: true, reason: reason, score: score), at: index)
+        decisions.insert(LocationDecision(locationID: location, chosen: true, code: .chosen, reason: reason, score: score), at: index)
         summaries.insert("", at: index)
     }
     mutating func rejected(_ location: LocationID, score: Double, reason: @autoclosure () -> String) {
         // Past the cap only the count survives: do not format the reason.
         guard decisions.count < limit else {
-            add(LocationDecision(locationID: location, chosen: false, reason: "", score: score), summary: "not chosen")
+            add(LocationDecision(locationID: location, chosen: false, code: .outranked, reason: "", score: score), summary: "not chosen")
             return
         }
-        add(LocationDecision(locationID: location, chosen: false, reason: reason(), score: score), summary: "not chosen")
+        add(LocationDecision(locationID: location, chosen: false, code: .outranked, reason: reason(), score: score), summary: "not chosen")
     }
-    mutating func filtered(_ reason: String, _ location: LocationID) {
-        add(LocationDecision(locationID: location, chosen: false, reason: reason, score: 0), summary: reason)
+    mutating func filtered(_ code: LocationDecision.Code, _ reason: String, _ location: LocationID) {
+        add(LocationDecision(locationID: location, chosen: false, code: code, reason: reason, score: 0), summary: reason)
     }
     private mutating func add(_ decision: LocationDecision, summary: String) {
         if decisions.count < limit {
@@ -197,7 +197,7 @@ struct Explanation {
             result = Array(result.prefix(max(limit, chosenCount)))
         }
         for (summary, count) in omitted {
-            result.append(LocationDecision(locationID: LocationID("*"), chosen: false, reason: "\(count) more: \(summary)", score: 0))
+            result.append(LocationDecision(locationID: LocationID("*"), chosen: false, code: .summarised, reason: "\(count) more: \(summary)", score: 0))
         }
         return result
     }

@@ -285,6 +285,7 @@ extension Order {
                         w.bool(2, location.chosen)
                         w.string(3, location.reason)
                         w.double(4, location.score)
+                        w.int32(5, location.code.rawValue)
                     }
                 }
                 w.int32(5, d.shipments)

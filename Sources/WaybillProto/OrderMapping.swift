@@ -158,7 +158,8 @@ extension RoutingDecision {
     public init(proto d: Waybill_V1_RoutingDecision) {
         self.init(policyVersion: d.policyVersion, decidedAt: Timestamp(millisecondsSinceEpoch: d.decidedAtUnixMs), trigger: d.trigger,
                   locations: d.locations.map {
-                      LocationDecision(locationID: LocationID($0.locationID), chosen: $0.chosen, reason: $0.reason, score: $0.score)
+                      LocationDecision(locationID: LocationID($0.locationID), chosen: $0.chosen,
+                                       code: LocationDecision.Code(rawValue: Int32($0.code.rawValue)) ?? .unspecified, reason: $0.reason, score: $0.score)
                   },
                   shipments: d.shipments, totalCostEstimate: d.hasTotalCostEstimate ? Money(proto: d.totalCostEstimate) : nil,
                   backorderedUnits: d.backorderedUnits, candidateSetsExamined: d.candidateSetsExamined, searchTruncated: d.searchTruncated,

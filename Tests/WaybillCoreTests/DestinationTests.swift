@@ -105,7 +105,7 @@ struct DestinationTests {
         let limited = h.engine.router.route(request, policy: policy, network: h.engine.network,
                                             inventory: h.engine.inventory, capacity: h.engine.state.capacity)
         #expect(limited.shipments.isEmpty)
-        #expect(limited.decision.locations.contains { $0.reason.contains("distance unknown (destination has no coordinates)") },
+        #expect(limited.decision.locations.contains { $0.code == .policyDistance && $0.reason.contains("distance unknown (destination has no coordinates)") },
                 "\(limited.decision.locations.map(\.reason))")
     }
 

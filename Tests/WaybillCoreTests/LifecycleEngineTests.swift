@@ -164,7 +164,7 @@ struct LifecycleEngineTests {
         let decision = try #require(order.routingDecisions.last)
         #expect(order.routingDecisions.count == 2)
         #expect(decision.trigger.contains("reroute") && decision.trigger.contains(f1.fulfillmentID))
-        #expect(decision.locations.contains { $0.locationID == Net.stCenter && !$0.chosen && $0.reason.contains("excluded") })
+        #expect(decision.locations.contains { $0.locationID == Net.stCenter && !$0.chosen && $0.code == .excluded })
         #expect(order.history.last?.action == "fulfillment_rejected")
         #expect(order.history.last?.detail.contains("re-routed to WH-EAST") == true)
 

@@ -102,7 +102,7 @@ struct RoutingScenarioTests {
         world.use(Net.stCenter, 1)
         let plan = world.route([(Net.skuA, 1)])
         #expect(plan.locations == [Net.whEast], "ST-SUBURB has no stock: the warehouse is next")
-        #expect(plan.decision(for: Net.stCenter)?.reason.contains("capacity exhausted") == true)
+        #expect(plan.decision(for: Net.stCenter)?.code == .capacityExhausted)
         #expect(plan.decision(for: Net.stCenter)?.chosen == false)
         // Yesterday's use does not count today.
         world.now = world.now.adding(days: 1)
@@ -154,7 +154,7 @@ struct RoutingScenarioTests {
                                          orderID: OrderID("W-X"), reference: "earlier"))
         let plan = world.route([(Net.skuA, 1)])
         #expect(plan.locations == [Net.stSuburb])
-        #expect(plan.decision(for: Net.stCenter)?.reason == "no carrier service with capacity")
+        #expect(plan.decision(for: Net.stCenter)?.code == .noCarrierCapacity)
         // Through the engine: the parcel slot is used by an order and given back when it is cancelled.
         let h = try Harness(carriers: [carrier], stock: [(Net.skuA, Net.stCenter, 5), (Net.skuA, Net.stSuburb, 5)])
         let first = try h.capture(Net.draft("E1", [(Net.skuA, 1)]))
@@ -179,7 +179,7 @@ struct RoutingScenarioTests {
         #expect(plan.shipments[0].carrierID.isEmpty && plan.shipments[0].shippingCost.minorUnits == 0)
         let empty = world.route([(Net.skuB, 1)], method: .pickup, pickup: Net.stSuburb)
         #expect(empty.shipments.isEmpty && empty.unallocatedByLine == ["L1": 1])
-        #expect(empty.decision(for: Net.stSuburb)?.reason.contains("pickup store has no stock") == true)
+        #expect(empty.decision(for: Net.stSuburb)?.code == .pickupStoreHasNoStock)
     }
 
     @Test("what nobody has is backordered; the rest is allocated")
@@ -220,7 +220,8 @@ struct RoutingScenarioTests {
         world.stock(Net.skuA, Net.whWest, 5)
         let web = world.route([(Net.skuA, 1)], channel: .web)
         #expect(web.locations == [Net.whWest])
-        #expect(web.decision(for: Net.whEast)?.reason == "filtered: does not sell to web")
+        #expect(web.decision(for: Net.whEast)?.code == .policyChannel)
+        #expect(web.decision(for: Net.whEast)?.reason == "filtered: does not sell to web", "the reason names the channel for people")
         #expect(world.route([(Net.skuA, 1)], channel: .marketplace).locations == [Net.whEast])
         // The filter is the policy's: without it, the cheaper warehouse is used.
         var noFilter = RoutingPolicy.standard
@@ -249,10 +250,10 @@ struct RoutingScenarioTests {
         world.stock(Net.skuA, LocationID("GHOST"), 500)
         let plan = world.route([(Net.skuA, 1)], excluded: [Net.stCenter])
         #expect(plan.locations == [Net.whWest])
-        #expect(plan.decision(for: Net.stCenter)?.reason.contains("excluded") == true)
-        #expect(plan.decision(for: Net.stSuburb)?.reason == "inactive")
-        #expect(plan.decision(for: Net.whEast)?.reason == "does not ship")
-        #expect(plan.decision(for: LocationID("GHOST"))?.reason.contains("unknown location") == true)
+        #expect(plan.decision(for: Net.stCenter)?.code == .excluded)
+        #expect(plan.decision(for: Net.stSuburb)?.code == .inactive)
+        #expect(plan.decision(for: Net.whEast)?.code == .doesNotShip)
+        #expect(plan.decision(for: LocationID("GHOST"))?.code == .unknownLocation)
     }
 
     @Test("the explanation: the chosen location with chosen = true, every other one with a reason")
@@ -271,7 +272,8 @@ struct RoutingScenarioTests {
         let others = plan.decision.locations.filter { !$0.chosen }
         #expect(Set(others.map(\.locationID)) == [Net.stSuburb, Net.whEast, Net.whWest])
         #expect(others.allSatisfy { $0.reason.hasPrefix("not chosen:") })
-        #expect(plan.decision(for: Net.stSuburb)?.reason.contains("covers 1 unit(s)") == true)
+        #expect(plan.decision(for: Net.stSuburb)?.code == .outranked)
+        #expect(plan.decision(for: Net.stSuburb)?.reason.contains("covers 1 unit(s)") == true, "the reason gives the figures")
         // Cheaper rejected candidates come first among the full-coverage ones.
         #expect(others.map(\.locationID) == [Net.whEast, Net.whWest, Net.stSuburb])
     }
@@ -315,6 +317,7 @@ struct RoutingScenarioTests {
         #expect(named.map(\.locationID.rawValue) == ["P-2", "P-5", "P-1"], "\(named)")
         #expect(named.allSatisfy { $0.reason.hasSuffix("another location holds the whole order") })
         #expect(plan.decision.locations.filter { $0.locationID.rawValue == "*" }.map(\.reason) == ["3 more: not chosen"])
+        #expect(plan.decision.locations.filter { $0.locationID.rawValue == "*" }.map(\.code) == [.summarised])
     }
 
     @Test("explanation texts (written straight into string storage) read as the interpolated text would")

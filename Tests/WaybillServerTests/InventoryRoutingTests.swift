@@ -379,7 +379,7 @@ struct RoutingPolicyTests {
             let first = try await client.captureOrder(Fixture.order("PV-1")).order
             #expect(first.fulfillments.first?.locationID == "WH-WEST", "the region filter keeps only NV")
             #expect(first.routingDecisions.first?.policyVersion == 1)
-            #expect(first.routingDecisions.first?.locations.contains { $0.locationID == "WH-EAST" && $0.reason.contains("region") } == true)
+            #expect(first.routingDecisions.first?.locations.contains { $0.locationID == "WH-EAST" && $0.code == .policyRegion } == true)
 
             var east = west
             east.name = "east-only"

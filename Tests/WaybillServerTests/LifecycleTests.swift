@@ -150,7 +150,7 @@ struct LifecycleTests {
             #expect(rerouted.lines.map(\.quantity) == [2])
             #expect(after.routingDecisions.count == 2)
             #expect(after.routingDecisions[1].trigger == "reroute after \(rejected.fulfillmentID) rejected")
-            #expect(after.routingDecisions[1].locations.contains { $0.locationID == "ST-PHL" && $0.reason.contains("excluded") })
+            #expect(after.routingDecisions[1].locations.contains { $0.locationID == "ST-PHL" && $0.code == .excluded })
             #expect(after.history.last?.action == "fulfillment_rejected")
             #expect(after.history.last?.detail.contains("re-routed to WH-EAST") == true)
             try await expectPosition(client, "SKU-A", "ST-PHL", onHand: 3, reserved: 0, "released and the missing units written off")
@@ -231,7 +231,7 @@ struct LifecycleTests {
             #expect(first.fulfillments.first?.locationID == "WH-CAP")
             let second = try await client.captureOrder(Fixture.order("CAP-2", lines: [("SKU-F", 1)])).order
             #expect(second.fulfillments.first?.locationID == "WH-EAST", "WH-CAP is full today")
-            #expect(second.routingDecisions.first?.locations.contains { $0.locationID == "WH-CAP" && $0.reason.contains("capacity") } == true)
+            #expect(second.routingDecisions.first?.locations.contains { $0.locationID == "WH-CAP" && $0.code == .capacityExhausted } == true)
             try await expectPosition(client, "SKU-F", "WH-CAP", onHand: 10, reserved: 2)
 
             let cancelled = try await client.cancel(first.orderID, request: "cxl-1", reason: "changed mind").order

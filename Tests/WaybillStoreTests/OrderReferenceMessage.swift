@@ -67,6 +67,7 @@ extension RoutingDecision {
             l.chosen = decision.chosen
             l.reason = decision.reason
             l.score = decision.score
+            l.code = Waybill_V1_LocationDecisionCode(rawValue: Int(decision.code.rawValue)) ?? .unspecified
             return l
         }
         d.shipments = shipments

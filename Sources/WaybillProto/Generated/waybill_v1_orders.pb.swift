@@ -435,6 +435,121 @@ public nonisolated enum Waybill_V1_FulfillmentStatus: SwiftProtobuf.Enum, Swift.
 
 }
 
+/// Why a location was chosen or passed over (LocationDecision.code).
+public nonisolated enum Waybill_V1_LocationDecisionCode: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+
+  /// recorded before codes existed
+  case unspecified // = 0
+  case chosen // = 1
+
+  /// a candidate another plan outranked
+  case outranked // = 2
+
+  /// location_id "*": "N more: <reason>" past routingExplanationLocationsMax
+  case summarised // = 3
+
+  /// stock at a location not in the network
+  case unknownLocation // = 4
+  case inactive // = 5
+
+  /// rejected this order before
+  case excluded // = 6
+  case doesNotShip // = 7
+  case doesNotServePickup // = 8
+  case noAvailableStock // = 9
+  case capacityExhausted // = 10
+  case noCarrierCapacity // = 11
+  case pickupStoreHasNoStock // = 12
+
+  /// the policy's filters, one code each
+  case policyLocationType // = 13
+  case policyRegion // = 14
+  case policyChannel // = 15
+  case policyCapacityLeft // = 16
+  case policyStock // = 17
+  case policyDistance // = 18
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .chosen
+    case 2: self = .outranked
+    case 3: self = .summarised
+    case 4: self = .unknownLocation
+    case 5: self = .inactive
+    case 6: self = .excluded
+    case 7: self = .doesNotShip
+    case 8: self = .doesNotServePickup
+    case 9: self = .noAvailableStock
+    case 10: self = .capacityExhausted
+    case 11: self = .noCarrierCapacity
+    case 12: self = .pickupStoreHasNoStock
+    case 13: self = .policyLocationType
+    case 14: self = .policyRegion
+    case 15: self = .policyChannel
+    case 16: self = .policyCapacityLeft
+    case 17: self = .policyStock
+    case 18: self = .policyDistance
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .chosen: return 1
+    case .outranked: return 2
+    case .summarised: return 3
+    case .unknownLocation: return 4
+    case .inactive: return 5
+    case .excluded: return 6
+    case .doesNotShip: return 7
+    case .doesNotServePickup: return 8
+    case .noAvailableStock: return 9
+    case .capacityExhausted: return 10
+    case .noCarrierCapacity: return 11
+    case .pickupStoreHasNoStock: return 12
+    case .policyLocationType: return 13
+    case .policyRegion: return 14
+    case .policyChannel: return 15
+    case .policyCapacityLeft: return 16
+    case .policyStock: return 17
+    case .policyDistance: return 18
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Waybill_V1_LocationDecisionCode] = [
+    .unspecified,
+    .chosen,
+    .outranked,
+    .summarised,
+    .unknownLocation,
+    .inactive,
+    .excluded,
+    .doesNotShip,
+    .doesNotServePickup,
+    .noAvailableStock,
+    .capacityExhausted,
+    .noCarrierCapacity,
+    .pickupStoreHasNoStock,
+    .policyLocationType,
+    .policyRegion,
+    .policyChannel,
+    .policyCapacityLeft,
+    .policyStock,
+    .policyDistance,
+  ]
+
+}
+
 public nonisolated enum Waybill_V1_Disposition: SwiftProtobuf.Enum, Swift.CaseIterable {
   public typealias RawValue = Int
   case unspecified // = 0
@@ -806,10 +921,13 @@ public nonisolated struct Waybill_V1_LocationDecision: Sendable {
 
   public var chosen: Bool = false
 
-  /// "filtered: region", "filtered: capacity exhausted", "chosen: covers 3/3 lines, score 12.4", ...
+  /// For people, with figures: "filtered: region WEST not allowed", "capacity exhausted for day 3",
+  /// "chosen: covers 3/3 lines, score 12.4", ... Programs read `code`.
   public var reason: String = String()
 
   public var score: Double = 0
+
+  public var code: Waybill_V1_LocationDecisionCode = .unspecified
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1632,6 +1750,10 @@ nonisolated extension Waybill_V1_FulfillmentStatus: SwiftProtobuf._ProtoNameProv
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0FULFILLMENT_STATUS_UNSPECIFIED\0\u{1}FULFILLMENT_STATUS_CREATED\0\u{1}FULFILLMENT_STATUS_RELEASED\0\u{1}FULFILLMENT_STATUS_PICKED\0\u{1}FULFILLMENT_STATUS_PACKED\0\u{1}FULFILLMENT_STATUS_SHIPPED\0\u{1}FULFILLMENT_STATUS_DELIVERED\0\u{1}FULFILLMENT_STATUS_REJECTED\0\u{1}FULFILLMENT_STATUS_CANCELLED\0")
 }
 
+nonisolated extension Waybill_V1_LocationDecisionCode: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0LOCATION_DECISION_CODE_UNSPECIFIED\0\u{1}LOCATION_DECISION_CODE_CHOSEN\0\u{1}LOCATION_DECISION_CODE_OUTRANKED\0\u{1}LOCATION_DECISION_CODE_SUMMARISED\0\u{1}LOCATION_DECISION_CODE_UNKNOWN_LOCATION\0\u{1}LOCATION_DECISION_CODE_INACTIVE\0\u{1}LOCATION_DECISION_CODE_EXCLUDED\0\u{1}LOCATION_DECISION_CODE_DOES_NOT_SHIP\0\u{1}LOCATION_DECISION_CODE_DOES_NOT_SERVE_PICKUP\0\u{1}LOCATION_DECISION_CODE_NO_AVAILABLE_STOCK\0\u{1}LOCATION_DECISION_CODE_CAPACITY_EXHAUSTED\0\u{1}LOCATION_DECISION_CODE_NO_CARRIER_CAPACITY\0\u{1}LOCATION_DECISION_CODE_PICKUP_STORE_HAS_NO_STOCK\0\u{1}LOCATION_DECISION_CODE_POLICY_LOCATION_TYPE\0\u{1}LOCATION_DECISION_CODE_POLICY_REGION\0\u{1}LOCATION_DECISION_CODE_POLICY_CHANNEL\0\u{1}LOCATION_DECISION_CODE_POLICY_CAPACITY_LEFT\0\u{1}LOCATION_DECISION_CODE_POLICY_STOCK\0\u{1}LOCATION_DECISION_CODE_POLICY_DISTANCE\0")
+}
+
 nonisolated extension Waybill_V1_Disposition: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0DISPOSITION_UNSPECIFIED\0\u{1}DISPOSITION_RESTOCK\0\u{1}DISPOSITION_DISPOSE\0")
 }
@@ -2089,7 +2211,7 @@ nonisolated extension Waybill_V1_Fulfillment: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension Waybill_V1_LocationDecision: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".LocationDecision"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}location_id\0\u{1}chosen\0\u{1}reason\0\u{1}score\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}location_id\0\u{1}chosen\0\u{1}reason\0\u{1}score\0\u{1}code\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2101,6 +2223,7 @@ nonisolated extension Waybill_V1_LocationDecision: SwiftProtobuf.Message, SwiftP
       case 2: try { try decoder.decodeSingularBoolField(value: &self.chosen) }()
       case 3: try { try decoder.decodeSingularStringField(value: &self.reason) }()
       case 4: try { try decoder.decodeSingularDoubleField(value: &self.score) }()
+      case 5: try { try decoder.decodeSingularEnumField(value: &self.code) }()
       default: break
       }
     }
@@ -2119,6 +2242,9 @@ nonisolated extension Waybill_V1_LocationDecision: SwiftProtobuf.Message, SwiftP
     if self.score.bitPattern != 0 {
       try visitor.visitSingularDoubleField(value: self.score, fieldNumber: 4)
     }
+    if self.code != .unspecified {
+      try visitor.visitSingularEnumField(value: self.code, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2127,6 +2253,7 @@ nonisolated extension Waybill_V1_LocationDecision: SwiftProtobuf.Message, SwiftP
     if lhs.chosen != rhs.chosen {return false}
     if lhs.reason != rhs.reason {return false}
     if lhs.score != rhs.score {return false}
+    if lhs.code != rhs.code {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
