@@ -20,6 +20,31 @@ public enum CallResponse: Sendable {
     }
 }
 
+extension CallResponse {
+    /// The answer's payload bytes, or the status to answer instead: a message that does not serialize
+    /// is INTERNAL, and an answer that would not fit in `frameBytesMax` (with its envelope) is
+    /// RESOURCE_EXHAUSTED for this call only: frameBytesMax holds in both directions (a client would
+    /// refuse a larger frame and drop the connection), on both transports.
+    func encoded(frameBytesMax: Int) -> Result<[UInt8], WaybillStatusError> {
+        var outcome: Result<[UInt8], WaybillStatusError>
+        switch self {
+        case .message(let message):
+            do {
+                outcome = .success(try message.serializedBytes())
+            } catch {
+                outcome = .failure(WaybillStatusError(.internal, "response does not serialize: \(error)"))
+            }
+        case .bytes(let bytes): outcome = .success(bytes)
+        case .failure(let error): outcome = .failure(error)
+        }
+        if case .success(let bytes) = outcome, bytes.count + ConnectionHandler.envelopeOverheadMax > frameBytesMax {
+            outcome = .failure(WaybillStatusError.limit(.resourceExhausted, name: "frameBytesMax", value: frameBytesMax,
+                                                        "the answer (\(bytes.count) bytes) would exceed the frame limit; ask for less (a smaller page)"))
+        }
+        return outcome
+    }
+}
+
 /// `retry_after_ms` of the UNAVAILABLE answer to a batch whose commit failed (disk full, I/O error).
 let storageFailureRetryAfterMilliseconds: UInt32 = 1_000
 

@@ -294,22 +294,7 @@ final class ConnectionHandler: ChannelDuplexHandler, CallStreamTarget {
         call.deadline?.cancel()
         call.stream?.cancel()
         let elapsed = uptimeNanoseconds() - call.startedUptimeNanoseconds
-        var outcome: Result<[UInt8], WaybillStatusError>
-        switch response {
-        case .message(let message):
-            do {
-                outcome = .success(try message.serializedBytes())
-            } catch {
-                outcome = .failure(WaybillStatusError(.internal, "response does not serialize: \(error)"))
-            }
-        case .bytes(let bytes): outcome = .success(bytes)
-        case .failure(let error): outcome = .failure(error)
-        }
-        // frameBytesMax holds in both directions: a client would refuse a larger frame and drop the connection.
-        if case .success(let bytes) = outcome, bytes.count + Self.envelopeOverheadMax > limits.frameBytesMax {
-            outcome = .failure(WaybillStatusError.limit(.resourceExhausted, name: "frameBytesMax", value: limits.frameBytesMax,
-                                                        "the answer (\(bytes.count) bytes) would exceed the frame limit; ask for less (a smaller page)"))
-        }
+        let outcome = response.encoded(frameBytesMax: limits.frameBytesMax)
         switch outcome {
         case .success(let bytes):
             metrics.completed(method: call.method, code: .ok, nanoseconds: elapsed)

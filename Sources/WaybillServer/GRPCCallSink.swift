@@ -88,22 +88,7 @@ final class GRPCCallSink: CallStreamTarget, @unchecked Sendable {
         deadline = nil
         stream?.cancel()
         stream = nil
-        var outcome: Result<[UInt8], WaybillStatusError>
-        switch response {
-        case .message(let message):
-            do {
-                outcome = .success(try message.serializedBytes())
-            } catch {
-                outcome = .failure(WaybillStatusError(.internal, "response does not serialize: \(error)"))
-            }
-        case .bytes(let bytes): outcome = .success(bytes)
-        case .failure(let error): outcome = .failure(error)
-        }
-        // The frames' limit and answer, so both transports refuse the same answers.
-        if case .success(let bytes) = outcome, bytes.count + ConnectionHandler.envelopeOverheadMax > limits.frameBytesMax {
-            outcome = .failure(WaybillStatusError.limit(.resourceExhausted, name: "frameBytesMax", value: limits.frameBytesMax,
-                                                        "the answer (\(bytes.count) bytes) would exceed the frame limit; ask for less (a smaller page)"))
-        }
+        let outcome = response.encoded(frameBytesMax: limits.frameBytesMax)
         let elapsed = uptimeNanoseconds() - startedUptimeNanoseconds
         switch outcome {
         case .success(let bytes):

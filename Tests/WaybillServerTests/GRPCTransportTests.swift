@@ -147,12 +147,14 @@ struct GRPCTransportTests {
             var late = Waybill_V1_CaptureOrderRequest()
             late.order = Fixture.order("GRPC-LATE")
             await expectStatus(.deadlineExceeded) {
-                try await grpc.call(Method.OrderService.captureOrder, late, as: Waybill_V1_CaptureOrderResponse.self, timeoutMilliseconds: 50)
+                try await grpc.call(Method.OrderService.captureOrder, late, as: Waybill_V1_CaptureOrderResponse.self, timeoutMilliseconds: 1_000)
             }
-            // The server counts the deadline from the request's arrival, after the client started
-            // its own: once the job is queued (it arrived), its 50 ms certainly pass in 100 more.
+            // 1 s, not less: on a loaded machine a shorter deadline could pass on the client before
+            // the request was even sent (a CI run never saw it arrive with 50 ms). The server counts the
+            // deadline from the request's arrival, after the client started its own: once the job is
+            // queued (it arrived), its 1 s certainly passes in 1 s more.
             #expect(await eventually("the capture to reach the writer's queue") { server.server.writer.queueDepth >= 1 })
-            try await Task.sleep(for: .milliseconds(100))
+            try await Task.sleep(for: .milliseconds(1_000))
             gate.open()
             _ = try await frames.captureOrder(Fixture.order("AFTER-LATE"))
             let stored = try await frames.allOrders().map(\.externalOrderID)
