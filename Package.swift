@@ -140,7 +140,7 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOTestUtils", package: "swift-nio"),
         ]),
-        .testTarget(name: "WaybillStoreTests", dependencies: ["WaybillStore", "WaybillCore", "WaybillProto"]),
+        .testTarget(name: "WaybillStoreTests", dependencies: ["WaybillStore", "WaybillCore", "WaybillProto", "WaybillBenchmarks"]),
         .testTarget(name: "WaybillServerTests", dependencies: [
             "WaybillServer", "WaybillClient", "WaybillStore", "WaybillCore", "WaybillProto", "WaybillWire", "WaybillFaultInjection",
             "WaybillGRPC",

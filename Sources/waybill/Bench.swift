@@ -667,7 +667,7 @@ struct EngineBench: ParsableCommand {
         var bytes = 0
         let referenceStart = threadCPUTimeNanoseconds()
         for order in captured {
-            let encoded: [UInt8] = try order.proto.serializedBytes()
+            let encoded: [UInt8] = try order.referenceMessage.serializedBytes()
             bytes += encoded.count
         }
         let referenceCPU = Double(threadCPUTimeNanoseconds() - referenceStart) / 1e9

@@ -3,6 +3,7 @@
 
 import SwiftProtobuf
 import Testing
+import WaybillBenchmarks
 import WaybillCore
 import WaybillProto
 

@@ -1,13 +1,14 @@
-// The oracle of the order encoder: waybill.v1.Order built field by field with swift-protobuf's
-// generated types, independently of the product's one encoding (OrderEncoder.swift). Test-only:
-// the product encodes an order in one place.
+// The reference encoding of an order: waybill.v1.Order built field by field with swift-protobuf's
+// generated types, independently of the product's one encoding (OrderEncoder.swift). The oracle of
+// OrderEncoderTests and the baseline `waybill bench engine` compares the direct encoder with. Not in
+// the product: the product encodes an order in one place.
 
 import SwiftProtobuf
 import WaybillCore
 import WaybillProto
 
 extension LineQuantities {
-    var referenceMessage: Waybill_V1_LineQuantities {
+    public var referenceMessage: Waybill_V1_LineQuantities {
         var q = Waybill_V1_LineQuantities()
         q.cancelled = cancelled
         q.backordered = backordered
@@ -24,7 +25,7 @@ extension LineQuantities {
 }
 
 extension Fulfillment {
-    var referenceMessage: Waybill_V1_Fulfillment {
+    public var referenceMessage: Waybill_V1_Fulfillment {
         var f = Waybill_V1_Fulfillment()
         f.fulfillmentID = fulfillmentID
         f.locationID = locationID.rawValue
@@ -56,7 +57,7 @@ extension Fulfillment {
 }
 
 extension RoutingDecision {
-    var referenceMessage: Waybill_V1_RoutingDecision {
+    public var referenceMessage: Waybill_V1_RoutingDecision {
         var d = Waybill_V1_RoutingDecision()
         d.policyVersion = policyVersion
         d.decidedAtUnixMs = decidedAt.millisecondsSinceEpoch
@@ -82,7 +83,7 @@ extension RoutingDecision {
 }
 
 extension HistoryEntry {
-    var referenceMessage: Waybill_V1_HistoryEntry {
+    public var referenceMessage: Waybill_V1_HistoryEntry {
         var h = Waybill_V1_HistoryEntry()
         h.atUnixMs = at.millisecondsSinceEpoch
         h.action = action
@@ -97,7 +98,7 @@ extension HistoryEntry {
 
 extension Order {
     /// The stored form built field by field with swift-protobuf's generated types.
-    var referenceMessage: Waybill_V1_Order {
+    public var referenceMessage: Waybill_V1_Order {
         var o = Waybill_V1_Order()
         o.orderID = orderID.rawValue
         o.channel = channel.proto
@@ -170,7 +171,7 @@ extension Order {
 
 extension OrderDraft {
     /// A CaptureOrder's order built field by field with swift-protobuf's generated types.
-    var referenceMessage: Waybill_V1_Order {
+    public var referenceMessage: Waybill_V1_Order {
         var o = Waybill_V1_Order()
         o.channel = channel?.proto ?? .unspecified
         o.externalOrderID = externalOrderID
