@@ -217,32 +217,37 @@ struct GRPCTransportTests {
         }
     }
 
-    @Test("connectionsMax counts gRPC connections with the frames': one over it is refused, served again once one closes")
+    @Test("connectionsMax counts gRPC connections with the frames': a gRPC connection takes the one slot, so a frames connection and a second gRPC one are refused")
     func connectionLimit() async throws {
         try await withServer({ $0.grpcPort = 0; $0.transport.connectionsMax = 1 }) { server in
             let port = try #require(server.server.grpcPort)
+            // A gRPC connection takes the only slot, and is counted with the frames' connections.
+            let admitted = try WaybillGRPCClient(host: "127.0.0.1", port: port, clientID: "grpc-limit", eventLoopGroup: clientGroup)
+            let info = try await admitted.call(Method.SystemService.getServerInfo, Waybill_V1_GetServerInfoRequest(), as: Waybill_V1_ServerInfo.self,
+                                               timeoutMilliseconds: 30_000)
+            #expect(info.connections == 1, "the gRPC connection is counted")
+            // A frames connection over the limit is refused with the frames' answer.
             let frames = try await server.client()
-            _ = try await frames.serverInfo()
-            let grpc = try WaybillGRPCClient(host: "127.0.0.1", port: port, clientID: "grpc-limit", eventLoopGroup: clientGroup)
-            // The server closes the connection at once; grpc-swift's client reports it as UNAVAILABLE,
+            let refused = await expectStatus(.resourceExhausted) { try await frames.serverInfo() }
+            #expect(refused?.details.limitName == "connectionsMax")
+            await frames.close()
+            // A second gRPC connection is closed at once; grpc-swift's client reports it as UNAVAILABLE,
             // or (when it is still reconnecting with backoff at the deadline, as on a loaded CI run)
-            // DEADLINE_EXCEEDED: either way the call was not served, and the server never held two.
+            // DEADLINE_EXCEEDED: either way the call was not served, and the server held one connection.
+            let over = try WaybillGRPCClient(host: "127.0.0.1", port: port, clientID: "grpc-over", eventLoopGroup: clientGroup)
             do {
-                _ = try await grpc.call(Method.SystemService.getServerInfo, Waybill_V1_GetServerInfoRequest(), as: Waybill_V1_ServerInfo.self,
+                _ = try await over.call(Method.SystemService.getServerInfo, Waybill_V1_GetServerInfoRequest(), as: Waybill_V1_ServerInfo.self,
                                         timeoutMilliseconds: 5_000)
                 Issue.record("a gRPC call over connectionsMax was served")
             } catch let error as WaybillStatusError {
                 #expect([.unavailable, .deadlineExceeded].contains(error.code), "\(error)")
             }
-            #expect(server.server.connectionCount == 1, "the refused gRPC connection is not held")
-            await grpc.close()
-            await frames.close()
-            #expect(await eventually("the frames connection to be gone") { server.server.connectionCount == 0 })
-            let second = try WaybillGRPCClient(host: "127.0.0.1", port: port, clientID: "grpc-limit", eventLoopGroup: clientGroup)
-            let info = try await second.call(Method.SystemService.getServerInfo, Waybill_V1_GetServerInfoRequest(), as: Waybill_V1_ServerInfo.self,
-                                             timeoutMilliseconds: 5_000)
-            #expect(info.connections == 1, "the gRPC connection is counted")
-            await second.close()
+            await over.close()
+            // The admitted connection is unaffected.
+            let again = try await admitted.call(Method.SystemService.getServerInfo, Waybill_V1_GetServerInfoRequest(), as: Waybill_V1_ServerInfo.self,
+                                                timeoutMilliseconds: 30_000)
+            #expect(again.connections == 1)
+            await admitted.close()
         }
     }
 
