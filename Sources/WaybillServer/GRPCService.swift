@@ -12,8 +12,6 @@ import WaybillProto
 import WaybillWire
 
 /// The methods answered by a server stream (the generated method table says which); every other is unary.
-let serverStreamingMethods: Set<String> = Set(Method.all.filter(\.serverStreaming).map(\.path))
-
 final class WaybillGRPCService: RegistrableRPCService {
     private let services: Services
     private let group: MultiThreadedEventLoopGroup
@@ -32,19 +30,19 @@ final class WaybillGRPCService: RegistrableRPCService {
     var callsInFlight: Int { calls.withLock { $0.count } }
 
     func registerMethods<Transport: ServerTransport>(with router: inout RPCRouter<Transport>) {
-        for method in services.methods {
-            guard let descriptor = MethodDescriptor(waybillMethod: method) else { continue }
-            let streaming = serverStreamingMethods.contains(method)
+        // Every RPC of the generated method table (the same table the frames dispatch through).
+        for rpc in Method.all {
+            guard let descriptor = MethodDescriptor(waybillMethod: rpc.path) else { continue }
             router.registerHandler(forMethod: descriptor, deserializer: GRPCBytesDeserializer(), serializer: GRPCBytesSerializer()) {
                 [self] request, _ in
-                try await handle(method: method, streaming: streaming, request: request)
+                try await handle(method: rpc.path, streaming: rpc.serverStreaming, request: request)
             }
         }
     }
 
     /// Graceful shutdown: every stream ends with the frames' UNAVAILABLE and retry_after_ms.
     func endStreams() {
-        let streams = calls.withLock { Array($0.values) }.filter { serverStreamingMethods.contains($0.method) }
+        let streams = calls.withLock { Array($0.values) }.filter { Method.byPath[$0.method]?.serverStreaming == true }
         var shuttingDown = ConnectionHandler.shuttingDown(services.configuration)
         shuttingDown.message = "server is shutting down; resubscribe elsewhere or later"
         let error = shuttingDown

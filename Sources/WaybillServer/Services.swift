@@ -54,7 +54,6 @@ final class Services: RPCHandlers {
     }
 
     var transport: TransportLimits { configuration.transport }
-    var methods: [String] { handlers.keys.sorted() }
 
     func dispatch(_ call: Call, stream: CallStream) {
         guard let handler = handlers[call.method] else {
@@ -89,8 +88,6 @@ final class Services: RPCHandlers {
     func context(_ call: Call, _ write: WriteContext, requestID: String = "", fingerprint: UInt64 = 0) -> CommandContext {
         CommandContext(now: write.now, clientID: call.clientID, requestID: requestID, fingerprint: fingerprint)
     }
-
-    /// Registers a handler that parses its request type first.
 
     /// Fails the call when `count` exceeds a named limit; true when within it.
     func within(_ call: Call, _ count: Int, _ name: String, _ limit: Int, _ what: String) -> Bool {
