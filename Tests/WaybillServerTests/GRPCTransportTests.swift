@@ -65,14 +65,17 @@ private final class GRPCFeed: Sendable {
     var end: (ended: Bool, error: WaybillStatusError?) { state.withLock { ($0.ended, $0.end) } }
 
     func waitForEvents(_ count: Int) async throws -> [Waybill_V1_ChangeEvent] {
-        guard await eventually("\(count) events over gRPC", { events.count >= count || end.ended }) else {
+        // 60 s, not the default 15: a loaded CI run (other tests taking 40 s) had not delivered a
+        // fresh gRPC client's first event within 15 s (connection set-up and grpc-swift's first calls
+        // are slow in a debug build on a starved machine).
+        guard await eventually("\(count) events over gRPC", timeout: .seconds(60), { events.count >= count || end.ended }) else {
             throw TimedOut(what: "\(count) events over gRPC (got \(events.count))")
         }
         return events
     }
 
     func waitForEnd() async throws -> WaybillStatusError? {
-        guard await eventually("the gRPC stream to end", { end.ended }) else { throw TimedOut(what: "the gRPC stream to end") }
+        guard await eventually("the gRPC stream to end", timeout: .seconds(60), { end.ended }) else { throw TimedOut(what: "the gRPC stream to end") }
         return end.error
     }
 
