@@ -14,13 +14,24 @@ import Darwin
 #endif
 
 public struct ClientConfiguration: Sendable {
-    /// Recorded in order history as who made each change.
+    /// Names the client software in the server's logs (letters, digits, `.`, `_`, `-`; at most 64).
+    /// Who made a change is the credential's name, never this.
     public var clientID = "waybill-swift-client"
+    /// The bearer token of the credential this client calls as (`authorization: Bearer TOKEN` on
+    /// every call); nil = no credential (every call is answered UNAUTHENTICATED). docs/SECURITY.md.
+    public var token: String?
     public var connectTimeoutMilliseconds: Int64 = 5_000
     /// Default per-call deadline, sent to the server and enforced locally; 0 = none.
     public var defaultTimeoutMilliseconds: UInt32 = 30_000
     public var frameBytesMax = TransportLimits().frameBytesMax
     public init() {}
+
+    /// The metadata every call carries.
+    var metadata: [String: String] {
+        var metadata = ["client-id": clientID]
+        if let token { metadata["authorization"] = "Bearer " + token }
+        return metadata
+    }
 }
 
 public final class WaybillClient: Sendable {
@@ -148,7 +159,7 @@ public final class WaybillClient: Sendable {
         envelope.method = method
         envelope.payload = .init(payload)
         envelope.timeoutMs = timeoutMilliseconds ?? configuration.defaultTimeoutMilliseconds
-        envelope.metadata = ["client-id": configuration.clientID]
+        envelope.metadata = configuration.metadata
         envelope.protocolVersion = ProtocolVersions.current
         return envelope
     }

@@ -2,6 +2,7 @@
 
 import Foundation
 import Logging
+import WaybillApplication
 import WaybillCore
 import WaybillStore
 import WaybillWire
@@ -68,6 +69,9 @@ public struct ServerConfiguration: Sendable {
     /// WaybillFaultInjection's `WriteDelay`, a slower write path); no flag of the product does.
     public var writeJobInterceptor: (any WriteJobInterceptor)?
     public var version = "0.1.0"
+    /// Credentials installed at start (stored hashed, by name): how embedded servers and tests give
+    /// their callers tokens. docs/SECURITY.md.
+    public var credentials: [CredentialSeed] = []
 
     public init() {}
 }
