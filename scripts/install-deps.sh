@@ -4,6 +4,7 @@
 #   protobuf-c-compiler      protoc-c, for the C client
 #   libprotobuf-c-dev        the protobuf-c runtime the C client links
 #   libsqlite3-dev           SQLite (GRDB links the system library)
+#   libssl-dev, openssl      the C client's TLS (OpenSSL) and its test certificates
 #   valgrind, jq             C client tests and its interop script
 #   prometheus               a real Prometheus scrapes a live server in a test (admin listener)
 #   python3-grpcio, python3-protobuf, protobuf-compiler-grpc
@@ -14,6 +15,8 @@ command -v protoc   >/dev/null 2>&1 || need+=(protobuf-compiler)
 command -v protoc-c >/dev/null 2>&1 || need+=(protobuf-c-compiler)
 [ -f /usr/include/protobuf-c/protobuf-c.h ] || need+=(libprotobuf-c-dev)
 [ -f /usr/include/sqlite3.h ] || need+=(libsqlite3-dev)
+[ -f /usr/include/openssl/ssl.h ] || need+=(libssl-dev)
+command -v openssl  >/dev/null 2>&1 || need+=(openssl)
 command -v valgrind >/dev/null 2>&1 || need+=(valgrind)
 command -v jq       >/dev/null 2>&1 || need+=(jq)
 command -v prometheus >/dev/null 2>&1 || need+=(prometheus)

@@ -6,7 +6,14 @@
  * blocking calls on it and hands back the protoc-c generated message structs.
  *
  * Building against it: compile with -I<clients/c/include> -I<clients/c/build/gen>,
- * link build/libwaybill.a and -lprotobuf-c.
+ * link build/libwaybill.a, -lprotobuf-c and OpenSSL (-lssl -lcrypto).
+ *
+ * ---- Security ----
+ * With waybill_options.tls the connection is TLS (server certificate and name verified,
+ * optional client certificate); waybill_options.token authenticates every call as the
+ * credential it belongs to. Waybill answers UNAUTHENTICATED (16) for a missing, unknown,
+ * revoked or expired token, PERMISSION_DENIED (7) for a call the credential's role may not
+ * make, and NOT_FOUND for another channel's order.
  *
  * ---- Ownership rules ----
  *  - waybill_connect() returns a client you own; release it with waybill_close().
@@ -68,11 +75,39 @@ typedef struct waybill_status {
     char field[128];     /* request field at fault (server StatusDetails.field), or "" */
 } waybill_status;
 
+/* Longest bearer token accepted (Waybill's own tokens are 47 characters). */
+#define WAYBILL_TOKEN_BYTES_MAX 1024
+
+/* Zero-initialise and set what you need ({0} or designated initialisers): every field's zero
+ * value is its default, and fields added later keep that rule. */
 typedef struct waybill_options {
     const char *client_id;      /* sent as "client-id" metadata; NULL = "waybill-c" */
-    int connect_timeout_ms;     /* <= 0: 5000 */
+    int connect_timeout_ms;     /* <= 0: 5000; covers the TLS handshake too */
     int call_timeout_ms;        /* per unary call (send + wait); <= 0: 10000 */
     uint32_t max_frame_bytes;   /* largest envelope sent or accepted; 0: 4 MiB */
+
+    /* ---- authentication ----
+     * token: the credential's bearer token ("wbt_..."), sent as "authorization: Bearer TOKEN"
+     * metadata on every call. Copied at connect (the copy is wiped at close); never printed or
+     * put in a status message. Visible ASCII, 1..WAYBILL_TOKEN_BYTES_MAX bytes, else
+     * INVALID_ARGUMENT. NULL = no token (a server that checks callers answers
+     * UNAUTHENTICATED). Read it from a file or the environment, not from argv. */
+    const char *token;
+
+    /* ---- TLS (OpenSSL) ----
+     * TLS is on when `tls` is non-zero or any tls_* field is set (so a CA bundle never
+     * silently goes unused on a plaintext connection). TLS 1.2 minimum. The server's
+     * certificate is always verified and its name checked; there is no switch to skip that.
+     * A failed handshake is UNAVAILABLE naming the reason (e.g. "server certificate not
+     * verified: certificate has expired"); unusable files are INVALID_ARGUMENT. */
+    int tls;
+    const char *tls_ca_file;     /* PEM CA bundle to verify the server with; NULL: the system's
+                                    default CA paths (Debian: /etc/ssl/certs) */
+    const char *tls_server_name; /* name to verify and send as SNI; NULL: the host given to
+                                    waybill_connect. DNS names and IP addresses (checked
+                                    against the certificate's IP subjectAltNames) */
+    const char *tls_cert_file;   /* mutual TLS: client certificate chain (PEM) and its key   */
+    const char *tls_key_file;    /* (PEM, unencrypted); both or neither                      */
 } waybill_options;
 
 typedef struct waybill_client waybill_client;
@@ -80,13 +115,18 @@ typedef struct waybill_client waybill_client;
 /* Name of a status code ("NOT_FOUND"), "UNKNOWN_CODE" for values outside 0..16. */
 const char *waybill_code_name(int code);
 
-/* Connects (with TCP_NODELAY). opts may be NULL for defaults. Returns NULL on failure
- * with *st set (UNAVAILABLE, DEADLINE_EXCEEDED or INVALID_ARGUMENT). */
+/* Connects (with TCP_NODELAY) and, with TLS, completes the handshake within
+ * connect_timeout_ms. opts may be NULL for defaults (plaintext, no token). Returns NULL on
+ * failure with *st set (UNAVAILABLE, DEADLINE_EXCEEDED or INVALID_ARGUMENT). */
 waybill_client *waybill_connect(const char *host, int port, const waybill_options *opts,
                                 waybill_status *st);
 
-/* Closes the connection and frees the client and anything it buffered. NULL is a no-op. */
+/* Closes the connection (sending TLS close_notify if it can without waiting) and frees the
+ * client and anything it buffered. NULL is a no-op. */
 void waybill_close(waybill_client *c);
+
+/* The negotiated TLS protocol ("TLSv1.3"), or NULL for a plaintext or closed connection. */
+const char *waybill_tls_protocol(const waybill_client *c);
 
 /* OrderService/CaptureOrder. `order` is read only. */
 int waybill_capture_order(waybill_client *c, const Waybill__V1__Order *order,

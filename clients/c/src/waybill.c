@@ -18,6 +18,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
+#include "tls.h"
+
 enum {
     OK = WAYBILL__V1__STATUS_CODE__OK,
     CANCELLED = WAYBILL__V1__STATUS_CODE__CANCELLED,
@@ -45,6 +49,8 @@ typedef struct frame_node {
 
 struct waybill_client {
     int fd;                        /* -1 once the connection is closed */
+    wb_tls *tls;                   /* NULL: plaintext (or closed) */
+    char *authorization;           /* "Bearer TOKEN", or NULL; wiped before it is freed */
     char closed_reason[256];
     char client_id[128];
     int call_timeout_ms;
@@ -146,6 +152,8 @@ static int conn_fail(waybill_client *c, waybill_status *st, int code, const char
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    wb_tls_free(c->tls, 0);
+    c->tls = NULL;
     if (c->fd >= 0) close(c->fd);
     c->fd = -1;
     c->len = 0;
@@ -178,6 +186,71 @@ static int ignored_call(waybill_client *c, uint64_t id, int end_of_stream) {
     return 0;
 }
 
+/* ---- socket I/O, plaintext or TLS: one non-blocking step each ---- */
+
+enum { IO_DONE, IO_WAIT, IO_CLOSED, IO_FAILED };
+
+static int io_from_tls(int r, short *events) {
+    switch (r) {
+    case WB_TLS_DONE: return IO_DONE;
+    case WB_TLS_WANT_READ: *events = POLLIN; return IO_WAIT;
+    case WB_TLS_WANT_WRITE: *events = POLLOUT; return IO_WAIT;
+    case WB_TLS_CLOSED: return IO_CLOSED;
+    default: return IO_FAILED;
+    }
+}
+
+/* IO_DONE with *n bytes written (maybe 0 after EINTR), IO_WAIT with the poll events to wait
+ * for (TLS may need to read in order to write), or IO_CLOSED / IO_FAILED with `msg`. */
+static int io_write(waybill_client *c, const uint8_t *p, size_t len, size_t *n, short *events,
+                    char *msg, size_t msg_size) {
+    *n = 0;
+    if (c->tls) {
+        char err[200];
+        int r = io_from_tls(wb_tls_write(c->tls, p, len, n, err, sizeof err), events);
+        if (r == IO_FAILED || r == IO_CLOSED) snprintf(msg, msg_size, "TLS: %s", err);
+        return r;
+    }
+    ssize_t w = send(c->fd, p, len, MSG_NOSIGNAL);
+    if (w > 0) {
+        *n = (size_t)w;
+        return IO_DONE;
+    }
+    if (w < 0 && errno == EINTR) return IO_DONE;
+    if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        *events = POLLOUT;
+        return IO_WAIT;
+    }
+    snprintf(msg, msg_size, "%s", strerror(errno));
+    return IO_FAILED;
+}
+
+/* IO_DONE with *n > 0 bytes read (or 0 after EINTR), IO_WAIT with the poll events to wait
+ * for, IO_CLOSED when the server closed, IO_FAILED with `msg`. */
+static int io_read(waybill_client *c, uint8_t *p, size_t len, size_t *n, short *events,
+                   char *msg, size_t msg_size) {
+    *n = 0;
+    if (c->tls) {
+        char err[200];
+        int r = io_from_tls(wb_tls_read(c->tls, p, len, n, err, sizeof err), events);
+        if (r == IO_FAILED) snprintf(msg, msg_size, "TLS: %s", err);
+        return r;
+    }
+    ssize_t r = recv(c->fd, p, len, 0);
+    if (r > 0) {
+        *n = (size_t)r;
+        return IO_DONE;
+    }
+    if (r == 0) return IO_CLOSED;
+    if (errno == EINTR) return IO_DONE;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        *events = POLLIN;
+        return IO_WAIT;
+    }
+    snprintf(msg, msg_size, "%s", strerror(errno));
+    return IO_FAILED;
+}
+
 /* ---- writing ---- */
 
 static int send_envelope(waybill_client *c, const Waybill__V1__RequestEnvelope *env,
@@ -199,43 +272,56 @@ static int send_envelope(waybill_client *c, const Waybill__V1__RequestEnvelope *
     int rc = OK;
     size_t off = 0, total = HEADER_BYTES + n;
     while (off < total) {
-        ssize_t w = send(c->fd, frame + off, total - off, MSG_NOSIGNAL);
-        if (w > 0) {
-            off += (size_t)w;
+        size_t w;
+        short events = 0;
+        char msg[224];
+        int io = io_write(c, frame + off, total - off, &w, &events, msg, sizeof msg);
+        if (io == IO_DONE) {
+            off += w;
             continue;
         }
-        if (w < 0 && errno == EINTR) continue;
-        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            struct pollfd p = {.fd = c->fd, .events = POLLOUT};
+        if (io == IO_WAIT) {
+            struct pollfd p = {.fd = c->fd, .events = events};
             int r = poll(&p, 1, remaining_ms(deadline));
             if (r > 0 || (r < 0 && errno == EINTR)) continue;
             if (r == 0) {
                 rc = conn_fail(c, st, DEADLINE_EXCEEDED, "timed out sending a request");
                 break;
             }
+            snprintf(msg, sizeof msg, "%s", strerror(errno));
         }
-        rc = conn_fail(c, st, UNAVAILABLE, "send failed: %s", strerror(errno));
+        rc = conn_fail(c, st, UNAVAILABLE, "send failed: %s", msg);
         break;
     }
+    if (c->authorization) OPENSSL_cleanse(frame, total); /* the token is in there */
     free(frame);
     return rc;
 }
 
+/* md and mds have room for METADATA_MAX entries: client-id and, with a token, authorization. */
+#define METADATA_MAX 2
 static void request_init(waybill_client *c, Waybill__V1__RequestEnvelope *env,
                          Waybill__V1__RequestEnvelope__MetadataEntry *md,
                          Waybill__V1__RequestEnvelope__MetadataEntry **mds, uint64_t id,
                          const char *method) {
     Waybill__V1__RequestEnvelope e = WAYBILL__V1__REQUEST_ENVELOPE__INIT;
-    Waybill__V1__RequestEnvelope__MetadataEntry m =
-        WAYBILL__V1__REQUEST_ENVELOPE__METADATA_ENTRY__INIT;
-    m.key = (char *)"client-id";
-    m.value = c->client_id;
-    *md = m;
-    mds[0] = md;
+    size_t n = 0;
+    waybill__v1__request_envelope__metadata_entry__init(&md[n]);
+    md[n].key = (char *)"client-id";
+    md[n].value = c->client_id;
+    mds[n] = &md[n];
+    n++;
+    if (c->authorization) {
+        waybill__v1__request_envelope__metadata_entry__init(&md[n]);
+        md[n].key = (char *)"authorization";
+        md[n].value = c->authorization;
+        mds[n] = &md[n];
+        n++;
+    }
     e.call_id = id;
     e.method = (char *)method;
     e.metadata = mds;
-    e.n_metadata = 1;
+    e.n_metadata = n;
     e.protocol_version = WAYBILL__V1__PROTOCOL_VERSION__PROTOCOL_VERSION_1;
     *env = e;
 }
@@ -245,8 +331,8 @@ static int send_call(waybill_client *c, uint64_t id, const char *method,
                      const ProtobufCMessage *request, uint32_t timeout_ms, int cancel,
                      int64_t deadline, waybill_status *st) {
     Waybill__V1__RequestEnvelope env;
-    Waybill__V1__RequestEnvelope__MetadataEntry md, *mds[1];
-    request_init(c, &env, &md, mds, id, method);
+    Waybill__V1__RequestEnvelope__MetadataEntry md[METADATA_MAX], *mds[METADATA_MAX];
+    request_init(c, &env, md, mds, id, method);
     env.timeout_ms = timeout_ms;
     env.cancel = cancel ? 1 : 0;
     uint8_t *payload = NULL;
@@ -273,8 +359,10 @@ static int send_call(waybill_client *c, uint64_t id, const char *method,
 static int take_frame(waybill_client *c, Envelope **out, waybill_status *st) {
     if (c->len < 1) return 0;
     if (c->buf[0] != 0) {
-        conn_fail(c, st, INTERNAL, "bad frame flag byte %u (only 0, uncompressed, is valid)",
-                  c->buf[0]);
+        /* 0x15/0x16 open a TLS alert/handshake record: a TLS server answering plaintext. */
+        int tls_record = !c->tls && (c->buf[0] == 0x15 || c->buf[0] == 0x16);
+        conn_fail(c, st, INTERNAL, "bad frame flag byte %u (only 0, uncompressed, is valid)%s",
+                  c->buf[0], tls_record ? "; it looks like TLS: does the server need TLS?" : "");
         return -1;
     }
     if (c->len < HEADER_BYTES) return 0;
@@ -312,12 +400,16 @@ static int read_more(waybill_client *c, int64_t deadline, waybill_status *st) {
         c->cap = cap;
     }
     for (;;) {
-        ssize_t r = recv(c->fd, c->buf + c->len, c->cap - c->len, 0);
-        if (r > 0) {
-            c->len += (size_t)r;
+        size_t got;
+        short events = 0;
+        char msg[224];
+        int io = io_read(c, c->buf + c->len, c->cap - c->len, &got, &events, msg, sizeof msg);
+        if (io == IO_DONE) {
+            if (got == 0) continue;
+            c->len += got;
             return 0;
         }
-        if (r == 0) {
+        if (io == IO_CLOSED) {
             if (c->len > 0)
                 conn_fail(c, st, UNAVAILABLE,
                           "connection closed by the server mid-frame (%zu bytes of a frame)",
@@ -326,12 +418,11 @@ static int read_more(waybill_client *c, int64_t deadline, waybill_status *st) {
                 conn_fail(c, st, UNAVAILABLE, "connection closed by the server");
             return -1;
         }
-        if (errno == EINTR) continue;
-        if (errno != EAGAIN && errno != EWOULDBLOCK) {
-            conn_fail(c, st, UNAVAILABLE, "receive failed: %s", strerror(errno));
+        if (io == IO_FAILED) {
+            conn_fail(c, st, UNAVAILABLE, "receive failed: %s", msg);
             return -1;
         }
-        struct pollfd p = {.fd = c->fd, .events = POLLIN};
+        struct pollfd p = {.fd = c->fd, .events = events};
         int pr = poll(&p, 1, remaining_ms(deadline));
         if (pr == 0) return 1;
         if (pr < 0 && errno != EINTR) {
@@ -401,6 +492,37 @@ static int pump(waybill_client *c, uint64_t want, int64_t deadline, Envelope **o
     }
 }
 
+/* A bearer token is 1..WAYBILL_TOKEN_BYTES_MAX visible ASCII characters (RFC 6750's
+ * b64token is narrower; anything printable is passed on and judged by the server). */
+static int token_valid(const char *token) {
+    size_t n = 0;
+    for (const char *p = token; *p; p++, n++)
+        if (*p < 0x21 || *p > 0x7e || n >= WAYBILL_TOKEN_BYTES_MAX) return 0;
+    return n > 0;
+}
+
+/* Drives the TLS handshake on the connected socket until it completes or `deadline`. */
+static int tls_handshake(wb_tls *tls, int fd, int64_t deadline, const char *host, int port,
+                         int timeout_ms, waybill_status *st) {
+    for (;;) {
+        char err[200];
+        int r = wb_tls_handshake(tls, err, sizeof err);
+        if (r == WB_TLS_DONE) return OK;
+        if (r != WB_TLS_WANT_READ && r != WB_TLS_WANT_WRITE)
+            return set_status(st, UNAVAILABLE, "TLS handshake with %s:%d failed: %s", host, port,
+                              err);
+        struct pollfd p = {.fd = fd, .events = r == WB_TLS_WANT_READ ? POLLIN : POLLOUT};
+        int pr;
+        do pr = poll(&p, 1, remaining_ms(deadline));
+        while (pr < 0 && errno == EINTR);
+        if (pr == 0)
+            return set_status(st, DEADLINE_EXCEEDED,
+                              "TLS handshake with %s:%d timed out after %d ms", host, port,
+                              timeout_ms);
+        if (pr < 0) return set_status(st, UNAVAILABLE, "poll failed: %s", strerror(errno));
+    }
+}
+
 /* ---- public API ---- */
 
 waybill_client *waybill_connect(const char *host, int port, const waybill_options *opts,
@@ -412,8 +534,25 @@ waybill_client *waybill_connect(const char *host, int port, const waybill_option
     }
     waybill_options o = {0};
     if (opts) o = *opts;
+    if (o.token && !token_valid(o.token)) { /* never echoed: it may be a real token */
+        set_status(st, INVALID_ARGUMENT,
+                   "token must be 1 to %d visible ASCII characters (no spaces or newlines)",
+                   WAYBILL_TOKEN_BYTES_MAX);
+        return NULL;
+    }
     int connect_timeout = o.connect_timeout_ms > 0 ? o.connect_timeout_ms : 5000;
     int64_t deadline = deadline_after(connect_timeout);
+
+    /* TLS settings are checked (files loaded) before any connection is made. */
+    wb_tls *tls = NULL;
+    if (wb_tls_requested(&o)) {
+        char err[256];
+        int code = wb_tls_new(host, &o, &tls, err, sizeof err);
+        if (code) {
+            set_status(st, code, "%s", err);
+            return NULL;
+        }
+    }
 
     char port_str[16];
     snprintf(port_str, sizeof port_str, "%d", port);
@@ -422,6 +561,7 @@ waybill_client *waybill_connect(const char *host, int port, const waybill_option
     hints.ai_socktype = SOCK_STREAM;
     int gai = getaddrinfo(host, port_str, &hints, &res);
     if (gai != 0) {
+        wb_tls_free(tls, 0);
         set_status(st, UNAVAILABLE, "cannot resolve %s: %s", host, gai_strerror(gai));
         return NULL;
     }
@@ -452,6 +592,7 @@ waybill_client *waybill_connect(const char *host, int port, const waybill_option
     }
     freeaddrinfo(res);
     if (fd < 0) {
+        wb_tls_free(tls, 0);
         if (timed_out)
             set_status(st, DEADLINE_EXCEEDED, "connect to %s:%d timed out after %d ms", host,
                        port, connect_timeout);
@@ -462,14 +603,36 @@ waybill_client *waybill_connect(const char *host, int port, const waybill_option
     }
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (tls) {
+        wb_tls_set_fd(tls, fd);
+        if (tls_handshake(tls, fd, deadline, host, port, connect_timeout, st)) {
+            wb_tls_free(tls, 0);
+            close(fd);
+            return NULL;
+        }
+    }
 
     waybill_client *c = calloc(1, sizeof *c);
-    if (!c) {
+    char *authorization = NULL;
+    if (c && o.token) {
+        static const char scheme[] = "Bearer ";
+        size_t n = strlen(o.token);
+        authorization = malloc(sizeof scheme + n);
+        if (authorization) {
+            memcpy(authorization, scheme, sizeof scheme - 1);
+            memcpy(authorization + sizeof scheme - 1, o.token, n + 1);
+        }
+    }
+    if (!c || (o.token && !authorization)) {
+        free(c);
+        wb_tls_free(tls, 1);
         close(fd);
         set_status(st, RESOURCE_EXHAUSTED, "out of memory");
         return NULL;
     }
     c->fd = fd;
+    c->tls = tls;
+    c->authorization = authorization;
     c->call_timeout_ms = o.call_timeout_ms > 0 ? o.call_timeout_ms : 10000;
     c->max_frame = o.max_frame_bytes ? o.max_frame_bytes : WAYBILL_DEFAULT_MAX_FRAME_BYTES;
     c->next_call_id = 1;
@@ -480,10 +643,19 @@ waybill_client *waybill_connect(const char *host, int port, const waybill_option
 
 void waybill_close(waybill_client *c) {
     if (!c) return;
+    wb_tls_free(c->tls, 1);
     if (c->fd >= 0) close(c->fd);
     queue_clear(c);
     free(c->buf);
+    if (c->authorization) {
+        OPENSSL_cleanse(c->authorization, strlen(c->authorization));
+        free(c->authorization);
+    }
     free(c);
+}
+
+const char *waybill_tls_protocol(const waybill_client *c) {
+    return c && c->tls ? wb_tls_protocol(c->tls) : NULL;
 }
 
 int waybill_call(waybill_client *c, const char *method, const ProtobufCMessage *request,

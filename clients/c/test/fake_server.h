@@ -10,6 +10,13 @@
 
 typedef void (*fs_handler)(int fd, void *arg);
 
+/* A TLS server: the handler's fd functions below then read and write through TLS. */
+typedef struct fs_tls_options {
+    const char *cert_file, *key_file; /* PEM */
+    const char *client_ca_file;       /* non-NULL: a client certificate signed by it is required */
+    int max_version;                  /* e.g. TLS1_2_VERSION; 0: OpenSSL's default */
+} fs_tls_options;
+
 typedef struct fake_server {
     int listen_fd;
     int port;
@@ -17,11 +24,22 @@ typedef struct fake_server {
     pthread_t thread;
     fs_handler handler;
     void *arg;
+    void *tls_ctx;            /* SSL_CTX *, or NULL for plaintext */
+    /* What the last TLS connection showed (read after fs_join). */
+    int tls_handshakes_failed;
+    char tls_error[256];       /* the last failed handshake's reason */
+    char tls_sni[256];         /* server name the client sent, "" for none */
+    char tls_peer_cn[256];     /* the client certificate's common name, "" for none */
 } fake_server;
 
 /* Listens on 127.0.0.1:port (0 = an ephemeral port) and serves `connections` connections one after
  * another in a thread, calling handler(fd, arg) for each, then closing it. */
 int fs_start(fake_server *s, int port, int connections, fs_handler handler, void *arg);
+/* The same over TLS (tls may be NULL: plaintext). A connection whose handshake fails counts as
+ * served: the server notes why, reads until the client closes, and does not call handler.
+ * SIGPIPE is blocked in the server's thread only, so a client that raised it would still die. */
+int fs_start_tls(fake_server *s, int port, int connections, fs_handler handler, void *arg,
+                 const fs_tls_options *tls);
 void fs_join(fake_server *s);
 
 /* Next request envelope; NULL on EOF or a bad frame. Free with

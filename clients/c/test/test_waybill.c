@@ -10,43 +10,40 @@
 #include <unistd.h>
 
 #include "../src/order_file.h"
+#include "check.h"
 #include "fake_server.h"
 #include "waybill.h"
 
-static atomic_int failures;
-static atomic_int checks;
+atomic_int failures;
+atomic_int checks;
+int over_tls;
+static const char *cert_dir = "build/test-certs";
 
-#define CHECK(cond)                                                               \
-    do {                                                                          \
-        atomic_fetch_add(&checks, 1);                                             \
-        if (!(cond)) {                                                            \
-            atomic_fetch_add(&failures, 1);                                       \
-            fprintf(stderr, "  FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);     \
-        }                                                                         \
-    } while (0)
+const char *cert(const char *name) {
+    static char paths[8][512];
+    static int next;
+    char *p = paths[next++ % 8];
+    snprintf(p, sizeof paths[0], "%s/%s", cert_dir, name);
+    return p;
+}
 
-#define CHECK_CODE(st, expected)                                                          \
-    do {                                                                                  \
-        atomic_fetch_add(&checks, 1);                                                     \
-        if ((st).code != (expected)) {                                                    \
-            atomic_fetch_add(&failures, 1);                                               \
-            fprintf(stderr, "  FAIL %s:%d: expected %s, got %s: %s\n", __FILE__, __LINE__, \
-                    waybill_code_name(expected), waybill_code_name((st).code),            \
-                    (st).message);                                                        \
-        }                                                                                 \
-    } while (0)
+int start_server(fake_server *s, int connections, fs_handler handler, void *arg) {
+    fs_tls_options tls = {.cert_file = cert("server.pem"), .key_file = cert("server.key")};
+    return fs_start_tls(s, 0, connections, handler, arg, over_tls ? &tls : NULL);
+}
 
-enum { CALL_TIMEOUT_MS = 3000 };
-
-static waybill_client *connect_to(const fake_server *s, int call_timeout_ms, uint32_t max_frame) {
+waybill_client *connect_to(const fake_server *s, int call_timeout_ms, uint32_t max_frame) {
     waybill_options o = {.client_id = "test-client",
                          .connect_timeout_ms = 2000,
                          .call_timeout_ms = call_timeout_ms,
-                         .max_frame_bytes = max_frame};
+                         .max_frame_bytes = max_frame,
+                         .token = TEST_TOKEN,
+                         .tls_ca_file = over_tls ? cert("ca.pem") : NULL};
     waybill_status st;
     waybill_client *c = waybill_connect("127.0.0.1", s->port, &o, &st);
     CHECK_CODE(st, 0);
     CHECK(c != NULL);
+    CHECK(over_tls ? waybill_tls_protocol(c) != NULL : waybill_tls_protocol(c) == NULL);
     return c;
 }
 
@@ -56,14 +53,13 @@ static int64_t now_ms(void) {
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static const char *metadata(const Waybill__V1__RequestEnvelope *env, const char *key) {
+const char *metadata(const Waybill__V1__RequestEnvelope *env, const char *key) {
     for (size_t i = 0; i < env->n_metadata; i++)
         if (!strcmp(env->metadata[i]->key, key)) return env->metadata[i]->value;
     return NULL;
 }
 
-/* A request the test expects; NULL (and a failure) if the client sent something else. */
-static Waybill__V1__RequestEnvelope *expect_request(int fd, const char *method) {
+Waybill__V1__RequestEnvelope *expect_request(int fd, const char *method) {
     Waybill__V1__RequestEnvelope *env = fs_read_request(fd);
     CHECK(env != NULL);
     if (env && method) {
@@ -72,16 +68,17 @@ static Waybill__V1__RequestEnvelope *expect_request(int fd, const char *method) 
         CHECK(env->protocol_version == WAYBILL__V1__PROTOCOL_VERSION__PROTOCOL_VERSION_1);
         const char *cid = metadata(env, "client-id");
         CHECK(cid && strcmp(cid, "test-client") == 0);
+        const char *auth = metadata(env, "authorization");
+        CHECK(auth && strcmp(auth, "Bearer " TEST_TOKEN) == 0);
     }
     return env;
 }
 
-static void free_request(Waybill__V1__RequestEnvelope *env) {
+void free_request(Waybill__V1__RequestEnvelope *env) {
     if (env) waybill__v1__request_envelope__free_unpacked(env, NULL);
 }
 
-/* Answers a GetOrder request with an order whose id is the one asked for. */
-static void answer_get_order(int fd, const Waybill__V1__RequestEnvelope *env) {
+void answer_get_order(int fd, const Waybill__V1__RequestEnvelope *env) {
     Waybill__V1__GetOrderRequest *req =
         waybill__v1__get_order_request__unpack(NULL, env->payload.len, env->payload.data);
     CHECK(req != NULL);
@@ -148,7 +145,7 @@ static void h_capture(int fd, void *arg) {
 
 static void test_capture_round_trip(void) {
     fake_server s;
-    CHECK(fs_start(&s, 0, 1, h_capture, NULL) == 0);
+    CHECK(start_server(&s, 1, h_capture, NULL) == 0);
     waybill_client *c = connect_to(&s, CALL_TIMEOUT_MS, 0);
     Waybill__V1__Order o;
     Waybill__V1__Address addr;
@@ -202,7 +199,7 @@ static void h_not_found(int fd, void *arg) {
 
 static void test_server_error_status(void) {
     fake_server s;
-    CHECK(fs_start(&s, 0, 1, h_not_found, NULL) == 0);
+    CHECK(start_server(&s, 1, h_not_found, NULL) == 0);
     waybill_client *c = connect_to(&s, CALL_TIMEOUT_MS, 0);
     Waybill__V1__Order *o = (Waybill__V1__Order *)1;
     waybill_status st;
@@ -251,7 +248,7 @@ static void h_availability(int fd, void *arg) {
 
 static void test_availability(void) {
     fake_server s;
-    CHECK(fs_start(&s, 0, 1, h_availability, NULL) == 0);
+    CHECK(start_server(&s, 1, h_availability, NULL) == 0);
     waybill_client *c = connect_to(&s, CALL_TIMEOUT_MS, 0);
     const char *skus[] = {"SKU-A", "SKU-B"};
     Waybill__V1__GetAvailabilityResponse *resp = NULL;
@@ -347,7 +344,7 @@ static uint64_t first_offset(Waybill__V1__SubscribeResponse *r) {
 
 static void test_feed_demultiplexing(void) {
     fake_server s;
-    CHECK(fs_start(&s, 0, 1, h_feed, NULL) == 0);
+    CHECK(start_server(&s, 1, h_feed, NULL) == 0);
     waybill_client *c = connect_to(&s, CALL_TIMEOUT_MS, 0);
     waybill_status st;
     Waybill__V1__SubscribeResponse *r = NULL;
@@ -501,7 +498,7 @@ static void h_bad(int fd, void *arg) {
 
 static void bad_case(bad_kind kind, uint32_t max_frame, int expected, const char *fragment) {
     fake_server s;
-    CHECK(fs_start(&s, 0, 1, h_bad, &kind) == 0);
+    CHECK(start_server(&s, 1, h_bad, &kind) == 0);
     waybill_client *c = connect_to(&s, CALL_TIMEOUT_MS, max_frame);
     Waybill__V1__Order *o = NULL;
     waybill_status st;
@@ -582,7 +579,7 @@ static void h_slow(int fd, void *arg) {
 
 static void test_timeout(void) {
     fake_server s;
-    CHECK(fs_start(&s, 0, 1, h_slow, NULL) == 0);
+    CHECK(start_server(&s, 1, h_slow, NULL) == 0);
     waybill_client *c = connect_to(&s, 300, 0);
     Waybill__V1__Order *o = NULL;
     waybill_status st;
@@ -612,7 +609,7 @@ static void h_one_get(int fd, void *arg) {
 
 static void test_request_too_large(void) {
     fake_server s;
-    CHECK(fs_start(&s, 0, 1, h_one_get, NULL) == 0);
+    CHECK(start_server(&s, 1, h_one_get, NULL) == 0);
     waybill_client *c = connect_to(&s, CALL_TIMEOUT_MS, 1024);
     char *big = malloc(3000);
     memset(big, 'x', 2999);
@@ -627,6 +624,77 @@ static void test_request_too_large(void) {
     Waybill__V1__Order *got = NULL;
     CHECK(waybill_get_order(c, "W-9", &got, &st) == 0); /* nothing was sent: still usable */
     if (got) waybill__v1__order__free_unpacked(got, NULL);
+    waybill_close(c);
+    fs_join(&s);
+}
+
+/* ---------------------------------------------------------------- large frames */
+
+enum { LARGE_BYTES = 3 * 1024 * 1024 };
+
+static char *large_text(char seed) {
+    char *t = malloc(LARGE_BYTES + 1);
+    if (!t) abort();
+    for (size_t i = 0; i < LARGE_BYTES; i++) t[i] = (char)('a' + (seed + i % 251) % 26);
+    t[LARGE_BYTES] = '\0';
+    return t;
+}
+
+/* Reads only after a pause: the client's 3 MiB Subscribe (which does not wait for an answer)
+ * and 3 MiB capture overflow the socket buffers (4 MiB at most here), so its writes must wait
+ * (with TLS: SSL_write wants to write, again and again). Then answers with 3 MiB: many TLS
+ * records and many reads. */
+static void h_large(int fd, void *arg) {
+    (void)arg;
+    struct timespec pause = {0, 300 * 1000000L};
+    nanosleep(&pause, NULL);
+    Waybill__V1__RequestEnvelope *sub = expect_request(fd, "/waybill.v1.ChangeFeedService/Subscribe");
+    if (!sub) return;
+    Waybill__V1__SubscribeRequest *sr =
+        waybill__v1__subscribe_request__unpack(NULL, sub->payload.len, sub->payload.data);
+    char *consumer = large_text(3);
+    CHECK(sr && strcmp(sr->consumer, consumer) == 0);
+    free(consumer);
+    if (sr) waybill__v1__subscribe_request__free_unpacked(sr, NULL);
+    free_request(sub);
+    Waybill__V1__RequestEnvelope *env = expect_request(fd, "/waybill.v1.OrderService/CaptureOrder");
+    if (!env) return;
+    Waybill__V1__CaptureOrderRequest *req =
+        waybill__v1__capture_order_request__unpack(NULL, env->payload.len, env->payload.data);
+    char *expected = large_text(1);
+    CHECK(req && req->order && strcmp(req->order->external_order_id, expected) == 0);
+    free(expected);
+    if (req) waybill__v1__capture_order_request__free_unpacked(req, NULL);
+    char *answer = large_text(2);
+    Waybill__V1__Order o = WAYBILL__V1__ORDER__INIT;
+    o.order_id = answer;
+    Waybill__V1__CaptureOrderResponse resp = WAYBILL__V1__CAPTURE_ORDER_RESPONSE__INIT;
+    resp.order = &o;
+    fs_send_response(fd, env->call_id, 0, NULL, &resp.base, 1);
+    free(answer);
+    free_request(env);
+    fs_wait_close(fd);
+}
+
+static void test_large_frames(void) {
+    fake_server s;
+    CHECK(start_server(&s, 1, h_large, NULL) == 0);
+    waybill_client *c = connect_to(&s, 20000, 0);
+    waybill_status st;
+    char *consumer = large_text(3);
+    waybill_subscribe(c, consumer, 0, 0, 0, &st);
+    CHECK_CODE(st, 0);
+    free(consumer);
+    Waybill__V1__Order o = WAYBILL__V1__ORDER__INIT;
+    o.external_order_id = large_text(1);
+    Waybill__V1__CaptureOrderResponse *resp = NULL;
+    waybill_capture_order(c, &o, &resp, &st);
+    CHECK_CODE(st, 0);
+    char *expected = large_text(2);
+    CHECK(resp && resp->order && strcmp(resp->order->order_id, expected) == 0);
+    free(expected);
+    free(o.external_order_id);
+    if (resp) waybill__v1__capture_order_response__free_unpacked(resp, NULL);
     waybill_close(c);
     fs_join(&s);
 }
@@ -713,8 +781,20 @@ static void test_order_file(void) {
     CHECK(strcmp(waybill_code_name(-1), "UNKNOWN_CODE") == 0);
 }
 
-int main(void) {
-    struct { void (*fn)(void); const char *name; } tests[] = {
+typedef struct { void (*fn)(void); const char *name; } test_case;
+
+static void run(const test_case *t, const char *suffix) {
+    int before = atomic_load(&failures);
+    fprintf(stderr, "%s%s\n", t->name, suffix);
+    t->fn();
+    fprintf(stderr, "  %s\n", atomic_load(&failures) == before ? "ok" : "FAILED");
+}
+
+/* test_waybill [CERT_DIR]: CERT_DIR holds test/make-certs.sh's files (default build/test-certs). */
+int main(int argc, char **argv) {
+    if (argc > 1) cert_dir = argv[1];
+    /* Transport-neutral: run over plaintext, then again over TLS. */
+    const test_case both[] = {
         {test_capture_round_trip, "capture round trip"},
         {test_server_error_status, "server error status passes through"},
         {test_availability, "availability round trip"},
@@ -722,15 +802,24 @@ int main(void) {
         {test_bad_responses, "bad responses become clean errors"},
         {test_timeout, "server never answers: timeout, late answer dropped"},
         {test_request_too_large, "request over the frame limit is refused"},
+        {test_large_frames, "3 MiB requests to a server slow to read, 3 MiB answer"},
+    };
+    const test_case once[] = {
         {test_connect_errors, "connect errors"},
+        {test_token, "bearer token: validated, sent only when set, never echoed"},
+        {test_tls_verification, "TLS: server certificate and name verification"},
+        {test_tls_mutual, "TLS: mutual TLS with a client certificate"},
+        {test_tls_versions, "TLS: 1.2 accepted, a server limited to 1.1 refused"},
+        {test_tls_wrong_transport, "TLS: TLS to a plaintext server and plaintext to a TLS server"},
+        {test_tls_handshake_timeout, "TLS: a server that never answers the handshake"},
+        {test_tls_no_sigpipe, "TLS: writing to a closed connection raises no SIGPIPE"},
         {test_order_file, "CLI order file format"},
     };
-    for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {
-        int before = atomic_load(&failures);
-        fprintf(stderr, "%s\n", tests[i].name);
-        tests[i].fn();
-        fprintf(stderr, "  %s\n", atomic_load(&failures) == before ? "ok" : "FAILED");
-    }
+    for (size_t i = 0; i < sizeof both / sizeof both[0]; i++) run(&both[i], "");
+    over_tls = 1;
+    for (size_t i = 0; i < sizeof both / sizeof both[0]; i++) run(&both[i], " (TLS)");
+    over_tls = 0;
+    for (size_t i = 0; i < sizeof once / sizeof once[0]; i++) run(&once[i], "");
     int f = atomic_load(&failures);
     fprintf(stderr, "%d checks, %d failures\n", atomic_load(&checks), f);
     return f ? 1 : 0;
