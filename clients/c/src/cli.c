@@ -7,17 +7,24 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+
 #include "order_file.h"
 #include "waybill.h"
 
 static const char usage[] =
-    "usage: waybill-c [--server HOST:PORT] [--client-id NAME] [--timeout MS] COMMAND ...\n"
+    "usage: waybill-c [--server HOST:PORT] [--client-id NAME] [--timeout MS]\n"
+    "                 [--token-file FILE] [--tls] [--tls-ca FILE] [--tls-server-name NAME]\n"
+    "                 [--tls-cert FILE --tls-key FILE] COMMAND ...\n"
     "  capture-order FILE                  capture the order in FILE (see README; - = stdin)\n"
     "  get-order ORDER_ID                  print an order\n"
     "  availability [--channel CH] SKU...  inventory positions (and network availability)\n"
     "  subscribe CONSUMER [--from OFFSET] [--count N] [--window N]\n"
     "                                      print change-feed events, acknowledging as it goes\n"
-    "The server defaults to $WAYBILL_SERVER.\n";
+    "The server defaults to $WAYBILL_SERVER. The bearer token comes from --token-file or\n"
+    "$WAYBILL_TOKEN (never from the command line, where other users could read it).\n"
+    "--tls connects with TLS, verifying the server against the system's CAs; --tls-ca FILE\n"
+    "(PEM) verifies it against FILE instead, and any --tls-* option implies --tls.\n";
 
 static int usage_error(const char *msg) {
     if (msg) fprintf(stderr, "waybill-c: %s\n", msg);
@@ -57,6 +64,34 @@ static int split_server(const char *s, char *host, size_t host_size, int *port) 
     memcpy(host, h, n);
     host[n] = '\0';
     *port = (int)p;
+    return 0;
+}
+
+/* Reads a bearer token file: one line, trailing whitespace dropped. Returns 0, or 2 with a
+ * message (which never quotes the file's content). */
+static int read_token_file(const char *path, char *token, size_t size) {
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        fprintf(stderr, "waybill-c: token file %s: %s\n", path, strerror(errno));
+        return 2;
+    }
+    size_t n = fread(token, 1, size - 1, f);
+    int too_long = n == size - 1 && fgetc(f) != EOF;
+    int failed = ferror(f);
+    fclose(f);
+    token[n] = '\0';
+    while (n > 0 && (token[n - 1] == '\n' || token[n - 1] == '\r' || token[n - 1] == ' ' ||
+                     token[n - 1] == '\t'))
+        token[--n] = '\0';
+    if (failed || too_long || n == 0 || memchr(token, '\n', n)) {
+        fprintf(stderr, "waybill-c: token file %s: %s\n", path,
+                failed     ? "read error"
+                : too_long ? "longer than a token can be"
+                : n == 0   ? "empty"
+                           : "more than one line");
+        OPENSSL_cleanse(token, size);
+        return 2;
+    }
     return 0;
 }
 
@@ -174,6 +209,7 @@ static int cmd_subscribe(waybill_client *c, int argc, char **argv) {
 
 int main(int argc, char **argv) {
     const char *server = getenv("WAYBILL_SERVER");
+    const char *token_file = NULL;
     waybill_options opts = {.client_id = "waybill-c"};
     int i = 1;
     for (; i < argc && argv[i][0] == '-'; i += 2) {
@@ -181,6 +217,14 @@ int main(int argc, char **argv) {
             fputs(usage, stdout);
             return 0;
         }
+        if (!strcmp(argv[i], "--tls")) {
+            opts.tls = 1;
+            i--; /* no value */
+            continue;
+        }
+        if (!strcmp(argv[i], "--token") || !strncmp(argv[i], "--token=", 8))
+            return usage_error("a token on the command line is visible to other users: use "
+                               "--token-file FILE or $WAYBILL_TOKEN");
         if (i + 1 >= argc) return usage_error("option needs a value");
         uint64_t ms;
         if (!strcmp(argv[i], "--server")) server = argv[i + 1];
@@ -188,6 +232,11 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--timeout") && !parse_u64(argv[i + 1], &ms) && ms > 0 &&
                  ms < 86400000)
             opts.call_timeout_ms = opts.connect_timeout_ms = (int)ms;
+        else if (!strcmp(argv[i], "--token-file")) token_file = argv[i + 1];
+        else if (!strcmp(argv[i], "--tls-ca")) opts.tls_ca_file = argv[i + 1];
+        else if (!strcmp(argv[i], "--tls-server-name")) opts.tls_server_name = argv[i + 1];
+        else if (!strcmp(argv[i], "--tls-cert")) opts.tls_cert_file = argv[i + 1];
+        else if (!strcmp(argv[i], "--tls-key")) opts.tls_key_file = argv[i + 1];
         else return usage_error("unknown or bad option");
     }
     if (i >= argc) return usage_error(NULL);
@@ -204,8 +253,18 @@ int main(int argc, char **argv) {
     int port;
     if (split_server(server, host, sizeof host, &port)) return usage_error("bad --server, expected HOST:PORT");
 
+    /* The library copies the token at connect; our copy is wiped right after. */
+    char token[WAYBILL_TOKEN_BYTES_MAX + 2];
+    if (token_file) {
+        int rc = read_token_file(token_file, token, sizeof token);
+        if (rc) return rc;
+        opts.token = token;
+    } else if (getenv("WAYBILL_TOKEN") && *getenv("WAYBILL_TOKEN")) {
+        opts.token = getenv("WAYBILL_TOKEN");
+    }
     waybill_status st;
     waybill_client *c = waybill_connect(host, port, &opts, &st);
+    OPENSSL_cleanse(token, sizeof token);
     if (!c) return fail(&st);
     int rc = run(c, argc - i, argv + i);
     waybill_close(c);

@@ -1,9 +1,12 @@
 #!/bin/sh
-# CLI tests: build/waybill-c against build/fake_waybill (an in-memory stand-in server).
+# CLI tests: build/waybill-c against build/fake_waybill (an in-memory stand-in server), in
+# plaintext and, for TLS and the bearer token, a second one over TLS that requires a token.
 # Run from clients/c (make test does). With VALGRIND set non-empty, every CLI run is
 # checked by valgrind (leaks or memory errors fail the test with exit code 99).
+# CERTS: the directory of test/make-certs.sh's certificates (default $BUILD/test-certs).
 set -eu
 B=${BUILD:-build}
+CERTS=${CERTS:-$B/test-certs}
 VG=""
 if [ -n "${VALGRIND:-}" ]; then
     VG="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect,possible"
@@ -11,8 +14,10 @@ fi
 
 tmp=$(mktemp -d)
 pid=""
+tls_pid=""
 cleanup() {
     [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
+    [ -n "$tls_pid" ] && kill "$tls_pid" 2>/dev/null || true
     rm -rf "$tmp"
 }
 trap cleanup EXIT INT TERM
@@ -119,6 +124,71 @@ expect_out '^3 +order.captured +order W-00000003'
 run 0 subscribe feed-2 --from 2 --count 2
 expect_out '^2 +order.captured'
 expect_out '^3 +order.captured'
+
+echo "TLS and the bearer token (a TLS server that requires a token)"
+token="wbt_cli-test-secret-0123456789"
+FAKE_WAYBILL_TOKEN=$token "$B/fake_waybill" 0 --tls "$CERTS/server.pem" "$CERTS/server.key" >"$tmp/tls_port" &
+tls_pid=$!
+i=0
+while [ ! -s "$tmp/tls_port" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+tls_port=$(cat "$tmp/tls_port")
+[ -n "$tls_port" ] || { echo "TLS fake server did not start" >&2; exit 1; }
+# run_tls EXPECTED_EXIT ARGS... : like run, against the TLS server, WAYBILL_TOKEN unset
+run_tls() {
+    expected=$1
+    shift
+    set +e
+    env -u WAYBILL_TOKEN $VG "$B/waybill-c" --server "127.0.0.1:$tls_port" "$@" >"$tmp/out" 2>"$tmp/err"
+    rc=$?
+    set -e
+    if [ "$rc" -ne "$expected" ]; then
+        fail "waybill-c $* exited $rc, expected $expected"
+        sed 's/^/    /' "$tmp/out" "$tmp/err" >&2
+    fi
+    if grep -q "$token" "$tmp/out" "$tmp/err"; then fail "the token was printed by waybill-c $*"; fi
+}
+umask 077
+printf '%s\n' "$token" >"$tmp/token"
+printf 'wbt_not-the-token\n' >"$tmp/wrong-token"
+: >"$tmp/empty-token"
+printf '%s\nsecond line\n' "$token" >"$tmp/two-line-token"
+run_tls 0 --tls-ca "$CERTS/ca.pem" --token-file "$tmp/token" capture-order "$tmp/order.txt"
+expect_out '^order W-00000001$'
+set +e
+WAYBILL_TOKEN=$token $VG "$B/waybill-c" --server "127.0.0.1:$tls_port" --tls-ca "$CERTS/ca.pem" \
+    get-order W-00000001 >"$tmp/out" 2>"$tmp/err"
+rc=$?
+set -e
+[ $rc -eq 0 ] || fail "WAYBILL_TOKEN: exit $rc"
+expect_out '^order W-00000001$'
+echo "  without a token, with another token: UNAUTHENTICATED"
+run_tls 1 --tls-ca "$CERTS/ca.pem" get-order W-00000001
+expect_err '^UNAUTHENTICATED: '
+run_tls 1 --tls-ca "$CERTS/ca.pem" --token-file "$tmp/wrong-token" get-order W-00000001
+expect_err '^UNAUTHENTICATED: '
+echo "  the token never on the command line; bad token files"
+run_tls 2 --token "$token" get-order W-00000001
+expect_err 'visible to other users: use --token-file FILE or \$WAYBILL_TOKEN'
+run_tls 2 --token="$token" get-order W-00000001
+run_tls 2 --token-file "$tmp/empty-token" get-order W-00000001
+expect_err 'token file .*empty-token: empty$'
+run_tls 2 --token-file "$tmp/two-line-token" get-order W-00000001
+expect_err 'more than one line$'
+run_tls 2 --token-file "$tmp/no-such-token" get-order W-00000001
+expect_err 'no-such-token: No such file'
+echo "  certificate verification"
+run_tls 1 --tls --token-file "$tmp/token" get-order W-00000001
+expect_err '^UNAVAILABLE: TLS handshake with 127\.0\.0\.1:[0-9]+ failed: server certificate not verified'
+run_tls 1 --tls-ca "$CERTS/other-ca.pem" --token-file "$tmp/token" get-order W-00000001
+expect_err 'server certificate not verified: unable to get local issuer certificate'
+run_tls 1 --tls-ca "$CERTS/ca.pem" --tls-server-name waybill.example --token-file "$tmp/token" get-order W-00000001
+expect_err 'not valid for waybill.example: hostname mismatch'
+run_tls 0 --tls-ca "$CERTS/ca.pem" --tls-server-name localhost --token-file "$tmp/token" get-order W-00000001
+run_tls 1 --tls-ca "$CERTS/ca.pem" --tls-cert "$CERTS/client.pem" --token-file "$tmp/token" get-order W-00000001
+expect_err '^INVALID_ARGUMENT: tls_cert_file and tls_key_file go together'
+echo "  plaintext to the TLS server"
+run_tls 1 --token-file "$tmp/token" --timeout 2000 get-order W-00000001
+expect_err '^UNAVAILABLE: '
 
 echo "usage and connection errors"
 run 2 frobnicate

@@ -1,6 +1,9 @@
 /* fake_waybill.c - a tiny in-memory stand-in for the Waybill server, for the CLI tests.
- *   fake_waybill [PORT]   listens on 127.0.0.1:PORT (default: any free port), prints the
- *                         port on stdout, then serves connections one at a time until killed.
+ *   fake_waybill [PORT] [--tls CERT KEY]
+ *                         listens on 127.0.0.1:PORT (default: any free port; with --tls over
+ *                         TLS), prints the port on stdout, then serves connections one at a
+ *                         time until killed. With $FAKE_WAYBILL_TOKEN set, a call without
+ *                         "authorization: Bearer $FAKE_WAYBILL_TOKEN" is UNAUTHENTICATED.
  * It implements CaptureOrder (idempotent on channel + external id), GetOrder,
  * GetAvailability (10 on hand at DC-1, minus what captured orders reserved), and a change
  * feed (one order.captured event per capture) with window-based flow control. */
@@ -212,13 +215,27 @@ static void acknowledge(int fd, const Waybill__V1__RequestEnvelope *env) {
     if (req) waybill__v1__acknowledge_request__free_unpacked(req, NULL);
 }
 
+static const char *required_token;
+
+static int authenticated(const Waybill__V1__RequestEnvelope *env) {
+    if (!required_token) return 1;
+    for (size_t i = 0; i < env->n_metadata; i++)
+        if (!strcmp(env->metadata[i]->key, "authorization"))
+            return !strncmp(env->metadata[i]->value, "Bearer ", 7) &&
+                   !strcmp(env->metadata[i]->value + 7, required_token);
+    return 0;
+}
+
 static void handle(int fd, void *arg) {
     (void)arg;
     memset(&sub, 0, sizeof sub);
     Waybill__V1__RequestEnvelope *env;
     while ((env = fs_read_request(fd)) != NULL) {
         const char *m = env->method;
-        if (!strcmp(m, "/waybill.v1.OrderService/CaptureOrder")) capture(fd, env);
+        if (!authenticated(env))
+            reply_error(fd, env->call_id, WAYBILL__V1__STATUS_CODE__UNAUTHENTICATED,
+                        "unauthenticated", NULL);
+        else if (!strcmp(m, "/waybill.v1.OrderService/CaptureOrder")) capture(fd, env);
         else if (!strcmp(m, "/waybill.v1.OrderService/GetOrder")) get_order(fd, env);
         else if (!strcmp(m, "/waybill.v1.InventoryService/GetAvailability")) availability(fd, env);
         else if (!strcmp(m, "/waybill.v1.ChangeFeedService/Subscribe")) subscribe(fd, env);
@@ -230,8 +247,15 @@ static void handle(int fd, void *arg) {
 
 int main(int argc, char **argv) {
     fake_server s;
-    int port = argc > 1 ? atoi(argv[1]) : 0;
-    if (fs_start(&s, port, 1 << 30, handle, NULL)) {
+    int port = argc > 1 && argv[1][0] != '-' ? atoi(argv[1]) : 0;
+    fs_tls_options tls = {0};
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--tls") && i + 2 < argc) {
+            tls.cert_file = argv[i + 1];
+            tls.key_file = argv[i + 2];
+        }
+    required_token = getenv("FAKE_WAYBILL_TOKEN");
+    if (fs_start_tls(&s, port, 1 << 30, handle, NULL, tls.cert_file ? &tls : NULL)) {
         perror("fake_waybill");
         return 1;
     }
