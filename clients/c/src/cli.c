@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <openssl/crypto.h>
 
@@ -67,12 +68,21 @@ static int split_server(const char *s, char *host, size_t host_size, int *port) 
     return 0;
 }
 
-/* Reads a bearer token file: one line, trailing whitespace dropped. Returns 0, or 2 with a
- * message (which never quotes the file's content). */
+/* Reads a bearer token file: only its owner may read it (as `waybill` requires), one line,
+ * trailing whitespace dropped. Returns 0, or 2 with a message (which never quotes the file's
+ * content). */
 static int read_token_file(const char *path, char *token, size_t size) {
     FILE *f = fopen(path, "r");
     if (!f) {
         fprintf(stderr, "waybill-c: token file %s: %s\n", path, strerror(errno));
+        return 2;
+    }
+    struct stat info;
+    if (fstat(fileno(f), &info) == 0 && (info.st_mode & 077)) {
+        fprintf(stderr,
+                "waybill-c: token file %s: mode %o lets others read it; make it 0600 (chmod 600 %s)\n",
+                path, (unsigned)(info.st_mode & 0777), path);
+        fclose(f);
         return 2;
     }
     size_t n = fread(token, 1, size - 1, f);

@@ -176,6 +176,10 @@ run_tls 2 --token-file "$tmp/two-line-token" get-order W-00000001
 expect_err 'more than one line$'
 run_tls 2 --token-file "$tmp/no-such-token" get-order W-00000001
 expect_err 'no-such-token: No such file'
+cp "$tmp/token" "$tmp/shared-token"
+chmod 640 "$tmp/shared-token"
+run_tls 2 --token-file "$tmp/shared-token" get-order W-00000001
+expect_err 'shared-token: mode 640 lets others read it; make it 0600'
 echo "  certificate verification"
 run_tls 1 --tls --token-file "$tmp/token" get-order W-00000001
 expect_err '^UNAVAILABLE: TLS handshake with 127\.0\.0\.1:[0-9]+ failed: server certificate not verified'
