@@ -11,6 +11,7 @@ let package = Package(
         // For the fuzz package (fuzz/Package.swift), which calls the product's own entry points.
         .library(name: "WaybillProto", targets: ["WaybillProto"]),
         .library(name: "WaybillWire", targets: ["WaybillWire"]),
+        .library(name: "WaybillTLS", targets: ["WaybillTLS"]),
         .library(name: "WaybillServer", targets: ["WaybillServer"]),
         .library(name: "WaybillERP", targets: ["WaybillERP"]),
         .library(name: "WaybillSimulator", targets: ["WaybillSimulator"]),
@@ -50,6 +51,19 @@ let package = Package(
             "WaybillProto",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        ]),
+        // Transport security for every listener and client: TLS configurations, certificate reload,
+        // a throwaway certificate authority for embedded servers and tests (docs/SECURITY.md).
+        .target(name: "WaybillTLS", dependencies: [
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOTLS", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "NIOCertificateReloading", package: "swift-nio-extras"),
+            .product(name: "X509", package: "swift-certificates"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Metrics", package: "swift-metrics"),
         ]),
         // Standard gRPC beside the frames: pass-through codecs, the method descriptors, status details
         // in metadata, and a raw-bytes client (docs/GRPC.md). The service itself lives in WaybillServer.
