@@ -1,4 +1,6 @@
-/* Capture one order and print its Waybill id. Usage: capture_order HOST PORT */
+/* Capture one order and print its Waybill id. Usage: capture_order HOST PORT
+ * The credential's token comes from $WAYBILL_TOKEN; with $WAYBILL_TLS_CA (a PEM CA bundle) the
+ * connection is TLS, verified against it. */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -9,7 +11,10 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: %s HOST PORT\n", argv[0]);
         return 2;
     }
-    waybill_options opts = {.client_id = "pos-store-17", .call_timeout_ms = 5000};
+    waybill_options opts = {.client_id = "pos-store-17",
+                            .call_timeout_ms = 5000,
+                            .token = getenv("WAYBILL_TOKEN"),
+                            .tls_ca_file = getenv("WAYBILL_TLS_CA")};
     waybill_status st;
     waybill_client *c = waybill_connect(argv[1], atoi(argv[2]), &opts, &st);
     if (!c) {
