@@ -22,10 +22,11 @@ static const char usage[] =
     "  availability [--channel CH] SKU...  inventory positions (and network availability)\n"
     "  subscribe CONSUMER [--from OFFSET] [--count N] [--window N]\n"
     "                                      print change-feed events, acknowledging as it goes\n"
-    "The server defaults to $WAYBILL_SERVER. The bearer token comes from --token-file or\n"
-    "$WAYBILL_TOKEN (never from the command line, where other users could read it).\n"
-    "--tls connects with TLS, verifying the server against the system's CAs; --tls-ca FILE\n"
-    "(PEM) verifies it against FILE instead, and any --tls-* option implies --tls.\n";
+    "The server defaults to $WAYBILL_SERVER. The bearer token comes from --token-file, else\n"
+    "$WAYBILL_TOKEN, else the file $WAYBILL_TOKEN_FILE (never from the command line, where\n"
+    "other users could read it). --tls connects with TLS, verifying the server against the\n"
+    "system's CAs; --tls-ca FILE (default $WAYBILL_TLS_CA) verifies it against FILE instead,\n"
+    "and any --tls-* option implies --tls.\n";
 
 static int usage_error(const char *msg) {
     if (msg) fprintf(stderr, "waybill-c: %s\n", msg);
@@ -265,13 +266,19 @@ int main(int argc, char **argv) {
 
     /* The library copies the token at connect; our copy is wiped right after. */
     char token[WAYBILL_TOKEN_BYTES_MAX + 2];
+    const char *env_token = getenv("WAYBILL_TOKEN"), *env_token_file = getenv("WAYBILL_TOKEN_FILE");
+    if (!token_file && !(env_token && *env_token) && env_token_file && *env_token_file)
+        token_file = env_token_file;
     if (token_file) {
         int rc = read_token_file(token_file, token, sizeof token);
         if (rc) return rc;
         opts.token = token;
-    } else if (getenv("WAYBILL_TOKEN") && *getenv("WAYBILL_TOKEN")) {
-        opts.token = getenv("WAYBILL_TOKEN");
+    } else if (env_token && *env_token) {
+        opts.token = env_token;
     }
+    /* As `waybill call`: $WAYBILL_TLS_CA unless --tls-ca or --tls chose the trust roots. */
+    const char *env_ca = getenv("WAYBILL_TLS_CA");
+    if (!opts.tls_ca_file && !opts.tls && env_ca && *env_ca) opts.tls_ca_file = env_ca;
     waybill_status st;
     waybill_client *c = waybill_connect(host, port, &opts, &st);
     OPENSSL_cleanse(token, sizeof token);

@@ -7,6 +7,8 @@
 set -eu
 B=${BUILD:-build}
 CERTS=${CERTS:-$B/test-certs}
+# The caller's own credentials and CA must not leak into the runs.
+unset WAYBILL_TOKEN WAYBILL_TOKEN_FILE WAYBILL_TLS_CA
 VG=""
 if [ -n "${VALGRIND:-}" ]; then
     VG="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect,possible"
@@ -160,6 +162,13 @@ WAYBILL_TOKEN=$token $VG "$B/waybill-c" --server "127.0.0.1:$tls_port" --tls-ca 
 rc=$?
 set -e
 [ $rc -eq 0 ] || fail "WAYBILL_TOKEN: exit $rc"
+expect_out '^order W-00000001$'
+set +e
+env -u WAYBILL_TOKEN WAYBILL_TOKEN_FILE="$tmp/token" WAYBILL_TLS_CA="$CERTS/ca.pem" $VG "$B/waybill-c" \
+    --server "127.0.0.1:$tls_port" get-order W-00000001 >"$tmp/out" 2>"$tmp/err"
+rc=$?
+set -e
+[ $rc -eq 0 ] || { fail "WAYBILL_TOKEN_FILE and WAYBILL_TLS_CA: exit $rc"; sed 's/^/    /' "$tmp/err" >&2; }
 expect_out '^order W-00000001$'
 echo "  without a token, with another token: UNAUTHENTICATED"
 run_tls 1 --tls-ca "$CERTS/ca.pem" get-order W-00000001
