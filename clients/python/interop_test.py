@@ -3,11 +3,25 @@
 
 Calls every service over standard gRPC: capture, lifecycle, availability, the network, the change
 feed stream with resume from an acknowledged offset, ERP messages, an error with its details
-(waybill-status-details-bin and grpc-status-details-bin), and a deadline. Prints one line per check
-and closes with "N passed, N failed"; exits 1 when any check failed.
+(waybill-status-details-bin and grpc-status-details-bin), and a deadline. With --tokens every call is
+made as the role it needs and the authentication checks run: no token and an unknown token are
+UNAUTHENTICATED, a role's refusal is PERMISSION_DENIED, another channel's order is NOT_FOUND exactly
+as a missing one, order history records the credential's name; with --ca the channel is TLS, and
+--wrong-ca and a plaintext channel to the TLS port must fail. Prints one line per check and closes
+with "N passed, N failed"; exits 1 when any check failed.
 
-Usage: interop_test.py HOST:PORT EXAMPLES_DIR   (the stubs on PYTHONPATH: see interop-test.sh)
+Usage: interop_test.py HOST:PORT EXAMPLES_DIR [--ca FILE] [--server-name NAME] [--wrong-ca FILE]
+                       [--tokens FILE]
+  --ca FILE           TLS, verifying the server against the PEM CA bundle FILE
+  --server-name NAME  the name to verify the server certificate for (default: HOST)
+  --wrong-ca FILE     a CA that did not sign the server's certificate: a channel using it must fail
+  --tokens FILE       JSON {"admin", "web", "marketplace", "erp": TOKEN} of credentials of those
+                      roles (web and marketplace: channel credentials of those channels)
+The stubs must be on PYTHONPATH (see interop-test.sh).
 """
+import argparse
+import json
+import secrets
 import sys
 import time
 
@@ -18,9 +32,46 @@ from waybill.v1 import common_pb2, erp_pb2, feed_pb2, feed_pb2_grpc, inventory_p
 from waybill.v1 import erp_pb2_grpc, orders_pb2, orders_pb2_grpc, system_pb2, system_pb2_grpc
 
 CLIENT_ID = "python-interop"
-METADATA = (("client-id", CLIENT_ID),)
 passed = 0
 failed = 0
+
+
+class Caller:
+    """Stubs on one channel, authenticated as one credential (or none).
+
+    Over TLS the token travels as call credentials (grpc.access_token_call_credentials: gRPC sends it
+    only on a secure channel); over plaintext, as explicit "authorization: Bearer TOKEN" metadata."""
+
+    def __init__(self, target, ca=None, server_name=None, token=None):
+        self.metadata = (("client-id", CLIENT_ID),)
+        if ca is not None:
+            credentials = grpc.ssl_channel_credentials(root_certificates=ca)
+            if token:
+                credentials = grpc.composite_channel_credentials(credentials, grpc.access_token_call_credentials(token))
+            options = [("grpc.ssl_target_name_override", server_name)] if server_name else []
+            self.channel = grpc.secure_channel(target, credentials, options)
+        else:
+            self.channel = grpc.insecure_channel(target)
+            if token:
+                self.metadata += (("authorization", f"Bearer {token}"),)
+        self.orders = orders_pb2_grpc.OrderServiceStub(self.channel)
+        self.inventory = inventory_pb2_grpc.InventoryServiceStub(self.channel)
+        self.network = inventory_pb2_grpc.NetworkServiceStub(self.channel)
+        self.feed = feed_pb2_grpc.ChangeFeedServiceStub(self.channel)
+        self.erp = erp_pb2_grpc.ErpServiceStub(self.channel)
+        self.system = system_pb2_grpc.SystemServiceStub(self.channel)
+
+    def close(self):
+        self.channel.close()
+
+
+def error_of(call):
+    """The grpc.RpcError a call raised, or None when it succeeded."""
+    try:
+        call()
+        return None
+    except grpc.RpcError as error:
+        return error
 
 
 def check(name, ok, detail=""):
@@ -74,67 +125,97 @@ def google_rpc_status(data):
     return code, message, details
 
 
-def main():
-    target, examples = sys.argv[1], sys.argv[2]
-    channel = grpc.insecure_channel(target)
-    grpc.channel_ready_future(channel).result(timeout=30)
-    orders = orders_pb2_grpc.OrderServiceStub(channel)
-    inventory = inventory_pb2_grpc.InventoryServiceStub(channel)
-    network = inventory_pb2_grpc.NetworkServiceStub(channel)
-    feed = feed_pb2_grpc.ChangeFeedServiceStub(channel)
-    erp = erp_pb2_grpc.ErpServiceStub(channel)
-    system = system_pb2_grpc.SystemServiceStub(channel)
+def arguments():
+    parser = argparse.ArgumentParser(description="Waybill gRPC interop checks")
+    parser.add_argument("target")
+    parser.add_argument("examples")
+    parser.add_argument("--ca")
+    parser.add_argument("--server-name")
+    parser.add_argument("--wrong-ca")
+    parser.add_argument("--tokens")
+    return parser.parse_args()
 
-    # System and network.
-    info = system.GetServerInfo(system_pb2.GetServerInfoRequest(), metadata=METADATA, timeout=10)
+
+def read_bytes(path):
+    with open(path, "rb") as handle:
+        return handle.read()
+
+
+def main():
+    options = arguments()
+    target, examples = options.target, options.examples
+    ca = read_bytes(options.ca) if options.ca else None
+    tokens = {}
+    if options.tokens:
+        with open(options.tokens, encoding="utf-8") as handle:
+            tokens = json.load(handle)
+    authenticated = bool(tokens)
+
+    def caller(role):
+        return Caller(target, ca, options.server_name, tokens.get(role))
+
+    admin, web, erp = caller("admin"), caller("web"), caller("erp")
+    callers = [admin, web, erp]
+    for each in callers:
+        grpc.channel_ready_future(each.channel).result(timeout=30)
+
+    # System and network: the administrator's.
+    info = admin.system.GetServerInfo(system_pb2.GetServerInfoRequest(), metadata=admin.metadata, timeout=10)
     check("GetServerInfo names frameBytesMax", any(limit.name == "frameBytesMax" for limit in info.limits))
-    loaded = network.LoadNetwork(read_json(f"{examples}/network.json", inventory_pb2.NetworkModel()), metadata=METADATA, timeout=30)
+    loaded = admin.network.LoadNetwork(read_json(f"{examples}/network.json", inventory_pb2.NetworkModel()),
+                                       metadata=admin.metadata, timeout=30)
     check("LoadNetwork loads the example network", loaded.locations > 0 and loaded.items > 0, str(loaded))
-    locations = network.ListLocations(inventory_pb2.ListRequest(), metadata=METADATA, timeout=10)
+    locations = web.network.ListLocations(inventory_pb2.ListRequest(), metadata=web.metadata, timeout=10)
     check("ListLocations lists DC-NEWARK", any(l.location_id == "DC-NEWARK" for l in locations.locations))
 
-    # Capture, read back, lifecycle.
+    # Capture, read back, lifecycle: the web channel's.
+    orders, meta = web.orders, web.metadata
     order = read_json(f"{examples}/orders/web.json", orders_pb2.Order())
-    captured = orders.CaptureOrder(orders_pb2.CaptureOrderRequest(order=order), metadata=METADATA, timeout=10)
+    captured = orders.CaptureOrder(orders_pb2.CaptureOrderRequest(order=order), metadata=meta, timeout=10)
     order_id = captured.order.order_id
     check("CaptureOrder allocates the web order",
           captured.order.status == orders_pb2.ORDER_STATUS_ALLOCATED and not captured.replayed,
           orders_pb2.OrderStatus.Name(captured.order.status))
-    again = orders.CaptureOrder(orders_pb2.CaptureOrderRequest(order=order), metadata=METADATA, timeout=10)
+    again = orders.CaptureOrder(orders_pb2.CaptureOrderRequest(order=order), metadata=meta, timeout=10)
     check("CaptureOrder again replays the same order", again.replayed and again.order.order_id == order_id)
-    fetched = orders.GetOrder(orders_pb2.GetOrderRequest(order_id=order_id), metadata=METADATA, timeout=10)
+    fetched = orders.GetOrder(orders_pb2.GetOrderRequest(order_id=order_id), metadata=meta, timeout=10)
     check("GetOrder reads it back", fetched.external_order_id == order.external_order_id)
-    history = orders.GetOrderHistory(orders_pb2.GetOrderHistoryRequest(order_id=order_id), metadata=METADATA, timeout=10)
-    check("the client-id metadata is recorded as the order's client", history.entries[0].client_id == CLIENT_ID,
-          history.entries[0].client_id)
+    history = orders.GetOrderHistory(orders_pb2.GetOrderHistoryRequest(order_id=order_id), metadata=meta, timeout=10)
+    if authenticated:
+        # Who acted comes from the credential, never from the client-id metadata.
+        check("order history records the credential's name, not the client-id metadata",
+              history.entries[0].client_id == "py-web", history.entries[0].client_id)
+    else:
+        check("the client-id metadata is recorded as the order's client", history.entries[0].client_id == CLIENT_ID,
+              history.entries[0].client_id)
     held = orders.HoldOrder(orders_pb2.HoldOrderRequest(request_id="py-hold", order_id=order_id,
-                                                        reason=orders_pb2.HOLD_REASON_PAYMENT), metadata=METADATA, timeout=10)
+                                                        reason=orders_pb2.HOLD_REASON_PAYMENT), metadata=meta, timeout=10)
     check("HoldOrder puts it on hold", held.order.status == orders_pb2.ORDER_STATUS_ON_HOLD)
     released = orders.ReleaseHold(orders_pb2.ReleaseHoldRequest(request_id="py-release", order_id=order_id),
-                                  metadata=METADATA, timeout=10)
+                                  metadata=meta, timeout=10)
     check("ReleaseHold allocates it again", released.order.status == orders_pb2.ORDER_STATUS_ALLOCATED)
     cancelled = orders.CancelOrder(orders_pb2.CancelOrderRequest(request_id="py-cancel", order_id=order_id, reason="interop"),
-                                   metadata=METADATA, timeout=10)
+                                   metadata=meta, timeout=10)
     check("CancelOrder cancels it", cancelled.order.status == orders_pb2.ORDER_STATUS_CANCELLED)
 
-    # Availability and ERP messages.
+    # Availability and ERP messages: the ERP's.
     def on_hand(sku, location):
-        answer = inventory.GetAvailability(inventory_pb2.GetAvailabilityRequest(skus=[sku], location_ids=[location]),
-                                           metadata=METADATA, timeout=10)
+        answer = erp.inventory.GetAvailability(inventory_pb2.GetAvailabilityRequest(skus=[sku], location_ids=[location]),
+                                               metadata=erp.metadata, timeout=10)
         return next((p.on_hand for p in answer.positions if p.location_id == location), None)
     before = on_hand("TSHIRT-BLK-M", "DC-NEWARK")
     check("GetAvailability reports TSHIRT-BLK-M at DC-NEWARK", before is not None and before > 0, str(before))
     delta = erp_pb2.StockDeltaMessage(message_id="py-delta-1", changes=[inventory_pb2.InventoryChange(
         kind=inventory_pb2.INVENTORY_CHANGE_KIND_RECEIPT, sku="TSHIRT-BLK-M", location_id="DC-NEWARK", quantity=5)])
-    applied = erp.ApplyStockDeltas(delta, metadata=METADATA, timeout=10)
+    applied = erp.erp.ApplyStockDeltas(delta, metadata=erp.metadata, timeout=10)
     check("ApplyStockDeltas applies one change", applied.applied == 1 and not applied.replayed, str(applied))
-    replayed = erp.ApplyStockDeltas(delta, metadata=METADATA, timeout=10)
+    replayed = erp.erp.ApplyStockDeltas(delta, metadata=erp.metadata, timeout=10)
     check("ApplyStockDeltas with the same message id replays", replayed.replayed)
     check("the receipt shows in availability", on_hand("TSHIRT-BLK-M", "DC-NEWARK") == before + 5)
 
     # An error with its details: a page size over listPageSizeMax.
     try:
-        orders.ListOrders(orders_pb2.ListOrdersRequest(page_size=1_000_000), metadata=METADATA, timeout=10)
+        orders.ListOrders(orders_pb2.ListOrdersRequest(page_size=1_000_000), metadata=meta, timeout=10)
         check("ListOrders over listPageSizeMax fails", False, "it succeeded")
     except grpc.RpcError as error:
         check("ListOrders over listPageSizeMax is INVALID_ARGUMENT", error.code() == grpc.StatusCode.INVALID_ARGUMENT,
@@ -150,10 +231,11 @@ def main():
         check("grpc-status-details-bin is a google.rpc.Status with the same StatusDetails",
               ok and unpacked == details and message == error.details(), f"{code} {packed}")
 
-    # The change feed: stream, acknowledge, resume after the acknowledged offset.
-    head = feed.GetFeedInfo(feed_pb2.GetFeedInfoRequest(), metadata=METADATA, timeout=10).head_offset
+    # The change feed (the ERP's consumer): stream, acknowledge, resume after the acknowledged offset.
+    feed, feed_meta = erp.feed, erp.metadata
+    head = feed.GetFeedInfo(feed_pb2.GetFeedInfoRequest(), metadata=feed_meta, timeout=10).head_offset
     check("the feed has events", head >= 5, str(head))
-    stream = feed.Subscribe(feed_pb2.SubscribeRequest(consumer="py-reader", from_offset=1), metadata=METADATA, timeout=30)
+    stream = feed.Subscribe(feed_pb2.SubscribeRequest(consumer="py-reader", from_offset=1), metadata=feed_meta, timeout=30)
     seen = []
     for response in stream:
         seen += [event.offset for event in response.events]
@@ -162,9 +244,9 @@ def main():
     stream.cancel()
     check("Subscribe streams offsets 1..head in order", seen == list(range(1, head + 1)), str(seen[:10]))
     acknowledged = 3
-    ack = feed.Acknowledge(feed_pb2.AcknowledgeRequest(consumer="py-reader", offset=acknowledged), metadata=METADATA, timeout=10)
+    ack = feed.Acknowledge(feed_pb2.AcknowledgeRequest(consumer="py-reader", offset=acknowledged), metadata=feed_meta, timeout=10)
     check("Acknowledge stores the offset", ack.consumer.acknowledged_offset == acknowledged, str(ack))
-    resumed = feed.Subscribe(feed_pb2.SubscribeRequest(consumer="py-reader"), metadata=METADATA, timeout=30)
+    resumed = feed.Subscribe(feed_pb2.SubscribeRequest(consumer="py-reader"), metadata=feed_meta, timeout=30)
     first = next(iter(resumed))
     resumed.cancel()
     check("a new Subscribe resumes after the acknowledged offset", first.events[0].offset == acknowledged + 1,
@@ -173,7 +255,7 @@ def main():
     # A deadline: a stream that has nothing more to send ends DEADLINE_EXCEEDED at its deadline.
     try:
         for _ in feed.Subscribe(feed_pb2.SubscribeRequest(consumer="py-deadline", from_offset=head + 100),
-                                metadata=METADATA, timeout=1.0):
+                                metadata=feed_meta, timeout=1.0):
             pass
         check("a Subscribe past its deadline ends", False, "it ended OK")
     except grpc.RpcError as error:
@@ -183,7 +265,7 @@ def main():
     started = time.monotonic()
     try:
         for _ in feed.Subscribe(feed_pb2.SubscribeRequest(consumer="py-deadline", from_offset=head + 1),
-                                metadata=METADATA, timeout=1.0):
+                                metadata=feed_meta, timeout=1.0):
             pass
         check("a Subscribe at the head ends at its deadline", False, "it ended OK")
     except grpc.RpcError as error:
@@ -191,9 +273,80 @@ def main():
         check("a Subscribe at the head ends DEADLINE_EXCEEDED after its 1 s deadline",
               error.code() == grpc.StatusCode.DEADLINE_EXCEEDED and 0.9 <= elapsed < 10, f"{error.code()} {elapsed:.2f}s")
 
-    channel.close()
+    if authenticated:
+        authentication_checks(target, ca, options, tokens, admin, web, order_id)
+    if ca is not None:
+        transport_checks(target, options, tokens)
+
+    for each in callers:
+        each.close()
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
+
+
+def authentication_checks(target, ca, options, tokens, admin, web, web_order_id):
+    """Who may call what: missing and unknown tokens, a role's refusal, another channel's order."""
+    get = orders_pb2.GetOrderRequest(order_id=web_order_id)
+    anonymous = Caller(target, ca, options.server_name)
+    error = error_of(lambda: anonymous.orders.GetOrder(get, metadata=anonymous.metadata, timeout=10))
+    check("no token: UNAUTHENTICATED", error is not None and error.code() == grpc.StatusCode.UNAUTHENTICATED,
+          str(error and error.code()))
+    check("no token: the refusal names no order", error is not None and web_order_id not in error.details(),
+          str(error and error.details()))
+    anonymous.close()
+    stranger = Caller(target, ca, options.server_name, "wbt_" + secrets.token_urlsafe(32))
+    error = error_of(lambda: stranger.orders.GetOrder(get, metadata=stranger.metadata, timeout=10))
+    check("an unknown token: UNAUTHENTICATED", error is not None and error.code() == grpc.StatusCode.UNAUTHENTICATED,
+          str(error and error.code()))
+    stranger.close()
+
+    model = inventory_pb2.NetworkModel()
+    error = error_of(lambda: web.network.LoadNetwork(model, metadata=web.metadata, timeout=10))
+    check("a channel credential may not LoadNetwork: PERMISSION_DENIED",
+          error is not None and error.code() == grpc.StatusCode.PERMISSION_DENIED, str(error and error.code()))
+
+    # Another channel's order is NOT_FOUND, word for word as an order that does not exist.
+    marketplace = Caller(target, ca, options.server_name, tokens["marketplace"])
+    theirs = error_of(lambda: marketplace.orders.GetOrder(get, metadata=marketplace.metadata, timeout=10))
+    missing_id = "W-99999999"
+    missing = error_of(lambda: marketplace.orders.GetOrder(orders_pb2.GetOrderRequest(order_id=missing_id),
+                                                           metadata=marketplace.metadata, timeout=10))
+    check("another channel's order: NOT_FOUND", theirs is not None and theirs.code() == grpc.StatusCode.NOT_FOUND,
+          str(theirs and theirs.code()))
+    check("another channel's order reads exactly as a missing one",
+          theirs is not None and missing is not None and missing.code() == theirs.code()
+          and theirs.details().replace(web_order_id, "ID") == missing.details().replace(missing_id, "ID"),
+          f"{theirs and theirs.details()} / {missing and missing.details()}")
+    error = error_of(lambda: marketplace.orders.CancelOrder(
+        orders_pb2.CancelOrderRequest(request_id="py-cross-cancel", order_id=web_order_id, reason="not mine"),
+        metadata=marketplace.metadata, timeout=10))
+    check("another channel's order cannot be cancelled: NOT_FOUND",
+          error is not None and error.code() == grpc.StatusCode.NOT_FOUND, str(error and error.code()))
+    listed = marketplace.orders.ListOrders(orders_pb2.ListOrdersRequest(page_size=100), metadata=marketplace.metadata,
+                                           timeout=10)
+    check("another channel's order is not in its lists", all(o.order_id != web_order_id for o in listed.orders),
+          str([o.order_id for o in listed.orders]))
+    mine = admin.orders.GetOrder(get, metadata=admin.metadata, timeout=10)
+    check("an admin reads every channel's order", mine.order_id == web_order_id)
+    marketplace.close()
+
+
+def transport_checks(target, options, tokens):
+    """TLS is required where it is served: another CA, or plaintext, gets nothing."""
+    if options.wrong_ca:
+        wrong = Caller(target, read_bytes(options.wrong_ca), options.server_name, tokens.get("admin"))
+        error = error_of(lambda: wrong.network.ListLocations(inventory_pb2.ListRequest(), metadata=wrong.metadata,
+                                                             timeout=5))
+        check("a server certificate another CA did not sign: UNAVAILABLE",
+              error is not None and error.code() == grpc.StatusCode.UNAVAILABLE, str(error and error.code()))
+        wrong.close()
+    plaintext = Caller(target)  # no token: it would cross the wire in the clear
+    error = error_of(lambda: plaintext.network.ListLocations(inventory_pb2.ListRequest(), metadata=plaintext.metadata,
+                                                             timeout=5))
+    check("plaintext to the TLS port: no answer (UNAVAILABLE)",
+          error is not None and error.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED),
+          str(error and error.code()))
+    plaintext.close()
 
 
 if __name__ == "__main__":
