@@ -60,6 +60,8 @@ public final class CredentialDirectory: Sendable {
         var byTokenHash: [TokenHash: CredentialRecord] = [:]
         var byCertificateSubject: [String: CredentialRecord] = [:]
         var byID: [String: CredentialRecord] = [:]
+        /// The store's credential version these tables were read at (-1: not from the store).
+        var version: Int64 = -1
     }
 
     private let tables = Mutex(Tables())
@@ -77,6 +79,29 @@ public final class CredentialDirectory: Sendable {
         }
         tables.withLock { $0 = next }
     }
+
+    /// Installs `records` read at `version` of the store's credentials (a counter every credential
+    /// write bumps), unless the same or a newer version is installed already: a poll that read
+    /// before a write cannot undo it. True when installed.
+    @discardableResult
+    public func replaceAll(_ records: [CredentialRecord], version: Int64) -> Bool {
+        var next = Tables()
+        next.version = version
+        for record in records {
+            next.byID[record.id] = record
+            next.byTokenHash[record.tokenHash] = record
+            if let previous = record.previousTokenHash { next.byTokenHash[previous] = record }
+            if let subject = record.certificateSubject, !subject.isEmpty { next.byCertificateSubject[subject] = record }
+        }
+        return tables.withLock { tables in
+            guard version > tables.version else { return false }
+            tables = next
+            return true
+        }
+    }
+
+    /// The store's credential version installed (-1 before any).
+    public var version: Int64 { tables.withLock { $0.version } }
 
     public var records: [CredentialRecord] { tables.withLock { Array($0.byID.values) } }
     public var isEmpty: Bool { tables.withLock { $0.byID.isEmpty } }

@@ -156,6 +156,29 @@ enum Schema {
             // the row counts against `resource` only, as every row written before did).
             try db.execute(sql: "ALTER TABLE capacity_ledger ADD COLUMN carrier_resource TEXT")
         }
+        migrator.registerMigration("v7: credentials") { db in
+            // Who may call (CredentialRows.swift). Only SHA-256 hashes of tokens, never a token.
+            // A name stays taken after revocation: history and logs record names as who acted.
+            try db.execute(sql: """
+                CREATE TABLE credentials (
+                    id TEXT PRIMARY KEY,
+                    name TEXT NOT NULL UNIQUE,
+                    role TEXT NOT NULL,
+                    channels TEXT NOT NULL,
+                    locations TEXT NOT NULL,
+                    token_hash BLOB NOT NULL,
+                    previous_token_hash BLOB,
+                    previous_token_expires_at INTEGER,
+                    expires_at INTEGER,
+                    created_at INTEGER NOT NULL,
+                    created_by TEXT NOT NULL,
+                    revoked_at INTEGER,
+                    revoked_by TEXT,
+                    rotated_at INTEGER,
+                    certificate_subject TEXT
+                ) WITHOUT ROWID;
+                """)
+        }
         return migrator
     }
 }

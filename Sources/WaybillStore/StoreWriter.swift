@@ -273,6 +273,8 @@ public final class StoreWriter: Sendable {
     }
 
     public var queueDepth: Int { queue.withLock { $0.jobs.count } }
+    /// Whether `stop()` was called: background tasks reading beside the writer end with it.
+    public var isStopping: Bool { queue.withLock { $0.stopping } }
     private let shedCounter = Counter(label: "waybill_writer_shed_jobs_total")
     private let shed = Atomic<Int>(0)
     /// Client writes refused for queueing time (`overloaded`) since start.
