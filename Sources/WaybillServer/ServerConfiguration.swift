@@ -72,6 +72,13 @@ public struct ServerConfiguration: Sendable {
     /// Credentials installed at start (stored hashed, by name): how embedded servers and tests give
     /// their callers tokens. docs/SECURITY.md.
     public var credentials: [CredentialSeed] = []
+    /// Credential limits (count, scopes, names, rotation grace) and how often credentials written by
+    /// another process are picked up (docs/SECURITY.md, "Credentials").
+    public var credentialLimits = CredentialLimits()
+    /// Where a first start writes the token of the `admin` credential it creates when the database
+    /// holds no credential and no seed is given (`waybill serve`: `<database>.admin-token`); nil =
+    /// never (embedded servers give their callers seeds).
+    public var firstStartAdminTokenPath: String?
 
     public init() {}
 }

@@ -3,6 +3,7 @@
 // lifecycle services (WriterService, WalCheckpointerService) and closes it after they stopped.
 
 import Logging
+import WaybillApplication
 import WaybillStore
 
 public struct ServerStorage: Sendable {
@@ -10,6 +11,12 @@ public struct ServerStorage: Sendable {
     public let writer: StoreWriter
     /// The change feed's next offset when the storage was opened.
     let feedHead: UInt64
+    /// Every credential, loaded before the server listens (seeds installed, first start done):
+    /// what each call is authenticated against. Replaced after each credential write commits, and
+    /// by `credentialPoller` when another process changed the file.
+    public var credentials = CredentialDirectory()
+    /// Re-reads credentials written by another process; stops with the writer.
+    var credentialPoller: CredentialPoller?
 
     /// Opens (creating and migrating) the database, rebuilds the engine and starts the writer.
     /// The WAL checkpointer starts here when `startsCheckpointer`, else with `WalCheckpointerService`.
@@ -29,7 +36,12 @@ public struct ServerStorage: Sendable {
                 throw error
             }
             do {
-                return ServerStorage(database: database, writer: writer, feedHead: try StoreReader(database: database).feedBounds().head)
+                let credentials = try CredentialStartup.prepare(configuration: configuration, database: database, writer: writer, logger: logger)
+                let poller = CredentialPoller(database: database, writer: writer, directory: credentials,
+                                              intervalMilliseconds: configuration.credentialLimits.credentialsRefreshIntervalMilliseconds,
+                                              logger: logger)
+                return ServerStorage(database: database, writer: writer, feedHead: try StoreReader(database: database).feedBounds().head,
+                                     credentials: credentials, credentialPoller: poller)
             } catch {
                 writer.stop()
                 database.stopCheckpointer()
@@ -42,6 +54,7 @@ public struct ServerStorage: Sendable {
     /// checkpoint (the `-wal` file left empty, nothing to recover at the next start), then the
     /// connections closed.
     public func closeDatabase(logger: Logger) async {
+        credentialPoller?.stop()
         let database = self.database
         _ = try? await offPool { database.closeCleanly(logger: logger) }
     }
@@ -49,6 +62,7 @@ public struct ServerStorage: Sendable {
     /// Stops the writer (it runs its queued jobs and checkpoints balances first), then the WAL
     /// checkpointer, then closes the file cleanly (empty WAL). Blocking: call off the cooperative pool.
     func stopAndClose(logger: Logger) {
+        credentialPoller?.stop()
         writer.stop()
         database.closeCleanly(logger: logger)
     }
