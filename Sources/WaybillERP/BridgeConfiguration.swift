@@ -2,6 +2,7 @@
 // default and a clear error when a value is out of range.
 
 import Foundation
+import WaybillClient
 
 /// Every limit of the bridge. Each has a default; `validate()` names the one that is wrong.
 public struct BridgeLimits: Hashable, Sendable {
@@ -114,6 +115,17 @@ public struct BridgeConfiguration: Sendable {
     public var limits = BridgeLimits()
     /// Recorded as the client id of the bridge's calls.
     public var clientID = "waybill-erp-bridge"
+    /// How the bridge reaches Waybill: its `erp` credential's token and TLS (the client id and the
+    /// call deadline are the bridge's own).
+    public var connection = ClientConfiguration()
+    /// The webhook signing secrets (one, or two while rotating). A webhook target needs them
+    /// unless `unsignedWebhooks` says, explicitly, to deliver unsigned.
+    public var webhookSecrets: WebhookSecrets?
+    public var unsignedWebhooks = false
+    /// A PEM bundle of the CAs that sign the ERP's certificate, instead of the system's roots.
+    public var webhookTrustedCertificatesFile: String?
+    /// Allows an http:// (plaintext) webhook to a host other than the loopback.
+    public var plaintextWebhook = false
 
     public init(server: String, consumer: String, target: BridgeTargetKind, stateDirectory: String) {
         self.server = server
@@ -131,18 +143,76 @@ public struct BridgeConfiguration: Sendable {
         switch target {
         case .webhook(let url):
             guard let parsed = URL(string: url), let scheme = parsed.scheme?.lowercased(), scheme == "http" || scheme == "https",
-                  parsed.host != nil else {
-                throw BridgeConfigurationError("webhook must be an http:// or https:// URL, got \"\(url)\"")
+                  let host = parsed.host, !host.isEmpty else {
+                throw BridgeConfigurationError("webhook must be an http:// or https:// URL, got \"\(Self.redacted(url))\"")
+            }
+            if parsed.user != nil || parsed.password != nil {
+                throw BridgeConfigurationError("""
+                    the webhook URL carries credentials (user:password@): they would be visible in the process list and the \
+                    logs; let the ERP verify the Waybill-Signature instead
+                    """)
+            }
+            if scheme == "http" && !plaintextWebhook && !Self.isLoopback(host) {
+                throw BridgeConfigurationError("""
+                    the webhook \(Self.redacted(url)) is plaintext http to another host: use https, or give --plaintext-webhook \
+                    to send order data unencrypted
+                    """)
+            }
+            if scheme == "http" && webhookTrustedCertificatesFile != nil {
+                throw BridgeConfigurationError("--webhook-ca applies to an https:// webhook, not \(Self.redacted(url))")
+            }
+            switch (webhookSecrets, unsignedWebhooks) {
+            case (nil, false):
+                throw BridgeConfigurationError("""
+                    a webhook bridge signs every delivery: give the secret in a file (--webhook-secret-file FILE, mode 0600) \
+                    or in \(WebhookSecrets.environmentVariable), or --unsigned-webhooks to deliver unsigned
+                    """)
+            case (_?, true):
+                throw BridgeConfigurationError("--unsigned-webhooks and a webhook secret contradict each other: give one")
+            default:
+                break
             }
         case .files(let directory, _):
             if directory.isEmpty { throw BridgeConfigurationError("the drop directory must not be empty") }
+            if webhookSecrets != nil || webhookTrustedCertificatesFile != nil {
+                throw BridgeConfigurationError("webhook secrets and --webhook-ca apply to a --webhook target, not to --drop-dir")
+            }
         }
+    }
+
+    /// The delivery target this configuration describes (the bridge's and `replay`'s).
+    public func makeDeliveryTarget() throws(BridgeConfigurationError) -> any DeliveryTarget {
+        switch target {
+        case .webhook(let url):
+            try WebhookTarget(url: url, requestTimeoutMilliseconds: limits.requestTimeoutMilliseconds, secrets: webhookSecrets,
+                              trustedCertificatesFile: webhookTrustedCertificatesFile)
+        case .files(let directory, let format):
+            FileDropTarget(directory: directory, format: format)
+        }
+    }
+
+    /// How deliveries are signed, for the start-up log (never a secret).
+    public var signingDescription: String {
+        guard case .webhook = target else { return "none (file drop)" }
+        if let webhookSecrets { return "HMAC-SHA256 with \(webhookSecrets.count) secret\(webhookSecrets.count == 1 ? "" : "s")" }
+        return "unsigned (--unsigned-webhooks)"
+    }
+
+    static func isLoopback(_ host: String) -> Bool {
+        let bare = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
+        return bare.lowercased() == "localhost" || bare == "::1" || bare.hasPrefix("127.")
+    }
+
+    /// The URL without its query (which may hold an access key some ERPs ask for): what is logged and reported.
+    static func redacted(_ url: String) -> String {
+        guard let query = url.firstIndex(of: "?") else { return url }
+        return url[..<query] + "?(query redacted)"
     }
 
     /// "webhook http://..." or "files /path (jsonl)": the BridgeStatus target.
     public var targetDescription: String {
         switch target {
-        case .webhook(let url): "webhook \(url)"
+        case .webhook(let url): "webhook \(Self.redacted(url))"
         case .files(let directory, let format): "files \(directory) (\(format.rawValue))"
         }
     }

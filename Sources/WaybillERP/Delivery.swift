@@ -5,6 +5,7 @@ import Dispatch
 import Foundation
 import NIOCore
 import NIOHTTP1
+import NIOSSL
 
 /// What one delivery attempt came to.
 public enum DeliveryResult: Sendable, Hashable {
@@ -79,20 +80,56 @@ public let systemRandom: RandomSource = { Double.random(in: 0..<1) }
 
 // MARK: - Webhook
 
-/// POSTs each message as JSON with `Idempotency-Key: <event id>`. 2xx = delivered; 408, 429 and
-/// 5xx = transient (Retry-After in seconds or as an HTTP-date is passed on); other statuses =
-/// permanent; timeouts and connection errors (refused, reset) = transient.
+/// POSTs each message as JSON with `Idempotency-Key: <event id>`, signed (`Waybill-Signature`, see
+/// WebhookSignature) unless the bridge was explicitly configured unsigned, with a fresh
+/// `Waybill-Delivery-Id` per attempt. 2xx = delivered; 408, 429, 5xx, 401/403 (the ERP refuses
+/// the signature: every message would be refused alike) and 3xx (redirects are not followed) =
+/// transient (Retry-After in seconds or as an HTTP-date is passed on); other statuses = permanent;
+/// timeouts, connection and TLS errors = transient. TLS certificates are always verified (against
+/// the system's roots, or only the given CA bundle).
 public final class WebhookTarget: DeliveryTarget {
     public let url: String
     let timeoutMilliseconds: Int64
     let client: HTTPClient
+    let secrets: WebhookSecrets?
+    let unixSeconds: @Sendable () -> Int64
 
-    public init(url: String, requestTimeoutMilliseconds: Int64) {
+    /// `secrets` nil sends unsigned requests (only when configured so, `--unsigned-webhooks`);
+    /// `trustedCertificatesFile` is a PEM bundle that replaces the system's roots (a private CA).
+    public init(url: String, requestTimeoutMilliseconds: Int64, secrets: WebhookSecrets?, trustedCertificatesFile: String? = nil,
+                unixSeconds: @escaping @Sendable () -> Int64 = WebhookTarget.systemUnixSeconds) throws(BridgeConfigurationError) {
         self.url = url
         timeoutMilliseconds = requestTimeoutMilliseconds
+        self.secrets = secrets
+        self.unixSeconds = unixSeconds
         var configuration = HTTPClient.Configuration()
+        configuration.tlsConfiguration = try Self.tlsConfiguration(trustedCertificatesFile: trustedCertificatesFile)
+        // A redirect would be followed with the body re-sent to a URL nobody configured (or downgraded to http).
+        configuration.redirectConfiguration = .disallow
         configuration.timeout = .init(connect: .milliseconds(min(requestTimeoutMilliseconds, 5_000)), read: .milliseconds(requestTimeoutMilliseconds))
         client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }
+
+    public static let systemUnixSeconds: @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) }
+
+    /// Full verification (chain and host name), TLS 1.2 at least. No option turns verification off.
+    static func tlsConfiguration(trustedCertificatesFile: String?) throws(BridgeConfigurationError) -> TLSConfiguration {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.minimumTLSVersion = .tlsv12
+        tls.certificateVerification = .fullVerification
+        if let trustedCertificatesFile {
+            let certificates: [NIOSSLCertificate]
+            do {
+                certificates = try NIOSSLCertificate.fromPEMFile(trustedCertificatesFile)
+            } catch {
+                throw BridgeConfigurationError("--webhook-ca \(trustedCertificatesFile): not a readable PEM certificate bundle (\(error))")
+            }
+            guard !certificates.isEmpty else {
+                throw BridgeConfigurationError("--webhook-ca \(trustedCertificatesFile): no certificate in the file")
+            }
+            tls.trustRoots = .certificates(certificates)
+        }
+        return tls
     }
 
     public var deliversSingly: Bool { true }
@@ -117,6 +154,11 @@ public final class WebhookTarget: DeliveryTarget {
         request.headers.add(name: "Content-Type", value: "application/json")
         request.headers.add(name: "Idempotency-Key", value: message.idempotencyKey)
         request.headers.add(name: "User-Agent", value: "waybill-erp-bridge")
+        request.headers.add(name: WebhookSignature.deliveryIdHeader, value: UUID().uuidString.lowercased())
+        if let secrets {
+            // Signed at each attempt: a retry after an outage carries a fresh timestamp.
+            request.headers.add(name: WebhookSignature.header, value: WebhookSignature.header(timestamp: unixSeconds(), body: body, secrets: secrets))
+        }
         request.body = .bytes(ByteBuffer(bytes: body))
         do {
             let response = try await client.execute(request, timeout: .milliseconds(timeoutMilliseconds))
@@ -129,6 +171,14 @@ public final class WebhookTarget: DeliveryTarget {
             case 408, 429, 500...599:
                 let retryAfter = RetryAfter.milliseconds(response.headers.first(name: "Retry-After"), now: Date())
                 return .retry("HTTP \(code) \(text)", retryAfterMilliseconds: retryAfter)
+            case 401, 403:
+                // The ERP refuses who is sending (secret, clock), not this message: pause, lose nothing.
+                let retryAfter = RetryAfter.milliseconds(response.headers.first(name: "Retry-After"), now: Date())
+                return .retry("HTTP \(code) \(text): the ERP refused the request's signature (check the webhook secret and both clocks)",
+                              retryAfterMilliseconds: retryAfter)
+            case 300..<400:
+                return .retry("HTTP \(code) redirect to \(response.headers.first(name: "Location")?.prefix(200) ?? "nowhere"): redirects are not followed; "
+                              + "give the final URL as --webhook", retryAfterMilliseconds: nil)
             default:
                 return .permanent("HTTP \(code) \(text)")
             }

@@ -114,8 +114,7 @@ public actor ErpBridge {
         self.configuration = configuration
         switch (target, configuration.target) {
         case (let given?, _): self.target = given
-        case (nil, .webhook(let url)): self.target = WebhookTarget(url: url, requestTimeoutMilliseconds: configuration.limits.requestTimeoutMilliseconds)
-        case (nil, .files(let directory, let format)): self.target = FileDropTarget(directory: directory, format: format)
+        case (nil, _): self.target = try configuration.makeDeliveryTarget()
         }
         deadLetters = try DeadLetterStore(stateDirectory: configuration.stateDirectory)
         self.logger = logger
@@ -142,6 +141,7 @@ public actor ErpBridge {
         }
         logger.info("erp bridge starting", metadata: [
             "server": "\(configuration.server)", "consumer": "\(configuration.consumer)", "target": "\(configuration.targetDescription)",
+            "signing": "\(configuration.signingDescription)", "authenticated": "\(configuration.connection.token == nil ? "no" : "yes")",
             "state_dir": "\(configuration.stateDirectory)", "dead_letters_waiting": "\(deadLettersWaiting)", "parked_aggregates": "\(parked.count)",
             "limits": "\(limits.named.map { "\($0.name)=\($0.value)" }.joined(separator: " "))",
         ])
@@ -177,7 +177,7 @@ public actor ErpBridge {
 
     private func feedLoop() async {
         var failures = 0
-        var clientConfiguration = ClientConfiguration()
+        var clientConfiguration = configuration.connection
         clientConfiguration.clientID = configuration.clientID
         clientConfiguration.defaultTimeoutMilliseconds = 10_000
         while !Task.isCancelled {
@@ -218,6 +218,11 @@ public actor ErpBridge {
                 failures += 1
                 let delay = reconnectBackoff.delayMilliseconds(attempt: failures, random: random())
                 recordError("change feed: \(error)")
+                if let status = error as? WaybillStatusError, status.code == .unauthenticated || status.code == .permissionDenied {
+                    // Retried like an outage (the credential may be fixed server-side), but said plainly.
+                    logger.error("the server refused the bridge's credential: it needs an erp credential's token (--token-file or WAYBILL_TOKEN)",
+                                 metadata: ["status": "\(status.code)", "retry_in_ms": "\(delay)"])
+                }
                 logger.warning("change feed unavailable; reconnecting", metadata: ["error": "\(error)", "retry_in_ms": "\(delay)"])
                 try? await Task.sleep(for: .milliseconds(delay))
             }

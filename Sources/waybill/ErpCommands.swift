@@ -22,13 +22,19 @@ struct ErpBridgeCommand: AsyncParsableCommand {
             delivery (circuit breaker, exponential backoff with jitter up to --backoff-max-ms) and never dead-letters: \
             the feed is not acknowledged past an undelivered event. A permanent refusal (other 4xx) is dead-lettered \
             under --state-dir, and the later events of its order are parked behind it until `replay` delivers them \
-            in order. Examples:
-              waybill erp-bridge --server 127.0.0.1:7400 --consumer erp --webhook http://erp.local/waybill --state-dir ./bridge
-              waybill erp-bridge --server 127.0.0.1:7400 --consumer erp-files --drop-dir /srv/erp/inbox --format csv --state-dir ./bridge
+            in order. Webhook requests are signed (Waybill-Signature: t=UNIX_SECONDS,v1=HEX(HMAC-SHA256(secret, \
+            "<t>.<body>")), one v1 per secret) with the secret(s) of --webhook-secret-file (mode 0600) or \
+            $WAYBILL_WEBHOOK_SECRET; a webhook bridge without a secret refuses to start unless --unsigned-webhooks. \
+            The bridge calls Waybill as an erp credential (--token-file or $WAYBILL_TOKEN). docs/ERP.md. Examples:
+              waybill erp-bridge new-webhook-secret /etc/waybill/webhook.secret
+              waybill erp-bridge --server 127.0.0.1:7400 --token-file erp.token --consumer erp --webhook https://erp.example/waybill \
+            --webhook-secret-file /etc/waybill/webhook.secret --state-dir ./bridge
+              waybill erp-bridge --server 127.0.0.1:7400 --token-file erp.token --consumer erp-files --drop-dir /srv/erp/inbox \
+            --format csv --state-dir ./bridge
               waybill erp-bridge dead-letters --state-dir ./bridge
-              waybill erp-bridge replay --all --state-dir ./bridge --webhook http://erp.local/waybill
+              waybill erp-bridge replay --all --state-dir ./bridge --webhook https://erp.example/waybill --webhook-secret-file /etc/waybill/webhook.secret
             """,
-        subcommands: [ErpBridgeRun.self, ErpDeadLetters.self, ErpReplay.self],
+        subcommands: [ErpBridgeRun.self, ErpDeadLetters.self, ErpReplay.self, ErpNewWebhookSecret.self],
         defaultSubcommand: ErpBridgeRun.self)
 }
 
@@ -51,6 +57,39 @@ struct ErpTargetOptions: ParsableArguments {
         case (nil, nil): throw ValidationError("give a target: --webhook URL or --drop-dir DIR")
         case (_?, _?): throw ValidationError("give one target: --webhook or --drop-dir, not both")
         }
+    }
+}
+
+/// How webhook requests are signed and whom the HTTPS client trusts. No option takes a secret
+/// itself: the command line is readable by every local user.
+struct ErpWebhookSecurityOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("A file (mode 0600) holding the webhook signing secret; two secrets, one per line, while rotating.",
+                               valueName: "file"))
+    var webhookSecretFile: String?
+    @Flag(help: "Deliver webhooks unsigned (without a secret a webhook bridge refuses to start).")
+    var unsignedWebhooks = false
+    @Option(help: ArgumentHelp("A PEM bundle of the CA(s) that sign the ERP's certificate, instead of the system's roots.", valueName: "pem"))
+    var webhookCa: String?
+    @Flag(help: "Allow an http:// webhook to a host other than the loopback (order data unencrypted).")
+    var plaintextWebhook = false
+
+    /// Fills the configuration's webhook security from the options and the environment.
+    func apply(to configuration: inout BridgeConfiguration, environment: [String: String] = ProcessInfo.processInfo.environment) throws {
+        do {
+            let fromEnvironment = try WebhookSecrets.fromEnvironment(environment)
+            switch (webhookSecretFile, fromEnvironment) {
+            case (let file?, nil): configuration.webhookSecrets = try WebhookSecrets.load(file: file)
+            case (nil, let secrets?): configuration.webhookSecrets = secrets
+            case (nil, nil): configuration.webhookSecrets = nil
+            case (_?, _?):
+                throw ValidationError("give the webhook secret once: --webhook-secret-file or \(WebhookSecrets.environmentVariable), not both")
+            }
+        } catch let error as WebhookSecretError {
+            throw ValidationError(error.description)
+        }
+        configuration.unsignedWebhooks = unsignedWebhooks
+        configuration.webhookTrustedCertificatesFile = webhookCa
+        configuration.plaintextWebhook = plaintextWebhook
     }
 }
 
@@ -122,11 +161,11 @@ struct ErpLimitOptions: ParsableArguments {
 struct ErpBridgeRun: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "run", abstract: "Run the bridge until SIGTERM/SIGINT (the default).")
 
-    @Option(help: "Server address HOST:PORT (default: $WAYBILL_SERVER, else 127.0.0.1:7400).")
-    var server = CallOptions.defaultAddress
+    @OptionGroup var connection: ErpConnectionOptions
     @Option(help: "Consumer name: its acknowledged offset is kept on the server.")
     var consumer = "erp"
     @OptionGroup var target: ErpTargetOptions
+    @OptionGroup var webhookSecurity: ErpWebhookSecurityOptions
     @Option(help: "State directory (the dead-letter store).")
     var stateDir: String
     @OptionGroup var limits: ErpLimitOptions
@@ -134,8 +173,10 @@ struct ErpBridgeRun: AsyncParsableCommand {
     var logLevel: Logger.Level = .info
 
     func run() async throws {
-        var configuration = BridgeConfiguration(server: server, consumer: consumer, target: try target.target(), stateDirectory: stateDir)
+        var configuration = BridgeConfiguration(server: connection.server, consumer: consumer, target: try target.target(), stateDirectory: stateDir)
         configuration.limits = limits.limits
+        configuration.connection = try connection.clientConfiguration()
+        try webhookSecurity.apply(to: &configuration)
         do {
             try configuration.validate()
         } catch {
@@ -197,6 +238,7 @@ struct ErpReplay: AsyncParsableCommand {
     @Option(help: "State directory of the bridge.")
     var stateDir: String
     @OptionGroup var target: ErpTargetOptions
+    @OptionGroup var webhookSecurity: ErpWebhookSecurityOptions
     @OptionGroup var limits: ErpLimitOptions
 
     func validate() throws {
@@ -208,14 +250,13 @@ struct ErpReplay: AsyncParsableCommand {
         let kind = try target.target()
         var configuration = BridgeConfiguration(server: "127.0.0.1:1", consumer: "replay", target: kind, stateDirectory: stateDir)
         configuration.limits = limits.limits
+        try webhookSecurity.apply(to: &configuration)
+        let deliveryTarget: any DeliveryTarget
         do {
             try configuration.validate()
+            deliveryTarget = try configuration.makeDeliveryTarget()
         } catch {
             throw ValidationError(error.description)
-        }
-        let deliveryTarget: any DeliveryTarget = switch kind {
-        case .webhook(let url): WebhookTarget(url: url, requestTimeoutMilliseconds: configuration.limits.requestTimeoutMilliseconds)
-        case .files(let directory, let format): FileDropTarget(directory: directory, format: format)
         }
         let report = try await DeadLetterReplay.replay(
             store: try DeadLetterStore(stateDirectory: stateDir), ids: all ? nil : ids, target: deliveryTarget,
@@ -226,5 +267,28 @@ struct ErpReplay: AsyncParsableCommand {
         for id in report.unknown { print("unknown \(id): not in the dead-letter store") }
         print("\(report.delivered.count) delivered, \(report.failed.count) failed, \(report.unknown.count) unknown")
         if !report.failed.isEmpty || !report.unknown.isEmpty { throw ExitCode(1) }
+    }
+}
+
+struct ErpNewWebhookSecret: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "new-webhook-secret",
+        abstract: "Write a new webhook signing secret (32 random bytes) to a new file, mode 0600; nothing is printed.",
+        discussion: """
+            Give the file to --webhook-secret-file and its content to the ERP's receiver. To rotate: write a second \
+            secret, append it to the bridge's secret file (both are signed with), restart the bridge, switch the \
+            receiver to the new secret, then remove the old line and restart again. docs/ERP.md.
+            """)
+
+    @Argument(help: "The file to create (an existing file is refused).")
+    var file: String
+
+    func run() async throws {
+        do {
+            try WebhookSecrets.writeNew(to: file)
+        } catch {
+            throw ValidationError(error.description)
+        }
+        print("wrote a new webhook secret to \(file) (mode 0600)")
     }
 }

@@ -33,7 +33,7 @@ struct BridgeBench {
 
     /// A webhook bridge with short pauses and deterministic jitter.
     func bridge(consumer: String, configure: (inout BridgeLimits) -> Void = { _ in }) throws -> ErpBridge {
-        var configuration = BridgeConfiguration(server: server.address, consumer: consumer, target: .webhook(url: url), stateDirectory: state)
+        var configuration = BridgeConfiguration.signedWebhook(server: server.address, consumer: consumer, url: url, stateDirectory: state)
         configuration.limits.backoffBaseMilliseconds = 2
         configuration.limits.backoffMaxMilliseconds = 20
         configuration.limits.ackIntervalMilliseconds = 10
@@ -186,7 +186,7 @@ struct BridgeOutageTests {
         let down = Toggle()
         let bench = try await BridgeBench.start("bridge-kill-outage") { _, _ in down.isOn ? .status(.serviceUnavailable) : .ok }
         let arguments = ["erp-bridge", "--server", bench.server.address, "--consumer", "erp-kill", "--state-dir", bench.state,
-                         "--webhook", bench.url, "--backoff-base-ms", "2", "--backoff-max-ms", "20", "--ack-interval-ms", "10",
+                         "--webhook", bench.url, "--webhook-secret-file", try TestSecrets.file(in: bench.state), "--backoff-base-ms", "2", "--backoff-max-ms", "20", "--ack-interval-ms", "10",
                          "--log-level", "warning"]
         let log = bench.state + "/bridge.log"
         var bridge = try Child("bridge", arguments: arguments, log: log)
@@ -227,8 +227,8 @@ struct BridgeOutageTests {
         _ = try await client.loadNetwork(TestNetwork.model(stock: 100))
         let state = try temporaryDirectory("bridge-refused-state")
         let port = try freePort()
-        var configuration = BridgeConfiguration(server: server.address, consumer: "erp-refused", target: .webhook(url: "http://127.0.0.1:\(port)/erp"),
-                                                stateDirectory: state)
+        var configuration = BridgeConfiguration.signedWebhook(server: server.address, consumer: "erp-refused", url: "http://127.0.0.1:\(port)/erp",
+                                                              stateDirectory: state)
         configuration.limits.backoffBaseMilliseconds = 2
         configuration.limits.backoffMaxMilliseconds = 20
         // The HTTP client keeps trying to connect until the request's deadline: that is one failure.
@@ -269,6 +269,7 @@ struct BridgeOutageTests {
         #expect(FileManager.default.createFile(atPath: drop, contents: Data("not a directory".utf8)))
         var configuration = BridgeConfiguration(server: server.address, consumer: "files-outage", target: .files(directory: drop, format: .jsonl),
                                                 stateDirectory: state)
+        configuration.connection = TestCredentials.erpConnection
         configuration.limits.fileBatchLingerMilliseconds = 5
         configuration.limits.backoffBaseMilliseconds = 2
         configuration.limits.backoffMaxMilliseconds = 20

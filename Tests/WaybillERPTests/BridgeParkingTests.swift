@@ -64,7 +64,7 @@ struct BridgeParkingTests {
 
         // The follower alone would overtake the refused event: refused, kept.
         refusing.set(false)
-        let target = WebhookTarget(url: bench.url, requestTimeoutMilliseconds: 2_000)
+        let target = try WebhookTarget.signed(url: bench.url)
         let early = try await DeadLetterReplay.replay(store: store, ids: [follower.id], target: target, targetDescription: "webhook",
                                                       limits: BridgeLimits(), logger: quietLogger("replay"))
         #expect(early.delivered.isEmpty && early.failed.map(\.id) == [follower.id])
@@ -121,6 +121,7 @@ struct BridgeParkingTests {
         _ = try await client.captureOrder(TestNetwork.order("P-2", [("SKU-2", 1)]))
         var configuration = BridgeConfiguration(server: server.address, consumer: "files-parking", target: .files(directory: drop, format: .jsonl),
                                                 stateDirectory: state)
+        configuration.connection = TestCredentials.erpConnection
         configuration.limits.fileBatchLingerMilliseconds = 5
         let bridge = try ErpBridge(configuration: configuration, logger: quietLogger("bridge"))
         let running = Task { try await bridge.run() }

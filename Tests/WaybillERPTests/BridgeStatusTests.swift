@@ -94,8 +94,8 @@ struct BridgeStatusTests {
         _ = try await client.loadNetwork(TestNetwork.model(stock: 100))
         let erp = ScriptedErp { message, _ in message.externalOrderId == "REFUSED" ? .status(.unprocessableEntity) : .ok }
         let port = try await erp.start()
-        var configuration = BridgeConfiguration(server: server.address, consumer: "erp-metrics", target: .webhook(url: "http://127.0.0.1:\(port)/erp"),
-                                                stateDirectory: directory + "/state")
+        var configuration = BridgeConfiguration.signedWebhook(server: server.address, consumer: "erp-metrics", url: "http://127.0.0.1:\(port)/erp",
+                                                              stateDirectory: directory + "/state")
         configuration.limits.statusIntervalMilliseconds = 20
         configuration.limits.ackIntervalMilliseconds = 10
         let bridge = try ErpBridge(configuration: configuration, logger: quietLogger("bridge"))

@@ -32,7 +32,7 @@ struct BridgeTests {
 
     @Test("every limit is validated with its name")
     func limits() throws {
-        var configuration = BridgeConfiguration(server: "127.0.0.1:1", consumer: "erp", target: .webhook(url: "http://127.0.0.1:1/x"), stateDirectory: "/tmp/x")
+        var configuration = BridgeConfiguration.signedWebhook(server: "127.0.0.1:1", consumer: "erp", url: "http://127.0.0.1:1/x", stateDirectory: "/tmp/x")
         try configuration.validate()
         configuration.limits.replayAttemptsMax = 0
         #expect(throws: BridgeConfigurationError.self) { try configuration.validate() }
@@ -71,7 +71,7 @@ struct BridgeTests {
     }
 
     func bridge(_ f: Fixture, consumer: String, configure: (inout BridgeLimits) -> Void = { _ in }) throws -> ErpBridge {
-        var configuration = BridgeConfiguration(server: f.server.address, consumer: consumer, target: .webhook(url: f.url), stateDirectory: f.state)
+        var configuration = BridgeConfiguration.signedWebhook(server: f.server.address, consumer: consumer, url: f.url, stateDirectory: f.state)
         configuration.limits.backoffBaseMilliseconds = 5
         configuration.limits.backoffMaxMilliseconds = 40
         configuration.limits.ackIntervalMilliseconds = 10
@@ -155,7 +155,7 @@ struct BridgeTests {
 
         // Replay once the ERP accepts it.
         f.erp.setResponder { _, _ in .ok }
-        let target = WebhookTarget(url: f.url, requestTimeoutMilliseconds: 2_000)
+        let target = try WebhookTarget.signed(url: f.url)
         let report = try await DeadLetterReplay.replay(store: store, ids: [poisonCapture], target: target, targetDescription: "webhook",
                                                        limits: BridgeLimits(), logger: quietLogger("replay"))
         await target.shutdown()
@@ -189,7 +189,7 @@ struct BridgeTests {
         let replayState = try temporaryDirectory("bridge-exhausted-replay")
         let replayStore = try DeadLetterStore(stateDirectory: replayState)
         try replayStore.add(DeadLetter(message: message, attempts: 3, lastError: "HTTP 400", deadLetteredAtUnixMs: 0, target: "webhook"))
-        let target = WebhookTarget(url: f.url, requestTimeoutMilliseconds: 2_000)
+        let target = try WebhookTarget.signed(url: f.url)
         var limits = BridgeLimits()
         limits.replayAttemptsMax = 2
         limits.backoffBaseMilliseconds = 1
@@ -215,6 +215,7 @@ struct BridgeTests {
             let state = try temporaryDirectory("drop-state-\(format.rawValue)")
             var configuration = BridgeConfiguration(server: server.address, consumer: "files-\(format.rawValue)",
                                                     target: .files(directory: drop, format: format), stateDirectory: state)
+            configuration.connection = TestCredentials.erpConnection
             configuration.limits.fileBatchEventsMax = 7
             configuration.limits.fileBatchLingerMilliseconds = 5
             let bridge = try ErpBridge(configuration: configuration, logger: quietLogger("bridge"))

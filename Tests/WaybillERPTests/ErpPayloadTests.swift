@@ -35,6 +35,7 @@ struct ErpPayloadTests {
             let state = try temporaryDirectory("payload-state-\(format.rawValue)")
             var configuration = BridgeConfiguration(server: server.address, consumer: "payload-\(format.rawValue)",
                                                     target: .files(directory: drop, format: format), stateDirectory: state)
+            configuration.connection = TestCredentials.erpConnection
             configuration.limits.fileBatchLingerMilliseconds = 5
             let bridge = try ErpBridge(configuration: configuration, logger: quietLogger("bridge"))
             let running = Task { try await bridge.run() }

@@ -117,6 +117,7 @@ struct ReconciliationTests {
         let state = try temporaryDirectory("reconcile-state")
         var configuration = BridgeConfiguration(server: server.address, consumer: "erp-files", target: .files(directory: drop, format: .jsonl),
                                                 stateDirectory: state)
+        configuration.connection = TestCredentials.erpConnection
         configuration.limits.fileBatchLingerMilliseconds = 0
         configuration.limits.ackIntervalMilliseconds = 10
         let bridge = try ErpBridge(configuration: configuration, logger: quietLogger("bridge"))

@@ -9,6 +9,7 @@ import NIOHTTP1
 import NIOPosix
 import Synchronization
 import Testing
+import WaybillApplication
 import WaybillClient
 import WaybillCore
 import WaybillERP
@@ -53,6 +54,7 @@ struct InProcessServer {
         configuration.databasePath = directory + "/waybill.sqlite"
         configuration.eventLoopThreads = 2
         if let clock { configuration.clock = { clock.now } }
+        configuration.credentials = TestCredentials.seeds
         configure(&configuration)
         var logger = Logger(label: "test-server")
         logger.logLevel = .warning
@@ -64,6 +66,7 @@ struct InProcessServer {
     func client(_ id: String = "erp-tests") async throws -> WaybillClient {
         var configuration = ClientConfiguration()
         configuration.clientID = id
+        configuration.token = TestCredentials.adminToken
         return try await WaybillClient.connect(host: "127.0.0.1", port: server.port, configuration: configuration)
     }
 
@@ -264,14 +267,18 @@ final class Child: @unchecked Sendable {
     let log: String
     let name: String
 
-    init(_ name: String, arguments: [String], log: String) throws {
+    /// `executable` nil = the `waybill` binary; `environment` entries are added to the test's own.
+    init(_ name: String, executable: String? = nil, arguments: [String], environment: [String: String] = [:], log: String) throws {
         self.name = name
         self.log = log
         _ = FileManager.default.createFile(atPath: log, contents: nil)
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
         handle.seekToEndOfFile()
-        process.executableURL = URL(fileURLWithPath: try Binary.waybill)
+        process.executableURL = URL(fileURLWithPath: try executable ?? Binary.waybill)
         process.arguments = arguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, given in given }
+        }
         process.standardOutput = handle
         process.standardError = handle
         try process.run()
@@ -374,6 +381,10 @@ final class ServerProcess: @unchecked Sendable {
 struct Received: Sendable {
     var idempotencyKey: String
     var message: ErpMessage
+    /// The Waybill-Signature and Waybill-Delivery-Id headers ("" when absent) and the raw body.
+    var signature = ""
+    var deliveryId = ""
+    var body: [UInt8] = []
 }
 
 /// An HTTP server standing in for the ERP: records every POST and answers what `respond` says.
@@ -409,7 +420,7 @@ final class FakeErp: Sendable {
         try? await group.shutdownGracefully()
     }
 
-    func handle(body: [UInt8], idempotencyKey: String) -> HTTPResponseStatus {
+    func handle(body: [UInt8], idempotencyKey: String, signature: String = "", deliveryId: String = "") -> HTTPResponseStatus {
         guard let message = try? ErpMessage.decode(Data(body)) else { return .badRequest }
         let attempt = state.withLock { state -> Int in
             state.attempts[message.eventId, default: 0] += 1
@@ -417,7 +428,9 @@ final class FakeErp: Sendable {
         }
         let status = responder.withLock { $0 }(message, attempt)
         if status.code >= 200 && status.code < 300 {
-            state.withLock { $0.received.append(Received(idempotencyKey: idempotencyKey, message: message)) }
+            state.withLock {
+                $0.received.append(Received(idempotencyKey: idempotencyKey, message: message, signature: signature, deliveryId: deliveryId, body: body))
+            }
         }
         return status
     }
@@ -433,6 +446,8 @@ final class FakeErpHandler: ChannelInboundHandler, @unchecked Sendable {
     let erp: FakeErp
     private var body: [UInt8] = []
     private var key = ""
+    private var signature = ""
+    private var deliveryId = ""
     private var keepAlive = true
 
     init(erp: FakeErp) { self.erp = erp }
@@ -442,11 +457,13 @@ final class FakeErpHandler: ChannelInboundHandler, @unchecked Sendable {
         case .head(let head):
             body = []
             key = head.headers.first(name: "Idempotency-Key") ?? ""
+            signature = head.headers.first(name: WebhookSignature.header) ?? ""
+            deliveryId = head.headers.first(name: WebhookSignature.deliveryIdHeader) ?? ""
             keepAlive = head.isKeepAlive
         case .body(var buffer):
             body += buffer.readBytes(length: buffer.readableBytes) ?? []
         case .end:
-            let status = erp.handle(body: body, idempotencyKey: key)
+            let status = erp.handle(body: body, idempotencyKey: key, signature: signature, deliveryId: deliveryId)
             var headers = HTTPHeaders()
             headers.add(name: "Content-Length", value: "0")
             context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
@@ -510,4 +527,60 @@ func quietLogger(_ label: String) -> Logger {
     var logger = Logger(label: label)
     logger.logLevel = .warning
     return logger
+}
+
+// MARK: - Credentials
+
+/// The credentials every in-process test server starts with: an admin for the tests' own calls and
+/// an erp credential for the bridges (fixed tokens: the tests search logs for them).
+enum TestCredentials {
+    static let adminToken = AccessToken.make(from: Array(repeating: 0xA1, count: AccessToken.randomBytes))
+    static let erpToken = AccessToken.make(from: Array(repeating: 0xE2, count: AccessToken.randomBytes))
+    static let seeds = [
+        CredentialSeed(name: "erp-tests-admin", role: .admin, token: adminToken),
+        CredentialSeed(name: "erp-bridge", role: .erp, token: erpToken),
+    ]
+
+    /// How a bridge reaches the test server: as the erp credential.
+    static var erpConnection: ClientConfiguration {
+        var configuration = ClientConfiguration()
+        configuration.token = erpToken
+        return configuration
+    }
+}
+
+// MARK: - Webhook secrets
+
+enum TestSecrets {
+    /// Two secrets of the documented form (38 bytes each); the test vectors were computed with
+    /// Python's hmac module, independently of the Swift code.
+    static let first = "whsec_0123456789abcdefghijklmnopqrstuv"
+    static let second = "whsec_ZYXWVUTSRQPONMLKJIHGFEDCBA987654"
+
+    static var current: WebhookSecrets { try! WebhookSecrets([first]) }
+
+    /// A secret file for a bridge process: `secrets` one per line, mode 0600.
+    static func file(in directory: String, _ secrets: [String] = [first], mode: mode_t = 0o600) throws -> String {
+        let path = directory + "/webhook-\(UInt32.random(in: 0...UInt32.max)).secret"
+        guard FileManager.default.createFile(atPath: path, contents: Data((secrets.joined(separator: "\n") + "\n").utf8)),
+              chmod(path, mode) == 0 else { throw TestFailure("cannot write \(path)") }
+        return path
+    }
+}
+
+extension BridgeConfiguration {
+    /// A webhook bridge configuration signed with the test secret.
+    static func signedWebhook(server: String, consumer: String, url: String, stateDirectory: String) -> BridgeConfiguration {
+        var configuration = BridgeConfiguration(server: server, consumer: consumer, target: .webhook(url: url), stateDirectory: stateDirectory)
+        configuration.webhookSecrets = TestSecrets.current
+        configuration.connection = TestCredentials.erpConnection
+        return configuration
+    }
+}
+
+extension WebhookTarget {
+    /// A target signed with the test secret.
+    static func signed(url: String, requestTimeoutMilliseconds: Int64 = 2_000) throws -> WebhookTarget {
+        try WebhookTarget(url: url, requestTimeoutMilliseconds: requestTimeoutMilliseconds, secrets: TestSecrets.current)
+    }
 }

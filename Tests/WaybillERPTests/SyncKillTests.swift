@@ -149,7 +149,7 @@ struct SyncKillTests {
         let port = try await erp.start()
         let client = ResilientClient(address: server.address)
         _ = try await client.run { try await $0.loadNetwork(TestNetwork.model(stock: 1_000_000)) }
-        let arguments = bridgeArguments(server: server, target: ["--webhook", "http://127.0.0.1:\(port)/erp"], state: directory + "/bridge-state")
+        let arguments = bridgeArguments(server: server, target: ["--webhook", "http://127.0.0.1:\(port)/erp", "--webhook-secret-file", try TestSecrets.file(in: directory)], state: directory + "/bridge-state")
         let bridgeLog = directory + "/bridge.log"
         let start: @Sendable () throws -> Child = { try Child("bridge", arguments: arguments, log: bridgeLog) }
         let current = Mutex<Child?>(try start())
