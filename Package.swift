@@ -68,7 +68,7 @@ let package = Package(
         // Standard gRPC beside the frames: pass-through codecs, the method descriptors, status details
         // in metadata, and a raw-bytes client (docs/GRPC.md). The service itself lives in WaybillServer.
         .target(name: "WaybillGRPC", dependencies: [
-            "WaybillProto", "WaybillWire",
+            "WaybillProto", "WaybillWire", "WaybillTLS",
             .product(name: "GRPCCore", package: "grpc-swift-2"),
             .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
             .product(name: "NIOCore", package: "swift-nio"),
@@ -91,7 +91,7 @@ let package = Package(
             .product(name: "Metrics", package: "swift-metrics"),
         ]),
         .target(name: "WaybillServer", dependencies: [
-            "WaybillCore", "WaybillProto", "WaybillWire", "WaybillStore", "WaybillGRPC", "WaybillApplication",
+            "WaybillCore", "WaybillProto", "WaybillWire", "WaybillStore", "WaybillGRPC", "WaybillApplication", "WaybillTLS",
             .product(name: "GRPCCore", package: "grpc-swift-2"),
             .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
             .product(name: "NIOCore", package: "swift-nio"),
@@ -103,7 +103,7 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         .target(name: "WaybillClient", dependencies: [
-            "WaybillProto", "WaybillWire",
+            "WaybillProto", "WaybillWire", "WaybillTLS",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
         ]),
@@ -143,6 +143,7 @@ let package = Package(
         .executableTarget(name: "waybill", dependencies: [
             "WaybillCore", "WaybillProto", "WaybillWire", "WaybillStore", "WaybillServer",
             "WaybillClient", "WaybillERP", "WaybillSimulator", "WaybillBenchmarks", "WaybillFaultInjection", "WaybillGRPC",
+            "WaybillTLS",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
@@ -163,7 +164,7 @@ let package = Package(
         .testTarget(name: "WaybillStoreTests", dependencies: ["WaybillStore", "WaybillCore", "WaybillProto", "WaybillBenchmarks"]),
         .testTarget(name: "WaybillServerTests", dependencies: [
             "WaybillServer", "WaybillClient", "WaybillStore", "WaybillCore", "WaybillProto", "WaybillWire", "WaybillFaultInjection",
-            "WaybillGRPC",
+            "WaybillGRPC", "WaybillTLS",
             .product(name: "GRPCCore", package: "grpc-swift-2"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),

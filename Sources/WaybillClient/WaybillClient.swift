@@ -5,6 +5,7 @@ import NIOPosix
 import Synchronization
 import SwiftProtobuf
 import WaybillProto
+import WaybillTLS
 import WaybillWire
 
 #if canImport(Glibc)
@@ -24,6 +25,9 @@ public struct ClientConfiguration: Sendable {
     /// Default per-call deadline, sent to the server and enforced locally; 0 = none.
     public var defaultTimeoutMilliseconds: UInt32 = 30_000
     public var frameBytesMax = TransportLimits().frameBytesMax
+    /// TLS to the server (nil = plaintext). The server's certificate is always verified; `connect`
+    /// returns once the handshake completed, or fails UNAVAILABLE naming why. docs/SECURITY.md.
+    public var tls: ClientTLSConfiguration?
     public init() {}
 
     /// The metadata every call carries.
@@ -55,12 +59,19 @@ public final class WaybillClient: Sendable {
             // server has already closed the connection (connection limit, idle timeout), and the
             // client must then answer calls with the server's reason, not fail to connect.
             let installed = Mutex<NIOLoopBound<ClientHandler>?>(nil)
+            let tlsContext = try configuration.tls?.makeContext()
+            let handshake = Mutex<EventLoopFuture<Void>?>(nil)
             let channel = try await ClientBootstrap(group: loopGroup)
                 .connectTimeout(.milliseconds(configuration.connectTimeoutMilliseconds))
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         let operations = channel.pipeline.syncOperations
+                        if let tls = configuration.tls, let tlsContext {
+                            let done = try ClientTLSPipeline.addHandlers(to: channel, configuration: tls, context: tlsContext, host: host,
+                                                                         timeout: .milliseconds(configuration.connectTimeoutMilliseconds))
+                            handshake.withLock { $0 = done }
+                        }
                         let handler = ClientHandler(address: "\(host):\(port)")
                         try operations.addHandler(PeerBytesRecorder(handler))
                         try operations.addHandler(ByteToMessageHandler(FrameDecoder(frameBytesMax: configuration.frameBytesMax)))
@@ -69,12 +80,25 @@ public final class WaybillClient: Sendable {
                     }
                 }
                 .connect(host: host, port: port).get()
+            if let tls = configuration.tls, let done = handshake.withLock({ $0 }) {
+                do {
+                    try await ClientTLSPipeline.awaitHandshake(done, configuration: tls, host: host, port: port, group: loopGroup,
+                                                               timeout: .milliseconds(configuration.connectTimeoutMilliseconds))
+                } catch {
+                    try? await channel.close()
+                    throw error
+                }
+            }
             guard let handler = installed.withLock({ $0 }) else {
                 throw WaybillStatusError(.internal, "the connection has no client handler")
             }
             return WaybillClient(configuration: configuration, channel: channel, handler: handler, ownedGroup: owned)
         } catch {
             try? await owned?.shutdownGracefully()
+            if let failure = error as? TLSConnectFailure {
+                throw WaybillStatusError(.unavailable, "TLS to \(host):\(port) failed: \(failure)")
+            }
+            if let failure = error as? TLSConfigurationError { throw WaybillStatusError(.failedPrecondition, failure.message) }
             throw WaybillStatusError(.unavailable, ConnectFailure.describe(error, host: host, port: port,
                                                                            timeoutMilliseconds: configuration.connectTimeoutMilliseconds))
         }
@@ -340,6 +364,8 @@ final class ClientHandler: ChannelInboundHandler {
             failAll(notWaybillServer)
         } else if error is IOError || error is ChannelError {
             failAll(WaybillStatusError(.unavailable, "connection to \(address) failed: \(error)"))
+        } else if TLSErrorText.isTLSError(error) {
+            failAll(WaybillStatusError(.unavailable, "TLS connection to \(address) failed: \(TLSErrorText.describe(error))"))
         } else {
             failAll(WaybillStatusError(.internal, "connection error: \(error)"))
         }

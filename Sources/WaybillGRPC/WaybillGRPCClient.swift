@@ -6,26 +6,66 @@ import GRPCNIOTransportHTTP2Posix
 import NIOPosix
 import SwiftProtobuf
 import WaybillProto
+import WaybillTLS
 
 public final class WaybillGRPCClient: Sendable {
     public let clientID: String
     private let client: GRPCClient<HTTP2ClientTransport.Posix>
     private let connections: Task<Void, Never>
 
-    /// Connects lazily to host:port over plaintext HTTP/2; `close()` ends it.
-    public init(host: String, port: Int, clientID: String = "waybill-grpc", messageBytesMax: Int = 4 * 1024 * 1024,
+    /// Connects lazily to host:port over HTTP/2, plaintext or (with `tls`) TLS with the server's
+    /// certificate verified; `token` is sent as `authorization: Bearer TOKEN` on every call;
+    /// `close()` ends it.
+    public init(host: String, port: Int, clientID: String = "waybill-grpc", token: String? = nil, tls: ClientTLSConfiguration? = nil,
+                messageBytesMax: Int = 4 * 1024 * 1024,
                 eventLoopGroup: MultiThreadedEventLoopGroup = .singletonMultiThreadedEventLoopGroup) throws {
-        let config = HTTP2ClientTransport.Posix.Config.defaults
-        let transport = try HTTP2ClientTransport.Posix(target: .ipv4(address: host, port: port), transportSecurity: .plaintext,
+        var config = HTTP2ClientTransport.Posix.Config.defaults
+        let security: HTTP2ClientTransport.Posix.TransportSecurity
+        if let tls {
+            security = try Self.transportSecurity(tls)
+            // The name to verify and send as SNI (an IP address target is checked against the
+            // certificate's IP addresses when no name is given).
+            if let serverName = tls.serverName { config.http2.authority = serverName }
+        } else {
+            security = .plaintext
+        }
+        let target: any ResolvableTarget
+        if host.contains(":") {
+            target = ResolvableTargets.IPv6.ipv6(address: host, port: port)
+        } else if host.split(separator: ".").count == 4, host.allSatisfy({ $0.isNumber || $0 == "." }) {
+            target = ResolvableTargets.IPv4.ipv4(address: host, port: port)
+        } else {
+            target = ResolvableTargets.DNS.dns(host: host, port: port)
+        }
+        let transport = try HTTP2ClientTransport.Posix(target: target, transportSecurity: security,
                                                       config: config, serviceConfig: ServiceConfig(), eventLoopGroup: eventLoopGroup)
         let client = GRPCClient(transport: transport)
         self.client = client
         self.clientID = clientID
+        self.token = token
         self.messageBytesMax = messageBytesMax
         connections = Task { try? await client.runConnections() }
     }
 
     private let messageBytesMax: Int
+    private let token: String?
+
+    /// grpc-swift's TLS settings from Waybill's: the same trust roots, client certificate and key
+    /// files (checked the same way: a key readable by others is refused), verification on.
+    static func transportSecurity(_ tls: ClientTLSConfiguration) throws -> HTTP2ClientTransport.Posix.TransportSecurity {
+        _ = try tls.tlsConfiguration()  // the files' checks, with errors that name them
+        return .tls { settings in
+            switch tls.trustRoots {
+            case .system: settings.trustRoots = .systemDefault
+            case .certificateAuthorityFile(let path): settings.trustRoots = .certificates([.file(path: path, format: .pem)])
+            }
+            if let chain = tls.certificateChainPath, let key = tls.privateKeyPath {
+                settings.certificateChain = [.file(path: chain, format: .pem)]
+                settings.privateKey = .file(path: key, format: .pem)
+            }
+            settings.serverCertificateVerification = .fullVerification
+        }
+    }
 
     private func options(timeoutMilliseconds: Int64?) -> CallOptions {
         var options = CallOptions.defaults
@@ -38,6 +78,7 @@ public final class WaybillGRPCClient: Sendable {
     private func request(_ payload: [UInt8]) -> ClientRequest<[UInt8]> {
         var metadata = Metadata()
         metadata.addString(clientID, forKey: WaybillGRPCMetadata.clientID)
+        if let token { metadata.addString("Bearer " + token, forKey: "authorization") }
         return ClientRequest(message: payload, metadata: metadata)
     }
 

@@ -1,5 +1,5 @@
-// The standard gRPC listener beside the frames: HTTP/2 (plaintext) on its own port, on the
-// server's event loops, with the frames' limits (docs/GRPC.md).
+// The standard gRPC listener beside the frames: HTTP/2 (plaintext, or TLS with the frames' port
+// certificate) on its own port, on the server's event loops, with the frames' limits (docs/GRPC.md).
 
 import Dispatch
 import GRPCCore
@@ -9,6 +9,7 @@ import NIOCore
 import NIOPosix
 import Synchronization
 import WaybillProto
+import WaybillTLS
 import WaybillWire
 
 final class GRPCListener: Sendable {
@@ -53,10 +54,27 @@ final class GRPCListener: Sendable {
         return config
     }
 
-    static func start(host: String, port: Int, service: WaybillGRPCService, group: MultiThreadedEventLoopGroup,
+    /// TLS from the server's holder: each handshake asks it for the current certificate and key
+    /// (reloads reach gRPC too); the client CA bundle of mutual TLS is the one read at start
+    /// (grpc-swift-nio-transport builds its context once: a new client CA needs a restart).
+    /// ALPN h2 / grpc-exp, TLS 1.2 minimum (the transport's settings).
+    static func transportSecurity(_ tls: ServerTLSContextHolder?) -> HTTP2ServerTransport.Posix.TransportSecurity {
+        guard let tls else { return .plaintext }
+        let pem = tls.startingPEM
+        var settings = HTTP2ServerTransport.Posix.TransportSecurity.TLS.defaults(
+            certificateChain: [.bytes(pem.certificateChain, format: .pem)], privateKey: .bytes(pem.privateKey, format: .pem))
+        settings.certificateReloader = tls
+        if let authorities = pem.clientCertificateAuthorities {
+            settings.clientCertificateVerification = .noHostnameVerification
+            settings.trustRoots = .certificates([.bytes(authorities, format: .pem)])
+        }
+        return .tls(settings)
+    }
+
+    static func start(host: String, port: Int, service: WaybillGRPCService, group: MultiThreadedEventLoopGroup, tls: ServerTLSContextHolder?,
                       limits: TransportLimits, registry: ConnectionRegistry, metrics: ServerMetrics, logger: Logger) async throws -> GRPCListener {
         let address: GRPCNIOTransportCore.SocketAddress = host.contains(":") ? .ipv6(host: host, port: port) : .ipv4(host: host, port: port)
-        let transport = HTTP2ServerTransport.Posix(address: address, transportSecurity: .plaintext,
+        let transport = HTTP2ServerTransport.Posix(address: address, transportSecurity: transportSecurity(tls),
                                                    config: transportConfig(limits, registry: registry, metrics: metrics),
                                                    eventLoopGroup: group)
         let server = GRPCServer(transport: transport, services: [service])

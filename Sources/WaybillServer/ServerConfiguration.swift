@@ -5,6 +5,7 @@ import Logging
 import WaybillApplication
 import WaybillCore
 import WaybillStore
+import WaybillTLS
 import WaybillWire
 
 public struct ServerConfiguration: Sendable {
@@ -72,6 +73,8 @@ public struct ServerConfiguration: Sendable {
     /// Credentials installed at start (stored hashed, by name): how embedded servers and tests give
     /// their callers tokens. docs/SECURITY.md.
     public var credentials: [CredentialSeed] = []
+    /// TLS on the frames and gRPC ports (nil = plaintext). docs/SECURITY.md.
+    public var tls: ServerTLSConfiguration?
     /// Credential limits (count, scopes, names, rotation grace) and how often credentials written by
     /// another process are picked up (docs/SECURITY.md, "Credentials").
     public var credentialLimits = CredentialLimits()

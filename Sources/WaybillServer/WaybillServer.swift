@@ -15,6 +15,7 @@ import Synchronization
 import WaybillCore
 import WaybillProto
 import WaybillStore
+import WaybillTLS
 import WaybillWire
 
 public final class WaybillServer: Sendable {
@@ -49,6 +50,8 @@ public final class WaybillServer: Sendable {
     private let grpc: Mutex<GRPCListener?>
     /// The standard gRPC listener's port, if it runs (docs/GRPC.md).
     public let grpcPort: Int?
+    /// Both listeners' TLS (nil = plaintext): reloaded on file change and SIGHUP (docs/SECURITY.md).
+    public let tls: ServerTLSContextHolder?
 
     /// Opens the database, rebuilds state, starts the writer and the WAL checkpointer and listens;
     /// `shutdown()` stops them all.
@@ -112,6 +115,8 @@ public final class WaybillServer: Sendable {
         for loop in group.makeIterator() { batchers[ObjectIdentifier(loop)] = ReplyBatcher(eventLoop: loop) }
         let loopBatchers = batchers
         let transport = configuration.transport
+        let tls = try configuration.tls.map { try ServerTLSContextHolder(configuration: $0, logger: logger) }
+        self.tls = tls
         let quiescing = ServerQuiescingHelper(group: group)
         self.quiescing = Mutex(quiescing)
 
@@ -129,6 +134,7 @@ public final class WaybillServer: Sendable {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let operations = channel.pipeline.syncOperations
+                    if let tls { try FramesTLS.addHandlers(to: channel, holder: tls, logger: logger) }
                     guard registry.add(channel, max: transport.connectionsMax) else {
                         metrics.rejected(reason: "connections")
                         try operations.addHandler(RejectConnectionHandler(error: WaybillStatusError.limit(
@@ -177,7 +183,7 @@ public final class WaybillServer: Sendable {
         if let grpcPort = configuration.grpcPort {
             let service = WaybillGRPCService(services: services, group: group, batchers: loopBatchers, draining: draining)
             do {
-                let listener = try await GRPCListener.start(host: configuration.grpcHost, port: grpcPort, service: service, group: group,
+                let listener = try await GRPCListener.start(host: configuration.grpcHost, port: grpcPort, service: service, group: group, tls: tls,
                                                             limits: transport, registry: registry, metrics: metrics, logger: logger)
                 grpc = Mutex(listener)
                 self.grpcPort = listener.port
@@ -199,6 +205,7 @@ public final class WaybillServer: Sendable {
         pruning = Mutex(group.next().scheduleRepeatedTask(initialDelay: pruneEvery, delay: pruneEvery) { _ in
             pruner.runRound()
         })
+        tls?.startWatching()
         logger.info("waybill listening", metadata: ["address": "\(configuration.host):\(port)", "database": "\(configuration.databasePath)"])
         if let grpcPort {
             logger.info("gRPC listening", metadata: ["address": "\(configuration.grpcHost):\(grpcPort)"])
@@ -226,6 +233,7 @@ public final class WaybillServer: Sendable {
         logger.info("shutting down: /readyz answers 503, no new connections, draining calls in flight",
                     metadata: ["drainTimeoutMilliseconds": "\(configuration.drainTimeoutMilliseconds)"])
         pruning.withLock { $0?.cancel() }
+        tls?.stop()
         grpc.withLock { $0 }?.beginShutdown()
         if await drainProtocolListener(until: deadline) {
             logger.info("protocol listener drained", metadata: ["elapsed_ms": "\(elapsedMilliseconds(since: started))"])

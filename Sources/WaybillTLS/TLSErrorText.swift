@@ -6,17 +6,16 @@ import NIOSSL
 public enum TLSErrorText {
     /// The BoringSSL reason codes of an error, if it is a TLS error ("CERTIFICATE_VERIFY_FAILED", ...).
     static func reasons(_ error: Error) -> [String] {
-        let stack: NIOBoringSSLErrorStack
+        let boring: BoringSSLError
         switch error {
-        case NIOSSLError.handshakeFailed(let boring), NIOSSLError.shutdownFailed(let boring):
-            switch boring {
-            case .sslError(let errors), .unknownError(let errors), .invalidSNIName(let errors), .failedToSetALPN(let errors): stack = errors
-            default: return ["\(boring)"]
-            }
-        default:
-            return []
+        case NIOSSLError.handshakeFailed(let failure), NIOSSLError.shutdownFailed(let failure): boring = failure
+        case let failure as BoringSSLError: boring = failure  // after the handshake (e.g. a TLS 1.3 alert about the client certificate)
+        default: return []
         }
-        return stack.map { "\($0)" }
+        switch boring {
+        case .sslError(let errors), .unknownError(let errors), .invalidSNIName(let errors), .failedToSetALPN(let errors): return errors.map { "\($0)" }
+        default: return ["\(boring)"]
+        }
     }
 
     /// One line for an error of a TLS connection (either side).
@@ -52,6 +51,6 @@ public enum TLSErrorText {
 
     /// Whether the error is a TLS failure (rather than a socket or protocol error).
     public static func isTLSError(_ error: Error) -> Bool {
-        error is NIOSSLError || error is NIOSSLExtraError || error is NIOSSLCloseTimedOutError
+        error is NIOSSLError || error is NIOSSLExtraError || error is NIOSSLCloseTimedOutError || error is BoringSSLError
     }
 }

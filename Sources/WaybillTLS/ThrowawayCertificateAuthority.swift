@@ -11,6 +11,11 @@ public struct ThrowawayCertificateAuthority: Sendable {
     public struct Issued: Sendable, Hashable {
         public let certificatePath: String
         public let privateKeyPath: String
+
+        public init(certificatePath: String, privateKeyPath: String) {
+            self.certificatePath = certificatePath
+            self.privateKeyPath = privateKeyPath
+        }
     }
 
     public let name: String
@@ -38,7 +43,8 @@ public struct ThrowawayCertificateAuthority: Sendable {
         self.name = name
         self.certificate = certificate
         self.privateKey = key
-        self.certificatePEM = try certificate.serializeAsPEM().pemString
+        // A final newline: bundles are made by concatenating files.
+        self.certificatePEM = try certificate.serializeAsPEM().pemString + "\n"
     }
 
     /// Writes the CA certificate to `directory`/`fileName` (readable: it is public).
@@ -94,8 +100,8 @@ public struct ThrowawayCertificateAuthority: Sendable {
         let certificatePath = (directory as NSString).appendingPathComponent(baseName + ".pem")
         let keyPath = (directory as NSString).appendingPathComponent(baseName + "-key.pem")
         // Key first: a watcher that sees the new certificate finds its key already in place.
-        try TLSFiles.write(Array(key.pemRepresentation.utf8), to: keyPath, mode: 0o600)
-        try TLSFiles.write(Array(try issued.serializeAsPEM().pemString.utf8), to: certificatePath, mode: 0o644)
+        try TLSFiles.write(Array((key.pemRepresentation + "\n").utf8), to: keyPath, mode: 0o600)
+        try TLSFiles.write(Array((try issued.serializeAsPEM().pemString + "\n").utf8), to: certificatePath, mode: 0o644)
         return Issued(certificatePath: certificatePath, privateKeyPath: keyPath)
     }
 

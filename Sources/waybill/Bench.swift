@@ -21,7 +21,7 @@ import WaybillWire
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks: capture throughput and latency, routing, availability, change-feed latency.",
-        subcommands: [CaptureBench.self, CeilingBench.self, EngineBench.self, CancelBacklogBench.self, RoutingBench.self, AvailabilityBench.self, FeedBench.self, ReconcileBench.self])
+        subcommands: [CaptureBench.self, CeilingBench.self, EngineBench.self, CancelBacklogBench.self, RoutingBench.self, AvailabilityBench.self, FeedBench.self, ReconcileBench.self, TLSHandshakeBench.self])
 }
 
 /// A small deterministic generator (SplitMix64) for benchmark inputs.

@@ -70,6 +70,8 @@ struct CallOptions: ParsableArguments {
     @Option(help: "json (default, for scripts) or table (aligned columns, ISO-8601 UTC times, for people).")
     var output: OutputFormat = .json
 
+    @OptionGroup(title: "Connection") var connection: ConnectionOptions
+
     var address: String { server ?? Self.defaultAddress }
 
     /// $WAYBILL_SERVER, else 127.0.0.1:7400: the default of every --server option.
@@ -81,7 +83,7 @@ struct CallOptions: ParsableArguments {
     /// Calls `method` and returns the answer (failures exit through `fail`).
     func invoke<Response: SwiftProtobuf.Message>(_ method: String, _ request: some SwiftProtobuf.Message,
                                                  as type: Response.Type = Response.self) async throws -> Response {
-        try await withClient(address, clientID: clientID) { client in
+        try await withClient(address, clientID: clientID, connection: connection) { client in
             try await client.call(method, request, as: type)
         }
     }

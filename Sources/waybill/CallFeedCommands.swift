@@ -18,7 +18,7 @@ struct Subscribe: AsyncParsableCommand {
         var request = Waybill_V1_SubscribeRequest()
         request.consumer = consumer
         request.fromOffset = from
-        try await withClient(call.address, clientID: call.clientID) { client in
+        try await withClient(call.address, clientID: call.clientID, connection: call.connection) { client in
             var seen = 0
             for try await frame in try client.subscribe(request) {
                 let wanted = count > 0 ? Array(frame.events.prefix(count - seen)) : frame.events

@@ -62,6 +62,7 @@ struct ReconcileCommand: AsyncParsableCommand {
     var chunkRecords = 0
     @Flag(help: "Print the report as JSON (waybill.v1.ReconcileReport) instead of a summary.")
     var json = false
+    @OptionGroup(title: "Connection") var connection: ConnectionOptions
 
     func run() async throws {
         do {
@@ -110,6 +111,7 @@ struct ReconcileCommand: AsyncParsableCommand {
         let extract: Waybill_V1_ErpExtract = try readJSON(erpExtract)
         var configuration = ClientConfiguration()
         configuration.clientID = "waybill-reconcile"
+        try connection.apply(to: &configuration)
         let client = try await WaybillClient.connect(server, configuration: configuration)
         defer { Task { await client.close() } }
         let session = try await client.uploadReconciliation(

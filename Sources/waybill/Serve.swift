@@ -9,6 +9,7 @@ import ServiceLifecycle
 import WaybillCore
 import WaybillServer
 import WaybillStore
+import WaybillTLS
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Run the Waybill server.")
@@ -22,7 +23,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Admin HTTP listener HOST:PORT for GET /metrics (Prometheus), /healthz and /readyz; 'off' for none.")
     var adminListen = "127.0.0.1:7401"
 
-    @Option(help: "Standard gRPC (HTTP/2, plaintext) listener HOST:PORT serving the same methods (docs/GRPC.md); 'off' for none; 'auto' = 127.0.0.1:7402 with the default --listen, else a free port on the --listen host (logged).")
+    @Option(help: "Standard gRPC (HTTP/2; TLS with --tls-cert) listener HOST:PORT serving the same methods (docs/GRPC.md); 'off' for none; 'auto' = 127.0.0.1:7402 with the default --listen, else a free port on the --listen host (logged).")
     var grpcListen = "auto"
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
@@ -45,6 +46,21 @@ struct Serve: AsyncParsableCommand {
 
     @Option(help: ArgumentHelp(stringLiteral: ServeClock.help))
     var clock: String?
+
+    @Option(name: .customLong("tls-cert"), help: ArgumentHelp(
+        "TLS on the protocol and gRPC ports: the certificate chain (PEM, server certificate first). Needs --tls-key.", valueName: "pem"))
+    var tlsCertificate: String?
+
+    @Option(name: .customLong("tls-key"), help: ArgumentHelp(
+        "The certificate's private key (PEM; refused unless only its owner can read it: chmod 600).", valueName: "pem"))
+    var tlsKey: String?
+
+    @Option(name: .customLong("tls-client-ca"), help: ArgumentHelp(
+        "Mutual TLS: require client certificates signed by a CA in this PEM bundle.", valueName: "pem"))
+    var tlsClientCA: String?
+
+    @Option(help: "How often the TLS files are checked for replacement, in milliseconds (tlsReloadCheckIntervalMilliseconds; 0 = only on SIGHUP). SIGHUP reloads them at once.")
+    var tlsReloadCheckMs: Int64 = 1_000
 
     func run() async throws {
         bootstrapLogging(level: logLevel)
@@ -88,6 +104,7 @@ struct Serve: AsyncParsableCommand {
         configuration.pruneIntervalMilliseconds = pruneIntervalMs
         configuration.metricsText = { registry.emitToString() }
         if let clock { configuration.clock = try ServeClock.parse(clock) }
+        configuration.tls = try serverTLS()
         let logger = Logger(label: "waybill")
         do {
             // Lifecycle services until SIGTERM/SIGINT, then drained and stopped in reverse order.
@@ -99,6 +116,21 @@ struct Serve: AsyncParsableCommand {
                 + "run `waybill check --db \(db)` for details and restore the last backup (docs/OPERATIONS.md)\n").utf8))
             throw ExitCode(Self.damagedDatabaseExitCode)
         }
+    }
+
+    /// --tls-cert/--tls-key/--tls-client-ca as a configuration (nil without them).
+    func serverTLS() throws -> ServerTLSConfiguration? {
+        guard let tlsCertificate, let tlsKey else {
+            if tlsCertificate != nil || tlsKey != nil || tlsClientCA != nil {
+                throw ValidationError("TLS needs both --tls-cert and --tls-key (--tls-client-ca adds mutual TLS to them)")
+            }
+            return nil
+        }
+        guard tlsReloadCheckMs >= 0 else { throw ValidationError("--tls-reload-check-ms must be at least 0") }
+        var tls = ServerTLSConfiguration(certificateChainPath: tlsCertificate, privateKeyPath: tlsKey, clientCertificateAuthorityPath: tlsClientCA)
+        tls.reloadCheckIntervalMilliseconds = tlsReloadCheckMs
+        tls.reloadsOnHangupSignal = true
+        return tls
     }
 
     /// Exit status of `waybill serve` when the database file is damaged.

@@ -42,10 +42,13 @@ struct CLIError: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-/// Runs a client call: failures print "CODE: message" on stderr and exit non-zero.
-func withClient<T>(_ server: String, clientID: String = "waybill-cli", _ body: (WaybillClient) async throws -> T) async throws -> T {
+/// Runs a client call: failures print "CODE: message" on stderr and exit non-zero. `connection`:
+/// TLS and the token (ConnectionOptions).
+func withClient<T>(_ server: String, clientID: String = "waybill-cli", connection: ConnectionOptions? = nil,
+                   _ body: (WaybillClient) async throws -> T) async throws -> T {
     var configuration = ClientConfiguration()
     configuration.clientID = clientID
+    try connection?.apply(to: &configuration)
     let client: WaybillClient
     do {
         client = try await WaybillClient.connect(server, configuration: configuration)
