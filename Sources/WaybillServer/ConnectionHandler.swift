@@ -197,6 +197,11 @@ final class ConnectionHandler: ChannelDuplexHandler, CallStreamTarget {
                             callID: envelope.callID)
             return
         }
+        if let refusal = MetadataLimits.violation(envelope.metadata, limits: limits) {
+            metrics.rejected(reason: "metadata")
+            write(callID: envelope.callID, status: refusal.status, payload: [], endOfStream: true)
+            return
+        }
         if quiescing {
             metrics.rejected(reason: "shutting_down")
             write(callID: envelope.callID, status: Self.shuttingDown(services.configuration).status, payload: [], endOfStream: true)

@@ -40,6 +40,10 @@ final class GRPCListener: Sendable {
         config.http2.maxConcurrentStreams = limits.callsInFlightPerConnectionMax
         config.connection.maxIdleTime = .milliseconds(limits.idleTimeoutMilliseconds)
         config.channelDebuggingCallbacks.onAcceptTCPConnection = { channel in
+            guard registry.peers.admit(channel) else {
+                metrics.rejected(reason: "connections_per_peer")
+                return channel.close().flatMapThrowing { throw GRPCConnectionRefused() }
+            }
             guard registry.add(channel, max: limits.connectionsMax) else {
                 metrics.rejected(reason: "connections")
                 return channel.close().flatMapThrowing { throw GRPCConnectionRefused() }

@@ -74,6 +74,10 @@ final class WaybillGRPCService: RegistrableRPCService {
             services.metrics.rejected(reason: "shutting_down")
             return StreamingServerResponse(error: ConnectionHandler.shuttingDown(services.configuration).rpcError)
         }
+        if let refusal = MetadataLimits.violation(request.metadata, limits: services.transport) {
+            services.metrics.rejected(reason: "metadata")
+            return StreamingServerResponse(error: refusal.rpcError)
+        }
         let clientID = request.metadata[stringValues: WaybillGRPCMetadata.clientID].first(where: { _ in true }) ?? ""
         let timeout = grpcTimeoutMilliseconds(request.metadata)
         let loop = group.next()

@@ -5,6 +5,7 @@ import CoreMetrics
 import Metrics
 import Synchronization
 import WaybillProto
+import WaybillWire
 
 final class ServerMetrics: Sendable {
     private let connections = Gauge(label: "waybill_connections")
@@ -14,7 +15,17 @@ final class ServerMetrics: Sendable {
 
     func connectionsChanged(_ count: Int) { connections.record(count) }
 
+    /// The label of every method the server does not serve: a caller choosing method names must
+    /// not grow the scrape (one series per name) without bound.
+    static let unknownMethodLabel = "unknown"
+
+    /// `method` if it is a method of the generated table, else `unknownMethodLabel`.
+    static func methodLabel(_ method: String) -> String {
+        Method.byPath[method] == nil ? unknownMethodLabel : method
+    }
+
     func completed(method: String, code: Waybill_V1_StatusCode, nanoseconds: UInt64) {
+        let method = Self.methodLabel(method)
         let key = method + "|" + code.name
         let (counter, timer) = instruments.withLock { table in
             if let existing = table[key] { return existing }

@@ -101,7 +101,7 @@ public final class WaybillServer: Sendable {
         self.ownsStorage = ownsStorage
         self.group = group
         let metrics = ServerMetrics()
-        let registry = ConnectionRegistry()
+        let registry = ConnectionRegistry(connectionsPerPeerMax: configuration.transport.connectionsPerPeerMax)
         self.registry = registry
         let feed = ChangeFeedHub(head: feedHead, memoryEventsMax: configuration.feedMemoryEventsMax, reader: reader)
         writer.setObserver(CommitObserver { events in feed.publish(events) })
@@ -135,6 +135,11 @@ public final class WaybillServer: Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     let operations = channel.pipeline.syncOperations
                     if let tls { try FramesTLS.addHandlers(to: channel, holder: tls, logger: logger) }
+                    guard registry.peers.admit(channel) else {
+                        metrics.rejected(reason: "connections_per_peer")
+                        try operations.addHandler(RejectConnectionHandler(error: registry.peers.refusal))
+                        return
+                    }
                     guard registry.add(channel, max: transport.connectionsMax) else {
                         metrics.rejected(reason: "connections")
                         try operations.addHandler(RejectConnectionHandler(error: WaybillStatusError.limit(
@@ -151,6 +156,7 @@ public final class WaybillServer: Sendable {
                         metrics.connectionsChanged(registry.count)
                     }
                     try operations.addHandler(IdleStateHandler(readTimeout: .milliseconds(transport.idleTimeoutMilliseconds)))
+                    try operations.addHandler(FrameCompletionTimeout(limits: transport, metrics: metrics))
                     try operations.addHandler(ByteToMessageHandler(FrameDecoder(frameBytesMax: transport.frameBytesMax)))
                     try operations.addHandler(handler)
                 }
@@ -323,6 +329,9 @@ public struct WaybillService: Service {
 
 /// Open connections and their handlers, for the connection limit and for shutdown.
 final class ConnectionRegistry: Sendable {
+    /// connectionsPerPeerMax, on both listeners.
+    let peers: PeerConnectionLimiter
+    init(connectionsPerPeerMax: Int) { peers = PeerConnectionLimiter(connectionsPerPeerMax: connectionsPerPeerMax) }
     private let channels = Mutex<[ObjectIdentifier: (channel: any NIOCore.Channel, handler: NIOLoopBound<ConnectionHandler>?)]>([:])
 
     var count: Int { channels.withLock { $0.count } }

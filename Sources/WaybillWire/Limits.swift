@@ -42,6 +42,29 @@ public struct TransportLimits: Hashable, Sendable {
     public var eventsPerFrameDefault: UInt32 = 256
     /// Open subscriptions on the whole server.
     public var subscriptionsMax = 256
+    /// Change-feed consumers one credential may own (each holds back outbox pruning until it
+    /// acknowledges, so an unbounded number would let one caller stop retention for everyone).
+    public var consumersPerCredentialMax = 8
+    /// Metadata entries on one call (frames: RequestEnvelope.metadata; gRPC: custom headers).
+    public var metadataEntriesMax = 16
+    /// Bytes of one metadata key.
+    public var metadataKeyBytesMax = 64
+    /// Bytes of one metadata value (a bearer token is about 50).
+    public var metadataValueBytesMax = 1_024
+    /// Bytes of `client-id`: a software label for logs (`[A-Za-z0-9._-]`), not who acted.
+    public var clientIDBytesMax = 64
+    /// A frame whose first byte has arrived must be whole within this; otherwise the connection is
+    /// closed. The idle timeout does not cover a client dribbling a frame one byte at a time.
+    public var frameCompletionTimeoutMilliseconds: Int64 = 10_000
+    /// Open connections from one peer address (an IPv4 address, or an IPv6 /64), on both
+    /// listeners together; one more is answered RESOURCE_EXHAUSTED and closed.
+    public var connectionsPerPeerMax = 256
+    /// Failed authentications from one peer address within `authenticationFailureWindowMilliseconds`
+    /// before that peer's calls are refused until the window ends.
+    public var authenticationFailuresPerPeerMax = 20
+    public var authenticationFailureWindowMilliseconds: Int64 = 60_000
+    /// Peer addresses whose failures are remembered (the oldest window is forgotten first).
+    public var authenticationThrottlePeersMax = 10_000
 
     public init() {}
 
@@ -64,6 +87,16 @@ public struct TransportLimits: Hashable, Sendable {
             ("subscriptionWindowEventsMax", Int64(subscriptionWindowEventsMax), "unacknowledged events per subscription"),
             ("eventsPerFrameMax", Int64(eventsPerFrameMax), "events per change-feed frame"),
             ("subscriptionsMax", Int64(subscriptionsMax), "open change-feed subscriptions"),
+            ("consumersPerCredentialMax", Int64(consumersPerCredentialMax), "change-feed consumers one credential may own"),
+            ("metadataEntriesMax", Int64(metadataEntriesMax), "metadata entries per call"),
+            ("metadataKeyBytesMax", Int64(metadataKeyBytesMax), "bytes of a metadata key"),
+            ("metadataValueBytesMax", Int64(metadataValueBytesMax), "bytes of a metadata value"),
+            ("clientIDBytesMax", Int64(clientIDBytesMax), "bytes of client-id ([A-Za-z0-9._-])"),
+            ("frameCompletionTimeoutMilliseconds", frameCompletionTimeoutMilliseconds, "a frame begun must be whole within this"),
+            ("connectionsPerPeerMax", Int64(connectionsPerPeerMax), "open connections per peer address"),
+            ("authenticationFailuresPerPeerMax", Int64(authenticationFailuresPerPeerMax), "failed authentications per peer per window"),
+            ("authenticationFailureWindowMilliseconds", authenticationFailureWindowMilliseconds, "window of authenticationFailuresPerPeerMax"),
+            ("authenticationThrottlePeersMax", Int64(authenticationThrottlePeersMax), "peer addresses the throttle remembers"),
         ]
     }
 }
