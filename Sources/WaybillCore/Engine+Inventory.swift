@@ -225,7 +225,7 @@ extension Engine {
                     if lines.isEmpty { continue }
                     var shortageContext = context
                     shortageContext.requestID = "shortage-" + String(fnv1a("\(cause)|\(orderID)|\(fulfillment.fulfillmentID)"), radix: 16)
-                    shortageContext.fingerprint = fnv1a(shortageContext.requestID)
+                    shortageContext.fingerprint = Fingerprint(fnv1a(shortageContext.requestID))
                     let command = OrderCommand.rejectFulfillment(
                         fulfillment.fulfillmentID, lines: lines,
                         reason: "stock shortage at \(key.locationID): \(key.sku) counted below its reservations (\(cause))", stockMissing: false,

@@ -557,7 +557,7 @@ extension Engine {
 
     /// The summary of an earlier reconciliation with this request id (nil: none). A different
     /// reconciliation under the same id is refused.
-    public func reconciliationReplay(requestID: String, fingerprint: UInt64, storage: some EngineStorage) throws -> ReconciliationSummary? {
+    public func reconciliationReplay(requestID: String, fingerprint: Fingerprint, storage: some EngineStorage) throws -> ReconciliationSummary? {
         if let error = Validation.checkIdentifier(requestID, field: "request_id", limits: limits) { throw error }
         guard let record = try storage.requestRecord(Self.reconciliationKey(requestID)) else { return nil }
         guard record.fingerprint == fingerprint else {
@@ -569,7 +569,7 @@ extension Engine {
     }
 
     /// Records a finished repair: a replay of `requestID` reports `summary` and repairs nothing.
-    public func recordReconciliation(requestID: String, fingerprint: UInt64, summary: ReconciliationSummary,
+    public func recordReconciliation(requestID: String, fingerprint: Fingerprint, summary: ReconciliationSummary,
                                      context: CommandContext, storage: some EngineStorage) throws {
         try storage.recordRequest(RequestRecord(key: Self.reconciliationKey(requestID), fingerprint: fingerprint,
                                                 subject: summary.encoded, at: context.now))
@@ -617,7 +617,7 @@ extension Engine {
             }
             if !applicable.isEmpty {
                 var snapshotContext = context
-                snapshotContext.fingerprint = context.fingerprint ^ fnv1a(location.rawValue) ^ UInt64(sliceNumber)
+                snapshotContext.fingerprint = context.fingerprint.deriving(fnv1a(location.rawValue) ^ UInt64(sliceNumber))
                 _ = try applyStockSnapshot(locationID: location, asOf: asOf, levels: applicable, complete: false,
                                            messageID: "reconcile-" + String(fnv1a(requestID + "|" + location.rawValue + "|\(sliceNumber)"), radix: 16),
                                            context: snapshotContext, storage: storage)

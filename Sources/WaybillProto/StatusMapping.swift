@@ -80,21 +80,3 @@ extension Waybill_V1_StatusCode {
         }
     }
 }
-
-/// A stable 64-bit FNV-1a fingerprint of request bytes (idempotency: a retry must match).
-public func fingerprint(_ bytes: some Sequence<UInt8>) -> UInt64 {
-    var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-    for byte in bytes {
-        hash ^= UInt64(byte)
-        hash = hash &* 0x0000_0100_0000_01B3
-    }
-    return hash
-}
-
-/// Deterministic serialization for fingerprints (map entries sorted).
-public func fingerprint(_ message: some SwiftProtobuf.Message) -> UInt64 {
-    var options = BinaryEncodingOptions()
-    options.useDeterministicOrdering = true
-    let bytes: [UInt8] = (try? message.serializedBytes(options: options)) ?? []
-    return fingerprint(bytes)
-}

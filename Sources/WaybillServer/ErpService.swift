@@ -3,6 +3,7 @@
 
 import Foundation
 import SwiftProtobuf
+import WaybillApplication
 import WaybillCore
 import WaybillProto
 import WaybillStore
@@ -76,7 +77,7 @@ extension Services {
             try context.atomically {
                 for (index, change) in prepared.enumerated() {
                     let outcome = try indexed("changes[\(index)]") {
-                        try context.engine.applyInventoryChange(change, context: self.context(call, context, fingerprint: print ^ UInt64(index)),
+                        try context.engine.applyInventoryChange(change, context: self.context(call, context, fingerprint: print.deriving(UInt64(index))),
                                                                 storage: context.engineStorage)
                     }
                     result.positions += outcome.positions.map { $0.1.position($0.0) }
@@ -155,7 +156,7 @@ extension Services {
     }
 
 
-    func alreadyApplied(_ messageID: String, fingerprint: UInt64, context: WriteContext) throws -> Bool {
+    func alreadyApplied(_ messageID: String, fingerprint: Fingerprint, context: WriteContext) throws -> Bool {
         if let error = Validation.checkIdentifier(messageID, field: "message_id", limits: configuration.domain) { throw error }
         guard let record = try context.engineStorage.requestRecord("erp:" + messageID) else { return false }
         if record.fingerprint != fingerprint {
@@ -164,7 +165,7 @@ extension Services {
         return true
     }
 
-    func markApplied(_ messageID: String, fingerprint: UInt64, subject: String, context: WriteContext) throws {
+    func markApplied(_ messageID: String, fingerprint: Fingerprint, subject: String, context: WriteContext) throws {
         try context.engineStorage.recordRequest(RequestRecord(key: "erp:" + messageID, fingerprint: fingerprint, subject: subject, at: context.now))
     }
 }

@@ -2,6 +2,7 @@
 
 import Dispatch
 import SwiftProtobuf
+import WaybillApplication
 import WaybillCore
 import WaybillProto
 import WaybillStore

@@ -11,6 +11,7 @@
 import Dispatch
 import Foundation
 import Synchronization
+import WaybillApplication
 import WaybillCore
 import WaybillProto
 import WaybillStore
@@ -105,7 +106,7 @@ extension Services {
             }
             var chunk = request
             chunk.sessionID = ""
-            entry.fingerprint = (entry.fingerprint &* 0x0000_0100_0000_01B3) ^ fingerprint(chunk)
+            entry.fingerprint = RequestFingerprint.chaining(entry.fingerprint, chunk)
             entry.tally = tally
             sessions.put(request.sessionID, entry)
             var result = Waybill_V1_ExtractChunkResult()
@@ -207,7 +208,7 @@ extension Services {
 
     /// Finishes a comparison (the scan for orders missing in the ERP, then stock) and, on request,
     /// repairs in bounded writer jobs. Blocking: runs on a dispatch thread.
-    func runReconciliation(_ call: Call, _ tally: ReconciliationTally, fingerprint print: UInt64, repair: Bool, requestID: String,
+    func runReconciliation(_ call: Call, _ tally: ReconciliationTally, fingerprint print: Fingerprint, repair: Bool, requestID: String,
                            listed: Int) throws -> Waybill_V1_ReconcileReport {
         let limits = reconciliationLimits
         let started = DispatchTime.now().uptimeNanoseconds

@@ -40,7 +40,7 @@ final class ReconciliationSessions: Sendable {
     struct Entry: Sendable {
         /// nil while a call is working on it.
         var tally: ReconciliationTally?
-        var fingerprint: UInt64
+        var fingerprint: Fingerprint
         var lastUsedUptimeNanoseconds: UInt64
         var stockPositions: Int
     }
@@ -49,7 +49,7 @@ final class ReconciliationSessions: Sendable {
 
     static func uptime() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
 
-    func open(_ tally: ReconciliationTally, fingerprint: UInt64, limits: ReconciliationLimits) throws -> String {
+    func open(_ tally: ReconciliationTally, fingerprint: Fingerprint, limits: ReconciliationLimits) throws -> String {
         let id = "rec-" + String(UInt64.random(in: 1...UInt64.max), radix: 16)
         let now = Self.uptime()
         let idle = UInt64(max(0, limits.sessionIdleTimeoutMilliseconds)) * 1_000_000

@@ -85,7 +85,7 @@ final class Services: RPCHandlers {
         }
     }
 
-    func context(_ call: Call, _ write: WriteContext, requestID: String = "", fingerprint: UInt64 = 0) -> CommandContext {
+    func context(_ call: Call, _ write: WriteContext, requestID: String = "", fingerprint: Fingerprint = .none) -> CommandContext {
         CommandContext(now: write.now, clientID: call.clientID, requestID: requestID, fingerprint: fingerprint)
     }
 

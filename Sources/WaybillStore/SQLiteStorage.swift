@@ -16,6 +16,9 @@ public struct CommittedEvent: Sendable {
     public var aggregateID: String
     /// A serialized waybill.v1.ChangeEvent.
     public var body: [UInt8]
+    /// The order's channel name for an order event, "" otherwise: a channel caller's subscription
+    /// filters on it without decoding the body.
+    public var channel: String = ""
 }
 
 /// A failure of the storage layer itself (not of a request): the batch is rolled back.
@@ -91,6 +94,15 @@ final class SQLiteStorage: EngineStorage {
             guard let bytes = sqlite3_column_text(handle, index) else { return "" }
             return String(cString: bytes)
         }
+        /// A request fingerprint: a 32-byte BLOB; a row from before fingerprints were SHA-256 (an
+        /// INTEGER) reads as a fingerprint no request has, so a retry across the upgrade is
+        /// refused ALREADY_EXISTS rather than applied twice.
+        func fingerprint(_ index: Int32) -> Fingerprint {
+            guard sqlite3_column_type(handle, index) == SQLITE_BLOB, let pointer = sqlite3_column_blob(handle, index),
+                  let read = Fingerprint(bytes: UnsafeRawBufferPointer(start: pointer, count: Int(sqlite3_column_bytes(handle, index))))
+            else { return .legacy }
+            return read
+        }
     }
 
     /// Binds parameters 1, 2, 3... in order.
@@ -143,7 +155,7 @@ final class SQLiteStorage: EngineStorage {
 
     func requestRecord(_ key: String) throws -> RequestRecord? {
         try queryOne("SELECT fingerprint, subject, at FROM requests WHERE key = ?") { b in b.text(1, key) } read: { row in
-            RequestRecord(key: key, fingerprint: UInt64(bitPattern: row.int(0)), subject: row.text(1),
+            RequestRecord(key: key, fingerprint: row.fingerprint(0), subject: row.text(1),
                           at: Timestamp(millisecondsSinceEpoch: row.int(2)))
         }
     }
@@ -319,15 +331,17 @@ final class SQLiteStorage: EngineStorage {
                 b.blob(7, body)
             }
             nextOffset += 1
+            var orderChannel = ""
+            if case .order(let order) = event.aggregate { orderChannel = order.channel.name }
             batchEvents.append(CommittedEvent(offset: offset, type: event.type, aggregateType: event.aggregateType,
-                                              aggregateID: event.aggregateID, body: body))
+                                              aggregateID: event.aggregateID, body: body, channel: orderChannel))
         }
     }
 
     func recordRequest(_ record: RequestRecord) throws {
         try execute("INSERT INTO requests (key, fingerprint, subject, at) VALUES (?, ?, ?, ?)") { b in
             b.text(1, record.key)
-            b.int(2, Int64(bitPattern: record.fingerprint))
+            b.blob(2, record.fingerprint.bytes)
             b.text(3, record.subject)
             b.int(4, record.at.millisecondsSinceEpoch)
         }

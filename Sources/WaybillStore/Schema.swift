@@ -179,6 +179,8 @@ enum Schema {
                 ) WITHOUT ROWID;
                 """)
         }
+        registerConsumerOwners(&migrator)  // v8 (ConsumerOwnership.swift)
+        registerBlobFingerprints(&migrator)  // v9 (RequestFingerprintColumn.swift)
         return migrator
     }
 }

@@ -150,7 +150,7 @@ final class Harness {
     func tick(_ milliseconds: Int64 = 60_000) { now = now.adding(milliseconds: milliseconds) }
 
     func context(requestID: String = "", fingerprint value: UInt64 = 0) -> CommandContext {
-        CommandContext(now: now, clientID: "tests", requestID: requestID, fingerprint: value)
+        CommandContext(now: now, clientID: "tests", requestID: requestID, fingerprint: Fingerprint(value))
     }
 
     func nextRequestID() -> String {

@@ -179,7 +179,7 @@ func receive(_ writer: StoreWriter, _ changeID: String, _ sku: String, _ locatio
     try await writer.run { context in
         try context.engine.applyInventoryChange(
             InventoryChange(changeID: changeID, kind: .receipt, sku: SKU(sku), locationID: LocationID(location), quantity: quantity),
-            context: CommandContext(now: context.now, fingerprint: fingerprint(Array("\(sku)@\(location)x\(quantity)".utf8))),
+            context: CommandContext(now: context.now, fingerprint: testFingerprint("\(sku)@\(location)x\(quantity)")),
             storage: context.engineStorage)
     }
 }
@@ -250,7 +250,7 @@ func runRandomWorkload(_ writer: StoreWriter, clock: ManualClock, seed: UInt64, 
 private func randomOperation(_ context: WriteContext, n: Int, roll: Int, a: UInt64, b: UInt64, c: UInt64, prefix: String) throws -> String {
     let sku = StoreNet.skus[Int(a % UInt64(StoreNet.skus.count))]
     let location = StoreNet.locations[Int(b % UInt64(StoreNet.locations.count))]
-    let command = CommandContext(now: context.now, clientID: "workload", fingerprint: a ^ b ^ c)
+    let command = CommandContext(now: context.now, clientID: "workload", fingerprint: Fingerprint(a ^ b ^ c))
     switch roll {
     case 0..<18:
         let change = InventoryChange(changeID: "\(prefix)rcv-\(n)", kind: .receipt, sku: sku, locationID: location, quantity: Int32(1 + c % 12))
@@ -365,4 +365,11 @@ func expectConsistent(_ balances: [InventoryKey: Balance], reader: StoreReader, 
     for (key, units) in reserved where units != 0 {
         #expect(balances[key] != nil, "orders reserve \(units) of \(key.sku)@\(key.locationID) but there is no balance", sourceLocation: sourceLocation)
     }
+}
+
+/// A stable fingerprint of `text` for tests (FNV-1a; the server's are SHA-256 of the request).
+func testFingerprint(_ text: String) -> Fingerprint {
+    var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+    for byte in text.utf8 { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 }
+    return Fingerprint(hash)
 }

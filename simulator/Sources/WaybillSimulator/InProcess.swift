@@ -194,7 +194,7 @@ final class InProcessGateway: Gateway {
         return lost ? .timedOut : reply
     }
 
-    func context(_ now: Int64, requestID: String = "", fingerprint: UInt64 = 0) -> CommandContext {
+    func context(_ now: Int64, requestID: String = "", fingerprint: Fingerprint = .none) -> CommandContext {
         CommandContext(now: Timestamp(millisecondsSinceEpoch: now), clientID: "simulator", requestID: requestID, fingerprint: fingerprint)
     }
 
@@ -233,7 +233,7 @@ final class InProcessGateway: Gateway {
                 let print = try Self.fingerprint(request)
                 if try storage.requestRecord(key) != nil { return .applied(replayed: true, corrections: 0) }
                 for (index, change) in changes.enumerated() {
-                    _ = try engine.applyInventoryChange(change, context: context(now, fingerprint: print ^ UInt64(index)), storage: storage)
+                    _ = try engine.applyInventoryChange(change, context: context(now, fingerprint: print.deriving(UInt64(index))), storage: storage)
                 }
                 try storage.recordRequest(RequestRecord(key: key, fingerprint: print, subject: "stock deltas", at: Timestamp(millisecondsSinceEpoch: now)))
                 return .applied(replayed: false, corrections: 0)
@@ -253,7 +253,7 @@ final class InProcessGateway: Gateway {
 
     /// The fingerprint the server takes of the request the live driver would send for `request`
     /// (the same bytes: WireRequest), so a retry with other content is refused alike.
-    static func fingerprint(_ request: SimRequest) throws -> UInt64 {
+    static func fingerprint(_ request: SimRequest) throws -> Fingerprint {
         let (method, bytes) = try WireRequest.encode(request)
         switch request {
         case .erpAcknowledgement, .erpDocument, .stockDeltas, .stockSnapshot: return RequestFingerprint.ofErpMessage(serialized: bytes)
