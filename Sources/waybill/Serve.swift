@@ -62,6 +62,8 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "How often the TLS files are checked for replacement, in milliseconds (tlsReloadCheckIntervalMilliseconds; 0 = only on SIGHUP). SIGHUP reloads them at once.")
     var tlsReloadCheckMs: Int64 = 1_000
 
+    @OptionGroup var credentialOptions: ServeCredentialOptions
+
     func run() async throws {
         bootstrapLogging(level: logLevel)
         let registry = PrometheusCollectorRegistry()
@@ -105,6 +107,7 @@ struct Serve: AsyncParsableCommand {
         configuration.metricsText = { registry.emitToString() }
         if let clock { configuration.clock = try ServeClock.parse(clock) }
         configuration.tls = try serverTLS()
+        try credentialOptions.apply(to: &configuration)
         let logger = Logger(label: "waybill")
         do {
             // Lifecycle services until SIGTERM/SIGINT, then drained and stopped in reverse order.
