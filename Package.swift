@@ -117,7 +117,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "WaybillSimulator", dependencies: [
-            "WaybillCore", "WaybillProto", "WaybillClient", "WaybillServer", "WaybillStore", "WaybillWire", "WaybillApplication",
+            "WaybillCore", "WaybillProto", "WaybillClient", "WaybillServer", "WaybillStore", "WaybillWire", "WaybillApplication", "WaybillTLS",
             .product(name: "Histogram", package: "hdrhistogram-swift"),
             .product(name: "Collections", package: "swift-collections"),
             .product(name: "Logging", package: "swift-log"),
@@ -151,7 +151,10 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "Histogram", package: "hdrhistogram-swift"),
         ]),
-        .testTarget(name: "WaybillSimulatorTests", dependencies: ["WaybillSimulator", "WaybillCore", "WaybillBenchmarks"]),
+        .testTarget(name: "WaybillSimulatorTests", dependencies: [
+            "WaybillSimulator", "WaybillCore", "WaybillBenchmarks", "WaybillApplication", "WaybillClient", "WaybillProto", "WaybillServer", "WaybillTLS",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .testTarget(name: "WaybillCoreTests", dependencies: [
             "WaybillCore",
             .product(name: "PropertyBased", package: "swift-property-based"),

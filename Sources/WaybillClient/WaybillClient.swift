@@ -160,10 +160,10 @@ public final class WaybillClient: Sendable {
 
     /// Starts one unary call; `completion` runs exactly once: on the event loop with the answer,
     /// or at once when the client is closed.
-    private func start(method: String, payload: [UInt8], timeoutMilliseconds: UInt32?,
+    private func start(method: String, payload: [UInt8], timeoutMilliseconds: UInt32?, token: String? = nil,
                        completion: @escaping @Sendable (Result<[UInt8], Error>) -> Void) {
         let callID = nextCallID.wrappingAdd(1, ordering: .relaxed).oldValue
-        let envelope = makeEnvelope(method: method, payload: payload, timeoutMilliseconds: timeoutMilliseconds, callID: callID)
+        let envelope = makeEnvelope(method: method, payload: payload, timeoutMilliseconds: timeoutMilliseconds, callID: callID, token: token)
         let handler = self.handler
         let loop = channel.eventLoop
         let timeout = envelope.timeoutMs
@@ -177,23 +177,26 @@ public final class WaybillClient: Sendable {
         if !started { completion(.failure(closedError)) }
     }
 
-    func makeEnvelope(method: String, payload: [UInt8], timeoutMilliseconds: UInt32?, callID: UInt64) -> Waybill_V1_RequestEnvelope {
+    func makeEnvelope(method: String, payload: [UInt8], timeoutMilliseconds: UInt32?, callID: UInt64, token: String? = nil) -> Waybill_V1_RequestEnvelope {
         var envelope = Waybill_V1_RequestEnvelope()
         envelope.callID = callID
         envelope.method = method
         envelope.payload = .init(payload)
         envelope.timeoutMs = timeoutMilliseconds ?? configuration.defaultTimeoutMilliseconds
         envelope.metadata = configuration.metadata
+        if let token { envelope.metadata["authorization"] = "Bearer " + token }
         envelope.protocolVersion = ProtocolVersions.current
         return envelope
     }
 
     /// Sends one unary call; the future completes with the answer's payload or a WaybillStatusError.
     /// A closed client answers on a loop that is always running (its own may be shut down).
-    public func send(method: String, payload: [UInt8], timeoutMilliseconds: UInt32? = nil) -> EventLoopFuture<[UInt8]> {
+    /// `token`: this call's credential instead of the configuration's (one connection carrying
+    /// several callers' calls, as the simulator's actors do).
+    public func send(method: String, payload: [UInt8], timeoutMilliseconds: UInt32? = nil, token: String? = nil) -> EventLoopFuture<[UInt8]> {
         if closed.withLock({ $0 }) { return MultiThreadedEventLoopGroup.singleton.next().makeFailedFuture(closedError) }
         let promise = channel.eventLoop.makePromise(of: [UInt8].self)
-        start(method: method, payload: payload, timeoutMilliseconds: timeoutMilliseconds) { promise.completeWith($0) }
+        start(method: method, payload: payload, timeoutMilliseconds: timeoutMilliseconds, token: token) { promise.completeWith($0) }
         return promise.futureResult
     }
 

@@ -18,6 +18,7 @@ import Synchronization
 import WaybillClient
 import WaybillProto
 import WaybillServer
+import WaybillSimulator
 import WaybillWire
 
 struct FeedBench: AsyncParsableCommand {
@@ -54,16 +55,26 @@ struct FeedBench: AsyncParsableCommand {
         configuration.port = 0
         configuration.databasePath = directory.appendingPathComponent("feed.sqlite").path
         configuration.transport.callsInFlightPerConnectionMax = 65_536
+        // Secured as deployed: TLS; the admin loads the network, the web channel captures, the ERP subscribes.
+        let security = try EmbeddedServerSecurity.make(tls: true, directory: directory)
+        security.configure(&configuration)
         let server = try await WaybillServer.start(configuration: configuration, logger: Logger(label: "bench"))
         let senders = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let receiverGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         var random = BenchRandom(state: 2026)
         var clients: [WaybillClient] = []
-        for _ in 0..<connections { clients.append(try await WaybillClient.connect(host: "127.0.0.1", port: server.port, group: senders)) }
-        _ = try await clients[0].loadNetwork(BenchNetwork.model(locations: locations, skus: skus, stockPerSKU: 1_000_000, random: &random))
+        let channelConfiguration = security.client(token: security.channelToken(.web), clientID: "bench")
+        for _ in 0..<connections {
+            clients.append(try await WaybillClient.connect(host: "127.0.0.1", port: server.port, configuration: channelConfiguration, group: senders))
+        }
+        let admin = try await WaybillClient.connect(host: "127.0.0.1", port: server.port,
+                                                    configuration: security.client(token: security.adminToken, clientID: "bench-admin"), group: senders)
+        _ = try await admin.loadNetwork(BenchNetwork.model(locations: locations, skus: skus, stockPerSKU: 1_000_000, random: &random))
+        await admin.close()
 
         // The subscriber: starts at the current head, measures order.captured events.
-        let subscriber = try await WaybillClient.connect(host: "127.0.0.1", port: server.port, group: receiverGroup)
+        let subscriber = try await WaybillClient.connect(host: "127.0.0.1", port: server.port,
+                                                         configuration: security.client(token: security.erpToken, clientID: "bench-feed"), group: receiverGroup)
         let start = try await subscriber.feedInfo().headOffset + 1
         let total = rate * (seconds + warmupSeconds)
         let warmupCount = rate * warmupSeconds

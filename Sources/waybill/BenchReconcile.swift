@@ -1,7 +1,9 @@
 // `waybill bench reconcile`: reconcile an ERP extract of N orders (one million by default) with a
 // server over the socket, through a chunked reconciliation session, and report the wall time and
 // the server's peak memory. The server is a child `waybill serve` process: it is restarted after
-// the orders are captured, so its VmHWM is the reconciliation's peak, not the capture's.
+// the orders are captured, so its VmHWM is the reconciliation's peak, not the capture's. The
+// child is given one admin credential (a credentials file, mode 0600: captures and the
+// reconciliation both run as it) and speaks plaintext on loopback: the figure is memory, not TLS.
 
 import ArgumentParser
 import Foundation
@@ -9,6 +11,7 @@ import NIOPosix
 import WaybillClient
 import WaybillCore
 import WaybillProto
+import WaybillSimulator
 import WaybillWire
 
 struct ReconcileBench: AsyncParsableCommand {
@@ -44,9 +47,10 @@ struct ReconcileBench: AsyncParsableCommand {
 
     final class ServerChild {
         let process = Process()
-        init(database: String, port: Int) throws {
+        init(database: String, port: Int, credentialsFile: String) throws {
             process.executableURL = URL(fileURLWithPath: Bundle.main.executablePath ?? CommandLine.arguments[0])
-            process.arguments = ["serve", "--db", database, "--listen", "127.0.0.1:\(port)", "--log-level", "warning"]
+            process.arguments = ["serve", "--db", database, "--listen", "127.0.0.1:\(port)", "--log-level", "warning",
+                                 "--credentials-file", credentialsFile]
             try process.run()
         }
         /// VmHWM (peak) or VmRSS of the child, in MB.
@@ -92,9 +96,10 @@ struct ReconcileBench: AsyncParsableCommand {
     }
 
     /// Connects to the child (and only while it runs: never to another server on the port).
-    func connect(_ group: MultiThreadedEventLoopGroup, _ server: ServerChild, port: Int) async throws -> WaybillClient {
+    func connect(_ group: MultiThreadedEventLoopGroup, _ server: ServerChild, port: Int, token: String) async throws -> WaybillClient {
         var configuration = ClientConfiguration()
         configuration.clientID = "bench-reconcile"
+        configuration.token = token
         configuration.defaultTimeoutMilliseconds = 600_000
         for _ in 0..<300 {
             guard server.process.isRunning else { throw CLIError("the child server exited (status \(server.process.terminationStatus))") }
@@ -119,13 +124,17 @@ struct ReconcileBench: AsyncParsableCommand {
         // 1. Capture the orders (no stock: backordered, as fast as the writer goes), building the
         //    ERP's records of them on the way.
         let port = try self.port == 0 ? Self.freePort() : self.port
-        var server = try ServerChild(database: database, port: port)
+        let security = try EmbeddedServerSecurity.make(tls: false, directory: base)
+        let credentialsFile = base.appendingPathComponent("credentials.json").path
+        try? FileManager.default.removeItem(atPath: credentialsFile)  // a kept --directory's previous run
+        try security.writeAdminCredential(to: credentialsFile)
+        var server = try ServerChild(database: database, port: port, credentialsFile: credentialsFile)
         defer { server.stop() }
         var records: [Waybill_V1_ErpOrderRecord] = []
         records.reserveCapacity(orders + ghosts)
         let captureStart = Date()
         do {
-            let clients = try await (0..<4).asyncMap { _ in try await connect(group, server, port: port) }
+            let clients = try await (0..<4).asyncMap { _ in try await connect(group, server, port: port, token: security.adminToken) }
             let batch = TransportLimits().ordersPerBatchMax
             var random = BenchRandom(state: 7)
             // Items and locations, no stock: every order is captured backordered (no reservations).
@@ -195,8 +204,8 @@ struct ReconcileBench: AsyncParsableCommand {
         print("extract: \(extract.count) records, \(extractBytes / 1_048_576) MB as protobuf; \(planted) discrepancies planted")
 
         // 3. A fresh server: its peak memory is the reconciliation's.
-        server = try ServerChild(database: database, port: port)
-        let client = try await connect(group, server, port: port)
+        server = try ServerChild(database: database, port: port, credentialsFile: credentialsFile)
+        let client = try await connect(group, server, port: port, token: security.adminToken)
         let before = server.memory("VmRSS")
         let uploadStart = Date()
         let session = try await client.uploadReconciliation(scope: .init(), asOfUnixMs: 0, includeOrdersAfterAsOf: true, orders: extract, stock: [])

@@ -18,7 +18,12 @@ struct SimCommand: AsyncParsableCommand {
           waybill sim simulator/scenarios/kill-restart.json    # kill -9 of the server mid-run (live)
           waybill sim simulator/scenarios/omnichannel-day.json --driver in-process \\
               --compare simulator/policies/cheapest.json simulator/policies/fastest.json --replications 5
-        Exits non-zero when any correctness check fails; report.json and report.html go to --report-dir.
+          waybill sim simulator/scenarios/smoke.json --write-credentials sim-credentials.json
+          waybill sim simulator/scenarios/smoke.json --target 10.0.0.5:7400 --tls-ca ca.pem --credentials sim-credentials.json
+        Live runs call as the model's actors, each with its own credential (a channel credential per
+        channel, a fulfillment credential per location, the ERP, an admin for set-up); an embedded
+        server gets fresh ones and TLS with a throwaway CA. Exits non-zero when any correctness check
+        fails; report.json and report.html go to --report-dir.
         """)
 
     @Argument(help: "Scenario JSON (see simulator/scenarios/).")
@@ -29,6 +34,15 @@ struct SimCommand: AsyncParsableCommand {
 
     @Option(help: "HOST:PORT of a running server with an empty database (live driver); default: an embedded server.")
     var target: String?
+
+    @Option(help: ArgumentHelp("With --target: the actors' credentials, a JSON array of {name, role, channels, locations, token} (what the server was given with `waybill serve --credentials-file`).", valueName: "file"))
+    var credentials: String?
+
+    @Option(name: .customLong("tls-ca"), help: ArgumentHelp("With --target: speak TLS and verify the server's certificate against this CA bundle (PEM).", valueName: "pem"))
+    var tlsCA: String?
+
+    @Option(name: .customLong("write-credentials"), help: ArgumentHelp("Write a credential for every actor of the scenario (fresh tokens, mode 0600) to this new file and exit: give it to `waybill serve --credentials-file` and to --credentials.", valueName: "file"))
+    var writeCredentials: String?
 
     @Option(help: "Seed of every random choice (default: the scenario's).")
     var seed: UInt64?
@@ -94,7 +108,18 @@ struct SimCommand: AsyncParsableCommand {
         options.durationHours = durationHours
         options.drainHours = drainHours
         options.target = target
+        options.credentialsFile = credentials
+        options.tlsCAFile = tlsCA
         options.policyFile = policy
+        if let writeCredentials {
+            do {
+                let count = try Simulation.writeCredentials(for: loaded, options: options, to: writeCredentials)
+                print("\(writeCredentials): \(count) credentials for \(loaded.name)'s actors (tokens: keep this file private)")
+            } catch {
+                throw CLIError("\(error)")
+            }
+            return
+        }
         guard injectWriteDelayMicroseconds >= 0 else { throw ValidationError("--inject-write-delay-microseconds must be at least 0") }
         options.writeJobInterceptor = WriteDelay.forOption(injectWriteDelayMicroseconds)
         if !quiet {

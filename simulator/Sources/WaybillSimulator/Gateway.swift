@@ -133,9 +133,10 @@ public enum FeedConsumer: Int, Sendable {
 /// The driver seen from the model.
 protocol Gateway: AnyObject {
     var isLive: Bool { get }
-    /// Sends call `id`. The in-process driver answers at once; the live driver answers nil and
-    /// delivers the reply later through `SimulationModel.complete`.
-    func send(_ id: Int32, _ request: SimRequest, intendedAt virtualTime: Int64) -> SimReply?
+    /// Sends call `id` as `actor` (live: with the actor's credential). The in-process driver
+    /// answers at once; the live driver answers nil and delivers the reply later through
+    /// `SimulationModel.complete`.
+    func send(_ id: Int32, _ request: SimRequest, as actor: SimActor, intendedAt virtualTime: Int64) -> SimReply?
     /// Virtual time a timed-out call costs before the client notices (in-process: the timeout;
     /// live: 0, the reply itself arrives after the real timeout).
     var timeoutPenaltyMilliseconds: Int64 { get }

@@ -178,7 +178,8 @@ final class InProcessGateway: Gateway {
                          fulfillmentID: event.fulfillmentID, returnID: event.returnID)
     }
 
-    func send(_ id: Int32, _ request: SimRequest, intendedAt virtualTime: Int64) -> SimReply? {
+    /// In process every call is Waybill's own (`Caller.system`): the actor only matters live.
+    func send(_ id: Int32, _ request: SimRequest, as actor: SimActor, intendedAt virtualTime: Int64) -> SimReply? {
         let rate = timeoutRate()
         var lost = false
         var applies = true

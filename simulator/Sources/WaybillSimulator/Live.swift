@@ -52,6 +52,9 @@ final class LiveGateway: Gateway {
     /// Runs with server faults send a call again when its deadline passed (a paused server answers nothing).
     let resendsTimedOut: Bool
     let monitor: LiveFaultMonitor
+    /// Every actor's token: each call carries its actor's (per call, on the shared connections).
+    let credentials: LiveCredentials
+    let security: LiveSecurityTally
     var next = 0
     /// The subscriptions' own connections: acknowledgements go there, which also keeps them from
     /// looking idle to the server (its idle timeout counts only what the client sends).
@@ -64,8 +67,11 @@ final class LiveGateway: Gateway {
     /// `startingAt`: the wall (monotonic) instant virtual time starts, when fixed beforehand (a
     /// child server's `--clock`); nil = now.
     init(connections: [LiveConnection], inbox: Inbox, clock: CompressedClock, serverOnClock: Bool, clockJumps: Bool,
-         timeoutMilliseconds: Int64, resendsTimedOut: Bool, monitor: LiveFaultMonitor, startingAt: UInt64? = nil) {
+         timeoutMilliseconds: Int64, resendsTimedOut: Bool, monitor: LiveFaultMonitor, credentials: LiveCredentials,
+         security: LiveSecurityTally, startingAt: UInt64? = nil) {
         self.connections = connections
+        self.credentials = credentials
+        self.security = security
         self.inbox = inbox
         self.clock = clock
         self.serverOnClock = serverOnClock
@@ -96,7 +102,7 @@ final class LiveGateway: Gateway {
     var serverClockScale: Double { serverOnClock ? scale : 1 }
     func drainFeed() -> [FeedEvent] { [] }
 
-    func send(_ id: Int32, _ request: SimRequest, intendedAt virtualTime: Int64) -> SimReply? {
+    func send(_ id: Int32, _ request: SimRequest, as actor: SimActor, intendedAt virtualTime: Int64) -> SimReply? {
         let encoded: (String, [UInt8])
         do {
             encoded = try WireRequest.encode(request)
@@ -111,8 +117,11 @@ final class LiveGateway: Gateway {
         let intendedWall = wallDeadline(virtualTime)
         let inbox = self.inbox
         let rpc = request.rpc
-        LiveCall(connection: connection, method: encoded.0, payload: encoded.1, timeoutMilliseconds: timeoutMilliseconds,
-                 resendsTimedOut: resendsTimedOut, monitor: monitor) { result in
+        let security = self.security
+        security.sent(as: actor)
+        LiveCall(connection: connection, method: encoded.0, payload: encoded.1, token: credentials.token(for: actor),
+                 timeoutMilliseconds: timeoutMilliseconds, resendsTimedOut: resendsTimedOut, monitor: monitor) { result in
+            security.answered(request, as: actor, result)
             let done = wallNanoseconds()
             let latency = Int64(done > intendedWall ? (done - intendedWall) / 1000 : 0)
             let reply: SimReply
@@ -132,8 +141,9 @@ final class LiveGateway: Gateway {
             Task { await connection.reconnect(replacing: nil) }
             return nil
         }
+        security.sent(as: .admin)
         do {
-            let bytes = try client.send(method: Method.ChangeFeedService.getFeedInfo, payload: []).wait()
+            let bytes = try client.send(method: Method.ChangeFeedService.getFeedInfo, payload: [], token: credentials.token(for: .admin)).wait()
             return try Waybill_V1_FeedInfo(serializedBytes: bytes).headOffset
         } catch {
             if case .unanswered(connectionLost: true) = LiveCall.outcome(.failure(error)) {
@@ -159,6 +169,9 @@ enum LiveDriver {
         let serverFaults = scenario.faults.filter(\.isServerFault)
         // Virtual time for the model, and for an embedded server (the gateway starts it).
         let clock = CompressedClock(virtualStart: scenario.startMilliseconds, scale: max(1e-6, scenario.live.timeScale))
+        // Every actor calls with its own credential; every connection is TLS where the server speaks it.
+        let credentials: LiveCredentials
+        let tls: LiveTLS
         if let target = options.target {
             if !serverFaults.isEmpty {
                 throw ScenarioError("server faults kill and restart the server the simulator starts: run them without --target")
@@ -166,11 +179,27 @@ enum LiveDriver {
             if options.writeJobInterceptor != nil {
                 throw ScenarioError("a write-job interceptor (e.g. --inject-write-delay-microseconds) applies to an embedded server only, not --target")
             }
+            guard let file = options.credentialsFile else {
+                throw ScenarioError("--target needs --credentials FILE: the credentials of the run's actors, which the server was given "
+                                    + "(`waybill sim SCENARIO --write-credentials FILE`, then `waybill serve --credentials-file FILE`)")
+            }
             address = try WaybillClient.parseAddress(target)
+            credentials = try LiveCredentials.load(path: file, world: world, channels: scenario.trafficChannels)
+            tls = try options.tlsCAFile.map(LiveTLS.trusting(caFile:)) ?? .plaintext
         } else {
+            if options.credentialsFile != nil || options.tlsCAFile != nil {
+                throw ScenarioError("--credentials and --tls-ca are for a --target server: an embedded one gets fresh credentials and a throwaway CA")
+            }
             let temporary = FileManager.default.temporaryDirectory.appendingPathComponent("waybill-sim-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
             try FileManager.default.createDirectory(at: temporary, withIntermediateDirectories: true)
             directory = temporary
+            credentials = LiveCredentials.generate(world: world)
+            do {
+                tls = try LiveTLS.embedded(directory: temporary)
+            } catch {
+                try? FileManager.default.removeItem(at: temporary)
+                throw error
+            }
             if !serverFaults.isEmpty {
                 if options.writeJobInterceptor != nil {
                     throw ScenarioError("a write-job interceptor (e.g. --inject-write-delay-microseconds) applies to an embedded server only, "
@@ -184,6 +213,12 @@ enum LiveDriver {
                 // live.server's retention and prune interval have serve flags; its checkpoint
                 // slice and slow log apply to an embedded server only.
                 var extra: [String] = []
+                // The same credentials and TLS as an embedded server: through files (tokens never
+                // go on a command line; the credentials file is mode 0600).
+                let credentialsPath = temporary.appendingPathComponent("credentials.json").path
+                try credentials.write(to: credentialsPath)
+                extra += ["--credentials-file", credentialsPath]
+                if let server = tls.server { extra += ["--tls-cert", server.certificateChainPath, "--tls-key", server.privateKeyPath] }
                 if let milliseconds = scenario.live.server.feedRetentionMilliseconds { extra += ["--feed-retention-ms", "\(milliseconds)"] }
                 if let milliseconds = scenario.live.server.pruneIntervalMilliseconds { extra += ["--prune-interval-ms", "\(milliseconds)"] }
                 let process = LiveServerProcess(executable: executable, directory: temporary,
@@ -204,9 +239,20 @@ enum LiveDriver {
                 // The embedded server lives in simulated time (compressed), so its days are the
                 // simulated days: cut-offs, promised dates and daily capacity follow the scenario.
                 configuration.clock = { Timestamp(millisecondsSinceEpoch: clock.now()) }
+                configuration.credentials = credentials.seeds
+                tls.configure(&configuration)
                 let logger = scenario.live.server.prepare(&configuration)  // the scenario's server settings (live.server)
                 server = try await WaybillServer.start(configuration: configuration, logger: logger)
                 address = ("127.0.0.1", server!.port)
+                if let started = options.embeddedServerStarted {
+                    do {
+                        try await started(EmbeddedServerAddress(host: address.0, port: address.1, tls: tls.client))
+                    } catch {
+                        await server?.shutdown()
+                        try? FileManager.default.removeItem(at: temporary)
+                        throw error
+                    }
+                }
             }
         }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
@@ -221,19 +267,22 @@ enum LiveDriver {
             if let directory { try? FileManager.default.removeItem(at: directory) }
         }
         do {
+            // The actors' calls share these connections, each call with its actor's token.
             var configuration = ClientConfiguration()
             configuration.clientID = "waybill-sim"
             configuration.defaultTimeoutMilliseconds = UInt32(clamping: scenario.clients.timeoutMs)
+            tls.configure(&configuration)
             for _ in 0..<max(1, scenario.live.connections) {
                 connections.append(try await LiveConnection.connect(host: address.0, port: address.1, configuration: configuration, group: group))
             }
-            var feedConfiguration = configuration
-            feedConfiguration.defaultTimeoutMilliseconds = 60_000
-            let setup = try await WaybillClient.connect(host: address.0, port: address.1, configuration: feedConfiguration, group: group)
+            var setupConfiguration = configuration
+            setupConfiguration.defaultTimeoutMilliseconds = 60_000
+            setupConfiguration.token = credentials.token(for: .admin)
+            let setup = try await WaybillClient.connect(host: address.0, port: address.1, configuration: setupConfiguration, group: group)
             setupClient = setup
             let outcome = try await play(scenario, world: world, policy: policy, options: options, connections: connections,
                                          setup: setup, group: group, address: address, wallStart: wallStart, target: options.target,
-                                         clock: clock, clockStart: clockStart, child: child)
+                                         clock: clock, clockStart: clockStart, child: child, credentials: credentials, tls: tls)
             await shutDown()
             return outcome
         } catch {
@@ -269,7 +318,8 @@ enum LiveDriver {
 
     static func play(_ scenario: Scenario, world: World, policy: RoutingPolicy?, options: SimulationOptions, connections: [LiveConnection],
                      setup: WaybillClient, group: MultiThreadedEventLoopGroup, address: (String, Int), wallStart: UInt64,
-                     target: String?, clock: CompressedClock, clockStart: UInt64?, child: LiveServerProcess?) async throws -> SimulationOutcome {
+                     target: String?, clock: CompressedClock, clockStart: UInt64?, child: LiveServerProcess?,
+                     credentials: LiveCredentials, tls: LiveTLS) async throws -> SimulationOutcome {
         // Against a shared server the run starts from whatever the feed already holds.
         let before = try await setup.feedInfo()
         if target != nil && before.headOffset > 0 {
@@ -280,6 +330,7 @@ enum LiveDriver {
         let inbox = Inbox()
         let metrics = Metrics()
         let monitor = LiveFaultMonitor()
+        let security = LiveSecurityTally()
         let serverFaults = scenario.faults.filter(\.isServerFault)
         if let clockStart, clockStart > wallNanoseconds() {
             // A child server's clock starts at a fixed instant: so does the model's.
@@ -287,7 +338,8 @@ enum LiveDriver {
         }
         let gateway = LiveGateway(connections: connections, inbox: inbox, clock: clock, serverOnClock: target == nil,
                                   clockJumps: target == nil && child == nil, timeoutMilliseconds: scenario.clients.timeoutMs,
-                                  resendsTimedOut: !serverFaults.isEmpty, monitor: monitor, startingAt: clockStart)
+                                  resendsTimedOut: !serverFaults.isEmpty, monitor: monitor, credentials: credentials, security: security,
+                                  startingAt: clockStart)
         let schedule = child.map { LiveFaultSchedule(faults: serverFaults, server: $0, clock: clock, scenarioStart: scenario.startMilliseconds) }
         let model = SimulationModel(scenario: scenario, world: world, gateway: gateway, metrics: metrics, policy: policy,
                                     recordTrace: options.traceLines, wallStart: wallStart)
@@ -297,8 +349,11 @@ enum LiveDriver {
         var tasks: [Task<Void, Never>] = []
         model.consumerNames = [FeedConsumer.wms.name + "-" + runID, FeedConsumer.erp.name + "-" + runID]
         for consumer in [FeedConsumer.wms, .erp] {
+            // A consumer belongs to the credential that made it: its acknowledgements carry the same token.
             var configuration = ClientConfiguration()
             configuration.clientID = consumer.name
+            configuration.token = credentials.token(for: consumer == .wms ? .fulfillmentFeed : .erp)
+            tls.configure(&configuration)
             let connection = try await LiveConnection.connect(host: address.0, port: address.1, configuration: configuration, group: group)
             feedConnections.append(connection)
             tasks.append(LiveFeed.follow(consumer, consumerName: model.consumerNames[consumer.rawValue], connection: connection, inbox: inbox,
@@ -326,12 +381,20 @@ enum LiveDriver {
         for task in tasks { task.cancel() }
         for connection in feedConnections { await connection.close() }
         // The setup connection has been idle all run (the server may have closed it): read back on a new one.
+        // Read back as an admin (every read); the ERP reconciles as itself.
         var readConfiguration = ClientConfiguration()
         readConfiguration.clientID = "waybill-sim-check"
         readConfiguration.defaultTimeoutMilliseconds = 120_000
+        readConfiguration.token = credentials.token(for: .admin)
+        tls.configure(&readConfiguration)
         let reader = try await WaybillClient.connect(host: address.0, port: address.1, configuration: readConfiguration, group: group)
         defer { Task { await reader.close() } }
         let setup = reader
+        var erpConfiguration = readConfiguration
+        erpConfiguration.clientID = "waybill-sim-erp"
+        erpConfiguration.token = credentials.token(for: .erp)
+        let erpClient = try await WaybillClient.connect(host: address.0, port: address.1, configuration: erpConfiguration, group: group)
+        defer { Task { await erpClient.close() } }
 
         // Read Waybill back.
         let orders = try await readOrders(setup)
@@ -343,7 +406,7 @@ enum LiveDriver {
         do {
             // Always through Waybill: the extract goes in chunks through a reconciliation session
             // (any size; a busy hour's extract is larger than one frame).
-            let report = try await setup.reconcile(extract: extract.proto,
+            let report = try await erpClient.reconcile(extract: extract.proto,
                                                    discrepanciesMax: Int32(ReconciliationLimits().discrepanciesListedMax))
             record.reconciliationMethod = "ErpService reconciliation session (\(extract.orders.count) orders, \(extract.stock.count) stock records in chunks)"
             record.reconciliationDiscrepanciesTotal = Int(report.discrepanciesTotal)
@@ -357,6 +420,10 @@ enum LiveDriver {
         }
         var report = model.report(driver: .live, policyName: policy?.name ?? "server default", record: record, waybill: waybill,
                                   wallSeconds: Double(wallNanoseconds() - wallStart) / 1e9, stateDigest: "n/a (live)")
+        let securityReport = security.report(transport: tls.description, credentials: credentials.seeds)
+        report.security = securityReport
+        report.checks.append(securityReport.check)
+        report.passed = report.passed && securityReport.check.passed
         if let schedule, let child {
             let audit = try await auditFeed(setup, consumerName: "sim-audit-" + runID)
             let counts = FaultReport.count(record, waybill)

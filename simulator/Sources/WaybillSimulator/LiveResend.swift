@@ -71,6 +71,8 @@ struct LiveCall: Sendable {
     let connection: LiveConnection
     let method: String
     let payload: [UInt8]
+    /// The calling actor's bearer token (nil: none), sent with every attempt.
+    let token: String?
     let timeoutMilliseconds: UInt32
     /// Whether a call whose deadline passed is sent again (runs with server faults: a paused
     /// server answers nothing) rather than handed to the model as timed out.
@@ -109,7 +111,7 @@ struct LiveCall: Sendable {
                        result: .failure(WaybillStatusError(.unavailable, "not connected to \(connection.host):\(connection.port)")))
             return
         }
-        client.send(method: method, payload: payload, timeoutMilliseconds: timeoutMilliseconds).whenComplete { result in
+        client.send(method: method, payload: payload, timeoutMilliseconds: timeoutMilliseconds, token: token).whenComplete { result in
             switch Self.outcome(result) {
             case .answered:
                 monitor.answered(at: wallNanoseconds())

@@ -26,7 +26,7 @@ extension SimulationModel {
         guard let call = calls[Int(id)] else { return }
         callsInFlight += 1
         let intended = Swift.max(intendedTime, call.intendedAt)
-        if let reply = gateway.send(id, call.request, intendedAt: gateway.isLive ? intended : now) { complete(id, reply) }
+        if let reply = gateway.send(id, call.request, as: actor(of: call), intendedAt: gateway.isLive ? intended : now) { complete(id, reply) }
     }
 
     /// A call came back (at once in-process, later live).

@@ -97,6 +97,8 @@ public struct Report: Codable, Sendable {
     public var replicated: Replicated?
     /// Live runs with server faults: what the kills and pauses cost (LiveFaults.swift).
     public var faults: FaultReport?
+    /// Live runs: the transport, the actors' credentials, calls by role and refusals (LiveSecurityReport.swift).
+    public var security: SecurityReport?
 
     public func json() throws -> Data {
         let encoder = JSONEncoder()
@@ -132,6 +134,7 @@ public struct Report: Codable, Sendable {
                            .map { String(repeating: " ", count: max(0, 8 - $0.count)) + $0 }.joined(separator: " "))
             }
         }
+        if let security { out.append(contentsOf: security.summaryLines) }
         if let faults { out.append(contentsOf: faults.summaryLines) }
         for check in checks { out.append("  [\(check.passed ? "ok" : "FAIL")] \(check.name): \(check.detail)") }
         if let replicated { out.append(contentsOf: replicatedLines(replicated)) }
@@ -153,6 +156,7 @@ public struct Report: Codable, Sendable {
             body += "<tr><td>\(check.name)</td><td class=\(check.passed ? "ok" : "fail")>\(check.passed ? "passed" : "FAILED")</td><td>\(escape(check.detail))</td></tr>"
         }
         body += "</table>"
+        if let security { body += "<p>" + escape(security.summaryLines.joined().trimmingCharacters(in: .whitespaces)) + "</p>" }
         body += "<h2>KPIs</h2><table><tr><th>fill rate</th><th>split rate</th><th>avg shipping cost</th><th>on time</th><th>backorder rate</th><th>cancellations</th><th>returns</th><th>store rejections</th></tr>"
         body += String(format: "<tr><td>%.2f%%</td><td>%.2f%%</td><td>%.2f</td><td>%.2f%%</td><td>%.2f%%</td>", kpis.fillRate * 100, kpis.splitRate * 100,
                        kpis.averageShippingCost, kpis.onTimeRate * 100, kpis.backorderRate * 100)

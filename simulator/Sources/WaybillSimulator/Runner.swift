@@ -4,6 +4,7 @@
 import Foundation
 import WaybillCore
 import WaybillStore
+import WaybillTLS
 
 public enum Driver: String, Sendable, CaseIterable {
     case live
@@ -19,6 +20,11 @@ public struct SimulationOptions: Sendable {
     public var drainHours: Double?
     /// HOST:PORT of a running server; nil = start an embedded one.
     public var target: String?
+    /// --target: the CA bundle (PEM) its TLS certificate is verified against; nil = plaintext.
+    public var tlsCAFile: String?
+    /// --target: the credentials of the run's actors, a JSON array of credential seeds (the file
+    /// `waybill serve --credentials-file` reads; `credentialsFile(for:)` writes a complete set).
+    public var credentialsFile: String?
     /// Live runs with server faults: the `waybill` executable run as the server's child process
     /// (nil: this process, when it is `waybill`).
     public var serverExecutable: String?
@@ -33,7 +39,17 @@ public struct SimulationOptions: Sendable {
     public var progress: (@Sendable (String) -> Void)?
     /// Record in-process engine service times (two clock reads per call).
     public var measureLatency = true
+    /// Tests: called once a live run's embedded server listens, before the run starts, with what
+    /// a client needs to reach it (not its credentials).
+    public var embeddedServerStarted: (@Sendable (EmbeddedServerAddress) async throws -> Void)?
     public init() {}
+}
+
+/// Where a live run's embedded server listens, and the TLS settings that reach it.
+public struct EmbeddedServerAddress: Sendable {
+    public var host: String
+    public var port: Int
+    public var tls: ClientTLSConfiguration?
 }
 
 public struct SimulationOutcome: Sendable {
@@ -45,20 +61,35 @@ public struct SimulationOutcome: Sendable {
 
 public enum Simulation {
     public static func run(_ scenario: Scenario, options: SimulationOptions) async throws -> SimulationOutcome {
+        let (scenario, world) = try prepare(scenario, options: options)
+        let policyPath = options.policyFile ?? (scenario.policyFile.isEmpty ? nil : scenario.resolve(scenario.policyFile))
+        let policy = try policyPath.map(PolicyFile.load)
+        switch options.driver {
+        case .inProcess: return try runInProcess(scenario, world: world, policy: policy, options: options)
+        case .live: return try await LiveDriver.run(scenario, world: world, policy: policy, options: options)
+        }
+    }
+
+    /// The scenario with the options' overrides, validated, and its world.
+    static func prepare(_ scenario: Scenario, options: SimulationOptions) throws -> (Scenario, World) {
         var scenario = scenario
         if let seed = options.seed { scenario.seed = seed }
         if let scale = options.timeScale { scenario.live.timeScale = scale }
         if let hours = options.durationHours { scenario.durationHours = hours }
         if let hours = options.drainHours { scenario.drainHours = hours }
         try scenario.validate()
-        let policyPath = options.policyFile ?? (scenario.policyFile.isEmpty ? nil : scenario.resolve(scenario.policyFile))
-        let policy = try policyPath.map(PolicyFile.load)
         let cities = try World.load(cities: scenario.resolve(scenario.geography.citiesFile))
-        let world = try World(scenario: scenario, cities: cities)
-        switch options.driver {
-        case .inProcess: return try runInProcess(scenario, world: world, policy: policy, options: options)
-        case .live: return try await LiveDriver.run(scenario, world: world, policy: policy, options: options)
-        }
+        return (scenario, try World(scenario: scenario, cities: cities))
+    }
+
+    /// Writes to `path` (created, mode 0600) a credential for every actor of `scenario`'s live run,
+    /// with fresh tokens: give it to `waybill serve --credentials-file` and to the run's
+    /// `--credentials` against that server. Returns how many credentials it holds.
+    public static func writeCredentials(for scenario: Scenario, options: SimulationOptions, to path: String) throws -> Int {
+        let (_, world) = try prepare(scenario, options: options)
+        let credentials = LiveCredentials.generate(world: world)
+        try credentials.write(to: path)
+        return credentials.seeds.count
     }
 
     // MARK: - In-process
