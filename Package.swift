@@ -136,7 +136,7 @@ let package = Package(
         ]),
         .target(name: "WaybillFaultInjection", dependencies: ["WaybillStore"]),
         .executableTarget(name: "waybill-harness", dependencies: [
-            "WaybillServer", "WaybillStore", "WaybillFaultInjection",
+            "WaybillServer", "WaybillStore", "WaybillFaultInjection", "WaybillApplication",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -167,7 +167,7 @@ let package = Package(
         .testTarget(name: "WaybillStoreTests", dependencies: ["WaybillStore", "WaybillCore", "WaybillProto", "WaybillBenchmarks"]),
         .testTarget(name: "WaybillServerTests", dependencies: [
             "WaybillServer", "WaybillClient", "WaybillStore", "WaybillCore", "WaybillProto", "WaybillWire", "WaybillFaultInjection",
-            "WaybillGRPC", "WaybillTLS",
+            "WaybillGRPC", "WaybillTLS", "WaybillApplication",
             .product(name: "GRPCCore", package: "grpc-swift-2"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
@@ -182,6 +182,7 @@ let package = Package(
         ]),
         .testTarget(name: "WaybillERPTests", dependencies: [
             "WaybillERP", "WaybillServer", "WaybillClient", "WaybillStore", "WaybillCore", "WaybillProto", "WaybillWire", "WaybillApplication",
+            "WaybillTLS",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),

@@ -4,6 +4,7 @@ import Dispatch
 import NIOCore
 import Synchronization
 import SwiftProtobuf
+import WaybillApplication
 import WaybillCore
 import WaybillProto
 import WaybillStore
@@ -237,7 +238,8 @@ public struct Call: Sendable {
     public let callID: UInt64
     public let method: String
     public let payload: [UInt8]
-    public let clientID: String
+    /// Who calls: proven by a credential before the call was dispatched.
+    public let caller: Caller
     /// Uptime nanoseconds after which nobody waits for the answer (.max = no deadline).
     public let deadlineUptimeNanoseconds: UInt64
     public let responder: CallResponder

@@ -12,6 +12,7 @@ import Foundation
 import Logging
 import NIOCore
 import SwiftProtobuf
+import WaybillApplication
 import WaybillProto
 import WaybillWire
 
@@ -68,6 +69,11 @@ final class ConnectionHandler: ChannelDuplexHandler, CallStreamTarget {
     /// Set by ChannelShouldQuiesceEvent (graceful shutdown): new calls are refused and the server
     /// ends its side of the connection once the last call is answered.
     private var quiescing = false
+    /// The remote IP address (authentication throttling, logs).
+    private var peerAddress = "unknown"
+    /// The subject common name of the client certificate a mutual-TLS connection verified.
+    private var certificateSubject: String?
+    private var tokenMemo = TokenMemo()
 
     init(services: Services, limits: TransportLimits, batcher: ReplyBatcher, logger: Logger, metrics: ServerMetrics) {
         self.services = services
@@ -82,6 +88,7 @@ final class ConnectionHandler: ChannelDuplexHandler, CallStreamTarget {
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         box = ConnectionBox(self, eventLoop: context.eventLoop)
+        peerAddress = context.channel.remoteAddress?.ipAddress ?? "unknown"
         services.outbound.handlerAdded()
     }
 
@@ -232,9 +239,17 @@ final class ConnectionHandler: ChannelDuplexHandler, CallStreamTarget {
         }
         inFlight[key] = state
         keyOfCallID[envelope.callID] = key
-        let call = Call(callID: key, method: envelope.method, payload: [UInt8](envelope.payload),
-                        clientID: envelope.metadata["client-id"] ?? "", deadlineUptimeNanoseconds: deadline,
-                        responder: CallResponder(callID: key, connection: box!, batcher: batcher))
+        let responder = CallResponder(callID: key, connection: box!, batcher: batcher)
+        let caller: Caller
+        switch services.authenticate(authorization: envelope.metadata["authorization"], certificateSubject: certificateSubject,
+                                     peer: peerAddress, memo: &tokenMemo) {
+        case .success(let proven): caller = proven
+        case .failure(let error):
+            finish(callID: key, response: .failure(error))
+            return
+        }
+        let call = Call(callID: key, method: envelope.method, payload: [UInt8](envelope.payload), caller: caller,
+                        deadlineUptimeNanoseconds: deadline, responder: responder)
         services.dispatch(call, stream: self)
     }
 

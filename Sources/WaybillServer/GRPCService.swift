@@ -7,6 +7,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import Synchronization
+import WaybillApplication
 import WaybillGRPC
 import WaybillProto
 import WaybillWire
@@ -34,8 +35,9 @@ final class WaybillGRPCService: RegistrableRPCService {
         for rpc in Method.all {
             guard let descriptor = MethodDescriptor(waybillMethod: rpc.path) else { continue }
             router.registerHandler(forMethod: descriptor, deserializer: GRPCBytesDeserializer(), serializer: GRPCBytesSerializer()) {
-                [self] request, _ in
-                try await handle(method: rpc.path, streaming: rpc.serverStreaming, request: request)
+                [self] request, context in
+                try await handle(method: rpc.path, streaming: rpc.serverStreaming, request: request,
+                                 peer: Self.address(ofPeer: context.remotePeer))
             }
         }
     }
@@ -51,7 +53,16 @@ final class WaybillGRPCService: RegistrableRPCService {
         }
     }
 
-    private func handle(method: String, streaming: Bool, request: StreamingServerRequest<[UInt8]>) async throws
+    /// "127.0.0.1" from grpc-swift's "ipv4:127.0.0.1:50123" (IPv6: "ipv6:[::1]:50123").
+    static func address(ofPeer peer: String) -> String {
+        var rest = Substring(peer)
+        if let colon = rest.firstIndex(of: ":"), rest[..<colon].hasPrefix("ipv") { rest = rest[rest.index(after: colon)...] }
+        if rest.hasPrefix("["), let end = rest.firstIndex(of: "]") { return String(rest[rest.index(after: rest.startIndex)..<end]) }
+        if let colon = rest.lastIndex(of: ":") { return String(rest[..<colon]) }
+        return String(rest)
+    }
+
+    private func handle(method: String, streaming: Bool, request: StreamingServerRequest<[UInt8]>, peer: String) async throws
         -> StreamingServerResponse<[UInt8]> {
         var payload: [UInt8]?
         for try await message in request.messages {
@@ -78,7 +89,15 @@ final class WaybillGRPCService: RegistrableRPCService {
             services.metrics.rejected(reason: "metadata")
             return StreamingServerResponse(error: refusal.rpcError)
         }
-        let clientID = request.metadata[stringValues: WaybillGRPCMetadata.clientID].first(where: { _ in true }) ?? ""
+        let authorization = request.metadata[stringValues: "authorization"].first(where: { _ in true })
+        var memo = TokenMemo()
+        let caller: Caller
+        switch services.authenticate(authorization: authorization, certificateSubject: nil, peer: peer, memo: &memo) {
+        case .success(let proven): caller = proven
+        case .failure(let error):
+            services.metrics.completed(method: method, code: error.code, nanoseconds: 0)
+            return StreamingServerResponse(error: error.rpcError)
+        }
         let timeout = grpcTimeoutMilliseconds(request.metadata)
         let loop = group.next()
         let batcher = batchers[ObjectIdentifier(loop)]!
@@ -90,7 +109,7 @@ final class WaybillGRPCService: RegistrableRPCService {
         let services = self.services
         loop.execute {
             let deadline = sink.start(timeoutMilliseconds: timeout)
-            let call = Call(callID: 1, method: method, payload: payload, clientID: clientID, deadlineUptimeNanoseconds: deadline,
+            let call = Call(callID: 1, method: method, payload: payload, caller: caller, deadlineUptimeNanoseconds: deadline,
                             responder: CallResponder(callID: 1, connection: sink.box, batcher: batcher))
             services.dispatch(call, stream: sink)
         }

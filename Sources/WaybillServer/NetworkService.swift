@@ -177,7 +177,7 @@ extension Services {
             if change.changeID.isEmpty { change.changeID = "initial:\(change.sku)@\(change.locationID)" }
             let receipt = try indexed("initial_stock[\(index)]") { try InventoryChange(proto: change, defaultKind: .receipt) }
             _ = try indexed("initial_stock[\(index)]") {
-                try context.engine.applyInventoryChange(receipt, context: CommandContext(now: context.now, clientID: call.clientID,
+                try context.engine.applyInventoryChange(receipt, context: CommandContext(now: context.now, clientID: call.caller.name,
                                                                                        fingerprint: fingerprint(change)),
                                                         storage: context.engineStorage)
             }

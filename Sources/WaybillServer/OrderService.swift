@@ -28,6 +28,7 @@ extension Services {
         // does not check the draft again and only checks the plan is still valid).
         let prepared: PreparedCapture
         do {
+            try Self.checkCaptureScope(call.caller, request.order.channel, field: "order.channel")
             prepared = try CapturePreparation.prepare(OrderDraft(proto: request.order), limits: self.configuration.domain,
                                                       now: self.configuration.clock(), against: self.writer.committed)
         } catch {
@@ -49,6 +50,7 @@ extension Services {
         let now = self.configuration.clock()
         let prepared: [Result<PreparedCapture, WaybillStatusError>] = request.orders.enumerated().map { index, order in
             do {
+                try Self.checkCaptureScope(call.caller, order.channel, field: "orders[\(index)].channel")
                 let draft = try OrderDraft(proto: order, field: "orders[\(index)]")
                 return .success(try CapturePreparation.prepare(draft, limits: self.configuration.domain, field: "orders[\(index)]",
                                                                now: now, against: self.writer.committed))
@@ -100,7 +102,7 @@ extension Services {
     func getOrder(_ request: Waybill_V1_GetOrderRequest, call: Call) {
         let completion: @Sendable (Result<[UInt8]?, Error>) -> Void = { result in
             self.answer(call, result) { bytes in
-                guard let bytes else {
+                guard let bytes, OrderScope.mayRead(call.caller, bytes) else {
                     let key = request.orderID.isEmpty ? "\(request.channel) order \"\(request.externalOrderID)\"" : request.orderID
                     return .failure(WaybillStatusError(.notFound, "order \(key) not found"))
                 }
@@ -142,10 +144,20 @@ extension Services {
             }
             filter.afterSequence = sequence
         }
+        let caller = call.caller
+        switch caller.role {
+        case .admin, .erp: break
+        case .channel:
+            // Only the caller's channels: a channel filter outside them lists nothing.
+            let mine = Channel.allCases.filter { caller.channels.contains($0.name) }
+            filter.channels = filter.channel.map { mine.contains($0) ? [$0] : [] } ?? mine
+        case .fulfillment:
+            filter.include = { bytes in OrderScope.mayRead(caller, bytes) }
+        }
         self.reader.listOrders(filter) { result in
-            self.answer(call, result) { rows in
-                var output = repeatedField(1, rows.map(\.1))
-                if rows.count == pageSize, let last = rows.last { output += stringField(2, "after:\(last.0)") }
+            self.answer(call, result) { page in
+                var output = repeatedField(1, page.rows.map(\.1))
+                if let next = page.nextAfterSequence { output += stringField(2, "after:\(next)") }
                 return .bytes(output)
             }
         }
@@ -154,7 +166,7 @@ extension Services {
     func getOrderHistory(_ request: Waybill_V1_GetOrderHistoryRequest, call: Call) {
         self.reader.orderBytes(id: request.orderID) { result in
             self.answer(call, result) { bytes in
-                guard let bytes, let order = try? Waybill_V1_Order(serializedBytes: bytes) else {
+                guard let bytes, let order = try? Waybill_V1_Order(serializedBytes: bytes), call.caller.role == .admin || call.caller.maySee(order) else {
                     return .failure(WaybillStatusError(.notFound, "order \(request.orderID) not found"))
                 }
                 var response = Waybill_V1_GetOrderHistoryResponse()
@@ -265,6 +277,17 @@ extension Services {
         }, respond: { .message($0) })
     }
 
+    /// A channel credential captures only for its channels (PERMISSION_DENIED: the request is the
+    /// caller's own, nothing is revealed).
+    static func checkCaptureScope(_ caller: Caller, _ channel: Waybill_V1_Channel, field: String) throws {
+        // No channel at all: validation refuses the order (INVALID_ARGUMENT names the field).
+        guard caller.role == .channel, let name = Channel(proto: channel)?.name else { return }
+        guard caller.mayCapture(channel: name) else {
+            throw WaybillStatusError(.permissionDenied, "\(field): credential \"\(caller.name)\" may capture only for channels "
+                                         + caller.channels.sorted().joined(separator: ","))
+        }
+    }
+
     private func required(_ value: String, _ field: String) throws(DomainError) -> String {
         if value.isEmpty { throw DomainError.invalid(field, "is required") }
         return value
@@ -288,7 +311,12 @@ extension Services {
         }
         let requestKey = request[keyPath: requestID]
         let print = RequestFingerprint.of(request, method: call.method)
+        let caller = call.caller, rule = AccessPolicy.byMethod[call.method]?.scope
         self.write(call, { context in
+            if caller.role != .admin {
+                try OrderScope.check(caller, rule, command: command, orderID: OrderID(id),
+                                     order: try context.engineStorage.loadOrder(OrderID(id)))
+            }
             let result = try context.engine.apply(command, to: OrderID(id),
                                                   context: self.context(call, context, requestID: requestKey, fingerprint: print),
                                                   storage: context.engineStorage)

@@ -82,6 +82,13 @@ public struct ServerConfiguration: Sendable {
     /// holds no credential and no seed is given (`waybill serve`: `<database>.admin-token`); nil =
     /// never (embedded servers give their callers seeds).
     public var firstStartAdminTokenPath: String?
+    /// Whether every call must prove a credential (always, in the product). False only for the
+    /// benchmark that measures what authentication costs: every call is then an admin. No flag of
+    /// `waybill serve` sets it.
+    public var authenticationRequired = true
+    /// Allows listening on a non-loopback address without TLS or without any credential
+    /// (`waybill serve --insecure`); refused at start otherwise (ExposurePolicy).
+    public var insecure = false
 
     public init() {}
 }

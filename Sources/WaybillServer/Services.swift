@@ -6,6 +6,7 @@ import Foundation
 import Logging
 import NIOCore
 import SwiftProtobuf
+import WaybillApplication
 import WaybillCore
 import WaybillProto
 import WaybillStore
@@ -38,16 +39,19 @@ final class Services: RPCHandlers {
     let outbound = ConnectionOutboundStatistics()
     /// Open ERP reconciliation sessions (ErpService.BeginReconciliation … FinishReconciliation).
     let reconciliationSessions = ReconciliationSessions()
+    /// Every credential: each call is authenticated against it (CallAuthentication.swift).
+    let credentials: CredentialDirectory
     private let handlers: [String: RPCDispatch<Services>] = Services.dispatchTable
 
     init(configuration: ServerConfiguration, writer: StoreWriter, reader: StoreReader, feed: ChangeFeedHub, logger: Logger,
-         metrics: ServerMetrics, connectionCount: @escaping @Sendable () -> Int, boundPort: @escaping @Sendable () -> Int) {
+         metrics: ServerMetrics, credentials: CredentialDirectory, connectionCount: @escaping @Sendable () -> Int, boundPort: @escaping @Sendable () -> Int) {
         self.configuration = configuration
         self.writer = writer
         self.reader = reader
         self.feed = feed
         self.logger = logger
         self.metrics = metrics
+        self.credentials = credentials
         self.connectionCount = connectionCount
         self.boundPort = boundPort
         startedAt = configuration.clock()
@@ -60,7 +64,12 @@ final class Services: RPCHandlers {
             call.responder.respond(.failure(WaybillStatusError(.unimplemented, "unknown method \"\(call.method)\"; methods look like /waybill.v1.OrderService/CaptureOrder")))
             return
         }
-        handler.run(self, call, stream)
+        switch AccessPolicy.decide(call.caller, method: call.method) {
+        case .allowed: handler.run(self, call, stream)
+        case .denied(let reason):
+            metrics.rejected(reason: "permission_denied")
+            call.responder.respond(.failure(WaybillStatusError(.permissionDenied, "credential \"\(call.caller.name)\": \(reason)")))
+        }
     }
 
     /// Runs `body` in the writer's next batch and answers with its result after the commit.
@@ -86,7 +95,7 @@ final class Services: RPCHandlers {
     }
 
     func context(_ call: Call, _ write: WriteContext, requestID: String = "", fingerprint: Fingerprint = .none) -> CommandContext {
-        CommandContext(now: write.now, clientID: call.clientID, requestID: requestID, fingerprint: fingerprint)
+        CommandContext(now: write.now, clientID: call.caller.name, requestID: requestID, fingerprint: fingerprint)
     }
 
     /// Fails the call when `count` exceeds a named limit; true when within it.

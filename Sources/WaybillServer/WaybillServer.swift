@@ -12,6 +12,7 @@ import NIOExtras
 import NIOPosix
 import ServiceLifecycle
 import Synchronization
+import WaybillApplication
 import WaybillCore
 import WaybillProto
 import WaybillStore
@@ -108,8 +109,10 @@ public final class WaybillServer: Sendable {
         let portBox = Mutex(0)
         let draining = DrainingFlag()
         self.draining = draining
+        // Every credential, from the store (seeds installed, first start done, kept current).
+        let credentials = storage.credentials
         let services = Services(configuration: configuration, writer: writer, reader: reader, feed: feed, logger: logger,
-                                metrics: metrics, connectionCount: { registry.count }, boundPort: { portBox.withLock { $0 } })
+                                metrics: metrics, credentials: credentials, connectionCount: { registry.count }, boundPort: { portBox.withLock { $0 } })
         self.services = services
         var batchers: [ObjectIdentifier: ReplyBatcher] = [:]
         for loop in group.makeIterator() { batchers[ObjectIdentifier(loop)] = ReplyBatcher(eventLoop: loop) }

@@ -8,6 +8,12 @@ import WaybillProto
 
 public struct OrderListFilter: Sendable {
     public var channel: Channel?
+    /// Only these channels (a channel credential's scope); nil = every channel.
+    public var channels: [Channel]?
+    /// Only orders this accepts (a fulfillment credential's scope, decided from the stored bytes);
+    /// a page then scans at most `scanRowsMax` rows and may come back short with a cursor.
+    public var include: (@Sendable ([UInt8]) -> Bool)?
+    public var scanRowsMax = 10_000
     public var statuses: [OrderStatus] = []
     public var capturedFrom: Timestamp?
     public var capturedTo: Timestamp?
@@ -69,15 +75,45 @@ public final class StoreReader: Sendable {
         }
     }
 
-    /// A page of orders (sequence, bytes) in capture order.
-    public func listOrders(_ filter: OrderListFilter,
-                           completion: @escaping @Sendable (Result<[(Int64, [UInt8])], Error>) -> Void) {
+    /// A page of orders (sequence, bytes) in capture order, and the cursor of the next page (nil
+    /// when no order may follow).
+    public struct OrderPage: Sendable {
+        public var rows: [(Int64, [UInt8])]
+        public var nextAfterSequence: Int64?
+    }
+
+    public func listOrders(_ filter: OrderListFilter, completion: @escaping @Sendable (Result<OrderPage, Error>) -> Void) {
         read({ db in
+            guard let include = filter.include else {
+                let rows = try Self.orderRows(db, filter, after: filter.afterSequence, limit: filter.pageSize)
+                return OrderPage(rows: rows, nextAfterSequence: rows.count == filter.pageSize ? rows.last?.0 : nil)
+            }
+            var rows: [(Int64, [UInt8])] = []
+            var after = filter.afterSequence, scanned = 0
+            while rows.count < filter.pageSize && scanned < filter.scanRowsMax {
+                let chunk = try Self.orderRows(db, filter, after: after, limit: min(filter.pageSize * 4, filter.scanRowsMax - scanned))
+                for row in chunk where rows.count < filter.pageSize {
+                    after = row.0
+                    scanned += 1
+                    if include(row.1) { rows.append(row) }
+                }
+                if chunk.isEmpty { return OrderPage(rows: rows, nextAfterSequence: nil) }
+            }
+            return OrderPage(rows: rows, nextAfterSequence: after)
+        }, completion: completion)
+    }
+
+    private static func orderRows(_ db: Database, _ filter: OrderListFilter, after: Int64, limit: Int) throws -> [(Int64, [UInt8])] {
             var sql = "SELECT seq, body FROM orders WHERE seq > ?"
-            var arguments: [(any DatabaseValueConvertible)?] = [filter.afterSequence]
+            var arguments: [(any DatabaseValueConvertible)?] = [after]
             if let channel = filter.channel {
                 sql += " AND channel = ?"
                 arguments.append(channel.rawValue)
+            }
+            if let channels = filter.channels {
+                if channels.isEmpty { return [] }
+                sql += " AND channel IN (" + channels.map { _ in "?" }.joined(separator: ",") + ")"
+                arguments += channels.map { $0.rawValue }
             }
             if !filter.statuses.isEmpty {
                 sql += " AND status IN (" + filter.statuses.map { _ in "?" }.joined(separator: ",") + ")"
@@ -92,11 +128,10 @@ public final class StoreReader: Sendable {
                 arguments.append(to.millisecondsSinceEpoch)
             }
             sql += " ORDER BY seq LIMIT ?"
-            arguments.append(filter.pageSize)
+            arguments.append(limit)
             return try Row.fetchAll(db, sql: sql, arguments: StatementArguments(arguments)).map { row in
                 (row[0] as Int64, [UInt8](row[1] as Data))
             }
-        }, completion: completion)
     }
 
     /// Every order (sequence order), decoded: reconciliation and simulator checks.

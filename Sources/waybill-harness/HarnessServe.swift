@@ -4,6 +4,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import WaybillApplication
 import WaybillFaultInjection
 import WaybillServer
 
@@ -33,6 +34,9 @@ struct HarnessServe: AsyncParsableCommand {
     @Option(help: "Microseconds of delay before every writer job (0 = none): a slower write path.")
     var injectWriteDelayMicroseconds = 0
 
+    @Option(help: "A file holding the token of an admin credential the server is given (tests' callers use it).")
+    var adminTokenFile: String?
+
     func run() async throws {
         guard injectWriteDelayMicroseconds >= 0 else { throw ValidationError("--inject-write-delay-microseconds must be at least 0") }
         let level = logLevel
@@ -52,6 +56,10 @@ struct HarnessServe: AsyncParsableCommand {
         configuration.eventLoopThreads = threads
         configuration.drainTimeoutMilliseconds = Int64(drainSeconds) * 1000
         configuration.writeJobInterceptor = WriteDelay.forOption(injectWriteDelayMicroseconds)
+        if let adminTokenFile {
+            let token = try String(contentsOfFile: adminTokenFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+            configuration.credentials = [CredentialSeed(name: "harness-admin", role: .admin, token: token)]
+        }
         try await WaybillServer.runUntilSignalled(configuration: configuration, logger: Logger(label: "waybill"))
     }
 

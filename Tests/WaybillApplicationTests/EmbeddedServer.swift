@@ -4,6 +4,7 @@
 import Foundation
 import Logging
 import NIOPosix
+import WaybillApplication
 import WaybillClient
 import WaybillCore
 import WaybillServer
@@ -24,10 +25,13 @@ func withEmbeddedServer<T>(_ body: (WaybillClient) async throws -> T) async thro
     configuration.readers = 1
     configuration.pruneIntervalMilliseconds = 3_600_000
     configuration.clock = { Timestamp(millisecondsSinceEpoch: 1_772_463_600_000) }
+    let token = AccessToken.generate()
+    configuration.credentials = [CredentialSeed(name: "application-tests", role: .admin, token: token)]
     let server = try await WaybillServer.start(configuration: configuration,
                                                logger: Logger(label: "waybill-application-tests") { _ in SwiftLogNoOpLogHandler() })
     var clientConfiguration = ClientConfiguration()
     clientConfiguration.clientID = "application-tests"
+    clientConfiguration.token = token
     clientConfiguration.defaultTimeoutMilliseconds = 30_000
     do {
         let client = try await WaybillClient.connect(host: "127.0.0.1", port: server.port, configuration: clientConfiguration,

@@ -26,6 +26,8 @@ func runWaybill(_ arguments: [String], environment: [String: String] = [:], dire
     process.arguments = arguments
     var merged = ProcessInfo.processInfo.environment
     merged["WAYBILL_SERVER"] = nil
+    // The CLI calls as the test servers' admin unless a test says otherwise.
+    merged["WAYBILL_TOKEN"] = TestCredentials.admin.token
     for (key, value) in environment { merged[key] = value }
     process.environment = merged
     if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }

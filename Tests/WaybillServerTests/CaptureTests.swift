@@ -36,7 +36,7 @@ struct CaptureTests {
             #expect(captured.shipTo == order.shipTo)
             #expect(captured.fulfillment.serviceLevel == .expedited)
             #expect(captured.history.first?.action == "captured")
-            #expect(captured.history.first?.clientID == "channel-web")
+            #expect(captured.history.first?.clientID == TestCredentials.admin.name, "who acted is the credential, not the client-id")
 
             let byID = try await client.getOrder("W-00000001")
             #expect(byID == captured)

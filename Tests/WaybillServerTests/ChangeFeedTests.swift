@@ -69,7 +69,7 @@ struct ChangeFeedTests {
             #expect(firstOrder.map(\.aggregateSequence) == [1, 2, 3])
             #expect(firstOrder.last?.fulfillmentID == "\(ids[0])-F1")
             #expect(firstOrder.last?.order.status == .shipped)
-            #expect(firstOrder.allSatisfy { $0.clientID == "server-tests" })
+            #expect(firstOrder.allSatisfy { $0.clientID == TestCredentials.admin.name })
 
             // New commits are pushed to the open stream, in order.
             _ = try await client.captureOrder(Fixture.order("FEED-LIVE"))

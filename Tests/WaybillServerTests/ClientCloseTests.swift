@@ -14,7 +14,7 @@ struct ClientCloseTests {
         try await withServer { server in
             for round in 0..<20 {
                 // Its own event loop group: the one close() shuts down.
-                let client = try await WaybillClient.connect(host: "127.0.0.1", port: server.port)
+                let client = try await WaybillClient.connect(host: "127.0.0.1", port: server.port, configuration: .testAdmin)
                 let tally = CallTally()
                 let callers = 6, callsEach = 40
                 let calls = Task {

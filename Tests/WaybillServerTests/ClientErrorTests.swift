@@ -17,7 +17,7 @@ struct ClientErrorTests {
     func connectionRefused() async throws {
         let port = try await FixedAnswerPeer.unusedPort()
         do {
-            let client = try await WaybillClient.connect(host: "127.0.0.1", port: port, group: clientGroup)
+            let client = try await WaybillClient.connect(host: "127.0.0.1", port: port, configuration: .testAdmin, group: clientGroup)
             await client.close()
             Issue.record("connected to a port nobody listens on")
         } catch let error as WaybillStatusError {

@@ -25,7 +25,7 @@ struct DurabilityTests {
     }
 
     private func connect(_ process: ServerProcess, _ clientID: String = "durability") async throws -> WaybillClient {
-        var configuration = ClientConfiguration()
+        var configuration = process.adminClientConfiguration
         configuration.clientID = clientID
         return try await WaybillClient.connect(host: "127.0.0.1", port: process.port, configuration: configuration, group: clientGroup)
     }

@@ -20,7 +20,7 @@ private func withGRPCServer<T>(_ configure: @escaping (inout ServerConfiguration
         configure(&configuration)
     }) { server in
         let port = try #require(server.server.grpcPort)
-        let grpc = try WaybillGRPCClient(host: "127.0.0.1", port: port, clientID: "grpc-tests", eventLoopGroup: clientGroup)
+        let grpc = try WaybillGRPCClient(host: "127.0.0.1", port: port, clientID: "grpc-tests", token: TestCredentials.admin.token, eventLoopGroup: clientGroup)
         do {
             let result = try await body(server, grpc)
             await grpc.close()
@@ -84,7 +84,7 @@ private final class GRPCFeed: Sendable {
 
 @Suite("gRPC transport", .timeLimit(.minutes(2)))
 struct GRPCTransportTests {
-    @Test("unary calls over gRPC answer the same bytes as over frames, and a capture over gRPC is stored with its client-id")
+    @Test("unary calls over gRPC answer the same bytes as over frames, and a capture over gRPC records the credential as who captured it")
     func sameAnswers() async throws {
         try await withGRPCServer { server, grpc in
             let frames = try await server.client()
@@ -103,7 +103,7 @@ struct GRPCTransportTests {
             #expect(overGRPC == overFrames)
             let order = try Waybill_V1_Order(serializedBytes: overGRPC)
             #expect(order.externalOrderID == "GRPC-1")
-            #expect(order.history.first?.clientID == "grpc-tests", "the client-id metadata is the call's client identity")
+            #expect(order.history.first?.clientID == TestCredentials.admin.name, "who acted is the credential the token proves, not the client-id")
 
             let list: [UInt8] = try Waybill_V1_ListOrdersRequest().serializedBytes()
             #expect(try await grpc.call(Method.OrderService.listOrders, list)
@@ -225,7 +225,7 @@ struct GRPCTransportTests {
         try await withServer({ $0.grpcPort = 0; $0.transport.connectionsMax = 1 }) { server in
             let port = try #require(server.server.grpcPort)
             // A gRPC connection takes the only slot, and is counted with the frames' connections.
-            let admitted = try WaybillGRPCClient(host: "127.0.0.1", port: port, clientID: "grpc-limit", eventLoopGroup: clientGroup)
+            let admitted = try WaybillGRPCClient(host: "127.0.0.1", port: port, clientID: "grpc-limit", token: TestCredentials.admin.token, eventLoopGroup: clientGroup)
             let info = try await admitted.call(Method.SystemService.getServerInfo, Waybill_V1_GetServerInfoRequest(), as: Waybill_V1_ServerInfo.self,
                                                timeoutMilliseconds: 30_000)
             #expect(info.connections == 1, "the gRPC connection is counted")
@@ -237,7 +237,7 @@ struct GRPCTransportTests {
             // A second gRPC connection is closed at once; grpc-swift's client reports it as UNAVAILABLE,
             // or (when it is still reconnecting with backoff at the deadline, as on a loaded CI run)
             // DEADLINE_EXCEEDED: either way the call was not served, and the server held one connection.
-            let over = try WaybillGRPCClient(host: "127.0.0.1", port: port, clientID: "grpc-over", eventLoopGroup: clientGroup)
+            let over = try WaybillGRPCClient(host: "127.0.0.1", port: port, clientID: "grpc-over", token: TestCredentials.admin.token, eventLoopGroup: clientGroup)
             do {
                 _ = try await over.call(Method.SystemService.getServerInfo, Waybill_V1_GetServerInfoRequest(), as: Waybill_V1_ServerInfo.self,
                                         timeoutMilliseconds: 5_000)
@@ -258,7 +258,7 @@ struct GRPCTransportTests {
     func shutdown() async throws {
         let server = try await TestServer.start { $0.grpcPort = 0 }
         let port = try #require(server.server.grpcPort)
-        let grpc = try WaybillGRPCClient(host: "127.0.0.1", port: port, clientID: "grpc-shutdown", eventLoopGroup: clientGroup)
+        let grpc = try WaybillGRPCClient(host: "127.0.0.1", port: port, clientID: "grpc-shutdown", token: TestCredentials.admin.token, eventLoopGroup: clientGroup)
         let frames = try await server.client()
         try await frames.loadFixtureNetwork()
         let feed = try GRPCFeed(grpc, consumer: "grpc-shutdown-watcher", from: 1)

@@ -38,8 +38,10 @@ private final class ServeChild: Sendable {
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         let process = Process()
         process.executableURL = executable
+        let tokenFile = database + ".test-admin-token"
+        try TestCredentials.admin.token.write(toFile: tokenFile, atomically: true, encoding: .utf8)
         process.arguments = ["serve", "--db", database, "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0",
-                             "--threads", "2", "--log-level", "info"] + flags
+                             "--threads", "2", "--log-level", "info", "--admin-token-file", tokenFile] + flags
         process.standardError = log
         process.standardOutput = FileHandle.nullDevice
         process.standardInput = FileHandle.nullDevice
@@ -76,6 +78,7 @@ private final class ServeChild: Sendable {
     func client(_ clientID: String, timeoutMilliseconds: UInt32 = 30_000) async throws -> WaybillClient {
         var configuration = ClientConfiguration()
         configuration.clientID = clientID
+        configuration.token = TestCredentials.admin.token
         configuration.defaultTimeoutMilliseconds = timeoutMilliseconds
         return try await WaybillClient.connect(host: "127.0.0.1", port: port, configuration: configuration, group: clientGroup)
     }

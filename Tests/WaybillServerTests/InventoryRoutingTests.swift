@@ -333,7 +333,7 @@ struct RoutingPolicyTests {
             #expect(history.orderID == order.orderID)
             #expect(history.routingDecisions == order.routingDecisions)
             #expect(history.entries.map(\.action) == ["captured"])
-            #expect(history.entries.first?.clientID == "explainer")
+            #expect(history.entries.first?.clientID == TestCredentials.admin.name)
             #expect(history.entries.first?.version == 1)
             _ = try await client.hold(order.orderID, request: "h-1", reason: .fraud, note: "manual review")
             let later = try await client.orderHistory(order.orderID)

@@ -60,7 +60,7 @@ struct LifecycleTests {
             #expect(order.history.map(\.action) == ["captured", "fulfillment_released", "fulfillment_picked", "fulfillment_packed",
                                                     "fulfillment_shipped", "fulfillment_delivered"])
             #expect(order.history.map(\.version) == [1, 2, 3, 4, 5, 6])
-            #expect(order.history.dropFirst().map(\.clientID).allSatisfy { $0 == "wms" })
+            #expect(order.history.dropFirst().map(\.clientID).allSatisfy { $0 == TestCredentials.admin.name })
             try await expectPosition(client, "SKU-A", "WH-EAST", onHand: 48, reserved: 0)
 
             // The ledger tells the same story.

@@ -32,7 +32,7 @@ struct PrometheusScrapeTests {
         defer { kill(server.process.processIdentifier, SIGKILL) }
         let adminPort = try #require(server.adminPort, "no admin listening line in:\n\(server.log)")
         // One call, so the call metrics have a series too.
-        let client = try await WaybillClient.connect(host: "127.0.0.1", port: server.port, group: clientGroup)
+        let client = try await WaybillClient.connect(host: "127.0.0.1", port: server.port, configuration: server.adminClientConfiguration, group: clientGroup)
         #expect(try await client.serverInfo().limits.isEmpty == false)
         await client.close()
 

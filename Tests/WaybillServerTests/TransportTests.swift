@@ -72,7 +72,7 @@ struct WireBoundaryTests {
             network.items += (1...8).map { Fixture.item("SKU-\($0)") }
             _ = try await server.client().loadNetwork(network)
             let limit = try #require(info.limits.first { $0.name == "frameBytesMax" }?.value)
-            var configuration = ClientConfiguration()
+            var configuration = ClientConfiguration.testAdmin
             configuration.frameBytesMax = Int(limit)
             let client = try await WaybillClient.connect(host: "127.0.0.1", port: server.port, configuration: configuration, group: clientGroup)
             defer { Task { await client.close() } }
@@ -487,7 +487,7 @@ struct DeadlineAndShutdownTests {
         let shutdown = Task { await server.server.shutdown() }
         // The listener closes first: new connections are refused while the calls drain.
         #expect(await eventually("the listener to close") {
-            guard let late = try? await WaybillClient.connect(host: "127.0.0.1", port: server.port, group: clientGroup) else { return true }
+            guard let late = try? await WaybillClient.connect(host: "127.0.0.1", port: server.port, configuration: .testAdmin, group: clientGroup) else { return true }
             await late.close()
             return false
         })

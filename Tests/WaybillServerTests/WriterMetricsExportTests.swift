@@ -23,7 +23,7 @@ struct WriterMetricsExportTests {
         let directory = try TemporaryDirectory("writer-metrics")
         let server = try await ServerProcess.start(database: directory.path("waybill.sqlite"), logPath: directory.path("server.log"))
         let adminPort = try #require(server.adminPort, "no admin listening line in:\n\(server.log)")
-        let client = try await WaybillClient.connect(host: "127.0.0.1", port: server.port, group: clientGroup)
+        let client = try await WaybillClient.connect(host: "127.0.0.1", port: server.port, configuration: server.adminClientConfiguration, group: clientGroup)
         try await client.loadFixtureNetwork()
         for number in 0..<3 { _ = try await client.captureOrder(Fixture.order("METRICS-\(number)")) }
         await client.close()

@@ -8,6 +8,7 @@ import NIOPosix
 import Synchronization
 import SwiftProtobuf
 import Testing
+import WaybillApplication
 import WaybillClient
 import WaybillCore
 import WaybillProto
@@ -55,7 +56,7 @@ final class TestServer: Sendable {
         self.clock = clock
     }
 
-    static func start(_ configure: (inout ServerConfiguration) -> Void = { _ in }) async throws -> TestServer {
+    static func start(logger: Logger = quietLogger, _ configure: (inout ServerConfiguration) -> Void = { _ in }) async throws -> TestServer {
         let directory = try TemporaryDirectory("server")
         let clock = ManualClock()
         var configuration = ServerConfiguration()
@@ -67,16 +68,19 @@ final class TestServer: Sendable {
         configuration.drainTimeoutMilliseconds = 10_000
         configuration.pruneIntervalMilliseconds = 3_600_000
         configuration.clock = { Timestamp(millisecondsSinceEpoch: clock.now) }
+        configuration.credentials = TestCredentials.all
         configure(&configuration)
-        let server = try await WaybillServer.start(configuration: configuration, logger: quietLogger)
+        let server = try await WaybillServer.start(configuration: configuration, logger: logger)
         return TestServer(server: server, directory: directory, clock: clock)
     }
 
     /// A connected client, closed when the server stops.
+    /// A connected client calling as `credential` (an admin unless told), closed when the server stops.
     func client(_ clientID: String = "server-tests", timeoutMilliseconds: UInt32 = 30_000,
-                frameBytesMax: Int? = nil) async throws -> WaybillClient {
+                frameBytesMax: Int? = nil, as credential: CredentialSeed? = TestCredentials.admin) async throws -> WaybillClient {
         var configuration = ClientConfiguration()
         configuration.clientID = clientID
+        configuration.token = credential?.token
         configuration.defaultTimeoutMilliseconds = timeoutMilliseconds
         if let frameBytesMax { configuration.frameBytesMax = frameBytesMax }
         let client = try await WaybillClient.connect(host: "127.0.0.1", port: port, configuration: configuration, group: clientGroup)
@@ -251,8 +255,32 @@ func requestEnvelope(callID: UInt64, method: String, payload: some SwiftProtobuf
     envelope.method = method
     envelope.payload = try payload.serializedData()
     envelope.protocolVersion = version
-    envelope.metadata = ["client-id": "raw"]
+    envelope.metadata = ["client-id": "raw", "authorization": "Bearer " + TestCredentials.admin.token]
     return envelope
+}
+
+extension ClientConfiguration {
+    /// A client calling as the test servers' admin credential.
+    static var testAdmin: ClientConfiguration {
+        var configuration = ClientConfiguration()
+        configuration.token = TestCredentials.admin.token
+        return configuration
+    }
+}
+
+/// The credentials every test server is given (fixed tokens: a test may name any of them).
+enum TestCredentials {
+    static let admin = seed("test-admin", .admin)
+    static let erp = seed("test-erp", .erp)
+    static let web = seed("test-web", .channel, channels: ["web"])
+    static let marketplace = seed("test-marketplace", .channel, channels: ["marketplace"])
+    static let eastWarehouse = seed("test-wh-east", .fulfillment, locations: ["WH-EAST"])
+    static let all = [admin, erp, web, marketplace, eastWarehouse]
+
+    static func seed(_ name: String, _ role: Role, channels: [String] = [], locations: [String] = []) -> CredentialSeed {
+        CredentialSeed(name: name, role: role, channels: channels, locations: locations,
+                       token: AccessToken.make(from: Array(name.utf8) + Array(repeating: 0x5A, count: max(0, 32 - name.utf8.count))))
+    }
 }
 
 /// The 5-byte header followed by `body`.

@@ -4,6 +4,7 @@ import Dispatch
 import Foundation
 import Synchronization
 import Testing
+import WaybillClient
 
 #if canImport(Glibc)
 import Glibc
@@ -40,11 +41,25 @@ final class ServerProcess: @unchecked Sendable {
     let process: Process
     let port: Int
     let logPath: String
+    let database: String
 
-    private init(process: Process, port: Int, logPath: String) {
+    private init(process: Process, port: Int, logPath: String, database: String) {
         self.process = process
         self.port = port
         self.logPath = logPath
+        self.database = database
+    }
+
+    /// The admin token `waybill serve` wrote next to the database on its first start.
+    var adminToken: String {
+        ((try? String(contentsOfFile: database + ".admin-token", encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// A client configuration calling as that admin.
+    var adminClientConfiguration: ClientConfiguration {
+        var configuration = ClientConfiguration()
+        configuration.token = adminToken
+        return configuration
     }
 
     static func start(database: String, logPath: String) async throws -> ServerProcess {
@@ -70,7 +85,7 @@ final class ServerProcess: @unchecked Sendable {
             let text = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
             throw TimedOut(what: "waybill serve to report its port; log:\n\(text)")
         }
-        return ServerProcess(process: process, port: port, logPath: logPath)
+        return ServerProcess(process: process, port: port, logPath: logPath, database: database)
     }
 
     /// A test that fails half-way must not leave a server running.
