@@ -25,10 +25,11 @@ struct ErpBridgeCommand: AsyncParsableCommand {
             in order. Webhook requests are signed (Waybill-Signature: t=UNIX_SECONDS,v1=HEX(HMAC-SHA256(secret, \
             "<t>.<body>")), one v1 per secret) with the secret(s) of --webhook-secret-file (mode 0600) or \
             $WAYBILL_WEBHOOK_SECRET; a webhook bridge without a secret refuses to start unless --unsigned-webhooks. \
-            The bridge calls Waybill as an erp credential (--token-file or $WAYBILL_TOKEN). docs/ERP.md. Examples:
+            The bridge calls Waybill as an erp credential (--token-file or $WAYBILL_TOKEN), over TLS with --tls-ca or \
+            --tls. docs/ERP.md. Examples:
               waybill erp-bridge new-webhook-secret /etc/waybill/webhook.secret
-              waybill erp-bridge --server 127.0.0.1:7400 --token-file erp.token --consumer erp --webhook https://erp.example/waybill \
-            --webhook-secret-file /etc/waybill/webhook.secret --state-dir ./bridge
+              waybill erp-bridge --server waybill.internal:7400 --tls-ca ca.pem --token-file erp.token --consumer erp \
+            --webhook https://erp.example/waybill --webhook-secret-file /etc/waybill/webhook.secret --state-dir ./bridge
               waybill erp-bridge --server 127.0.0.1:7400 --token-file erp.token --consumer erp-files --drop-dir /srv/erp/inbox \
             --format csv --state-dir ./bridge
               waybill erp-bridge dead-letters --state-dir ./bridge
@@ -161,7 +162,9 @@ struct ErpLimitOptions: ParsableArguments {
 struct ErpBridgeRun: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "run", abstract: "Run the bridge until SIGTERM/SIGINT (the default).")
 
-    @OptionGroup var connection: ErpConnectionOptions
+    @Option(help: "Server address HOST:PORT (default: $WAYBILL_SERVER, else 127.0.0.1:7400).")
+    var server = CallOptions.defaultAddress
+    @OptionGroup(title: "Connection to Waybill (the bridge's erp credential, TLS)") var connection: ConnectionOptions
     @Option(help: "Consumer name: its acknowledged offset is kept on the server.")
     var consumer = "erp"
     @OptionGroup var target: ErpTargetOptions
@@ -173,9 +176,9 @@ struct ErpBridgeRun: AsyncParsableCommand {
     var logLevel: Logger.Level = .info
 
     func run() async throws {
-        var configuration = BridgeConfiguration(server: connection.server, consumer: consumer, target: try target.target(), stateDirectory: stateDir)
+        var configuration = BridgeConfiguration(server: server, consumer: consumer, target: try target.target(), stateDirectory: stateDir)
         configuration.limits = limits.limits
-        configuration.connection = try connection.clientConfiguration()
+        try connection.apply(to: &configuration.connection)
         try webhookSecurity.apply(to: &configuration)
         do {
             try configuration.validate()

@@ -98,7 +98,7 @@ struct WebhookDeliveryTests {
         // The system's roots do not know the throwaway CA; another CA is not it either.
         let another = try TestCertificates.make(name: "Another CA")
         for trustedFile in [nil, try another.writeCA(in: directory)] {
-            let target = try WebhookTarget(url: url, requestTimeoutMilliseconds: 5_000, secrets: TestSecrets.current, trustedCertificatesFile: trustedFile)
+            let target = try WebhookTarget(url: url, requestTimeoutMilliseconds: 2_000, secrets: TestSecrets.current, trustedCertificatesFile: trustedFile)
             let result = await target.deliver([try Self.message(offset: 2)])
             await target.shutdown()
             guard case .retry(let error, _) = result else {
