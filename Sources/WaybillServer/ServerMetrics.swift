@@ -61,9 +61,18 @@ final class ServerMetrics: Sendable {
     }
     private let bridges = Mutex<[String: BridgeGauges]>([:])
 
+    /// Consumers whose bridge gauges are exported: the consumer name of a status report is the
+    /// caller's text, so the label set is bounded like the method labels (later names are still in
+    /// GetBridgeStatus, not in the scrape).
+    static let bridgeConsumerLabelsMax = 64
+
+    /// Consumers with exported bridge gauges.
+    var bridgeConsumersExported: Int { bridges.withLock { $0.count } }
+
     func bridgeReported(_ status: Waybill_V1_BridgeStatus) {
-        let gauges = bridges.withLock { table in
+        let found: BridgeGauges? = bridges.withLock { table in
             if let existing = table[status.consumer] { return existing }
+            guard table.count < Self.bridgeConsumerLabelsMax else { return nil }
             let dimensions = [("consumer", status.consumer)]
             let created = BridgeGauges(
                 deadLettersWaiting: Gauge(label: "waybill_erp_dead_letters_waiting", dimensions: dimensions),
@@ -73,6 +82,7 @@ final class ServerMetrics: Sendable {
             table[status.consumer] = created
             return created
         }
+        guard let gauges = found else { return }
         gauges.deadLettersWaiting.record(Int64(clamping: status.deadLettersWaiting))
         gauges.deliveryLagEvents.record(Int64(clamping: status.lagEvents))
         gauges.deliveryLagMilliseconds.record(status.oldestPendingAgeMs)
