@@ -185,7 +185,8 @@ struct BridgeOutageTests {
     func killedMidOutage() async throws {
         let down = Toggle()
         let bench = try await BridgeBench.start("bridge-kill-outage") { _, _ in down.isOn ? .status(.serviceUnavailable) : .ok }
-        let arguments = ["erp-bridge", "--server", bench.server.address, "--consumer", "erp-kill", "--state-dir", bench.state,
+        let arguments = ["erp-bridge", "--server", bench.server.address, "--token-file", try TestCredentials.tokenFile(in: bench.state),
+                         "--consumer", "erp-kill", "--state-dir", bench.state,
                          "--webhook", bench.url, "--webhook-secret-file", try TestSecrets.file(in: bench.state), "--backoff-base-ms", "2", "--backoff-max-ms", "20", "--ack-interval-ms", "10",
                          "--log-level", "warning"]
         let log = bench.state + "/bridge.log"

@@ -90,7 +90,7 @@ struct BridgeStatusTests {
         let server = try ServerProcess(directory: directory)
         try await server.start()
         defer { server.kill() }
-        let client = try await WaybillClient.connect(host: "127.0.0.1", port: server.port)
+        let client = try await TestCredentials.connect(server.address)
         _ = try await client.loadNetwork(TestNetwork.model(stock: 100))
         let erp = ScriptedErp { message, _ in message.externalOrderId == "REFUSED" ? .status(.unprocessableEntity) : .ok }
         let port = try await erp.start()

@@ -78,12 +78,12 @@ struct FeedTests {
         let server = try ServerProcess(directory: directory, extra: ["--feed-memory-events", "2048"])
         try await server.start()
         defer { server.kill() }
-        let client = try await WaybillClient.connect(server.address)
+        let client = try await TestCredentials.connect(server.address)
         defer { Task { await client.close() } }
         _ = try await client.loadNetwork(TestNetwork.model(stock: 1_000_000))
 
         // Stalled at the protocol level: subscribes with a window of 500 and never acknowledges.
-        let stalled = try await WaybillClient.connect(server.address)
+        let stalled = try await TestCredentials.connect(server.address, token: TestCredentials.erpToken)
         defer { Task { await stalled.close() } }
         var request = Waybill_V1_SubscribeRequest()
         request.consumer = "stalled"

@@ -200,6 +200,9 @@ public final class RequestFuzzServer: Sendable {
     /// The example orders' ids after capture (seeds name them).
     public let orderIDs: [String]
 
+    /// The fuzzing client's admin token (fixed: "wbt_" + base64url of 32 bytes 0xF0).
+    static let adminToken = "wbt_8PDw8PDw8PDw8PDw8PDw8PDw8PDw8PDw8PDw8PDw8PA"
+
     /// Fixed server time (2026-03-02 15:00 UTC): an input answers the same way in every run.
     public static let clockMilliseconds: Int64 = 1_772_463_600_000
 
@@ -219,11 +222,14 @@ public final class RequestFuzzServer: Sendable {
         configuration.readers = 1
         configuration.pruneIntervalMilliseconds = 3_600_000
         configuration.clock = { Timestamp(millisecondsSinceEpoch: clockMilliseconds) }
+        // Fuzzed requests come from an admin: every request reaches its handler (authentication has its own tests).
+        configuration.credentials = [.init(name: "fuzz-admin", role: .admin, token: adminToken)]
         let logger = Logger(label: "waybill-fuzz") { _ in SwiftLogNoOpLogHandler() }
         let server = try await WaybillServer.start(configuration: configuration, logger: logger)
         do {
             var clientConfiguration = ClientConfiguration()
             clientConfiguration.clientID = "fuzz"
+            clientConfiguration.token = adminToken
             clientConfiguration.defaultTimeoutMilliseconds = 20_000
             let client = try await WaybillClient.connect(host: "127.0.0.1", port: server.port, configuration: clientConfiguration)
             let examples = repositoryRoot + "/examples"

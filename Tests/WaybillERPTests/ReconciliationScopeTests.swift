@@ -410,7 +410,8 @@ struct ReconciliationScopeTests {
             return path
         }
         func run(_ arguments: [String]) async throws -> (status: Int32, output: String) {
-            let child = try Child("reconcile", arguments: ["reconcile", "--server", server.address] + arguments, log: directory + "/log-\(UUID().uuidString)")
+            let child = try Child("reconcile", arguments: ["reconcile", "--server", server.address, "--token-file", try TestCredentials.tokenFile(in: directory)]
+                                  + arguments, log: directory + "/log-\(UUID().uuidString)")
             return (await child.finish(), child.output)
         }
 

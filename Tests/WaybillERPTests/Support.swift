@@ -350,13 +350,16 @@ final class ServerProcess: @unchecked Sendable {
     let database: String
     let log: String
     let extra: [String]
+    /// The erp credential's token in a file, for the bridges and `waybill reconcile` this server's tests run.
+    let erpTokenFile: String
     private(set) var child: Child?
 
     init(directory: String, extra: [String] = []) throws {
         port = try freePort()
         database = directory + "/server.sqlite"
         log = directory + "/server.log"
-        self.extra = extra
+        self.extra = ["--credentials-file", try TestCredentials.credentialsFile(in: directory)] + extra
+        erpTokenFile = try TestCredentials.tokenFile(in: directory)
     }
 
     var address: String { "127.0.0.1:\(port)" }
@@ -365,7 +368,7 @@ final class ServerProcess: @unchecked Sendable {
         child = try Child("server", arguments: ["serve", "--db", database, "--listen", address, "--admin-listen", "127.0.0.1:0", "--log-level", "warning", "--threads", "2"] + extra, log: log)
         try await eventually("the server accepts connections on \(address)", timeout: .seconds(60), poll: .milliseconds(25)) {
             guard self.child?.isRunning == true else { throw TestFailure("the server exited:\n\(self.child?.output ?? "")") }
-            guard let client = try? await WaybillClient.connect(host: "127.0.0.1", port: self.port) else { return false }
+            guard let client = try? await TestCredentials.connect(self.address) else { return false }
             defer { Task { await client.close() } }
             return (try? await client.serverInfo()) != nil
         }
@@ -546,6 +549,33 @@ enum TestCredentials {
         var configuration = ClientConfiguration()
         configuration.token = erpToken
         return configuration
+    }
+
+    /// A client of a test server at "HOST:PORT" calling as `token` (the admin by default).
+    static func connect(_ address: String, token: String = adminToken) async throws -> WaybillClient {
+        var configuration = ClientConfiguration()
+        configuration.token = token
+        return try await WaybillClient.connect(address, configuration: configuration)
+    }
+
+    /// `token` in a new owner-only file in `directory` (for --token-file).
+    static func tokenFile(_ token: String = erpToken, in directory: String) throws -> String {
+        let path = directory + "/token-\(UInt32.random(in: 0...UInt32.max))"
+        guard FileManager.default.createFile(atPath: path, contents: Data((token + "\n").utf8), attributes: [.posixPermissions: 0o600]) else {
+            throw TestFailure("cannot write \(path)")
+        }
+        return path
+    }
+
+    /// The seeds as `waybill serve --credentials-file` reads them (owner-only JSON).
+    static func credentialsFile(in directory: String) throws -> String {
+        let path = directory + "/credentials-\(UInt32.random(in: 0...UInt32.max)).json"
+        let entries = seeds.map { ["name": $0.name, "role": $0.role.rawValue, "token": $0.token] }
+        let data = try JSONSerialization.data(withJSONObject: entries)
+        guard FileManager.default.createFile(atPath: path, contents: data, attributes: [.posixPermissions: 0o600]) else {
+            throw TestFailure("cannot write \(path)")
+        }
+        return path
     }
 }
 

@@ -26,7 +26,7 @@ actor ResilientClient {
             do {
                 let current: WaybillClient
                 if let client { current = client } else {
-                    current = try await WaybillClient.connect(address)
+                    current = try await TestCredentials.connect(address)
                     client = current
                 }
                 used = current
@@ -86,7 +86,7 @@ struct SyncKillTests {
     }
 
     func bridgeArguments(server: ServerProcess, target: [String], state: String) -> [String] {
-        ["erp-bridge", "--server", server.address, "--consumer", "erp", "--state-dir", state,
+        ["erp-bridge", "--server", server.address, "--token-file", server.erpTokenFile, "--consumer", "erp", "--state-dir", state,
          "--backoff-base-ms", "5", "--backoff-max-ms", "100", "--reconnect-base-ms", "20", "--reconnect-max-ms", "300",
          "--ack-interval-ms", "20", "--status-interval-ms", "500", "--file-linger-ms", "20", "--file-batch-max", "200",
          "--window", "1000", "--log-level", "warning"] + target
