@@ -71,8 +71,11 @@ final class ChangeFeedHub: Sendable {
         }
     }
 
-    func add(_ subscription: FeedSubscription) -> Bool {
+    /// Adds `subscription` unless `subscriptionsMax` are open: the count and the add are one step
+    /// under the lock, so two Subscribes racing for the last slot cannot both get it.
+    func add(_ subscription: FeedSubscription, subscriptionsMax: Int) -> Bool {
         state.withLock { state in
+            guard state.subscriptions.count < subscriptionsMax else { return false }
             state.subscriptions[ObjectIdentifier(subscription)] = subscription
             return true
         }
@@ -92,6 +95,9 @@ final class ChangeFeedHub: Sendable {
 /// One Subscribe call, over frames or gRPC (`box`). Its mutable state lives on the box's event loop.
 final class FeedSubscription: StreamCall, @unchecked Sendable {
     let consumer: String
+    /// nil: every event. Otherwise only order events of these channels (a `channel` caller's
+    /// subscription: docs/SECURITY.md).
+    let visibleChannels: Set<String>?
     let callID: UInt64
     let window: UInt64
     let eventsPerFrame: Int
@@ -104,10 +110,14 @@ final class FeedSubscription: StreamCall, @unchecked Sendable {
     private var reading = false
     private var cancelled = false
     private var pumpScheduled = false
+    /// A filtered subscription's window counts the events it sent and that are not acknowledged:
+    /// its client cannot acknowledge the events it never saw, so offsets would stall the window.
+    private var unacknowledgedVisible = CircularBuffer<UInt64>()
 
-    init(consumer: String, callID: UInt64, from offset: UInt64, acknowledged: UInt64, window: UInt64, eventsPerFrame: Int,
-         box: ConnectionBox, hub: ChangeFeedHub, metrics: ServerMetrics) {
+    init(consumer: String, visibleChannels: Set<String>? = nil, callID: UInt64, from offset: UInt64, acknowledged: UInt64, window: UInt64,
+         eventsPerFrame: Int, box: ConnectionBox, hub: ChangeFeedHub, metrics: ServerMetrics) {
         self.consumer = consumer
+        self.visibleChannels = visibleChannels
         self.callID = callID
         nextOffset = offset
         acknowledgedOffset = acknowledged
@@ -136,6 +146,7 @@ final class FeedSubscription: StreamCall, @unchecked Sendable {
     func acknowledged(_ offset: UInt64) {
         eventLoop.execute {
             if offset > self.acknowledgedOffset { self.acknowledgedOffset = offset }
+            while let first = self.unacknowledgedVisible.first, first <= offset { self.unacknowledgedVisible.removeFirst() }
             self.schedulePump()
         }
     }
@@ -154,12 +165,22 @@ final class FeedSubscription: StreamCall, @unchecked Sendable {
         eventLoop.preconditionInEventLoop()
         while !cancelled && !reading {
             guard let connection = box.value, connection.isWritable else { return }
-            let windowEnd = acknowledgedOffset + window  // last offset we may send
-            guard nextOffset <= windowEnd else { return }
-            let limit = Int(min(UInt64(eventsPerFrame), windowEnd - nextOffset + 1))
+            let limit: Int
+            if visibleChannels != nil {
+                guard UInt64(unacknowledgedVisible.count) < window else { return }
+                limit = eventsPerFrame
+            } else {
+                let windowEnd = acknowledgedOffset + window  // last offset we may send
+                guard nextOffset <= windowEnd else { return }
+                limit = Int(min(UInt64(eventsPerFrame), windowEnd - nextOffset + 1))
+            }
             if let (events, head) = hub.recentEvents(from: nextOffset, limit: limit) {
                 guard !events.isEmpty else { return }
-                send(events.map { StoredEvent(offset: $0.offset, body: $0.body) }, head: head, on: connection)
+                if let channels = visibleChannels {
+                    deliverFiltered(events.map { ($0.offset, $0.body, $0.channel) }, channels: channels, head: head, on: connection)
+                } else {
+                    send(events.map { StoredEvent(offset: $0.offset, body: $0.body) }, head: head, on: connection)
+                }
             } else {
                 // Older than memory: read back from SQLite on a reader connection.
                 reading = true
@@ -170,7 +191,12 @@ final class FeedSubscription: StreamCall, @unchecked Sendable {
                         guard !self.cancelled, let connection = self.box.value else { return }
                         switch result {
                         case .success(let events) where !events.isEmpty && events[0].offset == from:
-                            self.send(events, head: self.hub.head, on: connection)
+                            if let channels = self.visibleChannels {
+                                self.deliverFiltered(events.map { ($0.offset, $0.body, Self.orderChannel(of: $0.body)) }, channels: channels,
+                                                     head: self.hub.head, on: connection)
+                            } else {
+                                self.send(events, head: self.hub.head, on: connection)
+                            }
                             self.pump()
                         case .success(let events):
                             // Pruned under us: the stream cannot continue gap-free.
@@ -187,6 +213,38 @@ final class FeedSubscription: StreamCall, @unchecked Sendable {
                 return
             }
         }
+    }
+
+    /// Sends the events of `events` the caller may see (at most what its window allows) and moves
+    /// past the rest.
+    private func deliverFiltered(_ events: [(offset: UInt64, body: [UInt8], channel: String)], channels: Set<String>, head: UInt64,
+                                 on connection: any CallStreamTarget) {
+        let room = Int(window) - unacknowledgedVisible.count
+        var visible: [StoredEvent] = []
+        var through = events.last!.offset
+        for event in events where !event.channel.isEmpty && channels.contains(event.channel) {
+            if visible.count == room {
+                through = event.offset - 1
+                break
+            }
+            visible.append(StoredEvent(offset: event.offset, body: event.body))
+        }
+        if visible.isEmpty {
+            nextOffset = through + 1
+            return
+        }
+        let before = nextOffset
+        send(visible, head: head, on: connection)
+        guard !cancelled, nextOffset != before else { return }
+        for event in visible where event.offset < nextOffset { unacknowledgedVisible.append(event.offset) }
+        // Everything up to `through` was looked at; a frame cut short by frameBytesMax resumes at its end.
+        if nextOffset > visible.last!.offset { nextOffset = through + 1 }
+    }
+
+    /// The channel of an order event read back from SQLite ("" for other events).
+    static func orderChannel(of body: [UInt8]) -> String {
+        guard let event = try? Waybill_V1_ChangeEvent(serializedBytes: body), event.aggregateType == "order", event.hasOrder else { return "" }
+        return Channel(proto: event.order.channel)?.name ?? ""
     }
 
     private func send(_ events: [StoredEvent], head: UInt64, on connection: any CallStreamTarget) {

@@ -2,6 +2,7 @@
 
 import Foundation
 import SwiftProtobuf
+import WaybillApplication
 import WaybillCore
 import WaybillProto
 import WaybillStore
@@ -18,8 +19,11 @@ extension Services {
             call.responder.respond(.failure(WaybillStatusError(.outOfRange, "offset \(request.offset) is beyond the head of the feed (\(head))")))
             return
         }
-        self.write(call, { context in try context.acknowledge(consumer: request.consumer, offset: request.offset) },
-                       respond: { record in
+        let caller = call.caller, consumersMax = transport.consumersPerCredentialMax
+        self.write(call, { context in
+            _ = try context.consumer(request.consumer, for: caller, .acknowledge, consumersPerCredentialMax: consumersMax)
+            return try context.acknowledge(consumer: request.consumer, offset: request.offset, ownerCredentialID: caller.credentialID)
+        }, respond: { record in
             self.feed.acknowledged(consumer: record.name, offset: record.acknowledgedOffset)
             var response = Waybill_V1_AcknowledgeResponse()
             response.consumer = self.consumerInfo(record, head: self.feed.head, connected: self.feed.connectedConsumers())
@@ -32,7 +36,11 @@ extension Services {
     }
 
     func deleteConsumer(_ request: Waybill_V1_DeleteConsumerRequest, call: Call) {
-        self.write(call, { context in try context.deleteConsumer(request.consumer) }, respond: { deleted in
+        let caller = call.caller, consumersMax = transport.consumersPerCredentialMax
+        self.write(call, { context in
+            _ = try context.consumer(request.consumer, for: caller, .delete, consumersPerCredentialMax: consumersMax)
+            return try context.deleteConsumer(request.consumer)
+        }, respond: { deleted in
             guard deleted else { return .failure(WaybillStatusError(.notFound, "consumer \(request.consumer) not found")) }
             do {
                 return .message(try self.feedInfo())
@@ -40,6 +48,12 @@ extension Services {
                 return .from(error)
             }
         })
+    }
+
+    static func subscriptionsExhausted(_ limit: Int) -> WaybillStatusError {
+        var error = WaybillStatusError.limit(.resourceExhausted, name: "subscriptionsMax", value: limit, "too many open subscriptions")
+        error.details.retryAfterMs = 1_000
+        return error
     }
 
     func consumerInfo(_ record: ConsumerRecord, head: UInt64, connected: Set<String>) -> Waybill_V1_ConsumerInfo {
@@ -69,16 +83,22 @@ extension Services {
             return
         }
         guard within(call, Int(request.windowEvents), "subscriptionWindowEventsMax", Int(transport.subscriptionWindowEventsMax), "window_events"),
-              within(call, Int(request.maxEventsPerFrame), "eventsPerFrameMax", Int(transport.eventsPerFrameMax), "max_events_per_frame"),
-              within(call, feed.subscriptionCount + 1, "subscriptionsMax", transport.subscriptionsMax, "subscriptions")
+              within(call, Int(request.maxEventsPerFrame), "eventsPerFrameMax", Int(transport.eventsPerFrameMax), "max_events_per_frame")
         else { return }
+        // A cheap early refusal; the authoritative check is the hub's atomic add below.
+        if feed.subscriptionCount >= transport.subscriptionsMax {
+            metrics.rejected(reason: "subscriptionsMax")
+            call.responder.respond(.failure(Self.subscriptionsExhausted(transport.subscriptionsMax)))
+            return
+        }
+        let caller = call.caller, consumersMax = transport.consumersPerCredentialMax
         let window = UInt64(request.windowEvents == 0 ? transport.subscriptionWindowEventsDefault : request.windowEvents)
         let perFrame = Int(request.maxEventsPerFrame == 0 ? transport.eventsPerFrameDefault : request.maxEventsPerFrame)
         let box = call.responder.connectionBox
         // Registration goes through the writer (the consumers table), then the stream starts on the loop.
         writer.submit(Job(kind: "Subscribe", deadlineUptimeNanoseconds: .max, { context -> (ConsumerRecord, UInt64, UInt64) in
-            let existing = try context.consumers().first { $0.name == request.consumer }
-            let record = try existing ?? context.acknowledge(consumer: request.consumer, offset: 0)
+            let existing = try context.consumer(request.consumer, for: caller, .subscribe, consumersPerCredentialMax: consumersMax)
+            let record = try existing ?? context.acknowledge(consumer: request.consumer, offset: 0, ownerCredentialID: caller.credentialID)
             let bounds = try context.feedBounds()
             return (record, bounds.earliest, bounds.head)
         }) { result in
@@ -104,11 +124,19 @@ extension Services {
                     }
                     // The window counts from what this stream starts after, or from the stored acknowledgement.
                     let acknowledged = max(record.acknowledgedOffset, start - 1)
-                    let subscription = FeedSubscription(consumer: request.consumer, callID: call.callID, from: start,
+                    let subscription = FeedSubscription(consumer: request.consumer, visibleChannels: FeedConsumerRules.visibleChannels(caller),
+                                                        callID: call.callID, from: start,
                                                         acknowledged: acknowledged, window: window, eventsPerFrame: perFrame,
                                                         box: box, hub: self.feed, metrics: self.metrics)
-                    guard connection.attachStream(callID: call.callID, subscription) else { return }
-                    _ = self.feed.add(subscription)
+                    guard self.feed.add(subscription, subscriptionsMax: self.transport.subscriptionsMax) else {
+                        self.metrics.rejected(reason: "subscriptionsMax")
+                        connection.finish(callID: call.callID, response: .failure(Self.subscriptionsExhausted(self.transport.subscriptionsMax)))
+                        return
+                    }
+                    guard connection.attachStream(callID: call.callID, subscription) else {
+                        self.feed.remove(subscription)
+                        return
+                    }
                     subscription.pump()
                 }
             }
