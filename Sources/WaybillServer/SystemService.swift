@@ -46,6 +46,7 @@ extension Services {
             ("discrepanciesListedMax", Int64(reconciliation.discrepanciesListedMax), "discrepancies listed in one report (counts stay exact)"),
             ("repairsPerWriterJobMax", Int64(reconciliation.repairsPerWriterJobMax), "reconciliation repairs per writer job"),
         ]
+        limits += self.configuration.credentialLimits.named
         limits += operatorSettings(self.configuration)
         info.limits = limits.map { limit in
             var l = Waybill_V1_Limit()

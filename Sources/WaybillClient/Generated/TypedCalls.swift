@@ -5,6 +5,22 @@ import WaybillWire
 
 /// One typed call per unary RPC (server streams have their own API: `subscribe`).
 extension WaybillClient {
+    /// CredentialService.CreateCredential
+    public func createCredential(_ request: Waybill_V1_CreateCredentialRequest, timeoutMilliseconds: UInt32? = nil) async throws -> Waybill_V1_CreateCredentialResponse {
+        try await call(Method.CredentialService.createCredential, request, timeoutMilliseconds: timeoutMilliseconds)
+    }
+    /// CredentialService.ListCredentials
+    public func listCredentials(_ request: Waybill_V1_ListCredentialsRequest, timeoutMilliseconds: UInt32? = nil) async throws -> Waybill_V1_ListCredentialsResponse {
+        try await call(Method.CredentialService.listCredentials, request, timeoutMilliseconds: timeoutMilliseconds)
+    }
+    /// CredentialService.RevokeCredential
+    public func revokeCredential(_ request: Waybill_V1_RevokeCredentialRequest, timeoutMilliseconds: UInt32? = nil) async throws -> Waybill_V1_RevokeCredentialResponse {
+        try await call(Method.CredentialService.revokeCredential, request, timeoutMilliseconds: timeoutMilliseconds)
+    }
+    /// CredentialService.RotateCredential
+    public func rotateCredential(_ request: Waybill_V1_RotateCredentialRequest, timeoutMilliseconds: UInt32? = nil) async throws -> Waybill_V1_RotateCredentialResponse {
+        try await call(Method.CredentialService.rotateCredential, request, timeoutMilliseconds: timeoutMilliseconds)
+    }
     /// ErpService.ApplyItemMaster
     public func applyItemMaster(_ request: Waybill_V1_ItemMasterMessage, timeoutMilliseconds: UInt32? = nil) async throws -> Waybill_V1_ErpMessageResult {
         try await call(Method.ErpService.applyItemMaster, request, timeoutMilliseconds: timeoutMilliseconds)

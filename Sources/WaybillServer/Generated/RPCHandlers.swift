@@ -6,6 +6,14 @@ import WaybillWire
 /// One requirement per RPC: the server implements each (the compiler names a missing one).
 /// A handler answers through `call.responder`, now or later (after the writer's commit).
 protocol RPCHandlers: Sendable {
+    /// CredentialService.CreateCredential
+    func createCredential(_ request: Waybill_V1_CreateCredentialRequest, call: Call)
+    /// CredentialService.ListCredentials
+    func listCredentials(_ request: Waybill_V1_ListCredentialsRequest, call: Call)
+    /// CredentialService.RevokeCredential
+    func revokeCredential(_ request: Waybill_V1_RevokeCredentialRequest, call: Call)
+    /// CredentialService.RotateCredential
+    func rotateCredential(_ request: Waybill_V1_RotateCredentialRequest, call: Call)
     /// ErpService.ApplyItemMaster
     func applyItemMaster(_ request: Waybill_V1_ItemMasterMessage, call: Call)
     /// ErpService.ApplyStockSnapshot
@@ -111,6 +119,10 @@ extension RPCHandlers {
     /// Path -> the handler: parses the request (INVALID_ARGUMENT when it does not) and calls it.
     static var dispatchTable: [String: RPCDispatch<Self>] {
         [
+            Method.CredentialService.createCredential: RPCDispatch { handlers, call, _ in if let request = call.parse(Waybill_V1_CreateCredentialRequest.self) { handlers.createCredential(request, call: call) } },
+            Method.CredentialService.listCredentials: RPCDispatch { handlers, call, _ in if let request = call.parse(Waybill_V1_ListCredentialsRequest.self) { handlers.listCredentials(request, call: call) } },
+            Method.CredentialService.revokeCredential: RPCDispatch { handlers, call, _ in if let request = call.parse(Waybill_V1_RevokeCredentialRequest.self) { handlers.revokeCredential(request, call: call) } },
+            Method.CredentialService.rotateCredential: RPCDispatch { handlers, call, _ in if let request = call.parse(Waybill_V1_RotateCredentialRequest.self) { handlers.rotateCredential(request, call: call) } },
             Method.ErpService.applyItemMaster: RPCDispatch { handlers, call, _ in if let request = call.parse(Waybill_V1_ItemMasterMessage.self) { handlers.applyItemMaster(request, call: call) } },
             Method.ErpService.applyStockSnapshot: RPCDispatch { handlers, call, _ in if let request = call.parse(Waybill_V1_StockSnapshotMessage.self) { handlers.applyStockSnapshot(request, call: call) } },
             Method.ErpService.applyStockDeltas: RPCDispatch { handlers, call, _ in if let request = call.parse(Waybill_V1_StockDeltaMessage.self) { handlers.applyStockDeltas(request, call: call) } },

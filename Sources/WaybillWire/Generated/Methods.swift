@@ -5,6 +5,16 @@ import WaybillProto
 
 /// Full method names, gRPC style ("/package.Service/Method"), one enum per service.
 public enum Method {
+    public enum CredentialService {
+        /// CredentialService.CreateCredential
+        public static let createCredential = "/waybill.v1.CredentialService/CreateCredential"
+        /// CredentialService.ListCredentials
+        public static let listCredentials = "/waybill.v1.CredentialService/ListCredentials"
+        /// CredentialService.RevokeCredential
+        public static let revokeCredential = "/waybill.v1.CredentialService/RevokeCredential"
+        /// CredentialService.RotateCredential
+        public static let rotateCredential = "/waybill.v1.CredentialService/RotateCredential"
+    }
     public enum ErpService {
         /// ErpService.ApplyItemMaster
         public static let applyItemMaster = "/waybill.v1.ErpService/ApplyItemMaster"
@@ -119,6 +129,10 @@ public enum Method {
 
     /// Every RPC, in proto order.
     public static let all: [RPCMethod] = [
+        RPCMethod(path: CredentialService.createCredential, request: Waybill_V1_CreateCredentialRequest.self, response: Waybill_V1_CreateCredentialResponse.self, serverStreaming: false),
+        RPCMethod(path: CredentialService.listCredentials, request: Waybill_V1_ListCredentialsRequest.self, response: Waybill_V1_ListCredentialsResponse.self, serverStreaming: false),
+        RPCMethod(path: CredentialService.revokeCredential, request: Waybill_V1_RevokeCredentialRequest.self, response: Waybill_V1_RevokeCredentialResponse.self, serverStreaming: false),
+        RPCMethod(path: CredentialService.rotateCredential, request: Waybill_V1_RotateCredentialRequest.self, response: Waybill_V1_RotateCredentialResponse.self, serverStreaming: false),
         RPCMethod(path: ErpService.applyItemMaster, request: Waybill_V1_ItemMasterMessage.self, response: Waybill_V1_ErpMessageResult.self, serverStreaming: false),
         RPCMethod(path: ErpService.applyStockSnapshot, request: Waybill_V1_StockSnapshotMessage.self, response: Waybill_V1_ErpMessageResult.self, serverStreaming: false),
         RPCMethod(path: ErpService.applyStockDeltas, request: Waybill_V1_StockDeltaMessage.self, response: Waybill_V1_ErpMessageResult.self, serverStreaming: false),
