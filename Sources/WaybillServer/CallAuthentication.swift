@@ -4,7 +4,6 @@
 // effect on connections already open. docs/SECURITY.md.
 
 import Logging
-import Metrics
 import WaybillApplication
 import WaybillCore
 import WaybillProto
@@ -30,6 +29,12 @@ extension Services {
     func authenticate(authorization: String?, certificateSubject: String?, peer: String, memo: inout TokenMemo)
         -> Result<Caller, WaybillStatusError> {
         guard configuration.authenticationRequired else { return .success(.unauthenticatedMeasurement) }
+        // A peer that failed too often waits out its window before any token is looked at.
+        let uptime = uptimeNanoseconds()
+        if let refusal = authenticationThrottle.refusal(peer: peer, now: uptime) {
+            metrics.rejected(reason: "authentication_throttled")
+            return .failure(refusal)
+        }
         let now = configuration.clock()
         let outcome: Result<Caller, AuthenticationFailure>
         if let authorization {
@@ -46,7 +51,7 @@ extension Services {
         switch outcome {
         case .success(let caller): return .success(caller)
         case .failure(let reason):
-            Counter(label: "waybill_authentication_failures_total", dimensions: [("reason", reason.rawValue)]).increment()
+            authenticationThrottle.recordFailure(peer: peer, now: uptime, reason: reason)
             logger.notice("call not authenticated", metadata: ["reason": "\(reason.rawValue)", "peer": "\(peer)"])
             return .failure(Self.unauthenticated)
         }

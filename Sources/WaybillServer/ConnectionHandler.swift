@@ -14,6 +14,7 @@ import NIOCore
 import SwiftProtobuf
 import WaybillApplication
 import WaybillProto
+import WaybillTLS
 import WaybillWire
 
 final class ConnectionHandler: ChannelDuplexHandler, CallStreamTarget {
@@ -71,8 +72,10 @@ final class ConnectionHandler: ChannelDuplexHandler, CallStreamTarget {
     private var quiescing = false
     /// The remote IP address (authentication throttling, logs).
     private var peerAddress = "unknown"
-    /// The subject common name of the client certificate a mutual-TLS connection verified.
+    /// The subject common name of the client certificate a mutual-TLS connection verified (read
+    /// at the first call: every call arrives after the handshake).
     private var certificateSubject: String?
+    private var certificateSubjectRead = false
     private var tokenMemo = TokenMemo()
 
     init(services: Services, limits: TransportLimits, batcher: ReplyBatcher, logger: Logger, metrics: ServerMetrics) {
@@ -88,7 +91,7 @@ final class ConnectionHandler: ChannelDuplexHandler, CallStreamTarget {
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         box = ConnectionBox(self, eventLoop: context.eventLoop)
-        peerAddress = context.channel.remoteAddress?.ipAddress ?? "unknown"
+        peerAddress = PeerAddress.key(context.channel.remoteAddress)
         services.outbound.handlerAdded()
     }
 
@@ -240,6 +243,12 @@ final class ConnectionHandler: ChannelDuplexHandler, CallStreamTarget {
         inFlight[key] = state
         keyOfCallID[envelope.callID] = key
         let responder = CallResponder(callID: key, connection: box!, batcher: batcher)
+        if !certificateSubjectRead {
+            certificateSubjectRead = true
+            if services.configuration.tls?.requiresClientCertificates == true {
+                certificateSubject = TLSPeerIdentity.clientCertificateCommonName(of: context.channel)
+            }
+        }
         let caller: Caller
         switch services.authenticate(authorization: envelope.metadata["authorization"], certificateSubject: certificateSubject,
                                      peer: peerAddress, memo: &tokenMemo) {

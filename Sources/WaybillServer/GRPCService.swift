@@ -3,6 +3,7 @@
 // the same answer bytes (pass-through serializers: nothing is decoded twice).
 
 import GRPCCore
+import GRPCNIOTransportHTTP2Posix
 import Logging
 import NIOCore
 import NIOPosix
@@ -10,6 +11,7 @@ import Synchronization
 import WaybillApplication
 import WaybillGRPC
 import WaybillProto
+import WaybillTLS
 import WaybillWire
 
 /// The methods answered by a server stream (the generated method table says which); every other is unary.
@@ -36,8 +38,11 @@ final class WaybillGRPCService: RegistrableRPCService {
             guard let descriptor = MethodDescriptor(waybillMethod: rpc.path) else { continue }
             router.registerHandler(forMethod: descriptor, deserializer: GRPCBytesDeserializer(), serializer: GRPCBytesSerializer()) {
                 [self] request, context in
-                try await handle(method: rpc.path, streaming: rpc.serverStreaming, request: request,
-                                 peer: Self.address(ofPeer: context.remotePeer))
+                // Under mutual TLS, the transport hands over the verified client certificate.
+                let certificate = (context.transportSpecific as? HTTP2ServerTransport.Posix.Context)?.peerCertificate
+                return try await handle(method: rpc.path, streaming: rpc.serverStreaming, request: request,
+                                 peer: PeerAddress.key(ipAddress: Self.address(ofPeer: context.remotePeer)),
+                                 certificateSubject: certificate.flatMap(TLSPeerIdentity.commonName(of:)))
             }
         }
     }
@@ -62,7 +67,8 @@ final class WaybillGRPCService: RegistrableRPCService {
         return String(rest)
     }
 
-    private func handle(method: String, streaming: Bool, request: StreamingServerRequest<[UInt8]>, peer: String) async throws
+    private func handle(method: String, streaming: Bool, request: StreamingServerRequest<[UInt8]>, peer: String,
+                        certificateSubject: String?) async throws
         -> StreamingServerResponse<[UInt8]> {
         var payload: [UInt8]?
         for try await message in request.messages {
@@ -92,7 +98,7 @@ final class WaybillGRPCService: RegistrableRPCService {
         let authorization = request.metadata[stringValues: "authorization"].first(where: { _ in true })
         var memo = TokenMemo()
         let caller: Caller
-        switch services.authenticate(authorization: authorization, certificateSubject: nil, peer: peer, memo: &memo) {
+        switch services.authenticate(authorization: authorization, certificateSubject: certificateSubject, peer: peer, memo: &memo) {
         case .success(let proven): caller = proven
         case .failure(let error):
             services.metrics.completed(method: method, code: error.code, nanoseconds: 0)

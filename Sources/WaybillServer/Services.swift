@@ -41,6 +41,8 @@ final class Services: RPCHandlers {
     let reconciliationSessions = ReconciliationSessions()
     /// Every credential: each call is authenticated against it (CallAuthentication.swift).
     let credentials: CredentialDirectory
+    /// Failed authentications per peer address (AuthenticationThrottle.swift).
+    let authenticationThrottle: AuthenticationThrottle
     private let handlers: [String: RPCDispatch<Services>] = Services.dispatchTable
 
     init(configuration: ServerConfiguration, writer: StoreWriter, reader: StoreReader, feed: ChangeFeedHub, logger: Logger,
@@ -52,6 +54,7 @@ final class Services: RPCHandlers {
         self.logger = logger
         self.metrics = metrics
         self.credentials = credentials
+        authenticationThrottle = AuthenticationThrottle(limits: configuration.transport)
         self.connectionCount = connectionCount
         self.boundPort = boundPort
         startedAt = configuration.clock()

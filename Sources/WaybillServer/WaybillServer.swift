@@ -164,6 +164,7 @@ public final class WaybillServer: Sendable {
                     try operations.addHandler(handler)
                 }
             }
+        try ExposurePolicy.check(configuration, activeCredentials: credentials.records.filter { $0.revokedAt == nil }.count, logger: logger)
         serverChannel = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
         let boundPort = serverChannel.localAddress?.port ?? configuration.port
         port = boundPort

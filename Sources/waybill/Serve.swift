@@ -62,6 +62,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "How often the TLS files are checked for replacement, in milliseconds (tlsReloadCheckIntervalMilliseconds; 0 = only on SIGHUP). SIGHUP reloads them at once.")
     var tlsReloadCheckMs: Int64 = 1_000
 
+    @Flag(help: "Allow listening on a non-loopback address without TLS, or with no credential (refused otherwise: docs/SECURITY.md).")
+    var insecure = false
+
     @OptionGroup var credentialOptions: ServeCredentialOptions
 
     func run() async throws {
@@ -107,6 +110,7 @@ struct Serve: AsyncParsableCommand {
         configuration.metricsText = { registry.emitToString() }
         if let clock { configuration.clock = try ServeClock.parse(clock) }
         configuration.tls = try serverTLS()
+        configuration.insecure = insecure
         try credentialOptions.apply(to: &configuration)
         let logger = Logger(label: "waybill")
         do {
