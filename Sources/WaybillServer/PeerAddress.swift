@@ -24,3 +24,11 @@ enum PeerAddress {
         }
     }
 }
+
+extension PeerAddress {
+    /// The same key from an address in text ("203.0.113.7", "2001:db8::1"; gRPC's remote peer).
+    static func key(ipAddress: String) -> String {
+        guard let address = try? SocketAddress(ipAddress: ipAddress, port: 0) else { return ipAddress.isEmpty ? "unknown" : ipAddress }
+        return key(address)
+    }
+}

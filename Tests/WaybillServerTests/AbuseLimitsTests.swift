@@ -3,6 +3,8 @@
 
 import Foundation
 import NIOCore
+import NIOPosix
+import Synchronization
 import Testing
 import WaybillGRPC
 import WaybillProto
@@ -168,6 +170,79 @@ struct AbuseLimitsTests {
             #expect(envelopes.first?.status.details.limitName == "connectionsPerPeerMax", "\(envelopes)")
             _ = try await grpc.call(Self.serverInfo, Waybill_V1_GetServerInfoRequest(), as: Waybill_V1_ServerInfo.self)
             await grpc.close()
+        }
+    }
+}
+
+/// A bare connection from a chosen loopback source address (Linux answers every 127.0.0.0/8 address).
+private final class SourceBoundConnection: Sendable {
+    private final class Collector: ChannelInboundHandler, Sendable {
+        typealias InboundIn = ByteBuffer
+        let bytes = Mutex<[UInt8]>([])
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            let buffer = unwrapInboundIn(data)
+            bytes.withLock { $0 += buffer.readableBytesView }
+        }
+    }
+
+    private let channel: any Channel
+    private let collector: Collector
+
+    init(from source: String, port: Int) async throws {
+        let collector = Collector()
+        self.collector = collector
+        channel = try await ClientBootstrap(group: clientGroup)
+            .bind(to: try SocketAddress(ipAddress: source, port: 0))
+            .channelInitializer { channel in channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(collector) } }
+            .connect(host: "127.0.0.1", port: port).get()
+    }
+
+    /// Sends `envelope` and waits for the final answer of its call.
+    func call(_ envelope: Waybill_V1_RequestEnvelope) async throws -> Waybill_V1_ResponseEnvelope {
+        var buffer = ByteBuffer()
+        try buffer.writeFrame(envelope)
+        try await channel.writeAndFlush(buffer).get()
+        var answer: Waybill_V1_ResponseEnvelope?
+        _ = try await eventually("the answer to call \(envelope.callID)") {
+            var received = ByteBuffer(bytes: collector.bytes.withLock { $0 })
+            while var frame = try FrameDecoder.nextFrame(&received, frameBytesMax: 64 << 20) {
+                let decoded = try Waybill_V1_ResponseEnvelope(serializedBytes: frame.readBytes(length: frame.readableBytes) ?? [])
+                if decoded.callID == envelope.callID && decoded.endOfStream { answer = decoded }
+            }
+            return answer != nil
+        }
+        guard let answer else { throw TimedOut(what: "the answer to call \(envelope.callID)") }
+        return answer
+    }
+
+    func close() async { try? await channel.close() }
+}
+
+@Suite("Authentication throttling over sockets", .timeLimit(.minutes(3)))
+struct AuthenticationThrottlingTests {
+    @Test("after authenticationFailuresPerPeerMax failures an address's calls are refused before any token is looked at; another address is not")
+    func bruteForceIsThrottled() async throws {
+        try await withServer({
+            $0.transport.authenticationFailuresPerPeerMax = 3
+            $0.transport.authenticationFailureWindowMilliseconds = 60_000
+        }) { server in
+            let guesser = try await SourceBoundConnection(from: "127.0.0.3", port: server.port)
+            for callID in UInt64(1)...3 {
+                var envelope = try AbuseLimitsTests.envelope(callID: callID)
+                envelope.metadata["authorization"] = "Bearer wbt_guess\(callID)"
+                #expect(try await guesser.call(envelope).status.code == .unauthenticated)
+            }
+            // Even the right token is not looked at now.
+            let refused = try await guesser.call(try AbuseLimitsTests.envelope(callID: 4)).status
+            #expect(refused.code == .resourceExhausted, "\(refused)")
+            #expect(refused.details.limitName == "authenticationFailuresPerPeerMax")
+            #expect(refused.details.limitValue == 3)
+            #expect(refused.details.retryAfterMs > 0 && refused.details.retryAfterMs <= 60_000)
+            // Other addresses go on.
+            let neighbour = try await SourceBoundConnection(from: "127.0.0.4", port: server.port)
+            #expect(try await neighbour.call(try AbuseLimitsTests.envelope(callID: 1)).status.code == .ok)
+            await guesser.close()
+            await neighbour.close()
         }
     }
 }
