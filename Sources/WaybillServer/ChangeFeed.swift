@@ -113,11 +113,21 @@ final class FeedSubscription: StreamCall, @unchecked Sendable {
     /// A filtered subscription's window counts the events it sent and that are not acknowledged:
     /// its client cannot acknowledge the events it never saw, so offsets would stall the window.
     private var unacknowledgedVisible = CircularBuffer<UInt64>()
+    /// A filtered subscription stores, for its client, the acknowledgement of the events it passed
+    /// without sending (its client cannot acknowledge what it never saw, and the consumer would
+    /// hold back outbox pruning for everyone): once every event it sent is acknowledged and it is
+    /// `invisibleAcknowledgementLagEventsMax` or more past the stored acknowledgement.
+    private let acknowledgeInvisible: (@Sendable (UInt64) -> Void)?
+    private let invisibleAcknowledgementLagEventsMax: UInt64
+    private var invisibleAcknowledgedOffset: UInt64 = 0
 
     init(consumer: String, visibleChannels: Set<String>? = nil, callID: UInt64, from offset: UInt64, acknowledged: UInt64, window: UInt64,
-         eventsPerFrame: Int, box: ConnectionBox, hub: ChangeFeedHub, metrics: ServerMetrics) {
+         eventsPerFrame: Int, box: ConnectionBox, hub: ChangeFeedHub, metrics: ServerMetrics,
+         invisibleAcknowledgementLagEventsMax: Int = 1_024, acknowledgeInvisible: (@Sendable (UInt64) -> Void)? = nil) {
         self.consumer = consumer
         self.visibleChannels = visibleChannels
+        self.invisibleAcknowledgementLagEventsMax = UInt64(max(1, invisibleAcknowledgementLagEventsMax))
+        self.acknowledgeInvisible = acknowledgeInvisible
         self.callID = callID
         nextOffset = offset
         acknowledgedOffset = acknowledged
@@ -147,6 +157,7 @@ final class FeedSubscription: StreamCall, @unchecked Sendable {
         eventLoop.execute {
             if offset > self.acknowledgedOffset { self.acknowledgedOffset = offset }
             while let first = self.unacknowledgedVisible.first, first <= offset { self.unacknowledgedVisible.removeFirst() }
+            self.acknowledgePassedIfDue()
             self.schedulePump()
         }
     }
@@ -231,6 +242,7 @@ final class FeedSubscription: StreamCall, @unchecked Sendable {
         }
         if visible.isEmpty {
             nextOffset = through + 1
+            acknowledgePassedIfDue()
             return
         }
         let before = nextOffset
@@ -239,6 +251,15 @@ final class FeedSubscription: StreamCall, @unchecked Sendable {
         for event in visible where event.offset < nextOffset { unacknowledgedVisible.append(event.offset) }
         // Everything up to `through` was looked at; a frame cut short by frameBytesMax resumes at its end.
         if nextOffset > visible.last!.offset { nextOffset = through + 1 }
+    }
+
+    private func acknowledgePassedIfDue() {
+        guard let acknowledgeInvisible, visibleChannels != nil, unacknowledgedVisible.isEmpty, nextOffset > 0 else { return }
+        let passed = nextOffset - 1
+        let stored = max(acknowledgedOffset, invisibleAcknowledgedOffset)
+        guard passed > stored, passed - stored >= invisibleAcknowledgementLagEventsMax else { return }
+        invisibleAcknowledgedOffset = passed
+        acknowledgeInvisible(passed)
     }
 
     /// The channel of an order event read back from SQLite ("" for other events).

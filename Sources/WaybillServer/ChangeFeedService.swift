@@ -50,6 +50,13 @@ extension Services {
         })
     }
 
+    /// Stores the acknowledgement a filtered subscription makes for the events its client may not see.
+    func acknowledgePassed(consumer: String, offset: UInt64) {
+        writer.submit(Job(kind: "AcknowledgePassed", { context in try context.advanceAcknowledgement(consumer: consumer, to: offset) }) { result in
+            if case .success(true) = result { self.feed.acknowledged(consumer: consumer, offset: offset) }
+        })
+    }
+
     static func subscriptionsExhausted(_ limit: Int) -> WaybillStatusError {
         var error = WaybillStatusError.limit(.resourceExhausted, name: "subscriptionsMax", value: limit, "too many open subscriptions")
         error.details.retryAfterMs = 1_000
@@ -127,7 +134,9 @@ extension Services {
                     let subscription = FeedSubscription(consumer: request.consumer, visibleChannels: FeedConsumerRules.visibleChannels(caller),
                                                         callID: call.callID, from: start,
                                                         acknowledged: acknowledged, window: window, eventsPerFrame: perFrame,
-                                                        box: box, hub: self.feed, metrics: self.metrics)
+                                                        box: box, hub: self.feed, metrics: self.metrics,
+                                                        invisibleAcknowledgementLagEventsMax: self.transport.filteredAcknowledgementLagEventsMax,
+                                                        acknowledgeInvisible: { offset in self.acknowledgePassed(consumer: request.consumer, offset: offset) })
                     guard self.feed.add(subscription, subscriptionsMax: self.transport.subscriptionsMax) else {
                         self.metrics.rejected(reason: "subscriptionsMax")
                         connection.finish(callID: call.callID, response: .failure(Self.subscriptionsExhausted(self.transport.subscriptionsMax)))

@@ -44,6 +44,17 @@ extension WriteContext {
         }
     }
 
+    /// Moves an existing consumer's acknowledged offset forward (never back, never creating one: a
+    /// consumer deleted meanwhile stays deleted). Whether it moved.
+    @discardableResult
+    public func advanceAcknowledgement(consumer name: String, to offset: UInt64) throws -> Bool {
+        try withDatabase { db in
+            try db.execute(sql: "UPDATE consumers SET acknowledged_offset = ?, acknowledged_at = ? WHERE name = ? AND acknowledged_offset < ?",
+                           arguments: [Int64(offset), now.millisecondsSinceEpoch, name, Int64(offset)])
+            return db.changesCount > 0
+        }
+    }
+
     /// Registers `name` for `credentialID` if new (or takes over one without an owner) and moves its
     /// acknowledged offset forward (never back). The caller has checked that it may.
     @discardableResult

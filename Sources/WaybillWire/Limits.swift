@@ -45,6 +45,10 @@ public struct TransportLimits: Hashable, Sendable {
     /// Change-feed consumers one credential may own (each holds back outbox pruning until it
     /// acknowledges, so an unbounded number would let one caller stop retention for everyone).
     public var consumersPerCredentialMax = 8
+    /// A filtered subscription (a channel caller's) acknowledges for its client the events it
+    /// passed without sending, once it is this many past the stored acknowledgement and its client
+    /// has acknowledged everything it was sent: such a consumer never holds back pruning by more.
+    public var filteredAcknowledgementLagEventsMax = 1_024
     /// Metadata entries on one call (frames: RequestEnvelope.metadata; gRPC: custom headers).
     public var metadataEntriesMax = 16
     /// Bytes of one metadata key.
@@ -88,6 +92,8 @@ public struct TransportLimits: Hashable, Sendable {
             ("eventsPerFrameMax", Int64(eventsPerFrameMax), "events per change-feed frame"),
             ("subscriptionsMax", Int64(subscriptionsMax), "open change-feed subscriptions"),
             ("consumersPerCredentialMax", Int64(consumersPerCredentialMax), "change-feed consumers one credential may own"),
+            ("filteredAcknowledgementLagEventsMax", Int64(filteredAcknowledgementLagEventsMax),
+             "events a filtered subscription passes unseen before acknowledging them for its client"),
             ("metadataEntriesMax", Int64(metadataEntriesMax), "metadata entries per call"),
             ("metadataKeyBytesMax", Int64(metadataKeyBytesMax), "bytes of a metadata key"),
             ("metadataValueBytesMax", Int64(metadataValueBytesMax), "bytes of a metadata value"),

@@ -91,6 +91,39 @@ struct FeedOwnershipTests {
         }
     }
 
+    @Test("a channel consumer's stored acknowledgement follows the events it passed unseen, but never passes an event it was sent and has not acknowledged")
+    func filteredConsumersDoNotHoldBackPruning() async throws {
+        try await withServer({ $0.transport.filteredAcknowledgementLagEventsMax = 1 }) { server in
+            let admin = try await server.client()
+            try await admin.loadFixtureNetwork()
+            let webClient = try await server.client(as: TestCredentials.web)
+            let web = try FeedCollector.subscribe(webClient, consumer: "web-quiet")
+            func stored() async throws -> UInt64 {
+                try await admin.feedInfo().consumers.first { $0.consumer == "web-quiet" }?.acknowledgedOffset ?? 0
+            }
+            // Only other channels' orders: the consumer's acknowledgement follows the head.
+            _ = try await admin.captureOrder(Fixture.order("QUIET-m1", channel: .marketplace))
+            var head = try await admin.feedInfo().headOffset
+            #expect(await eventually("the passed events acknowledged") { (try? await stored()) == head })
+            // A web order is sent and not acknowledged: later invisible events do not move the stored
+            // acknowledgement past it.
+            let mine = try await admin.captureOrder(Fixture.order("QUIET-w1", channel: .web))
+            let sent = try await web.waitForEvents(1)
+            _ = try await admin.captureOrder(Fixture.order("QUIET-m2", channel: .marketplace))
+            head = try await admin.feedInfo().headOffset
+            #expect(sent.allSatisfy { $0.orderID == mine.order.orderID })
+            let firstSent = try #require(sent.first?.offset)
+            #expect(try await stored() < firstSent, "not past an unacknowledged event it was sent")
+            // Once the client acknowledges what it saw, the rest follows.
+            #expect(await eventually("the acknowledgement to reach the head") {
+                if let last = web.events.last?.offset { _ = try? await webClient.acknowledge(consumer: "web-quiet", offset: last) }
+                return (try? await stored()) == head
+            })
+            #expect(web.events.allSatisfy { $0.orderID == mine.order.orderID })
+            web.cancel()
+        }
+    }
+
     @Test("a channel caller's subscription carries only its channels' orders, from memory and read back from SQLite",
           arguments: [false, true])
     func channelSubscriptionsAreFiltered(readBack: Bool) async throws {
