@@ -70,15 +70,11 @@ final class WaybillGRPCService: RegistrableRPCService {
     private func handle(method: String, streaming: Bool, request: StreamingServerRequest<[UInt8]>, peer: String,
                         certificateSubject: String?) async throws
         -> StreamingServerResponse<[UInt8]> {
-        var payload: [UInt8]?
-        for try await message in request.messages {
-            guard payload == nil else {
-                return StreamingServerResponse(error: WaybillStatusError(.invalidArgument, "\(method) takes one request message").rpcError)
-            }
-            payload = message
-        }
-        guard let payload else {
-            return StreamingServerResponse(error: WaybillStatusError(.invalidArgument, "\(method): no request message").rpcError)
+        let payload: [UInt8]
+        switch try await GRPCRequestMessage.read(request.messages, method: method,
+                                                 timeoutMilliseconds: services.transport.frameCompletionTimeoutMilliseconds) {
+        case .success(let message): payload = message
+        case .failure(let error): return StreamingServerResponse(error: error.rpcError)
         }
         let frameBytesMax = services.transport.frameBytesMax
         if payload.count > frameBytesMax {

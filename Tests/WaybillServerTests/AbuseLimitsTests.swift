@@ -2,6 +2,8 @@
 // partial frame, connections per peer address, and metric labels of unknown methods.
 
 import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2Posix
 import NIOCore
 import NIOPosix
 import Synchronization
@@ -113,6 +115,49 @@ struct AbuseLimitsTests {
             #expect(envelopes.first?.status.details.limitName == "frameCompletionTimeoutMilliseconds")
             #expect(envelopes.first?.status.details.limitValue == 1_000)
             _ = try await normal.serverInfo()
+        }
+    }
+
+    @Test("a gRPC call whose request message never completes is refused at frameCompletionTimeoutMilliseconds; the connection goes on")
+    func slowGRPCRequest() async throws {
+        try await withServer({ $0.grpcPort = 0; $0.transport.frameCompletionTimeoutMilliseconds = 500 }) { server in
+            let port = try #require(server.server.grpcPort)
+            let transport = try HTTP2ClientTransport.Posix(target: .ipv4(address: "127.0.0.1", port: port), transportSecurity: .plaintext,
+                                                           config: .defaults, serviceConfig: ServiceConfig(), eventLoopGroup: clientGroup)
+            let client = GRPCClient(transport: transport)
+            let connections = Task { try? await client.runConnections() }
+            defer { connections.cancel() }
+            var metadata = Metadata()
+            metadata.addString("Bearer " + TestCredentials.admin.token, forKey: "authorization")
+            let descriptor = try #require(MethodDescriptor(waybillMethod: Self.serverInfo))
+            // The request stream stays open and sends nothing (a client holding a stream slot).
+            let silent = StreamingClientRequest<[UInt8]>(metadata: metadata) { _ in try await Task.sleep(for: .seconds(30)) }
+            let started = ContinuousClock.now
+            var refusal: WaybillStatusError?
+            do {
+                try await client.bidirectionalStreaming(request: silent, descriptor: descriptor, serializer: GRPCBytesSerializer(),
+                                                        deserializer: GRPCBytesDeserializer(), options: .defaults) { response in
+                    for try await _ in response.messages {}
+                }
+            } catch let error as RPCError {
+                refusal = WaybillStatusError(error)
+            }
+            let elapsed = ContinuousClock.now - started
+            #expect(refusal?.code == .resourceExhausted, "\(String(describing: refusal))")
+            #expect(refusal?.details.limitName == "frameCompletionTimeoutMilliseconds")
+            #expect(elapsed >= .milliseconds(500) && elapsed < .seconds(25), "\(elapsed)")
+            // A complete request on the same client is answered.
+            let whole = StreamingClientRequest<[UInt8]>(metadata: metadata) { writer in
+                try await writer.write(try Waybill_V1_GetServerInfoRequest().serializedBytes())
+            }
+            let answered = try await client.bidirectionalStreaming(request: whole, descriptor: descriptor, serializer: GRPCBytesSerializer(),
+                                                                   deserializer: GRPCBytesDeserializer(), options: .defaults) { response in
+                var count = 0
+                for try await _ in response.messages { count += 1 }
+                return count
+            }
+            #expect(answered == 1)
+            client.beginGracefulShutdown()
         }
     }
 
