@@ -32,6 +32,9 @@ struct TLSHandshakeBench: AsyncParsableCommand {
         var plaintextConnectsPerSecond: [Double]
         var medianTLSHandshakesPerSecond: Double
         var medianPlaintextConnectsPerSecond: Double
+        /// Process CPU (client and server together: one process) per connection, median of the rounds.
+        var tlsCPUMicrosecondsPerHandshake: Double
+        var plaintextCPUMicrosecondsPerConnect: Double
         var failures: Int
     }
 
@@ -63,18 +66,21 @@ struct TLSHandshakeBench: AsyncParsableCommand {
         let plaintextServer = try await WaybillServer.start(configuration: configuration, logger: Logger(label: "bench"))
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         var tlsRates: [Double] = [], plaintextRates: [Double] = []
+        var tlsCPU: [Double] = [], plaintextCPU: [Double] = []
         var failures = 0
         // Warm-up: contexts built, code paths hot.
         _ = await connectLoop(port: tlsServer.port, tls: clientTLS, group: group, seconds: 1)
         for round in 0..<repeats {
             for variant in round % 2 == 0 ? [false, true] : [true, false] {
+                let cpuBefore = processCPUNanoseconds()
                 let result = await connectLoop(port: variant ? tlsServer.port : plaintextServer.port, tls: variant ? clientTLS : nil,
                                                group: group, seconds: seconds)
                 failures += result.failures
                 let rate = Double(result.connections) / result.elapsedSeconds
-                if variant { tlsRates.append(rate) } else { plaintextRates.append(rate) }
-                print(String(format: "round %d %@: %.0f connections/s (%d in %.1f s, %d failed)", round + 1, variant ? "TLS" : "plaintext",
-                             rate, result.connections, result.elapsedSeconds, result.failures))
+                let cpu = Double(processCPUNanoseconds() - cpuBefore) / 1_000 / Double(max(1, result.connections))
+                if variant { tlsRates.append(rate); tlsCPU.append(cpu) } else { plaintextRates.append(rate); plaintextCPU.append(cpu) }
+                print(String(format: "round %d %@: %.0f connections/s (%d in %.1f s, %d failed), %.0f µs of process CPU each",
+                             round + 1, variant ? "TLS" : "plaintext", rate, result.connections, result.elapsedSeconds, result.failures, cpu))
             }
         }
         await tlsServer.shutdown()
@@ -82,10 +88,12 @@ struct TLSHandshakeBench: AsyncParsableCommand {
         try? await group.shutdownGracefully()
         let report = Report(seconds: seconds, concurrency: concurrency, mutualTLS: mutual, tlsHandshakesPerSecond: tlsRates,
                             plaintextConnectsPerSecond: plaintextRates, medianTLSHandshakesPerSecond: median(tlsRates),
-                            medianPlaintextConnectsPerSecond: median(plaintextRates), failures: failures)
-        print(String(format: "TLS handshakes: median %.0f/s (%@); plaintext connects: median %.0f/s; %d concurrent, %@, %d failures",
+                            medianPlaintextConnectsPerSecond: median(plaintextRates), tlsCPUMicrosecondsPerHandshake: median(tlsCPU),
+                            plaintextCPUMicrosecondsPerConnect: median(plaintextCPU), failures: failures)
+        print(String(format: "TLS handshakes: median %.0f/s (%@), %.0f µs CPU each; plaintext connects: median %.0f/s, %.0f µs CPU each; %d concurrent, %@, %d failures",
                      report.medianTLSHandshakesPerSecond, tlsRates.map { String(format: "%.0f", $0) }.joined(separator: ", "),
-                     report.medianPlaintextConnectsPerSecond, concurrency, mutual ? "mutual TLS" : "server certificate only", failures))
+                     report.tlsCPUMicrosecondsPerHandshake, report.medianPlaintextConnectsPerSecond, report.plaintextCPUMicrosecondsPerConnect,
+                     concurrency, mutual ? "mutual TLS" : "server certificate only", failures))
         if let json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]

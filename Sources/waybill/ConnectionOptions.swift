@@ -90,14 +90,14 @@ struct ConnectionOptions: ParsableArguments {
         do {
             try TLSFiles.checkPrivateKeyPermissions(path)
         } catch let error as TLSConfigurationError where error.kind == .keyPermissions {
-            throw ValidationError("\(source) \(path): others may read it; make it owner-only (chmod 600 \(path))")
+            throw CLIError("\(source) \(path): others may read it; make it owner-only (chmod 600 \(path))")
         } catch {
-            throw ValidationError("\(source) \(path): cannot read it")
+            throw CLIError("\(source) \(path): cannot read it")
         }
-        guard let data = FileManager.default.contents(atPath: path) else { throw ValidationError("\(source) \(path): cannot read it") }
+        guard let data = FileManager.default.contents(atPath: path) else { throw CLIError("\(source) \(path): cannot read it") }
         guard data.count <= tokenFileBytesMax, let text = String(data: data, encoding: .utf8)?.trimmingCharacters(in: .whitespacesAndNewlines),
               !text.isEmpty, !text.contains(where: \.isWhitespace) else {
-            throw ValidationError("\(source) \(path): expected one token on one line")
+            throw CLIError("\(source) \(path): expected one token on one line")
         }
         return text
     }
