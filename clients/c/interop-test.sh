@@ -1,12 +1,22 @@
 #!/usr/bin/env bash
-# Interop test: the C client against a real Waybill server and the Swift CLI.
+# Interop test: the C client against a real Waybill server and the Swift CLI, over TLS, with
+# authenticated callers.
 #   1. builds libwaybill and waybill-c, and the Swift package (swift build)
-#   2. starts `waybill serve` on a free loopback port with a fresh database
-#   3. captures an order with waybill-c, reads it back with `waybill call get-order`
-#      (protobuf JSON) and compares the fields
+#   2. makes a throwaway CA and a server certificate for 127.0.0.1 (test/make-certs.sh,
+#      openssl), credentials (a web channel one with `waybill clients add`, the others in a
+#      --credentials-file: admin, marketplace channel, erp), and starts `waybill serve` with
+#      TLS on a free loopback port with a fresh database
+#   3. captures an order with waybill-c (web token), reads it back with `waybill call
+#      get-order` (protobuf JSON) and compares the fields
 #   4. captures an order with `waybill call capture-order` (protobuf JSON file), reads it
 #      back with waybill-c and compares the fields
-#   5. checks waybill-c availability and subscribe against the same server
+#   5. checks waybill-c availability and subscribe (erp token) against the same server
+#   6. security: another CA's bundle is refused (certificate not verified), no token is
+#      UNAUTHENTICATED, another channel's order is NOT_FOUND, plaintext to the TLS port fails,
+#      a channel token may not load the network (PERMISSION_DENIED)
+#   7. mutual TLS (the server restarted with --tls-client-ca): a client certificate whose subject
+#      a credential names (`clients add --certificate-subject`) reads that channel's order with no
+#      token; no certificate, or one of another CA, is refused. No output holds a token
 # Environment: WAYBILL_BIN  the waybill binary to use (default: swift build, then
 #                           .build/debug/waybill); skips swift build when set
 #              PORT         the port to listen on (default: a free one)
@@ -19,6 +29,8 @@ say() { printf '==> %s\n' "$*"; }
 die() { printf 'interop: %s\n' "$*" >&2; exit 1; }
 
 command -v jq >/dev/null || die "jq is required (apt-get install jq)"
+# Every run names its credential and CA; the caller's own must not leak in.
+unset WAYBILL_TOKEN WAYBILL_TOKEN_FILE WAYBILL_TLS_CA
 
 say "building the C client"
 make -C "$here" build/libwaybill.a build/waybill-c >/dev/null || die "make failed in $here"
@@ -52,20 +64,49 @@ if [ -z "${PORT:-}" ]; then
 fi
 server="127.0.0.1:$PORT"
 
-say "starting $bin serve on $server"
-(cd "$root" && exec "$bin" serve --db "$TMP/db.sqlite" --listen "$server" --admin-listen 127.0.0.1:0) >"$TMP/server.log" 2>&1 &
-server_pid=$!
-for _ in $(seq 1 100); do
-    if ! kill -0 "$server_pid" 2>/dev/null; then
-        server_pid=""
-        failures=1
-        sed 's/^/    /' "$TMP/server.log" >&2
-        die "the server exited before listening on $server"
-    fi
-    (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break
-    sleep 0.2
-done
-(exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null || { failures=1; die "the server is not listening on $server after 20 s"; }
+say "certificates (openssl) and credentials"
+sh "$here/test/make-certs.sh" "$TMP/certs" || die "could not make certificates (is openssl installed?)"
+ca="$TMP/certs/ca.pem"
+token() { printf 'wbt_%s\n' "$(head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')"; }
+umask 077
+token >"$TMP/admin.token"
+token >"$TMP/marketplace.token"
+token >"$TMP/erp.token"
+cat >"$TMP/credentials.json" <<EOF
+[{"name": "c-admin", "role": "admin", "token": "$(cat "$TMP/admin.token")"},
+ {"name": "c-marketplace", "role": "channel", "channels": ["marketplace"], "token": "$(cat "$TMP/marketplace.token")"},
+ {"name": "c-erp", "role": "erp", "token": "$(cat "$TMP/erp.token")"}]
+EOF
+umask 022
+
+start_server() { # LOG EXTRA_SERVE_ARGS... : TLS, the credentials file, the database above
+    local log=$1
+    shift
+    (cd "$root" && exec "$bin" serve --db "$TMP/db.sqlite" --listen "$server" --admin-listen 127.0.0.1:0 \
+        --tls-cert "$TMP/certs/server.pem" --tls-key "$TMP/certs/server.key" \
+        --credentials-file "$TMP/credentials.json" "$@") >"$log" 2>&1 &
+    server_pid=$!
+    for _ in $(seq 1 100); do
+        if ! kill -0 "$server_pid" 2>/dev/null; then
+            server_pid=""
+            failures=1
+            sed 's/^/    /' "$log" >&2
+            die "the server exited before listening on $server"
+        fi
+        (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && return 0
+        sleep 0.2
+    done
+    failures=1
+    die "the server is not listening on $server after 20 s"
+}
+stop_server() {
+    kill "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+    server_pid=""
+}
+
+say "starting $bin serve on $server (TLS)"
+start_server "$TMP/server.log"
 
 check() { # NAME EXPECTED ACTUAL
     if [ "$2" == "$3" ]; then
@@ -85,9 +126,35 @@ run() { # OUTFILE COMMAND... ; fails the test when the command fails
         die "stopping"
     fi
 }
+refused() { # OUTFILE COMMAND... ; the command must fail; its stderr is in OUTFILE.err
+    local out=$1
+    shift
+    if "$@" >"$out" 2>"$out.err"; then
+        failures=$((failures + 1))
+        printf '    FAIL  %s succeeded, expected a refusal\n' "$*" >&2
+    fi
+}
+code_of() { sed -n 's/^\([A-Z_]*\): .*/\1/p' "$1" | head -n1; } # the status name waybill-c printed
+# The CLIs over TLS as one credential: waybill-c and the Swift CLI, token from a file.
+c_as() { local who=$1; shift; "$cli" --server "$server" --tls-ca "$ca" --token-file "$TMP/$who.token" "$@"; }
+swift_as() { local who=$1; shift; "$bin" call "$@" --server "$server" --tls-ca "$ca" --token-file "$TMP/$who.token"; }
+
+# The web channel's credential through the CLI, into the running server's database (the
+# server picks credential changes up within a second): it prints the token alone.
+umask 077
+"$bin" clients add c-web --role channel --channels web --database "$TMP/db.sqlite" >"$TMP/web.token" 2>"$TMP/clients.err" ||
+    { failures=1; cat "$TMP/clients.err" >&2; die "waybill clients add failed"; }
+umask 022
+[ "$(wc -l <"$TMP/web.token")" -eq 1 ] || { failures=1; die "waybill clients add printed more than the token"; }
+for _ in $(seq 1 50); do # until the server knows it: W-0 is then NOT_FOUND, not UNAUTHENTICATED
+    c_as web get-order W-0 >/dev/null 2>"$TMP/web-ready.err" || true
+    grep -q '^NOT_FOUND' "$TMP/web-ready.err" && break
+    sleep 0.2
+done
+grep -q '^NOT_FOUND' "$TMP/web-ready.err" || { failures=1; cat "$TMP/web-ready.err" >&2; die "the server did not take the new credential within 10 s"; }
 
 # A server without a network refuses captures (nothing could serve them).
-run "$TMP/load.json" "$bin" call load-network "$root/examples/network.json" --server "$server"
+run "$TMP/load.json" swift_as admin load-network "$root/examples/network.json"
 
 # ---- 1. capture from C, read back with the Swift CLI ----
 say "capture-order from C"
@@ -105,13 +172,13 @@ ship_to.longitude = -73.9972
 line = 1 TSHIRT-BLK-M 2 1999 USD
 line = 2 MUG-CERAMIC 1 500 USD
 EOF
-run "$TMP/c-capture.out" "$cli" --server "$server" --client-id interop-c capture-order "$TMP/order.txt"
+run "$TMP/c-capture.out" c_as web --client-id interop-c capture-order "$TMP/order.txt"
 c_order=$(sed -n 's/^order \(W-[^ ]*\)$/\1/p' "$TMP/c-capture.out" | head -n1)
 [ -n "$c_order" ] || { failures=1; cat "$TMP/c-capture.out" >&2; die "no order id in waybill-c output"; }
 echo "    captured $c_order"
 
 say "get-order $c_order with the Swift CLI"
-run "$TMP/swift-get.json" "$bin" call get-order "$c_order" --server "$server"
+run "$TMP/swift-get.json" swift_as web get-order "$c_order"
 j() { jq -r "$1" "$TMP/swift-get.json"; }
 check orderId "$c_order" "$(j '.orderId')"
 check channel CHANNEL_WEB "$(j '.channel')"
@@ -133,20 +200,20 @@ cat >"$TMP/order.json" <<'EOF'
  "lines":[{"lineId":"1","sku":"TSHIRT-BLK-M","quantity":2,"unitPrice":{"minorUnits":1999,"currency":"USD"}},
           {"lineId":"2","sku":"LAMP-DESK","quantity":3,"unitPrice":{"minorUnits":250,"currency":"USD"}}]}
 EOF
-run "$TMP/swift-capture.json" "$bin" call capture-order "$TMP/order.json" --server "$server"
+run "$TMP/swift-capture.json" swift_as web capture-order "$TMP/order.json"
 s_order=$(jq -r '.order.orderId // .orderId // empty' "$TMP/swift-capture.json")
 [ -n "$s_order" ] || { failures=1; cat "$TMP/swift-capture.json" >&2; die "no order id in the Swift CLI output"; }
 echo "    captured $s_order"
 
 say "get-order $s_order from C"
-run "$TMP/c-get.out" "$cli" --server "$server" get-order "$s_order"
+run "$TMP/c-get.out" c_as web get-order "$s_order"
 field() { sed -n "s/^  $1  *//p" "$TMP/c-get.out" | head -n1; }
 check orderId "$s_order" "$(sed -n 's/^order //p' "$TMP/c-get.out")"
 check channel WEB "$(field channel)"
 check externalOrderId swift-interop-1 "$(field 'external id')"
 check shipTo "New York NY 10001 US" "$(field 'ship to')"
 # No coordinates were sent: routed from the city's centroid, and the order says so.
-run "$TMP/swift-get-2.json" "$bin" call get-order "$s_order" --server "$server"
+run "$TMP/swift-get-2.json" swift_as web get-order "$s_order"
 check routedFrom "destination approximated from city centroid New York City, NY" \
     "$(jq -r '.routingDecisions[0].destinationApproximation' "$TMP/swift-get-2.json")"
 check lines "1 TSHIRT-BLK-M 2 19.99 USD;2 LAMP-DESK 3 2.50 USD" \
@@ -158,19 +225,69 @@ check "status (Swift)" ORDER_STATUS_ALLOCATED "$(jq -r '.status' "$TMP/swift-get
 
 # ---- 3. the rest of the C surface against the real server ----
 say "availability and change feed from C"
-run "$TMP/c-avail.out" "$cli" --server "$server" availability TSHIRT-BLK-M LAMP-DESK
+run "$TMP/c-avail.out" c_as web availability TSHIRT-BLK-M LAMP-DESK
 # Opening stock of examples/network.json: 500 TSHIRT-BLK-M at DC-NEWARK, 200 LAMP-DESK at VENDOR-ATL.
 check "on hand TSHIRT-BLK-M@DC-NEWARK" 500 \
     "$(awk '$1 == "TSHIRT-BLK-M" && $2 == "DC-NEWARK" { print $5 }' "$TMP/c-avail.out")"
 check "on hand LAMP-DESK@VENDOR-ATL" 200 "$(awk '$1 == "LAMP-DESK" && $2 == "VENDOR-ATL" { print $5 }' "$TMP/c-avail.out")"
-run "$TMP/c-feed.out" timeout 60 "$cli" --server "$server" subscribe interop-c --from 1 --count 2
+run "$TMP/c-feed.out" timeout 60 "$cli" --server "$server" --tls-ca "$ca" --token-file "$TMP/erp.token" \
+    subscribe interop-c --from 1 --count 2
 check "first event offset" 1 "$(awk 'NR == 1 { print $1 }' "$TMP/c-feed.out")"
 # LoadNetwork writes items before opening stock: the feed starts with the first item's upsert.
 check "first event type" item.upserted "$(awk 'NR == 1 { print $2 }' "$TMP/c-feed.out")"
 check "events printed" 2 "$(wc -l <"$TMP/c-feed.out" | tr -d ' ')"
 
+# ---- 4. security: TLS verification, authentication, roles and channel scopes ----
+say "security from C"
+refused "$TMP/wrong-ca.out" "$cli" --server "$server" --tls-ca "$TMP/certs/other-ca.pem" \
+    --token-file "$TMP/web.token" get-order "$c_order"
+check "another CA's bundle" \
+    "UNAVAILABLE: TLS handshake with $server failed: server certificate not verified: unable to get local issuer certificate" \
+    "$(head -n1 "$TMP/wrong-ca.out.err")"
+refused "$TMP/no-token.out" env -u WAYBILL_TOKEN "$cli" --server "$server" --tls-ca "$ca" get-order "$c_order"
+check "no token" UNAUTHENTICATED "$(code_of "$TMP/no-token.out.err")"
+check "no token: the refusal names no order" "" "$(grep -o "$c_order" "$TMP/no-token.out.err" || true)"
+refused "$TMP/other-channel.out" c_as marketplace get-order "$c_order"
+refused "$TMP/missing.out" c_as marketplace get-order W-99999999
+check "another channel's order" NOT_FOUND "$(code_of "$TMP/other-channel.out.err")"
+check "another channel's order reads as a missing one" "$(sed "s/W-99999999/ID/" "$TMP/missing.out.err")" \
+    "$(sed "s/$c_order/ID/" "$TMP/other-channel.out.err")"
+refused "$TMP/role.out" swift_as web load-network "$root/examples/network.json"
+check "a channel token loading the network is PERMISSION_DENIED" yes \
+    "$(grep -q PERMISSION_DENIED "$TMP/role.out" "$TMP/role.out.err" && echo yes || echo no)"
+refused "$TMP/plaintext.out" "$cli" --server "$server" --timeout 3000 availability TSHIRT-BLK-M
+check "plaintext to the TLS port" UNAVAILABLE "$(code_of "$TMP/plaintext.out.err")"
+# ---- 5. mutual TLS: the client certificate proves the credential ----
+say "mutual TLS from C"
+stop_server
+umask 077
+"$bin" clients add c-web-device --role channel --channels web --certificate-subject test-client \
+    --database "$TMP/db.sqlite" >"$TMP/device.token" 2>"$TMP/clients.err" ||
+    { failures=1; cat "$TMP/clients.err" >&2; die "waybill clients add --certificate-subject failed"; }
+umask 022
+start_server "$TMP/server-mtls.log" --tls-client-ca "$ca"
+run "$TMP/mtls-get.out" env -u WAYBILL_TOKEN "$cli" --server "$server" --tls-ca "$ca" \
+    --tls-cert "$TMP/certs/client.pem" --tls-key "$TMP/certs/client.key" get-order "$c_order"
+check "a web device's certificate reads the web order" "$c_order" "$(sed -n 's/^order //p' "$TMP/mtls-get.out")"
+refused "$TMP/mtls-none.out" c_as web get-order "$c_order"
+check "no client certificate" UNAVAILABLE "$(code_of "$TMP/mtls-none.out.err")"
+refused "$TMP/mtls-other.out" "$cli" --server "$server" --tls-ca "$ca" --tls-cert "$TMP/certs/other-client.pem" \
+    --tls-key "$TMP/certs/other-client.key" --token-file "$TMP/web.token" get-order "$c_order"
+check "a client certificate of another CA" UNAVAILABLE "$(code_of "$TMP/mtls-other.out.err")"
+stop_server
+
+# No output of any command, and not the server's log, holds a token.
+for who in web admin marketplace erp device; do
+    outputs=$(ls "$TMP"/*.out "$TMP"/*.err "$TMP"/*.json "$TMP"/server*.log | grep -v '/credentials\.json$')
+    # shellcheck disable=SC2086 # one path per line, no spaces in $TMP's names
+    if grep -qF "$(cat "$TMP/$who.token")" $outputs; then
+        printf '    FAIL  the %s token appears in an output or the server log\n' "$who" >&2
+        failures=$((failures + 1))
+    fi
+done
+
 if [ "$failures" -ne 0 ]; then
     echo "interop: $failures mismatches" >&2
     exit 1
 fi
-say "interop: all fields match"
+say "interop: all fields match, and the server refused what it must"
