@@ -15,6 +15,7 @@ import WaybillFaultInjection
 import WaybillGRPC
 import WaybillProto
 import WaybillServer
+import WaybillSimulator
 import WaybillStore
 import WaybillWire
 
@@ -228,12 +229,16 @@ struct CaptureBench: AsyncParsableCommand {
     @Option(help: "Benchmark hook: microseconds of delay added to every write, through WaybillFaultInjection's WriteDelay (proves load-regression checks catch a slower write path).") var injectWriteDelayMicroseconds = 0
     @Option(help: "Throughput run over Waybill's frames, standard gRPC (HTTP/2, docs/GRPC.md), or both (each round: frames, then gRPC, same server and sizes).") var transport: BenchTransport = .frames
 
+    @Option(help: "Security of the embedded server: on (TLS with a throwaway CA + bearer-token authentication, as deployed), off (plaintext without authentication: a server setting no `waybill serve` flag reaches), or ab (both in every round, interleaved, for what security costs).")
+    var security: BenchSecurityMode = .on
+
     struct Report: Codable {
         var orders: Int
         var lines: Int
         var reservations: Bool
         var ceilingOrdersPerSecond: [Double]
         var commitMilliseconds: [Double]
+        /// The secured server's (or, with --security off, the plaintext one's) throughput per round.
         var captureOrdersPerSecond: [Double]
         var transport: String?
         var grpcCaptureOrdersPerSecond: [Double]?
@@ -242,6 +247,24 @@ struct CaptureBench: AsyncParsableCommand {
         var openLoop: LatencySummary?
         var residentMegabytesBefore: Double
         var residentMegabytesAfter: Double
+        /// on, off or ab.
+        var security: String?
+        /// Process CPU per order (all threads: server, writer, load generator) of each round's measured run.
+        var cpuMicrosecondsPerOrder: [Double]?
+        /// --security ab: every round's open loop of the secured server (openLoop is the last).
+        var openLoops: [LatencySummary]?
+        /// --security ab: the plaintext server without authentication, same rounds.
+        var plaintextCaptureOrdersPerSecond: [Double]?
+        var plaintextCpuMicrosecondsPerOrder: [Double]?
+        var plaintextOpenLoops: [LatencySummary]?
+    }
+
+    /// One round's figures of one server variant.
+    struct VariantFigures {
+        var captureOrdersPerSecond = 0.0
+        var grpcCaptureOrdersPerSecond: Double?
+        var cpuMicrosecondsPerOrder = 0.0
+        var openLoop: LatencySummary?
     }
 
     func run() async throws {
@@ -250,125 +273,34 @@ struct CaptureBench: AsyncParsableCommand {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("waybill-bench-\(getpid())")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
+        // One throwaway CA and one set of credentials for every secured server of the run.
+        let secured = try EmbeddedServerSecurity.make(tls: true, directory: directory)
 
         var ceilings: [Double] = []
         var commits: [Double] = []
-        var captures: [Double] = []
-        var grpcCaptures: [Double] = []
-        var latency: LatencySummary?
+        var figures: [Bool: [VariantFigures]] = [:]
         var rssBefore = 0.0, rssAfter = 0.0
         for round in 0..<repeats {
-            // 1. Waybill: an embedded server, clients over loopback, many calls in flight.
-            var configuration = ServerConfiguration()
-            configuration.port = 0
-            configuration.databasePath = directory.appendingPathComponent("waybill-\(round).sqlite").path
-            configuration.writeJobInterceptor = WriteDelay.forOption(injectWriteDelayMicroseconds)
-            configuration.transport.callsInFlightPerConnectionMax = max(inFlight * 2, 1024)
-            configuration.walCheckpointIntervalMilliseconds = walCheckpointMilliseconds
-            configuration.eventLoopThreads = serverThreads
-            if transport != .frames { configuration.grpcPort = 0 }
-            let server = try await WaybillServer.start(configuration: configuration, logger: Logger(label: "bench"))
-            let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-            var random = BenchRandom(state: 42 &+ UInt64(round))
-            var clients: [WaybillClient] = []
-            for _ in 0..<connections {
-                clients.append(try await WaybillClient.connect(host: "127.0.0.1", port: server.port, group: group))
+            // A/B: plaintext first in even rounds, secured first in odd ones, so that neither
+            // always runs on a warmer (or more fragmented) machine.
+            let variants: [Bool] = switch security {
+            case .on: [true]
+            case .off: [false]
+            case .ab: round % 2 == 0 ? [false, true] : [true, false]
             }
-            if !noReservations {
-                // The same network every round (its own seed): rounds differ only in their orders.
-                var networkRandom = BenchRandom(state: 42)
-                try await BenchNetwork.load(BenchNetwork.model(locations: locations, skus: skus, stockPerSKU: 1_000_000, random: &networkRandom),
-                                            into: clients[0])
+            for (position, isSecured) in variants.enumerated() {
+                // The open loop runs in the last round, and in every round of an A/B (its p99 is
+                // compared by medians: one run's p99 moves by milliseconds on this machine).
+                let result = try await runVariant(round: round, secured: isSecured ? secured : nil, directory: directory,
+                                                  measuresCeiling: position == 0,
+                                                  measuresOpenLoop: rate > 0 && (round == repeats - 1 || security == .ab),
+                                                  ceilings: &ceilings, commits: &commits, rssBefore: &rssBefore, rssAfter: &rssAfter)
+                figures[isSecured, default: []].append(result)
             }
-            // Warm up, then measure.
-            var grpcClients: [WaybillGRPCClient] = []
-            if let grpcPort = server.grpcPort {
-                for _ in 0..<connections {
-                    grpcClients.append(try WaybillGRPCClient(host: "127.0.0.1", port: grpcPort, clientID: "bench", eventLoopGroup: group))
-                }
-            }
-            let primaryIsGRPC = transport == .grpc
-            if primaryIsGRPC {
-                _ = try await grpcClosedLoop(clients: grpcClients, count: min(5_000, orders), prefix: "warm-\(round)", random: &random)
-            } else {
-                _ = try await closedLoop(clients: clients, count: min(5_000, orders), prefix: "warm-\(round)", random: &random)
-            }
-            rssBefore = residentMegabytes()
-            let statsBefore = server.writer.statistics
-            let processCPUBefore = processCPUNanoseconds()
-            let elapsed = primaryIsGRPC
-                ? try await grpcClosedLoop(clients: grpcClients, count: orders, prefix: "run-\(round)", random: &random)
-                : try await closedLoop(clients: clients, count: orders, prefix: "run-\(round)", random: &random)
-            let processCPU = Double(processCPUNanoseconds() - processCPUBefore) / 1000 / Double(orders)
-            let stats = server.writer.statistics
-            let batches = stats.batches - statsBefore.batches, jobs = stats.jobs - statsBefore.jobs
-            print(String(format: "writer: %.1f µs of CPU per order; %d batches, %.0f jobs per batch; busy %.0f%% of the run (jobs %.0f%%, commit+fsync %.0f%%, publish+answer %.0f%%); %.1f µs of jobs per order (wall)",
-                         Double(stats.cpuNanoseconds - statsBefore.cpuNanoseconds) / 1000 / Double(max(1, jobs)),
-                         batches, Double(jobs) / Double(max(1, batches)),
-                         100 * Double(stats.busyNanoseconds - statsBefore.busyNanoseconds) / (elapsed * 1e9),
-                         100 * Double(stats.runNanoseconds - statsBefore.runNanoseconds) / (elapsed * 1e9),
-                         100 * Double(stats.commitNanoseconds - statsBefore.commitNanoseconds) / (elapsed * 1e9),
-                         100 * Double(stats.publishNanoseconds - statsBefore.publishNanoseconds) / (elapsed * 1e9),
-                         Double(stats.runNanoseconds - statsBefore.runNanoseconds) / 1000 / Double(max(1, jobs))))
-            // On two cores the writer is not the only bound: everything else (decoding, validating,
-            // routing ahead, answering, and the load generator) shares the machine with it.
-            print(String(format: "process: %.1f µs of CPU per order, all threads (writer %.1f, the rest %.1f); %.2f cores busy",
-                         processCPU, Double(stats.cpuNanoseconds - statsBefore.cpuNanoseconds) / 1000 / Double(orders),
-                         processCPU - Double(stats.cpuNanoseconds - statsBefore.cpuNanoseconds) / 1000 / Double(orders),
-                         processCPU * Double(orders) / 1e6 / elapsed))
-            let throughput = Double(orders) / elapsed
-            captures.append(throughput)
-            if primaryIsGRPC { grpcCaptures.append(throughput) }
-            if transport == .both {
-                // The same server, sizes and in-flight count over standard gRPC, right after the frames run.
-                _ = try await grpcClosedLoop(clients: grpcClients, count: min(5_000, orders), prefix: "grpc-warm-\(round)", random: &random)
-                let grpcElapsed = try await grpcClosedLoop(clients: grpcClients, count: orders, prefix: "grpc-run-\(round)", random: &random)
-                grpcCaptures.append(Double(orders) / grpcElapsed)
-                print(String(format: "capture over frames: %8.0f orders/s; over gRPC: %8.0f orders/s (%d connections × %d in flight each)",
-                             throughput, Double(orders) / grpcElapsed, connections, inFlight))
-            }
-
-            // 2. The ceiling: exactly the rows and bytes Waybill wrote per order (measured from its
-            //    database), through the bare C API, same disk, same run.
-            let profile = try SQLiteCeiling.Profile.measured(in: server.database)
-            let ceilingPath = directory.appendingPathComponent("ceiling-\(round).sqlite").path
-            let ceiling = try SQLiteCeiling.measure(path: ceilingPath, orders: orders, profile: profile)
-            ceilings.append(ceiling.ordersPerSecond)
-            commits.append(ceiling.commitMilliseconds)
-            print(String(format: "raw SQLite ceiling:  %8.0f orders/s  (the same write set: order row of %d bytes, %d lines, %.1f movements, %.1f capacity rows, event of %d bytes; 1000 per transaction, synchronous=FULL); durable commit %.2f ms",
-                         ceiling.ordersPerSecond, profile.bodyBytes, profile.linesPerOrder, profile.movementsPerOrder,
-                         profile.capacityRowsPerOrder, profile.eventBytes, ceiling.commitMilliseconds))
-            print(String(format: "waybill capture:     %8.0f orders/s  (%d connections × %d in flight; %@)  = %.0f%% of the ceiling",
-                         throughput, connections, inFlight, noReservations ? "no stock: backordered" : "routed + reserved",
-                         100 * throughput / ceiling.ordersPerSecond))
-
-            // 3. Open-loop latency at a fixed rate (from each call's intended send time).
-            if rate > 0 && round == repeats - 1 {
-                server.writer.resetMaxima()
-                let before = server.writer.statistics
-                latency = try await openLoop(clients: clients, rate: rate, seconds: seconds, random: &random)
-                let after = server.writer.statistics
-                print("open loop \(rate)/s for \(seconds) s: \(latency!.line)")
-                let jobs = Double(max(1, after.jobs - before.jobs))
-                print(String(format: "  writer during it: %d batches, %.1f jobs per batch, %.1f µs of CPU per order (jobs %.1f, commit %.1f, publish %.1f µs wall); slowest batch %.1f ms (jobs %.1f ms, commit %.1f ms)",
-                             after.batches - before.batches, Double(after.jobs - before.jobs) / Double(max(1, after.batches - before.batches)),
-                             Double(after.cpuNanoseconds - before.cpuNanoseconds) / jobs / 1e3,
-                             Double(after.runNanoseconds - before.runNanoseconds) / jobs / 1e3,
-                             Double(after.commitNanoseconds - before.commitNanoseconds) / jobs / 1e3,
-                             Double(after.publishNanoseconds - before.publishNanoseconds) / jobs / 1e3,
-                             Double(after.batchNanosecondsMax) / 1e6, Double(after.runNanosecondsMax) / 1e6, Double(after.commitNanosecondsMax) / 1e6))
-                print(String(format: "  balance checkpoints during it: %d, %d rows, %.1f ms in all, slowest %.1f ms",
-                             after.checkpoints - before.checkpoints, after.checkpointRows - before.checkpointRows,
-                             Double(after.checkpointNanoseconds - before.checkpointNanoseconds) / 1e6,
-                             Double(after.checkpointNanosecondsMax) / 1e6))
-            }
-            rssAfter = residentMegabytes()
-            print(String(format: "resident memory: %.0f MB before the measured run, %.0f MB after", rssBefore, rssAfter))
-            for client in clients { await client.close() }
-            for client in grpcClients { await client.close() }
-            try await group.shutdownGracefully()
-            await server.shutdown()
         }
+        let primary = figures[security != .off] ?? []
+        let captures = primary.map(\.captureOrdersPerSecond)
+        let grpcCaptures = primary.compactMap(\.grpcCaptureOrdersPerSecond)
         let ratio = median(captures) / median(ceilings)
         if repeats > 1 {
             print(String(format: "medians over %d rounds: ceiling %.0f/s, capture %.0f/s, ratio %.2f", repeats, median(ceilings), median(captures), ratio))
@@ -377,16 +309,173 @@ struct CaptureBench: AsyncParsableCommand {
             print(String(format: "transports, medians over %d rounds: frames %.0f orders/s, gRPC %.0f orders/s (gRPC = %.0f%% of frames)",
                          repeats, median(captures), median(grpcCaptures), 100 * median(grpcCaptures) / median(captures)))
         }
+        let plaintext = figures[false] ?? []
+        if security == .ab {
+            let a = median(plaintext.map(\.captureOrdersPerSecond)), b = median(captures)
+            let cpuA = median(plaintext.map(\.cpuMicrosecondsPerOrder)), cpuB = median(primary.map(\.cpuMicrosecondsPerOrder))
+            print(String(format: "security A/B, medians over %d rounds: plaintext without authentication %.0f orders/s, TLS + authentication %.0f orders/s "
+                         + "(%+.1f%%); process CPU per order %.1f vs %.1f µs (%+.1f µs)", repeats, a, b, 100 * (b - a) / a, cpuA, cpuB, cpuB - cpuA))
+            print("  rounds (plaintext, secured): " + zip(plaintext, primary).map { String(format: "%.0f/%.0f", $0.captureOrdersPerSecond, $1.captureOrdersPerSecond) }
+                .joined(separator: ", "))
+            let openA = plaintext.compactMap(\.openLoop), openB = primary.compactMap(\.openLoop)
+            if !openA.isEmpty && !openB.isEmpty {
+                let p99A = median(openA.map(\.p99)), p99B = median(openB.map(\.p99))
+                print(String(format: "  open loop %d/s, medians over %d rounds: p50 %.3f vs %.3f ms, p99 %.3f vs %.3f ms (%+.3f ms), p99.9 %.3f vs %.3f ms",
+                             rate, min(openA.count, openB.count), median(openA.map(\.p50)), median(openB.map(\.p50)), p99A, p99B, p99B - p99A,
+                             median(openA.map(\.p999)), median(openB.map(\.p999))))
+                print("  open loop p99 by round (plaintext/secured, ms): "
+                      + zip(openA, openB).map { String(format: "%.2f/%.2f", $0.p99, $1.p99) }.joined(separator: ", "))
+            }
+        }
         if let json {
             let report = Report(orders: orders, lines: lines, reservations: !noReservations, ceilingOrdersPerSecond: ceilings,
                                 commitMilliseconds: commits,
                                 captureOrdersPerSecond: captures, transport: transport.rawValue,
-                                grpcCaptureOrdersPerSecond: grpcCaptures.isEmpty ? nil : grpcCaptures, ratio: ratio, openLoopRate: rate, openLoop: latency,
-                                residentMegabytesBefore: rssBefore, residentMegabytesAfter: rssAfter)
+                                grpcCaptureOrdersPerSecond: grpcCaptures.isEmpty ? nil : grpcCaptures, ratio: ratio, openLoopRate: rate,
+                                openLoop: primary.last?.openLoop,
+                                residentMegabytesBefore: rssBefore, residentMegabytesAfter: rssAfter, security: security.rawValue,
+                                cpuMicrosecondsPerOrder: primary.map(\.cpuMicrosecondsPerOrder),
+                                openLoops: security == .ab ? primary.compactMap(\.openLoop) : nil,
+                                plaintextCaptureOrdersPerSecond: security == .ab ? plaintext.map(\.captureOrdersPerSecond) : nil,
+                                plaintextCpuMicrosecondsPerOrder: security == .ab ? plaintext.map(\.cpuMicrosecondsPerOrder) : nil,
+                                plaintextOpenLoops: security == .ab ? plaintext.compactMap(\.openLoop) : nil)
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             try encoder.encode(report).write(to: URL(fileURLWithPath: json))
         }
+    }
+
+    /// One server of a round: secured (TLS + each client calling with the web channel's credential;
+    /// the network loaded by the admin) or, with `secured` nil, plaintext without authentication.
+    func runVariant(round: Int, secured: EmbeddedServerSecurity?, directory: URL, measuresCeiling: Bool, measuresOpenLoop: Bool,
+                    ceilings: inout [Double], commits: inout [Double], rssBefore: inout Double, rssAfter: inout Double) async throws -> VariantFigures {
+        var result = VariantFigures()
+        let label = secured == nil ? "plaintext, no authentication" : "TLS + authentication"
+        // 1. Waybill: an embedded server, clients over loopback, many calls in flight.
+        var configuration = ServerConfiguration()
+        configuration.port = 0
+        configuration.databasePath = directory.appendingPathComponent("waybill-\(round)-\(secured == nil ? "plain" : "secured").sqlite").path
+        configuration.writeJobInterceptor = WriteDelay.forOption(injectWriteDelayMicroseconds)
+        configuration.transport.callsInFlightPerConnectionMax = max(inFlight * 2, 1024)
+        configuration.walCheckpointIntervalMilliseconds = walCheckpointMilliseconds
+        configuration.eventLoopThreads = serverThreads
+        if transport != .frames { configuration.grpcPort = 0 }
+        if let secured { secured.configure(&configuration) } else { configuration.authenticationRequired = false }
+        let server = try await WaybillServer.start(configuration: configuration, logger: Logger(label: "bench"))
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        var random = BenchRandom(state: 42 &+ UInt64(round))
+        var clients: [WaybillClient] = []
+        let channelToken = secured?.channelToken(.web)
+        let clientConfiguration = secured?.client(token: channelToken, clientID: "bench") ?? ClientConfiguration()
+        for _ in 0..<connections {
+            clients.append(try await WaybillClient.connect(host: "127.0.0.1", port: server.port, configuration: clientConfiguration, group: group))
+        }
+        if !noReservations {
+            // The same network every round (its own seed): rounds differ only in their orders.
+            var networkRandom = BenchRandom(state: 42)
+            let admin = try await WaybillClient.connect(host: "127.0.0.1", port: server.port,
+                                                        configuration: secured?.client(token: secured?.adminToken, clientID: "bench-admin") ?? ClientConfiguration(),
+                                                        group: group)
+            try await BenchNetwork.load(BenchNetwork.model(locations: locations, skus: skus, stockPerSKU: 1_000_000, random: &networkRandom),
+                                        into: admin)
+            await admin.close()
+        }
+        // Warm up, then measure.
+        var grpcClients: [WaybillGRPCClient] = []
+        if let grpcPort = server.grpcPort {
+            for _ in 0..<connections {
+                grpcClients.append(try WaybillGRPCClient(host: "127.0.0.1", port: grpcPort, clientID: "bench", token: channelToken,
+                                                         tls: secured?.tls.client, eventLoopGroup: group))
+            }
+        }
+        let primaryIsGRPC = transport == .grpc
+        if primaryIsGRPC {
+            _ = try await grpcClosedLoop(clients: grpcClients, count: min(5_000, orders), prefix: "warm-\(round)", random: &random)
+        } else {
+            _ = try await closedLoop(clients: clients, count: min(5_000, orders), prefix: "warm-\(round)", random: &random)
+        }
+        rssBefore = residentMegabytes()
+        let statsBefore = server.writer.statistics
+        let processCPUBefore = processCPUNanoseconds()
+        let elapsed = primaryIsGRPC
+            ? try await grpcClosedLoop(clients: grpcClients, count: orders, prefix: "run-\(round)", random: &random)
+            : try await closedLoop(clients: clients, count: orders, prefix: "run-\(round)", random: &random)
+        let processCPU = Double(processCPUNanoseconds() - processCPUBefore) / 1000 / Double(orders)
+        result.cpuMicrosecondsPerOrder = processCPU
+        let stats = server.writer.statistics
+        let batches = stats.batches - statsBefore.batches, jobs = stats.jobs - statsBefore.jobs
+        print("[\(label)]")
+        print(String(format: "writer: %.1f µs of CPU per order; %d batches, %.0f jobs per batch; busy %.0f%% of the run (jobs %.0f%%, commit+fsync %.0f%%, publish+answer %.0f%%); %.1f µs of jobs per order (wall)",
+                     Double(stats.cpuNanoseconds - statsBefore.cpuNanoseconds) / 1000 / Double(max(1, jobs)),
+                     batches, Double(jobs) / Double(max(1, batches)),
+                     100 * Double(stats.busyNanoseconds - statsBefore.busyNanoseconds) / (elapsed * 1e9),
+                     100 * Double(stats.runNanoseconds - statsBefore.runNanoseconds) / (elapsed * 1e9),
+                     100 * Double(stats.commitNanoseconds - statsBefore.commitNanoseconds) / (elapsed * 1e9),
+                     100 * Double(stats.publishNanoseconds - statsBefore.publishNanoseconds) / (elapsed * 1e9),
+                     Double(stats.runNanoseconds - statsBefore.runNanoseconds) / 1000 / Double(max(1, jobs))))
+        // On two cores the writer is not the only bound: everything else (decoding, validating,
+        // routing ahead, answering, and the load generator) shares the machine with it.
+        print(String(format: "process: %.1f µs of CPU per order, all threads (writer %.1f, the rest %.1f); %.2f cores busy",
+                     processCPU, Double(stats.cpuNanoseconds - statsBefore.cpuNanoseconds) / 1000 / Double(orders),
+                     processCPU - Double(stats.cpuNanoseconds - statsBefore.cpuNanoseconds) / 1000 / Double(orders),
+                     processCPU * Double(orders) / 1e6 / elapsed))
+        let throughput = Double(orders) / elapsed
+        result.captureOrdersPerSecond = throughput
+        if primaryIsGRPC { result.grpcCaptureOrdersPerSecond = throughput }
+        if transport == .both {
+            // The same server, sizes and in-flight count over standard gRPC, right after the frames run.
+            _ = try await grpcClosedLoop(clients: grpcClients, count: min(5_000, orders), prefix: "grpc-warm-\(round)", random: &random)
+            let grpcElapsed = try await grpcClosedLoop(clients: grpcClients, count: orders, prefix: "grpc-run-\(round)", random: &random)
+            result.grpcCaptureOrdersPerSecond = Double(orders) / grpcElapsed
+            print(String(format: "capture over frames: %8.0f orders/s; over gRPC: %8.0f orders/s (%d connections × %d in flight each)",
+                         throughput, Double(orders) / grpcElapsed, connections, inFlight))
+        }
+
+        // 2. The ceiling: exactly the rows and bytes Waybill wrote per order (measured from its
+        //    database), through the bare C API, same disk, same run (once a round).
+        if measuresCeiling {
+            let profile = try SQLiteCeiling.Profile.measured(in: server.database)
+            let ceilingPath = directory.appendingPathComponent("ceiling-\(round).sqlite").path
+            let ceiling = try SQLiteCeiling.measure(path: ceilingPath, orders: orders, profile: profile)
+            ceilings.append(ceiling.ordersPerSecond)
+            commits.append(ceiling.commitMilliseconds)
+            print(String(format: "raw SQLite ceiling:  %8.0f orders/s  (the same write set: order row of %d bytes, %d lines, %.1f movements, %.1f capacity rows, event of %d bytes; 1000 per transaction, synchronous=FULL); durable commit %.2f ms",
+                         ceiling.ordersPerSecond, profile.bodyBytes, profile.linesPerOrder, profile.movementsPerOrder,
+                         profile.capacityRowsPerOrder, profile.eventBytes, ceiling.commitMilliseconds))
+        }
+        let ceilingNow = ceilings.last ?? 0
+        print(String(format: "waybill capture:     %8.0f orders/s  (%d connections × %d in flight; %@; %@)  = %.0f%% of the ceiling",
+                     throughput, connections, inFlight, noReservations ? "no stock: backordered" : "routed + reserved", label,
+                     ceilingNow > 0 ? 100 * throughput / ceilingNow : 0))
+
+        // 3. Open-loop latency at a fixed rate (from each call's intended send time).
+        if measuresOpenLoop {
+            server.writer.resetMaxima()
+            let before = server.writer.statistics
+            let latency = try await openLoop(clients: clients, rate: rate, seconds: seconds, random: &random)
+            result.openLoop = latency
+            let after = server.writer.statistics
+            print("open loop \(rate)/s for \(seconds) s (\(label)): \(latency.line)")
+            let jobs = Double(max(1, after.jobs - before.jobs))
+            print(String(format: "  writer during it: %d batches, %.1f jobs per batch, %.1f µs of CPU per order (jobs %.1f, commit %.1f, publish %.1f µs wall); slowest batch %.1f ms (jobs %.1f ms, commit %.1f ms)",
+                         after.batches - before.batches, Double(after.jobs - before.jobs) / Double(max(1, after.batches - before.batches)),
+                         Double(after.cpuNanoseconds - before.cpuNanoseconds) / jobs / 1e3,
+                         Double(after.runNanoseconds - before.runNanoseconds) / jobs / 1e3,
+                         Double(after.commitNanoseconds - before.commitNanoseconds) / jobs / 1e3,
+                         Double(after.publishNanoseconds - before.publishNanoseconds) / jobs / 1e3,
+                         Double(after.batchNanosecondsMax) / 1e6, Double(after.runNanosecondsMax) / 1e6, Double(after.commitNanosecondsMax) / 1e6))
+            print(String(format: "  balance checkpoints during it: %d, %d rows, %.1f ms in all, slowest %.1f ms",
+                         after.checkpoints - before.checkpoints, after.checkpointRows - before.checkpointRows,
+                         Double(after.checkpointNanoseconds - before.checkpointNanoseconds) / 1e6,
+                         Double(after.checkpointNanosecondsMax) / 1e6))
+        }
+        rssAfter = residentMegabytes()
+        print(String(format: "resident memory: %.0f MB before the measured run, %.0f MB after", rssBefore, rssAfter))
+        for client in clients { await client.close() }
+        for client in grpcClients { await client.close() }
+        try await group.shutdownGracefully()
+        await server.shutdown()
+        return result
     }
 
     /// Captures `count` orders keeping `inFlight` calls outstanding per connection; returns seconds.
@@ -796,12 +885,21 @@ struct AvailabilityBench: AsyncParsableCommand {
         var configuration = ServerConfiguration()
         configuration.port = 0
         configuration.databasePath = directory.appendingPathComponent("waybill.sqlite").path
+        // Secured as deployed: TLS, the admin loads the network, the web channel looks up and captures.
+        let security = try EmbeddedServerSecurity.make(tls: true, directory: directory)
+        security.configure(&configuration)
         let server = try await WaybillServer.start(configuration: configuration, logger: Logger(label: "bench"))
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         var random = BenchRandom(state: 11)
         var clients: [WaybillClient] = []
-        for _ in 0..<(connections + 1) { clients.append(try await WaybillClient.connect(host: "127.0.0.1", port: server.port, group: group)) }
-        try await BenchNetwork.load(BenchNetwork.model(locations: locations, skus: skus, stockPerSKU: 1_000_000, random: &random), into: clients[0])
+        let channelConfiguration = security.client(token: security.channelToken(.web), clientID: "bench")
+        for _ in 0..<(connections + 1) {
+            clients.append(try await WaybillClient.connect(host: "127.0.0.1", port: server.port, configuration: channelConfiguration, group: group))
+        }
+        let admin = try await WaybillClient.connect(host: "127.0.0.1", port: server.port,
+                                                    configuration: security.client(token: security.adminToken, clientID: "bench-admin"), group: group)
+        try await BenchNetwork.load(BenchNetwork.model(locations: locations, skus: skus, stockPerSKU: 1_000_000, random: &random), into: admin)
+        await admin.close()
         var payloads: [[UInt8]] = []
         for _ in 0..<1_000 {
             var request = Waybill_V1_GetAvailabilityRequest()
@@ -881,4 +979,14 @@ final class SharedSync<Value: ~Copyable & Sendable>: Sendable {
 /// The transport of `waybill bench capture`'s throughput run.
 enum BenchTransport: String, ExpressibleByArgument, CaseIterable {
     case frames, grpc, both
+}
+
+/// What `waybill bench capture` runs its embedded servers with.
+enum BenchSecurityMode: String, ExpressibleByArgument, CaseIterable {
+    /// TLS (throwaway CA) and bearer-token authentication: the deployed path.
+    case on
+    /// Plaintext without authentication (`ServerConfiguration.authenticationRequired = false`).
+    case off
+    /// Both in every round, interleaved: what security costs.
+    case ab
 }
