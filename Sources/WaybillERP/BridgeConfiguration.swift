@@ -38,6 +38,9 @@ public struct BridgeLimits: Hashable, Sendable {
     /// Reconnection backoff when the server is down.
     public var reconnectBaseMilliseconds: Int64 = 200
     public var reconnectMaxMilliseconds: Int64 = 10_000
+    /// How often the webhook secret file is checked for a change (a rotation takes effect without
+    /// a restart); 0 = never.
+    public var webhookSecretReloadCheckMilliseconds: Int64 = 1_000
 
     public init() {}
 
@@ -59,6 +62,7 @@ public struct BridgeLimits: Hashable, Sendable {
             ("statusIntervalMilliseconds", statusIntervalMilliseconds, "progress log and status report interval"),
             ("reconnectBaseMilliseconds", reconnectBaseMilliseconds, "first reconnection delay"),
             ("reconnectMaxMilliseconds", reconnectMaxMilliseconds, "longest reconnection delay"),
+            ("webhookSecretReloadCheckMilliseconds", webhookSecretReloadCheckMilliseconds, "webhook secret file change check interval (0 = never)"),
         ]
     }
 
@@ -83,10 +87,12 @@ public struct BridgeLimits: Hashable, Sendable {
         try check(reconnectBaseMilliseconds >= 1, "reconnectBaseMilliseconds", reconnectBaseMilliseconds, "at least 1")
         try check(reconnectMaxMilliseconds >= reconnectBaseMilliseconds, "reconnectMaxMilliseconds", reconnectMaxMilliseconds,
                   "at least reconnectBaseMilliseconds (\(reconnectBaseMilliseconds))")
+        try check(webhookSecretReloadCheckMilliseconds == 0 || webhookSecretReloadCheckMilliseconds >= 10, "webhookSecretReloadCheckMilliseconds",
+                  webhookSecretReloadCheckMilliseconds, "0 (never) or at least 10")
     }
 }
 
-public struct BridgeConfigurationError: Error, CustomStringConvertible, Sendable {
+public struct BridgeConfigurationError: Error, CustomStringConvertible, Sendable, Equatable {
     public var description: String
     public init(_ description: String) { self.description = description }
 }
@@ -121,6 +127,9 @@ public struct BridgeConfiguration: Sendable {
     /// The webhook signing secrets (one, or two while rotating). A webhook target needs them
     /// unless `unsignedWebhooks` says, explicitly, to deliver unsigned.
     public var webhookSecrets: WebhookSecrets?
+    /// The file `webhookSecrets` were read from: the running bridge reads it again when it changes
+    /// (every webhookSecretReloadCheckMilliseconds), so a rotation needs no restart.
+    public var webhookSecretFile: String?
     public var unsignedWebhooks = false
     /// A PEM bundle of the CAs that sign the ERP's certificate, instead of the system's roots.
     public var webhookTrustedCertificatesFile: String?

@@ -6,6 +6,7 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOSSL
+import Synchronization
 
 /// What one delivery attempt came to.
 public enum DeliveryResult: Sendable, Hashable {
@@ -91,7 +92,8 @@ public final class WebhookTarget: DeliveryTarget {
     public let url: String
     let timeoutMilliseconds: Int64
     let client: HTTPClient
-    let secrets: WebhookSecrets?
+    /// Replaced whole when the secret file changes (a rotation); nil = unsigned.
+    private let currentSecrets: Mutex<WebhookSecrets?>
     let unixSeconds: @Sendable () -> Int64
 
     /// `secrets` nil sends unsigned requests (only when configured so, `--unsigned-webhooks`);
@@ -100,7 +102,7 @@ public final class WebhookTarget: DeliveryTarget {
                 unixSeconds: @escaping @Sendable () -> Int64 = WebhookTarget.systemUnixSeconds) throws(BridgeConfigurationError) {
         self.url = url
         timeoutMilliseconds = requestTimeoutMilliseconds
-        self.secrets = secrets
+        currentSecrets = Mutex(secrets)
         self.unixSeconds = unixSeconds
         var configuration = HTTPClient.Configuration()
         configuration.tlsConfiguration = try Self.tlsConfiguration(trustedCertificatesFile: trustedCertificatesFile)
@@ -111,6 +113,12 @@ public final class WebhookTarget: DeliveryTarget {
     }
 
     public static let systemUnixSeconds: @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) }
+
+    /// The secrets deliveries are signed with from now on.
+    public var secrets: WebhookSecrets? {
+        get { currentSecrets.withLock { $0 } }
+        set { currentSecrets.withLock { $0 = newValue } }
+    }
 
     /// Full verification (chain and host name), TLS 1.2 at least. No option turns verification off.
     static func tlsConfiguration(trustedCertificatesFile: String?) throws(BridgeConfigurationError) -> TLSConfiguration {

@@ -151,6 +151,9 @@ public actor ErpBridge {
             group.addTask { await self.ackLoop() }
             group.addTask { await self.statusLoop() }
             if batching { group.addTask { await self.batchLoop() } }
+            if let file = configuration.webhookSecretFile, limits.webhookSecretReloadCheckMilliseconds > 0, let webhook = target as? WebhookTarget {
+                group.addTask { await self.secretReloadLoop(file: file, webhook: webhook) }
+            }
             await group.waitForAll()
         }
         await stop()
@@ -226,6 +229,38 @@ public actor ErpBridge {
                 logger.warning("change feed unavailable; reconnecting", metadata: ["error": "\(error)", "retry_in_ms": "\(delay)"])
                 try? await Task.sleep(for: .milliseconds(delay))
             }
+        }
+    }
+
+    /// Reads the webhook secret file again whenever it changes (inode, size, time, mode): a rotation
+    /// takes effect without a restart. A file that no longer qualifies (mode, length, count) leaves
+    /// the current secrets in use, and says so.
+    private func secretReloadLoop(file: String, webhook: WebhookTarget) async {
+        var seen = await Self.fileIdentity(file)
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .milliseconds(limits.webhookSecretReloadCheckMilliseconds))
+            if Task.isCancelled { break }
+            let current = await Self.fileIdentity(file)
+            guard current != seen else { continue }
+            seen = current
+            do {
+                let secrets = try await BlockingIO.run { try WebhookSecrets.load(file: file) }
+                webhook.secrets = secrets
+                logger.notice("webhook secrets reloaded", metadata: ["file": "\(file)", "signing": "HMAC-SHA256 with \(secrets.count) secret\(secrets.count == 1 ? "" : "s")"])
+            } catch {
+                recordError("\(error)")
+                logger.error("webhook secret reload failed: still signing with the previous secrets", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    /// What identifies a version of a file (nil when it cannot be read).
+    static func fileIdentity(_ path: String) async -> [Int64]? {
+        try? await BlockingIO.run {
+            var status = stat()
+            guard stat(path, &status) == 0 else { return nil }
+            return [Int64(status.st_dev), Int64(status.st_ino), Int64(status.st_size), Int64(status.st_mode),
+                    Int64(status.st_mtim.tv_sec), Int64(status.st_mtim.tv_nsec), Int64(status.st_ctim.tv_sec), Int64(status.st_ctim.tv_nsec)]
         }
     }
 

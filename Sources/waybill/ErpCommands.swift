@@ -79,7 +79,9 @@ struct ErpWebhookSecurityOptions: ParsableArguments {
         do {
             let fromEnvironment = try WebhookSecrets.fromEnvironment(environment)
             switch (webhookSecretFile, fromEnvironment) {
-            case (let file?, nil): configuration.webhookSecrets = try WebhookSecrets.load(file: file)
+            case (let file?, nil):
+                configuration.webhookSecrets = try WebhookSecrets.load(file: file)
+                configuration.webhookSecretFile = file
             case (nil, let secrets?): configuration.webhookSecrets = secrets
             case (nil, nil): configuration.webhookSecrets = nil
             case (_?, _?):
@@ -127,6 +129,8 @@ struct ErpLimitOptions: ParsableArguments {
     var reconnectBaseMs = BridgeLimits().reconnectBaseMilliseconds
     @Option(help: "Longest reconnection delay in ms (reconnectMaxMilliseconds).")
     var reconnectMaxMs = BridgeLimits().reconnectMaxMilliseconds
+    @Option(help: "How often the webhook secret file is checked for a change, in ms; 0 = never (webhookSecretReloadCheckMilliseconds).")
+    var secretReloadCheckMs = BridgeLimits().webhookSecretReloadCheckMilliseconds
 
     func validate() throws {
         if maxAttempts != nil {
@@ -155,6 +159,7 @@ struct ErpLimitOptions: ParsableArguments {
         limits.statusIntervalMilliseconds = statusIntervalMs
         limits.reconnectBaseMilliseconds = reconnectBaseMs
         limits.reconnectMaxMilliseconds = reconnectMaxMs
+        limits.webhookSecretReloadCheckMilliseconds = secretReloadCheckMs
         return limits
     }
 }
@@ -279,8 +284,8 @@ struct ErpNewWebhookSecret: AsyncParsableCommand {
         abstract: "Write a new webhook signing secret (32 random bytes) to a new file, mode 0600; nothing is printed.",
         discussion: """
             Give the file to --webhook-secret-file and its content to the ERP's receiver. To rotate: write a second \
-            secret, append it to the bridge's secret file (both are signed with), restart the bridge, switch the \
-            receiver to the new secret, then remove the old line and restart again. docs/ERP.md.
+            secret and append it to the bridge's secret file (the running bridge reads the file again when it changes \
+            and signs with both), switch the receiver to the new secret, then remove the old line. docs/ERP.md.
             """)
 
     @Argument(help: "The file to create (an existing file is refused).")

@@ -50,7 +50,14 @@ struct BridgeTests {
         configuration.limits = BridgeLimits()
         configuration.target = .webhook(url: "ftp://example")
         #expect(throws: BridgeConfigurationError.self) { try configuration.validate() }
-        #expect(BridgeLimits().named.count == 15)
+        configuration.target = .webhook(url: "http://127.0.0.1:1/x")
+        configuration.limits.webhookSecretReloadCheckMilliseconds = 5
+        #expect(throws: BridgeConfigurationError("webhookSecretReloadCheckMilliseconds must be 0 (never) or at least 10, got 5")) {
+            try configuration.validate()
+        }
+        configuration.limits.webhookSecretReloadCheckMilliseconds = 0
+        try configuration.validate()
+        #expect(BridgeLimits().named.count == 16)
     }
 
     struct Fixture {
