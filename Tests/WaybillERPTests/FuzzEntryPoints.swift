@@ -160,6 +160,9 @@ public enum FuzzEntryPoints {
         Method.ErpService.beginReconciliation, Method.ErpService.addExtractChunk, Method.ErpService.finishReconciliation,
         Method.ErpService.reportBridgeStatus, Method.ErpService.getBridgeStatus,
         Method.SystemService.getServerInfo, Method.SystemService.getMetrics,
+        // Appended, so the committed corpus keeps reaching the methods it was made for.
+        Method.CredentialService.createCredential, Method.CredentialService.listCredentials,
+        Method.CredentialService.revokeCredential, Method.CredentialService.rotateCredential,
     ]
 
     /// A request input: its first byte picks the method (modulo the table), the rest is the payload.
