@@ -140,7 +140,10 @@ struct FeedBench: AsyncParsableCommand {
                                     if index == warmupCount { shared.measuring.store(true, ordering: .relaxed) }
                                     state.value.next += senderClients.count
                                     client.send(method: Method.OrderService.captureOrder, payload: work[index]).whenComplete { result in
-                                        if case .failure = result { shared.failures.wrappingAdd(1, ordering: .relaxed) }
+                                        if case .failure(let error) = result {
+                                            shared.failures.wrappingAdd(1, ordering: .relaxed)
+                                            shared.firstFailure.withLock { $0 = $0 ?? "\(error)" }
+                                        }
                                         state.value.answered += 1
                                         if state.value.answered == mine { continuation.resume() }
                                     }
@@ -167,6 +170,7 @@ struct FeedBench: AsyncParsableCommand {
         print("  \(summary.line)")
         print(String(format: "  achieved %.0f captures/s; %d capture failures; %d order.captured events received; resident memory %.0f MB",
                      Double(total) / elapsed, failed, shared.seen.load(ordering: .relaxed), rss))
+        if let first = shared.firstFailure.withLock({ $0 }) { print("  first capture failure: \(first)") }
         if let json {
             let report = Report(rate: rate, seconds: seconds, events: summary.count, commitToConsumer: summary, captureFailures: failed,
                                 achievedCapturesPerSecond: Double(total) / elapsed, residentMegabytes: rss)
@@ -188,6 +192,7 @@ final class FeedBenchState: Sendable {
     let histogram = Mutex(Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three))
     let seen = Atomic<Int>(0)
     let failures = Atomic<Int>(0)
+    let firstFailure = Mutex<String?>(nil)
 }
 
 /// Reads what the benchmark needs from a SubscribeResponse without decoding the orders: for each
