@@ -125,6 +125,17 @@ struct TLSProcessTests {
         #expect(call.status == 0, "\(call.standardError)")
         #expect(call.standardOutput.contains("serverVersion"))
 
+        // The credential by default: ./waybill.sqlite.admin-token in the current directory (the
+        // first start wrote it beside the database); $WAYBILL_TOKEN comes before it.
+        #expect(FileManager.default.fileExists(atPath: tokenFile), "waybill serve wrote no admin token file")
+        let byDefault = try await runWaybill(["call", "server-info", "--server", address, "--tls-ca", fixture.caPath], in: fixture.directory)
+        #expect(byDefault.status == 0, "\(byDefault.standardError)")
+        let wrongToken = try await runWaybill(["call", "server-info", "--server", address, "--tls-ca", fixture.caPath], in: fixture.directory,
+                                              environment: ["WAYBILL_TOKEN": "wbt_not-a-token-of-this-server"])
+        #expect(wrongToken.status != 0)
+        #expect(wrongToken.standardError.contains("UNAUTHENTICATED"), "\(wrongToken.standardError)")
+        #expect(!wrongToken.standardError.contains("wbt_not-a-token"), "a token is never echoed")
+
         let plaintext = try await runWaybill(["call", "server-info", "--server", address] + tokenArguments, in: fixture.directory)
         #expect(plaintext.status != 0)
         #expect(plaintext.standardError.contains("requires TLS"), "\(plaintext.standardError)")
