@@ -158,7 +158,11 @@ struct ClientsTargetOptions: ParsableArguments {
         return try body(opened)
     }
 
-    private var offlineActor: String { "offline: " + (ProcessInfo.processInfo.environment["USER"] ?? "unknown user") }
+    /// Who acted, as recorded: the operating-system user that changed the file.
+    private var offlineActor: String {
+        let environment = ProcessInfo.processInfo.environment["USER"].flatMap { $0.isEmpty ? nil : $0 }
+        return "offline: " + (environment ?? NSUserName())
+    }
     private var now: Timestamp { Timestamp(millisecondsSinceEpoch: Int64(Date().timeIntervalSince1970 * 1000)) }
 
     private func offline(_ change: CredentialChange) throws -> CredentialChangeResult {
