@@ -8,9 +8,11 @@ import Testing
 import WaybillApplication
 import WaybillClient
 import WaybillCore
+import WaybillGRPC
 import WaybillProto
 import WaybillServer
 import WaybillStore
+import WaybillWire
 
 /// What a credential gets from the server: OK for an admin, PERMISSION_DENIED for another role
 /// (authenticated, not allowed), UNAUTHENTICATED for an unknown, revoked or expired token.
@@ -195,6 +197,35 @@ struct CredentialTests {
             #expect(await credentialProbe(client) == .unauthenticated)
             let listed = try await admin.listCredentials(Waybill_V1_ListCredentialsRequest())
             #expect(listed.credentials.first { $0.name == "contractor" }?.state == .expired)
+        }
+    }
+
+    @Test("over standard gRPC too: a credential created there authenticates gRPC calls, and a revocation made on the frames port ends it there")
+    func overGRPC() async throws {
+        try await withServer({ $0.grpcPort = 0 }) { server in
+            let port = try #require(server.server.grpcPort)
+            let admin = try WaybillGRPCClient(host: "127.0.0.1", port: port, clientID: "grpc-creds", token: TestCredentials.admin.token,
+                                              eventLoopGroup: clientGroup)
+            let created = try await admin.call(Method.CredentialService.createCredential, createRequest("grpc-web", .channel, channels: [.web]),
+                                               as: Waybill_V1_CreateCredentialResponse.self)
+            await admin.close()
+            #expect(created.credential.createdBy == TestCredentials.admin.name)
+            let web = try WaybillGRPCClient(host: "127.0.0.1", port: port, clientID: "grpc-web", token: created.token, eventLoopGroup: clientGroup)
+            func probe() async -> Waybill_V1_StatusCode {
+                do {
+                    _ = try await web.call(Method.CredentialService.listCredentials, Waybill_V1_ListCredentialsRequest(),
+                                           as: Waybill_V1_ListCredentialsResponse.self)
+                    return .ok
+                } catch {
+                    return statusCode(of: error) ?? .unknown
+                }
+            }
+            #expect(await probe() == .permissionDenied)
+            var revoke = Waybill_V1_RevokeCredentialRequest()
+            revoke.name = "grpc-web"
+            _ = try await server.client().revokeCredential(revoke)
+            #expect(await probe() == .unauthenticated)
+            await web.close()
         }
     }
 
