@@ -118,6 +118,16 @@ public final class CredentialDirectory: Sendable {
         return .success(record.caller)
     }
 
+    /// Whether the credential `id` may still call at `now` (known, not revoked, not expired). A
+    /// long-lived call (a change-feed stream) authenticated once checks it as it goes, so a
+    /// revocation or an expiry ends it too, not only the credential's next calls.
+    public func isActive(credentialID id: String, now: Timestamp) -> Bool {
+        guard let record = tables.withLock({ $0.byID[id] }) else { return false }
+        if record.revokedAt != nil { return false }
+        if let expiresAt = record.expiresAt, now >= expiresAt { return false }
+        return true
+    }
+
     /// The caller a verified client certificate's subject common name proves (mutual TLS).
     public func authenticate(certificateSubject: String, now: Timestamp) -> Result<Caller, AuthenticationFailure> {
         guard let record = tables.withLock({ $0.byCertificateSubject[certificateSubject] }) else { return .failure(.unknown) }

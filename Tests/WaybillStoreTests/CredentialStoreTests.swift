@@ -276,6 +276,20 @@ struct CredentialStoreTests {
         #expect(!directory.replaceAll(created.snapshot.records, version: created.snapshot.version), "older snapshot refused")
         #expect(directory.authenticate(tokenHash: AccessToken.hash(token), now: start) == .failure(.revoked))
     }
+
+    @Test("isActive: a long-lived call's credential is active until revoked or expired, and an unknown id never is")
+    func activeForStreams() throws {
+        let created = try apply(.create(CredentialRequest(name: "feed-reader", role: .erp, expiresInSeconds: 60), tokenHash: AccessToken.hash(AccessToken.generate())))
+        let id = try #require(created.credential?.record.id)
+        let directory = CredentialDirectory()
+        directory.replaceAll(created.snapshot.records, version: created.snapshot.version)
+        #expect(directory.isActive(credentialID: id, now: start))
+        #expect(!directory.isActive(credentialID: id, now: start.adding(milliseconds: 60_000)), "expired")
+        #expect(!directory.isActive(credentialID: "cred-unknown", now: start))
+        let revoked = try apply(.revoke(name: "feed-reader"))
+        directory.replaceAll(revoked.snapshot.records, version: revoked.snapshot.version)
+        #expect(!directory.isActive(credentialID: id, now: start), "revoked")
+    }
 }
 
 extension WaybillDatabase {
