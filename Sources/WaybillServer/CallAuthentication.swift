@@ -57,6 +57,14 @@ extension Services {
         }
     }
 
+    /// For a long-lived call (a change-feed stream): whether `caller`'s credential is still valid
+    /// now (nil when authentication is off).
+    func streamCredentialCheck(_ caller: Caller) -> (@Sendable () -> Bool)? {
+        guard configuration.authenticationRequired else { return nil }
+        let credentials = self.credentials, clock = configuration.clock, id = caller.credentialID
+        return { credentials.isActive(credentialID: id, now: clock()) }
+    }
+
     /// The only answer an unauthenticated caller gets.
     static let unauthenticated = WaybillStatusError(
         .unauthenticated, "a valid credential is required: send `authorization: Bearer TOKEN` metadata (docs/SECURITY.md)")

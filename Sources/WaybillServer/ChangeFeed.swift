@@ -120,11 +120,16 @@ final class FeedSubscription: StreamCall, @unchecked Sendable {
     private let acknowledgeInvisible: (@Sendable (UInt64) -> Void)?
     private let invisibleAcknowledgementLagEventsMax: UInt64
     private var invisibleAcknowledgedOffset: UInt64 = 0
+    /// Whether the credential that opened the stream is still valid: checked before every frame, so
+    /// a revoked or expired credential's stream ends (UNAUTHENTICATED) instead of carrying another event.
+    private let credentialStillValid: (@Sendable () -> Bool)?
 
     init(consumer: String, visibleChannels: Set<String>? = nil, callID: UInt64, from offset: UInt64, acknowledged: UInt64, window: UInt64,
          eventsPerFrame: Int, box: ConnectionBox, hub: ChangeFeedHub, metrics: ServerMetrics,
-         invisibleAcknowledgementLagEventsMax: Int = 1_024, acknowledgeInvisible: (@Sendable (UInt64) -> Void)? = nil) {
+         invisibleAcknowledgementLagEventsMax: Int = 1_024, acknowledgeInvisible: (@Sendable (UInt64) -> Void)? = nil,
+         credentialStillValid: (@Sendable () -> Bool)? = nil) {
         self.consumer = consumer
+        self.credentialStillValid = credentialStillValid
         self.visibleChannels = visibleChannels
         self.invisibleAcknowledgementLagEventsMax = UInt64(max(1, invisibleAcknowledgementLagEventsMax))
         self.acknowledgeInvisible = acknowledgeInvisible
@@ -176,6 +181,10 @@ final class FeedSubscription: StreamCall, @unchecked Sendable {
         eventLoop.preconditionInEventLoop()
         while !cancelled && !reading {
             guard let connection = box.value, connection.isWritable else { return }
+            if let credentialStillValid, !credentialStillValid() {
+                connection.finish(callID: callID, response: .failure(Services.unauthenticated))
+                return
+            }
             let limit: Int
             if visibleChannels != nil {
                 guard UInt64(unacknowledgedVisible.count) < window else { return }

@@ -136,7 +136,8 @@ extension Services {
                                                         acknowledged: acknowledged, window: window, eventsPerFrame: perFrame,
                                                         box: box, hub: self.feed, metrics: self.metrics,
                                                         invisibleAcknowledgementLagEventsMax: self.transport.filteredAcknowledgementLagEventsMax,
-                                                        acknowledgeInvisible: { offset in self.acknowledgePassed(consumer: request.consumer, offset: offset) })
+                                                        acknowledgeInvisible: { offset in self.acknowledgePassed(consumer: request.consumer, offset: offset) },
+                                                        credentialStillValid: self.streamCredentialCheck(caller))
                     guard self.feed.add(subscription, subscriptionsMax: self.transport.subscriptionsMax) else {
                         self.metrics.rejected(reason: "subscriptionsMax")
                         connection.finish(callID: call.callID, response: .failure(Self.subscriptionsExhausted(self.transport.subscriptionsMax)))

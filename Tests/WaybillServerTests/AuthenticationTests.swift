@@ -93,6 +93,27 @@ import WaybillWire
         }
     }
 
+    @Test("a change-feed stream ends UNAUTHENTICATED once its credential is revoked, before it carries another event")
+    func revokedStreamEnds() async throws {
+        try await withServer { server in
+            let admin = try await server.client()
+            try await admin.loadFixtureNetwork()
+            let created = try await admin.createCredential(createRequest("feed-reader", .erp))
+            let reader = try await server.client(token: created.token)
+            let feed = try FeedCollector.subscribe(reader, consumer: "feed-reader-consumer")
+            _ = try await admin.captureOrder(Fixture.order("REV-1"))
+            let before = try await feed.waitForEvents(1).count
+            var revoke = Waybill_V1_RevokeCredentialRequest()
+            revoke.name = "feed-reader"
+            _ = try await admin.revokeCredential(revoke)
+            _ = try await admin.captureOrder(Fixture.order("REV-2"))
+            let end = try await feed.waitForEnd()
+            #expect(end?.code == .unauthenticated)
+            #expect(feed.events.count == before, "no event after the revocation")
+            #expect(!feed.events.contains { $0.orderID.isEmpty == false && $0.detail.contains("REV-2") })
+        }
+    }
+
     @Test("listening beyond loopback needs TLS and a credential, unless insecure is explicit")
     func exposurePolicy() async throws {
         // Plaintext on every address: refused, naming the fix.
