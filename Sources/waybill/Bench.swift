@@ -229,7 +229,7 @@ struct CaptureBench: AsyncParsableCommand {
     @Option(help: "Benchmark hook: microseconds of delay added to every write, through WaybillFaultInjection's WriteDelay (proves load-regression checks catch a slower write path).") var injectWriteDelayMicroseconds = 0
     @Option(help: "Throughput run over Waybill's frames, standard gRPC (HTTP/2, docs/GRPC.md), or both (each round: frames, then gRPC, same server and sizes).") var transport: BenchTransport = .frames
 
-    @Option(help: "Security of the embedded server: on (TLS with a throwaway CA + bearer-token authentication, as deployed), off (plaintext without authentication: a server setting no `waybill serve` flag reaches), or ab (both in every round, interleaved, for what security costs).")
+    @Option(help: "Security of the embedded server: on (TLS with a throwaway CA + bearer-token authentication, as deployed), off (plaintext without authentication: a server setting no `waybill serve` flag reaches), ab (both in every round, interleaved, for what security costs), or parts (neither, authentication alone, TLS alone, both, interleaved).")
     var security: BenchSecurityMode = .on
 
     struct Report: Codable {
@@ -278,27 +278,44 @@ struct CaptureBench: AsyncParsableCommand {
 
         var ceilings: [Double] = []
         var commits: [Double] = []
-        var figures: [Bool: [VariantFigures]] = [:]
+        var figures: [BenchSecurityVariant: [VariantFigures]] = [:]
         var rssBefore = 0.0, rssAfter = 0.0
+        let plainVariant = BenchSecurityVariant(tls: false, authentication: false)
+        let securedVariant = BenchSecurityVariant(tls: true, authentication: true)
+        let compared = security == .ab || security == .parts
         for round in 0..<repeats {
-            // A/B: plaintext first in even rounds, secured first in odd ones, so that neither
-            // always runs on a warmer (or more fragmented) machine.
-            let variants: [Bool] = switch security {
-            case .on: [true]
-            case .off: [false]
-            case .ab: round % 2 == 0 ? [false, true] : [true, false]
+            // Compared variants run in a rotated order each round, so that none always runs on
+            // a warmer (or more fragmented) machine.
+            var variants: [BenchSecurityVariant] = switch security {
+            case .on: [securedVariant]
+            case .off: [plainVariant]
+            case .ab: [plainVariant, securedVariant]
+            case .parts: [plainVariant, BenchSecurityVariant(tls: false, authentication: true),
+                          BenchSecurityVariant(tls: true, authentication: false), securedVariant]
             }
-            for (position, isSecured) in variants.enumerated() {
-                // The open loop runs in the last round, and in every round of an A/B (its p99 is
-                // compared by medians: one run's p99 moves by milliseconds on this machine).
-                let result = try await runVariant(round: round, secured: isSecured ? secured : nil, directory: directory,
+            if compared { variants = Array(variants[(round % variants.count)...] + variants[..<(round % variants.count)]) }
+            for (position, variant) in variants.enumerated() {
+                // The open loop runs in the last round, and in every round of a comparison (its
+                // p99 is compared by medians: one run's p99 moves by milliseconds on this machine).
+                let result = try await runVariant(round: round, variant: variant, security: secured, directory: directory,
                                                   measuresCeiling: position == 0,
-                                                  measuresOpenLoop: rate > 0 && (round == repeats - 1 || security == .ab),
+                                                  measuresOpenLoop: rate > 0 && (round == repeats - 1 || compared),
                                                   ceilings: &ceilings, commits: &commits, rssBefore: &rssBefore, rssAfter: &rssAfter)
-                figures[isSecured, default: []].append(result)
+                figures[variant, default: []].append(result)
             }
         }
-        let primary = figures[security != .off] ?? []
+        if security == .parts {
+            print("security parts, medians over \(repeats) rounds (throughput, process CPU per order, open-loop p50 / p99 / p99.9):")
+            for variant in [plainVariant, BenchSecurityVariant(tls: false, authentication: true),
+                            BenchSecurityVariant(tls: true, authentication: false), securedVariant] {
+                let runs = figures[variant] ?? []
+                let open = runs.compactMap(\.openLoop)
+                print("  " + variant.label.padding(toLength: 30, withPad: " ", startingAt: 0) + String(format: "%7.0f orders/s  %6.1f µs  %8.3f / %8.3f / %8.3f ms",
+                             median(runs.map(\.captureOrdersPerSecond)), median(runs.map(\.cpuMicrosecondsPerOrder)),
+                             median(open.map(\.p50)), median(open.map(\.p99)), median(open.map(\.p999))))
+            }
+        }
+        let primary = figures[security == .off ? plainVariant : securedVariant] ?? []
         let captures = primary.map(\.captureOrdersPerSecond)
         let grpcCaptures = primary.compactMap(\.grpcCaptureOrdersPerSecond)
         let ratio = median(captures) / median(ceilings)
@@ -309,8 +326,8 @@ struct CaptureBench: AsyncParsableCommand {
             print(String(format: "transports, medians over %d rounds: frames %.0f orders/s, gRPC %.0f orders/s (gRPC = %.0f%% of frames)",
                          repeats, median(captures), median(grpcCaptures), 100 * median(grpcCaptures) / median(captures)))
         }
-        let plaintext = figures[false] ?? []
-        if security == .ab {
+        let plaintext = figures[plainVariant] ?? []
+        if compared {
             let a = median(plaintext.map(\.captureOrdersPerSecond)), b = median(captures)
             let cpuA = median(plaintext.map(\.cpuMicrosecondsPerOrder)), cpuB = median(primary.map(\.cpuMicrosecondsPerOrder))
             print(String(format: "security A/B, medians over %d rounds: plaintext without authentication %.0f orders/s, TLS + authentication %.0f orders/s "
@@ -335,38 +352,47 @@ struct CaptureBench: AsyncParsableCommand {
                                 openLoop: primary.last?.openLoop,
                                 residentMegabytesBefore: rssBefore, residentMegabytesAfter: rssAfter, security: security.rawValue,
                                 cpuMicrosecondsPerOrder: primary.map(\.cpuMicrosecondsPerOrder),
-                                openLoops: security == .ab ? primary.compactMap(\.openLoop) : nil,
-                                plaintextCaptureOrdersPerSecond: security == .ab ? plaintext.map(\.captureOrdersPerSecond) : nil,
-                                plaintextCpuMicrosecondsPerOrder: security == .ab ? plaintext.map(\.cpuMicrosecondsPerOrder) : nil,
-                                plaintextOpenLoops: security == .ab ? plaintext.compactMap(\.openLoop) : nil)
+                                openLoops: compared ? primary.compactMap(\.openLoop) : nil,
+                                plaintextCaptureOrdersPerSecond: compared ? plaintext.map(\.captureOrdersPerSecond) : nil,
+                                plaintextCpuMicrosecondsPerOrder: compared ? plaintext.map(\.cpuMicrosecondsPerOrder) : nil,
+                                plaintextOpenLoops: compared ? plaintext.compactMap(\.openLoop) : nil)
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             try encoder.encode(report).write(to: URL(fileURLWithPath: json))
         }
     }
 
-    /// One server of a round: secured (TLS + each client calling with the web channel's credential;
-    /// the network loaded by the admin) or, with `secured` nil, plaintext without authentication.
-    func runVariant(round: Int, secured: EmbeddedServerSecurity?, directory: URL, measuresCeiling: Bool, measuresOpenLoop: Bool,
+    /// One server of a round: with TLS or plaintext, with authentication (each client calling with
+    /// the web channel's credential, the network loaded by the admin) or without.
+    func runVariant(round: Int, variant: BenchSecurityVariant, security: EmbeddedServerSecurity, directory: URL,
+                    measuresCeiling: Bool, measuresOpenLoop: Bool,
                     ceilings: inout [Double], commits: inout [Double], rssBefore: inout Double, rssAfter: inout Double) async throws -> VariantFigures {
         var result = VariantFigures()
-        let label = secured == nil ? "plaintext, no authentication" : "TLS + authentication"
+        let label = variant.label
         // 1. Waybill: an embedded server, clients over loopback, many calls in flight.
         var configuration = ServerConfiguration()
         configuration.port = 0
-        configuration.databasePath = directory.appendingPathComponent("waybill-\(round)-\(secured == nil ? "plain" : "secured").sqlite").path
+        configuration.databasePath = directory.appendingPathComponent("waybill-\(round)-\(variant.tls)-\(variant.authentication).sqlite").path
         configuration.writeJobInterceptor = WriteDelay.forOption(injectWriteDelayMicroseconds)
         configuration.transport.callsInFlightPerConnectionMax = max(inFlight * 2, 1024)
         configuration.walCheckpointIntervalMilliseconds = walCheckpointMilliseconds
         configuration.eventLoopThreads = serverThreads
         if transport != .frames { configuration.grpcPort = 0 }
-        if let secured { secured.configure(&configuration) } else { configuration.authenticationRequired = false }
+        security.configure(&configuration)
+        configuration.authenticationRequired = variant.authentication
+        if !variant.tls { configuration.tls = nil }
+        /// A client of this variant calling with `token`.
+        func client(token: String, clientID: String) -> ClientConfiguration {
+            var configuration = security.client(token: variant.authentication ? token : nil, clientID: clientID)
+            if !variant.tls { configuration.tls = nil }
+            return configuration
+        }
         let server = try await WaybillServer.start(configuration: configuration, logger: Logger(label: "bench"))
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         var random = BenchRandom(state: 42 &+ UInt64(round))
         var clients: [WaybillClient] = []
-        let channelToken = secured?.channelToken(.web)
-        let clientConfiguration = secured?.client(token: channelToken, clientID: "bench") ?? ClientConfiguration()
+        let channelToken = variant.authentication ? security.channelToken(.web) : nil
+        let clientConfiguration = client(token: security.channelToken(.web), clientID: "bench")
         for _ in 0..<connections {
             clients.append(try await WaybillClient.connect(host: "127.0.0.1", port: server.port, configuration: clientConfiguration, group: group))
         }
@@ -374,7 +400,7 @@ struct CaptureBench: AsyncParsableCommand {
             // The same network every round (its own seed): rounds differ only in their orders.
             var networkRandom = BenchRandom(state: 42)
             let admin = try await WaybillClient.connect(host: "127.0.0.1", port: server.port,
-                                                        configuration: secured?.client(token: secured?.adminToken, clientID: "bench-admin") ?? ClientConfiguration(),
+                                                        configuration: client(token: security.adminToken, clientID: "bench-admin"),
                                                         group: group)
             try await BenchNetwork.load(BenchNetwork.model(locations: locations, skus: skus, stockPerSKU: 1_000_000, random: &networkRandom),
                                         into: admin)
@@ -385,7 +411,7 @@ struct CaptureBench: AsyncParsableCommand {
         if let grpcPort = server.grpcPort {
             for _ in 0..<connections {
                 grpcClients.append(try WaybillGRPCClient(host: "127.0.0.1", port: grpcPort, clientID: "bench", token: channelToken,
-                                                         tls: secured?.tls.client, eventLoopGroup: group))
+                                                         tls: variant.tls ? security.tls.client : nil, eventLoopGroup: group))
             }
         }
         let primaryIsGRPC = transport == .grpc
@@ -989,4 +1015,21 @@ enum BenchSecurityMode: String, ExpressibleByArgument, CaseIterable {
     case off
     /// Both in every round, interleaved: what security costs.
     case ab
+    /// Four variants in every round, interleaved: neither, authentication alone, TLS alone, both
+    /// (where the cost of security goes).
+    case parts
+}
+
+/// One server set-up of `waybill bench capture`.
+struct BenchSecurityVariant: Hashable {
+    var tls: Bool
+    var authentication: Bool
+    var label: String {
+        switch (tls, authentication) {
+        case (false, false): "plaintext, no authentication"
+        case (false, true): "plaintext + authentication"
+        case (true, false): "TLS, no authentication"
+        case (true, true): "TLS + authentication"
+        }
+    }
 }
