@@ -396,14 +396,17 @@ struct CaptureBench: AsyncParsableCommand {
         for _ in 0..<connections {
             clients.append(try await WaybillClient.connect(host: "127.0.0.1", port: server.port, configuration: clientConfiguration, group: group))
         }
-        if !noReservations {
+        do {
             // The same network every round (its own seed): rounds differ only in their orders.
+            // Without reservations it carries no stock (every capture backordered): a capture
+            // needs a network loaded.
             var networkRandom = BenchRandom(state: 42)
+            var model = BenchNetwork.model(locations: locations, skus: skus, stockPerSKU: 1_000_000, random: &networkRandom)
+            if noReservations { model.initialStock = [] }
             let admin = try await WaybillClient.connect(host: "127.0.0.1", port: server.port,
                                                         configuration: client(token: security.adminToken, clientID: "bench-admin"),
                                                         group: group)
-            try await BenchNetwork.load(BenchNetwork.model(locations: locations, skus: skus, stockPerSKU: 1_000_000, random: &networkRandom),
-                                        into: admin)
+            try await BenchNetwork.load(model, into: admin)
             await admin.close()
         }
         // Warm up, then measure.
@@ -518,6 +521,7 @@ struct CaptureBench: AsyncParsableCommand {
         let next = SharedSync(Atomic<Int>(0))
         let failures = SharedSync(Atomic<Int>(0))
         let refusals = SharedSync(Atomic<Int>(0))
+        let firstFailure = SharedSync(Mutex<String?>(nil))
         let start = Date()
         try await withThrowingTaskGroup(of: Void.self) { group in
             for client in clients {
@@ -535,6 +539,7 @@ struct CaptureBench: AsyncParsableCommand {
                                         return
                                     }
                                     failures.value.wrappingAdd(1, ordering: .relaxed)
+                                    firstFailure.value.withLock { $0 = $0 ?? "\(error)" }
                                 }
                                 outstanding.wrappingSubtract(1, ordering: .releasing)
                                 pump()
@@ -561,7 +566,9 @@ struct CaptureBench: AsyncParsableCommand {
         }
         let elapsed = Date().timeIntervalSince(start)
         let failed = failures.value.load(ordering: .relaxed)
-        if failed > 0 { throw CLIError("\(failed) captures failed during the benchmark") }
+        if failed > 0 {
+            throw CLIError("\(failed) captures failed during the benchmark; the first: \(firstFailure.value.withLock { $0 } ?? "?")")
+        }
         let refused = refusals.value.load(ordering: .relaxed)
         if refused > 0 { print("closed loop: \(refused) refusals for overload (retried after retry_after_ms)") }
         return elapsed
