@@ -60,8 +60,18 @@ public final class CredentialDirectory: Sendable {
         var byTokenHash: [TokenHash: CredentialRecord] = [:]
         var byCertificateSubject: [String: CredentialRecord] = [:]
         var byID: [String: CredentialRecord] = [:]
+        /// Each credential's caller, built once per change, not once per call (its scopes are sets).
+        var callers: [String: Caller] = [:]
         /// The store's credential version these tables were read at (-1: not from the store).
         var version: Int64 = -1
+
+        mutating func add(_ record: CredentialRecord) {
+            byID[record.id] = record
+            callers[record.id] = record.caller
+            byTokenHash[record.tokenHash] = record
+            if let previous = record.previousTokenHash { byTokenHash[previous] = record }
+            if let subject = record.certificateSubject, !subject.isEmpty { byCertificateSubject[subject] = record }
+        }
     }
 
     private let tables = Mutex(Tables())
@@ -71,12 +81,7 @@ public final class CredentialDirectory: Sendable {
     /// Installs the current set of credentials (after a credential write commits, and at start).
     public func replaceAll(_ records: [CredentialRecord]) {
         var next = Tables()
-        for record in records {
-            next.byID[record.id] = record
-            next.byTokenHash[record.tokenHash] = record
-            if let previous = record.previousTokenHash { next.byTokenHash[previous] = record }
-            if let subject = record.certificateSubject, !subject.isEmpty { next.byCertificateSubject[subject] = record }
-        }
+        for record in records { next.add(record) }
         tables.withLock { $0 = next }
     }
 
@@ -87,12 +92,7 @@ public final class CredentialDirectory: Sendable {
     public func replaceAll(_ records: [CredentialRecord], version: Int64) -> Bool {
         var next = Tables()
         next.version = version
-        for record in records {
-            next.byID[record.id] = record
-            next.byTokenHash[record.tokenHash] = record
-            if let previous = record.previousTokenHash { next.byTokenHash[previous] = record }
-            if let subject = record.certificateSubject, !subject.isEmpty { next.byCertificateSubject[subject] = record }
-        }
+        for record in records { next.add(record) }
         return tables.withLock { tables in
             guard version > tables.version else { return false }
             tables = next
@@ -108,14 +108,15 @@ public final class CredentialDirectory: Sendable {
 
     /// The caller a bearer token proves at `now`.
     public func authenticate(tokenHash: TokenHash, now: Timestamp) -> Result<Caller, AuthenticationFailure> {
-        guard let record = tables.withLock({ $0.byTokenHash[tokenHash] }) else { return .failure(.unknown) }
+        let found = tables.withLock { tables in tables.byTokenHash[tokenHash].map { ($0, tables.callers[$0.id] ?? $0.caller) } }
+        guard let (record, caller) = found else { return .failure(.unknown) }
         if record.revokedAt != nil { return .failure(.revoked) }
         if let expiresAt = record.expiresAt, now >= expiresAt { return .failure(.expired) }
         if tokenHash != record.tokenHash {
             // The previous token of a rotation: valid only within its grace period.
             guard let until = record.previousTokenExpiresAt, now < until else { return .failure(.expired) }
         }
-        return .success(record.caller)
+        return .success(caller)
     }
 
     /// Whether the credential `id` may still call at `now` (known, not revoked, not expired). A

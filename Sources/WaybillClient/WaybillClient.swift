@@ -40,6 +40,8 @@ public struct ClientConfiguration: Sendable {
 
 public final class WaybillClient: Sendable {
     public let configuration: ClientConfiguration
+    /// What every call's envelope carries (client-id, authorization), built once.
+    private let metadata: [String: String]
     let channel: any NIOCore.Channel
     private let handler: NIOLoopBound<ClientHandler>
     private let nextCallID = Atomic<UInt64>(1)
@@ -121,6 +123,7 @@ public final class WaybillClient: Sendable {
     private init(configuration: ClientConfiguration, channel: any NIOCore.Channel, handler: NIOLoopBound<ClientHandler>,
                  ownedGroup: MultiThreadedEventLoopGroup?) {
         self.configuration = configuration
+        metadata = configuration.metadata
         self.channel = channel
         self.handler = handler
         self.ownedGroup = ownedGroup
@@ -183,7 +186,7 @@ public final class WaybillClient: Sendable {
         envelope.method = method
         envelope.payload = .init(payload)
         envelope.timeoutMs = timeoutMilliseconds ?? configuration.defaultTimeoutMilliseconds
-        envelope.metadata = configuration.metadata
+        envelope.metadata = metadata
         if let token { envelope.metadata["authorization"] = "Bearer " + token }
         envelope.protocolVersion = ProtocolVersions.current
         return envelope

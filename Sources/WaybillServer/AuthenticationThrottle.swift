@@ -34,6 +34,8 @@ final class AuthenticationThrottle: Sendable {
     }
 
     private let state = Mutex(State())
+    /// Peers with a window (kept with `state`): while none failed, a call costs one atomic load.
+    private let peersWithFailures = Atomic<Int>(0)
     private let failureCounters: [AuthenticationFailure: Counter]
     private let throttledCounter = Counter(label: "waybill_authentication_throttled_total")
 
@@ -56,6 +58,7 @@ final class AuthenticationThrottle: Sendable {
 
     /// How long `peer` must wait, or nil when it is not throttled. Counts a throttled call.
     func retryAfterMilliseconds(peer: String, now: UInt64) -> UInt64? {
+        if peersWithFailures.load(ordering: .relaxed) == 0 { return nil }
         let wait: UInt64? = state.withLock { state in
             guard let window = state.windows[peer], window.failures >= failuresPerPeerMax else { return nil }
             let end = window.startNanoseconds &+ windowNanoseconds
@@ -87,6 +90,7 @@ final class AuthenticationThrottle: Sendable {
             state.windows[peer] = Window(startNanoseconds: now, failures: 1)
             state.order.append((peer, now))
             Self.forgetExpiredAndExcess(&state, now: now, windowNanoseconds: windowNanoseconds, peersMax: peersMax)
+            peersWithFailures.store(state.windows.count, ordering: .relaxed)
         }
     }
 
