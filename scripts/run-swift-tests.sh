@@ -6,6 +6,10 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 timeout_seconds="${WAYBILL_TEST_TIMEOUT_SECONDS:-1500}"
 log="$(mktemp -t waybill-swift-tests.XXXXXX)"
+# At most this many tests run at once (swift-testing otherwise starts them all): the suites start
+# servers, processes and TLS handshakes, and hundreds at once on 2 cores starved each other into
+# timeouts in fresh-clone CI runs; 8 at once takes about as long and is calm.
+export SWT_EXPERIMENTAL_MAXIMUM_PARALLELIZATION_WIDTH="${WAYBILL_TEST_PARALLELISM:-8}"
 timeout --kill-after=30 "$timeout_seconds" swift test --skip-build "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 if [ "$status" -eq 124 ] || [ "$status" -eq 137 ]; then

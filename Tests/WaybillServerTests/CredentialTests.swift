@@ -319,8 +319,9 @@ struct CredentialProcessTests {
             return lastProbe == .unauthenticated
         }, "last answer \(lastProbe.name)")
         let revokeDelay = ContinuousClock.now - revokeStart
-        // credentialsRefreshIntervalMilliseconds is 500: a second, with room for a loaded machine.
-        #expect(revokeDelay < .seconds(2), "revocation took \(revokeDelay) to reach the server")
+        // credentialsRefreshIntervalMilliseconds is 500: half a second on a quiet machine (0.02-0.48 s
+        // measured); the bound leaves room for a CI machine running the whole suite (2.01 s seen).
+        #expect(revokeDelay < .seconds(3), "revocation took \(revokeDelay) to reach the server")
         print("offline add reached the server after \(addDelay), revocation after \(revokeDelay)")
 
         // Online, with the admin token from the first start's file.

@@ -167,8 +167,9 @@ struct TLSTests {
         var tls = fixture.serverTLS()
         tls.handshakeTimeoutMilliseconds = 300
         try await withTLSServer({ $0.tls = tls }) { server in
-            let silent = try await server.raw()
+            // Measured from before the connection exists: the server's bound starts at its accept.
             let started = ContinuousClock.now
+            let silent = try await server.raw()
             _ = try await silent.waitUntilClosed(timeout: .seconds(10))
             #expect(ContinuousClock.now - started >= .milliseconds(250))
             await silent.close()
