@@ -18,7 +18,7 @@ import WaybillWire
         (.fulfillment, TestCredentials.eastWarehouse),
     ]
 
-    @Test("every RPC answers every role as the roles table says, and an unauthenticated call only UNAUTHENTICATED")
+    @Test("every RPC answers every role as the roles table says, and an unauthenticated call only UNAUTHENTICATED (raw frames: a refusal carries no payload)")
     func everyMethodEveryRole() async throws {
         // Two refused authentications per method: more than a guesser is allowed (AuthenticationTests).
         try await withServer({ $0.transport.authenticationFailuresPerPeerMax = 10_000 }) { server in
@@ -57,6 +57,51 @@ import WaybillWire
                             "\(expected.method) as \(expected.who): \(answer.status.message)")
                 }
             }
+        }
+    }
+
+    @Test("the same matrix over TLS with the Swift client: every RPC × every role, no token and an unknown token")
+    func everyMethodEveryRoleOverTLS() async throws {
+        let fixture = try TLSFixture("access-matrix")
+        try await withServer({ $0.tls = fixture.serverTLS(); $0.transport.authenticationFailuresPerPeerMax = 10_000 }) { server in
+            var callers: [(who: String, role: Role?, client: WaybillClient)] = []
+            for (role, seed) in Self.byRole {
+                callers.append((role.rawValue, role, try await tlsClient(port: server.port, tls: fixture.clientTLS, token: seed.token)))
+            }
+            callers.append(("nobody", nil, try await tlsClient(port: server.port, tls: fixture.clientTLS, token: nil)))
+            callers.append(("an unknown token", nil, try await tlsClient(port: server.port, tls: fixture.clientTLS, token: AccessToken.generate())))
+            for rpc in Method.all {
+                let access = try #require(AccessPolicy.byMethod[rpc.path])
+                for caller in callers {
+                    let code = await Self.firstAnswer(caller.client, rpc)
+                    if let role = caller.role {
+                        if access.roles.contains(role) {
+                            #expect(code != .permissionDenied && code != .unauthenticated, "\(rpc.path) as \(caller.who): \(code.name)")
+                        } else {
+                            #expect(code == .permissionDenied, "\(rpc.path) as \(caller.who): \(code.name)")
+                        }
+                    } else {
+                        #expect(code == .unauthenticated, "\(rpc.path) as \(caller.who): \(code.name)")
+                    }
+                }
+            }
+            for caller in callers { await caller.client.close() }
+        }
+    }
+
+    /// The status of a call's first answer (OK for a stream's first message).
+    static func firstAnswer(_ client: WaybillClient, _ rpc: RPCMethod) async -> Waybill_V1_StatusCode {
+        do {
+            if rpc.serverStreaming {
+                for try await _ in client.stream(method: rpc.path, payload: []) { return .ok }
+                return .ok
+            }
+            _ = try await client.send(method: rpc.path, payload: [], timeoutMilliseconds: 20_000).get()
+            return .ok
+        } catch let error as WaybillStatusError {
+            return error.code
+        } catch {
+            return .unknown
         }
     }
 
