@@ -1,51 +1,30 @@
-// A throwaway CA and a server certificate for 127.0.0.1, and an HTTPS fake ERP: the webhook's TLS
+// A throwaway CA's server certificate for 127.0.0.1, and an HTTPS fake ERP: the webhook's TLS
 // verification is tested against a real handshake.
 
-import Crypto
 import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOPosix
 import NIOSSL
-// ASN1OctetString for the IP address SAN (swift-certificates' own dependency).
-import SwiftASN1
 import Synchronization
-import X509
+import WaybillTLS
 
 struct TestCertificates {
     let caPEM: String
     let serverCertificatePEM: String
     let serverKeyPEM: String
 
-    /// A CA (`name`) and a certificate it signs for 127.0.0.1 and localhost.
+    /// A CA (`name`) and a certificate it signs for 127.0.0.1 and localhost (WaybillTLS's
+    /// throwaway authority, read back as PEM text).
     static func make(name: String = "Waybill ERP tests CA") throws -> TestCertificates {
-        let caKey = P256.Signing.PrivateKey()
-        let caName = try DistinguishedName { CommonName(name) }
-        let now = Date()
-        let ca = try Certificate(
-            version: .v3, serialNumber: Certificate.SerialNumber(), publicKey: .init(caKey.publicKey),
-            notValidBefore: now - 3_600, notValidAfter: now + 86_400, issuer: caName, subject: caName,
-            signatureAlgorithm: .ecdsaWithSHA256,
-            extensions: try Certificate.Extensions {
-                Critical(BasicConstraints.isCertificateAuthority(maxPathLength: 0))
-                Critical(KeyUsage(keyCertSign: true))
-            },
-            issuerPrivateKey: .init(caKey))
-        let serverKey = P256.Signing.PrivateKey()
-        let server = try Certificate(
-            version: .v3, serialNumber: Certificate.SerialNumber(), publicKey: .init(serverKey.publicKey),
-            notValidBefore: now - 3_600, notValidAfter: now + 86_400, issuer: caName,
-            subject: try DistinguishedName { CommonName("127.0.0.1") },
-            signatureAlgorithm: .ecdsaWithSHA256,
-            extensions: try Certificate.Extensions {
-                Critical(BasicConstraints.notCertificateAuthority)
-                Critical(KeyUsage(digitalSignature: true))
-                try ExtendedKeyUsage([.serverAuth])
-                SubjectAlternativeNames([.ipAddress(ASN1OctetString(contentBytes: [127, 0, 0, 1])), .dnsName("localhost")])
-            },
-            issuerPrivateKey: .init(caKey))
-        return TestCertificates(caPEM: try ca.serializeAsPEM().pemString, serverCertificatePEM: try server.serializeAsPEM().pemString,
-                                serverKeyPEM: serverKey.pemRepresentation)
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("erp-tls-\(UUID().uuidString.prefix(8))").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var authority = try ThrowawayCertificateAuthority(name: name)
+        let caPath = try authority.write(to: directory)
+        let server = try authority.issueServerCertificate(in: directory, commonName: "127.0.0.1", ipAddresses: ["127.0.0.1"])
+        return TestCertificates(caPEM: try String(contentsOfFile: caPath, encoding: .utf8),
+                                serverCertificatePEM: try String(contentsOfFile: server.certificatePath, encoding: .utf8),
+                                serverKeyPEM: try String(contentsOfFile: server.privateKeyPath, encoding: .utf8))
     }
 
     /// Writes the CA certificate to `directory` and returns its path.
