@@ -146,7 +146,7 @@ struct GracefulShutdownTests {
         return Fixture.order(external, lines: [("SKU-A", Int32(1 + n % 2)), ("SKU-B", 1)])
     }
 
-    @Test("SIGTERM while captures stream on 4 connections: answered calls are stored whole, refusals not at all; /readyz 503 during the drain; exit 0; empty WAL")
+    @Test("SIGTERM while captures stream on 4 connections: answered calls are stored whole, refusals not at all; once /readyz says 503 it never says 200 again; exit 0; empty WAL")
     func drainUnderLoad() async throws {
         let directory = try TemporaryDirectory("graceful")
         let database = directory.path("waybill.sqlite")
@@ -224,7 +224,11 @@ struct GracefulShutdownTests {
         let status = await server.exitStatus(within: .seconds(60))
         let exitedAfter = ContinuousClock.now - signalled
         #expect(status == 0, "exit status 0 after SIGTERM:\n\(server.log)")
-        #expect(readiness.contains(503) || refusedWhileRunning, "/readyz answered 503 (or refused) during the drain: \(readiness)")
+        // Whether a poll lands inside this drain is a race (writes are batched: the drain can be one
+        // 50 ms commit, shorter than one poll on a loaded machine; a CI run saw only the 200 sent
+        // before the signal was handled). `readinessDuringDrain` below proves the 503 with a drain
+        // held open by a call in flight; here: once not ready, never ready again.
+        _ = refusedWhileRunning
         // The first answers may predate the signal's handling; after the first 503, never 200.
         #expect(readiness.drop { $0 == 200 }.allSatisfy { $0 == 503 }, "never ready again once draining: \(readiness)")
         await lanes.value
@@ -277,6 +281,33 @@ struct GracefulShutdownTests {
         #expect(acknowledged >= 100)
         let drained = log.split(separator: "\n").first { $0.contains("protocol listener drained") } ?? ""
         print("graceful drain: SIGTERM to exit \(exitedAfter) (\(drained.split(separator: " ").first { $0.hasPrefix("elapsed_ms=") } ?? "") to drain); \(acknowledged) acknowledged, \(refused) refused while draining, \(unanswered) unanswered; readiness polls \(readiness.count), 503s \(readiness.filter { $0 == 503 }.count); unanswered: \(unansweredErrors)")
+    }
+
+    @Test("while a call in flight holds the drain open, /readyz answers 503 draining; the call is answered; exit 0")
+    func readinessDuringDrain() async throws {
+        let directory = try TemporaryDirectory("graceful-ready")
+        let database = directory.path("waybill.sqlite")
+        // Every write takes 3 s: the drain lasts until the one write in flight commits.
+        let server = try await ServeChild.start(database: database, logPath: directory.path("serve.log"),
+                                                flags: ["--drain-seconds", "20", "--inject-write-delay-microseconds", "3000000"])
+        let client = try await server.client("slow", timeoutMilliseconds: 60_000)
+        #expect(try await httpGet(port: server.adminPort, "/readyz").status == 200)
+        let sent = client.send(method: Method.NetworkService.loadNetwork, payload: try Fixture.network.serializedBytes(), timeoutMilliseconds: 60_000)
+        // Frames of one connection are started in order: once this answer arrives the write is in flight.
+        _ = try await client.serverInfo()
+        server.sigterm()
+        #expect(await eventually("the drain to begin", timeout: .seconds(10), poll: .milliseconds(5)) { server.log.contains("shutting down") })
+        #expect(server.process.isRunning, "the write in flight holds the drain open")
+        let answer = try await httpGet(port: server.adminPort, "/readyz")
+        #expect(answer.status == 503 && answer.body.contains("draining"), "/readyz during the drain: \(answer)")
+        // The call in flight is answered (not cut off), then the process exits 0.
+        let outcome: Result<Void, any Error>
+        do { _ = try await sent.get(); outcome = .success(()) } catch { outcome = .failure(error) }
+        #expect((try? outcome.get()) != nil, "the call in flight is answered during the drain: \(outcome)")
+        #expect(await server.exitStatus(within: .seconds(60)) == 0, "exit status 0:\n\(server.log)")
+        await client.close()
+        #expect(!server.log.contains("drain bound reached"), "\(server.log)")
+        #expect((walBytes(database) ?? 0) == 0, "the WAL is empty: \(walBytes(database) ?? -1) bytes")
     }
 
     @Test("a call still running at the drain bound is cut off; the process exits 0 once the writer's job ends, WAL empty")
