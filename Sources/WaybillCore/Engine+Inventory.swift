@@ -91,17 +91,30 @@ extension Engine {
         return InventoryChangeOutcome(replayed: false, positions: positions(for: change))
     }
 
-    /// An ERP count of one location as of `asOf`, corrected for movements Waybill recorded since.
+    /// An ERP count of one location as of `asOf`, corrected for movements Waybill recorded since,
+    /// in one command: `planStockSnapshot`, one slice over every level, `finishStockSnapshot`.
     public mutating func applyStockSnapshot(locationID: LocationID, asOf: Timestamp, levels: [(SKU, Int64)], complete: Bool,
                                             messageID: String, context: CommandContext,
                                             storage: some EngineStorage) throws -> (replayed: Bool, applied: Int, positions: [(InventoryKey, Balance)]) {
+        guard let plan = try planStockSnapshot(locationID: locationID, asOf: asOf, levels: levels, complete: complete,
+                                               messageID: messageID, context: context, storage: storage) else { return (true, 0, []) }
+        let slice = try applyStockSnapshotSlice(plan, plan.levels.indices, context: context, storage: storage)
+        try finishStockSnapshot(plan, context: context, storage: storage)
+        return (false, slice.applied, slice.positions)
+    }
+
+    /// Validates a snapshot and lists the positions it counts (with `complete`, every SKU the
+    /// location holds and the snapshot omits, counted 0), sorted by SKU; nil when the message was
+    /// already applied. Writes nothing.
+    public func planStockSnapshot(locationID: LocationID, asOf: Timestamp, levels: [(SKU, Int64)], complete: Bool,
+                                  messageID: String, context: CommandContext, storage: some EngineStorage) throws -> StockSnapshotPlan? {
         if let error = Validation.checkIdentifier(messageID, field: "message_id", limits: limits) { throw error }
         let key = "erp:" + messageID
         if let record = try storage.requestRecord(key) {
             guard record.fingerprint == context.fingerprint else {
                 throw DomainError(.alreadyExists, "message_id \"\(messageID)\" was already used for a different message", field: "message_id")
             }
-            return (true, 0, [])
+            return nil
         }
         guard state.network.locations[locationID] != nil else {
             throw DomainError(.notFound, "location_id: unknown location \(locationID)", field: "location_id")
@@ -115,35 +128,51 @@ extension Engine {
         if complete {
             for sku in state.inventory.skus(at: locationID) where counted[sku] == nil { counted[sku] = 0 }
         }
+        return StockSnapshotPlan(locationID: locationID, asOf: asOf, messageID: messageID,
+                                 levels: counted.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
+    }
+
+    /// Applies the plan's levels in `range`: each a position's own correction (the count plus the
+    /// non-snapshot movements since `asOf`, against on hand now), with its shortages re-routed and
+    /// backorders served. Slices of one plan may be separate transactions with other commands in
+    /// between: each position is corrected against the state of its own slice, and applying a
+    /// position again (a retried message whose first attempt stopped part-way) moves nothing
+    /// unless stock moved since.
+    public mutating func applyStockSnapshotSlice(_ plan: StockSnapshotPlan, _ range: Range<Int>, context: CommandContext,
+                                                 storage: some EngineStorage) throws -> (applied: Int, positions: [(InventoryKey, Balance)]) {
+        let locationID = plan.locationID
         var movements: [Movement] = []
-        var positions: [(InventoryKey, Balance)] = []
         var applied = 0
-        for sku in counted.keys.sorted() {
-            if try Self.countIsStale(sku, locationID, asOf: asOf, storage: storage) { continue }
+        for (sku, count) in plan.levels[range] {
+            if try Self.countIsStale(sku, locationID, asOf: plan.asOf, storage: storage) { continue }
             applied += 1
-            try storage.recordCount(InventoryKey(sku: sku, locationID: locationID), asOf: asOf)
-            let since = try storage.onHandDelta(sku, locationID, after: asOf)
-            let target = max(0, counted[sku]! + since)
+            try storage.recordCount(InventoryKey(sku: sku, locationID: locationID), asOf: plan.asOf)
+            let since = try storage.onHandDelta(sku, locationID, after: plan.asOf)
+            let target = max(0, count + since)
             let current = state.inventory.balance(sku, at: locationID).onHand
             if target != current {
                 movements.append(Movement(kind: .snapshot, sku: sku, locationID: locationID, onHandDelta: target - current,
-                                          at: context.now, reference: messageID))
+                                          at: context.now, reference: plan.messageID))
             }
         }
         apply(movements: movements)
         try storage.appendMovements(movements)
-        try emitInventoryEvents(movements, type: "inventory.snapshot_applied", context: context, detail: messageID, storage: storage)
-        try storage.recordRequest(RequestRecord(key: key, fingerprint: context.fingerprint, subject: locationID.rawValue, at: context.now))
+        try emitInventoryEvents(movements, type: "inventory.snapshot_applied", context: context, detail: plan.messageID, storage: storage)
         try resolveShortages(movements.filter { $0.onHandDelta < 0 }.map { InventoryKey(sku: $0.sku, locationID: locationID) },
-                             cause: "snapshot " + messageID, context: context, storage: storage)
+                             cause: "snapshot " + plan.messageID, context: context, storage: storage)
         try releaseBackorders(skus: movements.filter { $0.onHandDelta > 0 }.map(\.sku), context: context, storage: storage)
         // The answer shows what this command committed: after the shortages it re-routed and the
         // backorders it served, not the count alone (which may show more reserved than on hand).
-        for movement in movements {
-            let key = InventoryKey(sku: movement.sku, locationID: locationID)
-            positions.append((key, state.inventory.balance(movement.sku, at: locationID)))
+        let positions = movements.map { movement in
+            (InventoryKey(sku: movement.sku, locationID: locationID), state.inventory.balance(movement.sku, at: locationID))
         }
-        return (false, applied, positions)
+        return (applied, positions)
+    }
+
+    /// Records the message as applied (a later copy of it is a replay): after its last slice.
+    public mutating func finishStockSnapshot(_ plan: StockSnapshotPlan, context: CommandContext, storage: some EngineStorage) throws {
+        try storage.recordRequest(RequestRecord(key: "erp:" + plan.messageID, fingerprint: context.fingerprint,
+                                                subject: plan.locationID.rawValue, at: context.now))
     }
 
     /// A count older than one already applied to this SKU × location is stale: the newer count,
@@ -241,4 +270,13 @@ extension Engine {
             }
         }
     }
+}
+
+/// A validated ERP stock snapshot of one location, ready to apply in slices (`Engine.planStockSnapshot`).
+public struct StockSnapshotPlan: Sendable {
+    public let locationID: LocationID
+    public let asOf: Timestamp
+    public let messageID: String
+    /// The counted positions, sorted by SKU.
+    public let levels: [(SKU, Int64)]
 }

@@ -34,22 +34,7 @@ extension Services {
         }, respond: { .message($0) })
     }
 
-    func applyStockSnapshot(_ request: Waybill_V1_StockSnapshotMessage, call: Call) {
-        guard self.within(call, request.levels.count, "snapshotLevelsMax", self.transport.snapshotLevelsMax, "levels") else { return }
-        let print = fingerprint(request)
-        self.write(call, { context -> Waybill_V1_ErpMessageResult in
-            let outcome = try context.engine.applyStockSnapshot(
-                locationID: LocationID(request.locationID), asOf: Timestamp(millisecondsSinceEpoch: request.asOfUnixMs),
-                levels: request.levels.map { (SKU($0.sku), $0.onHand) }, complete: request.complete, messageID: request.messageID,
-                context: self.context(call, context, fingerprint: print), storage: context.engineStorage)
-            var result = Waybill_V1_ErpMessageResult()
-            result.messageID = request.messageID
-            result.replayed = outcome.replayed
-            result.applied = Int32(outcome.applied)
-            result.positions = outcome.positions.map { $0.1.position($0.0) }
-            return result
-        }, respond: { .message($0) })
-    }
+    // applyStockSnapshot: StockSnapshotSlices.swift (applied in writer jobs of bounded size).
 
     func applyStockDeltas(_ request: Waybill_V1_StockDeltaMessage, call: Call) {
         guard self.within(call, request.changes.count, "inventoryChangesPerRequestMax",

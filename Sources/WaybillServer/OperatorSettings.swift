@@ -15,6 +15,7 @@ func operatorSettings(_ configuration: ServerConfiguration) -> [(name: String, v
         ("pruneBatchMax", Int64(configuration.pruneBatchMax), "events deleted per pruning transaction"),
         ("pruneSlicesPerRoundMax", Int64(configuration.pruneSlicesPerRoundMax), "pruning transactions per round"),
         ("pruneCheckpointRowsMax", Int64(configuration.pruneCheckpointRowsMax), "balance checkpoint rows one prune may write"),
+        ("snapshotLevelsPerWriterJobMax", Int64(configuration.snapshotLevelsPerWriterJobMax), "stock levels of an ERP snapshot applied per writer job"),
         ("walCheckpointIntervalMilliseconds", Int64(configuration.walCheckpointIntervalMilliseconds), "how often the WAL checkpointer runs"),
         ("adminConnectionsMax", Int64(configuration.adminConnectionsMax), "admin HTTP connections open at once"),
         ("adminIdleTimeoutMilliseconds", configuration.adminIdleTimeoutMilliseconds, "an admin connection without a whole request is closed after this"),

@@ -56,6 +56,9 @@ public struct ServerConfiguration: Sendable {
     /// Events deleted per pruning transaction: one slice of a pruning round, its own writer job
     /// (bounds how long pruning holds the writer; captures run between slices).
     public var pruneBatchMax = 2_000
+    /// Stock levels of one ERP snapshot applied per writer job: a larger snapshot is applied in
+    /// several jobs, each its own transaction, with other writes between them (StockSnapshotSlices.swift).
+    public var snapshotLevelsPerWriterJobMax = 500
     /// Slices one pruning round may run (500,000 events by default); the rest waits for the next round.
     public var pruneSlicesPerRoundMax = 250
     /// Balance checkpoint rows one prune may write so that the events it deletes carry no

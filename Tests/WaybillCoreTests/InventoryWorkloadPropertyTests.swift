@@ -1,6 +1,7 @@
 // Inventory invariants under long random workloads through the Engine: captures, receipts,
 // adjustments, transfers, cancellations, the fulfillment steps, rejections (with and without
-// missing stock), returns, holds, ERP snapshots and request retries.
+// missing stock), returns, holds, ERP snapshots (whole, in slices, and sent again after stopping
+// part-way) and request retries.
 //
 // An independent model keeps on hand per SKU × location from what each command is known to do
 // (initial + received + restocked returns − shipped ± adjustments ± transfers − written off +
@@ -322,8 +323,31 @@ final class WorkloadRunner {
                 expectedDeltas[key] = max(0, count + since) - onHand[key, default: 0]
             }
             let context = h.context(fingerprint: fingerprint("\(location) \(asOf) \(levels) \(complete)"))
-            let result = try h.engine.applyStockSnapshot(locationID: location, asOf: asOf, levels: levels, complete: complete, messageID: messageID,
-                                                         context: context, storage: h.storage)
+            let result: (replayed: Bool, applied: Int)
+            switch c.int(0...2) {
+            case 0:  // one command
+                let whole = try h.engine.applyStockSnapshot(locationID: location, asOf: asOf, levels: levels, complete: complete, messageID: messageID,
+                                                            context: context, storage: h.storage)
+                result = (whole.replayed, whole.applied)
+            case 1:  // in slices of a random size, as the server applies a large count
+                let plan = try #require(try h.engine.planStockSnapshot(locationID: location, asOf: asOf, levels: levels, complete: complete,
+                                                                       messageID: messageID, context: context, storage: h.storage))
+                let size = c.int(1...max(1, plan.levels.count))
+                var applied = 0
+                for start in stride(from: 0, to: plan.levels.count, by: size) {
+                    applied += try h.engine.applyStockSnapshotSlice(plan, start..<min(plan.levels.count, start + size), context: context, storage: h.storage).applied
+                }
+                try h.engine.finishStockSnapshot(plan, context: context, storage: h.storage)
+                result = (false, applied)
+            default:  // a sliced attempt that stopped part-way (not recorded), then the same message again
+                if let plan = try h.engine.planStockSnapshot(locationID: location, asOf: asOf, levels: levels, complete: complete,
+                                                             messageID: messageID, context: context, storage: h.storage), !plan.levels.isEmpty {
+                    _ = try h.engine.applyStockSnapshotSlice(plan, 0..<c.int(1...plan.levels.count), context: context, storage: h.storage)
+                }
+                let whole = try h.engine.applyStockSnapshot(locationID: location, asOf: asOf, levels: levels, complete: complete, messageID: messageID,
+                                                            context: context, storage: h.storage)
+                result = (whole.replayed, whole.applied)
+            }
             if result.replayed || result.applied != fresh { fail("snapshot: replayed \(result.replayed), applied \(result.applied), expected \(fresh) of \(counted.count)") }
             for (key, delta) in expectedDeltas { physical(key, delta, .snapshot) }
             lastSnapshot = (location, asOf, levels, complete, messageID, context)
