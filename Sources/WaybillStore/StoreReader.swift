@@ -217,8 +217,13 @@ public final class StoreReader: Sendable {
         try readNow { db in try Self.feedBounds(db) }
     }
 
+    /// One MIN and one MAX each in its own subquery: SQLite answers a lone MIN or MAX of the primary
+    /// key from the b-tree's ends, but `SELECT MIN(offset), MAX(offset) FROM outbox` scans the whole
+    /// table (the day's feed: ~450k events, 100–200 ms, on the writer when a consumer subscribes).
+    static let feedBoundsSQL = "SELECT COALESCE((SELECT MIN(offset) FROM outbox), 0), COALESCE((SELECT MAX(offset) FROM outbox), 0)"
+
     static func feedBounds(_ db: Database) throws -> (earliest: UInt64, head: UInt64) {
-        let row = try Row.fetchOne(db, sql: "SELECT COALESCE(MIN(offset), 0), COALESCE(MAX(offset), 0) FROM outbox")!
+        let row = try Row.fetchOne(db, sql: feedBoundsSQL)!
         let pruned = try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = ?", arguments: [MetaKey.prunedThroughOffset]) ?? 0
         let minimum: Int64 = row[0], maximum: Int64 = row[1]
         return (UInt64(minimum), UInt64(max(maximum, pruned)))
