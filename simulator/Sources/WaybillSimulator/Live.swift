@@ -22,7 +22,9 @@ import WaybillWire
 final class Inbox: Sendable {
     enum Item: Sendable {
         case reply(call: Int32, reply: SimReply, rpc: RPC, latencyMicroseconds: Int64)
-        case feed(FeedConsumer, [FeedEvent])
+        /// `receivedAt`: the server's clock (Unix ms; virtual when the server runs on the run's
+        /// clock) when the frame reached the driver, before it waits for the model's thread.
+        case feed(FeedConsumer, [FeedEvent], receivedAt: Int64)
         case feedEnded(FeedConsumer, String)
     }
     private let items = Mutex<[Item]>([])
@@ -100,6 +102,11 @@ final class LiveGateway: Gateway {
         return serverStartMilliseconds + Int64((wallNanoseconds() - wallStart) / 1_000_000)
     }
     var serverClockScale: Double { serverOnClock ? scale : 1 }
+    /// `serverTime` as a closure other threads may call (the feed subscriptions stamp arrivals with it).
+    var serverClock: @Sendable () -> Int64 {
+        let clock = clock, onClock = serverOnClock, start = serverStartMilliseconds, wallStart = wallStart
+        return { onClock ? clock.now() : start + Int64((wallNanoseconds() - wallStart) / 1_000_000) }
+    }
     func drainFeed() -> [FeedEvent] { [] }
 
     func send(_ id: Int32, _ request: SimRequest, as actor: SimActor, intendedAt virtualTime: Int64) -> SimReply? {
@@ -259,6 +266,7 @@ enum LiveDriver {
         var connections: [LiveConnection] = []
         var setupClient: WaybillClient?
         func shutDown() async {
+            if scenario.live.server.slowLogMilliseconds > 0 && server != nil { SlowSampleLog.noteServerLatency() }
             await setupClient?.close()
             for connection in connections { await connection.close() }
             try? await group.shutdownGracefully()
@@ -357,7 +365,8 @@ enum LiveDriver {
             let connection = try await LiveConnection.connect(host: address.0, port: address.1, configuration: configuration, group: group)
             feedConnections.append(connection)
             tasks.append(LiveFeed.follow(consumer, consumerName: model.consumerNames[consumer.rawValue], connection: connection, inbox: inbox,
-                                         windowEvents: consumer == .wms ? 65_536 : 16_384, resubscribes: !serverFaults.isEmpty))
+                                         windowEvents: consumer == .wms ? 65_536 : 16_384, resubscribes: !serverFaults.isEmpty,
+                                         serverNow: gateway.serverClock))
         }
         gateway.feedConnections = feedConnections
         gateway.consumerNames = model.consumerNames
@@ -472,7 +481,13 @@ enum LiveDriver {
                     model.metrics.recordProgress(microseconds: latency)
                     model.intendedTime = model.now
                     model.complete(call, reply)
-                case .feed(let consumer, let events):
+                case .feed(let consumer, let events, let receivedAt):
+                    if consumer == .erp {
+                        // Waybill's part of the sync: the event's commit to its arrival at the ERP's consumer.
+                        for event in events {
+                            model.metrics.recordDeliveryLag(microseconds: Int64(Double(Swift.max(0, receivedAt - event.occurredAt)) * 1000 / gateway.serverClockScale))
+                        }
+                    }
                     model.intendedTime = model.now
                     model.observe(consumer, events)
                     if consumer == .wms, let last = events.last {

@@ -9,9 +9,10 @@ import WaybillProto
 import WaybillWire
 
 enum LiveFeed {
-    /// Follows `consumerName` from offset 1, pushing its events into the inbox until cancelled.
+    /// Follows `consumerName` from offset 1, pushing its events into the inbox until cancelled,
+    /// each frame stamped with `serverNow()` on arrival (the sync's delivery lag).
     static func follow(_ consumer: FeedConsumer, consumerName: String, connection: LiveConnection, inbox: Inbox,
-                       windowEvents: UInt32, resubscribes: Bool) -> Task<Void, Never> {
+                       windowEvents: UInt32, resubscribes: Bool, serverNow: @escaping @Sendable () -> Int64) -> Task<Void, Never> {
         Task.detached {
             var last: UInt64 = 0
             var firstFailure: UInt64?
@@ -32,7 +33,7 @@ enum LiveFeed {
                             firstFailure = nil
                             guard let newest = events.last else { continue }
                             last = newest.offset
-                            inbox.push(.feed(consumer, events))
+                            inbox.push(.feed(consumer, events, receivedAt: serverNow()))
                         }
                     } catch {
                         reason = "\(error)"

@@ -54,6 +54,8 @@ public final class Metrics {
     var interval = makeHistogram()
     var lag = makeHistogram()
     var intervalLag = makeHistogram()
+    /// Commit of a change-feed event to its arrival at the ERP's consumer (live runs only).
+    var deliveryLag = makeHistogram()
     var progress = makeHistogram()
     var series: [SeriesPoint] = []
     var lastSampleSubmitted = 0
@@ -82,6 +84,8 @@ public final class Metrics {
         _ = lag.record(value)
         _ = intervalLag.record(value)
     }
+
+    func recordDeliveryLag(microseconds: Int64) { _ = deliveryLag.record(UInt64(Swift.max(1, microseconds))) }
 
     var summaries: [(RPC, LatencySummary)] {
         RPC.allCases.compactMap { rpc in latency[rpc.rawValue].totalCount == 0 ? nil : (rpc, LatencySummary(latency[rpc.rawValue])) }

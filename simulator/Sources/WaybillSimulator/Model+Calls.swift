@@ -52,6 +52,7 @@ extension SimulationModel {
                     finishCall(id, call)
                 } else {
                     // Keep reading back, backing off to once a minute, until Waybill answers.
+                    if call.original == nil { call.original = call.request }
                     call.purpose = readBack.0
                     call.request = readBack.1
                     calls[Int(id)] = call
@@ -158,9 +159,17 @@ extension SimulationModel {
             switch reply {
             case .order(let order, _): captured(index, order)
             case .notFound:
-                // Read back: the capture never happened. Resolved, not assumed.
-                orders[Int(index)].state = .lost
-                lost += 1
+                // Not there *yet*: an attempt that timed out may still be on its way (live, the
+                // server times a request from its arrival, so one held up in a socket can land
+                // after this answer). What a channel does: send the capture again with the same
+                // key, until Waybill answers it; the key makes it one order whichever lands first.
+                if case .capture? = call.original {
+                    orders[Int(index)].scheduled += 1
+                    issue(.capture(order: index), call.original!)
+                } else {
+                    orders[Int(index)].state = .lost
+                    lost += 1
+                }
             case .failed(let code, let message):
                 unresolvedCalls.append("read-back of \(externalID(index)) failed: \(code): \(message)")
             default: break

@@ -127,6 +127,8 @@ struct PendingCall: Sendable {
     var request: SimRequest
     var attempt: Int32 = 0
     var readBackAttempts: Int32 = 0
+    /// The request a read-back stands in for (sent again if the read-back finds nothing yet).
+    var original: SimRequest?
     var intendedAt: Int64
     var timedOut = false
     /// The location whose stock the call changes (-1: none).

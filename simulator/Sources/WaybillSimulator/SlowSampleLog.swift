@@ -7,6 +7,7 @@
 
 import CoreMetrics
 import Foundation
+import Histogram
 import Logging
 import Synchronization
 
@@ -15,6 +16,29 @@ enum SlowSampleLog {
     private static let origin = wallNanoseconds()
     /// The writer records a batch's jobs, run, commit and whole time in that order, on its thread.
     private static let pendingBatch = Mutex<(jobs: Int64, run: Int64, commit: Int64)>((0, 0, 0))
+    /// Every call's server-side time by method, and every writer batch's, in microseconds: what the
+    /// server itself took, to set beside what the driver measured (`noteServerLatency`).
+    private static let serverTimes = Mutex<[String: Histogram<UInt64>]>([:])
+
+    private static func recordServerTime(_ name: String, nanoseconds: Int64) {
+        let microseconds = UInt64(max(1, nanoseconds / 1_000))
+        serverTimes.withLock { times in
+            if times[name] == nil { times[name] = makeHistogram() }
+            _ = times[name]!.record(microseconds)
+        }
+    }
+
+    /// Writes the server-side latency of every method and of the writer's batches, since the log
+    /// started (call before the server stops; the driver's own figures are in the report).
+    static func noteServerLatency() {
+        let times = serverTimes.withLock { $0 }
+        note("server-side ms                count      p50      p90      p99     p999      max")
+        for name in times.keys.sorted() {
+            let summary = LatencySummary(times[name]!)
+            note(name.padding(toLength: 26, withPad: " ", startingAt: 0)
+                 + String(format: " %8llu %8.3f %8.3f %8.3f %8.3f %8.3f", summary.count, summary.p50, summary.p90, summary.p99, summary.p999, summary.max))
+        }
+    }
 
     /// Bootstraps the process's metrics backend (once: swift-metrics allows one bootstrap) and sets
     /// the threshold (the latest call wins).
@@ -38,12 +62,14 @@ enum SlowSampleLog {
         case "waybill_writer_run_seconds": pendingBatch.withLock { $0.run = nanoseconds }
         case "waybill_writer_commit_seconds": pendingBatch.withLock { $0.commit = nanoseconds }
         case "waybill_writer_batch_seconds":
+            recordServerTime("(writer batch)", nanoseconds: nanoseconds)
             let batch = pendingBatch.withLock { $0 }
             guard nanoseconds >= threshold.withLock({ $0 }) else { return }
             note("slow writer batch \(milliseconds(nanoseconds)): run \(milliseconds(batch.run)), commit \(milliseconds(batch.commit)), \(batch.jobs) jobs")
         case "waybill_call_duration_seconds":
-            guard nanoseconds >= threshold.withLock({ $0 }) else { return }
             let fields = Dictionary(dimensions, uniquingKeysWith: { first, _ in first })
+            recordServerTime(String((fields["method"] ?? "?").split(separator: "/").last ?? "?"), nanoseconds: nanoseconds)
+            guard nanoseconds >= threshold.withLock({ $0 }) else { return }
             note("slow call \(fields["method"] ?? "?") \(fields["code"] ?? "?") \(milliseconds(nanoseconds))")
         default: return
         }
