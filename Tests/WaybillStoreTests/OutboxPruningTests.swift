@@ -147,4 +147,32 @@ struct OutboxPruningTests {
         let restored = try await Self.eventSequences(writer)
         #expect(restored == live)
     }
+
+    @Test("a prune deletes the events past retention, a prefix of the outbox, at most `limit` of them; none when none are old enough")
+    func prunesThePrefixPastRetention() async throws {
+        let directory = try TemporaryDirectory("pruning-prefix")
+        let clock = ManualClock()
+        let (database, writer) = try openStore(directory.path("db.sqlite"), clock: clock)
+        defer { writer.stop() }
+        try await StoreNet.setUp(writer)
+        for index in 0..<4 { _ = try await receive(writer, "old-\(index)", "SKU-1", "WH-1", 1) }
+        clock.advance(milliseconds: 2 * 3_600_000)
+        let cutoff = clock.now.adding(milliseconds: -3_600_000)
+        for index in 0..<4 { _ = try await receive(writer, "new-\(index)", "SKU-2", "WH-1", 1) }
+        let reader = StoreReader(database: database)
+        let head = try reader.feedBounds().head
+        _ = try await writer.run { try $0.acknowledge(consumer: "erp", offset: head) }
+        let old = try await writer.run { context in
+            try context.withDatabase { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM outbox WHERE committed_at < ?", arguments: [cutoff.millisecondsSinceEpoch]) ?? 0 }
+        }
+        #expect(old >= 4)
+        let first = try await writer.run { try $0.pruneOutbox(retainedAfter: cutoff, limit: 3) }
+        #expect(first == 3, "at most `limit`, from the oldest")
+        #expect(try reader.feedBounds().earliest == 4)
+        let rest = try await writer.run { try $0.pruneOutbox(retainedAfter: cutoff, limit: 1_000) }
+        #expect(rest == old - 3, "the rest of the old prefix, nothing younger")
+        #expect(try await writer.run { try $0.pruneOutbox(retainedAfter: cutoff, limit: 1_000) } == 0)
+        let bounds = try reader.feedBounds()
+        #expect(bounds.earliest == UInt64(old + 1) && bounds.head == head)
+    }
 }
