@@ -19,6 +19,18 @@ root=$(pwd)
 
 targets=(frame request erp-drop erp-extract policy scenario)
 
+# Options before the command: --no-build (use the binaries already built), --debug (build and run
+# the -Onone build: compiles faster, runs slower; same instrumentation).
+no_build=0
+configuration=release
+while :; do
+    case "${1:-}" in
+        --no-build) no_build=1; shift ;;
+        --debug) configuration=debug; shift ;;
+        *) break ;;
+    esac
+done
+
 executable() {
     case "$1" in
         frame) echo FuzzFrame ;;
@@ -43,17 +55,20 @@ max_len() {
 build() {
     # Same dependency versions as the root package.
     if [ -f Package.resolved ] && [ ! -f fuzz/Package.resolved ]; then cp Package.resolved fuzz/Package.resolved; fi
-    echo "== building fuzz targets (release, -sanitize=fuzzer,address) into fuzz/.build"
+    echo "== building fuzz targets ($configuration, -sanitize=fuzzer,address) into fuzz/.build"
     # One -sanitize= flag with both: `swift build --sanitize=fuzzer --sanitize=address` passes two
     # flags, swiftc keeps the last, and the Swift code is then built without coverage instrumentation
     # (libFuzzer runs blind: "no interesting inputs were found").
-    (cd fuzz && swift build -c release --scratch-path .build -Xswiftc -sanitize=fuzzer,address)
+    (cd fuzz && swift build -c "$configuration" --scratch-path .build -Xswiftc -sanitize=fuzzer,address)
 }
 
-bin() { echo "$root/fuzz/.build/release/$(executable "$1")"; }
+bin() { echo "$root/fuzz/.build/$configuration/$(executable "$1")"; }
 
 # Leaks are not findings here: the request target's server lives until exit by design.
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=0:allocator_may_return_null=1}"
+# libFuzzer reports a crash (stack, input, artifact) itself. Swift's own backtracer would start
+# swift-backtrace on the same signal, which can sit on the terminal/pipe for minutes.
+export SWIFT_BACKTRACE="${SWIFT_BACKTRACE:-enable=no}"
 export WAYBILL_ROOT="$root"
 
 # The JSON targets start from a dictionary of JSON syntax and boundary numbers.
@@ -61,6 +76,14 @@ dictionary() {
     case "$1" in
         erp-drop|erp-extract|policy|scenario) echo "-dict=fuzz/dictionaries/json.dict" ;;
     esac
+}
+
+# One line from a run's log: executions, exec/s, coverage and corpus at the end.
+summary() {
+    local last stats
+    last=$(grep -E '^#[0-9]+' "$1" | tail -1 | sed -E 's/^#([0-9]+)\s+\S+\s+/runs: \1 /; s/ lim: [0-9]+//; s/ (exec\/s|rss): [0-9a-zA-Z]+//g')
+    stats=$(grep -E 'stat::average_exec_per_sec' "$1" | awk '{print $2}')
+    echo "${last:-no executions}, ${stats:-?} exec/s"
 }
 
 run() {
@@ -78,11 +101,23 @@ case "${1:-}" in
     --build)
         build ;;
     --ci)
+        # CI: every target for a fixed time from a fixed seed; any crash, sanitizer report, timeout or
+        # out-of-memory fails the step. Each target's whole log is in fuzz/.build/logs/TARGET.log; on
+        # a finding it is printed with the input's path (fuzz/crashes/TARGET-*).
         seconds=${2:-25}
-        build
+        [ "$no_build" = 1 ] || build
+        mkdir -p fuzz/.build/logs
         failed=()
         for target in "${targets[@]}"; do
-            run "$target" "$seconds" 2>&1 | tail -25 || failed+=("$target")
+            log="fuzz/.build/logs/$target.log"
+            started=$(date +%s)
+            if run "$target" "$seconds" -seed=1 >"$log" 2>&1; then
+                echo "== $target: $(summary "$log") ($(( $(date +%s) - started )) s)"
+            else
+                echo "== $target: FINDING ($(( $(date +%s) - started )) s); the end of $log:"
+                tail -120 "$log"
+                failed+=("$target")
+            fi
         done
         if [ ${#failed[@]} -gt 0 ]; then
             echo "fuzzing found crashes in: ${failed[*]} (inputs in fuzz/crashes/)" >&2
@@ -105,6 +140,6 @@ case "${1:-}" in
         seconds=${2:?usage: scripts/fuzz.sh TARGET SECONDS}
         shift 2
         executable "$target" >/dev/null
-        build
+        [ "$no_build" = 1 ] || build
         run "$target" "$seconds" "$@" ;;
 esac

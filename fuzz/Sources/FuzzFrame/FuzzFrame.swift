@@ -5,3 +5,10 @@ import WaybillFuzzEntryPoints
 public func fuzzFrame(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     FuzzHarness.run(data, size) { _ = try FuzzEntryPoints.frames($0) }
 }
+
+// SwiftPM links this executable with `--defsym main=FuzzFrame_main`: @main defines that symbol, and it
+// hands the process to libFuzzer's driver (flags, corpus, mutation loop) with the callback above.
+@main
+enum FuzzFrameMain {
+    static func main() { FuzzHarness.runLibFuzzer(fuzzFrame) }
+}

@@ -37,3 +37,10 @@ public func fuzzRequest(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
         try FuzzEntryPoints.check(result, method: method)
     }
 }
+
+// SwiftPM links this executable with `--defsym main=FuzzRequest_main`: @main defines that symbol, and it
+// hands the process to libFuzzer's driver (flags, corpus, mutation loop) with the callback above.
+@main
+enum FuzzRequestMain {
+    static func main() { FuzzHarness.runLibFuzzer(fuzzRequest) }
+}

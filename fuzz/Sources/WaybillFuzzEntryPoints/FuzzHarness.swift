@@ -2,11 +2,24 @@
 // libFuzzer keeps the input), a scratch directory, the repository root, and a bridge from the
 // synchronous fuzz callback (libFuzzer's own thread, never a Swift concurrency thread) to async setup.
 
+import CLibFuzzerDriver
 import Dispatch
 import Foundation
 import Synchronization
 
 public enum FuzzHarness {
+    /// libFuzzer's callback: LLVMFuzzerTestOneInput's C signature.
+    public typealias TestOneInput = @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt
+
+    /// Every target's main: runs libFuzzer's driver on the process's arguments (libFuzzer's own flags,
+    /// corpus directories or files to replay) with `testOneInput`, and exits with its status.
+    /// LLVMFuzzerInitialize, when a target defines it, is called by the driver first.
+    public static func runLibFuzzer(_ testOneInput: TestOneInput) -> Never {
+        var argc = CommandLine.argc
+        var argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = CommandLine.unsafeArgv
+        exit(LLVMFuzzerRunDriver(&argc, &argv, testOneInput))
+    }
+
     /// Runs `body` on one input. An error that escapes an entry point is a finding: trap.
     public static func run(_ data: UnsafePointer<UInt8>?, _ size: Int, _ body: ([UInt8]) throws -> Void) -> CInt {
         let bytes = size == 0 || data == nil ? [] : Array(UnsafeBufferPointer(start: data, count: size))
