@@ -349,9 +349,16 @@ struct JSONNodeParser {
                 case UInt8(ascii: "u"):
                     var code = try hex4()
                     if (0xD800...0xDBFF).contains(code), bytes[index...].starts(with: Array("\\u".utf8)) {
+                        let next = index
                         index += 2
                         let low = try hex4()
-                        code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
+                        if (0xDC00...0xDFFF).contains(low) {
+                            code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
+                        } else {
+                            // Not a pair: the high surrogate stands alone (U+FFFD, as an unpaired
+                            // one at the end does) and the next escape is read on its own.
+                            index = next
+                        }
                     }
                     scalars.append(UnicodeScalar(code) ?? "\u{FFFD}")
                 default:

@@ -26,6 +26,20 @@ import WaybillWire
         }
     }
 
+    /// A `\u` high surrogate followed by a `\u` escape that is not a low surrogate trapped (UInt32
+    /// underflow combining the "pair") in ProtoJSONInput: every JSON file Waybill reads (policies,
+    /// scenarios, extracts, `waybill call` bodies) could crash its reader. Found by the `policy`
+    /// fuzz target; the minimised input is below. Now the lone surrogate is read as such and the
+    /// next escape on its own: the file is refused with a clear error, a real pair still decodes.
+    @Test func highSurrogateBeforeAnotherEscapeIsRefusedNotTrapped() throws {
+        _ = try? FuzzEntryPoints.policy(Array(#""\ud800\u800e"#.utf8))
+        #expect(throws: (any Error).self) {
+            try ProtoJSONInput.decode(Data(#"{"sku": "A\ud800\u00e9B"}"#.utf8), as: Waybill_V1_Item.self, source: "item.json")
+        }
+        let item = try ProtoJSONInput.decode(Data(#"{"sku": "A\u00e9B\ud83d\ude00"}"#.utf8), as: Waybill_V1_Item.self, source: "item.json")
+        #expect(item.sku == "A\u{E9}B\u{1F600}")
+    }
+
     /// An ERP count of Int64.min against a positive Waybill on hand trapped computing the
     /// difference shown in the discrepancy.
     @Test func stockCountFarFromWaybillIsReportedNotTrapped() throws {
