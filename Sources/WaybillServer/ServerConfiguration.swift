@@ -58,7 +58,7 @@ public struct ServerConfiguration: Sendable {
     public var pruneBatchMax = 2_000
     /// Stock levels of one ERP snapshot applied per writer job: a larger snapshot is applied in
     /// several jobs, each its own transaction, with other writes between them (StockSnapshotSlices.swift).
-    public var snapshotLevelsPerWriterJobMax = 500
+    public var snapshotLevelsPerWriterJobMax = 200
     /// Slices one pruning round may run (500,000 events by default); the rest waits for the next round.
     public var pruneSlicesPerRoundMax = 250
     /// Balance checkpoint rows one prune may write so that the events it deletes carry no

@@ -467,6 +467,8 @@ enum LiveDriver {
 
     static func runLoop(_ model: SimulationModel, gateway: LiveGateway, inbox: Inbox, progress: (@Sendable (String) -> Void)?) {
         model.start()
+        // The setup's events (network, initial stock: at most this offset) are not the day's sync.
+        let setupHead = gateway.readHead() ?? 0
         var lastProgress = wallNanoseconds()
         var progressOrders = 0
         // Answers and feed frames delivered so far (the drain re-reads the feed head only after one).
@@ -484,7 +486,7 @@ enum LiveDriver {
                 case .feed(let consumer, let events, let receivedAt):
                     if consumer == .erp {
                         // Waybill's part of the sync: the event's commit to its arrival at the ERP's consumer.
-                        for event in events {
+                        for event in events where event.offset > setupHead {
                             model.metrics.recordDeliveryLag(microseconds: Int64(Double(Swift.max(0, receivedAt - event.occurredAt)) * 1000 / gateway.serverClockScale))
                         }
                     }

@@ -50,7 +50,8 @@ public struct SyncSummary: Codable, Sendable {
     /// simulated ERP's own poll interval (`erp.poll_interval_ms`, at least 50 wall ms live).
     public var lagMs: LagSummary
     /// Waybill's part (live runs): an event's commit to its arrival at the ERP's feed consumer,
-    /// wall ms. Nil in process, where the feed is read in the same step.
+    /// wall ms, for the events after the setup (network and initial stock). Nil in process, where
+    /// the feed is read in the same step.
     public var deliveryLagMs: LatencySummary?
     public var reconciliationDiscrepancies: Int
     public var erpMessages: Int

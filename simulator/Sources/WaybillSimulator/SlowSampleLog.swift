@@ -32,10 +32,10 @@ enum SlowSampleLog {
     /// started (call before the server stops; the driver's own figures are in the report).
     static func noteServerLatency() {
         let times = serverTimes.withLock { $0 }
-        note("server-side ms                count      p50      p90      p99     p999      max")
+        note("server-side ms                              count      p50      p90      p99     p999      max")
         for name in times.keys.sorted() {
             let summary = LatencySummary(times[name]!)
-            note(name.padding(toLength: 26, withPad: " ", startingAt: 0)
+            note(name.padding(toLength: 40, withPad: " ", startingAt: 0)
                  + String(format: " %8llu %8.3f %8.3f %8.3f %8.3f %8.3f", summary.count, summary.p50, summary.p90, summary.p99, summary.p999, summary.max))
         }
     }
@@ -61,6 +61,8 @@ enum SlowSampleLog {
         switch label {
         case "waybill_writer_run_seconds": pendingBatch.withLock { $0.run = nanoseconds }
         case "waybill_writer_commit_seconds": pendingBatch.withLock { $0.commit = nanoseconds }
+        case "waybill_writer_job_seconds":
+            recordServerTime("(writer job) " + (dimensions.first { $0.0 == "kind" }?.1 ?? "?"), nanoseconds: nanoseconds)
         case "waybill_writer_batch_seconds":
             recordServerTime("(writer batch)", nanoseconds: nanoseconds)
             let batch = pendingBatch.withLock { $0 }
