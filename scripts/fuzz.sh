@@ -2,17 +2,21 @@
 # libFuzzer targets of Waybill (fuzz/, docs/RELIABILITY.md).
 #
 #   scripts/fuzz.sh TARGET SECONDS [libFuzzer flags...]   fuzz one target for SECONDS
-#   scripts/fuzz.sh --ci [SECONDS]                         every target, SECONDS each (default 25); fails on a finding
+#   scripts/fuzz.sh --ci [SECONDS]                         every target, ~SECONDS each as a fixed number of runs
+#                                                          from -seed=1 (default 25); fails on a finding
 #   scripts/fuzz.sh --build                                build the targets only
 #   scripts/fuzz.sh --seeds                                rewrite fuzz/corpus/request from examples/ (the request seeds)
 #   scripts/fuzz.sh --replay TARGET FILE...                run inputs once (a crash reproduces here)
+#   Options, before the command: --debug (the -Onone build: compiles in about half the time, runs
+#   at about half the speed; what CI uses), --no-build (use the binaries already built).
 #
 # Targets: frame request erp-drop erp-extract policy scenario.
-# The fuzz package (fuzz/Package.swift) is built in release with AddressSanitizer and libFuzzer
+# The fuzz package (fuzz/Package.swift) is built in release (or debug) with AddressSanitizer and libFuzzer
 # into fuzz/.build: never into .build, never into the product. New interesting inputs go to
 # fuzz/.build/corpus/TARGET (not committed); the committed seeds in fuzz/corpus/TARGET are only
 # read. A crash, leak-free timeout or out-of-memory input is written to fuzz/crashes/TARGET-*:
-# fix the product, then commit the input to fuzz/regressions/TARGET/ with a regression test.
+# fix the product, then commit the input to fuzz/regressions/TARGET/ with a regression test (found
+# before its fix: commit it to fuzz/regressions/pending/TARGET/, which the test suite does not replay).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -78,6 +82,16 @@ dictionary() {
     esac
 }
 
+# Executions per second of CI's fixed runs: about 80% of what each target did on the 2-core
+# development machine (docs/RELIABILITY.md), per build configuration.
+ci_runs_per_second() {
+    if [ "$configuration" = debug ]; then
+        case "$1" in frame) echo 3500 ;; request) echo 300 ;; erp-drop) echo 1400 ;; erp-extract) echo 2800 ;; policy) echo 2200 ;; scenario) echo 2800 ;; esac
+    else
+        case "$1" in frame) echo 6000 ;; request) echo 1200 ;; erp-drop) echo 2500 ;; erp-extract) echo 5800 ;; policy) echo 5500 ;; scenario) echo 3300 ;; esac
+    fi
+}
+
 # One line from a run's log: executions, exec/s, coverage and corpus at the end.
 summary() {
     local last stats
@@ -89,7 +103,7 @@ summary() {
 run() {
     local target=$1 seconds=$2
     shift 2
-    local work="fuzz/.build/corpus/$target"
+    local work="${WORK_CORPUS:-fuzz/.build/corpus/$target}"
     mkdir -p "$work" fuzz/crashes
     echo "== fuzz $target for ${seconds}s"
     "$(bin "$target")" "$work" "fuzz/corpus/$target" \
@@ -101,9 +115,13 @@ case "${1:-}" in
     --build)
         build ;;
     --ci)
-        # CI: every target for a fixed time from a fixed seed; any crash, sanitizer report, timeout or
-        # out-of-memory fails the step. Each target's whole log is in fuzz/.build/logs/TARGET.log; on
-        # a finding it is printed with the input's path (fuzz/crashes/TARGET-*).
+        # CI: every target from a fixed seed for a fixed number of executions (SECONDS times the
+        # target's measured rate, ci_runs_per_second), from the committed seeds only, so that a run
+        # does the same work on a fast or a loaded machine and a finding does not come and go with
+        # timing (the request target's server threads stay nondeterministic). -max_total_time caps
+        # a very slow machine at 4 x SECONDS. Any crash, sanitizer report, timeout or out-of-memory
+        # fails the step. Each target's log is fuzz/.build/logs/TARGET.log; on a finding its end is
+        # printed and the input is in fuzz/crashes/TARGET-*.
         seconds=${2:-25}
         [ "$no_build" = 1 ] || build
         mkdir -p fuzz/.build/logs
@@ -111,7 +129,9 @@ case "${1:-}" in
         for target in "${targets[@]}"; do
             log="fuzz/.build/logs/$target.log"
             started=$(date +%s)
-            if run "$target" "$seconds" -seed=1 >"$log" 2>&1; then
+            rm -rf "fuzz/.build/ci-corpus/$target"
+            if WORK_CORPUS="fuzz/.build/ci-corpus/$target" run "$target" $(( seconds * 4 )) -seed=1 \
+                -runs=$(( seconds * $(ci_runs_per_second "$target") )) >"$log" 2>&1; then
                 echo "== $target: $(summary "$log") ($(( $(date +%s) - started )) s)"
             else
                 echo "== $target: FINDING ($(( $(date +%s) - started )) s); the end of $log:"
@@ -134,7 +154,7 @@ case "${1:-}" in
         shift 2
         "$(bin "$target")" "$@" ;;
     ""|-h|--help)
-        sed -n '2,17p' "$0" ;;
+        sed -n '2,19p' "$0" ;;
     *)
         target=$1
         seconds=${2:?usage: scripts/fuzz.sh TARGET SECONDS}
