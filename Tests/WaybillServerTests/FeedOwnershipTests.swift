@@ -37,8 +37,13 @@ struct FeedOwnershipTests {
             // The owner still has it, untouched.
             #expect(try await owner.acknowledge(consumer: "erp-orders", offset: 0).consumer.consumer == "erp-orders")
             let own = try FeedCollector.subscribe(owner, consumer: "erp-orders")
-            // An admin may delete any (it holds back pruning for everyone).
+            // An admin may delete any (it holds back pruning for everyone), even while it streams.
             let admin = try await server.client()
+            // Once its registration has committed: a Subscribe still on its way would register the
+            // consumer again after the delete (a CI run saw that race).
+            #expect(await eventually("the owner's subscription to be registered") {
+                (try? await admin.feedInfo())?.consumers.contains { $0.consumer == "erp-orders" && $0.connected } == true
+            })
             let info = try await Self.deleteConsumer(admin, "erp-orders")
             #expect(!info.consumers.contains { $0.consumer == "erp-orders" })
             own.cancel()
