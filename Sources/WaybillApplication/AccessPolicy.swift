@@ -60,6 +60,8 @@ public enum AccessPolicy {
         "/waybill.v1.OrderService/ConfirmDelivery": MethodAccess([.fulfillment, .admin], .fulfillmentLocation),
         "/waybill.v1.OrderService/ReceiveReturn": MethodAccess([.fulfillment, .admin], .returnLocation),
         "/waybill.v1.OrderService/ReallocateOrders": MethodAccess([.admin]),
+        // CheckoutService: a channel quotes only for its own channels.
+        "/waybill.v1.CheckoutService/GetFulfillmentOptions": MethodAccess([.channel, .admin], .captureChannel),
         // InventoryService
         "/waybill.v1.InventoryService/GetAvailability": MethodAccess(everyRole),
         "/waybill.v1.InventoryService/AdjustInventory": MethodAccess([.erp, .admin]),

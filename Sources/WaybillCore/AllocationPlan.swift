@@ -12,6 +12,14 @@ public struct PlannedShipment: Hashable, Sendable {
     public var transitDays: Int32
     public var processingDay: Int64
     public var score: Double
+
+    /// What the fulfillment made from it estimates: shipping plus the location's processing.
+    public var costEstimate: Money {
+        Money(minorUnits: shippingCost.minorUnits + processingCost.minorUnits, currency: shippingCost.currency)
+    }
+
+    /// The day promised to the customer (its start, UTC): processing day plus transit days.
+    public var promisedDeliveryAt: Timestamp { Timestamp.startOfDay(processingDay + Int64(transitDays)) }
 }
 
 public struct AllocationPlan: Sendable {

@@ -23,10 +23,9 @@ extension Engine {
                                           processingDay: shipment.processingDay, createdAt: now)
             fulfillment.carrierID = shipment.carrierID
             fulfillment.carrierService = shipment.carrierService
-            fulfillment.shippingCostEstimate = Money(minorUnits: shipment.shippingCost.minorUnits + shipment.processingCost.minorUnits,
-                                                     currency: shipment.shippingCost.currency)
+            fulfillment.shippingCostEstimate = shipment.costEstimate
             fulfillment.transitDaysEstimate = shipment.transitDays
-            fulfillment.promisedDeliveryAt = Timestamp.startOfDay(shipment.processingDay + Int64(shipment.transitDays))
+            fulfillment.promisedDeliveryAt = shipment.promisedDeliveryAt
             fulfillment.routingDecisionIndex = decisionIndex
             for line in shipment.lines {
                 let movement = Movement(kind: .reserved, sku: line.sku, locationID: shipment.locationID,

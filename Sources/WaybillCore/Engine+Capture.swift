@@ -49,33 +49,7 @@ extension Engine {
                               "order.external_order_id: \(channel.name) order \"\(draft.externalOrderID)\" was already captured as \(existingID) with different content",
                               field: "order.external_order_id", existingOrderID: existingID)
         }
-        // The item master decides what is sellable. An inactive SKU is refused. An unknown one is
-        // refused too (stock of an unknown item is refused, so it would be backordered forever),
-        // unless the channel holds such orders until the item master gains the SKU.
-        var unknownLines: [Int] = []
-        for (index, line) in draft.lines.enumerated() {
-            if let item = state.network.items[line.sku] {
-                if !item.active { throw DomainError.inactiveItem(onLine: index, line.sku) }
-            } else {
-                unknownLines.append(index)
-            }
-        }
-        if let first = unknownLines.first, state.network.settings(of: channel).unknownItems == .refuse {
-            throw DomainError.unknownItem(onLine: first, draft.lines[first].sku, channel: channel, othersUnknown: unknownLines.count - 1)
-        }
-        // Distances need a destination: never route "unknown" as if it were "here".
-        if draft.fulfillment.method == .ship && draft.shipTo.coordinates == nil && router.gazetteer.place(for: draft.shipTo) == nil {
-            throw DomainError.unknownDestination(draft.shipTo)
-        }
-        if draft.fulfillment.method == .pickup {
-            let storeID = draft.fulfillment.pickupLocationID!
-            guard let store = state.network.locations[storeID] else {
-                throw DomainError.invalid("order.fulfillment.pickup_location_id", "unknown location \(storeID)")
-            }
-            if !store.pickup || !store.active {
-                throw DomainError.invalid("order.fulfillment.pickup_location_id", "\(storeID) does not serve store pickup")
-            }
-        }
+        let unknownLines = try Self.checkRoutable(draft, network: state.network, gazetteer: router.gazetteer)
 
         // Capacity of past days can no longer be allocated against: forget it once a day.
         if context.now.day > state.capacityForgottenBefore + 1 {
@@ -100,10 +74,7 @@ extension Engine {
         if !everything {
             let canKeepPart = policy.allowPartialAllocation && allocatedUnits > 0
             if !policy.allowBackorder && !canKeepPart {
-                throw DomainError(.failedPrecondition,
-                                  "insufficient stock: " + plan.unallocated.map { "line \($0.lineID) short by \($0.quantity)" }.joined(separator: ", ")
-                                      + " (policy \(policy.name) v\(policy.version) allows no backorder)",
-                                  currentState: "INSUFFICIENT_STOCK")
+                throw DomainError(.failedPrecondition, Self.insufficientStockMessage(plan, policy: policy), currentState: "INSUFFICIENT_STOCK")
             }
         }
         // Decided: from here on nothing fails but storage.
@@ -136,6 +107,62 @@ extension Engine {
                                               occurredAt: context.now, clientID: context.clientID, detail: order.status.description)])
         if order.backorderedUnits > 0 { state.backorders.update(order) }
         return CaptureResult(order: order, replayed: false)
+    }
+
+    /// What a capture of `draft` checks before routing, against the network and the gazetteer:
+    /// every SKU sellable (an inactive one is refused; an unknown one is refused unless the
+    /// channel holds such orders), a destination distances can be measured from, a pickup store
+    /// that serves pickup. Returns the indices of lines whose SKU the item master lacks (the
+    /// capture then waits for the items). Capture and fulfillment options both ask it.
+    public static func checkRoutable(_ draft: OrderDraft, network: NetworkState, gazetteer: Gazetteer) throws -> [Int] {
+        let unknownLines = try checkItems(draft, network: network)
+        try checkDestination(draft, network: network, gazetteer: gazetteer)
+        return unknownLines
+    }
+
+    /// The item checks of `checkRoutable`: throws for an inactive SKU, or for an unknown one when
+    /// the channel refuses them; returns the indices of lines with unknown SKUs.
+    public static func checkItems(_ draft: OrderDraft, network: NetworkState) throws -> [Int] {
+        let channel = draft.channel ?? .web
+        // The item master decides what is sellable. An unknown SKU is refused too (stock of an
+        // unknown item is refused, so it would be backordered forever), unless the channel holds
+        // such orders until the item master gains the SKU.
+        var unknownLines: [Int] = []
+        for (index, line) in draft.lines.enumerated() {
+            if let item = network.items[line.sku] {
+                if !item.active { throw DomainError.inactiveItem(onLine: index, line.sku) }
+            } else {
+                unknownLines.append(index)
+            }
+        }
+        if let first = unknownLines.first, network.settings(of: channel).unknownItems == .refuse {
+            throw DomainError.unknownItem(onLine: first, draft.lines[first].sku, channel: channel, othersUnknown: unknownLines.count - 1)
+        }
+        return unknownLines
+    }
+
+    /// The destination checks of `checkRoutable`: a shipment's destination is located, a pickup
+    /// store exists, is active and serves pickup.
+    public static func checkDestination(_ draft: OrderDraft, network: NetworkState, gazetteer: Gazetteer) throws {
+        // Distances need a destination: never route "unknown" as if it were "here".
+        if draft.fulfillment.method == .ship && draft.shipTo.coordinates == nil && gazetteer.place(for: draft.shipTo) == nil {
+            throw DomainError.unknownDestination(draft.shipTo)
+        }
+        if draft.fulfillment.method == .pickup {
+            let storeID = draft.fulfillment.pickupLocationID!
+            guard let store = network.locations[storeID] else {
+                throw DomainError.invalid("order.fulfillment.pickup_location_id", "unknown location \(storeID)")
+            }
+            if !store.pickup || !store.active {
+                throw DomainError.invalid("order.fulfillment.pickup_location_id", "\(storeID) does not serve store pickup")
+            }
+        }
+    }
+
+    /// Why a capture that cannot keep any unallocated unit is refused.
+    public static func insufficientStockMessage(_ plan: AllocationPlan, policy: RoutingPolicy) -> String {
+        "insufficient stock: " + plan.unallocated.map { "line \($0.lineID) short by \($0.quantity)" }.joined(separator: ", ")
+            + " (policy \(policy.name) v\(policy.version) allows no backorder)"
     }
 
     /// Holds given at capture are part of its content; the history entry keeps their signature.

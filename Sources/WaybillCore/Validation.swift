@@ -55,21 +55,18 @@ public enum Validation {
         return nil
     }
 
-    /// Checks an order draft; the first problem found is returned.
-    public static func check(_ draft: OrderDraft, limits: DomainLimits = .default, field prefix: String = "order") -> DomainError? {
-        guard draft.channel != nil else {
-            return .invalid("\(prefix).channel", "is required: one of \(Channel.allCases.map(\.name).joined(separator: ", "))")
+    /// Checks the lines of an order (or of a cart: `noun`) under `field` ("order.lines"): at least
+    /// one, at most linesPerOrderMax, unique ids, well-formed SKUs, positive bounded quantities,
+    /// one currency. The first problem found is returned.
+    public static func checkLines(_ lines: [DraftLine], limits: DomainLimits, field: String, noun: String) -> DomainError? {
+        if lines.isEmpty { return .invalid(field, "\(noun == "order" ? "an" : "a") \(noun) needs at least one line") }
+        if lines.count > limits.linesPerOrderMax {
+            return .limit("linesPerOrderMax", limits.linesPerOrderMax, field: field, "\(lines.count) lines")
         }
-        if let error = checkIdentifier(draft.externalOrderID, field: "\(prefix).external_order_id", limits: limits) { return error }
-        if draft.lines.isEmpty { return .invalid("\(prefix).lines", "an order needs at least one line") }
-        if draft.lines.count > limits.linesPerOrderMax {
-            return .limit("linesPerOrderMax", limits.linesPerOrderMax, field: "\(prefix).lines", "\(draft.lines.count) lines")
-        }
-        if draft.createdAt.millisecondsSinceEpoch < 0 { return .invalid("\(prefix).created_at_unix_ms", "must not be negative") }
-        let currency = draft.lines[0].unitPrice.currency
+        let currency = lines[0].unitPrice.currency
         var lineIDs: Set<String> = []
-        for (index, line) in draft.lines.enumerated() {
-            let field = "\(prefix).lines[\(index)]"
+        for (index, line) in lines.enumerated() {
+            let field = "\(field)[\(index)]"
             if let error = checkIdentifier(line.lineID, field: "\(field).line_id", limits: limits) { return error }
             if !lineIDs.insert(line.lineID).inserted { return .invalid("\(field).line_id", "duplicate line id \"\(line.lineID)\"") }
             if let error = checkSKU(line.sku.rawValue, field: "\(field).sku", limits: limits) { return error }
@@ -79,10 +76,21 @@ public enum Validation {
             }
             if let error = checkCurrency(line.unitPrice.currency, field: "\(field).unit_price.currency") { return error }
             if line.unitPrice.currency != currency {
-                return .invalid("\(field).unit_price.currency", "\(line.unitPrice.currency) differs from the order's \(currency): one currency per order")
+                return .invalid("\(field).unit_price.currency", "\(line.unitPrice.currency) differs from the \(noun)'s \(currency): one currency per \(noun)")
             }
             if line.unitPrice.minorUnits < 0 { return .invalid("\(field).unit_price.minor_units", "must not be negative") }
         }
+        return nil
+    }
+
+    /// Checks an order draft; the first problem found is returned.
+    public static func check(_ draft: OrderDraft, limits: DomainLimits = .default, field prefix: String = "order") -> DomainError? {
+        guard draft.channel != nil else {
+            return .invalid("\(prefix).channel", "is required: one of \(Channel.allCases.map(\.name).joined(separator: ", "))")
+        }
+        if let error = checkIdentifier(draft.externalOrderID, field: "\(prefix).external_order_id", limits: limits) { return error }
+        if let error = checkLines(draft.lines, limits: limits, field: "\(prefix).lines", noun: "order") { return error }
+        if draft.createdAt.millisecondsSinceEpoch < 0 { return .invalid("\(prefix).created_at_unix_ms", "must not be negative") }
         switch draft.fulfillment.method {
         case .pickup:
             guard let store = draft.fulfillment.pickupLocationID, !store.rawValue.isEmpty else {

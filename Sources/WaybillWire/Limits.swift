@@ -21,6 +21,10 @@ public struct TransportLimits: Hashable, Sendable {
     public var idleTimeoutMilliseconds: Int64 = 300_000
     /// Orders in one CaptureOrders call.
     public var ordersPerBatchMax = 1_000
+    /// Carts in one GetFulfillmentOptions call.
+    public var fulfillmentOptionQueriesPerCallMax = 100
+    /// Pickup stores one GetFulfillmentOptions query asks about (named plus nearby).
+    public var pickupStoresPerQueryMax = 20
     /// Orders per ListOrders page (and the default when the request says 0: 100).
     public var listPageSizeMax = 1_000
     public var listPageSizeDefault = 100
@@ -82,6 +86,8 @@ public struct TransportLimits: Hashable, Sendable {
             ("connectionOutboundBytesMax", Int64(connectionOutboundBytesMax), "unsent answer bytes per connection before its requests stop being read"),
             ("idleTimeoutMilliseconds", idleTimeoutMilliseconds, "idle connections are closed after this"),
             ("ordersPerBatchMax", Int64(ordersPerBatchMax), "orders per CaptureOrders call"),
+            ("fulfillmentOptionQueriesPerCallMax", Int64(fulfillmentOptionQueriesPerCallMax), "carts per GetFulfillmentOptions call"),
+            ("pickupStoresPerQueryMax", Int64(pickupStoresPerQueryMax), "pickup stores (named plus nearby) per fulfillment options query"),
             ("listPageSizeMax", Int64(listPageSizeMax), "orders, movements or records per page"),
             ("availabilitySkusMax", Int64(availabilitySkusMax), "SKUs per GetAvailability call"),
             ("availabilityPositionsMax", Int64(availabilityPositionsMax), "positions per GetAvailability answer"),

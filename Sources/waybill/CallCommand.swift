@@ -39,6 +39,7 @@ struct CallCommand: AsyncParsableCommand {
             CreateReturn.self,
             ReceiveReturn.self,
             Reallocate.self,
+            FulfillmentOptions.self,
             Availability.self,
             Receive.self,
             Adjust.self,

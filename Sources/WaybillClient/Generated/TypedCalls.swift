@@ -5,6 +5,11 @@ import WaybillWire
 
 /// One typed call per unary RPC (server streams have their own API: `subscribe`).
 extension WaybillClient {
+    /// Options for carts, routed by the same engine and policy as a capture against committed
+    /// state. Reserves nothing: a capture made at once on unchanged state gets the same promise.
+    public func getFulfillmentOptions(_ request: Waybill_V1_GetFulfillmentOptionsRequest, timeoutMilliseconds: UInt32? = nil) async throws -> Waybill_V1_GetFulfillmentOptionsResponse {
+        try await call(Method.CheckoutService.getFulfillmentOptions, request, timeoutMilliseconds: timeoutMilliseconds)
+    }
     /// CredentialService.CreateCredential
     public func createCredential(_ request: Waybill_V1_CreateCredentialRequest, timeoutMilliseconds: UInt32? = nil) async throws -> Waybill_V1_CreateCredentialResponse {
         try await call(Method.CredentialService.createCredential, request, timeoutMilliseconds: timeoutMilliseconds)

@@ -6,6 +6,9 @@ import WaybillWire
 /// One requirement per RPC: the server implements each (the compiler names a missing one).
 /// A handler answers through `call.responder`, now or later (after the writer's commit).
 protocol RPCHandlers: Sendable {
+    /// Options for carts, routed by the same engine and policy as a capture against committed
+    /// state. Reserves nothing: a capture made at once on unchanged state gets the same promise.
+    func getFulfillmentOptions(_ request: Waybill_V1_GetFulfillmentOptionsRequest, call: Call)
     /// CredentialService.CreateCredential
     func createCredential(_ request: Waybill_V1_CreateCredentialRequest, call: Call)
     /// CredentialService.ListCredentials
@@ -119,6 +122,7 @@ extension RPCHandlers {
     /// Path -> the handler: parses the request (INVALID_ARGUMENT when it does not) and calls it.
     static var dispatchTable: [String: RPCDispatch<Self>] {
         [
+            Method.CheckoutService.getFulfillmentOptions: RPCDispatch { handlers, call, _ in if let request = call.parse(Waybill_V1_GetFulfillmentOptionsRequest.self) { handlers.getFulfillmentOptions(request, call: call) } },
             Method.CredentialService.createCredential: RPCDispatch { handlers, call, _ in if let request = call.parse(Waybill_V1_CreateCredentialRequest.self) { handlers.createCredential(request, call: call) } },
             Method.CredentialService.listCredentials: RPCDispatch { handlers, call, _ in if let request = call.parse(Waybill_V1_ListCredentialsRequest.self) { handlers.listCredentials(request, call: call) } },
             Method.CredentialService.revokeCredential: RPCDispatch { handlers, call, _ in if let request = call.parse(Waybill_V1_RevokeCredentialRequest.self) { handlers.revokeCredential(request, call: call) } },

@@ -5,6 +5,11 @@ import WaybillProto
 
 /// Full method names, gRPC style ("/package.Service/Method"), one enum per service.
 public enum Method {
+    public enum CheckoutService {
+        /// Options for carts, routed by the same engine and policy as a capture against committed
+        /// state. Reserves nothing: a capture made at once on unchanged state gets the same promise.
+        public static let getFulfillmentOptions = "/waybill.v1.CheckoutService/GetFulfillmentOptions"
+    }
     public enum CredentialService {
         /// CredentialService.CreateCredential
         public static let createCredential = "/waybill.v1.CredentialService/CreateCredential"
@@ -129,6 +134,7 @@ public enum Method {
 
     /// Every RPC, in proto order.
     public static let all: [RPCMethod] = [
+        RPCMethod(path: CheckoutService.getFulfillmentOptions, request: Waybill_V1_GetFulfillmentOptionsRequest.self, response: Waybill_V1_GetFulfillmentOptionsResponse.self, serverStreaming: false),
         RPCMethod(path: CredentialService.createCredential, request: Waybill_V1_CreateCredentialRequest.self, response: Waybill_V1_CreateCredentialResponse.self, serverStreaming: false),
         RPCMethod(path: CredentialService.listCredentials, request: Waybill_V1_ListCredentialsRequest.self, response: Waybill_V1_ListCredentialsResponse.self, serverStreaming: false),
         RPCMethod(path: CredentialService.revokeCredential, request: Waybill_V1_RevokeCredentialRequest.self, response: Waybill_V1_RevokeCredentialResponse.self, serverStreaming: false),
