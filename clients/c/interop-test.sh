@@ -10,7 +10,9 @@
 #      get-order` (protobuf JSON) and compares the fields
 #   4. captures an order with `waybill call capture-order` (protobuf JSON file), reads it
 #      back with waybill-c and compares the fields
-#   5. checks waybill-c availability and subscribe (erp token) against the same server
+#   5. checks waybill-c availability and subscribe (erp token) against the same server, asks
+#      waybill-c options for a cart, captures it with the SHIP EXPEDITED option and with the
+#      PICKUP STORE-NYC option, and checks each order's promise (and cost, shipments) is the option's
 #   6. security: another CA's bundle is refused (certificate not verified), no token is
 #      UNAUTHENTICATED, another channel's order is NOT_FOUND, plaintext to the TLS port fails,
 #      a channel token may not load the network (PERMISSION_DENIED)
@@ -236,6 +238,69 @@ check "first event offset" 1 "$(awk 'NR == 1 { print $1 }' "$TMP/c-feed.out")"
 # LoadNetwork writes items before opening stock: the feed starts with the first item's upsert.
 check "first event type" item.upserted "$(awk 'NR == 1 { print $2 }' "$TMP/c-feed.out")"
 check "events printed" 2 "$(wc -l <"$TMP/c-feed.out" | tr -d ' ')"
+
+# ---- 3b. fulfillment options from C, then a capture with the chosen option ----
+say "fulfillment options from C, then capture with the chosen option"
+cat >"$TMP/cart.txt" <<'EOF'
+channel = WEB
+external_order_id = c-interop-options-1
+ship_to.city = New York
+ship_to.region = NY
+ship_to.postal_code = 10001
+ship_to.country = US
+ship_to.latitude = 40.7506
+ship_to.longitude = -73.9972
+line = 1 TSHIRT-BLK-M 1 1999 USD
+line = 2 JEANS-IND-32 1 4999 USD
+EOF
+run "$TMP/c-options.out" c_as web options "$TMP/cart.txt" --service-level EXPEDITED --pickup STORE-NYC \
+    --pickup DC-NEWARK --nearby 1
+# option_field OPTION_HEADER LABEL: a field of the option whose header line is OPTION_HEADER.
+option_field() {
+    awk -v head="$1" -v label="$2" '/^option / { inside = ($0 == head || index($0, head " (") == 1) }
+        inside && $1 == label { $1 = ""; sub(/^ +/, ""); print; exit }' "$TMP/c-options.out"
+}
+check "options query id" "options for c-interop-options-1" "$(head -n1 "$TMP/c-options.out" | sed 's/ (routing policy.*//')"
+check "options printed" 4 "$(grep -c '^option ' "$TMP/c-options.out")"
+check "SHIP EXPEDITED outcome" COMPLETE "$(option_field 'option SHIP EXPEDITED' outcome)"
+check "PICKUP STORE-NYC outcome" COMPLETE "$(option_field 'option PICKUP STORE-NYC' outcome)"
+check "PICKUP DC-NEWARK outcome" UNAVAILABLE "$(option_field 'option PICKUP DC-NEWARK' outcome)"
+check "PICKUP DC-NEWARK has a reason" yes "$([ -n "$(option_field 'option PICKUP DC-NEWARK' reason)" ] && echo yes || echo no)"
+promised=$(option_field 'option SHIP EXPEDITED' promised)
+cost=$(option_field 'option SHIP EXPEDITED' cost)
+shipments=$(option_field 'option SHIP EXPEDITED' shipments)
+locations=$(awk '/^option / { inside = ($0 == "option SHIP EXPEDITED") } inside && $1 == "shipment" { print $2 }' \
+    "$TMP/c-options.out" | sort | paste -sd, -)
+ready=$(option_field 'option PICKUP STORE-NYC' ready)
+if [ -z "$promised" ] || [ "$promised" = "-" ]; then
+    failures=1
+    cat "$TMP/c-options.out" >&2
+    die "no promise for SHIP EXPEDITED"
+fi
+echo "    SHIP EXPEDITED: promised $promised, cost $cost, $shipments shipment(s) from $locations; PICKUP STORE-NYC ready $ready"
+# The same cart captured at once with that option: the order gets the option's promise.
+{ cat "$TMP/cart.txt"; echo "fulfillment = SHIP"; echo "service_level = EXPEDITED"; } >"$TMP/cart-order.txt"
+run "$TMP/c-capture-option.out" c_as web capture-order "$TMP/cart-order.txt"
+o_order=$(sed -n 's/^order \(W-[^ ]*\)$/\1/p' "$TMP/c-capture-option.out" | head -n1)
+run "$TMP/swift-get-option.json" swift_as web get-order "$o_order"
+promise_day='[.fulfillments[].promisedDeliveryUnixMs | tonumber] | max / 1000 | strftime("%Y-%m-%d")'
+check "order's promised delivery = the option's" "$promised" "$(jq -r "$promise_day" "$TMP/swift-get-option.json")"
+check "order's shipping cost = the option's" "$cost" \
+    "$(jq -r '[.fulfillments[].shippingCostEstimate.minorUnits | tonumber] | add | "\(. / 100 | floor).\(. % 100 | tostring | if length < 2 then "0" + . else . end) USD"' "$TMP/swift-get-option.json")"
+check "order's fulfillments = the option's shipments" "$shipments $locations" \
+    "$(jq -r '"\(.fulfillments | length) \([.fulfillments[].locationId] | sort | join(","))"' "$TMP/swift-get-option.json")"
+# A pickup capture at the store the option named: ready the day the option said.
+{ grep -v '^external_order_id' "$TMP/cart.txt"; echo "external_order_id = c-interop-options-2"
+  echo "fulfillment = PICKUP"; echo "pickup_location_id = STORE-NYC"; } >"$TMP/cart-pickup.txt"
+run "$TMP/c-capture-pickup.out" c_as web capture-order "$TMP/cart-pickup.txt"
+p_order=$(sed -n 's/^order \(W-[^ ]*\)$/\1/p' "$TMP/c-capture-pickup.out" | head -n1)
+run "$TMP/swift-get-pickup.json" swift_as web get-order "$p_order"
+check "pickup order ready = the option's" "$ready" "$(jq -r "$promise_day" "$TMP/swift-get-pickup.json")"
+# A cart the server refuses on its own (no lines) fails the command, naming the query's field.
+grep -v '^line' "$TMP/cart.txt" >"$TMP/cart-empty.txt"
+refused "$TMP/c-options-empty.out" c_as web options "$TMP/cart-empty.txt"
+check "a cart without lines" "INVALID_ARGUMENT queries[0]" \
+    "$(sed -n 's/^\([A-Z_]*\): .*(field \(queries\[0\]\).*/\1 \2/p' "$TMP/c-options-empty.out.err")"
 
 # ---- 4. security: TLS verification, authentication, roles and channel scopes ----
 say "security from C"

@@ -62,6 +62,7 @@
 #include "waybill/v1/orders.pb-c.h"
 #include "waybill/v1/inventory.pb-c.h"
 #include "waybill/v1/feed.pb-c.h"
+#include "waybill/v1/checkout.pb-c.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -142,6 +143,33 @@ int waybill_get_order(waybill_client *c, const char *order_id,
 int waybill_get_availability(waybill_client *c, const char *const *skus, size_t n_skus,
                              Waybill__V1__Channel channel,
                              Waybill__V1__GetAvailabilityResponse **out, waybill_status *st);
+
+/* CheckoutService/GetFulfillmentOptions: what Waybill would promise now for n_queries carts
+ * (one FulfillmentOptionsQuery each: channel, lines, ship_to, service levels, pickup stores,
+ * nearby stores, pickup_only), routed as a capture would be. It reserves nothing: a capture
+ * made at once on unchanged state gets the option's promise, but another order may take the
+ * stock in between. The queries (and everything they point to) stay yours and are only read.
+ * n_queries must be 1..the server's fulfillmentOptionQueriesPerCallMax (100; more is the
+ * server's INVALID_ARGUMENT or RESOURCE_EXHAUSTED for the whole call).
+ *
+ * OK means the server answered: each query succeeds or fails ON ITS OWN. (*out)->results has
+ * exactly n_queries entries, results[i] answering queries[i]; check each one's status with
+ * waybill_result_status() (e.g. INVALID_ARGUMENT with field "queries[1].lines",
+ * PERMISSION_DENIED for a channel the credential may not sell through). A failed query has no
+ * options. An answer with another number of results is INTERNAL (nothing returned).
+ * Free *out with waybill__v1__get_fulfillment_options_response__free_unpacked(*out, NULL).
+ * out may be NULL. */
+int waybill_get_fulfillment_options(waybill_client *c,
+                                    const Waybill__V1__FulfillmentOptionsQuery *const *queries,
+                                    size_t n_queries,
+                                    Waybill__V1__GetFulfillmentOptionsResponse **out,
+                                    waybill_status *st);
+
+/* The status a server put inside a response (a per-query or per-change result's `status`, e.g.
+ * GetFulfillmentOptionsResponse.results[i].status) as a waybill_status: an absent status is
+ * OK, the message and details.field are copied, a code outside 0..16 becomes UNKNOWN. Returns
+ * the code. `s` is only read; st may be NULL. */
+int waybill_result_status(const Waybill__V1__Status *s, waybill_status *st);
 
 /* Any other unary method: `method` is the full name ("/waybill.v1.OrderService/HoldOrder"),
  * `request` a filled message, `response_type` the descriptor of the response message

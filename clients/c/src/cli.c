@@ -20,6 +20,9 @@ static const char usage[] =
     "  capture-order FILE                  capture the order in FILE (see README; - = stdin)\n"
     "  get-order ORDER_ID                  print an order\n"
     "  availability [--channel CH] SKU...  inventory positions (and network availability)\n"
+    "  options FILE [--service-level L]... [--pickup STORE]... [--nearby N] [--pickup-only]\n"
+    "                                      fulfillment options for the cart in FILE (its channel,\n"
+    "                                      lines and ship_to), reserving nothing\n"
     "  subscribe CONSUMER [--from OFFSET] [--count N] [--window N]\n"
     "                                      print change-feed events, acknowledging as it goes\n"
     "The server defaults to $WAYBILL_SERVER. The bearer token comes from --token-file, else\n"
@@ -174,6 +177,89 @@ static int cmd_availability(waybill_client *c, int argc, char **argv) {
     return 0;
 }
 
+static const char options_usage[] =
+    "options FILE [--service-level STANDARD|EXPEDITED|NEXT_DAY]... [--pickup STORE]... "
+    "[--nearby N] [--pickup-only]";
+
+/* CheckoutService/GetFulfillmentOptions for the cart of an order file: its channel, lines and
+ * ship_to (external_order_id, if any, is the query id; its fulfillment keys are not used). */
+static int cmd_options(waybill_client *c, int argc, char **argv) {
+    const char *file = NULL;
+    uint64_t nearby = 0;
+    int pickup_only = 0;
+    /* At most argc of each; the store names point into argv. */
+    Waybill__V1__ServiceLevel *levels = calloc((size_t)argc + 1, sizeof *levels);
+    char **stores = calloc((size_t)argc + 1, sizeof *stores);
+    size_t n_levels = 0, n_stores = 0;
+    int rc = 0;
+    if (!levels || !stores) {
+        fputs("out of memory\n", stderr);
+        rc = 1;
+    }
+    for (int i = 0; i < argc && rc == 0; i++) {
+        const char *a = argv[i];
+        int level;
+        if (!strcmp(a, "--pickup-only")) pickup_only = 1;
+        else if (!strcmp(a, "--service-level") && i + 1 < argc) {
+            if (enum_value(&waybill__v1__service_level__descriptor, "SERVICE_LEVEL_", argv[++i], &level) ||
+                level == WAYBILL__V1__SERVICE_LEVEL__SERVICE_LEVEL_UNSPECIFIED)
+                rc = usage_error("unknown service level (STANDARD, EXPEDITED, NEXT_DAY)");
+            else levels[n_levels++] = (Waybill__V1__ServiceLevel)level;
+        } else if (!strcmp(a, "--pickup") && i + 1 < argc && argv[i + 1][0]) {
+            stores[n_stores++] = argv[++i];
+        } else if (!strcmp(a, "--nearby") && i + 1 < argc) {
+            if (parse_u64(argv[++i], &nearby) || nearby > INT32_MAX)
+                rc = usage_error("--nearby takes a number of stores");
+        } else if (a[0] == '-' && a[1]) {
+            rc = usage_error(options_usage);
+        } else if (file) {
+            rc = usage_error("options takes one FILE");
+        } else {
+            file = a;
+        }
+    }
+    if (rc == 0 && !file) rc = usage_error(options_usage);
+    Waybill__V1__Order *order = NULL;
+    if (rc == 0) {
+        char err[256];
+        order = order_file_read(file, err, sizeof err);
+        if (!order) {
+            fprintf(stderr, "waybill-c: %s\n", err);
+            rc = 2;
+        }
+    }
+    if (rc == 0) {
+        /* The query borrows the order's fields and our arrays: nothing of it is freed alone. */
+        Waybill__V1__FulfillmentOptionsQuery q = WAYBILL__V1__FULFILLMENT_OPTIONS_QUERY__INIT;
+        q.query_id = order->external_order_id;
+        q.channel = order->channel;
+        q.lines = order->lines;
+        q.n_lines = order->n_lines;
+        q.ship_to = order->ship_to;
+        q.service_levels = levels;
+        q.n_service_levels = n_levels;
+        q.pickup_location_ids = stores;
+        q.n_pickup_location_ids = n_stores;
+        q.nearby_pickup_stores = (int32_t)nearby;
+        q.pickup_only = pickup_only;
+        const Waybill__V1__FulfillmentOptionsQuery *queries[] = {&q};
+        Waybill__V1__GetFulfillmentOptionsResponse *resp = NULL;
+        waybill_status st;
+        if (waybill_get_fulfillment_options(c, queries, 1, &resp, &st)) {
+            rc = fail(&st);
+        } else {
+            const Waybill__V1__FulfillmentOptionsResult *r = resp->results[0];
+            if (waybill_result_status(r->status, &st)) rc = fail(&st); /* this cart failed */
+            else options_print(stdout, r, resp->evaluated_at_unix_ms);
+            waybill__v1__get_fulfillment_options_response__free_unpacked(resp, NULL);
+        }
+        waybill__v1__order__free_unpacked(order, NULL);
+    }
+    free(levels);
+    free(stores);
+    return rc;
+}
+
 static void print_event(const Waybill__V1__ChangeEvent *e) {
     printf("%-6" PRIu64 " %-28s %s %s seq %" PRId64, e->offset, e->type, e->aggregate_type,
            e->aggregate_id, e->aggregate_sequence);
@@ -256,6 +342,7 @@ int main(int argc, char **argv) {
         !strcmp(cmd, "capture-order") ? cmd_capture
         : !strcmp(cmd, "get-order")   ? cmd_get_order
         : !strcmp(cmd, "availability") ? cmd_availability
+        : !strcmp(cmd, "options")     ? cmd_options
         : !strcmp(cmd, "subscribe")   ? cmd_subscribe
                                       : NULL;
     if (!run) return usage_error("unknown command");

@@ -73,6 +73,10 @@ static int parse_enum(const ProtobufCEnumDescriptor *d, const char *prefix, cons
     return -1;
 }
 
+int enum_value(const ProtobufCEnumDescriptor *d, const char *prefix, const char *name, int *out) {
+    return parse_enum(d, prefix, name, out);
+}
+
 static int parse_i64(const char *v, int64_t min, int64_t max, int64_t *out) {
     char *end;
     errno = 0;
@@ -388,5 +392,60 @@ void order_print(FILE *f, const Waybill__V1__Order *o) {
         for (size_t j = 0; j < fu->n_lines; j++)
             fprintf(f, "%s%s x%d", j ? ", " : " [", fu->lines[j]->sku, (int)fu->lines[j]->quantity);
         fputs(fu->n_lines ? "]\n" : "\n", f);
+    }
+}
+
+/* ---- fulfillment options ---- */
+
+/* The day a promise names ("2025-01-03": promises are the start, UTC, of a day), or "-". */
+static void print_day(FILE *f, int64_t ms) {
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    char buf[32];
+    if (ms > 0 && gmtime_r(&t, &tm) && strftime(buf, sizeof buf, "%Y-%m-%d", &tm)) fputs(buf, f);
+    else fputs("-", f);
+}
+
+static void print_shipment(FILE *f, const Waybill__V1__OptionShipment *s) {
+    fprintf(f, "  %-12s %s", "shipment", set(s->location_id) ? s->location_id : "?");
+    if (set(s->carrier_id)) fprintf(f, " %s", s->carrier_id);
+    if (set(s->carrier_service)) fprintf(f, " %s", s->carrier_service);
+    fputs(", cost ", f);
+    print_money(f, s->shipping_cost);
+    fprintf(f, ", transit %d day%s, promised ", (int)s->transit_days, s->transit_days == 1 ? "" : "s");
+    print_day(f, s->promised_delivery_unix_ms);
+    for (size_t j = 0; j < s->n_lines; j++)
+        fprintf(f, "%s%s %s x%d", j ? ", " : " [", s->lines[j]->line_id, s->lines[j]->sku,
+                (int)s->lines[j]->quantity);
+    fputs(s->n_lines ? "]\n" : "\n", f);
+}
+
+void options_print(FILE *f, const Waybill__V1__FulfillmentOptionsResult *r, int64_t evaluated_at_unix_ms) {
+    fprintf(f, "options for %s", set(r->query_id) ? r->query_id : "(cart)");
+    if (r->policy_version) fprintf(f, " (routing policy %" PRId64 ")", r->policy_version);
+    fputc('\n', f);
+    print_time(f, "evaluated at", evaluated_at_unix_ms);
+    if (r->n_options == 0) fprintf(f, "  no options\n");
+    for (size_t i = 0; i < r->n_options; i++) {
+        const Waybill__V1__FulfillmentOption *o = r->options[i];
+        int pickup = o->method == WAYBILL__V1__FULFILLMENT_METHOD__FULFILLMENT_METHOD_PICKUP;
+        fprintf(f, "option %s %s",
+                o->method ? enum_name(&waybill__v1__fulfillment_method__descriptor, o->method) : "SHIP",
+                pickup ? (set(o->pickup_location_id) ? o->pickup_location_id : "?")
+                       : enum_name(&waybill__v1__service_level__descriptor, o->service_level));
+        if (pickup && o->distance_kilometres > 0) fprintf(f, " (%.1f km)", o->distance_kilometres);
+        fputc('\n', f);
+        fprintf(f, "  %-12s %s\n", "outcome",
+                enum_name(&waybill__v1__fulfillment_option_outcome__descriptor, o->outcome));
+        fprintf(f, "  %-12s ", pickup ? "ready" : "promised");
+        print_day(f, o->promised_delivery_unix_ms);
+        fprintf(f, "\n  %-12s ", "cost");
+        print_money(f, o->shipping_cost);
+        fprintf(f, "\n  %-12s %d\n", "shipments", (int)o->shipment_count);
+        for (size_t j = 0; j < o->n_shipments; j++) print_shipment(f, o->shipments[j]);
+        for (size_t j = 0; j < o->n_unallocated; j++)
+            fprintf(f, "  %-12s line %s x%d\n", "unallocated", o->unallocated[j]->line_id,
+                    (int)o->unallocated[j]->quantity);
+        if (set(o->reason)) fprintf(f, "  %-12s %s\n", "reason", o->reason);
     }
 }

@@ -18,6 +18,13 @@ Waybill__V1__Order *order_file_read(const char *path, char *err, size_t err_size
 /* Readable multi-line rendering of an order. */
 void order_print(FILE *f, const Waybill__V1__Order *o);
 
+/* Readable rendering of one fulfillment options result (options for one cart). */
+void options_print(FILE *f, const Waybill__V1__FulfillmentOptionsResult *r, int64_t evaluated_at_unix_ms);
+
+/* Enum value by name, with or without `prefix` ("EXPEDITED" or "SERVICE_LEVEL_EXPEDITED"),
+ * case-insensitive. Returns 0 and the value in *out, or -1. */
+int enum_value(const ProtobufCEnumDescriptor *d, const char *prefix, const char *name, int *out);
+
 /* Enum value name without its prefix ("CAPTURED" for ORDER_STATUS_CAPTURED). */
 const char *enum_name(const ProtobufCEnumDescriptor *d, int value);
 

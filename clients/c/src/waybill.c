@@ -96,9 +96,9 @@ static int set_status(waybill_status *st, int code, const char *fmt, ...) {
 
 static int set_ok(waybill_status *st) { return set_status(st, OK, "%s", ""); }
 
-/* Copies the server's status of a final frame; returns its code. */
-static int envelope_status(const Envelope *env, waybill_status *st) {
-    const Waybill__V1__Status *s = env->status;
+/* Copies a status the server sent (a final frame's, or one inside a response); returns its
+ * code. */
+static int server_status(const Waybill__V1__Status *s, waybill_status *st) {
     int code = s ? (int)s->code : OK;
     const char *msg = s && s->message ? s->message : "";
     if (code < 0 || code > WAYBILL__V1__STATUS_CODE__UNAUTHENTICATED) {
@@ -110,6 +110,10 @@ static int envelope_status(const Envelope *env, waybill_status *st) {
     if (st && s && s->details && s->details->field)
         snprintf(st->field, sizeof st->field, "%s", s->details->field);
     return code;
+}
+
+static int envelope_status(const Envelope *env, waybill_status *st) {
+    return server_status(env->status, st);
 }
 
 /* ---- time ---- */
@@ -737,6 +741,42 @@ int waybill_get_availability(waybill_client *c, const char *const *skus, size_t 
     return waybill_call(c, METHOD_PREFIX "InventoryService/GetAvailability", &req.base,
                         &waybill__v1__get_availability_response__descriptor,
                         (ProtobufCMessage **)out, st);
+}
+
+int waybill_get_fulfillment_options(waybill_client *c,
+                                    const Waybill__V1__FulfillmentOptionsQuery *const *queries,
+                                    size_t n_queries,
+                                    Waybill__V1__GetFulfillmentOptionsResponse **out,
+                                    waybill_status *st) {
+    NEED_STATUS(st);
+    if (out) *out = NULL;
+    if (n_queries == 0 || !queries) return set_status(st, INVALID_ARGUMENT, "no queries given");
+    for (size_t i = 0; i < n_queries; i++)
+        if (!queries[i]) return set_status(st, INVALID_ARGUMENT, "query %zu is NULL", i);
+    Waybill__V1__GetFulfillmentOptionsRequest req =
+        WAYBILL__V1__GET_FULFILLMENT_OPTIONS_REQUEST__INIT;
+    req.queries = (Waybill__V1__FulfillmentOptionsQuery **)queries;
+    req.n_queries = n_queries;
+    Waybill__V1__GetFulfillmentOptionsResponse *resp = NULL;
+    int rc = waybill_call(c, METHOD_PREFIX "CheckoutService/GetFulfillmentOptions", &req.base,
+                          &waybill__v1__get_fulfillment_options_response__descriptor,
+                          (ProtobufCMessage **)&resp, st);
+    if (rc) return rc;
+    /* Callers index results by query: an answer that does not match is not handed out. */
+    if (resp->n_results != n_queries) {
+        size_t got = resp->n_results;
+        waybill__v1__get_fulfillment_options_response__free_unpacked(resp, NULL);
+        return set_status(st, INTERNAL, "%zu fulfillment options results for %zu queries", got,
+                          n_queries);
+    }
+    if (out) *out = resp;
+    else waybill__v1__get_fulfillment_options_response__free_unpacked(resp, NULL);
+    return set_ok(st);
+}
+
+int waybill_result_status(const Waybill__V1__Status *s, waybill_status *st) {
+    NEED_STATUS(st);
+    return server_status(s, st);
 }
 
 int waybill_acknowledge(waybill_client *c, const char *consumer, uint64_t offset,

@@ -114,6 +114,41 @@ expect_out '^SKU-1 +DC-1 +on hand 10  reserved 6  safety 0  available 4$'
 expect_out '^SKU-3 +DC-1 +on hand 10  reserved 0  safety 0  available 10$'
 run 2 availability
 
+echo "options"
+run 0 options "$tmp/order.txt" --service-level expedited --service-level NEXT_DAY --pickup STORE-1 --pickup STORE-9 --nearby 1
+expect_out '^options for x-1 \(routing policy 1\)$'
+expect_out '^  evaluated at +2023-11-14T22:13:20Z$'
+expect_out '^option SHIP EXPEDITED$'
+expect_out '^  promised +2023-11-16$'
+expect_out '^  cost +3\.00 USD$'
+expect_out '^  shipment +DC-1 FAKE EXPEDITED, cost 3\.00 USD, transit 2 days, promised 2023-11-16 \[1 SKU-1 x2, 2 SKU-2 x1\]$'
+expect_out '^option SHIP NEXT_DAY$'
+expect_out '^option PICKUP STORE-1$'
+expect_out '^  ready +2023-11-15$'
+expect_out '^option PICKUP STORE-9$'
+expect_out '^  reason +STORE-9 does not serve store pickup$'
+expect_out '^option PICKUP NEAR-1 \(1\.0 km\)$'
+[ "$(grep -c '^option ' "$tmp/out")" -eq 5 ] || fail "expected 5 options"
+grep -q 'STANDARD' "$tmp/out" && fail "STANDARD was not asked for"
+echo "options: every level by default; --pickup-only"
+run 0 options "$tmp/order.txt"
+[ "$(grep -c '^option SHIP ' "$tmp/out")" -eq 3 ] || fail "expected 3 ship options"
+run 0 options --pickup-only --nearby 2 "$tmp/order.txt"
+[ "$(grep -c '^option ' "$tmp/out")" -eq 2 ] || fail "expected 2 pickup options"
+grep -q '^option SHIP' "$tmp/out" && fail "--pickup-only printed a ship option"
+echo "options: a cart refused on its own; usage"
+grep -v '^channel' "$tmp/order.txt" >"$tmp/nochannel.txt"
+run 1 options "$tmp/nochannel.txt"
+expect_err '^INVALID_ARGUMENT: channel is required \(field queries\[0\]\.channel\)$'
+run 2 options "$tmp/order.txt" --service-level SLOW
+expect_err 'unknown service level'
+run 2 options "$tmp/order.txt" --nearby -1
+run 2 options
+run 2 options "$tmp/order.txt" "$tmp/order.txt"
+run 2 options "$tmp/order.txt" --frobnicate
+run 2 options "$tmp/missing.txt"
+expect_err 'missing.txt: No such file'
+
 echo "subscribe (window 1: only acknowledging lets the feed go on)"
 run 0 subscribe feed-1 --window 1 --count 2
 expect_out '^1 +order.captured +order W-00000001 seq 1  status CAPTURED$'

@@ -5,7 +5,8 @@
  *                         time until killed. With $FAKE_WAYBILL_TOKEN set, a call without
  *                         "authorization: Bearer $FAKE_WAYBILL_TOKEN" is UNAUTHENTICATED.
  * It implements CaptureOrder (idempotent on channel + external id), GetOrder,
- * GetAvailability (10 on hand at DC-1, minus what captured orders reserved), and a change
+ * GetAvailability (10 on hand at DC-1, minus what captured orders reserved),
+ * GetFulfillmentOptions (canned options, see fulfillment_options), and a change
  * feed (one order.captured event per capture) with window-based flow control. */
 #define _POSIX_C_SOURCE 200809L
 
@@ -215,6 +216,134 @@ static void acknowledge(int fd, const Waybill__V1__RequestEnvelope *env) {
     if (req) waybill__v1__acknowledge_request__free_unpacked(req, NULL);
 }
 
+/* Fulfillment options: a SHIP option per level (every level when none is named, none with
+ * pickup_only or without ship_to) from DC-1, COMPLETE, promised 5/2/1 days after the evaluation
+ * day, costing 1.00 per unit; a PICKUP option per store (STORE-1 COMPLETE, any other UNAVAILABLE)
+ * and per nearby store (NEAR-k, k km away). A query without a channel fails on its own. */
+enum { DAY_MS = 86400000 };
+#define EVALUATED_AT 1700000000000LL
+
+static const char *enum_name_short(Waybill__V1__ServiceLevel level) {
+    return level == WAYBILL__V1__SERVICE_LEVEL__SERVICE_LEVEL_NEXT_DAY    ? "NEXT_DAY"
+           : level == WAYBILL__V1__SERVICE_LEVEL__SERVICE_LEVEL_EXPEDITED ? "EXPEDITED"
+                                                                          : "STANDARD";
+}
+
+static Waybill__V1__FulfillmentOption *option_new(void) {
+    Waybill__V1__FulfillmentOption *o = calloc(1, sizeof *o);
+    waybill__v1__fulfillment_option__init(o);
+    return o;
+}
+
+static Waybill__V1__Money *money_new(int64_t minor) {
+    Waybill__V1__Money *m = calloc(1, sizeof *m);
+    waybill__v1__money__init(m);
+    m->minor_units = minor;
+    m->currency = strdup("USD");
+    return m;
+}
+
+static void options_for(const Waybill__V1__FulfillmentOptionsQuery *q, size_t index,
+                        Waybill__V1__FulfillmentOptionsResult *r) {
+    r->query_id = strdup(q->query_id);
+    char field[64];
+    snprintf(field, sizeof field, "queries[%zu].channel", index);
+    if (q->channel == WAYBILL__V1__CHANNEL__CHANNEL_UNSPECIFIED) {
+        r->status = calloc(1, sizeof *r->status);
+        waybill__v1__status__init(r->status);
+        r->status->code = WAYBILL__V1__STATUS_CODE__INVALID_ARGUMENT;
+        r->status->message = strdup("channel is required");
+        r->status->details = calloc(1, sizeof *r->status->details);
+        waybill__v1__status_details__init(r->status->details);
+        r->status->details->field = strdup(field);
+        return;
+    }
+    static const Waybill__V1__ServiceLevel all[] = {WAYBILL__V1__SERVICE_LEVEL__SERVICE_LEVEL_STANDARD,
+                                                    WAYBILL__V1__SERVICE_LEVEL__SERVICE_LEVEL_EXPEDITED,
+                                                    WAYBILL__V1__SERVICE_LEVEL__SERVICE_LEVEL_NEXT_DAY};
+    const Waybill__V1__ServiceLevel *levels = q->n_service_levels ? q->service_levels : all;
+    size_t n_levels = q->pickup_only || !q->ship_to ? 0 : q->n_service_levels ? q->n_service_levels : 3;
+    size_t n = n_levels + q->n_pickup_location_ids + (size_t)(q->nearby_pickup_stores > 0 ? q->nearby_pickup_stores : 0);
+    r->options = calloc(n + 1, sizeof *r->options);
+    int64_t units = 0;
+    for (size_t i = 0; i < q->n_lines; i++) units += q->lines[i]->quantity;
+    int64_t today = EVALUATED_AT / DAY_MS * DAY_MS;
+    for (size_t i = 0; i < n_levels; i++) {
+        Waybill__V1__FulfillmentOption *o = r->options[r->n_options++] = option_new();
+        o->method = WAYBILL__V1__FULFILLMENT_METHOD__FULFILLMENT_METHOD_SHIP;
+        o->service_level = levels[i];
+        o->outcome = WAYBILL__V1__FULFILLMENT_OPTION_OUTCOME__FULFILLMENT_OPTION_OUTCOME_COMPLETE;
+        int days = levels[i] == WAYBILL__V1__SERVICE_LEVEL__SERVICE_LEVEL_NEXT_DAY    ? 1
+                   : levels[i] == WAYBILL__V1__SERVICE_LEVEL__SERVICE_LEVEL_EXPEDITED ? 2
+                                                                                      : 5;
+        o->promised_delivery_unix_ms = today + days * (int64_t)DAY_MS;
+        o->shipping_cost = money_new(units * 100);
+        o->shipment_count = 1;
+        Waybill__V1__OptionShipment *sh = calloc(1, sizeof *sh);
+        waybill__v1__option_shipment__init(sh);
+        sh->location_id = strdup("DC-1");
+        sh->carrier_id = strdup("FAKE");
+        sh->carrier_service = strdup(enum_name_short(levels[i]));
+        sh->shipping_cost = money_new(units * 100);
+        sh->transit_days = days;
+        sh->processing_day = today / DAY_MS;
+        sh->promised_delivery_unix_ms = o->promised_delivery_unix_ms;
+        sh->lines = calloc(q->n_lines + 1, sizeof *sh->lines);
+        for (size_t l = 0; l < q->n_lines; l++) {
+            Waybill__V1__FulfillmentLine *fl = sh->lines[sh->n_lines++] = calloc(1, sizeof *fl);
+            waybill__v1__fulfillment_line__init(fl);
+            fl->line_id = strdup(q->lines[l]->line_id);
+            fl->sku = strdup(q->lines[l]->sku);
+            fl->quantity = q->lines[l]->quantity;
+        }
+        o->shipments = calloc(1, sizeof *o->shipments);
+        o->shipments[o->n_shipments++] = sh;
+    }
+    for (size_t i = 0; i < n - n_levels; i++) { /* named stores, then nearby ones */
+        Waybill__V1__FulfillmentOption *o = r->options[r->n_options++] = option_new();
+        o->method = WAYBILL__V1__FULFILLMENT_METHOD__FULFILLMENT_METHOD_PICKUP;
+        char near[32];
+        int nearby = i >= q->n_pickup_location_ids;
+        snprintf(near, sizeof near, "NEAR-%zu", i - q->n_pickup_location_ids + 1);
+        o->pickup_location_id = strdup(nearby ? near : q->pickup_location_ids[i]);
+        if (nearby) o->distance_kilometres = (double)(i - q->n_pickup_location_ids + 1);
+        if (nearby || !strcmp(o->pickup_location_id, "STORE-1")) {
+            o->outcome = WAYBILL__V1__FULFILLMENT_OPTION_OUTCOME__FULFILLMENT_OPTION_OUTCOME_COMPLETE;
+            o->promised_delivery_unix_ms = today + DAY_MS;
+            o->shipping_cost = money_new(0);
+            o->shipment_count = 1;
+        } else {
+            o->outcome = WAYBILL__V1__FULFILLMENT_OPTION_OUTCOME__FULFILLMENT_OPTION_OUTCOME_UNAVAILABLE;
+            char reason[300];
+            snprintf(reason, sizeof reason, "%s does not serve store pickup", o->pickup_location_id);
+            o->reason = strdup(reason);
+        }
+    }
+    r->policy_version = 1;
+}
+
+static void fulfillment_options(int fd, const Waybill__V1__RequestEnvelope *env) {
+    Waybill__V1__GetFulfillmentOptionsRequest *req =
+        waybill__v1__get_fulfillment_options_request__unpack(NULL, env->payload.len, env->payload.data);
+    if (!req || req->n_queries == 0) {
+        reply_error(fd, env->call_id, WAYBILL__V1__STATUS_CODE__INVALID_ARGUMENT, "no queries", "queries");
+    } else {
+        /* Built with malloc throughout, so free_unpacked releases it. */
+        Waybill__V1__GetFulfillmentOptionsResponse *resp = calloc(1, sizeof *resp);
+        waybill__v1__get_fulfillment_options_response__init(resp);
+        resp->evaluated_at_unix_ms = EVALUATED_AT;
+        resp->results = calloc(req->n_queries, sizeof *resp->results);
+        for (size_t i = 0; i < req->n_queries; i++) {
+            Waybill__V1__FulfillmentOptionsResult *r = resp->results[resp->n_results++] = calloc(1, sizeof *r);
+            waybill__v1__fulfillment_options_result__init(r);
+            options_for(req->queries[i], i, r);
+        }
+        fs_send_response(fd, env->call_id, 0, NULL, &resp->base, 1);
+        waybill__v1__get_fulfillment_options_response__free_unpacked(resp, NULL);
+    }
+    if (req) waybill__v1__get_fulfillment_options_request__free_unpacked(req, NULL);
+}
+
 static const char *required_token;
 
 static int authenticated(const Waybill__V1__RequestEnvelope *env) {
@@ -238,6 +367,8 @@ static void handle(int fd, void *arg) {
         else if (!strcmp(m, "/waybill.v1.OrderService/CaptureOrder")) capture(fd, env);
         else if (!strcmp(m, "/waybill.v1.OrderService/GetOrder")) get_order(fd, env);
         else if (!strcmp(m, "/waybill.v1.InventoryService/GetAvailability")) availability(fd, env);
+        else if (!strcmp(m, "/waybill.v1.CheckoutService/GetFulfillmentOptions"))
+            fulfillment_options(fd, env);
         else if (!strcmp(m, "/waybill.v1.ChangeFeedService/Subscribe")) subscribe(fd, env);
         else if (!strcmp(m, "/waybill.v1.ChangeFeedService/Acknowledge")) acknowledge(fd, env);
         else reply_error(fd, env->call_id, WAYBILL__V1__STATUS_CODE__UNIMPLEMENTED, m, NULL);

@@ -261,6 +261,287 @@ static void test_availability(void) {
     fs_join(&s);
 }
 
+/* ---------------------------------------------------------------- fulfillment options */
+
+#define OPTIONS_METHOD "/waybill.v1.CheckoutService/GetFulfillmentOptions"
+enum { DAY_MS = 86400000 };
+static const int64_t OPTIONS_DAY = 20000; /* 2024-10-04 */
+
+/* What the client sent for the two carts of test_fulfillment_options. */
+static void check_options_request(const Waybill__V1__GetFulfillmentOptionsRequest *req) {
+    CHECK(req && req->n_queries == 2);
+    if (!req || req->n_queries != 2) return;
+    const Waybill__V1__FulfillmentOptionsQuery *q = req->queries[0];
+    CHECK(strcmp(q->query_id, "cart-1") == 0);
+    CHECK(q->channel == WAYBILL__V1__CHANNEL__CHANNEL_WEB);
+    CHECK(q->n_lines == 2 && strcmp(q->lines[1]->sku, "SKU-B") == 0 && q->lines[1]->quantity == 2);
+    CHECK(q->n_lines == 2 && q->lines[0]->unit_price && q->lines[0]->unit_price->minor_units == 1999);
+    CHECK(q->ship_to && strcmp(q->ship_to->postal_code, "10001") == 0);
+    CHECK(q->ship_to && q->ship_to->coordinates && q->ship_to->coordinates->latitude == 40.75);
+    CHECK(q->n_service_levels == 2 &&
+          q->service_levels[0] == WAYBILL__V1__SERVICE_LEVEL__SERVICE_LEVEL_EXPEDITED &&
+          q->service_levels[1] == WAYBILL__V1__SERVICE_LEVEL__SERVICE_LEVEL_STANDARD);
+    CHECK(q->n_pickup_location_ids == 1 && strcmp(q->pickup_location_ids[0], "STORE-1") == 0);
+    CHECK(q->nearby_pickup_stores == 3);
+    CHECK(!q->pickup_only);
+    q = req->queries[1];
+    CHECK(strcmp(q->query_id, "cart-2") == 0);
+    CHECK(q->n_lines == 0 && q->n_service_levels == 0 && q->ship_to == NULL);
+    CHECK(q->pickup_only);
+}
+
+typedef enum { OPTIONS_ANSWER, OPTIONS_WRONG_COUNT, OPTIONS_CALL_ERROR, OPTIONS_GARBAGE } options_kind;
+
+/* Answers the two carts: cart-1 with a SHIP option (two shipments, one line short) and a PICKUP
+ * option the store cannot serve; cart-2 with its own INVALID_ARGUMENT. Then the same request
+ * answered with one result only, refused as a whole, and with a payload that does not parse. */
+static void h_options(int fd, void *arg) {
+    (void)arg;
+    for (options_kind kind = OPTIONS_ANSWER; kind <= OPTIONS_GARBAGE; kind++) {
+        Waybill__V1__RequestEnvelope *env = expect_request(fd, OPTIONS_METHOD);
+        if (!env) return;
+        CHECK(env->timeout_ms == CALL_TIMEOUT_MS);
+        Waybill__V1__GetFulfillmentOptionsRequest *req =
+            waybill__v1__get_fulfillment_options_request__unpack(NULL, env->payload.len, env->payload.data);
+        check_options_request(req);
+
+        Waybill__V1__Money cost[3];
+        for (int i = 0; i < 3; i++) {
+            waybill__v1__money__init(&cost[i]);
+            cost[i].currency = "USD";
+        }
+        cost[0].minor_units = 799;
+        cost[1].minor_units = 450;
+        cost[2].minor_units = 1249; /* the option's total */
+        Waybill__V1__FulfillmentLine fl[2];
+        Waybill__V1__FulfillmentLine *flp[2] = {&fl[0], &fl[1]};
+        for (int i = 0; i < 2; i++) {
+            waybill__v1__fulfillment_line__init(&fl[i]);
+            fl[i].line_id = i ? "2" : "1";
+            fl[i].sku = i ? "SKU-B" : "SKU-A";
+            fl[i].quantity = 1;
+        }
+        Waybill__V1__OptionShipment sh[2];
+        Waybill__V1__OptionShipment *shp[2] = {&sh[0], &sh[1]};
+        for (int i = 0; i < 2; i++) {
+            waybill__v1__option_shipment__init(&sh[i]);
+            sh[i].location_id = i ? "DC-2" : "DC-1";
+            sh[i].lines = &flp[i];
+            sh[i].n_lines = 1;
+            sh[i].carrier_id = "UPS";
+            sh[i].carrier_service = "2DAY";
+            sh[i].shipping_cost = &cost[i];
+            sh[i].transit_days = 2;
+            sh[i].processing_day = OPTIONS_DAY;
+            sh[i].promised_delivery_unix_ms = (OPTIONS_DAY + 2 + i) * DAY_MS;
+        }
+        Waybill__V1__LineQuantity shortfall = WAYBILL__V1__LINE_QUANTITY__INIT;
+        shortfall.line_id = "2";
+        shortfall.quantity = 1;
+        Waybill__V1__LineQuantity *shortp = &shortfall;
+        Waybill__V1__FulfillmentOption ship = WAYBILL__V1__FULFILLMENT_OPTION__INIT;
+        ship.method = WAYBILL__V1__FULFILLMENT_METHOD__FULFILLMENT_METHOD_SHIP;
+        ship.service_level = WAYBILL__V1__SERVICE_LEVEL__SERVICE_LEVEL_EXPEDITED;
+        ship.outcome = WAYBILL__V1__FULFILLMENT_OPTION_OUTCOME__FULFILLMENT_OPTION_OUTCOME_PARTIAL;
+        ship.promised_delivery_unix_ms = (OPTIONS_DAY + 3) * DAY_MS;
+        ship.shipping_cost = &cost[2];
+        ship.shipment_count = 2;
+        ship.shipments = shp;
+        ship.n_shipments = 2;
+        ship.unallocated = &shortp;
+        ship.n_unallocated = 1;
+        ship.reason = "insufficient stock: line 2 short by 1";
+        Waybill__V1__FulfillmentOption pickup = WAYBILL__V1__FULFILLMENT_OPTION__INIT;
+        pickup.method = WAYBILL__V1__FULFILLMENT_METHOD__FULFILLMENT_METHOD_PICKUP;
+        pickup.pickup_location_id = "STORE-1";
+        pickup.outcome = WAYBILL__V1__FULFILLMENT_OPTION_OUTCOME__FULFILLMENT_OPTION_OUTCOME_UNAVAILABLE;
+        pickup.reason = "STORE-1 does not serve store pickup";
+        pickup.distance_kilometres = 2.5;
+        Waybill__V1__FulfillmentOption *opts[2] = {&ship, &pickup};
+
+        Waybill__V1__FulfillmentOptionsResult r[2];
+        Waybill__V1__FulfillmentOptionsResult *rp[2] = {&r[0], &r[1]};
+        waybill__v1__fulfillment_options_result__init(&r[0]);
+        waybill__v1__fulfillment_options_result__init(&r[1]);
+        r[0].query_id = "cart-1";
+        r[0].options = opts;
+        r[0].n_options = 2;
+        r[0].policy_version = 7;
+        Waybill__V1__StatusDetails d = WAYBILL__V1__STATUS_DETAILS__INIT;
+        d.field = "queries[1].lines";
+        Waybill__V1__Status bad = WAYBILL__V1__STATUS__INIT;
+        bad.code = WAYBILL__V1__STATUS_CODE__INVALID_ARGUMENT;
+        bad.message = "a cart needs at least one line";
+        bad.details = &d;
+        r[1].query_id = "cart-2";
+        r[1].status = &bad;
+        Waybill__V1__GetFulfillmentOptionsResponse resp = WAYBILL__V1__GET_FULFILLMENT_OPTIONS_RESPONSE__INIT;
+        resp.results = rp;
+        resp.n_results = kind == OPTIONS_WRONG_COUNT ? 1 : 2;
+        resp.evaluated_at_unix_ms = OPTIONS_DAY * DAY_MS + 3600000;
+        static const uint8_t garbage[] = {0x0a, 0x7f, 0x01};
+        if (kind == OPTIONS_CALL_ERROR)
+            fs_send_response(fd, env->call_id, WAYBILL__V1__STATUS_CODE__INVALID_ARGUMENT,
+                             "at most 100 queries per call", NULL, 1);
+        else if (kind == OPTIONS_GARBAGE)
+            fs_send_response_bytes(fd, env->call_id, 0, NULL, garbage, sizeof garbage, 1);
+        else
+            fs_send_response(fd, env->call_id, 0, NULL, &resp.base, 1);
+        if (req) waybill__v1__get_fulfillment_options_request__free_unpacked(req, NULL);
+        free_request(env);
+    }
+    /* The connection is still usable after all of that. */
+    Waybill__V1__RequestEnvelope *get = expect_request(fd, "/waybill.v1.OrderService/GetOrder");
+    if (get) answer_get_order(fd, get);
+    free_request(get);
+    fs_wait_close(fd);
+}
+
+static void test_fulfillment_options(void) {
+    fake_server s;
+    CHECK(start_server(&s, 1, h_options, NULL) == 0);
+    waybill_client *c = connect_to(&s, CALL_TIMEOUT_MS, 0);
+    Waybill__V1__Order o;
+    Waybill__V1__Address addr;
+    Waybill__V1__OrderLine lines[2], *lp[2];
+    Waybill__V1__Money prices[2];
+    sample_order(&o, &addr, lines, lp, prices);
+    Waybill__V1__Coordinates where = WAYBILL__V1__COORDINATES__INIT;
+    where.latitude = 40.75;
+    where.longitude = -74;
+    addr.coordinates = &where;
+    Waybill__V1__ServiceLevel levels[] = {WAYBILL__V1__SERVICE_LEVEL__SERVICE_LEVEL_EXPEDITED,
+                                          WAYBILL__V1__SERVICE_LEVEL__SERVICE_LEVEL_STANDARD};
+    char *stores[] = {"STORE-1"};
+    Waybill__V1__FulfillmentOptionsQuery q1 = WAYBILL__V1__FULFILLMENT_OPTIONS_QUERY__INIT;
+    q1.query_id = "cart-1";
+    q1.channel = WAYBILL__V1__CHANNEL__CHANNEL_WEB;
+    q1.lines = o.lines;
+    q1.n_lines = o.n_lines;
+    q1.ship_to = &addr;
+    q1.service_levels = levels;
+    q1.n_service_levels = 2;
+    q1.pickup_location_ids = stores;
+    q1.n_pickup_location_ids = 1;
+    q1.nearby_pickup_stores = 3;
+    Waybill__V1__FulfillmentOptionsQuery q2 = WAYBILL__V1__FULFILLMENT_OPTIONS_QUERY__INIT;
+    q2.query_id = "cart-2";
+    q2.channel = WAYBILL__V1__CHANNEL__CHANNEL_WEB;
+    q2.pickup_only = 1;
+    const Waybill__V1__FulfillmentOptionsQuery *queries[] = {&q1, &q2};
+
+    Waybill__V1__GetFulfillmentOptionsResponse *resp = NULL;
+    waybill_status st;
+    CHECK(waybill_get_fulfillment_options(c, queries, 2, &resp, &st) == 0);
+    CHECK_CODE(st, 0);
+    CHECK(resp && resp->n_results == 2);
+    if (resp && resp->n_results == 2) {
+        CHECK(resp->evaluated_at_unix_ms == OPTIONS_DAY * DAY_MS + 3600000);
+        const Waybill__V1__FulfillmentOptionsResult *r = resp->results[0];
+        CHECK(waybill_result_status(r->status, &st) == 0); /* absent: OK */
+        CHECK_CODE(st, 0);
+        CHECK(st.field[0] == '\0');
+        CHECK(strcmp(r->query_id, "cart-1") == 0 && r->policy_version == 7 && r->n_options == 2);
+        if (r->n_options == 2) {
+            const Waybill__V1__FulfillmentOption *ship = r->options[0], *pickup = r->options[1];
+            CHECK(ship->method == WAYBILL__V1__FULFILLMENT_METHOD__FULFILLMENT_METHOD_SHIP);
+            CHECK(ship->service_level == WAYBILL__V1__SERVICE_LEVEL__SERVICE_LEVEL_EXPEDITED);
+            CHECK(ship->outcome == WAYBILL__V1__FULFILLMENT_OPTION_OUTCOME__FULFILLMENT_OPTION_OUTCOME_PARTIAL);
+            CHECK(ship->promised_delivery_unix_ms == (OPTIONS_DAY + 3) * DAY_MS);
+            CHECK(ship->shipping_cost && ship->shipping_cost->minor_units == 1249 &&
+                  strcmp(ship->shipping_cost->currency, "USD") == 0);
+            CHECK(ship->shipment_count == 2 && ship->n_shipments == 2);
+            if (ship->n_shipments == 2) {
+                const Waybill__V1__OptionShipment *s2 = ship->shipments[1];
+                CHECK(strcmp(s2->location_id, "DC-2") == 0 && strcmp(s2->carrier_service, "2DAY") == 0);
+                CHECK(s2->n_lines == 1 && strcmp(s2->lines[0]->sku, "SKU-B") == 0);
+                CHECK(s2->shipping_cost && s2->shipping_cost->minor_units == 450);
+                CHECK(s2->processing_day == OPTIONS_DAY && s2->transit_days == 2);
+                CHECK(s2->promised_delivery_unix_ms == (OPTIONS_DAY + 3) * DAY_MS);
+            }
+            CHECK(ship->n_unallocated == 1 && ship->unallocated[0]->quantity == 1);
+            CHECK(strcmp(ship->reason, "insufficient stock: line 2 short by 1") == 0);
+            CHECK(pickup->method == WAYBILL__V1__FULFILLMENT_METHOD__FULFILLMENT_METHOD_PICKUP);
+            CHECK(strcmp(pickup->pickup_location_id, "STORE-1") == 0);
+            CHECK(pickup->outcome == WAYBILL__V1__FULFILLMENT_OPTION_OUTCOME__FULFILLMENT_OPTION_OUTCOME_UNAVAILABLE);
+            CHECK(pickup->distance_kilometres == 2.5 && pickup->promised_delivery_unix_ms == 0);
+            CHECK(pickup->shipping_cost == NULL && pickup->n_shipments == 0);
+        }
+        /* The second cart failed on its own. */
+        r = resp->results[1];
+        CHECK(strcmp(r->query_id, "cart-2") == 0 && r->n_options == 0);
+        CHECK(waybill_result_status(r->status, &st) == WAYBILL__V1__STATUS_CODE__INVALID_ARGUMENT);
+        CHECK(strcmp(st.message, "a cart needs at least one line") == 0);
+        CHECK(strcmp(st.field, "queries[1].lines") == 0);
+        CHECK(waybill_result_status(r->status, NULL) == WAYBILL__V1__STATUS_CODE__INVALID_ARGUMENT);
+        /* waybill-c's rendering of the first cart. */
+        char *text = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&text, &len);
+        if (f) {
+            options_print(f, resp->results[0], resp->evaluated_at_unix_ms);
+            fclose(f);
+            static const char *const expected[] = {
+                "options for cart-1 (routing policy 7)\n",
+                "  evaluated at 2024-10-04T01:00:00Z\n",
+                "option SHIP EXPEDITED\n  outcome      PARTIAL\n  promised     2024-10-07\n"
+                "  cost         12.49 USD\n  shipments    2\n",
+                "  shipment     DC-2 UPS 2DAY, cost 4.50 USD, transit 2 days, promised 2024-10-07 [2 SKU-B x1]\n",
+                "  unallocated  line 2 x1\n  reason       insufficient stock: line 2 short by 1\n",
+                "option PICKUP STORE-1 (2.5 km)\n  outcome      UNAVAILABLE\n  ready        -\n"
+                "  cost         -\n  shipments    0\n  reason       STORE-1 does not serve store pickup\n",
+            };
+            for (size_t i = 0; i < sizeof expected / sizeof *expected; i++)
+                if (!strstr(text, expected[i])) {
+                    fprintf(stderr, "  options output lacks '%s':\n%s", expected[i], text);
+                    CHECK(0);
+                }
+            free(text);
+        }
+    }
+    if (resp) waybill__v1__get_fulfillment_options_response__free_unpacked(resp, NULL);
+
+    /* One result for two queries: refused, nothing handed out; the connection stays usable. */
+    resp = (Waybill__V1__GetFulfillmentOptionsResponse *)1;
+    CHECK(waybill_get_fulfillment_options(c, queries, 2, &resp, &st) == WAYBILL__V1__STATUS_CODE__INTERNAL);
+    CHECK(resp == NULL);
+    CHECK_MESSAGE(st, "1 fulfillment options results for 2 queries");
+    /* A refusal of the whole call passes through. out NULL is allowed. */
+    CHECK(waybill_get_fulfillment_options(c, queries, 2, NULL, &st) == WAYBILL__V1__STATUS_CODE__INVALID_ARGUMENT);
+    CHECK_MESSAGE(st, "at most 100 queries");
+    CHECK(waybill_get_fulfillment_options(c, queries, 2, &resp, &st) == WAYBILL__V1__STATUS_CODE__INTERNAL);
+    CHECK(resp == NULL);
+    CHECK_MESSAGE(st, "malformed waybill.v1.GetFulfillmentOptionsResponse payload");
+    /* Argument errors: nothing is sent. */
+    CHECK(waybill_get_fulfillment_options(c, queries, 0, &resp, &st) == WAYBILL__V1__STATUS_CODE__INVALID_ARGUMENT);
+    CHECK(waybill_get_fulfillment_options(c, NULL, 1, &resp, &st) == WAYBILL__V1__STATUS_CODE__INVALID_ARGUMENT);
+    const Waybill__V1__FulfillmentOptionsQuery *with_null[] = {&q1, NULL};
+    CHECK(waybill_get_fulfillment_options(c, with_null, 2, &resp, &st) == WAYBILL__V1__STATUS_CODE__INVALID_ARGUMENT);
+    CHECK_MESSAGE(st, "query 1 is NULL");
+    CHECK(resp == NULL);
+    CHECK(waybill_get_fulfillment_options(NULL, queries, 2, &resp, NULL) == WAYBILL__V1__STATUS_CODE__INVALID_ARGUMENT);
+    Waybill__V1__Order *got = NULL;
+    CHECK(waybill_get_order(c, "W-3", &got, &st) == 0);
+    CHECK(got && strcmp(got->order_id, "W-3") == 0);
+    if (got) waybill__v1__order__free_unpacked(got, NULL);
+    waybill_close(c);
+    fs_join(&s);
+}
+
+static void test_result_status(void) {
+    waybill_status st;
+    CHECK(waybill_result_status(NULL, &st) == 0);
+    CHECK_CODE(st, 0);
+    Waybill__V1__Status s = WAYBILL__V1__STATUS__INIT;
+    s.code = WAYBILL__V1__STATUS_CODE__PERMISSION_DENIED;
+    s.message = "channel MARKETPLACE not allowed";
+    CHECK(waybill_result_status(&s, &st) == WAYBILL__V1__STATUS_CODE__PERMISSION_DENIED);
+    CHECK(strcmp(st.message, "channel MARKETPLACE not allowed") == 0 && st.field[0] == '\0');
+    s.code = (Waybill__V1__StatusCode)42;
+    CHECK(waybill_result_status(&s, &st) == WAYBILL__V1__STATUS_CODE__UNKNOWN);
+    CHECK_MESSAGE(st, "server status code 42");
+}
+
 /* ---------------------------------------------------------------- change feed */
 
 static void send_events(int fd, uint64_t call_id, uint64_t first, int n) {
@@ -798,6 +1079,7 @@ int main(int argc, char **argv) {
         {test_capture_round_trip, "capture round trip"},
         {test_server_error_status, "server error status passes through"},
         {test_availability, "availability round trip"},
+        {test_fulfillment_options, "fulfillment options: request, results, per-query status"},
         {test_feed_demultiplexing, "change feed: stream frames and ack demultiplexed"},
         {test_bad_responses, "bad responses become clean errors"},
         {test_timeout, "server never answers: timeout, late answer dropped"},
@@ -813,6 +1095,7 @@ int main(int argc, char **argv) {
         {test_tls_wrong_transport, "TLS: TLS to a plaintext server and plaintext to a TLS server"},
         {test_tls_handshake_timeout, "TLS: a server that never answers the handshake"},
         {test_tls_no_sigpipe, "TLS: writing to a closed connection raises no SIGPIPE"},
+        {test_result_status, "a result's status as a waybill_status"},
         {test_order_file, "CLI order file format"},
     };
     for (size_t i = 0; i < sizeof both / sizeof both[0]; i++) run(&both[i], "");
