@@ -62,6 +62,10 @@ public enum AccessPolicy {
         "/waybill.v1.OrderService/ReallocateOrders": MethodAccess([.admin]),
         // CheckoutService: a channel quotes only for its own channels.
         "/waybill.v1.CheckoutService/GetFulfillmentOptions": MethodAccess([.channel, .admin], .captureChannel),
+        "/waybill.v1.CheckoutService/ReserveCart": MethodAccess([.channel, .admin], .captureChannel),
+        "/waybill.v1.CheckoutService/ExtendCart": MethodAccess([.channel, .admin], .captureChannel),
+        "/waybill.v1.CheckoutService/ReleaseCart": MethodAccess([.channel, .admin], .captureChannel),
+        "/waybill.v1.CheckoutService/GetCart": MethodAccess([.channel, .admin], .captureChannel),
         // InventoryService
         "/waybill.v1.InventoryService/GetAvailability": MethodAccess(everyRole),
         "/waybill.v1.InventoryService/AdjustInventory": MethodAccess([.erp, .admin]),

@@ -35,20 +35,7 @@ extension FulfillmentOption {
             option.promisedDeliveryUnixMs = promisedDeliveryAt?.millisecondsSinceEpoch ?? 0
             if let cost = shippingCost { option.shippingCost = cost.proto }
             option.shipmentCount = Int32(shipments.count)
-            option.shipments = shipments.map { shipment in
-                Waybill_V1_OptionShipment.with {
-                    $0.locationID = shipment.locationID.rawValue
-                    $0.lines = shipment.lines.map { line in
-                        Waybill_V1_FulfillmentLine.with { $0.lineID = line.lineID; $0.sku = line.sku.rawValue; $0.quantity = line.quantity }
-                    }
-                    $0.carrierID = shipment.carrierID
-                    $0.carrierService = shipment.carrierService
-                    $0.shippingCost = shipment.costEstimate.proto
-                    $0.transitDays = shipment.transitDays
-                    $0.processingDay = shipment.processingDay
-                    $0.promisedDeliveryUnixMs = shipment.promisedDeliveryAt.millisecondsSinceEpoch
-                }
-            }
+            option.shipments = shipments.map(\.proto)
             option.unallocated = unallocated.map { entry in
                 Waybill_V1_LineQuantity.with { $0.lineID = entry.lineID; $0.quantity = entry.quantity }
             }

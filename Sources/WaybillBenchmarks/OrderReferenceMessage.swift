@@ -165,6 +165,7 @@ extension Order {
         o.version = version
         o.attributes = attributes
         o.excludedLocationIds = excludedLocationIDs.map(\.rawValue)
+        if let cartID { o.cartID = cartID }
         return o
     }
 }
@@ -197,6 +198,7 @@ extension OrderDraft {
             return h
         }
         o.attributes = attributes
+        if let cartID { o.cartID = cartID }
         return o
     }
 }

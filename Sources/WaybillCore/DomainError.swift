@@ -78,6 +78,13 @@ public struct DomainLimits: Hashable, Sendable {
     /// Orders one ReallocateOrders call routes again (named ids, or backorders oldest first):
     /// bounds the writer time of one call.
     public var reallocateOrdersPerCallMax = 1_000
+    /// Carts holding stock at once (ReserveCart of one more is RESOURCE_EXHAUSTED): each holds
+    /// stock other shoppers cannot buy, and the writer keeps every open cart in memory.
+    public var cartsOpenMax = 100_000
+    /// The longest a cart may hold stock from one ReserveCart or ExtendCart.
+    public var cartTtlSecondsMax = 86_400
+    /// Carts one expiry job releases (the rest wait for the next job, moments later).
+    public var cartsExpiredPerJobMax = 1_000
 
     public init() {}
 

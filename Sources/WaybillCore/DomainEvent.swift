@@ -7,6 +7,8 @@ public struct DomainEvent: Sendable {
         /// An ERP record Waybill asks the ERP to act on (reconciliation repairs): the order id the
         /// record refers to and its ERP document number. The event's detail carries the document number.
         case erpRecord(orderID: OrderID, documentNumber: String)
+        /// A checkout cart (Engine+Carts.swift).
+        case cart(Cart)
     }
     public var type: String
     public var aggregate: Aggregate
@@ -32,6 +34,7 @@ public struct DomainEvent: Sendable {
         case .inventory: "inventory"
         case .item: "item"
         case .erpRecord: "erp_record"
+        case .cart: "cart"
         }
     }
     public var aggregateID: String {
@@ -40,6 +43,7 @@ public struct DomainEvent: Sendable {
         case .inventory(let sku, let location, _, _): "\(sku.rawValue)@\(location.rawValue)"
         case .item(let item): item.sku.rawValue
         case .erpRecord(let orderID, let documentNumber): "\(orderID.rawValue)/\(documentNumber)"
+        case .cart(let cart): cart.key.description
         }
     }
 }

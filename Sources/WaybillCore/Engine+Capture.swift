@@ -63,7 +63,14 @@ extension Engine {
         var order = Order(id: OrderID(sequence: sequence), draft: draft, capturedAt: context.now, captureSequence: sequence)
         let lines = order.lines.map { RoutingLine(lineID: $0.lineID, sku: $0.sku, quantity: $0.quantity) }
         let plan: AllocationPlan
-        if let plannedAhead, isCurrent(plannedAhead, for: lines, now: context.now) {
+        var cartConversion: CartConversion?
+        if draft.cartID != nil {
+            // The cart's holds are freed first, in this command: its units are this order's first.
+            // A plan routed ahead did not see them free, so it is not used.
+            let freed = try freeCart(for: draft, context: context, storage: storage)
+            cartConversion = freed.conversion
+            plan = freed.conversion?.plan ?? route(order, lines: lines, now: context.now, trigger: freed.trigger)
+        } else if let plannedAhead, isCurrent(plannedAhead, for: lines, now: context.now) {
             plan = plannedAhead
         } else {
             plan = route(order, lines: lines, now: context.now, trigger: "capture")
@@ -74,11 +81,14 @@ extension Engine {
         if !everything {
             let canKeepPart = policy.allowPartialAllocation && allocatedUnits > 0
             if !policy.allowBackorder && !canKeepPart {
+                // Refused: a cart keeps what it held.
+                if let cartConversion { restore(cartConversion) }
                 throw DomainError(.failedPrecondition, Self.insufficientStockMessage(plan, policy: policy), currentState: "INSUFFICIENT_STOCK")
             }
         }
         // Decided: from here on nothing fails but storage.
         state.nextOrderSequence += 1
+        if let cartConversion { try convert(cartConversion, into: order.orderID, context: context, storage: storage) }
         var movements: [Movement] = []
         var capacity: [CapacityUse] = []
         if everything || policy.allowPartialAllocation {

@@ -228,7 +228,7 @@ extension Engine {
     }
 
     /// When a count or an adjustment leaves fewer units on hand than are reserved at a position,
-    /// the newest orders holding reservations there give up the shortfall: their lines at that
+    /// carts holding units there give them up first (Engine+Carts.swift), then the newest orders holding reservations there give up the shortfall: their lines at that
     /// location are rejected on its behalf (no write-off: the count already took the stock off)
     /// and re-routed, or backordered if nothing else has stock. Older orders keep their units.
     /// Only fulfillments not yet picked are touched; units already picked or packed stay (the
@@ -238,6 +238,9 @@ extension Engine {
         for key in Set(keys).sorted() {
             let balance = state.inventory.balance(key.sku, at: key.locationID)
             var shortfall = balance.reserved - balance.onHand
+            guard shortfall > 0 else { continue }
+            // Carts hold for shoppers still deciding: they give way before any order.
+            shortfall -= try shrinkCartHolds(at: key, shortfall: shortfall, context: context, storage: storage)
             guard shortfall > 0 else { continue }
             let holders = try storage.reservationHolders(key.sku, key.locationID, limit: limits.shortageOrdersScannedMax)
             for orderID in holders where shortfall > 0 {

@@ -23,6 +23,8 @@ public struct EngineState: Sendable {
     public var backorders = BackorderIndex()
     /// Days before this are no longer kept in `capacity`.
     public var capacityForgottenBefore: Int64 = .min / 2
+    /// Carts holding stock (Engine+Carts.swift).
+    public var carts = CartBook()
     public init() {}
 }
 

@@ -50,5 +50,12 @@ public protocol NetworkStorage: AnyObject {
     func savePolicy(_ policy: RoutingPolicy) throws
 }
 
+/// Checkout carts: every cart ever reserved (active ones are also in the engine's memory).
+public protocol CartStorage: AnyObject {
+    func loadCart(_ key: CartKey) throws -> Cart?
+    /// Inserts or replaces the cart.
+    func saveCart(_ cart: Cart) throws
+}
+
 /// Everything an engine writes and reads back.
-public protocol EngineStorage: OrderStorage, RequestStorage, InventoryStorage, EventStorage, NetworkStorage {}
+public protocol EngineStorage: OrderStorage, RequestStorage, InventoryStorage, EventStorage, NetworkStorage, CartStorage {}

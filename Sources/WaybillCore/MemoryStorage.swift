@@ -19,6 +19,7 @@ public final class MemoryStorage: EngineStorage {
     public private(set) var policies: [RoutingPolicy] = []
     public private(set) var channelSettings: [Channel: ChannelSettings] = [:]
     public private(set) var settings: [InventoryKey: (Int64, [Supply])] = [:]
+    public private(set) var carts: [CartKey: Cart] = [:]
     /// Keep events in memory (the simulator's feed); off for long policy experiments.
     public var keepsEvents: Bool
     public var keepsMovements: Bool
@@ -39,6 +40,8 @@ public final class MemoryStorage: EngineStorage {
     public func loadOrder(_ id: OrderID) throws -> Order? { orders[id] }
     public func orderID(channel: Channel, externalOrderID: String) throws -> OrderID? { keys[Self.key(channel, externalOrderID)] }
     public func requestRecord(_ key: String) throws -> RequestRecord? { requests[key] }
+    public func loadCart(_ key: CartKey) throws -> Cart? { carts[key] }
+    public func saveCart(_ cart: Cart) throws { carts[cart.key] = cart }
     public func reservationHolders(_ sku: SKU, _ location: LocationID, limit: Int) throws -> [OrderID] {
         let reserving = orders.values.filter { $0.reservedUnits > 0 }.sorted { $0.captureSequence > $1.captureSequence }.prefix(limit)
         return reserving.filter { order in order.lines.contains { $0.sku == sku } }.map(\.orderID)

@@ -92,6 +92,8 @@ public struct OrderDraft: Hashable, Sendable {
     public var createdAt: Timestamp = .zero
     public var holds: [Hold] = []
     public var attributes: [String: String] = [:]
+    /// The checkout cart whose reservations the capture converts (same channel); nil: none.
+    public var cartID: String?
     public init() {}
 }
 
@@ -433,6 +435,7 @@ public struct Order: Hashable, Sendable {
         var attributes: [String: String]
         var excludedLocationIDs: [LocationID] = []
         var captureSequence: Int64
+        var cartID: String?
     }
 
     /// The fields live behind one reference, copied on write (as Array's elements are): an order
@@ -482,6 +485,8 @@ public struct Order: Hashable, Sendable {
     public var excludedLocationIDs: [LocationID] { get { box.fields.excludedLocationIDs } _modify { yield &fields.excludedLocationIDs } }
     /// Position in capture order; backorders are served oldest first by it.
     public var captureSequence: Int64 { get { box.fields.captureSequence } _modify { yield &fields.captureSequence } }
+    /// The checkout cart it was captured from, if any.
+    public var cartID: String? { get { box.fields.cartID } _modify { yield &fields.cartID } }
 
     public init(id: OrderID, draft: OrderDraft, capturedAt: Timestamp, captureSequence: Int64) {
         precondition(draft.channel != nil, "drafts are validated before they become orders")
@@ -490,7 +495,7 @@ public struct Order: Hashable, Sendable {
             shipTo: draft.shipTo, lines: draft.lines.map(OrderLine.init), requestedFulfillment: draft.fulfillment,
             createdAt: draft.createdAt, capturedAt: capturedAt, updatedAt: capturedAt,
             holds: draft.holds.map { Hold(reason: $0.reason, note: $0.note, placedAt: capturedAt) },
-            attributes: draft.attributes, captureSequence: captureSequence))
+            attributes: draft.attributes, captureSequence: captureSequence, cartID: draft.cartID))
     }
 
     /// The draft this order was captured from, for comparing capture retries.
@@ -504,6 +509,7 @@ public struct Order: Hashable, Sendable {
         draft.fulfillment = requestedFulfillment
         draft.createdAt = createdAt
         draft.attributes = attributes
+        draft.cartID = cartID
         return draft
     }
 

@@ -117,6 +117,7 @@ public enum Validation {
         for (value, field) in texts {
             if let error = checkText(value, field: "\(prefix).\(field)", limits: limits) { return error }
         }
+        if let cartID = draft.cartID, let error = checkIdentifier(cartID, field: "\(prefix).cart_id", limits: limits) { return error }
         if draft.shipTo.lines.count > 8 { return .invalid("\(prefix).ship_to.lines", "at most 8 address lines") }
         for (index, line) in draft.shipTo.lines.enumerated() {
             if let error = checkText(line, field: "\(prefix).ship_to.lines[\(index)]", limits: limits) { return error }

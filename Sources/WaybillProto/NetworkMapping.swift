@@ -300,6 +300,9 @@ extension DomainEvent {
             e.item = item.proto
         case .erpRecord(let orderID, _):
             e.orderID = orderID.rawValue
+        case .cart(let cart):
+            e.cart = cart.proto
+            e.orderID = cart.orderID?.rawValue ?? ""
         }
         return e
     }

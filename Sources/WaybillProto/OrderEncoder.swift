@@ -171,6 +171,28 @@ extension ProtoWriter {
         }
     }
 
+    /// A waybill.v1.RoutingDecision's fields (the body of the message).
+    mutating func routingDecisionFields(_ d: RoutingDecision) {
+        int64(1, d.policyVersion)
+        int64(2, d.decidedAt.millisecondsSinceEpoch)
+        string(3, d.trigger)
+        for location in d.locations {
+            message(4) { w in
+                w.string(1, location.locationID.rawValue)
+                w.bool(2, location.chosen)
+                w.string(3, location.reason)
+                w.double(4, location.score)
+                w.int32(5, location.code.rawValue)
+            }
+        }
+        int32(5, d.shipments)
+        if let cost = d.totalCostEstimate { money(6, cost) }
+        int32(7, d.backorderedUnits)
+        int32(8, d.candidateSetsExamined)
+        bool(9, d.searchTruncated)
+        string(10, d.destinationApproximation)
+    }
+
     mutating func hold(_ field: Int, _ hold: Hold) {
         message(field) { w in
             w.int32(1, Int32(hold.reason.rawValue))
@@ -275,26 +297,7 @@ extension Order {
         }
         marks.routingStart = w.bytes.count
         for d in routingDecisions where audit {
-            w.message(14) { w in
-                w.int64(1, d.policyVersion)
-                w.int64(2, d.decidedAt.millisecondsSinceEpoch)
-                w.string(3, d.trigger)
-                for location in d.locations {
-                    w.message(4) { w in
-                        w.string(1, location.locationID.rawValue)
-                        w.bool(2, location.chosen)
-                        w.string(3, location.reason)
-                        w.double(4, location.score)
-                        w.int32(5, location.code.rawValue)
-                    }
-                }
-                w.int32(5, d.shipments)
-                if let cost = d.totalCostEstimate { w.money(6, cost) }
-                w.int32(7, d.backorderedUnits)
-                w.int32(8, d.candidateSetsExamined)
-                w.bool(9, d.searchTruncated)
-                w.string(10, d.destinationApproximation)
-            }
+            w.message(14) { w in w.routingDecisionFields(d) }
         }
         marks.routingEnd = w.bytes.count
         for ret in returns {
@@ -341,6 +344,7 @@ extension Order {
         w.int64(18, version)
         w.attributes(19, attributes)
         for location in excludedLocationIDs { w.stringAlways(20, location.rawValue) }
+        if let cartID { w.string(21, cartID) }
     }
 }
 
@@ -360,6 +364,7 @@ extension OrderDraft {
         w.int64(8, createdAt.millisecondsSinceEpoch)
         for hold in holds { w.hold(12, hold) }
         w.attributes(19, attributes)
+        if let cartID { w.string(21, cartID) }
         return w.bytes
     }
 }

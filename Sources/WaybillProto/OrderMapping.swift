@@ -120,6 +120,7 @@ extension OrderDraft {
         }
         self.holds = holds
         attributes = proto.attributes
+        cartID = proto.cartID.isEmpty ? nil : proto.cartID
     }
 }
 

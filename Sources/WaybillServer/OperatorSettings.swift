@@ -12,6 +12,8 @@ func operatorSettings(_ configuration: ServerConfiguration) -> [(name: String, v
         ("feedMemoryEventsMax", Int64(configuration.feedMemoryEventsMax), "change-feed events kept in memory for subscribers"),
         ("feedRetentionMilliseconds", configuration.feedRetentionMilliseconds, "change-feed events are kept this long once every consumer acknowledged them"),
         ("pruneIntervalMilliseconds", configuration.pruneIntervalMilliseconds, "how often change-feed retention runs"),
+        ("cartExpirySweepIntervalMilliseconds", configuration.cartExpirySweepIntervalMilliseconds,
+         "how often carts past their deadline are released (when one is due)"),
         ("pruneBatchMax", Int64(configuration.pruneBatchMax), "events deleted per pruning transaction"),
         ("pruneSlicesPerRoundMax", Int64(configuration.pruneSlicesPerRoundMax), "pruning transactions per round"),
         ("pruneCheckpointRowsMax", Int64(configuration.pruneCheckpointRowsMax), "balance checkpoint rows one prune may write"),

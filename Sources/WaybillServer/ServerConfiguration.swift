@@ -53,6 +53,9 @@ public struct ServerConfiguration: Sendable {
     public var feedRetentionMilliseconds: Int64 = 24 * 3_600_000
     /// How often retention runs.
     public var pruneIntervalMilliseconds: Int64 = 60_000
+    /// How often the writer is asked to expire carts past their deadline (only when one is due):
+    /// with the writer's queueing delay, how long past its deadline a cart can still hold stock.
+    public var cartExpirySweepIntervalMilliseconds: Int64 = 250
     /// Events deleted per pruning transaction: one slice of a pruning round, its own writer job
     /// (bounds how long pruning holds the writer; captures run between slices).
     public var pruneBatchMax = 2_000

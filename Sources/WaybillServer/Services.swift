@@ -43,6 +43,8 @@ final class Services: RPCHandlers {
     let credentials: CredentialDirectory
     /// Failed authentications per peer address (AuthenticationThrottle.swift).
     let authenticationThrottle: AuthenticationThrottle
+    /// Releases carts at their deadline (CartExpiry.swift); cart writes tell it their deadlines.
+    let cartExpiry: CartExpiry
     private let handlers: [String: RPCDispatch<Services>] = Services.dispatchTable
 
     init(configuration: ServerConfiguration, writer: StoreWriter, reader: StoreReader, feed: ChangeFeedHub, logger: Logger,
@@ -55,6 +57,7 @@ final class Services: RPCHandlers {
         self.metrics = metrics
         self.credentials = credentials
         authenticationThrottle = AuthenticationThrottle(limits: configuration.transport)
+        cartExpiry = CartExpiry(writer: writer, clock: configuration.clock, logger: logger)
         self.connectionCount = connectionCount
         self.boundPort = boundPort
         startedAt = configuration.clock()

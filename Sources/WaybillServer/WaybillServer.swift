@@ -40,6 +40,7 @@ public final class WaybillServer: Sendable {
     private let services: Services
     private let registry: ConnectionRegistry
     private let pruning: Mutex<RepeatedTask?>
+    private let cartSweeping: Mutex<RepeatedTask?>
     /// Retention in writer slices; its rounds run on `pruneIntervalMilliseconds`.
     let pruner: FeedPruner
     private let draining: DrainingFlag
@@ -215,6 +216,11 @@ public final class WaybillServer: Sendable {
         pruning = Mutex(group.next().scheduleRepeatedTask(initialDelay: pruneEvery, delay: pruneEvery) { _ in
             pruner.runRound()
         })
+        let cartEvery = TimeAmount.milliseconds(configuration.cartExpirySweepIntervalMilliseconds)
+        let cartExpiry = services.cartExpiry
+        cartSweeping = Mutex(group.next().scheduleRepeatedTask(initialDelay: cartEvery, delay: cartEvery) { _ in
+            cartExpiry.tick()
+        })
         tls?.startWatching()
         logger.info("waybill listening", metadata: ["address": "\(configuration.host):\(port)", "database": "\(configuration.databasePath)"])
         if let grpcPort {
@@ -243,6 +249,7 @@ public final class WaybillServer: Sendable {
         logger.info("shutting down: /readyz answers 503, no new connections, draining calls in flight",
                     metadata: ["drainTimeoutMilliseconds": "\(configuration.drainTimeoutMilliseconds)"])
         pruning.withLock { $0?.cancel() }
+        cartSweeping.withLock { $0?.cancel() }
         tls?.stop()
         grpc.withLock { $0 }?.beginShutdown()
         if await drainProtocolListener(until: deadline) {

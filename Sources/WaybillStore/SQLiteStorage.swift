@@ -55,7 +55,7 @@ final class SQLiteStorage: EngineStorage {
 
     init(nextOffset: UInt64) { self.nextOffset = nextOffset }
 
-    private func statement(_ sql: String) throws -> Statement { try db.cachedStatement(sql: sql) }
+    func statement(_ sql: String) throws -> Statement { try db.cachedStatement(sql: sql) }
 
     /// Runs a cached INSERT/UPDATE with values bound straight through the C API. The per-order hot
     /// statements go this way: building GRDB's StatementArguments for each row costs more than

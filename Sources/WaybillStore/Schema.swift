@@ -181,6 +181,7 @@ enum Schema {
         }
         registerConsumerOwners(&migrator)  // v8 (ConsumerOwnership.swift)
         registerBlobFingerprints(&migrator)  // v9 (RequestFingerprintColumn.swift)
+        registerCarts(&migrator)  // v10 (CartRows.swift)
         return migrator
     }
 }

@@ -55,6 +55,10 @@ public final class StoreReader: Sendable {
     public func readNow<T>(_ body: (Database) throws -> T) throws -> T { try database.pool.read(body) }
 
     /// The stored bytes of an order: a serialized waybill.v1.Order, ready to send as is.
+    func readCart(_ key: CartKey, completion: @escaping @Sendable (Result<[UInt8]?, Error>) -> Void) {
+        read({ db in try CartRows.body(db, key).map { [UInt8]($0) } }, completion: completion)
+    }
+
     public func orderBytes(id: String, completion: @escaping @Sendable (Result<[UInt8]?, Error>) -> Void) {
         read({ db in
             try Data.fetchOne(db, sql: "SELECT body FROM orders WHERE order_id = ?", arguments: [id]).map { [UInt8]($0) }

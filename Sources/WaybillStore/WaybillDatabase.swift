@@ -143,6 +143,7 @@ public final class WaybillDatabase: Sendable {
                 state.capacity.apply(CapacityUse(key: CapacityKey(locationID: LocationID(row[0]), resource: row[1], day: day),
                                                  delta: used, orderID: OrderID(""), reference: "start-up"))
             }
+            try CartRows.loadActive(db, into: &state.carts)
             for body in try Data.fetchAll(db, sql: "SELECT body FROM orders WHERE backordered_units > 0 ORDER BY seq") {
                 state.backorders.update(try SQLiteStorage.decodeOrder(body))
             }

@@ -163,7 +163,8 @@ public enum FuzzEntryPoints {
         // Appended, so the committed corpus keeps reaching the methods it was made for.
         Method.CredentialService.createCredential, Method.CredentialService.listCredentials,
         Method.CredentialService.revokeCredential, Method.CredentialService.rotateCredential,
-        Method.CheckoutService.getFulfillmentOptions,
+        Method.CheckoutService.getFulfillmentOptions, Method.CheckoutService.reserveCart, Method.CheckoutService.extendCart,
+        Method.CheckoutService.releaseCart, Method.CheckoutService.getCart,
     ]
 
     /// A request input: its first byte picks the method (modulo the table), the rest is the payload.

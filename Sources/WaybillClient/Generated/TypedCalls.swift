@@ -10,6 +10,22 @@ extension WaybillClient {
     public func getFulfillmentOptions(_ request: Waybill_V1_GetFulfillmentOptionsRequest, timeoutMilliseconds: UInt32? = nil) async throws -> Waybill_V1_GetFulfillmentOptionsResponse {
         try await call(Method.CheckoutService.getFulfillmentOptions, request, timeoutMilliseconds: timeoutMilliseconds)
     }
+    /// Holds stock for a cart until its deadline; again with other content replaces what it holds.
+    public func reserveCart(_ request: Waybill_V1_ReserveCartRequest, timeoutMilliseconds: UInt32? = nil) async throws -> Waybill_V1_CartResponse {
+        try await call(Method.CheckoutService.reserveCart, request, timeoutMilliseconds: timeoutMilliseconds)
+    }
+    /// CheckoutService.ExtendCart
+    public func extendCart(_ request: Waybill_V1_ExtendCartRequest, timeoutMilliseconds: UInt32? = nil) async throws -> Waybill_V1_CartResponse {
+        try await call(Method.CheckoutService.extendCart, request, timeoutMilliseconds: timeoutMilliseconds)
+    }
+    /// CheckoutService.ReleaseCart
+    public func releaseCart(_ request: Waybill_V1_CartRequest, timeoutMilliseconds: UInt32? = nil) async throws -> Waybill_V1_CartResponse {
+        try await call(Method.CheckoutService.releaseCart, request, timeoutMilliseconds: timeoutMilliseconds)
+    }
+    /// CheckoutService.GetCart
+    public func getCart(_ request: Waybill_V1_CartRequest, timeoutMilliseconds: UInt32? = nil) async throws -> Waybill_V1_CartResponse {
+        try await call(Method.CheckoutService.getCart, request, timeoutMilliseconds: timeoutMilliseconds)
+    }
     /// CredentialService.CreateCredential
     public func createCredential(_ request: Waybill_V1_CreateCredentialRequest, timeoutMilliseconds: UInt32? = nil) async throws -> Waybill_V1_CreateCredentialResponse {
         try await call(Method.CredentialService.createCredential, request, timeoutMilliseconds: timeoutMilliseconds)

@@ -8,7 +8,8 @@
 // For information on using the generated types, please see the documentation:
 //   https://github.com/apple/swift-protobuf/
 
-/// Checkout: what Waybill would promise for a cart before it becomes an order.
+/// Checkout: what Waybill would promise for a cart before it becomes an order, and carts that hold
+/// stock while the shopper pays.
 
 import SwiftProtobuf
 
@@ -72,6 +73,60 @@ public nonisolated enum Waybill_V1_FulfillmentOptionOutcome: SwiftProtobuf.Enum,
     .partial,
     .backorder,
     .unavailable,
+  ]
+
+}
+
+public nonisolated enum Waybill_V1_CartStatus: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+  case unspecified // = 0
+
+  /// holds its reservations until expires_at
+  case active // = 1
+
+  /// released by ReleaseCart
+  case released // = 2
+
+  /// released by Waybill at its deadline
+  case expired // = 3
+
+  /// its reservations became order_id's
+  case converted // = 4
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .active
+    case 2: self = .released
+    case 3: self = .expired
+    case 4: self = .converted
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .active: return 1
+    case .released: return 2
+    case .expired: return 3
+    case .converted: return 4
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Waybill_V1_CartStatus] = [
+    .unspecified,
+    .active,
+    .released,
+    .expired,
+    .converted,
   ]
 
 }
@@ -268,12 +323,222 @@ public nonisolated struct Waybill_V1_GetFulfillmentOptionsResponse: Sendable {
   public init() {}
 }
 
+public nonisolated struct Waybill_V1_Cart: @unchecked Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Chosen by the channel (a checkout session id); unique per channel.
+  public var cartID: String {
+    get {_storage._cartID}
+    set {_uniqueStorage()._cartID = newValue}
+  }
+
+  public var channel: Waybill_V1_Channel {
+    get {_storage._channel}
+    set {_uniqueStorage()._channel = newValue}
+  }
+
+  public var lines: [Waybill_V1_OrderLine] {
+    get {_storage._lines}
+    set {_uniqueStorage()._lines = newValue}
+  }
+
+  public var shipTo: Waybill_V1_Address {
+    get {_storage._shipTo ?? Waybill_V1_Address()}
+    set {_uniqueStorage()._shipTo = newValue}
+  }
+  /// Returns true if `shipTo` has been explicitly set.
+  public var hasShipTo: Bool {_storage._shipTo != nil}
+  /// Clears the value of `shipTo`. Subsequent reads from it will return its default value.
+  public mutating func clearShipTo() {_uniqueStorage()._shipTo = nil}
+
+  public var fulfillment: Waybill_V1_RequestedFulfillment {
+    get {_storage._fulfillment ?? Waybill_V1_RequestedFulfillment()}
+    set {_uniqueStorage()._fulfillment = newValue}
+  }
+  /// Returns true if `fulfillment` has been explicitly set.
+  public var hasFulfillment: Bool {_storage._fulfillment != nil}
+  /// Clears the value of `fulfillment`. Subsequent reads from it will return its default value.
+  public mutating func clearFulfillment() {_uniqueStorage()._fulfillment = nil}
+
+  public var status: Waybill_V1_CartStatus {
+    get {_storage._status}
+    set {_uniqueStorage()._status = newValue}
+  }
+
+  /// What it holds: stock (and a fulfillment's share of the day's capacity) per location, as the
+  /// order's fulfillments would be. Empty once it is no longer ACTIVE.
+  public var reservations: [Waybill_V1_OptionShipment] {
+    get {_storage._reservations}
+    set {_uniqueStorage()._reservations = newValue}
+  }
+
+  /// Units it could not hold, per line.
+  public var unallocated: [Waybill_V1_LineQuantity] {
+    get {_storage._unallocated}
+    set {_uniqueStorage()._unallocated = newValue}
+  }
+
+  /// The latest promise of its reservations: what the shopper is told.
+  public var promisedDeliveryUnixMs: Int64 {
+    get {_storage._promisedDeliveryUnixMs}
+    set {_uniqueStorage()._promisedDeliveryUnixMs = newValue}
+  }
+
+  public var createdAtUnixMs: Int64 {
+    get {_storage._createdAtUnixMs}
+    set {_uniqueStorage()._createdAtUnixMs = newValue}
+  }
+
+  public var updatedAtUnixMs: Int64 {
+    get {_storage._updatedAtUnixMs}
+    set {_uniqueStorage()._updatedAtUnixMs = newValue}
+  }
+
+  /// Waybill releases an ACTIVE cart's reservations at this time (server clock).
+  public var expiresAtUnixMs: Int64 {
+    get {_storage._expiresAtUnixMs}
+    set {_uniqueStorage()._expiresAtUnixMs = newValue}
+  }
+
+  /// For CONVERTED: the order.
+  public var orderID: String {
+    get {_storage._orderID}
+    set {_uniqueStorage()._orderID = newValue}
+  }
+
+  /// Increments with every change; the cart's change-feed aggregate sequence.
+  public var version: Int64 {
+    get {_storage._version}
+    set {_uniqueStorage()._version = newValue}
+  }
+
+  /// Why the router chose its reservations (the order's decision when it converts as is).
+  public var routingDecision: Waybill_V1_RoutingDecision {
+    get {_storage._routingDecision ?? Waybill_V1_RoutingDecision()}
+    set {_uniqueStorage()._routingDecision = newValue}
+  }
+  /// Returns true if `routingDecision` has been explicitly set.
+  public var hasRoutingDecision: Bool {_storage._routingDecision != nil}
+  /// Clears the value of `routingDecision`. Subsequent reads from it will return its default value.
+  public mutating func clearRoutingDecision() {_uniqueStorage()._routingDecision = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+public nonisolated struct Waybill_V1_ReserveCartRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var cartID: String = String()
+
+  public var channel: Waybill_V1_Channel = .unspecified
+
+  /// As a capture's lines.
+  public var lines: [Waybill_V1_OrderLine] = []
+
+  /// As a capture's ship_to (SHIP) or fulfillment.pickup_location_id (PICKUP).
+  public var shipTo: Waybill_V1_Address {
+    get {_shipTo ?? Waybill_V1_Address()}
+    set {_shipTo = newValue}
+  }
+  /// Returns true if `shipTo` has been explicitly set.
+  public var hasShipTo: Bool {self._shipTo != nil}
+  /// Clears the value of `shipTo`. Subsequent reads from it will return its default value.
+  public mutating func clearShipTo() {self._shipTo = nil}
+
+  public var fulfillment: Waybill_V1_RequestedFulfillment {
+    get {_fulfillment ?? Waybill_V1_RequestedFulfillment()}
+    set {_fulfillment = newValue}
+  }
+  /// Returns true if `fulfillment` has been explicitly set.
+  public var hasFulfillment: Bool {self._fulfillment != nil}
+  /// Clears the value of `fulfillment`. Subsequent reads from it will return its default value.
+  public mutating func clearFulfillment() {self._fulfillment = nil}
+
+  /// How long the reservations are held: 1 to cartTtlSecondsMax.
+  public var ttlSeconds: Int32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _shipTo: Waybill_V1_Address? = nil
+  fileprivate var _fulfillment: Waybill_V1_RequestedFulfillment? = nil
+}
+
+public nonisolated struct Waybill_V1_ExtendCartRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var cartID: String = String()
+
+  public var channel: Waybill_V1_Channel = .unspecified
+
+  /// The new deadline is now + ttl_seconds (1 to cartTtlSecondsMax).
+  public var ttlSeconds: Int32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Waybill_V1_CartRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var cartID: String = String()
+
+  public var channel: Waybill_V1_Channel = .unspecified
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Waybill_V1_CartResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var cart: Waybill_V1_Cart {
+    get {_cart ?? Waybill_V1_Cart()}
+    set {_cart = newValue}
+  }
+  /// Returns true if `cart` has been explicitly set.
+  public var hasCart: Bool {self._cart != nil}
+  /// Clears the value of `cart`. Subsequent reads from it will return its default value.
+  public mutating func clearCart() {self._cart = nil}
+
+  /// True when nothing changed: a ReserveCart with the cart's current content, or a
+  /// ReleaseCart of a cart already released or expired.
+  public var replayed: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _cart: Waybill_V1_Cart? = nil
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "waybill.v1"
 
 nonisolated extension Waybill_V1_FulfillmentOptionOutcome: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0FULFILLMENT_OPTION_OUTCOME_UNSPECIFIED\0\u{1}FULFILLMENT_OPTION_OUTCOME_COMPLETE\0\u{1}FULFILLMENT_OPTION_OUTCOME_PARTIAL\0\u{1}FULFILLMENT_OPTION_OUTCOME_BACKORDER\0\u{1}FULFILLMENT_OPTION_OUTCOME_UNAVAILABLE\0")
+}
+
+nonisolated extension Waybill_V1_CartStatus: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0CART_STATUS_UNSPECIFIED\0\u{1}CART_STATUS_ACTIVE\0\u{1}CART_STATUS_RELEASED\0\u{1}CART_STATUS_EXPIRED\0\u{1}CART_STATUS_CONVERTED\0")
 }
 
 nonisolated extension Waybill_V1_FulfillmentOptionsQuery: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
@@ -607,6 +872,347 @@ nonisolated extension Waybill_V1_GetFulfillmentOptionsResponse: SwiftProtobuf.Me
   public static func ==(lhs: Waybill_V1_GetFulfillmentOptionsResponse, rhs: Waybill_V1_GetFulfillmentOptionsResponse) -> Bool {
     if lhs.results != rhs.results {return false}
     if lhs.evaluatedAtUnixMs != rhs.evaluatedAtUnixMs {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Waybill_V1_Cart: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".Cart"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}cart_id\0\u{1}channel\0\u{1}lines\0\u{3}ship_to\0\u{1}fulfillment\0\u{1}status\0\u{1}reservations\0\u{1}unallocated\0\u{3}promised_delivery_unix_ms\0\u{3}created_at_unix_ms\0\u{3}updated_at_unix_ms\0\u{3}expires_at_unix_ms\0\u{3}order_id\0\u{1}version\0\u{3}routing_decision\0")
+
+  fileprivate class _StorageClass {
+    var _cartID: String = String()
+    var _channel: Waybill_V1_Channel = .unspecified
+    var _lines: [Waybill_V1_OrderLine] = []
+    var _shipTo: Waybill_V1_Address? = nil
+    var _fulfillment: Waybill_V1_RequestedFulfillment? = nil
+    var _status: Waybill_V1_CartStatus = .unspecified
+    var _reservations: [Waybill_V1_OptionShipment] = []
+    var _unallocated: [Waybill_V1_LineQuantity] = []
+    var _promisedDeliveryUnixMs: Int64 = 0
+    var _createdAtUnixMs: Int64 = 0
+    var _updatedAtUnixMs: Int64 = 0
+    var _expiresAtUnixMs: Int64 = 0
+    var _orderID: String = String()
+    var _version: Int64 = 0
+    var _routingDecision: Waybill_V1_RoutingDecision? = nil
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _cartID = source._cartID
+      _channel = source._channel
+      _lines = source._lines
+      _shipTo = source._shipTo
+      _fulfillment = source._fulfillment
+      _status = source._status
+      _reservations = source._reservations
+      _unallocated = source._unallocated
+      _promisedDeliveryUnixMs = source._promisedDeliveryUnixMs
+      _createdAtUnixMs = source._createdAtUnixMs
+      _updatedAtUnixMs = source._updatedAtUnixMs
+      _expiresAtUnixMs = source._expiresAtUnixMs
+      _orderID = source._orderID
+      _version = source._version
+      _routingDecision = source._routingDecision
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularStringField(value: &_storage._cartID) }()
+        case 2: try { try decoder.decodeSingularEnumField(value: &_storage._channel) }()
+        case 3: try { try decoder.decodeRepeatedMessageField(value: &_storage._lines) }()
+        case 4: try { try decoder.decodeSingularMessageField(value: &_storage._shipTo) }()
+        case 5: try { try decoder.decodeSingularMessageField(value: &_storage._fulfillment) }()
+        case 6: try { try decoder.decodeSingularEnumField(value: &_storage._status) }()
+        case 7: try { try decoder.decodeRepeatedMessageField(value: &_storage._reservations) }()
+        case 8: try { try decoder.decodeRepeatedMessageField(value: &_storage._unallocated) }()
+        case 9: try { try decoder.decodeSingularInt64Field(value: &_storage._promisedDeliveryUnixMs) }()
+        case 10: try { try decoder.decodeSingularInt64Field(value: &_storage._createdAtUnixMs) }()
+        case 11: try { try decoder.decodeSingularInt64Field(value: &_storage._updatedAtUnixMs) }()
+        case 12: try { try decoder.decodeSingularInt64Field(value: &_storage._expiresAtUnixMs) }()
+        case 13: try { try decoder.decodeSingularStringField(value: &_storage._orderID) }()
+        case 14: try { try decoder.decodeSingularInt64Field(value: &_storage._version) }()
+        case 15: try { try decoder.decodeSingularMessageField(value: &_storage._routingDecision) }()
+        default: break
+        }
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if !_storage._cartID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._cartID, fieldNumber: 1)
+      }
+      if _storage._channel != .unspecified {
+        try visitor.visitSingularEnumField(value: _storage._channel, fieldNumber: 2)
+      }
+      if !_storage._lines.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._lines, fieldNumber: 3)
+      }
+      try { if let v = _storage._shipTo {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+      } }()
+      try { if let v = _storage._fulfillment {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+      } }()
+      if _storage._status != .unspecified {
+        try visitor.visitSingularEnumField(value: _storage._status, fieldNumber: 6)
+      }
+      if !_storage._reservations.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._reservations, fieldNumber: 7)
+      }
+      if !_storage._unallocated.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._unallocated, fieldNumber: 8)
+      }
+      if _storage._promisedDeliveryUnixMs != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._promisedDeliveryUnixMs, fieldNumber: 9)
+      }
+      if _storage._createdAtUnixMs != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._createdAtUnixMs, fieldNumber: 10)
+      }
+      if _storage._updatedAtUnixMs != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._updatedAtUnixMs, fieldNumber: 11)
+      }
+      if _storage._expiresAtUnixMs != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._expiresAtUnixMs, fieldNumber: 12)
+      }
+      if !_storage._orderID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._orderID, fieldNumber: 13)
+      }
+      if _storage._version != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._version, fieldNumber: 14)
+      }
+      try { if let v = _storage._routingDecision {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 15)
+      } }()
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Waybill_V1_Cart, rhs: Waybill_V1_Cart) -> Bool {
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._cartID != rhs_storage._cartID {return false}
+        if _storage._channel != rhs_storage._channel {return false}
+        if _storage._lines != rhs_storage._lines {return false}
+        if _storage._shipTo != rhs_storage._shipTo {return false}
+        if _storage._fulfillment != rhs_storage._fulfillment {return false}
+        if _storage._status != rhs_storage._status {return false}
+        if _storage._reservations != rhs_storage._reservations {return false}
+        if _storage._unallocated != rhs_storage._unallocated {return false}
+        if _storage._promisedDeliveryUnixMs != rhs_storage._promisedDeliveryUnixMs {return false}
+        if _storage._createdAtUnixMs != rhs_storage._createdAtUnixMs {return false}
+        if _storage._updatedAtUnixMs != rhs_storage._updatedAtUnixMs {return false}
+        if _storage._expiresAtUnixMs != rhs_storage._expiresAtUnixMs {return false}
+        if _storage._orderID != rhs_storage._orderID {return false}
+        if _storage._version != rhs_storage._version {return false}
+        if _storage._routingDecision != rhs_storage._routingDecision {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Waybill_V1_ReserveCartRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ReserveCartRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}cart_id\0\u{1}channel\0\u{1}lines\0\u{3}ship_to\0\u{1}fulfillment\0\u{3}ttl_seconds\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.cartID) }()
+      case 2: try { try decoder.decodeSingularEnumField(value: &self.channel) }()
+      case 3: try { try decoder.decodeRepeatedMessageField(value: &self.lines) }()
+      case 4: try { try decoder.decodeSingularMessageField(value: &self._shipTo) }()
+      case 5: try { try decoder.decodeSingularMessageField(value: &self._fulfillment) }()
+      case 6: try { try decoder.decodeSingularInt32Field(value: &self.ttlSeconds) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.cartID.isEmpty {
+      try visitor.visitSingularStringField(value: self.cartID, fieldNumber: 1)
+    }
+    if self.channel != .unspecified {
+      try visitor.visitSingularEnumField(value: self.channel, fieldNumber: 2)
+    }
+    if !self.lines.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.lines, fieldNumber: 3)
+    }
+    try { if let v = self._shipTo {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+    } }()
+    try { if let v = self._fulfillment {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+    } }()
+    if self.ttlSeconds != 0 {
+      try visitor.visitSingularInt32Field(value: self.ttlSeconds, fieldNumber: 6)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Waybill_V1_ReserveCartRequest, rhs: Waybill_V1_ReserveCartRequest) -> Bool {
+    if lhs.cartID != rhs.cartID {return false}
+    if lhs.channel != rhs.channel {return false}
+    if lhs.lines != rhs.lines {return false}
+    if lhs._shipTo != rhs._shipTo {return false}
+    if lhs._fulfillment != rhs._fulfillment {return false}
+    if lhs.ttlSeconds != rhs.ttlSeconds {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Waybill_V1_ExtendCartRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ExtendCartRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}cart_id\0\u{1}channel\0\u{3}ttl_seconds\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.cartID) }()
+      case 2: try { try decoder.decodeSingularEnumField(value: &self.channel) }()
+      case 3: try { try decoder.decodeSingularInt32Field(value: &self.ttlSeconds) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.cartID.isEmpty {
+      try visitor.visitSingularStringField(value: self.cartID, fieldNumber: 1)
+    }
+    if self.channel != .unspecified {
+      try visitor.visitSingularEnumField(value: self.channel, fieldNumber: 2)
+    }
+    if self.ttlSeconds != 0 {
+      try visitor.visitSingularInt32Field(value: self.ttlSeconds, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Waybill_V1_ExtendCartRequest, rhs: Waybill_V1_ExtendCartRequest) -> Bool {
+    if lhs.cartID != rhs.cartID {return false}
+    if lhs.channel != rhs.channel {return false}
+    if lhs.ttlSeconds != rhs.ttlSeconds {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Waybill_V1_CartRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".CartRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}cart_id\0\u{1}channel\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.cartID) }()
+      case 2: try { try decoder.decodeSingularEnumField(value: &self.channel) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.cartID.isEmpty {
+      try visitor.visitSingularStringField(value: self.cartID, fieldNumber: 1)
+    }
+    if self.channel != .unspecified {
+      try visitor.visitSingularEnumField(value: self.channel, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Waybill_V1_CartRequest, rhs: Waybill_V1_CartRequest) -> Bool {
+    if lhs.cartID != rhs.cartID {return false}
+    if lhs.channel != rhs.channel {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Waybill_V1_CartResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".CartResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}cart\0\u{1}replayed\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._cart) }()
+      case 2: try { try decoder.decodeSingularBoolField(value: &self.replayed) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._cart {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    if self.replayed != false {
+      try visitor.visitSingularBoolField(value: self.replayed, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Waybill_V1_CartResponse, rhs: Waybill_V1_CartResponse) -> Bool {
+    if lhs._cart != rhs._cart {return false}
+    if lhs.replayed != rhs.replayed {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -45,7 +45,8 @@ public nonisolated struct Waybill_V1_ChangeEvent: @unchecked Sendable {
     set {_uniqueStorage()._type = newValue}
   }
 
-  /// "order", "inventory" (aggregate id "SKU@LOCATION") or "item".
+  /// "order", "inventory" (aggregate id "SKU@LOCATION"), "item", "erp_record" or "cart"
+  /// (aggregate id "<channel>/<cart_id>", e.g. "WEB/checkout-42").
   public var aggregateType: String {
     get {_storage._aggregateType}
     set {_uniqueStorage()._aggregateType = newValue}
@@ -142,6 +143,16 @@ public nonisolated struct Waybill_V1_ChangeEvent: @unchecked Sendable {
     get {_storage._returnID}
     set {_uniqueStorage()._returnID = newValue}
   }
+
+  /// For cart events: the cart as of this change.
+  public var cart: Waybill_V1_Cart {
+    get {_storage._cart ?? Waybill_V1_Cart()}
+    set {_uniqueStorage()._cart = newValue}
+  }
+  /// Returns true if `cart` has been explicitly set.
+  public var hasCart: Bool {_storage._cart != nil}
+  /// Clears the value of `cart`. Subsequent reads from it will return its default value.
+  public mutating func clearCart() {_uniqueStorage()._cart = nil}
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -290,7 +301,7 @@ fileprivate nonisolated let _protobuf_package = "waybill.v1"
 
 nonisolated extension Waybill_V1_ChangeEvent: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ChangeEvent"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}offset\0\u{3}event_id\0\u{1}type\0\u{3}aggregate_type\0\u{3}aggregate_id\0\u{3}aggregate_sequence\0\u{3}occurred_at_unix_ms\0\u{3}order_id\0\u{1}sku\0\u{3}location_id\0\u{1}order\0\u{1}movement\0\u{1}position\0\u{1}item\0\u{3}client_id\0\u{1}detail\0\u{3}fulfillment_id\0\u{3}return_id\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}offset\0\u{3}event_id\0\u{1}type\0\u{3}aggregate_type\0\u{3}aggregate_id\0\u{3}aggregate_sequence\0\u{3}occurred_at_unix_ms\0\u{3}order_id\0\u{1}sku\0\u{3}location_id\0\u{1}order\0\u{1}movement\0\u{1}position\0\u{1}item\0\u{3}client_id\0\u{1}detail\0\u{3}fulfillment_id\0\u{3}return_id\0\u{1}cart\0")
 
   fileprivate class _StorageClass {
     var _offset: UInt64 = 0
@@ -311,6 +322,7 @@ nonisolated extension Waybill_V1_ChangeEvent: SwiftProtobuf.Message, SwiftProtob
     var _detail: String = String()
     var _fulfillmentID: String = String()
     var _returnID: String = String()
+    var _cart: Waybill_V1_Cart? = nil
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -339,6 +351,7 @@ nonisolated extension Waybill_V1_ChangeEvent: SwiftProtobuf.Message, SwiftProtob
       _detail = source._detail
       _fulfillmentID = source._fulfillmentID
       _returnID = source._returnID
+      _cart = source._cart
     }
   }
 
@@ -375,6 +388,7 @@ nonisolated extension Waybill_V1_ChangeEvent: SwiftProtobuf.Message, SwiftProtob
         case 16: try { try decoder.decodeSingularStringField(value: &_storage._detail) }()
         case 17: try { try decoder.decodeSingularStringField(value: &_storage._fulfillmentID) }()
         case 18: try { try decoder.decodeSingularStringField(value: &_storage._returnID) }()
+        case 19: try { try decoder.decodeSingularMessageField(value: &_storage._cart) }()
         default: break
         }
       }
@@ -441,6 +455,9 @@ nonisolated extension Waybill_V1_ChangeEvent: SwiftProtobuf.Message, SwiftProtob
       if !_storage._returnID.isEmpty {
         try visitor.visitSingularStringField(value: _storage._returnID, fieldNumber: 18)
       }
+      try { if let v = _storage._cart {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 19)
+      } }()
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -468,6 +485,7 @@ nonisolated extension Waybill_V1_ChangeEvent: SwiftProtobuf.Message, SwiftProtob
         if _storage._detail != rhs_storage._detail {return false}
         if _storage._fulfillmentID != rhs_storage._fulfillmentID {return false}
         if _storage._returnID != rhs_storage._returnID {return false}
+        if _storage._cart != rhs_storage._cart {return false}
         return true
       }
       if !storagesAreEqual {return false}

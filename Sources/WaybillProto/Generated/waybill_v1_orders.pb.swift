@@ -1235,6 +1235,13 @@ public nonisolated struct Waybill_V1_Order: @unchecked Sendable {
     set {_uniqueStorage()._excludedLocationIds = newValue}
   }
 
+  /// The checkout cart (CheckoutService.ReserveCart, same channel) whose reservations this
+  /// capture converts into the order's. Part of the capture content. Empty: no cart.
+  public var cartID: String {
+    get {_storage._cartID}
+    set {_uniqueStorage()._cartID = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -2608,7 +2615,7 @@ nonisolated extension Waybill_V1_ErpOrderState: SwiftProtobuf.Message, SwiftProt
 
 nonisolated extension Waybill_V1_Order: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Order"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}order_id\0\u{1}channel\0\u{3}external_order_id\0\u{1}customer\0\u{3}ship_to\0\u{1}lines\0\u{1}fulfillment\0\u{3}created_at_unix_ms\0\u{1}status\0\u{3}captured_at_unix_ms\0\u{3}updated_at_unix_ms\0\u{1}holds\0\u{1}fulfillments\0\u{3}routing_decisions\0\u{1}returns\0\u{1}history\0\u{1}erp\0\u{1}version\0\u{1}attributes\0\u{3}excluded_location_ids\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}order_id\0\u{1}channel\0\u{3}external_order_id\0\u{1}customer\0\u{3}ship_to\0\u{1}lines\0\u{1}fulfillment\0\u{3}created_at_unix_ms\0\u{1}status\0\u{3}captured_at_unix_ms\0\u{3}updated_at_unix_ms\0\u{1}holds\0\u{1}fulfillments\0\u{3}routing_decisions\0\u{1}returns\0\u{1}history\0\u{1}erp\0\u{1}version\0\u{1}attributes\0\u{3}excluded_location_ids\0\u{3}cart_id\0")
 
   fileprivate class _StorageClass {
     var _orderID: String = String()
@@ -2631,6 +2638,7 @@ nonisolated extension Waybill_V1_Order: SwiftProtobuf.Message, SwiftProtobuf._Me
     var _version: Int64 = 0
     var _attributes: Dictionary<String,String> = [:]
     var _excludedLocationIds: [String] = []
+    var _cartID: String = String()
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -2661,6 +2669,7 @@ nonisolated extension Waybill_V1_Order: SwiftProtobuf.Message, SwiftProtobuf._Me
       _version = source._version
       _attributes = source._attributes
       _excludedLocationIds = source._excludedLocationIds
+      _cartID = source._cartID
     }
   }
 
@@ -2699,6 +2708,7 @@ nonisolated extension Waybill_V1_Order: SwiftProtobuf.Message, SwiftProtobuf._Me
         case 18: try { try decoder.decodeSingularInt64Field(value: &_storage._version) }()
         case 19: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: &_storage._attributes) }()
         case 20: try { try decoder.decodeRepeatedStringField(value: &_storage._excludedLocationIds) }()
+        case 21: try { try decoder.decodeSingularStringField(value: &_storage._cartID) }()
         default: break
         }
       }
@@ -2771,6 +2781,9 @@ nonisolated extension Waybill_V1_Order: SwiftProtobuf.Message, SwiftProtobuf._Me
       if !_storage._excludedLocationIds.isEmpty {
         try visitor.visitRepeatedStringField(value: _storage._excludedLocationIds, fieldNumber: 20)
       }
+      if !_storage._cartID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._cartID, fieldNumber: 21)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -2800,6 +2813,7 @@ nonisolated extension Waybill_V1_Order: SwiftProtobuf.Message, SwiftProtobuf._Me
         if _storage._version != rhs_storage._version {return false}
         if _storage._attributes != rhs_storage._attributes {return false}
         if _storage._excludedLocationIds != rhs_storage._excludedLocationIds {return false}
+        if _storage._cartID != rhs_storage._cartID {return false}
         return true
       }
       if !storagesAreEqual {return false}

@@ -9,6 +9,14 @@ protocol RPCHandlers: Sendable {
     /// Options for carts, routed by the same engine and policy as a capture against committed
     /// state. Reserves nothing: a capture made at once on unchanged state gets the same promise.
     func getFulfillmentOptions(_ request: Waybill_V1_GetFulfillmentOptionsRequest, call: Call)
+    /// Holds stock for a cart until its deadline; again with other content replaces what it holds.
+    func reserveCart(_ request: Waybill_V1_ReserveCartRequest, call: Call)
+    /// CheckoutService.ExtendCart
+    func extendCart(_ request: Waybill_V1_ExtendCartRequest, call: Call)
+    /// CheckoutService.ReleaseCart
+    func releaseCart(_ request: Waybill_V1_CartRequest, call: Call)
+    /// CheckoutService.GetCart
+    func getCart(_ request: Waybill_V1_CartRequest, call: Call)
     /// CredentialService.CreateCredential
     func createCredential(_ request: Waybill_V1_CreateCredentialRequest, call: Call)
     /// CredentialService.ListCredentials
@@ -123,6 +131,10 @@ extension RPCHandlers {
     static var dispatchTable: [String: RPCDispatch<Self>] {
         [
             Method.CheckoutService.getFulfillmentOptions: RPCDispatch { handlers, call, _ in if let request = call.parse(Waybill_V1_GetFulfillmentOptionsRequest.self) { handlers.getFulfillmentOptions(request, call: call) } },
+            Method.CheckoutService.reserveCart: RPCDispatch { handlers, call, _ in if let request = call.parse(Waybill_V1_ReserveCartRequest.self) { handlers.reserveCart(request, call: call) } },
+            Method.CheckoutService.extendCart: RPCDispatch { handlers, call, _ in if let request = call.parse(Waybill_V1_ExtendCartRequest.self) { handlers.extendCart(request, call: call) } },
+            Method.CheckoutService.releaseCart: RPCDispatch { handlers, call, _ in if let request = call.parse(Waybill_V1_CartRequest.self) { handlers.releaseCart(request, call: call) } },
+            Method.CheckoutService.getCart: RPCDispatch { handlers, call, _ in if let request = call.parse(Waybill_V1_CartRequest.self) { handlers.getCart(request, call: call) } },
             Method.CredentialService.createCredential: RPCDispatch { handlers, call, _ in if let request = call.parse(Waybill_V1_CreateCredentialRequest.self) { handlers.createCredential(request, call: call) } },
             Method.CredentialService.listCredentials: RPCDispatch { handlers, call, _ in if let request = call.parse(Waybill_V1_ListCredentialsRequest.self) { handlers.listCredentials(request, call: call) } },
             Method.CredentialService.revokeCredential: RPCDispatch { handlers, call, _ in if let request = call.parse(Waybill_V1_RevokeCredentialRequest.self) { handlers.revokeCredential(request, call: call) } },

@@ -9,6 +9,14 @@ public enum Method {
         /// Options for carts, routed by the same engine and policy as a capture against committed
         /// state. Reserves nothing: a capture made at once on unchanged state gets the same promise.
         public static let getFulfillmentOptions = "/waybill.v1.CheckoutService/GetFulfillmentOptions"
+        /// Holds stock for a cart until its deadline; again with other content replaces what it holds.
+        public static let reserveCart = "/waybill.v1.CheckoutService/ReserveCart"
+        /// CheckoutService.ExtendCart
+        public static let extendCart = "/waybill.v1.CheckoutService/ExtendCart"
+        /// CheckoutService.ReleaseCart
+        public static let releaseCart = "/waybill.v1.CheckoutService/ReleaseCart"
+        /// CheckoutService.GetCart
+        public static let getCart = "/waybill.v1.CheckoutService/GetCart"
     }
     public enum CredentialService {
         /// CredentialService.CreateCredential
@@ -135,6 +143,10 @@ public enum Method {
     /// Every RPC, in proto order.
     public static let all: [RPCMethod] = [
         RPCMethod(path: CheckoutService.getFulfillmentOptions, request: Waybill_V1_GetFulfillmentOptionsRequest.self, response: Waybill_V1_GetFulfillmentOptionsResponse.self, serverStreaming: false),
+        RPCMethod(path: CheckoutService.reserveCart, request: Waybill_V1_ReserveCartRequest.self, response: Waybill_V1_CartResponse.self, serverStreaming: false),
+        RPCMethod(path: CheckoutService.extendCart, request: Waybill_V1_ExtendCartRequest.self, response: Waybill_V1_CartResponse.self, serverStreaming: false),
+        RPCMethod(path: CheckoutService.releaseCart, request: Waybill_V1_CartRequest.self, response: Waybill_V1_CartResponse.self, serverStreaming: false),
+        RPCMethod(path: CheckoutService.getCart, request: Waybill_V1_CartRequest.self, response: Waybill_V1_CartResponse.self, serverStreaming: false),
         RPCMethod(path: CredentialService.createCredential, request: Waybill_V1_CreateCredentialRequest.self, response: Waybill_V1_CreateCredentialResponse.self, serverStreaming: false),
         RPCMethod(path: CredentialService.listCredentials, request: Waybill_V1_ListCredentialsRequest.self, response: Waybill_V1_ListCredentialsResponse.self, serverStreaming: false),
         RPCMethod(path: CredentialService.revokeCredential, request: Waybill_V1_RevokeCredentialRequest.self, response: Waybill_V1_RevokeCredentialResponse.self, serverStreaming: false),

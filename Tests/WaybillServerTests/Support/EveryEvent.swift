@@ -113,6 +113,40 @@ enum EveryEvent {
         let report = try await client.reconcile(extract: extract, repair: true, requestID: "ev-reconcile")
         #expect(report.repaired > 0)
 
+        // Carts: reserved, replaced, extended, released, converted into an order, shortened by a
+        // count, expired at the deadline.
+        func cart(_ id: String, _ sku: String, _ quantity: Int32, ttl: Int32 = 600) -> Waybill_V1_ReserveCartRequest {
+            let order = Fixture.order(id, lines: [(sku, quantity)])
+            return .with { $0.cartID = id; $0.channel = .web; $0.lines = order.lines; $0.shipTo = order.shipTo; $0.ttlSeconds = ttl }
+        }
+        _ = try await client.reserveCart(cart("EV-CART-1", "SKU-A", 1))
+        _ = try await client.reserveCart(cart("EV-CART-1", "SKU-A", 2))
+        _ = try await client.extendCart(.with { $0.cartID = "EV-CART-1"; $0.channel = .web; $0.ttlSeconds = 900 })
+        _ = try await client.releaseCart(.with { $0.cartID = "EV-CART-1"; $0.channel = .web })
+        _ = try await client.reserveCart(cart("EV-CART-2", "SKU-A", 1))
+        var fromCart = Fixture.order("EV-FROM-CART", lines: [("SKU-A", 1)])
+        fromCart.cartID = "EV-CART-2"
+        _ = try await client.captureOrder(fromCart)
+        var stockF = adjustment
+        stockF.changeID = "ev-stock-f"
+        stockF.kind = .receipt
+        stockF.sku = "SKU-F"
+        stockF.locationID = "WH-EAST"
+        stockF.quantity = 2
+        try expectApplied(try await client.receive([stockF]))
+        _ = try await client.reserveCart(cart("EV-CART-3", "SKU-F", 2))
+        var countF = stockF
+        countF.changeID = "ev-count-f"
+        countF.kind = .adjustment
+        countF.quantity = -1
+        try expectApplied(try await client.adjust([countF]))
+        _ = try await client.reserveCart(cart("EV-CART-4", "SKU-A", 1, ttl: 1))
+        clock.advance(milliseconds: 1_001)
+        let expired = try await eventually("EV-CART-4 expired") {
+            try await client.getCart(.with { $0.cartID = "EV-CART-4"; $0.channel = .web }).cart.status == .expired
+        }
+        #expect(expired)
+
         let head = try await client.feedInfo().headOffset
         let feed = try FeedCollector.subscribe(client, consumer: "every-event", from: 1)
         defer { feed.cancel() }

@@ -94,6 +94,10 @@ public enum RequestSeeds {
         try add(Method.SystemService.getServerInfo, Waybill_V1_GetServerInfoRequest.self, #"{}"#)
         try add(Method.SystemService.getMetrics, Waybill_V1_GetMetricsRequest.self, #"{}"#)
         try add(Method.CheckoutService.getFulfillmentOptions, Waybill_V1_GetFulfillmentOptionsRequest.self, #"{"queries": [{"queryId": "cart-1", "channel": "CHANNEL_WEB", "lines": [{"lineId": "1", "sku": "TSHIRT-BLK-M", "quantity": 2, "unitPrice": {"minorUnits": 1999, "currency": "USD"}}, {"lineId": "2", "sku": "MUG-CERAMIC", "quantity": 1, "unitPrice": {"minorUnits": 1200, "currency": "USD"}}], "shipTo": {"city": "Boston", "region": "MA", "postalCode": "02114", "country": "US"}, "serviceLevels": ["SERVICE_LEVEL_STANDARD", "SERVICE_LEVEL_NEXT_DAY"], "pickupLocationIds": ["STORE-CHI"], "nearbyPickupStores": 2}]}"#)
+        try add(Method.CheckoutService.reserveCart, Waybill_V1_ReserveCartRequest.self, #"{"cartId": "cart-1", "channel": "CHANNEL_WEB", "lines": [{"lineId": "1", "sku": "TSHIRT-BLK-M", "quantity": 2, "unitPrice": {"minorUnits": 1999, "currency": "USD"}}], "shipTo": {"city": "Boston", "region": "MA", "postalCode": "02114", "country": "US"}, "ttlSeconds": 900}"#)
+        try add(Method.CheckoutService.extendCart, Waybill_V1_ExtendCartRequest.self, #"{"cartId": "cart-1", "channel": "CHANNEL_WEB", "ttlSeconds": 600}"#)
+        try add(Method.CheckoutService.releaseCart, Waybill_V1_CartRequest.self, #"{"cartId": "cart-1", "channel": "CHANNEL_WEB"}"#)
+        try add(Method.CheckoutService.getCart, Waybill_V1_CartRequest.self, #"{"cartId": "cart-1", "channel": "CHANNEL_WEB"}"#)
 
         var counts: [String: Int] = [:]
         for (method, bytes) in seeds {

@@ -49,6 +49,10 @@ public final class SimulationStorage: EngineStorage {
     }
     public func orderID(channel: Channel, externalOrderID: String) throws -> OrderID? { keys[Self.key(channel, externalOrderID)] }
     public func requestRecord(_ key: String) throws -> RequestRecord? { requests[key] }
+    /// Checkout carts, by channel and cart id.
+    public private(set) var carts: [CartKey: Cart] = [:]
+    public func loadCart(_ key: CartKey) throws -> Cart? { carts[key] }
+    public func saveCart(_ cart: Cart) throws { carts[cart.key] = cart }
     public func reservationHolders(_ sku: SKU, _ location: LocationID, limit: Int) throws -> [OrderID] {
         var holders: [OrderID] = []
         var examined = 0
