@@ -78,6 +78,8 @@ public struct DomainLimits: Hashable, Sendable {
     /// Orders one ReallocateOrders call routes again (named ids, or backorders oldest first):
     /// bounds the writer time of one call.
     public var reallocateOrdersPerCallMax = 1_000
+    /// Edits one EditOrder request may carry (applied together, all or nothing).
+    public var orderEditsPerRequestMax = 32
 
     public init() {}
 

@@ -259,6 +259,18 @@ public struct Return: Hashable, Sendable {
     }
 }
 
+/// What a capture said about the fields EditOrder can change (kept once an order is edited).
+public struct CapturedContent: Hashable, Sendable {
+    public var shipTo: Address
+    public var lines: [DraftLine]
+    public var fulfillment: RequestedFulfillment
+    public init(shipTo: Address, lines: [DraftLine], fulfillment: RequestedFulfillment) {
+        self.shipTo = shipTo
+        self.lines = lines
+        self.fulfillment = fulfillment
+    }
+}
+
 public struct HistoryEntry: Hashable, Sendable {
     public var at: Timestamp
     public var action: String
@@ -433,6 +445,7 @@ public struct Order: Hashable, Sendable {
         var attributes: [String: String]
         var excludedLocationIDs: [LocationID] = []
         var captureSequence: Int64
+        var capturedContent: CapturedContent?
     }
 
     /// The fields live behind one reference, copied on write (as Array's elements are): an order
@@ -482,6 +495,8 @@ public struct Order: Hashable, Sendable {
     public var excludedLocationIDs: [LocationID] { get { box.fields.excludedLocationIDs } _modify { yield &fields.excludedLocationIDs } }
     /// Position in capture order; backorders are served oldest first by it.
     public var captureSequence: Int64 { get { box.fields.captureSequence } _modify { yield &fields.captureSequence } }
+    /// The editable content as captured, kept from the first edit on (nil: never edited).
+    public var capturedContent: CapturedContent? { get { box.fields.capturedContent } _modify { yield &fields.capturedContent } }
 
     public init(id: OrderID, draft: OrderDraft, capturedAt: Timestamp, captureSequence: Int64) {
         precondition(draft.channel != nil, "drafts are validated before they become orders")
@@ -504,6 +519,17 @@ public struct Order: Hashable, Sendable {
         draft.fulfillment = requestedFulfillment
         draft.createdAt = createdAt
         draft.attributes = attributes
+        return draft
+    }
+
+    /// The draft this order was captured from, before any edit: what a capture retry must match.
+    public var capturedDraft: OrderDraft {
+        var draft = self.draft
+        if let captured = capturedContent {
+            draft.shipTo = captured.shipTo
+            draft.lines = captured.lines
+            draft.fulfillment = captured.fulfillment
+        }
         return draft
     }
 

@@ -27,6 +27,7 @@ extension Services {
             ("backorderReleaseBatchMax", Int64(domain.backorderReleaseBatchMax), "backordered orders retried per stock arrival"),
             ("shortageOrdersScannedMax", Int64(domain.shortageOrdersScannedMax), "orders holding reservations examined, newest first, when a count leaves reservations short"),
             ("reallocateOrdersPerCallMax", Int64(domain.reallocateOrdersPerCallMax), "orders one ReallocateOrders call routes again"),
+            ("orderEditsPerRequestMax", Int64(domain.orderEditsPerRequestMax), "edits one EditOrder request applies together"),
             ("writeQueueDepthMax", Int64(self.configuration.writer.writeQueueDepthMax), "writes waiting for the writer"),
             ("writeBatchMax", Int64(self.configuration.writer.writeBatchMax), "writes per transaction"),
             ("writeQueueDelayTargetMilliseconds", self.configuration.writer.admission.writeQueueDelayTargetMilliseconds, "queueing delay of writes beyond which, for an interval, client writes are refused"),
