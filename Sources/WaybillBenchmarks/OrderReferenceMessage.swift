@@ -165,6 +165,18 @@ extension Order {
         o.version = version
         o.attributes = attributes
         o.excludedLocationIds = excludedLocationIDs.map(\.rawValue)
+        if let captured = capturedContent {
+            var content = Waybill_V1_CapturedContent()
+            var draft = OrderDraft()
+            draft.shipTo = captured.shipTo
+            draft.lines = captured.lines
+            draft.fulfillment = captured.fulfillment
+            let asCaptured = draft.referenceMessage
+            content.shipTo = asCaptured.shipTo
+            content.lines = asCaptured.lines
+            content.fulfillment = asCaptured.fulfillment
+            o.capturedContent = content
+        }
         return o
     }
 }
