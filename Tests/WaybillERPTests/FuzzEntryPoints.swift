@@ -163,6 +163,7 @@ public enum FuzzEntryPoints {
         // Appended, so the committed corpus keeps reaching the methods it was made for.
         Method.CredentialService.createCredential, Method.CredentialService.listCredentials,
         Method.CredentialService.revokeCredential, Method.CredentialService.rotateCredential,
+        Method.OrderService.editOrder,
     ]
 
     /// A request input: its first byte picks the method (modulo the table), the rest is the payload.
