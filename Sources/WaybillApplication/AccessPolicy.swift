@@ -52,6 +52,7 @@ public enum AccessPolicy {
         "/waybill.v1.OrderService/CancelOrder": MethodAccess([.channel, .admin], .order),
         "/waybill.v1.OrderService/CancelLines": MethodAccess([.channel, .admin], .order),
         "/waybill.v1.OrderService/CreateReturn": MethodAccess([.channel, .admin], .order),
+        "/waybill.v1.OrderService/EditOrder": MethodAccess([.channel, .admin], .order),
         "/waybill.v1.OrderService/ReleaseFulfillment": MethodAccess([.fulfillment, .admin], .fulfillmentLocation),
         "/waybill.v1.OrderService/RejectFulfillment": MethodAccess([.fulfillment, .admin], .fulfillmentLocation),
         "/waybill.v1.OrderService/ConfirmPick": MethodAccess([.fulfillment, .admin], .fulfillmentLocation),

@@ -166,6 +166,18 @@ extension Order {
         o.attributes = attributes
         o.excludedLocationIds = excludedLocationIDs.map(\.rawValue)
         if let cartID { o.cartID = cartID }
+        if let captured = capturedContent {
+            var content = Waybill_V1_CapturedContent()
+            var draft = OrderDraft()
+            draft.shipTo = captured.shipTo
+            draft.lines = captured.lines
+            draft.fulfillment = captured.fulfillment
+            let asCaptured = draft.referenceMessage
+            content.shipTo = asCaptured.shipTo
+            content.lines = asCaptured.lines
+            content.fulfillment = asCaptured.fulfillment
+            o.capturedContent = content
+        }
         return o
     }
 }

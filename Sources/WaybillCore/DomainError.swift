@@ -85,6 +85,8 @@ public struct DomainLimits: Hashable, Sendable {
     public var cartTtlSecondsMax = 86_400
     /// Carts one expiry job releases (the rest wait for the next job, moments later).
     public var cartsExpiredPerJobMax = 1_000
+    /// Edits one EditOrder request may carry (applied together, all or nothing).
+    public var orderEditsPerRequestMax = 32
 
     public init() {}
 

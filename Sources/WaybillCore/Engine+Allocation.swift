@@ -2,13 +2,17 @@
 // capacity, and serving backordered orders when stock arrives.
 
 extension Engine {
-    func route(_ order: Order, lines: [RoutingLine], now: Timestamp, trigger: String) -> AllocationPlan {
+    /// `inventory` / `capacity`: what to route against instead of the live state (an edit routes
+    /// as if the reservations it gives back were already given back).
+    func route(_ order: Order, lines: [RoutingLine], now: Timestamp, trigger: String,
+               inventory: InventoryBook? = nil, capacity: CapacityBook? = nil) -> AllocationPlan {
         let request = RoutingRequest(
             lines: lines, channel: order.channel, shipTo: order.shipTo.coordinates, shipToRegion: order.shipTo.region,
             shipToCity: order.shipTo.city, shipToCountry: order.shipTo.country, method: order.requestedFulfillment.method, pickupLocationID: order.requestedFulfillment.pickupLocationID,
             serviceLevel: order.requestedFulfillment.serviceLevel, excludedLocationIDs: order.excludedLocationIDs,
             now: now, currency: order.currency, trigger: trigger)
-        return router.route(request, policy: state.policy, network: state.network, inventory: state.inventory, capacity: state.capacity)
+        return router.route(request, policy: state.policy, network: state.network, inventory: inventory ?? state.inventory,
+                            capacity: capacity ?? state.capacity)
     }
 
     /// Adds the plan's shipments to the order as fulfillments, with their reservations and capacity.

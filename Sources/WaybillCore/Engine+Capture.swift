@@ -44,7 +44,8 @@ extension Engine {
             var comparable = draft
             comparable.holds = []
             let sameHolds = existing.history.first?.detail == Self.holdsSignature(draft.holds)
-            if existing.draft == comparable && sameHolds { return CaptureResult(order: existing, replayed: true) }
+            // An edited order is compared with what its capture said, not with its edited content.
+            if existing.capturedDraft == comparable && sameHolds { return CaptureResult(order: existing, replayed: true) }
             throw DomainError(.alreadyExists,
                               "order.external_order_id: \(channel.name) order \"\(draft.externalOrderID)\" was already captured as \(existingID) with different content",
                               field: "order.external_order_id", existingOrderID: existingID)

@@ -32,6 +32,9 @@ extension Engine {
                               currentState: current.status.description, limitName: "historyEntriesPerOrderMax",
                               limitValue: Int64(limits.historyEntriesPerOrderMax))
         }
+        if case .edit(let edits, let reason) = command {
+            return try applyEdits(edits, reason: reason, to: current, requestKey: key, context: context, storage: storage)
+        }
         var transition: OrderTransition
         switch OrderStateMachine.apply(command, to: current, now: context.now, limits: limits) {
         case .success(let value): transition = value

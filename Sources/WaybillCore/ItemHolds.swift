@@ -58,7 +58,7 @@ extension Engine {
     }
 
     /// Lifts the ITEM_UNKNOWN hold and routes the order's waiting units as capture would have.
-    private mutating func routeAfterItemHold(_ order: inout Order, arrived sku: SKU, context: CommandContext,
+    mutating func routeAfterItemHold(_ order: inout Order, arrived sku: SKU, context: CommandContext,
                                              storage: some EngineStorage) throws {
         order.holds.removeAll { $0.reason == .itemUnknown }
         let lines = order.lines.filter { $0.quantities.backordered > 0 }

@@ -108,6 +108,8 @@ public enum OrderCommand: Hashable, Sendable {
     case confirmDelivery(String)
     case createReturn(returnID: String, lines: [LineQuantity], reason: String)
     case receiveReturn(returnID: String, locationID: LocationID, lines: [ReturnLine])
+    /// Changes what the order is for (Engine+Edits.swift): the engine applies it, since edits route.
+    case edit([OrderEdit], reason: String)
 
     public var name: String {
         switch self {
@@ -123,6 +125,7 @@ public enum OrderCommand: Hashable, Sendable {
         case .confirmDelivery: "confirm delivery"
         case .createReturn: "create return"
         case .receiveReturn: "receive return"
+        case .edit: "edit order"
         }
     }
 }
@@ -328,6 +331,10 @@ public enum OrderStateMachine {
                                         reason: reason, requestedAt: now))
             return .success(finish(order, now, action: "return_created", reason: reason, detail: returnID,
                                    events: [OrderEventKind("order.return_created", returnID: returnID)]))
+
+        case .edit:
+            // Edits route units, which needs the inventory: Engine.apply hands them to applyEdits.
+            preconditionFailure("order edits are applied by Engine.applyEdits, not by the state machine")
 
         case .receiveReturn(let returnID, let locationID, let lines):
             guard let returnIndex = order.returns.firstIndex(where: { $0.returnID == returnID }) else {

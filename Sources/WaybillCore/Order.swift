@@ -261,6 +261,18 @@ public struct Return: Hashable, Sendable {
     }
 }
 
+/// What a capture said about the fields EditOrder can change (kept once an order is edited).
+public struct CapturedContent: Hashable, Sendable {
+    public var shipTo: Address
+    public var lines: [DraftLine]
+    public var fulfillment: RequestedFulfillment
+    public init(shipTo: Address, lines: [DraftLine], fulfillment: RequestedFulfillment) {
+        self.shipTo = shipTo
+        self.lines = lines
+        self.fulfillment = fulfillment
+    }
+}
+
 public struct HistoryEntry: Hashable, Sendable {
     public var at: Timestamp
     public var action: String
@@ -436,6 +448,7 @@ public struct Order: Hashable, Sendable {
         var excludedLocationIDs: [LocationID] = []
         var captureSequence: Int64
         var cartID: String?
+        var capturedContent: CapturedContent?
     }
 
     /// The fields live behind one reference, copied on write (as Array's elements are): an order
@@ -487,6 +500,8 @@ public struct Order: Hashable, Sendable {
     public var captureSequence: Int64 { get { box.fields.captureSequence } _modify { yield &fields.captureSequence } }
     /// The checkout cart it was captured from, if any.
     public var cartID: String? { get { box.fields.cartID } _modify { yield &fields.cartID } }
+    /// The editable content as captured, kept from the first edit on (nil: never edited).
+    public var capturedContent: CapturedContent? { get { box.fields.capturedContent } _modify { yield &fields.capturedContent } }
 
     public init(id: OrderID, draft: OrderDraft, capturedAt: Timestamp, captureSequence: Int64) {
         precondition(draft.channel != nil, "drafts are validated before they become orders")
@@ -510,6 +525,17 @@ public struct Order: Hashable, Sendable {
         draft.createdAt = createdAt
         draft.attributes = attributes
         draft.cartID = cartID
+        return draft
+    }
+
+    /// The draft this order was captured from, before any edit: what a capture retry must match.
+    public var capturedDraft: OrderDraft {
+        var draft = self.draft
+        if let captured = capturedContent {
+            draft.shipTo = captured.shipTo
+            draft.lines = captured.lines
+            draft.fulfillment = captured.fulfillment
+        }
         return draft
     }
 

@@ -345,6 +345,16 @@ extension Order {
         w.attributes(19, attributes)
         for location in excludedLocationIDs { w.stringAlways(20, location.rawValue) }
         if let cartID { w.string(21, cartID) }
+        if let captured = capturedContent {
+            w.message(22) { w in
+                w.address(1, captured.shipTo)
+                for line in captured.lines {
+                    w.orderLine(2, lineID: line.lineID, sku: line.sku, quantity: line.quantity, unitPrice: line.unitPrice,
+                                status: nil, quantities: nil)
+                }
+                w.requestedFulfillment(3, captured.fulfillment)
+            }
+        }
     }
 }
 

@@ -257,5 +257,15 @@ extension Order {
         }
         version = o.version
         excludedLocationIDs = o.excludedLocationIds.map(LocationID.init)
+        if o.hasCapturedContent {
+            // Decoded as a draft of its own, so the line and fulfillment mapping is the capture's.
+            var captured = Waybill_V1_Order()
+            captured.channel = o.channel
+            captured.shipTo = o.capturedContent.shipTo
+            captured.lines = o.capturedContent.lines
+            captured.fulfillment = o.capturedContent.fulfillment
+            let content = try OrderDraft(proto: captured, field: "order.captured_content")
+            capturedContent = CapturedContent(shipTo: content.shipTo, lines: content.lines, fulfillment: content.fulfillment)
+        }
     }
 }

@@ -1,7 +1,8 @@
 // Releases carts at their deadline: every cartExpirySweepIntervalMilliseconds, when the earliest
 // deadline the writer reported has passed, one writer job expires the due carts (at most
 // cartsExpiredPerJobMax; a full job is followed at once by another). The deadline comes back with
-// each expiry job and with every cart write, so an idle server submits nothing.
+// each expiry job and with every cart write (and from the carts loaded on start), so a server with
+// no cart due submits nothing.
 
 import Logging
 import Synchronization
@@ -20,8 +21,9 @@ final class CartExpiry: Sendable {
         self.writer = writer
         self.clock = clock
         self.logger = logger
-        // Carts loaded on start may be due: the first sweep looks, and learns the next deadline.
-        nextDeadline = Atomic(0)
+        // Carts loaded on start: their earliest deadline. (No job when none is due: an empty job's
+        // commit would tell nothing, and would count as a successful commit while storage fails.)
+        nextDeadline = Atomic(writer.cartDeadlineAtStart?.millisecondsSinceEpoch ?? .max)
     }
 
     /// A cart write reports its deadline (or the engine's next one).

@@ -246,6 +246,12 @@ extension Services {
         }
     }
 
+    func editOrder(_ request: Waybill_V1_EditOrderRequest, call: Call) {
+        lifecycle(call, request, \.requestID, \.orderID) { request in
+            .edit(try request.coreEdits(), reason: request.reason)
+        }
+    }
+
     /// ReallocateOrders: backordered units routed again by the writer, idempotent by request id.
     func reallocateOrders(_ request: Waybill_V1_ReallocateOrdersRequest, call: Call) {
         if request.requestID.isEmpty {

@@ -30,6 +30,7 @@ extension Services {
             ("cartsOpenMax", Int64(domain.cartsOpenMax), "carts holding stock at once"),
             ("cartTtlSecondsMax", Int64(domain.cartTtlSecondsMax), "seconds a cart may hold stock from one ReserveCart or ExtendCart"),
             ("cartsExpiredPerJobMax", Int64(domain.cartsExpiredPerJobMax), "carts one expiry job releases"),
+            ("orderEditsPerRequestMax", Int64(domain.orderEditsPerRequestMax), "edits one EditOrder request applies together"),
             ("writeQueueDepthMax", Int64(self.configuration.writer.writeQueueDepthMax), "writes waiting for the writer"),
             ("writeBatchMax", Int64(self.configuration.writer.writeBatchMax), "writes per transaction"),
             ("writeQueueDelayTargetMilliseconds", self.configuration.writer.admission.writeQueueDelayTargetMilliseconds, "queueing delay of writes beyond which, for an interval, client writes are refused"),

@@ -222,6 +222,11 @@ final class SQLiteStorage: EngineStorage {
             b.blob(10, body)
             b.int(11, order.reservedUnits)
         }
+        try insertLines(of: order, sequence: sequence)
+    }
+
+    /// The order's lines as they are now, for SQL access (`reservationHolders` finds orders by SKU).
+    private func insertLines(of order: Order, sequence: Int64) throws {
         for (number, line) in order.lines.enumerated() {
             try execute("""
                 INSERT INTO order_lines (order_seq, line_number, line_id, sku, quantity, unit_price_minor, currency)
@@ -250,6 +255,13 @@ final class SQLiteStorage: EngineStorage {
             b.text(7, order.orderID.rawValue)
         }
         if db.changesCount != 1 { throw StorageError("update of order \(order.orderID) changed \(db.changesCount) rows") }
+        // An edited order's lines may have changed (quantities, new lines, other SKUs): its rows
+        // follow, or a short count would not find its reservations of a SKU it gained. Orders never
+        // edited (captured_content absent) keep their captured rows, written once.
+        if order.capturedContent != nil, let sequence = order.orderID.sequence {
+            try execute("DELETE FROM order_lines WHERE order_seq = ?") { b in b.int(1, sequence) }
+            try insertLines(of: order, sequence: sequence)
+        }
     }
 
     func appendMovements(_ movements: [Movement]) throws {

@@ -200,6 +200,8 @@ public final class StoreWriter: Sendable {
     public let limits: WriterLimits
     /// Committed balances and network, readable without waiting for the writer.
     public let committed: CommittedState
+    /// The earliest deadline of the carts loaded on start (nil: none active), for the expiry sweep.
+    public let cartDeadlineAtStart: Timestamp?
     private let queue: Mutex<Queue>
     private let clock: @Sendable () -> Timestamp
     private let logger: Logger
@@ -232,6 +234,7 @@ public final class StoreWriter: Sendable {
         let loaded = try database.loadState(now: now, limits: domainLimits)
         let engine = Engine(state: loaded.state, limits: domainLimits, routingLimits: routingLimits, gazetteer: gazetteer)
         committed = CommittedState(engine: engine)
+        cartDeadlineAtStart = engine.nextCartDeadline
         thread = WriterThread(engine: engine, nextOffset: loaded.nextOffset, now: now, checkpoints: loaded.checkpoints,
                               slowJobMilliseconds: limits.slowJobLogMilliseconds, interceptor: interceptor)
         thread.observer = observer

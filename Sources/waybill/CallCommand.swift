@@ -38,6 +38,7 @@ struct CallCommand: AsyncParsableCommand {
             ConfirmDelivery.self,
             CreateReturn.self,
             ReceiveReturn.self,
+            EditOrder.self,
             Reallocate.self,
             FulfillmentOptions.self,
             Availability.self,

@@ -184,3 +184,82 @@ struct ReceiveReturn: OrderChangeCommand {
         return .with { $0.requestID = change.requestID.value; $0.orderID = change.orderID; $0.returnID = returnID; $0.locationID = location; $0.lines = received }
     }
 }
+
+struct EditOrder: OrderChangeCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "edit-order",
+        abstract: "Edit an order: ship-to, service level, line quantities, new lines, SKUs (all or nothing).",
+        discussion: """
+            The edits apply in this order: --ship-to, --service-level, each --quantity, each --add-line,
+            each --replace-sku. Units not yet released to a location are re-routed; an edit needing units
+            already released, picked or shipped is refused (FAILED_PRECONDITION naming the state).
+            Example: waybill call edit-order W-00000042 --request-id edit-1 --quantity 1=3 --add-line 3=MUG:2:1200:USD
+            """)
+    static let method = Method.OrderService.editOrder
+    @OptionGroup var change: OrderChange
+    @Option(help: ArgumentHelp("New ship-to: waybill.v1.Address as protobuf JSON, inline or a file (\"-\" = stdin).",
+                               discussion: "e.g. '{\"city\":\"Portland\",\"region\":\"OR\",\"postalCode\":\"97201\",\"country\":\"US\"}'"))
+    var shipTo: String?
+    @Option(help: "New service level: \(Waybill_V1_ServiceLevel.flagValues).", transform: Waybill_V1_ServiceLevel.parseFlag)
+    var serviceLevel: Waybill_V1_ServiceLevel?
+    @Option(name: .customLong("quantity"), help: "LINE=QTY: the units the line is now for, not counting cancelled ones (repeatable).")
+    var quantities: [String] = []
+    @Option(name: .customLong("add-line"), help: "LINE=SKU:QTY:PRICE_MINOR_UNITS:CURRENCY, a new line (repeatable), e.g. 3=MUG:2:1200:USD.")
+    var addedLines: [String] = []
+    @Option(name: .customLong("replace-sku"), help: "LINE=SKU[:PRICE_MINOR_UNITS:CURRENCY]: another SKU (and price) for a line (repeatable).")
+    var replacements: [String] = []
+    @Option(help: "Why (kept in the order's history).") var reason = ""
+
+    func request() throws -> Waybill_V1_EditOrderRequest {
+        var edits: [Waybill_V1_OrderEdit] = []
+        if let shipTo {
+            let address: Waybill_V1_Address = shipTo.hasPrefix("{")
+                ? try decodeInlineJSON(shipTo, as: Waybill_V1_Address.self, source: "--ship-to")
+                : try readJSON(shipTo)
+            edits.append(.with { $0.changeShipTo = .with { $0.shipTo = address } })
+        }
+        if let serviceLevel { edits.append(.with { $0.changeServiceLevel = .with { $0.serviceLevel = serviceLevel } }) }
+        for quantity in try lineQuantities(quantities) {
+            edits.append(.with { $0.changeLineQuantity = .with { $0.lineID = quantity.lineID; $0.quantity = quantity.quantity } })
+        }
+        for argument in addedLines {
+            let (lineID, fields) = try Self.split(argument, "LINE=SKU:QTY:PRICE_MINOR_UNITS:CURRENCY")
+            guard fields.count == 4, let quantity = Int32(fields[1]), let price = Int64(fields[2]) else {
+                throw ValidationError("expected LINE=SKU:QTY:PRICE_MINOR_UNITS:CURRENCY, got \(argument)")
+            }
+            edits.append(.with {
+                $0.addLine = .with {
+                    $0.line = .with {
+                        $0.lineID = lineID
+                        $0.sku = fields[0]
+                        $0.quantity = quantity
+                        $0.unitPrice = .with { $0.minorUnits = price; $0.currency = fields[3] }
+                    }
+                }
+            })
+        }
+        for argument in replacements {
+            let (lineID, fields) = try Self.split(argument, "LINE=SKU[:PRICE_MINOR_UNITS:CURRENCY]")
+            guard fields.count == 1 || fields.count == 3 else {
+                throw ValidationError("expected LINE=SKU[:PRICE_MINOR_UNITS:CURRENCY], got \(argument)")
+            }
+            var replace = Waybill_V1_ReplaceSku.with { $0.lineID = lineID; $0.sku = fields[0] }
+            if fields.count == 3 {
+                guard let price = Int64(fields[1]) else { throw ValidationError("price must be whole minor units, got \(fields[1])") }
+                replace.unitPrice = .with { $0.minorUnits = price; $0.currency = fields[2] }
+            }
+            edits.append(.with { $0.replaceSku = replace })
+        }
+        if edits.isEmpty {
+            throw ValidationError("nothing to edit: give --ship-to, --service-level, --quantity, --add-line or --replace-sku")
+        }
+        return .with { $0.requestID = change.requestID.value; $0.orderID = change.orderID; $0.edits = edits; $0.reason = reason }
+    }
+
+    /// "3=MUG:2:1200:USD" → ("3", ["MUG", "2", "1200", "USD"]).
+    static func split(_ argument: String, _ shape: String) throws -> (String, [String]) {
+        let parts = argument.split(separator: "=", maxSplits: 1)
+        guard parts.count == 2, !parts[0].isEmpty else { throw ValidationError("expected \(shape), got \(argument)") }
+        return (String(parts[0]), parts[1].split(separator: ":", omittingEmptySubsequences: false).map(String.init))
+    }
+}

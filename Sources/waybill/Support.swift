@@ -88,3 +88,12 @@ func bootstrapLogging(level: Logger.Level) {
 }
 
 extension Logger.Level: @retroactive ExpressibleByArgument {}
+
+/// Protobuf JSON given on the command line itself (`source` names the option in errors).
+func decodeInlineJSON<M: SwiftProtobuf.Message>(_ text: String, as type: M.Type = M.self, source: String) throws -> M {
+    do {
+        return try ProtoJSONInput.decode(Data(text.utf8), as: M.self, source: source)
+    } catch let error as ProtoJSONInputError {
+        throw CLIError(error.description)
+    }
+}

@@ -17,12 +17,15 @@ import PropertyBased
 import WaybillCore
 
 enum WorkloadKind: String, Sendable, CaseIterable {
-    case capture, receipt, adjustment, transfer, cancel, advance, reject, createReturn, receiveReturn, hold, snapshot, retry
+    case capture, receipt, adjustment, transfer, cancel, advance, reject, createReturn, receiveReturn, hold, snapshot, retry, edit
 
     /// Weights out of 100.
-    static func from(_ roll: Int) -> WorkloadKind {
-        let table: [(WorkloadKind, Int)] = [(.capture, 20), (.receipt, 9), (.adjustment, 6), (.transfer, 5), (.cancel, 6), (.advance, 24),
-                                            (.reject, 7), (.createReturn, 5), (.receiveReturn, 5), (.hold, 5), (.snapshot, 4), (.retry, 4)]
+    static let standardWeights: [(WorkloadKind, Int)] = [
+        (.capture, 20), (.receipt, 9), (.adjustment, 6), (.transfer, 5), (.cancel, 6), (.advance, 19),
+        (.reject, 7), (.createReturn, 5), (.receiveReturn, 5), (.hold, 5), (.snapshot, 4), (.retry, 4), (.edit, 5),
+    ]
+
+    static func from(_ roll: Int, weights table: [(WorkloadKind, Int)] = standardWeights) -> WorkloadKind {
         var rest = roll
         for (kind, weight) in table {
             if rest < weight { return kind }
@@ -47,10 +50,11 @@ struct Workload: Sendable, CustomTestStringConvertible {
         "release on allocation \(releaseOnAllocation), initial \(initialStock), \(steps.count) steps: " + steps.map(\.testDescription).joined(separator: " ")
     }
 
-    static func generator(steps: ClosedRange<Int>) -> Generator<Workload, some SendableSequenceType> {
+    static func generator(steps: ClosedRange<Int>,
+                          weights: [(WorkloadKind, Int)] = WorkloadKind.standardWeights) -> Generator<Workload, some SendableSequenceType> {
         zip(Gen.bool,
             Gen.int32(in: 0...8).array(of: Net.allSKUs.count * Net.allLocations.count),
-            zip(Gen.int(in: 0...99), Gen.uint64()).map { WorkloadStep(kind: .from($0), seed: $1) }.array(of: steps))
+            zip(Gen.int(in: 0...99), Gen.uint64()).map { WorkloadStep(kind: .from($0, weights: weights), seed: $1) }.array(of: steps))
             .map { Workload(releaseOnAllocation: $0, initialStock: $1, steps: $2) }
     }
 }
@@ -352,6 +356,9 @@ final class WorkloadRunner {
             for (key, delta) in expectedDeltas { physical(key, delta, .snapshot) }
             lastSnapshot = (location, asOf, levels, complete, messageID, context)
 
+        case .edit:
+            try edit(&c)
+
         case .retry:
             let figures = liveFigures(h.engine), movements = h.storage.movements.count, events = h.storage.events.count
             let before = h.storage.orders
@@ -371,6 +378,58 @@ final class WorkloadRunner {
             }
             if liveFigures(h.engine) != figures || h.storage.movements.count != movements || h.storage.events.count != events || h.storage.orders != before {
                 fail("a replayed request changed something")
+            }
+        }
+    }
+
+    /// One EditOrder request of 1–3 random edits on an order with open units. Edits the engine
+    /// refuses (too late, insufficient stock without backorders, nothing changed...) must change
+    /// nothing; accepted ones must leave each edited line for the units asked.
+    private func edit(_ c: inout Chooser) throws {
+        guard let order = c.pick(orders.filter { $0.openUnits > 0 }) else { return }
+        var edits: [OrderEdit] = []
+        var quantities: [String: Int32] = [:]
+        var lineCount = order.lines.count
+        for _ in 0..<c.int(1...3) {
+            let line = c.pick(order.lines)!
+            switch c.int(0...4) {
+            case 0:
+                var address = Net.shipTo
+                address.coordinates = Coordinates(latitude: 39 + Double(c.int(0...30)) / 10, longitude: -75 - Double(c.int(0...400)) / 10)
+                address.postalCode = "\(c.int(10_000...99_999))"
+                edits.append(.changeShipTo(address))
+            case 1:
+                edits.append(.changeServiceLevel(c.pick(ServiceLevel.allCases)!))
+            case 2:
+                let quantity = Int32(c.int(1...6))
+                edits.append(.changeLineQuantity(lineID: line.lineID, quantity: quantity))
+                quantities[line.lineID] = quantity
+            case 3:
+                lineCount += 1
+                edits.append(.addLine(DraftLine(lineID: "E\(lineCount)-\(counter)", sku: c.pick(Net.allSKUs)!, quantity: Int32(c.int(1...4)),
+                                                unitPrice: Net.money(700))))
+            default:
+                edits.append(.replaceSKU(lineID: line.lineID, sku: c.pick(Net.allSKUs)!, unitPrice: c.chance(50) ? Net.money(900) : nil))
+                quantities[line.lineID] = nil
+            }
+        }
+        let figures = liveFigures(h.engine), movements = h.storage.movements.count, before = h.storage.orders
+        let capacity = h.engine.state.capacity.used
+        do {
+            let after = try lifecycle(.edit(edits, reason: "random"), order.orderID)
+            for (lineID, quantity) in quantities {
+                guard let index = after.lineIndex(lineID) else { fail("edited line \(lineID) vanished"); continue }
+                if after.lines[index].activeQuantity != quantity {
+                    fail("\(order.orderID) line \(lineID) is for \(after.lines[index].activeQuantity) after an edit to \(quantity)")
+                }
+            }
+            if after.history.last(where: { $0.action == "edited" }) == nil { fail("an accepted edit left no history entry") }
+        } catch let error as DomainError {
+            if ![.failedPrecondition, .invalidArgument, .notFound, .alreadyExists].contains(error.code) { fail("edit refused with \(error)") }
+            if error.code == .failedPrecondition && error.currentState == nil { fail("FAILED_PRECONDITION without the current state: \(error)") }
+            if liveFigures(h.engine) != figures || h.storage.movements.count != movements || h.storage.orders != before
+                || h.engine.state.capacity.used != capacity {
+                fail("a refused edit (\(error)) changed something")
             }
         }
     }

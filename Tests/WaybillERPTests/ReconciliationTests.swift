@@ -151,6 +151,12 @@ struct ReconciliationTests {
         line.quantity = 1
         cancelLines.lines = [line]
         _ = try await client.lifecycle(Method.OrderService.cancelLines, cancelLines)
+        // An edited order: the ERP learns its new content from order.edited (never a dead letter).
+        _ = try await client.editOrder(Waybill_V1_EditOrderRequest(
+            requestID: "rec-4-edit", orderID: ids[4],
+            edits: [.changeLineQuantity(lineID: "1", quantity: 4),
+                    .addLine(DraftLine(lineID: "3", sku: SKU("SKU-2"), quantity: 2, unitPrice: Money(minorUnits: 500, currency: "USD")))],
+            reason: "customer called"))
         clock.advance(1_000)
 
         // The ERP applies everything the bridge delivered.
@@ -161,6 +167,14 @@ struct ReconciliationTests {
         #expect(erp.records.count == 6)
         #expect(erp.records.first { $0.orderID == ids[2] }?.status == "cancelled")
         #expect(erp.records.first { $0.orderID == ids[3] }?.lines == ["SKU-1": 2, "SKU-2": 3])
+        #expect(erp.records.first { $0.orderID == ids[4] }?.lines == ["SKU-1": 4, "SKU-2": 7], "the edit reached the ERP")
+        let edited = try droppedMessages(drop).filter { $0.type == "order.edited" }
+        let editedAmount: Int64 = 4 * 1_000 + 5 * 1_000 + 2 * 500
+        #expect(edited.count == 1)
+        #expect(edited.first?.orderAmountMinor == editedAmount)
+        #expect(edited.first?.detail?.contains("line 1 quantity: 2 -> 4") == true)
+        let deadLettered = await bridge.makeStatus().deadLettered
+        #expect(deadLettered == 0)
 
         // In step: nothing to report.
         let clean = try await reconcile(client, erp.extract(asOf: clock.milliseconds))

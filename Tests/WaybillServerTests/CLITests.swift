@@ -123,6 +123,28 @@ struct CLITests {
         #expect(refused.stderr == "UNAVAILABLE: cannot connect to 127.0.0.1:\(port): connection refused (is `waybill serve` running? default port 7400)\n")
     }
 
+    @Test("edit-order: ship-to (inline JSON), service level, quantities and a new line in one request; a malformed --add-line names the shape")
+    func editOrder() async throws {
+        try await Self.withExampleServer { _, call in
+            let captured = try await call(["capture-order", Self.webOrder])
+            let order = try Waybill_V1_Order(jsonString: captured.stdout)
+            let shipTo = #"{"name":"Ada Lovelace","lines":["1 Beacon St"],"city":"Cambridge","region":"MA","postalCode":"02139","country":"US","coordinates":{"latitude":42.3736,"longitude":-71.1097}}"#
+            let edited = try await call(["edit-order", order.orderID, "--request-id", "cli-edit-1", "--ship-to", shipTo,
+                                         "--service-level", "expedited", "--quantity", "1=3",
+                                         "--add-line", "3=TSHIRT-BLK-M:1:1999:USD", "--reason", "customer called"])
+            #expect(edited.status == 0, "\(edited.stderr)")
+            let after = try Waybill_V1_Order(jsonString: edited.stdout)
+            #expect(after.shipTo.city == "Cambridge" && after.fulfillment.serviceLevel == .expedited)
+            #expect(after.lines.map(\.quantity) == [3, 1, 1] && after.lines.last?.lineID == "3")
+            #expect(after.history.last?.action == "edited" && after.history.last?.reason == "customer called")
+            let bad = try await call(["edit-order", order.orderID, "--request-id", "cli-edit-2", "--add-line", "4=MUG:2"])
+            #expect(bad.status != 0)
+            #expect(bad.stderr.contains("LINE=SKU:QTY:PRICE_MINOR_UNITS:CURRENCY"), "\(bad.stderr)")
+            let nothing = try await call(["edit-order", order.orderID, "--request-id", "cli-edit-3"])
+            #expect(nothing.status != 0 && nothing.stderr.contains("nothing to edit"), "\(nothing.stderr)")
+        }
+    }
+
     @Test("--output table: aligned columns, ISO-8601 UTC times, a table per list")
     func tableOutput() async throws {
         try await Self.withExampleServer { _, call in

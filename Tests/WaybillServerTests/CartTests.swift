@@ -114,6 +114,27 @@ struct CartTests {
         }
     }
 
+    @Test("a cart survives a restart: still held, and released at its deadline by the restarted server")
+    func survivesRestart() async throws {
+        let directory = try TemporaryDirectory("carts-restart")
+        try await withServer({ $0.databasePath = directory.path("waybill.sqlite") }) { server in
+            let client = try await server.client()
+            try await client.loadFixtureNetwork()
+            _ = try await client.reserveCart(Self.reserve("CART-K", lines: [("SKU-C", 2)], ttl: 5))
+        }
+        try await withServer({ $0.databasePath = directory.path("waybill.sqlite") }) { server in
+            let client = try await server.client()
+            #expect(try await client.getCart(Self.cartRequest("CART-K")).cart.status == .active)
+            #expect(try await client.position("SKU-C", "WH-WEST").reserved == 2)
+            server.clock.advance(milliseconds: 5_001)
+            let released = try await eventually("CART-K expired") {
+                try await client.getCart(Self.cartRequest("CART-K")).cart.status == .expired
+            }
+            #expect(released)
+            #expect(try await client.position("SKU-C", "WH-WEST").reserved == 0)
+        }
+    }
+
     @Test("shoppers racing for scarce stock over many connections never hold more than there is")
     func concurrentShoppers() async throws {
         try await withServer { server in

@@ -77,6 +77,13 @@ struct OrderEncoderTests {
                 try apply(.receiveReturn(returnID: "rma-\(number)", locationID: first.locationID,
                                          lines: [ReturnLine(lineID: first.lines[0].lineID, quantity: 1, disposition: .restock)]), "rcv\(number)")
             }
+            if number % 4 == 2, order.fulfillments.allSatisfy({ $0.status == .created }) {
+                var moved = draft.shipTo
+                moved.lines = ["2 Moved St"]
+                moved.coordinates = Coordinates(latitude: 41.0, longitude: -81.0)
+                try apply(.edit([.changeShipTo(moved), .changeLineQuantity(lineID: "1", quantity: order.lines[0].activeQuantity + 1)],
+                                reason: "customer"), "e\(number)")
+            }
             if number % 5 == 2, order.lines.contains(where: { $0.openQuantity > 0 }) { try apply(.cancelOrder(reason: "customer"), "c\(number)") }
             if number % 3 == 1, let first = order.fulfillments.first, first.status == .created {
                 try apply(.rejectFulfillment(first.fulfillmentID, lines: [], reason: "not found", stockMissing: false), "rej\(number)")
@@ -98,7 +105,8 @@ struct OrderEncoderTests {
         let orders = try Self.orders()
         #expect(orders.contains { $0.routingDecisions.contains { !$0.destinationApproximation.isEmpty } }, "routing decision field 10 is exercised")
         #expect(orders.contains { !$0.returns.isEmpty } && orders.contains { $0.erp != ErpOrderState() }
-                && orders.contains { !$0.excludedLocationIDs.isEmpty } && orders.contains { !$0.attributes.isEmpty })
+                && orders.contains { !$0.excludedLocationIDs.isEmpty } && orders.contains { !$0.attributes.isEmpty }
+                && orders.contains { $0.capturedContent != nil })
         for order in orders {
             let fast = order.encodedProto()
             let reference = order.referenceMessage

@@ -218,6 +218,10 @@ extension WaybillClient {
     public func receiveReturn(_ request: Waybill_V1_ReceiveReturnRequest, timeoutMilliseconds: UInt32? = nil) async throws -> Waybill_V1_OrderResponse {
         try await call(Method.OrderService.receiveReturn, request, timeoutMilliseconds: timeoutMilliseconds)
     }
+    /// OrderService.EditOrder
+    public func editOrder(_ request: Waybill_V1_EditOrderRequest, timeoutMilliseconds: UInt32? = nil) async throws -> Waybill_V1_OrderResponse {
+        try await call(Method.OrderService.editOrder, request, timeoutMilliseconds: timeoutMilliseconds)
+    }
     /// OrderService.GetOrderHistory
     public func getOrderHistory(_ request: Waybill_V1_GetOrderHistoryRequest, timeoutMilliseconds: UInt32? = nil) async throws -> Waybill_V1_GetOrderHistoryResponse {
         try await call(Method.OrderService.getOrderHistory, request, timeoutMilliseconds: timeoutMilliseconds)

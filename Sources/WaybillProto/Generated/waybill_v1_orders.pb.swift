@@ -1242,11 +1242,58 @@ public nonisolated struct Waybill_V1_Order: @unchecked Sendable {
     set {_uniqueStorage()._cartID = newValue}
   }
 
+  /// Output only. Set by the first EditOrder: the ship-to, lines and requested fulfillment as
+  /// captured (a capture retry is compared with them, not with the edited content). Absent on
+  /// orders never edited.
+  public var capturedContent: Waybill_V1_CapturedContent {
+    get {_storage._capturedContent ?? Waybill_V1_CapturedContent()}
+    set {_uniqueStorage()._capturedContent = newValue}
+  }
+  /// Returns true if `capturedContent` has been explicitly set.
+  public var hasCapturedContent: Bool {_storage._capturedContent != nil}
+  /// Clears the value of `capturedContent`. Subsequent reads from it will return its default value.
+  public mutating func clearCapturedContent() {_uniqueStorage()._capturedContent = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+/// What an order's capture said about the fields EditOrder can change.
+public nonisolated struct Waybill_V1_CapturedContent: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var shipTo: Waybill_V1_Address {
+    get {_shipTo ?? Waybill_V1_Address()}
+    set {_shipTo = newValue}
+  }
+  /// Returns true if `shipTo` has been explicitly set.
+  public var hasShipTo: Bool {self._shipTo != nil}
+  /// Clears the value of `shipTo`. Subsequent reads from it will return its default value.
+  public mutating func clearShipTo() {self._shipTo = nil}
+
+  /// line_id, sku, quantity, unit_price as captured (status and quantities unset).
+  public var lines: [Waybill_V1_OrderLine] = []
+
+  public var fulfillment: Waybill_V1_RequestedFulfillment {
+    get {_fulfillment ?? Waybill_V1_RequestedFulfillment()}
+    set {_fulfillment = newValue}
+  }
+  /// Returns true if `fulfillment` has been explicitly set.
+  public var hasFulfillment: Bool {self._fulfillment != nil}
+  /// Clears the value of `fulfillment`. Subsequent reads from it will return its default value.
+  public mutating func clearFulfillment() {self._fulfillment = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _shipTo: Waybill_V1_Address? = nil
+  fileprivate var _fulfillment: Waybill_V1_RequestedFulfillment? = nil
 }
 
 public nonisolated struct Waybill_V1_CaptureOrderRequest: Sendable {
@@ -1651,6 +1698,190 @@ public nonisolated struct Waybill_V1_GetOrderHistoryResponse: Sendable {
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+}
+
+public nonisolated struct Waybill_V1_EditOrderRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var requestID: String = String()
+
+  public var orderID: String = String()
+
+  /// At least one, at most orderEditsPerRequestMax; applied in this order.
+  public var edits: [Waybill_V1_OrderEdit] = []
+
+  /// Why (recorded in the history entry).
+  public var reason: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Waybill_V1_OrderEdit: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var edit: Waybill_V1_OrderEdit.OneOf_Edit? = nil
+
+  public var changeShipTo: Waybill_V1_ChangeShipTo {
+    get {
+      if case .changeShipTo(let v)? = edit {return v}
+      return Waybill_V1_ChangeShipTo()
+    }
+    set {edit = .changeShipTo(newValue)}
+  }
+
+  public var changeServiceLevel: Waybill_V1_ChangeServiceLevel {
+    get {
+      if case .changeServiceLevel(let v)? = edit {return v}
+      return Waybill_V1_ChangeServiceLevel()
+    }
+    set {edit = .changeServiceLevel(newValue)}
+  }
+
+  public var changeLineQuantity: Waybill_V1_ChangeLineQuantity {
+    get {
+      if case .changeLineQuantity(let v)? = edit {return v}
+      return Waybill_V1_ChangeLineQuantity()
+    }
+    set {edit = .changeLineQuantity(newValue)}
+  }
+
+  public var addLine: Waybill_V1_AddLine {
+    get {
+      if case .addLine(let v)? = edit {return v}
+      return Waybill_V1_AddLine()
+    }
+    set {edit = .addLine(newValue)}
+  }
+
+  public var replaceSku: Waybill_V1_ReplaceSku {
+    get {
+      if case .replaceSku(let v)? = edit {return v}
+      return Waybill_V1_ReplaceSku()
+    }
+    set {edit = .replaceSku(newValue)}
+  }
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public nonisolated enum OneOf_Edit: Equatable, Sendable {
+    case changeShipTo(Waybill_V1_ChangeShipTo)
+    case changeServiceLevel(Waybill_V1_ChangeServiceLevel)
+    case changeLineQuantity(Waybill_V1_ChangeLineQuantity)
+    case addLine(Waybill_V1_AddLine)
+    case replaceSku(Waybill_V1_ReplaceSku)
+
+  }
+
+  public init() {}
+}
+
+/// Orders of method SHIP only (a pickup order has no ship-to), while no fulfillment is past
+/// CREATED.
+public nonisolated struct Waybill_V1_ChangeShipTo: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var shipTo: Waybill_V1_Address {
+    get {_shipTo ?? Waybill_V1_Address()}
+    set {_shipTo = newValue}
+  }
+  /// Returns true if `shipTo` has been explicitly set.
+  public var hasShipTo: Bool {self._shipTo != nil}
+  /// Clears the value of `shipTo`. Subsequent reads from it will return its default value.
+  public mutating func clearShipTo() {self._shipTo = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _shipTo: Waybill_V1_Address? = nil
+}
+
+/// Orders of method SHIP only, under the same condition as ChangeShipTo.
+public nonisolated struct Waybill_V1_ChangeServiceLevel: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// UNSPECIFIED is INVALID_ARGUMENT
+  public var serviceLevel: Waybill_V1_ServiceLevel = .unspecified
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Waybill_V1_ChangeLineQuantity: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var lineID: String = String()
+
+  /// The units the line is now for, not counting units cancelled before (at least 1: to drop
+  /// a line, CancelLines). A decrease takes backordered units first, then units in CREATED
+  /// fulfillments; an increase routes the new units only.
+  public var quantity: Int32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Waybill_V1_AddLine: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// line_id (new in the order), sku (an active item), quantity, unit_price (the order's currency).
+  public var line: Waybill_V1_OrderLine {
+    get {_line ?? Waybill_V1_OrderLine()}
+    set {_line = newValue}
+  }
+  /// Returns true if `line` has been explicitly set.
+  public var hasLine: Bool {self._line != nil}
+  /// Clears the value of `line`. Subsequent reads from it will return its default value.
+  public mutating func clearLine() {self._line = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _line: Waybill_V1_OrderLine? = nil
+}
+
+public nonisolated struct Waybill_V1_ReplaceSku: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var lineID: String = String()
+
+  /// An active item other than the line's current SKU.
+  public var sku: String = String()
+
+  /// The new unit price; absent keeps the line's price.
+  public var unitPrice: Waybill_V1_Money {
+    get {_unitPrice ?? Waybill_V1_Money()}
+    set {_unitPrice = newValue}
+  }
+  /// Returns true if `unitPrice` has been explicitly set.
+  public var hasUnitPrice: Bool {self._unitPrice != nil}
+  /// Clears the value of `unitPrice`. Subsequent reads from it will return its default value.
+  public mutating func clearUnitPrice() {self._unitPrice = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _unitPrice: Waybill_V1_Money? = nil
 }
 
 public nonisolated struct Waybill_V1_ReallocateOrdersRequest: Sendable {
@@ -2615,7 +2846,7 @@ nonisolated extension Waybill_V1_ErpOrderState: SwiftProtobuf.Message, SwiftProt
 
 nonisolated extension Waybill_V1_Order: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Order"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}order_id\0\u{1}channel\0\u{3}external_order_id\0\u{1}customer\0\u{3}ship_to\0\u{1}lines\0\u{1}fulfillment\0\u{3}created_at_unix_ms\0\u{1}status\0\u{3}captured_at_unix_ms\0\u{3}updated_at_unix_ms\0\u{1}holds\0\u{1}fulfillments\0\u{3}routing_decisions\0\u{1}returns\0\u{1}history\0\u{1}erp\0\u{1}version\0\u{1}attributes\0\u{3}excluded_location_ids\0\u{3}cart_id\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}order_id\0\u{1}channel\0\u{3}external_order_id\0\u{1}customer\0\u{3}ship_to\0\u{1}lines\0\u{1}fulfillment\0\u{3}created_at_unix_ms\0\u{1}status\0\u{3}captured_at_unix_ms\0\u{3}updated_at_unix_ms\0\u{1}holds\0\u{1}fulfillments\0\u{3}routing_decisions\0\u{1}returns\0\u{1}history\0\u{1}erp\0\u{1}version\0\u{1}attributes\0\u{3}excluded_location_ids\0\u{3}cart_id\0\u{3}captured_content\0")
 
   fileprivate class _StorageClass {
     var _orderID: String = String()
@@ -2639,6 +2870,7 @@ nonisolated extension Waybill_V1_Order: SwiftProtobuf.Message, SwiftProtobuf._Me
     var _attributes: Dictionary<String,String> = [:]
     var _excludedLocationIds: [String] = []
     var _cartID: String = String()
+    var _capturedContent: Waybill_V1_CapturedContent? = nil
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -2670,6 +2902,7 @@ nonisolated extension Waybill_V1_Order: SwiftProtobuf.Message, SwiftProtobuf._Me
       _attributes = source._attributes
       _excludedLocationIds = source._excludedLocationIds
       _cartID = source._cartID
+      _capturedContent = source._capturedContent
     }
   }
 
@@ -2709,6 +2942,7 @@ nonisolated extension Waybill_V1_Order: SwiftProtobuf.Message, SwiftProtobuf._Me
         case 19: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: &_storage._attributes) }()
         case 20: try { try decoder.decodeRepeatedStringField(value: &_storage._excludedLocationIds) }()
         case 21: try { try decoder.decodeSingularStringField(value: &_storage._cartID) }()
+        case 22: try { try decoder.decodeSingularMessageField(value: &_storage._capturedContent) }()
         default: break
         }
       }
@@ -2784,6 +3018,9 @@ nonisolated extension Waybill_V1_Order: SwiftProtobuf.Message, SwiftProtobuf._Me
       if !_storage._cartID.isEmpty {
         try visitor.visitSingularStringField(value: _storage._cartID, fieldNumber: 21)
       }
+      try { if let v = _storage._capturedContent {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 22)
+      } }()
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -2814,10 +3051,55 @@ nonisolated extension Waybill_V1_Order: SwiftProtobuf.Message, SwiftProtobuf._Me
         if _storage._attributes != rhs_storage._attributes {return false}
         if _storage._excludedLocationIds != rhs_storage._excludedLocationIds {return false}
         if _storage._cartID != rhs_storage._cartID {return false}
+        if _storage._capturedContent != rhs_storage._capturedContent {return false}
         return true
       }
       if !storagesAreEqual {return false}
     }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Waybill_V1_CapturedContent: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".CapturedContent"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}ship_to\0\u{1}lines\0\u{1}fulfillment\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._shipTo) }()
+      case 2: try { try decoder.decodeRepeatedMessageField(value: &self.lines) }()
+      case 3: try { try decoder.decodeSingularMessageField(value: &self._fulfillment) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._shipTo {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    if !self.lines.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.lines, fieldNumber: 2)
+    }
+    try { if let v = self._fulfillment {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Waybill_V1_CapturedContent, rhs: Waybill_V1_CapturedContent) -> Bool {
+    if lhs._shipTo != rhs._shipTo {return false}
+    if lhs.lines != rhs.lines {return false}
+    if lhs._fulfillment != rhs._fulfillment {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -3684,6 +3966,346 @@ nonisolated extension Waybill_V1_GetOrderHistoryResponse: SwiftProtobuf.Message,
     if lhs.orderID != rhs.orderID {return false}
     if lhs.entries != rhs.entries {return false}
     if lhs.routingDecisions != rhs.routingDecisions {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Waybill_V1_EditOrderRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".EditOrderRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{3}order_id\0\u{1}edits\0\u{1}reason\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.requestID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.orderID) }()
+      case 3: try { try decoder.decodeRepeatedMessageField(value: &self.edits) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.reason) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.requestID.isEmpty {
+      try visitor.visitSingularStringField(value: self.requestID, fieldNumber: 1)
+    }
+    if !self.orderID.isEmpty {
+      try visitor.visitSingularStringField(value: self.orderID, fieldNumber: 2)
+    }
+    if !self.edits.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.edits, fieldNumber: 3)
+    }
+    if !self.reason.isEmpty {
+      try visitor.visitSingularStringField(value: self.reason, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Waybill_V1_EditOrderRequest, rhs: Waybill_V1_EditOrderRequest) -> Bool {
+    if lhs.requestID != rhs.requestID {return false}
+    if lhs.orderID != rhs.orderID {return false}
+    if lhs.edits != rhs.edits {return false}
+    if lhs.reason != rhs.reason {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Waybill_V1_OrderEdit: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".OrderEdit"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}change_ship_to\0\u{3}change_service_level\0\u{3}change_line_quantity\0\u{3}add_line\0\u{3}replace_sku\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try {
+        var v: Waybill_V1_ChangeShipTo?
+        var hadOneofValue = false
+        if let current = self.edit {
+          hadOneofValue = true
+          if case .changeShipTo(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.edit = .changeShipTo(v)
+        }
+      }()
+      case 2: try {
+        var v: Waybill_V1_ChangeServiceLevel?
+        var hadOneofValue = false
+        if let current = self.edit {
+          hadOneofValue = true
+          if case .changeServiceLevel(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.edit = .changeServiceLevel(v)
+        }
+      }()
+      case 3: try {
+        var v: Waybill_V1_ChangeLineQuantity?
+        var hadOneofValue = false
+        if let current = self.edit {
+          hadOneofValue = true
+          if case .changeLineQuantity(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.edit = .changeLineQuantity(v)
+        }
+      }()
+      case 4: try {
+        var v: Waybill_V1_AddLine?
+        var hadOneofValue = false
+        if let current = self.edit {
+          hadOneofValue = true
+          if case .addLine(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.edit = .addLine(v)
+        }
+      }()
+      case 5: try {
+        var v: Waybill_V1_ReplaceSku?
+        var hadOneofValue = false
+        if let current = self.edit {
+          hadOneofValue = true
+          if case .replaceSku(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.edit = .replaceSku(v)
+        }
+      }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    switch self.edit {
+    case .changeShipTo?: try {
+      guard case .changeShipTo(let v)? = self.edit else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    }()
+    case .changeServiceLevel?: try {
+      guard case .changeServiceLevel(let v)? = self.edit else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    }()
+    case .changeLineQuantity?: try {
+      guard case .changeLineQuantity(let v)? = self.edit else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    }()
+    case .addLine?: try {
+      guard case .addLine(let v)? = self.edit else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+    }()
+    case .replaceSku?: try {
+      guard case .replaceSku(let v)? = self.edit else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+    }()
+    case nil: break
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Waybill_V1_OrderEdit, rhs: Waybill_V1_OrderEdit) -> Bool {
+    if lhs.edit != rhs.edit {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Waybill_V1_ChangeShipTo: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ChangeShipTo"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}ship_to\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._shipTo) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._shipTo {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Waybill_V1_ChangeShipTo, rhs: Waybill_V1_ChangeShipTo) -> Bool {
+    if lhs._shipTo != rhs._shipTo {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Waybill_V1_ChangeServiceLevel: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ChangeServiceLevel"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}service_level\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularEnumField(value: &self.serviceLevel) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.serviceLevel != .unspecified {
+      try visitor.visitSingularEnumField(value: self.serviceLevel, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Waybill_V1_ChangeServiceLevel, rhs: Waybill_V1_ChangeServiceLevel) -> Bool {
+    if lhs.serviceLevel != rhs.serviceLevel {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Waybill_V1_ChangeLineQuantity: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ChangeLineQuantity"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}line_id\0\u{1}quantity\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.lineID) }()
+      case 2: try { try decoder.decodeSingularInt32Field(value: &self.quantity) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.lineID.isEmpty {
+      try visitor.visitSingularStringField(value: self.lineID, fieldNumber: 1)
+    }
+    if self.quantity != 0 {
+      try visitor.visitSingularInt32Field(value: self.quantity, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Waybill_V1_ChangeLineQuantity, rhs: Waybill_V1_ChangeLineQuantity) -> Bool {
+    if lhs.lineID != rhs.lineID {return false}
+    if lhs.quantity != rhs.quantity {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Waybill_V1_AddLine: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".AddLine"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}line\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._line) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._line {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Waybill_V1_AddLine, rhs: Waybill_V1_AddLine) -> Bool {
+    if lhs._line != rhs._line {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Waybill_V1_ReplaceSku: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ReplaceSku"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}line_id\0\u{1}sku\0\u{3}unit_price\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.lineID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.sku) }()
+      case 3: try { try decoder.decodeSingularMessageField(value: &self._unitPrice) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.lineID.isEmpty {
+      try visitor.visitSingularStringField(value: self.lineID, fieldNumber: 1)
+    }
+    if !self.sku.isEmpty {
+      try visitor.visitSingularStringField(value: self.sku, fieldNumber: 2)
+    }
+    try { if let v = self._unitPrice {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Waybill_V1_ReplaceSku, rhs: Waybill_V1_ReplaceSku) -> Bool {
+    if lhs.lineID != rhs.lineID {return false}
+    if lhs.sku != rhs.sku {return false}
+    if lhs._unitPrice != rhs._unitPrice {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

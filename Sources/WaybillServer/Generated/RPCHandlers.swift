@@ -116,6 +116,8 @@ protocol RPCHandlers: Sendable {
     func createReturn(_ request: Waybill_V1_CreateReturnRequest, call: Call)
     /// OrderService.ReceiveReturn
     func receiveReturn(_ request: Waybill_V1_ReceiveReturnRequest, call: Call)
+    /// OrderService.EditOrder
+    func editOrder(_ request: Waybill_V1_EditOrderRequest, call: Call)
     /// OrderService.GetOrderHistory
     func getOrderHistory(_ request: Waybill_V1_GetOrderHistoryRequest, call: Call)
     /// OrderService.ReallocateOrders
@@ -184,6 +186,7 @@ extension RPCHandlers {
             Method.OrderService.confirmDelivery: RPCDispatch { handlers, call, _ in if let request = call.parse(Waybill_V1_FulfillmentRequest.self) { handlers.confirmDelivery(request, call: call) } },
             Method.OrderService.createReturn: RPCDispatch { handlers, call, _ in if let request = call.parse(Waybill_V1_CreateReturnRequest.self) { handlers.createReturn(request, call: call) } },
             Method.OrderService.receiveReturn: RPCDispatch { handlers, call, _ in if let request = call.parse(Waybill_V1_ReceiveReturnRequest.self) { handlers.receiveReturn(request, call: call) } },
+            Method.OrderService.editOrder: RPCDispatch { handlers, call, _ in if let request = call.parse(Waybill_V1_EditOrderRequest.self) { handlers.editOrder(request, call: call) } },
             Method.OrderService.getOrderHistory: RPCDispatch { handlers, call, _ in if let request = call.parse(Waybill_V1_GetOrderHistoryRequest.self) { handlers.getOrderHistory(request, call: call) } },
             Method.OrderService.reallocateOrders: RPCDispatch { handlers, call, _ in if let request = call.parse(Waybill_V1_ReallocateOrdersRequest.self) { handlers.reallocateOrders(request, call: call) } },
             Method.SystemService.getServerInfo: RPCDispatch { handlers, call, _ in if let request = call.parse(Waybill_V1_GetServerInfoRequest.self) { handlers.getServerInfo(request, call: call) } },

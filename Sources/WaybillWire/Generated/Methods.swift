@@ -128,6 +128,8 @@ public enum Method {
         public static let createReturn = "/waybill.v1.OrderService/CreateReturn"
         /// OrderService.ReceiveReturn
         public static let receiveReturn = "/waybill.v1.OrderService/ReceiveReturn"
+        /// OrderService.EditOrder
+        public static let editOrder = "/waybill.v1.OrderService/EditOrder"
         /// OrderService.GetOrderHistory
         public static let getOrderHistory = "/waybill.v1.OrderService/GetOrderHistory"
         /// OrderService.ReallocateOrders
@@ -196,6 +198,7 @@ public enum Method {
         RPCMethod(path: OrderService.confirmDelivery, request: Waybill_V1_FulfillmentRequest.self, response: Waybill_V1_OrderResponse.self, serverStreaming: false),
         RPCMethod(path: OrderService.createReturn, request: Waybill_V1_CreateReturnRequest.self, response: Waybill_V1_OrderResponse.self, serverStreaming: false),
         RPCMethod(path: OrderService.receiveReturn, request: Waybill_V1_ReceiveReturnRequest.self, response: Waybill_V1_OrderResponse.self, serverStreaming: false),
+        RPCMethod(path: OrderService.editOrder, request: Waybill_V1_EditOrderRequest.self, response: Waybill_V1_OrderResponse.self, serverStreaming: false),
         RPCMethod(path: OrderService.getOrderHistory, request: Waybill_V1_GetOrderHistoryRequest.self, response: Waybill_V1_GetOrderHistoryResponse.self, serverStreaming: false),
         RPCMethod(path: OrderService.reallocateOrders, request: Waybill_V1_ReallocateOrdersRequest.self, response: Waybill_V1_ReallocateOrdersResponse.self, serverStreaming: false),
         RPCMethod(path: SystemService.getServerInfo, request: Waybill_V1_GetServerInfoRequest.self, response: Waybill_V1_ServerInfo.self, serverStreaming: false),

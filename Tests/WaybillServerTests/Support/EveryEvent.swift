@@ -4,6 +4,7 @@
 
 import Testing
 import WaybillClient
+import WaybillCore
 import WaybillProto
 import WaybillWire
 
@@ -61,6 +62,11 @@ enum EveryEvent {
         cancelLines.lines = [lineQuantity("L1", 1)]
         _ = try await client.lifecycle(Method.OrderService.cancelLines, cancelLines)
         _ = try await client.cancel(held, request: "ev-cancel")
+
+        // Edited before release: one more unit.
+        let edited = try await client.captureOrder(Fixture.order("EV-EDITED", lines: [("SKU-A", 1)])).order.orderID
+        _ = try await client.editOrder(Waybill_V1_EditOrderRequest(requestID: "ev-edit", orderID: edited,
+                                                                   edits: [.changeLineQuantity(lineID: "L1", quantity: 2)], reason: "customer"))
 
         // Backordered (no SKU-E anywhere), then served by a receipt.
         let waiting = try await client.captureOrder(Fixture.order("EV-WAITING", lines: [("SKU-E", 1)])).order

@@ -139,7 +139,8 @@ public enum Checks {
                 problems.append("\(order.orderID) should be \(submitted.channel.name) \(submitted.externalID) but is \(order.channel.name) \(order.externalOrderID)")
                 continue
             }
-            let lines = order.lines.map { ($0.lineID, $0.sku, $0.quantity) }
+            // An edited order keeps the lines it was captured with (captured_content): those are compared.
+            let lines = order.capturedContent?.lines.map { ($0.lineID, $0.sku, $0.quantity) } ?? order.lines.map { ($0.lineID, $0.sku, $0.quantity) }
             let expected = submitted.lines.enumerated().map { (String($0.offset + 1), $0.element.0, $0.element.1) }
             if lines.count != expected.count || zip(lines, expected).contains(where: { $0.0 != $1.0 || $0.1 != $1.1 || $0.2 != $1.2 }) {
                 problems.append("\(order.orderID) (\(submitted.externalID)) has lines "

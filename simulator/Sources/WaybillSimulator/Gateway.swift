@@ -39,6 +39,7 @@ public enum SimRequest: Sendable {
             case .confirmDelivery: .confirmDelivery
             case .createReturn: .createReturn
             case .receiveReturn: .receiveReturn
+            case .edit: .editOrder
             }
         case .erpAcknowledgement: .recordOrderAcknowledgement
         case .erpDocument: .recordDocumentPosted
@@ -53,6 +54,7 @@ public enum RPC: Int, CaseIterable, Sendable, Comparable {
     case captureOrder, getOrder, getAvailability, holdOrder, releaseHold, cancelOrder, cancelLines, releaseFulfillment
     case rejectFulfillment, confirmPick, confirmPack, confirmShipment, confirmDelivery, createReturn, receiveReturn
     case recordOrderAcknowledgement, recordDocumentPosted, applyStockDeltas, applyStockSnapshot, acknowledge, reconcile
+    case editOrder
 
     public var name: String {
         switch self {
@@ -77,6 +79,7 @@ public enum RPC: Int, CaseIterable, Sendable, Comparable {
         case .applyStockSnapshot: "ApplyStockSnapshot"
         case .acknowledge: "Acknowledge"
         case .reconcile: "Reconcile"
+        case .editOrder: "EditOrder"
         }
     }
     public static func < (a: RPC, b: RPC) -> Bool { a.rawValue < b.rawValue }

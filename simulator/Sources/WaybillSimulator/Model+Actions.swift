@@ -26,6 +26,7 @@ extension SimulationModel {
         case .releaseHold: command = .releaseHold(.payment, note: "authorised")
         case .declinePayment: command = .cancelOrder(reason: "payment declined")
         case .customerCancel: command = .cancelOrder(reason: "customer changed their mind")
+        case .customerEdit: command = customerEdit(index)
         case .release: command = .releaseFulfillment(fulfillmentID)
         case .pick: command = .confirmPick(fulfillmentID)
         case .pack: command = .confirmPack(fulfillmentID)
@@ -92,6 +93,8 @@ extension SimulationModel {
             }
         case .customerCancel, .declinePayment:
             cancellations += 1
+        case .customerEdit:
+            editsApplied += 1
         default:
             break
         }
@@ -126,6 +129,7 @@ extension SimulationModel {
         // Races the real world has too: a cancel after shipment, a pick of a fulfillment the customer
         // just cancelled. Anything else is a finding.
         if code == "FAILED_PRECONDITION" {
+            if action == .customerEdit { editsRefused += 1 }
             expectedFailures[action.name + " " + code, default: 0] += 1
             return
         }

@@ -14,7 +14,7 @@ extension SimulationModel {
             return .channel(orders[Int(order)].channel)
         case .action(let order, let action, let fulfillment, _), .actionReadBack(let order, let action, let fulfillment, _):
             switch action {
-            case .releaseHold, .declinePayment, .customerCancel, .createReturn:
+            case .releaseHold, .declinePayment, .customerCancel, .customerEdit, .createReturn:
                 // The payment decision, the customer's cancellation and return: the channel's front end.
                 return .channel(orders[Int(order)].channel)
             case .release, .pick, .pack, .ship, .deliver, .reject, .receiveReturn:

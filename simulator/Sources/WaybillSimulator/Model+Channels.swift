@@ -215,6 +215,7 @@ extension SimulationModel {
             let delay = Int64(lifecycleRandom.exponential(mean: scenario.lifecycle.cancelAfterMinutes * 60_000)) + 1_000
             scheduleAction(index, .customerCancel, -1, after: delay)
         }
+        customerMayEdit(index, order)
     }
 
     /// After a delivery the customer may send it back (drawn from the carriers' stream, as it always was).

@@ -194,7 +194,7 @@ extension SimulationModel {
             erpOrderSequences[position] = Swift.max(erpOrderSequences[position], event.aggregateSequence)
             sim.erpStatus = SimulatedErp.statusName(order.status)  // its own mapping (SimulatedErp.swift), not Reconciler's
             switch event.type {
-            case "order.captured", "order.cancelled", "order.lines_cancelled", "order.resynced":
+            case "order.captured", "order.cancelled", "order.lines_cancelled", "order.edited", "order.resynced":
                 sim.erpLines = SimulatedErp.netLines(order)
             default: break
             }

@@ -46,6 +46,7 @@ enum SimEvent: Sendable {
 
 enum OrderAction: UInt8, Sendable, CaseIterable {
     case releaseHold, declinePayment, customerCancel, release, pick, pack, ship, deliver, reject, createReturn, receiveReturn
+    case customerEdit
 
     var name: String {
         switch self {
@@ -60,6 +61,7 @@ enum OrderAction: UInt8, Sendable, CaseIterable {
         case .reject: "reject"
         case .createReturn: "return"
         case .receiveReturn: "receive"
+        case .customerEdit: "edit"
         }
     }
 }
@@ -240,6 +242,8 @@ final class SimulationModel {
     var shipmentsPlanned = 0
     var onTimeShipments = 0
     var cancellations = 0
+    /// EditOrder requests the customers made that Waybill applied / refused (Model+Edits.swift).
+    var editsApplied = 0, editsRefused = 0
     var returnsReceived = 0
     var rejectionsSent = 0
     /// Store customers who found the shelf empty and bought nothing.

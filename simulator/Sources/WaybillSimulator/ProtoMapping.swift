@@ -180,6 +180,9 @@ enum WireRequest {
             message.locationID = location.rawValue
             message.lines = lines.map(\.proto)
             return (Method.OrderService.receiveReturn, try message.serializedBytes())
+        case .edit(let edits, let reason):
+            let message = Waybill_V1_EditOrderRequest(requestID: requestID, orderID: orderID, edits: edits, reason: reason)
+            return (Method.OrderService.editOrder, try message.serializedBytes())
         }
     }
 

@@ -38,6 +38,14 @@ public struct KPIs: Codable, Sendable, Equatable {
     public var deliveries: Int
     /// Store POS customers who found nothing they wanted on the shelf (no order).
     public var storeWalkaways: Int
+    /// Customers' order edits (`lifecycle.customer_edit_rate`): applied, and refused because it was
+    /// too late (FAILED_PRECONDITION: released, picked, cancelled). Absent in older reports.
+    public var edits: EditCounts?
+}
+
+public struct EditCounts: Codable, Sendable, Equatable {
+    public var applied: Int
+    public var refused: Int
 }
 
 public struct LagSummary: Codable, Sendable {
@@ -166,10 +174,10 @@ public struct Report: Codable, Sendable {
         }
         body += "</table>"
         if let security { body += "<p>" + escape(security.summaryLines.joined().trimmingCharacters(in: .whitespaces)) + "</p>" }
-        body += "<h2>KPIs</h2><table><tr><th>fill rate</th><th>split rate</th><th>avg shipping cost</th><th>on time</th><th>backorder rate</th><th>cancellations</th><th>returns</th><th>store rejections</th></tr>"
+        body += "<h2>KPIs</h2><table><tr><th>fill rate</th><th>split rate</th><th>avg shipping cost</th><th>on time</th><th>backorder rate</th><th>cancellations</th><th>edits applied / refused</th><th>returns</th><th>store rejections</th></tr>"
         body += String(format: "<tr><td>%.2f%%</td><td>%.2f%%</td><td>%.2f</td><td>%.2f%%</td><td>%.2f%%</td>", kpis.fillRate * 100, kpis.splitRate * 100,
                        kpis.averageShippingCost, kpis.onTimeRate * 100, kpis.backorderRate * 100)
-            + "<td>\(kpis.cancellations)</td><td>\(kpis.returns)</td><td>\(kpis.storeRejections)</td></tr></table>"
+            + "<td>\(kpis.cancellations)</td><td>\(kpis.edits.map { "\($0.applied) / \($0.refused)" } ?? "—")</td><td>\(kpis.returns)</td><td>\(kpis.storeRejections)</td></tr></table>"
         body += fulfillmentFiguresHTML
         if let replicated { body += replicatedHTML(replicated) }
         body += "<h2>Throughput</h2>"

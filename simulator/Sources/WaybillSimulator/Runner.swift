@@ -246,7 +246,7 @@ extension SimulationModel {
             onTimeRate: round4(shipmentsPlanned == 0 ? 0 : Double(onTimeShipments) / Double(shipmentsPlanned)),
             backorderRate: round4(acknowledged == 0 ? 0 : Double(ordersBackordered) / Double(acknowledged)),
             cancellations: cancellations, returns: returnsReceived, storeRejections: rejectionsSent, deliveries: deliveries,
-            storeWalkaways: walkaways)
+            storeWalkaways: walkaways, edits: EditCounts(applied: editsApplied, refused: editsRefused))
         let passed = checks.allSatisfy(\.passed)
         var report = Report(
             scenario: scenario.name, seed: scenario.seed, driver: driver.rawValue, policy: policyName, passed: passed,

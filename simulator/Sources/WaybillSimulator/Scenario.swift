@@ -291,6 +291,10 @@ public struct LifecycleConfig: Codable, Sendable {
     public var paymentDeclineRate = 0.15
     public var customerCancelRate = 0.02
     public var cancelAfterMinutes = 90.0
+    /// Share of shipped orders the customer edits (EditOrder: another address, or one unit more or
+    /// less of a line), a mean of `editAfterMinutes` after capture.
+    public var customerEditRate = 0.0
+    public var editAfterMinutes = 5.0
     public var releaseDelayMinutes = 10.0
     public var pickMinutes = 90.0
     public var packMinutes = 20.0
@@ -309,6 +313,7 @@ public struct LifecycleConfig: Codable, Sendable {
     public init() {}
     enum CodingKeys: String, CodingKey, CaseIterable {
         case paymentHoldRate, paymentHoldMinutes, paymentDeclineRate, customerCancelRate, cancelAfterMinutes
+        case customerEditRate, editAfterMinutes
         case releaseDelayMinutes, pickMinutes, packMinutes, shipMinutes, storeRejectionRate, stockMissingShare
         case lateDeliveryRate, pickupCollectHours, returnRate, returnAfterDays, returnTransitDays, restockShare
     }
@@ -320,6 +325,8 @@ public struct LifecycleConfig: Codable, Sendable {
         try c.fill(&paymentDeclineRate, .paymentDeclineRate)
         try c.fill(&customerCancelRate, .customerCancelRate)
         try c.fill(&cancelAfterMinutes, .cancelAfterMinutes)
+        try c.fill(&customerEditRate, .customerEditRate)
+        try c.fill(&editAfterMinutes, .editAfterMinutes)
         try c.fill(&releaseDelayMinutes, .releaseDelayMinutes)
         try c.fill(&pickMinutes, .pickMinutes)
         try c.fill(&packMinutes, .packMinutes)
