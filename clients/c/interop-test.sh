@@ -12,7 +12,10 @@
 #      back with waybill-c and compares the fields
 #   5. checks waybill-c availability and subscribe (erp token) against the same server, asks
 #      waybill-c options for a cart, captures it with the SHIP EXPEDITED option and with the
-#      PICKUP STORE-NYC option, and checks each order's promise (and cost, shipments) is the option's
+#      PICKUP STORE-NYC option, and checks each order's promise (and cost, shipments) is the option's;
+#      reserves a cart from C (reserve-cart, replayed, get-cart, extend-cart), captures an order
+#      naming it (cart_id in the order file) and checks the order's promise is the cart's and the
+#      cart CONVERTED; releases another cart (again: replayed); an unknown cart is NOT_FOUND
 #   6. security: another CA's bundle is refused (certificate not verified), no token is
 #      UNAUTHENTICATED, another channel's order is NOT_FOUND, plaintext to the TLS port fails,
 #      a channel token may not load the network (PERMISSION_DENIED)
@@ -301,6 +304,55 @@ grep -v '^line' "$TMP/cart.txt" >"$TMP/cart-empty.txt"
 refused "$TMP/c-options-empty.out" c_as web options "$TMP/cart-empty.txt"
 check "a cart without lines" "INVALID_ARGUMENT queries[0]" \
     "$(sed -n 's/^\([A-Z_]*\): .*(field \(queries\[0\]\).*/\1 \2/p' "$TMP/c-options-empty.out.err")"
+
+# ---- 3c. a cart that holds stock, from C, then a capture naming it ----
+say "carts from C: reserve, get, extend, capture with cart_id; release"
+{ grep -v '^external_order_id' "$TMP/cart.txt"; echo "external_order_id = c-interop-cart-1"
+  echo "fulfillment = SHIP"; echo "service_level = EXPEDITED"; } >"$TMP/cart-hold.txt"
+run "$TMP/c-reserve.out" c_as web reserve-cart "$TMP/cart-hold.txt" --cart-id c-interop-cart-1 --ttl 900
+# cart_field FILE LABEL: a field of a printed cart.
+cart_field() { awk -v label="$2" '$1 == label { $1 = ""; sub(/^ +/, ""); print; exit }' "$1"; }
+check "reserved cart" "cart c-interop-cart-1" "$(head -n1 "$TMP/c-reserve.out")"
+check "reserved cart status" ACTIVE "$(cart_field "$TMP/c-reserve.out" status)"
+cart_promised=$(cart_field "$TMP/c-reserve.out" promised)
+cart_reservations=$(cart_field "$TMP/c-reserve.out" reservations)
+if [ -z "$cart_promised" ] || [ "$cart_promised" = "-" ] || [ "${cart_reservations:-0}" -lt 1 ]; then
+    failures=1
+    cat "$TMP/c-reserve.out" >&2
+    die "the cart holds nothing"
+fi
+echo "    cart c-interop-cart-1: promised $cart_promised, $cart_reservations reservation(s), expires $(cart_field "$TMP/c-reserve.out" expires)"
+run "$TMP/c-reserve-again.out" c_as web reserve-cart "$TMP/cart-hold.txt" --cart-id c-interop-cart-1 --ttl 900
+check "the same reserve again" "cart c-interop-cart-1 (replayed)" "$(head -n1 "$TMP/c-reserve-again.out")"
+run "$TMP/c-get-cart.out" c_as web get-cart --cart-id c-interop-cart-1 --channel WEB
+check "get-cart promised" "$cart_promised" "$(cart_field "$TMP/c-get-cart.out" promised)"
+run "$TMP/c-extend.out" c_as web extend-cart --cart-id c-interop-cart-1 --channel WEB --ttl 1800
+check "extended cart status" ACTIVE "$(cart_field "$TMP/c-extend.out" status)"
+check "extend moves the deadline" yes \
+    "$([ "$(cart_field "$TMP/c-extend.out" expires)" \> "$(cart_field "$TMP/c-reserve.out" expires)" ] && echo yes || echo no)"
+# The capture names the cart (cart_id in the order file): the order gets the cart's promise.
+{ cat "$TMP/cart-hold.txt"; echo "cart_id = c-interop-cart-1"; } >"$TMP/cart-capture.txt"
+run "$TMP/c-capture-cart.out" c_as web capture-order "$TMP/cart-capture.txt"
+k_order=$(sed -n 's/^order \(W-[^ ]*\)$/\1/p' "$TMP/c-capture-cart.out" | head -n1)
+run "$TMP/swift-get-cart-order.json" swift_as web get-order "$k_order"
+check "order's cart_id" c-interop-cart-1 "$(jq -r '.cartId' "$TMP/swift-get-cart-order.json")"
+check "order's promised delivery = the cart's" "$cart_promised" "$(jq -r "$promise_day" "$TMP/swift-get-cart-order.json")"
+check "order routed from the cart" "capture from cart c-interop-cart-1" \
+    "$(jq -r '.routingDecisions[0].trigger' "$TMP/swift-get-cart-order.json")"
+run "$TMP/c-get-converted.out" c_as web get-cart --cart-id c-interop-cart-1 --channel WEB
+check "converted cart" "CONVERTED $k_order" \
+    "$(cart_field "$TMP/c-get-converted.out" status) $(cart_field "$TMP/c-get-converted.out" order)"
+refused "$TMP/c-reserve-converted.out" c_as web reserve-cart "$TMP/cart-hold.txt" --cart-id c-interop-cart-1 --ttl 900
+check "reserving a converted cart" FAILED_PRECONDITION "$(sed -n 's/^\([A-Z_]*\): .*/\1/p' "$TMP/c-reserve-converted.out.err")"
+# Another cart, released: its stock comes back, a second release changes nothing.
+run "$TMP/c-reserve-2.out" c_as web reserve-cart "$TMP/cart-hold.txt" --cart-id c-interop-cart-2 --ttl 60
+run "$TMP/c-release.out" c_as web release-cart --cart-id c-interop-cart-2 --channel WEB
+check "released cart" "RELEASED 0" \
+    "$(cart_field "$TMP/c-release.out" status) $(cart_field "$TMP/c-release.out" reservations)"
+run "$TMP/c-release-again.out" c_as web release-cart --cart-id c-interop-cart-2 --channel WEB
+check "release again" "cart c-interop-cart-2 (replayed)" "$(head -n1 "$TMP/c-release-again.out")"
+refused "$TMP/c-get-unknown-cart.out" c_as web get-cart --cart-id c-interop-nope --channel WEB
+check "unknown cart" NOT_FOUND "$(sed -n 's/^\([A-Z_]*\): .*/\1/p' "$TMP/c-get-unknown-cart.out.err")"
 
 # ---- 4. security: TLS verification, authentication, roles and channel scopes ----
 say "security from C"

@@ -165,6 +165,33 @@ int waybill_get_fulfillment_options(waybill_client *c,
                                     Waybill__V1__GetFulfillmentOptionsResponse **out,
                                     waybill_status *st);
 
+/* CheckoutService carts (docs/PROTOCOL.md, "Carts that hold stock"). A cart holds, until its
+ * deadline, what a capture with its lines, ship_to and fulfillment would reserve now. Carts are
+ * keyed by (channel, cart_id); a channel credential reaches only its channels' carts.
+ *
+ * waybill_reserve_cart: ReserveCart. `req` (cart_id, channel, lines, ship_to, fulfillment,
+ * ttl_seconds 1..cartTtlSecondsMax) is yours and only read. The same content again on an active
+ * cart answers replayed (retries are safe); other content replaces what it holds. A converted
+ * cart id is FAILED_PRECONDITION (current_state CONVERTED); too many open carts is
+ * RESOURCE_EXHAUSTED; bad lines etc. are INVALID_ARGUMENT naming the field ("lines[0].sku").
+ * waybill_extend_cart: ExtendCart, the deadline becomes now + ttl_seconds (a cart past its
+ * deadline is FAILED_PRECONDITION, current_state EXPIRED: reserve again).
+ * waybill_release_cart: ReleaseCart, gives the stock back (again: replayed).
+ * waybill_get_cart: GetCart, a cart in any status (NOT_FOUND if never reserved).
+ *
+ * cart_id must be non-empty and req non-NULL (else INVALID_ARGUMENT, nothing sent). An OK answer
+ * always has (*out)->cart (one without is INTERNAL, nothing returned); (*out)->replayed says
+ * nothing changed. Free *out with waybill__v1__cart_response__free_unpacked(*out, NULL).
+ * out may be NULL. */
+int waybill_reserve_cart(waybill_client *c, const Waybill__V1__ReserveCartRequest *req,
+                         Waybill__V1__CartResponse **out, waybill_status *st);
+int waybill_extend_cart(waybill_client *c, const char *cart_id, Waybill__V1__Channel channel,
+                        int32_t ttl_seconds, Waybill__V1__CartResponse **out, waybill_status *st);
+int waybill_release_cart(waybill_client *c, const char *cart_id, Waybill__V1__Channel channel,
+                         Waybill__V1__CartResponse **out, waybill_status *st);
+int waybill_get_cart(waybill_client *c, const char *cart_id, Waybill__V1__Channel channel,
+                     Waybill__V1__CartResponse **out, waybill_status *st);
+
 /* The status a server put inside a response (a per-query or per-change result's `status`, e.g.
  * GetFulfillmentOptionsResponse.results[i].status) as a waybill_status: an absent status is
  * OK, the message and details.field are copied, a code outside 0..16 becomes UNKNOWN. Returns

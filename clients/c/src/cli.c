@@ -23,6 +23,13 @@ static const char usage[] =
     "  options FILE [--service-level L]... [--pickup STORE]... [--nearby N] [--pickup-only]\n"
     "                                      fulfillment options for the cart in FILE (its channel,\n"
     "                                      lines and ship_to), reserving nothing\n"
+    "  reserve-cart FILE --cart-id ID --ttl SECONDS [--pickup STORE]\n"
+    "                                      hold stock for the cart in FILE (its channel, lines,\n"
+    "                                      ship_to and fulfillment) for SECONDS\n"
+    "  extend-cart --cart-id ID --channel CH --ttl SECONDS\n"
+    "                                      hold a cart's stock until SECONDS from now\n"
+    "  release-cart --cart-id ID --channel CH   give a cart's stock back\n"
+    "  get-cart --cart-id ID --channel CH  print a cart\n"
     "  subscribe CONSUMER [--from OFFSET] [--count N] [--window N]\n"
     "                                      print change-feed events, acknowledging as it goes\n"
     "The server defaults to $WAYBILL_SERVER. The bearer token comes from --token-file, else\n"
@@ -260,6 +267,94 @@ static int cmd_options(waybill_client *c, int argc, char **argv) {
     return rc;
 }
 
+/* ---- carts ---- */
+
+typedef enum { CART_RESERVE, CART_EXTEND, CART_RELEASE, CART_GET } cart_cmd;
+
+static const char *const cart_usage[] = {
+    "reserve-cart FILE --cart-id ID --ttl SECONDS [--pickup STORE]",
+    "extend-cart --cart-id ID --channel CH --ttl SECONDS",
+    "release-cart --cart-id ID --channel CH",
+    "get-cart --cart-id ID --channel CH",
+};
+
+/* The four cart commands: options parsed alike, then one call and the cart printed. reserve-cart
+ * takes the channel, lines, ship_to and fulfillment from an order file (its cart_id, if any, is
+ * the default --cart-id); --pickup STORE asks for store pickup there instead. */
+static int cmd_cart(waybill_client *c, int argc, char **argv, cart_cmd which) {
+    const char *file = NULL, *cart_id = NULL, *store = NULL;
+    uint64_t ttl = 0;
+    int have_ttl = 0, channel = 0, rc = 0;
+    for (int i = 0; i < argc && rc == 0; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--cart-id") && i + 1 < argc && argv[i + 1][0]) cart_id = argv[++i];
+        else if (!strcmp(a, "--ttl") && i + 1 < argc && which <= CART_EXTEND) {
+            if (parse_u64(argv[++i], &ttl) || ttl == 0 || ttl > INT32_MAX)
+                rc = usage_error("--ttl takes a number of seconds (at least 1)");
+            have_ttl = 1;
+        } else if (!strcmp(a, "--channel") && i + 1 < argc && which != CART_RESERVE) {
+            if (enum_value(&waybill__v1__channel__descriptor, "CHANNEL_", argv[++i], &channel) ||
+                channel == WAYBILL__V1__CHANNEL__CHANNEL_UNSPECIFIED)
+                rc = usage_error("unknown channel");
+        } else if (!strcmp(a, "--pickup") && i + 1 < argc && argv[i + 1][0] && which == CART_RESERVE) {
+            store = argv[++i];
+        } else if (a[0] == '-' && a[1]) {
+            rc = usage_error(cart_usage[which]);
+        } else if (file || which != CART_RESERVE) {
+            rc = usage_error(cart_usage[which]);
+        } else {
+            file = a;
+        }
+    }
+    if (rc) return rc;
+    if (which == CART_RESERVE ? !file : !cart_id || !channel) return usage_error(cart_usage[which]);
+    if (which <= CART_EXTEND && !have_ttl) return usage_error(cart_usage[which]);
+    Waybill__V1__CartResponse *resp = NULL;
+    waybill_status st;
+    if (which == CART_RESERVE) {
+        char err[256];
+        Waybill__V1__Order *order = order_file_read(file, err, sizeof err);
+        if (!order) {
+            fprintf(stderr, "waybill-c: %s\n", err);
+            return 2;
+        }
+        if (!cart_id && order->cart_id && *order->cart_id) cart_id = order->cart_id;
+        if (!cart_id) {
+            waybill__v1__order__free_unpacked(order, NULL);
+            return usage_error("reserve-cart needs --cart-id ID (or cart_id in FILE)");
+        }
+        /* The request borrows the order's fields: nothing of it is freed alone. */
+        Waybill__V1__RequestedFulfillment pickup = WAYBILL__V1__REQUESTED_FULFILLMENT__INIT;
+        pickup.method = WAYBILL__V1__FULFILLMENT_METHOD__FULFILLMENT_METHOD_PICKUP;
+        pickup.pickup_location_id = (char *)store;
+        Waybill__V1__ReserveCartRequest req = WAYBILL__V1__RESERVE_CART_REQUEST__INIT;
+        req.cart_id = (char *)cart_id;
+        req.channel = order->channel;
+        req.lines = order->lines;
+        req.n_lines = order->n_lines;
+        req.ship_to = order->ship_to;
+        req.fulfillment = store ? &pickup : order->fulfillment;
+        req.ttl_seconds = (int32_t)ttl;
+        rc = waybill_reserve_cart(c, &req, &resp, &st);
+        waybill__v1__order__free_unpacked(order, NULL);
+    } else if (which == CART_EXTEND) {
+        rc = waybill_extend_cart(c, cart_id, (Waybill__V1__Channel)channel, (int32_t)ttl, &resp, &st);
+    } else if (which == CART_RELEASE) {
+        rc = waybill_release_cart(c, cart_id, (Waybill__V1__Channel)channel, &resp, &st);
+    } else {
+        rc = waybill_get_cart(c, cart_id, (Waybill__V1__Channel)channel, &resp, &st);
+    }
+    if (rc) return fail(&st);
+    cart_print(stdout, resp);
+    waybill__v1__cart_response__free_unpacked(resp, NULL);
+    return 0;
+}
+
+static int cmd_reserve_cart(waybill_client *c, int argc, char **argv) { return cmd_cart(c, argc, argv, CART_RESERVE); }
+static int cmd_extend_cart(waybill_client *c, int argc, char **argv) { return cmd_cart(c, argc, argv, CART_EXTEND); }
+static int cmd_release_cart(waybill_client *c, int argc, char **argv) { return cmd_cart(c, argc, argv, CART_RELEASE); }
+static int cmd_get_cart(waybill_client *c, int argc, char **argv) { return cmd_cart(c, argc, argv, CART_GET); }
+
 static void print_event(const Waybill__V1__ChangeEvent *e) {
     printf("%-6" PRIu64 " %-28s %s %s seq %" PRId64, e->offset, e->type, e->aggregate_type,
            e->aggregate_id, e->aggregate_sequence);
@@ -343,6 +438,10 @@ int main(int argc, char **argv) {
         : !strcmp(cmd, "get-order")   ? cmd_get_order
         : !strcmp(cmd, "availability") ? cmd_availability
         : !strcmp(cmd, "options")     ? cmd_options
+        : !strcmp(cmd, "reserve-cart") ? cmd_reserve_cart
+        : !strcmp(cmd, "extend-cart") ? cmd_extend_cart
+        : !strcmp(cmd, "release-cart") ? cmd_release_cart
+        : !strcmp(cmd, "get-cart")    ? cmd_get_cart
         : !strcmp(cmd, "subscribe")   ? cmd_subscribe
                                       : NULL;
     if (!run) return usage_error("unknown command");

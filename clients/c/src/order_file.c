@@ -177,6 +177,7 @@ static int parse_pair(Waybill__V1__Order *o, const char *k, char *v, int *coordi
         if (parse_enum(&waybill__v1__channel__descriptor, "CHANNEL_", v, &e)) return -1;
         o->channel = (Waybill__V1__Channel)e;
     } else if (!strcmp(k, "external_order_id")) set_str(&o->external_order_id, v);
+    else if (!strcmp(k, "cart_id")) set_str(&o->cart_id, v);
     else if (!strcmp(k, "created_at_unix_ms")) {
         if (parse_i64(v, 0, INT64_MAX, &x)) return -1;
         o->created_at_unix_ms = x;
@@ -335,6 +336,7 @@ void order_print(FILE *f, const Waybill__V1__Order *o) {
     fprintf(f, "  %-12s %" PRId64 "\n", "version", o->version);
     fprintf(f, "  %-12s %s\n", "channel", enum_name(&waybill__v1__channel__descriptor, o->channel));
     fprintf(f, "  %-12s %s\n", "external id", o->external_order_id ? o->external_order_id : "");
+    if (set(o->cart_id)) fprintf(f, "  %-12s %s\n", "cart", o->cart_id);
     const Waybill__V1__Customer *cu = o->customer;
     if (cu) {
         fprintf(f, "  %-12s", "customer");
@@ -448,4 +450,44 @@ void options_print(FILE *f, const Waybill__V1__FulfillmentOptionsResult *r, int6
                     (int)o->unallocated[j]->quantity);
         if (set(o->reason)) fprintf(f, "  %-12s %s\n", "reason", o->reason);
     }
+}
+
+/* ---- carts ---- */
+
+void cart_print(FILE *f, const Waybill__V1__CartResponse *r) {
+    const Waybill__V1__Cart *c = r->cart;
+    fprintf(f, "cart %s%s\n", set(c->cart_id) ? c->cart_id : "(no id)", r->replayed ? " (replayed)" : "");
+    fprintf(f, "  %-12s %s\n", "status", enum_name(&waybill__v1__cart_status__descriptor, c->status));
+    fprintf(f, "  %-12s %" PRId64 "\n", "version", c->version);
+    fprintf(f, "  %-12s %s\n", "channel", enum_name(&waybill__v1__channel__descriptor, c->channel));
+    const Waybill__V1__RequestedFulfillment *rf = c->fulfillment;
+    if (rf) {
+        fprintf(f, "  %-12s %s", "requested",
+                rf->method ? enum_name(&waybill__v1__fulfillment_method__descriptor, rf->method)
+                           : "SHIP");
+        if (set(rf->pickup_location_id)) fprintf(f, " at %s", rf->pickup_location_id);
+        if (rf->service_level)
+            fprintf(f, " %s", enum_name(&waybill__v1__service_level__descriptor, rf->service_level));
+        fputc('\n', f);
+    }
+    fprintf(f, "  %-12s ", "promised");
+    print_day(f, c->promised_delivery_unix_ms);
+    fputc('\n', f);
+    print_time(f, "expires at", c->expires_at_unix_ms);
+    print_time(f, "created at", c->created_at_unix_ms);
+    print_time(f, "updated at", c->updated_at_unix_ms);
+    if (set(c->order_id)) fprintf(f, "  %-12s %s\n", "order", c->order_id);
+    for (size_t i = 0; i < c->n_lines; i++) {
+        const Waybill__V1__OrderLine *l = c->lines[i];
+        fprintf(f, "  line %-7s %s qty %d @ ", l->line_id, l->sku, (int)l->quantity);
+        print_money(f, l->unit_price);
+        fputc('\n', f);
+    }
+    fprintf(f, "  %-12s %zu\n", "reservations", c->n_reservations);
+    for (size_t i = 0; i < c->n_reservations; i++) print_shipment(f, c->reservations[i]);
+    for (size_t i = 0; i < c->n_unallocated; i++)
+        fprintf(f, "  %-12s line %s x%d\n", "unallocated", c->unallocated[i]->line_id,
+                (int)c->unallocated[i]->quantity);
+    if (c->routing_decision && set(c->routing_decision->trigger))
+        fprintf(f, "  %-12s %s\n", "routing", c->routing_decision->trigger);
 }

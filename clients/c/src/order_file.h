@@ -21,6 +21,10 @@ void order_print(FILE *f, const Waybill__V1__Order *o);
 /* Readable rendering of one fulfillment options result (options for one cart). */
 void options_print(FILE *f, const Waybill__V1__FulfillmentOptionsResult *r, int64_t evaluated_at_unix_ms);
 
+/* Readable rendering of a cart (CheckoutService's CartResponse): status, promised day, expiry,
+ * lines, reservations (one "shipment" line each), unallocated units. */
+void cart_print(FILE *f, const Waybill__V1__CartResponse *r);
+
 /* Enum value by name, with or without `prefix` ("EXPEDITED" or "SERVICE_LEVEL_EXPEDITED"),
  * case-insensitive. Returns 0 and the value in *out, or -1. */
 int enum_value(const ProtobufCEnumDescriptor *d, const char *prefix, const char *name, int *out);

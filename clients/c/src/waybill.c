@@ -774,6 +774,65 @@ int waybill_get_fulfillment_options(waybill_client *c,
     return set_ok(st);
 }
 
+/* Every cart call answers a CartResponse with its cart: one without is not handed out. */
+static int cart_call(waybill_client *c, const char *method, const ProtobufCMessage *req,
+                     Waybill__V1__CartResponse **out, waybill_status *st) {
+    Waybill__V1__CartResponse *resp = NULL;
+    int rc = waybill_call(c, method, req, &waybill__v1__cart_response__descriptor,
+                          (ProtobufCMessage **)&resp, st);
+    if (rc) return rc;
+    if (!resp->cart) {
+        waybill__v1__cart_response__free_unpacked(resp, NULL);
+        return set_status(st, INTERNAL, "cart response without a cart");
+    }
+    if (out) *out = resp;
+    else waybill__v1__cart_response__free_unpacked(resp, NULL);
+    return set_ok(st);
+}
+
+int waybill_reserve_cart(waybill_client *c, const Waybill__V1__ReserveCartRequest *req,
+                         Waybill__V1__CartResponse **out, waybill_status *st) {
+    NEED_STATUS(st);
+    if (out) *out = NULL;
+    if (!req) return set_status(st, INVALID_ARGUMENT, "request is NULL");
+    if (!req->cart_id || !*req->cart_id) return set_status(st, INVALID_ARGUMENT, "cart id is empty");
+    return cart_call(c, METHOD_PREFIX "CheckoutService/ReserveCart", &req->base, out, st);
+}
+
+int waybill_extend_cart(waybill_client *c, const char *cart_id, Waybill__V1__Channel channel,
+                        int32_t ttl_seconds, Waybill__V1__CartResponse **out, waybill_status *st) {
+    NEED_STATUS(st);
+    if (out) *out = NULL;
+    if (!cart_id || !*cart_id) return set_status(st, INVALID_ARGUMENT, "cart id is empty");
+    Waybill__V1__ExtendCartRequest req = WAYBILL__V1__EXTEND_CART_REQUEST__INIT;
+    req.cart_id = (char *)cart_id;
+    req.channel = channel;
+    req.ttl_seconds = ttl_seconds;
+    return cart_call(c, METHOD_PREFIX "CheckoutService/ExtendCart", &req.base, out, st);
+}
+
+static int cart_request(waybill_client *c, const char *method, const char *cart_id,
+                        Waybill__V1__Channel channel, Waybill__V1__CartResponse **out,
+                        waybill_status *st) {
+    NEED_STATUS(st);
+    if (out) *out = NULL;
+    if (!cart_id || !*cart_id) return set_status(st, INVALID_ARGUMENT, "cart id is empty");
+    Waybill__V1__CartRequest req = WAYBILL__V1__CART_REQUEST__INIT;
+    req.cart_id = (char *)cart_id;
+    req.channel = channel;
+    return cart_call(c, method, &req.base, out, st);
+}
+
+int waybill_release_cart(waybill_client *c, const char *cart_id, Waybill__V1__Channel channel,
+                         Waybill__V1__CartResponse **out, waybill_status *st) {
+    return cart_request(c, METHOD_PREFIX "CheckoutService/ReleaseCart", cart_id, channel, out, st);
+}
+
+int waybill_get_cart(waybill_client *c, const char *cart_id, Waybill__V1__Channel channel,
+                     Waybill__V1__CartResponse **out, waybill_status *st) {
+    return cart_request(c, METHOD_PREFIX "CheckoutService/GetCart", cart_id, channel, out, st);
+}
+
 int waybill_result_status(const Waybill__V1__Status *s, waybill_status *st) {
     NEED_STATUS(st);
     return server_status(s, st);

@@ -162,6 +162,78 @@ run 0 subscribe feed-2 --from 2 --count 2
 expect_out '^2 +order.captured'
 expect_out '^3 +order.captured'
 
+echo "carts: reserve, replay, replace, get, extend, release"
+run 0 reserve-cart "$tmp/order.txt" --cart-id c-1 --ttl 900
+expect_out '^cart c-1$'
+expect_out '^  status +ACTIVE$'
+expect_out '^  version +1$'
+expect_out '^  channel +WEB$'
+expect_out '^  promised +2023-11-19$'
+expect_out '^  expires at +2023-11-14T22:28:20Z$'
+expect_out '^  line 1 +SKU-1 qty 2 @ 19\.99 USD$'
+expect_out '^  reservations +1$'
+expect_out '^  shipment +DC-1 FAKE STANDARD, cost 3\.00 USD, transit 5 days, promised 2023-11-19 \[1 SKU-1 x2, 2 SKU-2 x1\]$'
+run 0 reserve-cart "$tmp/order.txt" --cart-id c-1 --ttl 900
+expect_out '^cart c-1 \(replayed\)$'
+expect_out '^  version +1$'
+run 0 reserve-cart "$tmp/order.txt" --ttl 600 --cart-id c-1 --pickup STORE-1
+expect_out '^cart c-1$'
+expect_out '^  version +2$'
+expect_out '^  requested +PICKUP at STORE-1$'
+expect_out '^  promised +2023-11-15$'
+expect_out '^  expires at +2023-11-14T22:23:20Z$'
+expect_out '^  shipment +STORE-1, cost 0\.00 USD, transit 0 days, promised 2023-11-15'
+run 0 get-cart --cart-id c-1 --channel web
+expect_out '^cart c-1$'
+expect_out '^  status +ACTIVE$'
+run 0 extend-cart --cart-id c-1 --channel WEB --ttl 3600
+expect_out '^  expires at +2023-11-14T23:13:20Z$'
+expect_out '^  version +3$'
+run 0 release-cart --cart-id c-1 --channel WEB
+expect_out '^  status +RELEASED$'
+expect_out '^  reservations +0$'
+expect_out '^  promised +-$'
+run 0 release-cart --cart-id c-1 --channel WEB
+expect_out '^cart c-1 \(replayed\)$'
+run 1 extend-cart --cart-id c-1 --channel WEB --ttl 60
+expect_err '^FAILED_PRECONDITION: cart is not active: reserve again \(field cart_id\)$'
+run 1 get-cart --cart-id c-9 --channel WEB
+expect_err '^NOT_FOUND: cart c-9 not found \(field cart_id\)$'
+run 1 get-cart --cart-id c-1 --channel MARKETPLACE
+expect_err '^NOT_FOUND'
+echo "carts: a capture naming the cart (cart_id in the order file) converts it"
+{ grep -v '^external_order_id' "$tmp/order.txt"; echo "external_order_id = x-cart"; echo "cart_id = c-2"; } >"$tmp/cart.txt"
+run 0 reserve-cart "$tmp/cart.txt" --ttl 900
+expect_out '^cart c-2$'
+run 0 capture-order "$tmp/cart.txt"
+expect_out '^  cart +c-2$'
+order_id=$(sed -n 's/^order //p' "$tmp/out")
+run 0 get-cart --cart-id c-2 --channel WEB
+expect_out '^  status +CONVERTED$'
+expect_out "^  order +$order_id\$"
+run 1 reserve-cart "$tmp/cart.txt" --ttl 900
+expect_err '^FAILED_PRECONDITION: cart was converted'
+echo "carts: refused requests; usage"
+run 1 reserve-cart "$tmp/nochannel.txt" --cart-id c-3 --ttl 60
+expect_err '^INVALID_ARGUMENT: channel is required \(field channel\)$'
+run 2 reserve-cart "$tmp/order.txt" --ttl 60
+expect_err 'needs --cart-id'
+run 2 reserve-cart "$tmp/order.txt" --cart-id c-3
+run 2 reserve-cart "$tmp/order.txt" --cart-id c-3 --ttl 0
+expect_err '--ttl takes'
+run 2 reserve-cart "$tmp/order.txt" --cart-id c-3 --ttl 60 --channel WEB
+run 2 reserve-cart --cart-id c-3 --ttl 60
+run 2 reserve-cart "$tmp/missing.txt" --cart-id c-3 --ttl 60
+expect_err 'missing.txt: No such file'
+run 2 extend-cart --cart-id c-1 --channel WEB
+run 2 extend-cart --cart-id c-1 --ttl 60
+run 2 release-cart --cart-id c-1
+run 2 release-cart --cart-id c-1 --channel WEB --ttl 60
+run 2 get-cart --channel WEB
+run 2 get-cart --cart-id c-1 --channel SOMEWHERE
+expect_err 'unknown channel'
+run 2 get-cart --cart-id c-1 --channel WEB extra
+
 echo "TLS and the bearer token (a TLS server that requires a token)"
 token="wbt_cli-test-secret-0123456789"
 FAKE_WAYBILL_TOKEN=$token "$B/fake_waybill" 0 --tls "$CERTS/server.pem" "$CERTS/server.key" >"$tmp/tls_port" &

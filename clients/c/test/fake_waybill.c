@@ -6,8 +6,10 @@
  *                         "authorization: Bearer $FAKE_WAYBILL_TOKEN" is UNAUTHENTICATED.
  * It implements CaptureOrder (idempotent on channel + external id), GetOrder,
  * GetAvailability (10 on hand at DC-1, minus what captured orders reserved),
- * GetFulfillmentOptions (canned options, see fulfillment_options), and a change
- * feed (one order.captured event per capture) with window-based flow control. */
+ * GetFulfillmentOptions (canned options, see fulfillment_options), carts (ReserveCart,
+ * ExtendCart, ReleaseCart, GetCart: see reserve_cart; a capture naming an active cart converts
+ * it), and a change feed (one order.captured event per capture) with window-based flow
+ * control. */
 #define _POSIX_C_SOURCE 200809L
 
 #include <stdio.h>
@@ -86,6 +88,8 @@ static void feed_pump(int fd) {
     }
 }
 
+static void cart_converted(const Waybill__V1__Order *o);
+
 static void capture(int fd, const Waybill__V1__RequestEnvelope *env) {
     Waybill__V1__CaptureOrderRequest *req =
         waybill__v1__capture_order_request__unpack(NULL, env->payload.len, env->payload.data);
@@ -119,6 +123,7 @@ static void capture(int fd, const Waybill__V1__RequestEnvelope *env) {
                 for (size_t i = 0; i < o->n_lines; i++)
                     o->lines[i]->status = WAYBILL__V1__LINE_STATUS__LINE_STATUS_CAPTURED;
                 orders[n_orders++] = o;
+                cart_converted(o);
                 req->order = NULL; /* kept */
                 resp.order = o;
             }
@@ -344,6 +349,191 @@ static void fulfillment_options(int fd, const Waybill__V1__RequestEnvelope *env)
     if (req) waybill__v1__get_fulfillment_options_request__free_unpacked(req, NULL);
 }
 
+/* Carts, on a fixed clock (EVALUATED_AT). ReserveCart holds every unit: one reservation at
+ * DC-1 (SHIP: promised 5/2/1 days out for STANDARD/EXPEDITED/NEXT_DAY) or at the pickup store
+ * (ready the next day), expiring ttl_seconds after EVALUATED_AT. The same content again on an
+ * active cart is replayed; a converted cart is FAILED_PRECONDITION. */
+#define CARTS_MAX 16
+static struct { Waybill__V1__Cart *cart; uint8_t *content; size_t content_len; } carts[CARTS_MAX];
+static size_t n_carts;
+
+static int find_cart(const char *id, Waybill__V1__Channel channel) {
+    for (size_t i = 0; i < n_carts; i++)
+        if (carts[i].cart->channel == channel && !strcmp(carts[i].cart->cart_id, id)) return (int)i;
+    return -1;
+}
+
+static void cart_free_reservations(Waybill__V1__Cart *c) {
+    for (size_t i = 0; i < c->n_reservations; i++)
+        waybill__v1__option_shipment__free_unpacked(c->reservations[i], NULL);
+    free(c->reservations);
+    c->reservations = NULL;
+    c->n_reservations = 0;
+    c->promised_delivery_unix_ms = 0;
+}
+
+static void send_cart(int fd, uint64_t call_id, Waybill__V1__Cart *c, int replayed) {
+    Waybill__V1__CartResponse resp = WAYBILL__V1__CART_RESPONSE__INIT;
+    resp.cart = c;
+    resp.replayed = replayed;
+    fs_send_response(fd, call_id, 0, NULL, &resp.base, 1);
+}
+
+static void reserve_cart(int fd, const Waybill__V1__RequestEnvelope *env) {
+    Waybill__V1__ReserveCartRequest *req =
+        waybill__v1__reserve_cart_request__unpack(NULL, env->payload.len, env->payload.data);
+    int code = 0;
+    const char *msg = NULL, *field = NULL;
+    if (!req || !req->cart_id[0]) code = 3, msg = "cart_id is required", field = "cart_id";
+    else if (!req->channel) code = 3, msg = "channel is required", field = "channel";
+    else if (req->n_lines == 0) code = 3, msg = "a cart needs at least one line", field = "lines";
+    else if (req->ttl_seconds < 1 || req->ttl_seconds > 86400)
+        code = 3, msg = "ttl_seconds must be 1 to 86400", field = "ttl_seconds";
+    if (code) {
+        reply_error(fd, env->call_id, code, msg, field);
+        if (req) waybill__v1__reserve_cart_request__free_unpacked(req, NULL);
+        return;
+    }
+    /* The content: the request without its ttl. */
+    int32_t ttl = req->ttl_seconds;
+    req->ttl_seconds = 0;
+    size_t len = waybill__v1__reserve_cart_request__get_packed_size(req);
+    uint8_t *content = malloc(len + 1);
+    waybill__v1__reserve_cart_request__pack(req, content);
+    int i = find_cart(req->cart_id, req->channel);
+    Waybill__V1__Cart *c = i >= 0 ? carts[i].cart : NULL;
+    if (c && c->status == WAYBILL__V1__CART_STATUS__CART_STATUS_CONVERTED) {
+        reply_error(fd, env->call_id, WAYBILL__V1__STATUS_CODE__FAILED_PRECONDITION,
+                    "cart was converted: use a new cart id", "cart_id");
+    } else if (c && c->status == WAYBILL__V1__CART_STATUS__CART_STATUS_ACTIVE &&
+               carts[i].content_len == len && !memcmp(carts[i].content, content, len)) {
+        send_cart(fd, env->call_id, c, 1);
+    } else if (!c && n_carts == CARTS_MAX) {
+        reply_error(fd, env->call_id, WAYBILL__V1__STATUS_CODE__RESOURCE_EXHAUSTED, "too many carts", NULL);
+    } else {
+        if (!c) {
+            i = (int)n_carts++;
+            c = carts[i].cart = calloc(1, sizeof *c);
+            waybill__v1__cart__init(c);
+            c->cart_id = strdup(req->cart_id);
+            c->channel = req->channel;
+            c->created_at_unix_ms = EVALUATED_AT;
+        }
+        free(carts[i].content);
+        carts[i].content = content;
+        carts[i].content_len = len;
+        content = NULL;
+        /* Take the request's lines, ship_to and fulfillment. */
+        for (size_t l = 0; l < c->n_lines; l++) waybill__v1__order_line__free_unpacked(c->lines[l], NULL);
+        free(c->lines);
+        if (c->ship_to) waybill__v1__address__free_unpacked(c->ship_to, NULL);
+        if (c->fulfillment) waybill__v1__requested_fulfillment__free_unpacked(c->fulfillment, NULL);
+        c->lines = req->lines, c->n_lines = req->n_lines;
+        c->ship_to = req->ship_to;
+        c->fulfillment = req->fulfillment;
+        req->lines = NULL, req->n_lines = 0, req->ship_to = NULL, req->fulfillment = NULL;
+        cart_free_reservations(c);
+        int pickup = c->fulfillment &&
+                     c->fulfillment->method == WAYBILL__V1__FULFILLMENT_METHOD__FULFILLMENT_METHOD_PICKUP;
+        Waybill__V1__ServiceLevel level = c->fulfillment ? c->fulfillment->service_level : 0;
+        int days = pickup ? 1
+                   : level == WAYBILL__V1__SERVICE_LEVEL__SERVICE_LEVEL_NEXT_DAY    ? 1
+                   : level == WAYBILL__V1__SERVICE_LEVEL__SERVICE_LEVEL_EXPEDITED ? 2
+                                                                                  : 5;
+        int64_t today = EVALUATED_AT / DAY_MS * DAY_MS;
+        Waybill__V1__OptionShipment *sh = calloc(1, sizeof *sh);
+        waybill__v1__option_shipment__init(sh);
+        sh->location_id = strdup(pickup && c->fulfillment->pickup_location_id[0]
+                                     ? c->fulfillment->pickup_location_id : "DC-1");
+        if (!pickup) {
+            sh->carrier_id = strdup("FAKE");
+            sh->carrier_service = strdup(enum_name_short(level));
+            sh->transit_days = days;
+        }
+        int64_t units = 0;
+        sh->lines = calloc(c->n_lines + 1, sizeof *sh->lines);
+        for (size_t l = 0; l < c->n_lines; l++) {
+            Waybill__V1__FulfillmentLine *fl = sh->lines[sh->n_lines++] = calloc(1, sizeof *fl);
+            waybill__v1__fulfillment_line__init(fl);
+            fl->line_id = strdup(c->lines[l]->line_id);
+            fl->sku = strdup(c->lines[l]->sku);
+            fl->quantity = c->lines[l]->quantity;
+            units += fl->quantity;
+        }
+        sh->shipping_cost = money_new(pickup ? 0 : units * 100);
+        sh->processing_day = today / DAY_MS;
+        sh->promised_delivery_unix_ms = today + days * (int64_t)DAY_MS;
+        c->reservations = calloc(1, sizeof *c->reservations);
+        c->reservations[c->n_reservations++] = sh;
+        c->promised_delivery_unix_ms = sh->promised_delivery_unix_ms;
+        c->status = WAYBILL__V1__CART_STATUS__CART_STATUS_ACTIVE;
+        c->updated_at_unix_ms = EVALUATED_AT;
+        c->expires_at_unix_ms = EVALUATED_AT + ttl * 1000LL;
+        c->version++;
+        send_cart(fd, env->call_id, c, 0);
+    }
+    free(content);
+    waybill__v1__reserve_cart_request__free_unpacked(req, NULL);
+}
+
+static void cart_not_found(int fd, uint64_t call_id, const char *id) {
+    char msg[128];
+    snprintf(msg, sizeof msg, "cart %.64s not found", id);
+    reply_error(fd, call_id, WAYBILL__V1__STATUS_CODE__NOT_FOUND, msg, "cart_id");
+}
+
+static void extend_cart(int fd, const Waybill__V1__RequestEnvelope *env) {
+    Waybill__V1__ExtendCartRequest *req =
+        waybill__v1__extend_cart_request__unpack(NULL, env->payload.len, env->payload.data);
+    int i = req ? find_cart(req->cart_id, req->channel) : -1;
+    if (!req || req->ttl_seconds < 1 || req->ttl_seconds > 86400)
+        reply_error(fd, env->call_id, 3, "ttl_seconds must be 1 to 86400", "ttl_seconds");
+    else if (i < 0) cart_not_found(fd, env->call_id, req->cart_id);
+    else if (carts[i].cart->status != WAYBILL__V1__CART_STATUS__CART_STATUS_ACTIVE)
+        reply_error(fd, env->call_id, WAYBILL__V1__STATUS_CODE__FAILED_PRECONDITION,
+                    "cart is not active: reserve again", "cart_id");
+    else {
+        Waybill__V1__Cart *c = carts[i].cart;
+        c->expires_at_unix_ms = EVALUATED_AT + req->ttl_seconds * 1000LL;
+        c->version++;
+        send_cart(fd, env->call_id, c, 0);
+    }
+    if (req) waybill__v1__extend_cart_request__free_unpacked(req, NULL);
+}
+
+static void release_or_get_cart(int fd, const Waybill__V1__RequestEnvelope *env, int release) {
+    Waybill__V1__CartRequest *req =
+        waybill__v1__cart_request__unpack(NULL, env->payload.len, env->payload.data);
+    int i = req ? find_cart(req->cart_id, req->channel) : -1;
+    if (!req) reply_error(fd, env->call_id, 3, "bad request", NULL);
+    else if (i < 0) cart_not_found(fd, env->call_id, req->cart_id);
+    else {
+        Waybill__V1__Cart *c = carts[i].cart;
+        int replayed = 0;
+        if (release && c->status == WAYBILL__V1__CART_STATUS__CART_STATUS_ACTIVE) {
+            c->status = WAYBILL__V1__CART_STATUS__CART_STATUS_RELEASED;
+            cart_free_reservations(c);
+            c->version++;
+        } else if (release) {
+            replayed = 1;
+        }
+        send_cart(fd, env->call_id, c, replayed);
+    }
+    if (req) waybill__v1__cart_request__free_unpacked(req, NULL);
+}
+
+/* A captured order naming an active cart of its channel converts it. */
+static void cart_converted(const Waybill__V1__Order *o) {
+    if (!o->cart_id || !o->cart_id[0]) return;
+    int i = find_cart(o->cart_id, o->channel);
+    if (i < 0 || carts[i].cart->status != WAYBILL__V1__CART_STATUS__CART_STATUS_ACTIVE) return;
+    Waybill__V1__Cart *c = carts[i].cart;
+    c->status = WAYBILL__V1__CART_STATUS__CART_STATUS_CONVERTED;
+    c->order_id = strdup(o->order_id);
+    cart_free_reservations(c);
+    c->version++;
+}
+
 static const char *required_token;
 
 static int authenticated(const Waybill__V1__RequestEnvelope *env) {
@@ -369,6 +559,10 @@ static void handle(int fd, void *arg) {
         else if (!strcmp(m, "/waybill.v1.InventoryService/GetAvailability")) availability(fd, env);
         else if (!strcmp(m, "/waybill.v1.CheckoutService/GetFulfillmentOptions"))
             fulfillment_options(fd, env);
+        else if (!strcmp(m, "/waybill.v1.CheckoutService/ReserveCart")) reserve_cart(fd, env);
+        else if (!strcmp(m, "/waybill.v1.CheckoutService/ExtendCart")) extend_cart(fd, env);
+        else if (!strcmp(m, "/waybill.v1.CheckoutService/ReleaseCart")) release_or_get_cart(fd, env, 1);
+        else if (!strcmp(m, "/waybill.v1.CheckoutService/GetCart")) release_or_get_cart(fd, env, 0);
         else if (!strcmp(m, "/waybill.v1.ChangeFeedService/Subscribe")) subscribe(fd, env);
         else if (!strcmp(m, "/waybill.v1.ChangeFeedService/Acknowledge")) acknowledge(fd, env);
         else reply_error(fd, env->call_id, WAYBILL__V1__STATUS_CODE__UNIMPLEMENTED, m, NULL);

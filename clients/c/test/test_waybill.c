@@ -542,6 +542,311 @@ static void test_result_status(void) {
     CHECK_MESSAGE(st, "server status code 42");
 }
 
+/* ---------------------------------------------------------------- carts */
+
+#define CART_METHOD(name) "/waybill.v1.CheckoutService/" name
+static const int64_t CART_DAY = 20000; /* 2024-10-04 */
+
+typedef enum {
+    CART_RESERVE_FULL, CART_EXTEND_OK, CART_RELEASE_OK, CART_GET_NOT_FOUND, CART_GET_NO_CART,
+    CART_RESERVE_GARBAGE, CART_RELEASE_DISCARDED, CART_STEPS
+} cart_step;
+
+/* What the client sent for the reserve of test_carts: every field. */
+static void check_reserve_request(const Waybill__V1__ReserveCartRequest *req) {
+    CHECK(req != NULL);
+    if (!req) return;
+    CHECK(strcmp(req->cart_id, "cart-1") == 0);
+    CHECK(req->channel == WAYBILL__V1__CHANNEL__CHANNEL_STORE_POS);
+    CHECK(req->n_lines == 2 && strcmp(req->lines[1]->line_id, "2") == 0 &&
+          strcmp(req->lines[1]->sku, "SKU-B") == 0 && req->lines[1]->quantity == 2);
+    CHECK(req->n_lines == 2 && req->lines[0]->unit_price &&
+          req->lines[0]->unit_price->minor_units == 1999 &&
+          strcmp(req->lines[0]->unit_price->currency, "USD") == 0);
+    CHECK(req->ship_to && strcmp(req->ship_to->postal_code, "10001") == 0 &&
+          strcmp(req->ship_to->country, "US") == 0);
+    CHECK(req->fulfillment &&
+          req->fulfillment->method == WAYBILL__V1__FULFILLMENT_METHOD__FULFILLMENT_METHOD_PICKUP &&
+          strcmp(req->fulfillment->pickup_location_id, "STORE-1") == 0 &&
+          req->fulfillment->service_level == WAYBILL__V1__SERVICE_LEVEL__SERVICE_LEVEL_EXPEDITED);
+    CHECK(req->ttl_seconds == 900);
+}
+
+/* Answers, in order: the reserve with a cart carrying every field (replayed); the extend and
+ * the release with a small cart; a get NOT_FOUND; a get answered OK without a cart; a reserve
+ * answered with a payload that does not parse; a release whose answer the caller discards. */
+static void h_carts(int fd, void *arg) {
+    (void)arg;
+    static const char *const methods[CART_STEPS] = {
+        CART_METHOD("ReserveCart"), CART_METHOD("ExtendCart"), CART_METHOD("ReleaseCart"),
+        CART_METHOD("GetCart"),     CART_METHOD("GetCart"),    CART_METHOD("ReserveCart"),
+        CART_METHOD("ReleaseCart")};
+    for (cart_step step = 0; step < CART_STEPS; step++) {
+        Waybill__V1__RequestEnvelope *env = expect_request(fd, methods[step]);
+        if (!env) return;
+        CHECK(env->timeout_ms == CALL_TIMEOUT_MS);
+        Waybill__V1__Cart cart = WAYBILL__V1__CART__INIT;
+        cart.cart_id = "cart-1";
+        cart.channel = WAYBILL__V1__CHANNEL__CHANNEL_STORE_POS;
+        Waybill__V1__CartResponse resp = WAYBILL__V1__CART_RESPONSE__INIT;
+        resp.cart = &cart;
+        if (step == CART_RESERVE_FULL || step == CART_RESERVE_GARBAGE) {
+            Waybill__V1__ReserveCartRequest *req =
+                waybill__v1__reserve_cart_request__unpack(NULL, env->payload.len, env->payload.data);
+            check_reserve_request(req);
+            if (req) waybill__v1__reserve_cart_request__free_unpacked(req, NULL);
+        } else if (step == CART_EXTEND_OK) {
+            Waybill__V1__ExtendCartRequest *req =
+                waybill__v1__extend_cart_request__unpack(NULL, env->payload.len, env->payload.data);
+            CHECK(req && strcmp(req->cart_id, "cart-1") == 0 &&
+                  req->channel == WAYBILL__V1__CHANNEL__CHANNEL_STORE_POS && req->ttl_seconds == 1800);
+            if (req) waybill__v1__extend_cart_request__free_unpacked(req, NULL);
+        } else {
+            Waybill__V1__CartRequest *req =
+                waybill__v1__cart_request__unpack(NULL, env->payload.len, env->payload.data);
+            CHECK(req && strcmp(req->cart_id, step == CART_GET_NOT_FOUND ? "cart-9" : "cart-1") == 0 &&
+                  req->channel == WAYBILL__V1__CHANNEL__CHANNEL_STORE_POS);
+            if (req) waybill__v1__cart_request__free_unpacked(req, NULL);
+        }
+        /* The full cart of the first answer. */
+        Waybill__V1__Money price = WAYBILL__V1__MONEY__INIT, cost = WAYBILL__V1__MONEY__INIT,
+                           total = WAYBILL__V1__MONEY__INIT;
+        price.minor_units = 1999;
+        price.currency = "USD";
+        cost.minor_units = 450;
+        cost.currency = "USD";
+        total.minor_units = 450;
+        total.currency = "USD";
+        Waybill__V1__OrderLine line = WAYBILL__V1__ORDER_LINE__INIT, *linep = &line;
+        line.line_id = "1";
+        line.sku = "SKU-A";
+        line.quantity = 3;
+        line.unit_price = &price;
+        char *addr_lines[] = {"1 Main St"};
+        Waybill__V1__Address addr = WAYBILL__V1__ADDRESS__INIT;
+        addr.lines = addr_lines;
+        addr.n_lines = 1;
+        addr.postal_code = "10001";
+        addr.country = "US";
+        Waybill__V1__RequestedFulfillment rf = WAYBILL__V1__REQUESTED_FULFILLMENT__INIT;
+        rf.method = WAYBILL__V1__FULFILLMENT_METHOD__FULFILLMENT_METHOD_SHIP;
+        rf.service_level = WAYBILL__V1__SERVICE_LEVEL__SERVICE_LEVEL_EXPEDITED;
+        Waybill__V1__FulfillmentLine fl = WAYBILL__V1__FULFILLMENT_LINE__INIT, *flp = &fl;
+        fl.line_id = "1";
+        fl.sku = "SKU-A";
+        fl.quantity = 2;
+        Waybill__V1__OptionShipment sh = WAYBILL__V1__OPTION_SHIPMENT__INIT, *shp = &sh;
+        sh.location_id = "DC-2";
+        sh.lines = &flp;
+        sh.n_lines = 1;
+        sh.carrier_id = "UPS";
+        sh.carrier_service = "2DAY";
+        sh.shipping_cost = &cost;
+        sh.transit_days = 2;
+        sh.processing_day = CART_DAY;
+        sh.promised_delivery_unix_ms = (CART_DAY + 2) * DAY_MS;
+        Waybill__V1__LineQuantity shortfall = WAYBILL__V1__LINE_QUANTITY__INIT, *shortp = &shortfall;
+        shortfall.line_id = "1";
+        shortfall.quantity = 1;
+        Waybill__V1__RoutingDecision rd = WAYBILL__V1__ROUTING_DECISION__INIT;
+        rd.policy_version = 7;
+        rd.decided_at_unix_ms = CART_DAY * DAY_MS + 1000;
+        rd.trigger = "cart";
+        rd.shipments = 1;
+        rd.total_cost_estimate = &total;
+        rd.backordered_units = 1;
+        if (step == CART_RESERVE_FULL) {
+            cart.lines = &linep;
+            cart.n_lines = 1;
+            cart.ship_to = &addr;
+            cart.fulfillment = &rf;
+            cart.status = WAYBILL__V1__CART_STATUS__CART_STATUS_ACTIVE;
+            cart.reservations = &shp;
+            cart.n_reservations = 1;
+            cart.unallocated = &shortp;
+            cart.n_unallocated = 1;
+            cart.promised_delivery_unix_ms = (CART_DAY + 2) * DAY_MS;
+            cart.created_at_unix_ms = CART_DAY * DAY_MS + 1000;
+            cart.updated_at_unix_ms = CART_DAY * DAY_MS + 2000;
+            cart.expires_at_unix_ms = CART_DAY * DAY_MS + 901000;
+            cart.order_id = "W-7"; /* not so in life (ACTIVE), but every field is decoded */
+            cart.version = 4;
+            cart.routing_decision = &rd;
+            resp.replayed = 1;
+        } else if (step == CART_EXTEND_OK) {
+            cart.status = WAYBILL__V1__CART_STATUS__CART_STATUS_ACTIVE;
+            cart.expires_at_unix_ms = CART_DAY * DAY_MS + 1801000;
+            cart.version = 5;
+        } else {
+            cart.status = WAYBILL__V1__CART_STATUS__CART_STATUS_RELEASED;
+            cart.version = 6;
+        }
+        static const uint8_t garbage[] = {0x0a, 0x7f, 0x01};
+        if (step == CART_GET_NOT_FOUND) {
+            Waybill__V1__StatusDetails d = WAYBILL__V1__STATUS_DETAILS__INIT;
+            d.field = "cart_id";
+            Waybill__V1__Status status = WAYBILL__V1__STATUS__INIT;
+            status.code = WAYBILL__V1__STATUS_CODE__NOT_FOUND;
+            status.message = "cart cart-9 not found";
+            status.details = &d;
+            Waybill__V1__ResponseEnvelope r = WAYBILL__V1__RESPONSE_ENVELOPE__INIT;
+            r.call_id = env->call_id;
+            r.status = &status;
+            r.end_of_stream = 1;
+            uint8_t buf[256];
+            fs_send_frame(fd, buf, waybill__v1__response_envelope__pack(&r, buf));
+        } else if (step == CART_GET_NO_CART) {
+            resp.cart = NULL;
+            fs_send_response(fd, env->call_id, 0, NULL, &resp.base, 1);
+        } else if (step == CART_RESERVE_GARBAGE) {
+            fs_send_response_bytes(fd, env->call_id, 0, NULL, garbage, sizeof garbage, 1);
+        } else {
+            fs_send_response(fd, env->call_id, 0, NULL, &resp.base, 1);
+        }
+        free_request(env);
+    }
+    /* The connection is still usable after all of that. */
+    Waybill__V1__RequestEnvelope *get = expect_request(fd, "/waybill.v1.OrderService/GetOrder");
+    if (get) answer_get_order(fd, get);
+    free_request(get);
+    fs_wait_close(fd);
+}
+
+static void test_carts(void) {
+    fake_server s;
+    CHECK(start_server(&s, 1, h_carts, NULL) == 0);
+    waybill_client *c = connect_to(&s, CALL_TIMEOUT_MS, 0);
+    Waybill__V1__Order o;
+    Waybill__V1__Address addr;
+    Waybill__V1__OrderLine lines[2], *lp[2];
+    Waybill__V1__Money prices[2];
+    sample_order(&o, &addr, lines, lp, prices);
+    Waybill__V1__RequestedFulfillment rf = WAYBILL__V1__REQUESTED_FULFILLMENT__INIT;
+    rf.method = WAYBILL__V1__FULFILLMENT_METHOD__FULFILLMENT_METHOD_PICKUP;
+    rf.pickup_location_id = "STORE-1";
+    rf.service_level = WAYBILL__V1__SERVICE_LEVEL__SERVICE_LEVEL_EXPEDITED;
+    Waybill__V1__ReserveCartRequest req = WAYBILL__V1__RESERVE_CART_REQUEST__INIT;
+    req.cart_id = "cart-1";
+    req.channel = o.channel;
+    req.lines = o.lines;
+    req.n_lines = o.n_lines;
+    req.ship_to = &addr;
+    req.fulfillment = &rf;
+    req.ttl_seconds = 900;
+    const Waybill__V1__Channel pos = WAYBILL__V1__CHANNEL__CHANNEL_STORE_POS;
+
+    Waybill__V1__CartResponse *resp = NULL;
+    waybill_status st;
+    CHECK(waybill_reserve_cart(c, &req, &resp, &st) == 0);
+    CHECK_CODE(st, 0);
+    CHECK(resp && resp->cart && resp->replayed);
+    if (resp && resp->cart) {
+        const Waybill__V1__Cart *k = resp->cart;
+        CHECK(strcmp(k->cart_id, "cart-1") == 0 && k->channel == pos);
+        CHECK(k->n_lines == 1 && strcmp(k->lines[0]->sku, "SKU-A") == 0 && k->lines[0]->quantity == 3 &&
+              k->lines[0]->unit_price && k->lines[0]->unit_price->minor_units == 1999);
+        CHECK(k->ship_to && k->ship_to->n_lines == 1 && strcmp(k->ship_to->lines[0], "1 Main St") == 0 &&
+              strcmp(k->ship_to->postal_code, "10001") == 0);
+        CHECK(k->fulfillment &&
+              k->fulfillment->method == WAYBILL__V1__FULFILLMENT_METHOD__FULFILLMENT_METHOD_SHIP &&
+              k->fulfillment->service_level == WAYBILL__V1__SERVICE_LEVEL__SERVICE_LEVEL_EXPEDITED);
+        CHECK(k->status == WAYBILL__V1__CART_STATUS__CART_STATUS_ACTIVE);
+        CHECK(k->n_reservations == 1);
+        if (k->n_reservations == 1) {
+            const Waybill__V1__OptionShipment *r = k->reservations[0];
+            CHECK(strcmp(r->location_id, "DC-2") == 0 && strcmp(r->carrier_id, "UPS") == 0 &&
+                  strcmp(r->carrier_service, "2DAY") == 0);
+            CHECK(r->n_lines == 1 && strcmp(r->lines[0]->line_id, "1") == 0 && r->lines[0]->quantity == 2);
+            CHECK(r->shipping_cost && r->shipping_cost->minor_units == 450);
+            CHECK(r->transit_days == 2 && r->processing_day == CART_DAY &&
+                  r->promised_delivery_unix_ms == (CART_DAY + 2) * DAY_MS);
+        }
+        CHECK(k->n_unallocated == 1 && strcmp(k->unallocated[0]->line_id, "1") == 0 &&
+              k->unallocated[0]->quantity == 1);
+        CHECK(k->promised_delivery_unix_ms == (CART_DAY + 2) * DAY_MS);
+        CHECK(k->created_at_unix_ms == CART_DAY * DAY_MS + 1000);
+        CHECK(k->updated_at_unix_ms == CART_DAY * DAY_MS + 2000);
+        CHECK(k->expires_at_unix_ms == CART_DAY * DAY_MS + 901000);
+        CHECK(strcmp(k->order_id, "W-7") == 0 && k->version == 4);
+        CHECK(k->routing_decision && k->routing_decision->policy_version == 7 &&
+              strcmp(k->routing_decision->trigger, "cart") == 0 &&
+              k->routing_decision->backordered_units == 1 && k->routing_decision->total_cost_estimate &&
+              k->routing_decision->total_cost_estimate->minor_units == 450);
+        /* waybill-c's rendering. */
+        char *text = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&text, &len);
+        if (f) {
+            cart_print(f, resp);
+            fclose(f);
+            static const char *const expected[] = {
+                "cart cart-1 (replayed)\n  status       ACTIVE\n  version      4\n  channel      STORE_POS\n"
+                "  requested    SHIP EXPEDITED\n  promised     2024-10-06\n"
+                "  expires at   2024-10-04T00:15:01Z\n  created at   2024-10-04T00:00:01Z\n"
+                "  updated at   2024-10-04T00:00:02Z\n  order        W-7\n",
+                "  line 1       SKU-A qty 3 @ 19.99 USD\n  reservations 1\n",
+                "  shipment     DC-2 UPS 2DAY, cost 4.50 USD, transit 2 days, promised 2024-10-06 [1 SKU-A x2]\n",
+                "  unallocated  line 1 x1\n  routing      cart\n",
+            };
+            for (size_t i = 0; i < sizeof expected / sizeof *expected; i++)
+                if (!strstr(text, expected[i])) {
+                    fprintf(stderr, "  cart output lacks '%s':\n%s", expected[i], text);
+                    CHECK(0);
+                }
+            free(text);
+        }
+    }
+    if (resp) waybill__v1__cart_response__free_unpacked(resp, NULL);
+
+    resp = NULL;
+    CHECK(waybill_extend_cart(c, "cart-1", pos, 1800, &resp, &st) == 0);
+    CHECK(resp && resp->cart && !resp->replayed && resp->cart->version == 5 &&
+          resp->cart->expires_at_unix_ms == CART_DAY * DAY_MS + 1801000);
+    if (resp) waybill__v1__cart_response__free_unpacked(resp, NULL);
+    resp = NULL;
+    CHECK(waybill_release_cart(c, "cart-1", pos, &resp, &st) == 0);
+    CHECK(resp && resp->cart && resp->cart->status == WAYBILL__V1__CART_STATUS__CART_STATUS_RELEASED &&
+          resp->cart->n_reservations == 0);
+    if (resp) waybill__v1__cart_response__free_unpacked(resp, NULL);
+    resp = (Waybill__V1__CartResponse *)1;
+    CHECK(waybill_get_cart(c, "cart-9", pos, &resp, &st) == WAYBILL__V1__STATUS_CODE__NOT_FOUND);
+    CHECK(resp == NULL);
+    CHECK_MESSAGE(st, "cart cart-9 not found");
+    CHECK(strcmp(st.field, "cart_id") == 0);
+    /* An OK answer without a cart is not handed out. */
+    resp = (Waybill__V1__CartResponse *)1;
+    CHECK(waybill_get_cart(c, "cart-1", pos, &resp, &st) == WAYBILL__V1__STATUS_CODE__INTERNAL);
+    CHECK(resp == NULL);
+    CHECK_MESSAGE(st, "cart response without a cart");
+    CHECK(waybill_reserve_cart(c, &req, &resp, &st) == WAYBILL__V1__STATUS_CODE__INTERNAL);
+    CHECK(resp == NULL);
+    CHECK_MESSAGE(st, "malformed waybill.v1.CartResponse payload");
+    CHECK(waybill_release_cart(c, "cart-1", pos, NULL, &st) == 0); /* out NULL: discarded */
+    CHECK_CODE(st, 0);
+    /* Argument errors: nothing is sent. */
+    resp = (Waybill__V1__CartResponse *)1;
+    CHECK(waybill_reserve_cart(c, NULL, &resp, &st) == WAYBILL__V1__STATUS_CODE__INVALID_ARGUMENT);
+    CHECK(resp == NULL);
+    CHECK_MESSAGE(st, "request is NULL");
+    req.cart_id = "";
+    CHECK(waybill_reserve_cart(c, &req, &resp, &st) == WAYBILL__V1__STATUS_CODE__INVALID_ARGUMENT);
+    CHECK_MESSAGE(st, "cart id is empty");
+    req.cart_id = NULL;
+    CHECK(waybill_reserve_cart(c, &req, &resp, &st) == WAYBILL__V1__STATUS_CODE__INVALID_ARGUMENT);
+    CHECK(waybill_extend_cart(c, "", pos, 60, &resp, &st) == WAYBILL__V1__STATUS_CODE__INVALID_ARGUMENT);
+    CHECK(waybill_release_cart(c, NULL, pos, &resp, &st) == WAYBILL__V1__STATUS_CODE__INVALID_ARGUMENT);
+    CHECK(waybill_get_cart(c, "", pos, &resp, NULL) == WAYBILL__V1__STATUS_CODE__INVALID_ARGUMENT);
+    CHECK(resp == NULL);
+    CHECK(waybill_get_cart(NULL, "cart-1", pos, &resp, &st) == WAYBILL__V1__STATUS_CODE__INVALID_ARGUMENT);
+    CHECK(waybill_extend_cart(NULL, "cart-1", pos, 60, NULL, NULL) == WAYBILL__V1__STATUS_CODE__INVALID_ARGUMENT);
+    Waybill__V1__Order *got = NULL;
+    CHECK(waybill_get_order(c, "W-3", &got, &st) == 0);
+    CHECK(got && strcmp(got->order_id, "W-3") == 0);
+    if (got) waybill__v1__order__free_unpacked(got, NULL);
+    waybill_close(c);
+    fs_join(&s);
+}
+
 /* ---------------------------------------------------------------- change feed */
 
 static void send_events(int fd, uint64_t call_id, uint64_t first, int n) {
@@ -1006,6 +1311,7 @@ static void test_order_file(void) {
         "# a POS sale\n"
         "channel = store_pos\n"
         "external_order_id = pos-42\n"
+        "cart_id = checkout-7\n"
         "customer.name = Ada Lovelace\n"
         "ship_to.line = 1 Main St\n"
         "ship_to.line = Apt 2\n"
@@ -1022,6 +1328,7 @@ static void test_order_file(void) {
     if (o) {
         CHECK(o->channel == WAYBILL__V1__CHANNEL__CHANNEL_STORE_POS);
         CHECK(strcmp(o->external_order_id, "pos-42") == 0);
+        CHECK(strcmp(o->cart_id, "checkout-7") == 0);
         CHECK(o->customer && strcmp(o->customer->name, "Ada Lovelace") == 0);
         CHECK(o->ship_to && o->ship_to->n_lines == 2 && strcmp(o->ship_to->lines[1], "Apt 2") == 0);
         CHECK(o->ship_to && o->ship_to->coordinates && o->ship_to->coordinates->latitude == 40.7506 &&
@@ -1080,6 +1387,7 @@ int main(int argc, char **argv) {
         {test_server_error_status, "server error status passes through"},
         {test_availability, "availability round trip"},
         {test_fulfillment_options, "fulfillment options: request, results, per-query status"},
+        {test_carts, "carts: reserve/extend/release/get, every field, errors"},
         {test_feed_demultiplexing, "change feed: stream frames and ack demultiplexed"},
         {test_bad_responses, "bad responses become clean errors"},
         {test_timeout, "server never answers: timeout, late answer dropped"},
