@@ -110,7 +110,7 @@ public enum FulfillmentPromising {
         do {
             unknownLines = try Engine.checkItems(base, network: snapshot.network)
         } catch let error as DomainError {
-            throw error.renamingField("order", to: field)
+            throw error.movingField(from: "order", to: field)
         }
 
         var options: [FulfillmentOption] = []
@@ -199,15 +199,3 @@ public enum FulfillmentPromising {
     }
 }
 
-extension DomainError {
-    /// The error with its field (and the field at the start of its message) moved from under
-    /// `prefix` ("order") to under `replacement` ("queries[2]").
-    func renamingField(_ prefix: String, to replacement: String) -> DomainError {
-        guard let field, field.hasPrefix(prefix + ".") else { return self }
-        var renamed = self
-        let moved = replacement + field.dropFirst(prefix.count)
-        if message.hasPrefix(field) { renamed.message = moved + message.dropFirst(field.count) }
-        renamed.field = moved
-        return renamed
-    }
-}

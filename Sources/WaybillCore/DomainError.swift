@@ -46,6 +46,20 @@ public struct DomainError: Error, Hashable, Sendable, CustomStringConvertible {
     public static func notFound(_ what: String) -> DomainError { DomainError(.notFound, "\(what) not found") }
 
     public var description: String { "\(code.rawValue): \(message)" }
+
+    /// The error with its field (and the field at the start of its message) moved from under
+    /// `prefix` to under `replacement`: "order.lines[1].sku" to "orders[3].lines[1].sku" (a batch),
+    /// "queries[2].lines[1].sku" (a quote), or "lines[1].sku" (replacement "": a request whose
+    /// lines are at its top level).
+    public func movingField(from prefix: String, to replacement: String) -> DomainError {
+        guard let field, field.hasPrefix(prefix + ".") else { return self }
+        var moved = self
+        let rest = field.dropFirst(prefix.count + 1)
+        let newField = replacement.isEmpty ? String(rest) : replacement + "." + rest
+        if message.hasPrefix(field) { moved.message = newField + message.dropFirst(field.count) }
+        moved.field = newField
+        return moved
+    }
 }
 
 /// Domain limits: every one named, defaulted, enforced before work is done, and reported by

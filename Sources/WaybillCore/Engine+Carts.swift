@@ -27,17 +27,17 @@ extension Engine {
         order.lines = draft.lines
         order.shipTo = draft.shipTo
         order.fulfillment = draft.fulfillment
-        if let error = Validation.check(order, limits: limits, field: "cart") { throw error.renamingCartField() }
+        if let error = Validation.check(order, limits: limits, field: "cart") { throw error.movingField(from: "cart", to: "") }
         if state.network.locations.isEmpty { throw DomainError.noNetworkLoaded() }
         let unknown: [Int]
         do {
             unknown = try Self.checkRoutable(order, network: state.network, gazetteer: router.gazetteer)
         } catch let error as DomainError {
-            throw error.renamingCartField()
+            throw error.movingField(from: "order", to: "")
         }
         if let first = unknown.first {
             throw DomainError.unknownItem(onLine: first, order.lines[first].sku, channel: draft.key.channel, othersUnknown: unknown.count - 1)
-                .renamingCartField()
+                .movingField(from: "order", to: "")
         }
         try expireIfDue(draft.key, context: context, storage: storage)
         let existing = state.carts[draft.key]
@@ -329,20 +329,5 @@ extension Engine {
         return DomainError(.failedPrecondition, "cannot \(action) cart \(key): it is \(stored.status.name)"
                                + (stored.status == .expired ? " (reserve it again)" : ""),
                            field: "cart_id", currentState: stored.status.name)
-    }
-}
-
-extension DomainError {
-    /// Validation names a cart's fields as an order's ("cart.lines[0].sku" from the draft it
-    /// checks); a ReserveCart request has them at its top level ("lines[0].sku").
-    func renamingCartField() -> DomainError {
-        var renamed = self
-        for prefix in ["cart.", "order."] {
-            guard let field, field.hasPrefix(prefix) else { continue }
-            let moved = String(field.dropFirst(prefix.count))
-            if message.hasPrefix(field) { renamed.message = moved + message.dropFirst(field.count) }
-            renamed.field = moved
-        }
-        return renamed
     }
 }

@@ -70,14 +70,9 @@ extension Services {
                                                                 storage: context.engineStorage, plannedAhead: capture.plan)
                         results.append(.success(OrderOutcome(order: result.order, replayed: result.replayed,
                                                              bytes: result.replayed ? nil : context.storedBytes(of: result.order))))
-                    } catch var error as DomainError {
+                    } catch let error as DomainError {
                         // The engine names fields of a single capture ("order.…"); here it is "orders[i].…".
-                        if let field = error.field, field.hasPrefix("order.") {
-                            let batchField = "orders[\(index)]." + field.dropFirst("order.".count)
-                            if error.message.hasPrefix(field) { error.message = batchField + error.message.dropFirst(field.count) }
-                            error.field = batchField
-                        }
-                        results.append(.failure(WaybillStatusError(error)))
+                        results.append(.failure(WaybillStatusError(error.movingField(from: "order", to: "orders[\(index)]"))))
                     }
                 }
             }
