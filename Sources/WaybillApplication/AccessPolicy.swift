@@ -87,6 +87,7 @@ public enum AccessPolicy {
         "/waybill.v1.ErpService/ApplyItemMaster": MethodAccess([.erp, .admin]),
         "/waybill.v1.ErpService/ApplyStockSnapshot": MethodAccess([.erp, .admin]),
         "/waybill.v1.ErpService/ApplyStockDeltas": MethodAccess([.erp, .admin]),
+        "/waybill.v1.ErpService/ApplyExpectedReceipts": MethodAccess([.erp, .admin]),
         "/waybill.v1.ErpService/RecordOrderAcknowledgement": MethodAccess([.erp, .admin]),
         "/waybill.v1.ErpService/RecordDocumentPosted": MethodAccess([.erp, .admin]),
         "/waybill.v1.ErpService/Reconcile": MethodAccess([.erp, .admin]),

@@ -14,14 +14,43 @@ public struct BackorderIndex: Sendable {
 
     public var count: Int { bySKU.values.reduce(0) { $0 + $1.count } }
 
+    /// One waiting order's backordered units of one SKU.
+    public struct Waiting: Hashable, Sendable {
+        public var orderID: OrderID
+        public var units: Int64
+        /// Of `units`, those accepted as pre-orders.
+        public var preordered: Int64
+        /// The receipt date its units are promised from (zero: none).
+        public var expectedAt: Timestamp
+    }
+    /// Per waiting order, per SKU: its backordered units (what expected supply serves, in capture order).
+    private var units: [OrderID: [SKU: Waiting]] = [:]
+    /// Per SKU: backordered units waiting, and of them pre-ordered units.
+    private var unitsBySKU: [SKU: (units: Int64, preordered: Int64)] = [:]
+
     public mutating func update(_ order: Order) {
         updateItemWaiting(order)
-        var skus: [SKU] = []
-        for line in order.lines where line.quantities.backordered > 0 && !skus.contains(line.sku) && !order.waitsForItems { skus.append(line.sku) }
+        var perSKU: [SKU: Waiting] = [:]
+        if !order.waitsForItems {
+            for line in order.lines where line.quantities.backordered > 0 {
+                let backordered = Int64(line.quantities.backordered)
+                var entry = perSKU[line.sku] ?? Waiting(orderID: order.orderID, units: 0, preordered: 0, expectedAt: .zero)
+                entry.units += backordered
+                entry.preordered += min(Int64(line.preordered), backordered)
+                entry.expectedAt = max(entry.expectedAt, line.expectedSupplyAt)
+                perSKU[line.sku] = entry
+            }
+        }
+        let beforeUnits = units[order.orderID]
+        if perSKU.isEmpty && beforeUnits == nil { return }
+        if perSKU != beforeUnits {
+            for (sku, entry) in beforeUnits ?? [:] { adjustTotals(sku, -entry.units, -entry.preordered) }
+            for (sku, entry) in perSKU { adjustTotals(sku, entry.units, entry.preordered) }
+            units[order.orderID] = perSKU.isEmpty ? nil : perSKU
+        }
+        let skus = perSKU.keys.sorted()
         let before = waiting[order.orderID]
-        if skus.isEmpty && before == nil { return }
-        skus.sort()
-        if skus == before { return }
+        if skus == before ?? [] { return }
         waiting[order.orderID] = skus.isEmpty ? nil : skus
         for sku in before ?? [] where !skus.contains(sku) { remove(order.orderID, sequence: order.captureSequence, from: sku) }
         for sku in skus where !(before ?? []).contains(sku) {
@@ -30,6 +59,24 @@ public struct BackorderIndex: Sendable {
             let insertAt = Self.firstIndex(notBefore: order.captureSequence, in: bySKU[sku] ?? [])
             bySKU[sku, default: []].insert((order.captureSequence, order.orderID), at: insertAt)
         }
+    }
+
+    private mutating func adjustTotals(_ sku: SKU, _ units: Int64, _ preordered: Int64) {
+        var total = unitsBySKU[sku] ?? (0, 0)
+        total.units += units
+        total.preordered += preordered
+        unitsBySKU[sku] = total.units == 0 && total.preordered == 0 ? nil : total
+    }
+
+    /// Backordered units of `sku` waiting, over every order.
+    public func waitingUnits(_ sku: SKU) -> Int64 { unitsBySKU[sku]?.units ?? 0 }
+
+    /// Of them, units accepted as pre-orders (what an item's pre-order cap bounds).
+    public func preorderedUnits(_ sku: SKU) -> Int64 { unitsBySKU[sku]?.preordered ?? 0 }
+
+    /// The orders waiting for `sku` with their units, oldest capture first.
+    public func waiting(for sku: SKU) -> [Waiting] {
+        (bySKU[sku] ?? []).compactMap { units[$0.orderID]?[sku] }
     }
 
     private mutating func remove(_ orderID: OrderID, sequence: Int64, from sku: SKU) {

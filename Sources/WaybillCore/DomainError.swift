@@ -101,6 +101,15 @@ public struct DomainLimits: Hashable, Sendable {
     public var cartsExpiredPerJobMax = 1_000
     /// Edits one EditOrder request may carry (applied together, all or nothing).
     public var orderEditsPerRequestMax = 32
+    /// Expected receipts open at once (a new one beyond is RESOURCE_EXHAUSTED): the writer keeps
+    /// every open receipt in memory.
+    public var expectedReceiptsOpenMax = 100_000
+    /// SKU lines on one expected receipt.
+    public var expectedReceiptLinesMax = 1_000
+    /// Backordered orders a receipt's arrival serves in capture order, in its own command (the
+    /// rest are served by the next stock arrival or ReallocateOrders). A pre-order campaign's
+    /// receipt serves its whole waiting list at once up to this many orders.
+    public var receiptReleaseOrdersMax = 10_000
 
     public init() {}
 

@@ -9,6 +9,8 @@ public struct DomainEvent: Sendable {
         case erpRecord(orderID: OrderID, documentNumber: String)
         /// A checkout cart (Engine+Carts.swift).
         case cart(Cart)
+        /// An expected receipt (Engine+Supply.swift).
+        case receipt(ExpectedReceipt)
     }
     public var type: String
     public var aggregate: Aggregate
@@ -35,6 +37,7 @@ public struct DomainEvent: Sendable {
         case .item: "item"
         case .erpRecord: "erp_record"
         case .cart: "cart"
+        case .receipt: "receipt"
         }
     }
     public var aggregateID: String {
@@ -44,6 +47,7 @@ public struct DomainEvent: Sendable {
         case .item(let item): item.sku.rawValue
         case .erpRecord(let orderID, let documentNumber): "\(orderID.rawValue)/\(documentNumber)"
         case .cart(let cart): cart.key.description
+        case .receipt(let receipt): receipt.receiptID
         }
     }
 }

@@ -59,13 +59,16 @@ extension Engine {
         }
     }
 
-    /// Serves backordered orders needing these SKUs, oldest first, up to backorderReleaseBatchMax.
-    mutating func releaseBackorders(skus: [SKU], context: CommandContext, storage: some EngineStorage) throws {
+    /// Serves backordered orders needing these SKUs, oldest first, up to `candidatesMax`
+    /// (default backorderReleaseBatchMax).
+    mutating func releaseBackorders(skus: [SKU], context: CommandContext, storage: some EngineStorage,
+                                    candidatesMax: Int? = nil) throws {
         if skus.isEmpty { return }
+        let candidatesMax = candidatesMax ?? limits.backorderReleaseBatchMax
         var seen: Set<OrderID> = []
         var candidates: [OrderID] = []
         for sku in Set(skus).sorted() {
-            for orderID in state.backorders.oldest(for: sku, limit: limits.backorderReleaseBatchMax) where seen.insert(orderID).inserted {
+            for orderID in state.backorders.oldest(for: sku, limit: candidatesMax) where seen.insert(orderID).inserted {
                 candidates.append(orderID)
             }
         }
@@ -74,7 +77,7 @@ extension Engine {
         systemContext.requestID = ""
         // Whether a SKU has available units anywhere, known until the next allocation changes stock.
         var inStock: [SKU: Bool] = [:]
-        for orderID in candidates.prefix(limits.backorderReleaseBatchMax) {
+        for orderID in candidates.prefix(candidatesMax) {
             // Routing serves only available units: an order none of whose waiting SKUs has any is
             // left as it is without loading or routing it. (One cancelled unit would otherwise
             // route the whole release batch; this skips exactly the orders that would get nothing.)

@@ -77,8 +77,11 @@ extension Engine {
             plan = route(order, lines: lines, now: context.now, trigger: "capture")
         }
         let policy = state.policy
-        let everything = plan.unallocated.isEmpty
+        // Units on-hand stock cannot serve may wait for expected supply as pre-orders (Engine+Supply.swift).
+        let preorders = plan.unallocated.isEmpty ? [:] : preorderable(plan.unallocated, of: order)
+        let everything = plan.unallocated.allSatisfy { preorders[$0.lineID] != nil }
         let allocatedUnits = plan.shipments.reduce(0) { $0 + $1.lines.reduce(0) { $0 + $1.quantity } }
+            + preorders.values.reduce(0, +)
         if !everything {
             let canKeepPart = policy.allowPartialAllocation && allocatedUnits > 0
             if !policy.allowBackorder && !canKeepPart {
@@ -96,7 +99,10 @@ extension Engine {
             allocate(plan, to: &order, now: context.now, movements: &movements, capacity: &capacity)
             for (lineID, quantity) in plan.unallocated {
                 let index = order.lineIndex(lineID)!
-                if policy.allowBackorder {
+                if let preordered = preorders[lineID] {
+                    order.lines[index].quantities.backordered += quantity
+                    order.lines[index].preordered = preordered
+                } else if policy.allowBackorder {
                     order.lines[index].quantities.backordered += quantity
                 } else {
                     order.lines[index].quantities.cancelled += quantity
@@ -104,8 +110,19 @@ extension Engine {
             }
         } else {
             // Ship complete: nothing is reserved until the whole order can be.
-            for index in order.lines.indices { order.lines[index].quantities.backordered = order.lines[index].quantity }
+            for index in order.lines.indices {
+                order.lines[index].quantities.backordered = order.lines[index].quantity
+                order.lines[index].preordered = preorders[order.lines[index].lineID] ?? 0
+            }
             order.routingDecisions.append(plan.decision)
+        }
+        // Backordered units are promised from expected supply, after every unit already waiting.
+        if order.backorderedUnits > 0 {
+            var waiting: [SKU: Int64] = [:]
+            for line in order.lines where line.quantities.backordered > 0 { waiting[line.sku, default: 0] += Int64(line.quantities.backordered) }
+            for (sku, units) in waiting where state.supply.expects(sku) {
+                order.promiseBackorders(of: sku, expectedAt: newcomerPromise(sku, units: units))
+            }
         }
         if policy.releaseOnAllocation && !order.isOnHold { releaseCreated(&order, now: context.now) }
         order.recomputeLineQuantities()

@@ -161,6 +161,8 @@ extension Engine {
         }
         // Stock this edit gave back may serve orders waiting for it.
         try releaseBackorders(skus: movements.filter { $0.reservedDelta < 0 }.map(\.sku), context: context, storage: storage)
+        // Units this edit left waiting are promised from expected supply in capture order.
+        try repromiseWaiting(order, context: context, storage: storage)
         if let reloaded = try storage.loadOrder(current.orderID), reloaded.version != order.version { order = reloaded }
         return OrderResult(order: order, replayed: false)
     }

@@ -92,6 +92,8 @@ extension Engine {
         }
         try storage.recordRequest(RequestRecord(key: key, fingerprint: context.fingerprint, subject: orderID.rawValue, at: context.now))
         state.backorders.update(order)
+        // Units put back to wait (a rejection) queue ahead of younger orders for expected supply.
+        if !transition.reroute.isEmpty { try repromiseWaiting(order, context: context, storage: storage) }
         // Stock freed by this change may serve orders waiting for it.
         let freed = movements.filter { $0.reservedDelta < 0 && $0.kind == .released || ($0.onHandDelta > 0) }
         try releaseBackorders(skus: freed.map(\.sku), context: context, storage: storage)

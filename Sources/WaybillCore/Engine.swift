@@ -8,7 +8,7 @@
 // whole batch (the writer then rebuilds the in-memory state from disk).
 //
 // The commands, by family: Engine+Capture.swift, Engine+Lifecycle.swift, Engine+Inventory.swift,
-// Engine+Network.swift, Engine+Erp.swift (order updates from the ERP), Engine+Allocation.swift
+// Engine+Network.swift, Engine+Erp.swift (order updates from the ERP), Engine+Supply.swift (expected receipts, pre-orders), Engine+Allocation.swift
 // (routing, reservations, backorder release), Engine+Edits.swift (EditOrder), ItemHolds.swift,
 // Reallocation.swift; the storage
 // they write through: EngineStorage.swift. This file: the state and the helpers every family shares.
@@ -26,6 +26,8 @@ public struct EngineState: Sendable {
     public var capacityForgottenBefore: Int64 = .min / 2
     /// Carts holding stock (Engine+Carts.swift).
     public var carts = CartBook()
+    /// Expected receipts still open (ExpectedSupply.swift, Engine+Supply.swift).
+    public var supply = SupplyBook()
     public init() {}
 }
 

@@ -57,5 +57,14 @@ public protocol CartStorage: AnyObject {
     func saveCart(_ cart: Cart) throws
 }
 
+/// Expected receipts: every receipt ever expected, open, received or cancelled (open ones are
+/// also in the engine's memory).
+public protocol SupplyStorage: AnyObject {
+    func loadReceipt(_ receiptID: String) throws -> ExpectedReceipt?
+    /// Inserts or replaces the receipt.
+    func saveReceipt(_ receipt: ExpectedReceipt) throws
+}
+
 /// Everything an engine writes and reads back.
-public protocol EngineStorage: OrderStorage, RequestStorage, InventoryStorage, EventStorage, NetworkStorage, CartStorage {}
+public protocol EngineStorage: OrderStorage, RequestStorage, InventoryStorage, EventStorage, NetworkStorage, CartStorage,
+                               SupplyStorage {}

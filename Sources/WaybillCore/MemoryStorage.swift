@@ -42,6 +42,9 @@ public final class MemoryStorage: EngineStorage {
     public func requestRecord(_ key: String) throws -> RequestRecord? { requests[key] }
     public func loadCart(_ key: CartKey) throws -> Cart? { carts[key] }
     public func saveCart(_ cart: Cart) throws { carts[cart.key] = cart }
+    public private(set) var receipts: [String: ExpectedReceipt] = [:]
+    public func loadReceipt(_ receiptID: String) throws -> ExpectedReceipt? { receipts[receiptID] }
+    public func saveReceipt(_ receipt: ExpectedReceipt) throws { receipts[receipt.receiptID] = receipt }
     public func reservationHolders(_ sku: SKU, _ location: LocationID, limit: Int) throws -> [OrderID] {
         let reserving = orders.values.filter { $0.reservedUnits > 0 }.sorted { $0.captureSequence > $1.captureSequence }.prefix(limit)
         return reserving.filter { order in order.lines.contains { $0.sku == sku } }.map(\.orderID)

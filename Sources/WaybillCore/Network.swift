@@ -93,6 +93,10 @@ public struct Item: Hashable, Sendable {
     public var description: String = ""
     public var weightGrams: Int32 = 0
     public var active = true
+    /// Orders may be captured against expected supply when on-hand stock cannot serve them.
+    public var preorder = false
+    /// Pre-ordered units waiting at once, at most (0: as many as expected supply covers).
+    public var preorderCap: Int64 = 0
     public init(sku: SKU) { self.sku = sku }
 }
 

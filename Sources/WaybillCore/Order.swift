@@ -125,6 +125,13 @@ public struct OrderLine: Hashable, Sendable {
     public var quantity: Int32
     public var unitPrice: Money
     public var quantities = LineQuantities()
+    /// Units accepted at capture against expected supply (a pre-order) still waiting, as
+    /// backordered: it falls as they are allocated, and never rises again after capture.
+    public var preordered: Int32 = 0
+    /// For backordered units: the date of the expected receipt that covers them (serving waiting
+    /// orders in capture order) and the delivery promised from it; zero when none covers them.
+    public var expectedSupplyAt: Timestamp = .zero
+    public var backorderPromisedAt: Timestamp = .zero
 
     public init(_ draft: DraftLine) {
         lineID = draft.lineID
@@ -543,6 +550,22 @@ public struct Order: Hashable, Sendable {
     /// Captured while the item master lacked some of its SKUs: waits, reserving nothing, for them.
     public var waitsForItems: Bool { holds.contains { $0.reason == .itemUnknown } }
     public var backorderedUnits: Int32 { lines.reduce(0) { $0 + $1.quantities.backordered } }
+
+    /// Promises the backordered units of `sku` from a receipt expected at `expectedAt` (nil: no
+    /// expected supply covers them). Returns whether anything changed.
+    @discardableResult
+    public mutating func promiseBackorders(of sku: SKU, expectedAt: Timestamp?) -> Bool {
+        let promised = expectedAt.map { SupplyPromise.promisedDelivery(expectedAt: $0, fulfillment: requestedFulfillment) } ?? .zero
+        var changed = false
+        for index in lines.indices where lines[index].sku == sku && lines[index].quantities.backordered > 0 {
+            if lines[index].expectedSupplyAt != (expectedAt ?? .zero) || lines[index].backorderPromisedAt != promised {
+                lines[index].expectedSupplyAt = expectedAt ?? .zero
+                lines[index].backorderPromisedAt = promised
+                changed = true
+            }
+        }
+        return changed
+    }
     /// Units this order holds reserved at locations (in fulfillments not yet shipped).
     public var reservedUnits: Int64 {
         var units: Int64 = 0
@@ -604,6 +627,14 @@ public struct Order: Hashable, Sendable {
             q.cancelled = kept.cancelled
             q.backordered = kept.backordered
             lines[position].quantities = q
+            // Pre-ordered units are those still waiting: once allocated they are the order's like any
+            // other (a rejection later puts them back as plain backorders, outside the item's cap).
+            if line.preordered > q.backordered { lines[position].preordered = q.backordered }
+            // A promise from expected supply is about backordered units only.
+            if q.backordered == 0 && line.expectedSupplyAt != .zero {
+                lines[position].expectedSupplyAt = .zero
+                lines[position].backorderPromisedAt = .zero
+            }
         }
         for fulfillment in fulfillments {
             for fl in fulfillment.lines {

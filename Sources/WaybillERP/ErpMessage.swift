@@ -138,6 +138,8 @@ public struct ErpMessage: Codable, Hashable, Sendable {
             itemDescription = event.item.description_p
         case "erp_record":
             erpDocumentNumber = event.detail
+        case "receipt":
+            locationId = event.locationID
         default:
             break
         }

@@ -109,6 +109,8 @@ extension Item {
         description = i.description_p
         weightGrams = i.weightGrams
         active = i.active
+        preorder = i.preorder
+        preorderCap = i.preorderCap
     }
     public var proto: Waybill_V1_Item {
         var i = Waybill_V1_Item()
@@ -116,6 +118,8 @@ extension Item {
         i.description_p = description
         i.weightGrams = weightGrams
         i.active = active
+        i.preorder = preorder
+        i.preorderCap = preorderCap
         return i
     }
 }
@@ -303,6 +307,9 @@ extension DomainEvent {
         case .cart(let cart):
             e.cart = cart.proto
             e.orderID = cart.orderID?.rawValue ?? ""
+        case .receipt(let receipt):
+            e.receipt = receipt.proto
+            e.locationID = receipt.locationID.rawValue
         }
         return e
     }

@@ -152,7 +152,7 @@ extension ProtoWriter {
 
     /// An order line: the captured fields, then (orders only, not drafts) status and quantities.
     mutating func orderLine(_ field: Int, lineID: String, sku: SKU, quantity: Int32, unitPrice: Money,
-                            status: LineStatus?, quantities: LineQuantities?) {
+                            status: LineStatus?, quantities: LineQuantities?, supply: OrderLine? = nil) {
         message(field) { w in
             w.string(1, lineID)
             w.string(2, sku.rawValue)
@@ -160,6 +160,11 @@ extension ProtoWriter {
             w.money(4, unitPrice)
             if let status { w.int32(5, Int32(status.rawValue)) }
             if let quantities { w.lineQuantities(6, quantities) }
+            if let supply {
+                w.int32(7, supply.preordered)
+                w.int64(8, supply.expectedSupplyAt.millisecondsSinceEpoch)
+                w.int64(9, supply.backorderPromisedAt.millisecondsSinceEpoch)
+            }
         }
     }
 
@@ -259,7 +264,7 @@ extension Order {
         w.address(5, shipTo)
         for line in lines {
             w.orderLine(6, lineID: line.lineID, sku: line.sku, quantity: line.quantity, unitPrice: line.unitPrice,
-                        status: line.status, quantities: line.quantities)
+                        status: line.status, quantities: line.quantities, supply: line)
         }
         w.requestedFulfillment(7, requestedFulfillment)
         w.int64(8, createdAt.millisecondsSinceEpoch)

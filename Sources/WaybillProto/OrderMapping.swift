@@ -226,6 +226,9 @@ extension Order {
                   captureSequence: id.sequence ?? 0)
         for index in lines.indices where index < o.lines.count {
             lines[index].quantities = LineQuantities(proto: o.lines[index].quantities)
+            lines[index].preordered = o.lines[index].preordered
+            lines[index].expectedSupplyAt = Timestamp(millisecondsSinceEpoch: o.lines[index].expectedSupplyAtUnixMs)
+            lines[index].backorderPromisedAt = Timestamp(millisecondsSinceEpoch: o.lines[index].backorderPromisedAtUnixMs)
         }
         updatedAt = Timestamp(millisecondsSinceEpoch: o.updatedAtUnixMs)
         holds = o.holds.compactMap { hold in

@@ -74,6 +74,40 @@ extension Services {
         }, respond: { .message($0) })
     }
 
+    func applyExpectedReceipts(_ request: Waybill_V1_ExpectedReceiptsMessage, call: Call) {
+        guard self.within(call, request.receipts.count, "expectedReceiptsPerMessageMax",
+                          self.transport.expectedReceiptsPerMessageMax, "receipts") else { return }
+        let print = fingerprint(request)
+        let receipts: [ExpectedReceipt]
+        do {
+            receipts = try request.receipts.enumerated().map { index, proto in
+                try indexed("receipts[\(index)]") { try ExpectedReceipt(proto: proto) }
+            }
+        } catch {
+            call.responder.respond(.from(error))
+            return
+        }
+        self.write(call, { context -> Waybill_V1_ErpMessageResult in
+            var result = Waybill_V1_ErpMessageResult()
+            result.messageID = request.messageID
+            if try self.alreadyApplied(request.messageID, fingerprint: print, context: context) {
+                result.replayed = true
+                return result
+            }
+            try context.atomically {
+                for (index, receipt) in receipts.enumerated() {
+                    _ = try indexed("receipts[\(index)]") {
+                        try context.engine.applyExpectedReceipt(receipt, context: self.context(call, context, fingerprint: print.deriving(UInt64(index))),
+                                                                storage: context.engineStorage)
+                    }
+                }
+                try self.markApplied(request.messageID, fingerprint: print, subject: "expected receipts", context: context)
+            }
+            result.applied = Int32(receipts.count)
+            return result
+        }, respond: { .message($0) })
+    }
+
     func recordOrderAcknowledgement(_ request: Waybill_V1_ErpOrderAcknowledgement, call: Call) {
         let print = fingerprint(request)
         let status: ErpPostingStatus = request.postingStatus == .unspecified ? .pending

@@ -43,20 +43,27 @@ extension Services {
         }
         // Served from the committed in-memory balances: no SQLite, no wait for the writer.
         let network = channel == nil ? nil : self.writer.committed.networkSnapshot
+        let supply = self.writer.committed.supplySnapshot
         var response = Waybill_V1_GetAvailabilityResponse()
         let overflow: Bool = self.writer.committed.withInventory { book in
             let locations = request.locationIds.map(LocationID.init)
             for skuName in request.skus {
                 let sku = SKU(skuName)
                 if !request.networkOnly {
+                    let slots = supply.slots(sku)
+                    func position(_ balance: Balance, at location: LocationID) -> Waybill_V1_InventoryPosition {
+                        var position = balance.position(InventoryKey(sku: sku, locationID: location))
+                        position.expected = slots.filter { $0.locationID == location }.map(\.proto)
+                        return position
+                    }
                     if locations.isEmpty {
-                        for entry in book.entries(for: sku) {
-                            response.positions.append(entry.balance.position(InventoryKey(sku: sku, locationID: entry.locationID)))
+                        for entry in book.entries(for: sku) { response.positions.append(position(entry.balance, at: entry.locationID)) }
+                        // Positions with expected supply and no balance yet (a new item on its first purchase order).
+                        for location in Set(slots.map(\.locationID)).sorted() where !book.entries(for: sku).contains(where: { $0.locationID == location }) {
+                            response.positions.append(position(Balance(), at: location))
                         }
                     } else {
-                        for location in locations {
-                            response.positions.append(book.balance(sku, at: location).position(InventoryKey(sku: sku, locationID: location)))
-                        }
+                        for location in locations { response.positions.append(position(book.balance(sku, at: location), at: location)) }
                     }
                     if response.positions.count > limit { return true }
                 }
@@ -68,6 +75,7 @@ extension Services {
                     availability.channel = channel.proto
                     availability.available = rule.available
                     availability.locationsWithStock = rule.locationsWithStock
+                    availability.expected = supply.expected(sku, network: network)
                     response.network.append(availability)
                 }
             }

@@ -11,6 +11,7 @@ public final class CommittedState: CommittedStateView, Sendable {
     private let network: Mutex<NetworkState>
     private let policy: Mutex<RoutingPolicy>
     private let capacity: Mutex<CapacityBook>
+    private let supply: Mutex<SupplyBook>
     private let router: Router
 
     init(engine: Engine) {
@@ -18,6 +19,7 @@ public final class CommittedState: CommittedStateView, Sendable {
         network = Mutex(engine.network)
         policy = Mutex(engine.policy)
         capacity = Mutex(engine.state.capacity)
+        supply = Mutex(engine.state.supply)
         router = engine.router
     }
 
@@ -37,6 +39,8 @@ public final class CommittedState: CommittedStateView, Sendable {
         }
         capacity.withLock { $0 = engine.state.capacity }
         if engine.policy.version != policy.withLock({ $0.version }) { policy.withLock { $0 = engine.policy } }
+        // Receipts change rarely: the copy is taken only when they did.
+        if engine.state.supply.version != supply.withLock({ $0.version }) { supply.withLock { $0 = engine.state.supply } }
     }
 
     func reload(from engine: Engine) {
@@ -44,6 +48,7 @@ public final class CommittedState: CommittedStateView, Sendable {
         network.withLock { $0 = engine.network }
         policy.withLock { $0 = engine.policy }
         capacity.withLock { $0 = engine.state.capacity }
+        supply.withLock { $0 = engine.state.supply }
     }
 
     /// Runs `body` with the committed balances (keep it short: the writer waits on this lock).
@@ -53,4 +58,6 @@ public final class CommittedState: CommittedStateView, Sendable {
 
     public var networkSnapshot: NetworkState { network.withLock { $0 } }
     public var currentPolicy: RoutingPolicy { policy.withLock { $0 } }
+    /// The open expected receipts as of the last commit.
+    public var supplySnapshot: SupplyBook { supply.withLock { $0 } }
 }

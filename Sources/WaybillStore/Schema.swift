@@ -182,6 +182,7 @@ enum Schema {
         registerConsumerOwners(&migrator)  // v8 (ConsumerOwnership.swift)
         registerBlobFingerprints(&migrator)  // v9 (RequestFingerprintColumn.swift)
         registerCarts(&migrator)  // v10 (CartRows.swift)
+        registerExpectedReceipts(&migrator)  // v11 (ReceiptRows.swift)
         return migrator
     }
 }

@@ -144,6 +144,7 @@ public final class WaybillDatabase: Sendable {
                                                  delta: used, orderID: OrderID(""), reference: "start-up"))
             }
             try CartRows.loadActive(db, into: &state.carts)
+            try ReceiptRows.loadOpen(db, into: &state.supply)
             for body in try Data.fetchAll(db, sql: "SELECT body FROM orders WHERE backordered_units > 0 ORDER BY seq") {
                 state.backorders.update(try SQLiteStorage.decodeOrder(body))
             }

@@ -25,6 +25,8 @@ public struct TransportLimits: Hashable, Sendable {
     public var fulfillmentOptionQueriesPerCallMax = 100
     /// Pickup stores one GetFulfillmentOptions query asks about (named plus nearby).
     public var pickupStoresPerQueryMax = 20
+    /// Receipts in one ErpService.ApplyExpectedReceipts message.
+    public var expectedReceiptsPerMessageMax = 1_000
     /// Orders per ListOrders page (and the default when the request says 0: 100).
     public var listPageSizeMax = 1_000
     public var listPageSizeDefault = 100
@@ -88,6 +90,7 @@ public struct TransportLimits: Hashable, Sendable {
             ("ordersPerBatchMax", Int64(ordersPerBatchMax), "orders per CaptureOrders call"),
             ("fulfillmentOptionQueriesPerCallMax", Int64(fulfillmentOptionQueriesPerCallMax), "carts per GetFulfillmentOptions call"),
             ("pickupStoresPerQueryMax", Int64(pickupStoresPerQueryMax), "pickup stores (named plus nearby) per fulfillment options query"),
+            ("expectedReceiptsPerMessageMax", Int64(expectedReceiptsPerMessageMax), "receipts per ApplyExpectedReceipts message"),
             ("listPageSizeMax", Int64(listPageSizeMax), "orders, movements or records per page"),
             ("availabilitySkusMax", Int64(availabilitySkusMax), "SKUs per GetAvailability call"),
             ("availabilityPositionsMax", Int64(availabilityPositionsMax), "positions per GetAvailability answer"),

@@ -165,7 +165,7 @@ public enum FuzzEntryPoints {
         Method.CredentialService.revokeCredential, Method.CredentialService.rotateCredential,
         Method.CheckoutService.getFulfillmentOptions, Method.CheckoutService.reserveCart, Method.CheckoutService.extendCart,
         Method.CheckoutService.releaseCart, Method.CheckoutService.getCart,
-        Method.OrderService.editOrder,
+        Method.OrderService.editOrder, Method.ErpService.applyExpectedReceipts,
     ]
 
     /// A request input: its first byte picks the method (modulo the table), the rest is the payload.

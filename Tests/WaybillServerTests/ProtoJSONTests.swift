@@ -82,8 +82,10 @@ struct ProtoJSONTests {
     func schema() {
         #expect(ProtoSchema.caseNames(of: Waybill_V1_Channel.self).map(\.proto).prefix(3) == ["CHANNEL_UNSPECIFIED", "CHANNEL_WEB", "CHANNEL_MOBILE_APP"])
         let fields = ProtoSchema.fields(of: Waybill_V1_OrderLine.self)
-        #expect(fields.map(\.jsonName) == ["lineId", "sku", "quantity", "unitPrice", "status", "quantities"])
-        #expect(fields.map(\.protoName) == ["line_id", "sku", "quantity", "unit_price", "status", "quantities"])
+        #expect(fields.map(\.jsonName) == ["lineId", "sku", "quantity", "unitPrice", "status", "quantities", "preordered",
+                                           "expectedSupplyAtUnixMs", "backorderPromisedAtUnixMs"])
+        #expect(fields.map(\.protoName) == ["line_id", "sku", "quantity", "unit_price", "status", "quantities", "preordered",
+                                            "expected_supply_at_unix_ms", "backorder_promised_at_unix_ms"])
         if case .message(let type) = fields[3].kind { #expect(ObjectIdentifier(type) == ObjectIdentifier(Waybill_V1_Money.self)) } else { Issue.record("unitPrice: \(fields[3].kind)") }
         if case .enumeration(let type) = fields[4].kind { #expect(ObjectIdentifier(type) == ObjectIdentifier(Waybill_V1_LineStatus.self)) } else { Issue.record("status: \(fields[4].kind)") }
         let order = ProtoSchema.fields(of: Waybill_V1_Order.self)  // a message kept in heap storage

@@ -62,6 +62,10 @@ extension WaybillClient {
     public func recordDocumentPosted(_ request: Waybill_V1_ErpDocumentPosted, timeoutMilliseconds: UInt32? = nil) async throws -> Waybill_V1_ErpMessageResult {
         try await call(Method.ErpService.recordDocumentPosted, request, timeoutMilliseconds: timeoutMilliseconds)
     }
+    /// ErpService.ApplyExpectedReceipts
+    public func applyExpectedReceipts(_ request: Waybill_V1_ExpectedReceiptsMessage, timeoutMilliseconds: UInt32? = nil) async throws -> Waybill_V1_ErpMessageResult {
+        try await call(Method.ErpService.applyExpectedReceipts, request, timeoutMilliseconds: timeoutMilliseconds)
+    }
     /// ErpService.Reconcile
     public func reconcile(_ request: Waybill_V1_ReconcileRequest, timeoutMilliseconds: UInt32? = nil) async throws -> Waybill_V1_ReconcileReport {
         try await call(Method.ErpService.reconcile, request, timeoutMilliseconds: timeoutMilliseconds)

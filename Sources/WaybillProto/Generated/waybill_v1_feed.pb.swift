@@ -45,8 +45,9 @@ public nonisolated struct Waybill_V1_ChangeEvent: @unchecked Sendable {
     set {_uniqueStorage()._type = newValue}
   }
 
-  /// "order", "inventory" (aggregate id "SKU@LOCATION"), "item", "erp_record" or "cart"
-  /// (aggregate id "<channel>/<cart_id>", e.g. "WEB/checkout-42").
+  /// "order", "inventory" (aggregate id "SKU@LOCATION"), "item", "erp_record", "cart"
+  /// (aggregate id "<channel>/<cart_id>", e.g. "WEB/checkout-42") or "receipt" (aggregate id the
+  /// expected receipt's id).
   public var aggregateType: String {
     get {_storage._aggregateType}
     set {_uniqueStorage()._aggregateType = newValue}
@@ -153,6 +154,16 @@ public nonisolated struct Waybill_V1_ChangeEvent: @unchecked Sendable {
   public var hasCart: Bool {_storage._cart != nil}
   /// Clears the value of `cart`. Subsequent reads from it will return its default value.
   public mutating func clearCart() {_uniqueStorage()._cart = nil}
+
+  /// For expected supply events (aggregate "receipt", id the receipt id): the receipt as of this change.
+  public var receipt: Waybill_V1_ExpectedReceipt {
+    get {_storage._receipt ?? Waybill_V1_ExpectedReceipt()}
+    set {_uniqueStorage()._receipt = newValue}
+  }
+  /// Returns true if `receipt` has been explicitly set.
+  public var hasReceipt: Bool {_storage._receipt != nil}
+  /// Clears the value of `receipt`. Subsequent reads from it will return its default value.
+  public mutating func clearReceipt() {_uniqueStorage()._receipt = nil}
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -301,7 +312,7 @@ fileprivate nonisolated let _protobuf_package = "waybill.v1"
 
 nonisolated extension Waybill_V1_ChangeEvent: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ChangeEvent"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}offset\0\u{3}event_id\0\u{1}type\0\u{3}aggregate_type\0\u{3}aggregate_id\0\u{3}aggregate_sequence\0\u{3}occurred_at_unix_ms\0\u{3}order_id\0\u{1}sku\0\u{3}location_id\0\u{1}order\0\u{1}movement\0\u{1}position\0\u{1}item\0\u{3}client_id\0\u{1}detail\0\u{3}fulfillment_id\0\u{3}return_id\0\u{1}cart\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}offset\0\u{3}event_id\0\u{1}type\0\u{3}aggregate_type\0\u{3}aggregate_id\0\u{3}aggregate_sequence\0\u{3}occurred_at_unix_ms\0\u{3}order_id\0\u{1}sku\0\u{3}location_id\0\u{1}order\0\u{1}movement\0\u{1}position\0\u{1}item\0\u{3}client_id\0\u{1}detail\0\u{3}fulfillment_id\0\u{3}return_id\0\u{1}cart\0\u{1}receipt\0")
 
   fileprivate class _StorageClass {
     var _offset: UInt64 = 0
@@ -323,6 +334,7 @@ nonisolated extension Waybill_V1_ChangeEvent: SwiftProtobuf.Message, SwiftProtob
     var _fulfillmentID: String = String()
     var _returnID: String = String()
     var _cart: Waybill_V1_Cart? = nil
+    var _receipt: Waybill_V1_ExpectedReceipt? = nil
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -352,6 +364,7 @@ nonisolated extension Waybill_V1_ChangeEvent: SwiftProtobuf.Message, SwiftProtob
       _fulfillmentID = source._fulfillmentID
       _returnID = source._returnID
       _cart = source._cart
+      _receipt = source._receipt
     }
   }
 
@@ -389,6 +402,7 @@ nonisolated extension Waybill_V1_ChangeEvent: SwiftProtobuf.Message, SwiftProtob
         case 17: try { try decoder.decodeSingularStringField(value: &_storage._fulfillmentID) }()
         case 18: try { try decoder.decodeSingularStringField(value: &_storage._returnID) }()
         case 19: try { try decoder.decodeSingularMessageField(value: &_storage._cart) }()
+        case 20: try { try decoder.decodeSingularMessageField(value: &_storage._receipt) }()
         default: break
         }
       }
@@ -458,6 +472,9 @@ nonisolated extension Waybill_V1_ChangeEvent: SwiftProtobuf.Message, SwiftProtob
       try { if let v = _storage._cart {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 19)
       } }()
+      try { if let v = _storage._receipt {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 20)
+      } }()
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -486,6 +503,7 @@ nonisolated extension Waybill_V1_ChangeEvent: SwiftProtobuf.Message, SwiftProtob
         if _storage._fulfillmentID != rhs_storage._fulfillmentID {return false}
         if _storage._returnID != rhs_storage._returnID {return false}
         if _storage._cart != rhs_storage._cart {return false}
+        if _storage._receipt != rhs_storage._receipt {return false}
         return true
       }
       if !storagesAreEqual {return false}

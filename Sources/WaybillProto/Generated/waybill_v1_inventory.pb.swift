@@ -250,6 +250,100 @@ public nonisolated enum Waybill_V1_TieBreaker: SwiftProtobuf.Enum, Swift.CaseIte
 
 }
 
+public nonisolated enum Waybill_V1_ExpectedReceiptKind: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+
+  /// treated as a purchase order
+  case unspecified // = 0
+  case purchaseOrder // = 1
+
+  /// from another location or an outside warehouse
+  case transfer // = 2
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .purchaseOrder
+    case 2: self = .transfer
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .purchaseOrder: return 1
+    case .transfer: return 2
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Waybill_V1_ExpectedReceiptKind] = [
+    .unspecified,
+    .purchaseOrder,
+    .transfer,
+  ]
+
+}
+
+public nonisolated enum Waybill_V1_ExpectedReceiptStatus: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+
+  /// treated as OPEN
+  case unspecified // = 0
+
+  /// Expected: the receipt is created, or replaces what was expected before (lines, date, location).
+  case `open` // = 1
+
+  /// Arrived: the lines are the quantities received, added to on hand at the location (as a
+  /// receipt movement referring to the receipt id; the ERP does not send them again as stock
+  /// deltas); the receipt is closed, and anything expected beyond them is no longer expected.
+  case received // = 2
+
+  /// No longer coming: what it still expected is dropped (lines are ignored).
+  case cancelled // = 3
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .open
+    case 2: self = .received
+    case 3: self = .cancelled
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .open: return 1
+    case .received: return 2
+    case .cancelled: return 3
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Waybill_V1_ExpectedReceiptStatus] = [
+    .unspecified,
+    .open,
+    .received,
+    .cancelled,
+  ]
+
+}
+
 public nonisolated enum Waybill_V1_InventoryChangeKind: SwiftProtobuf.Enum, Swift.CaseIterable {
   public typealias RawValue = Int
   case unspecified // = 0
@@ -492,6 +586,14 @@ public nonisolated struct Waybill_V1_Item: Sendable {
 
   public var active: Bool = false
 
+  /// Orders may be captured against expected supply (ExpectedReceipt) when on-hand stock cannot
+  /// serve them: pre-orders, promised from the receipt's date.
+  public var preorder: Bool = false
+
+  /// Pre-ordered units waiting at once for this SKU, at most (0 = as many as expected supply
+  /// covers). A limited release: the cap of the campaign.
+  public var preorderCap: Int64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -641,6 +743,26 @@ public nonisolated struct Waybill_V1_InventoryPosition: Sendable {
 
   public var incoming: [Waybill_V1_Supply] = []
 
+  /// Expected receipts still open for this SKU here (ErpService.ApplyExpectedReceipts), earliest
+  /// first: future availability, never part of `available`.
+  public var expected: [Waybill_V1_ExpectedSupply] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Waybill_V1_ExpectedSupply: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var receiptID: String = String()
+
+  public var quantity: Int64 = 0
+
+  public var expectedAtUnixMs: Int64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -659,6 +781,57 @@ public nonisolated struct Waybill_V1_NetworkAvailability: Sendable {
   public var available: Int64 = 0
 
   public var locationsWithStock: Int32 = 0
+
+  /// Units expected on open receipts at active locations (ErpService.ApplyExpectedReceipts):
+  /// future availability, never part of `available`.
+  public var expected: Int64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Waybill_V1_ExpectedReceiptLine: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var sku: String = String()
+
+  /// > 0; for RECEIVED, what arrived (may be less or more than expected)
+  public var quantity: Int64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Waybill_V1_ExpectedReceipt: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The ERP's purchase order or transfer number; unique among receipts.
+  public var receiptID: String = String()
+
+  public var kind: Waybill_V1_ExpectedReceiptKind = .unspecified
+
+  /// where the units will arrive
+  public var locationID: String = String()
+
+  /// required for OPEN
+  public var expectedAtUnixMs: Int64 = 0
+
+  /// at most expectedReceiptLinesMax, one per SKU
+  public var lines: [Waybill_V1_ExpectedReceiptLine] = []
+
+  public var status: Waybill_V1_ExpectedReceiptStatus = .unspecified
+
+  /// Output only (events and GetAvailability):
+  public var updatedAtUnixMs: Int64 = 0
+
+  /// 1, 2, ... per receipt id
+  public var version: Int64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1046,6 +1219,14 @@ nonisolated extension Waybill_V1_TieBreaker: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0TIE_BREAKER_UNSPECIFIED\0\u{1}TIE_BREAKER_LOCATION_PRIORITY\0\u{1}TIE_BREAKER_DISTANCE\0\u{1}TIE_BREAKER_LOCATION_ID\0")
 }
 
+nonisolated extension Waybill_V1_ExpectedReceiptKind: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0EXPECTED_RECEIPT_KIND_UNSPECIFIED\0\u{1}EXPECTED_RECEIPT_KIND_PURCHASE_ORDER\0\u{1}EXPECTED_RECEIPT_KIND_TRANSFER\0")
+}
+
+nonisolated extension Waybill_V1_ExpectedReceiptStatus: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0EXPECTED_RECEIPT_STATUS_UNSPECIFIED\0\u{1}EXPECTED_RECEIPT_STATUS_OPEN\0\u{1}EXPECTED_RECEIPT_STATUS_RECEIVED\0\u{1}EXPECTED_RECEIPT_STATUS_CANCELLED\0")
+}
+
 nonisolated extension Waybill_V1_InventoryChangeKind: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0INVENTORY_CHANGE_KIND_UNSPECIFIED\0\u{1}INVENTORY_CHANGE_KIND_RECEIPT\0\u{1}INVENTORY_CHANGE_KIND_ADJUSTMENT\0\u{1}INVENTORY_CHANGE_KIND_TRANSFER\0")
 }
@@ -1304,7 +1485,7 @@ nonisolated extension Waybill_V1_Carrier: SwiftProtobuf.Message, SwiftProtobuf._
 
 nonisolated extension Waybill_V1_Item: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Item"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}sku\0\u{1}description\0\u{3}weight_grams\0\u{1}active\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}sku\0\u{1}description\0\u{3}weight_grams\0\u{1}active\0\u{1}preorder\0\u{3}preorder_cap\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1316,6 +1497,8 @@ nonisolated extension Waybill_V1_Item: SwiftProtobuf.Message, SwiftProtobuf._Mes
       case 2: try { try decoder.decodeSingularStringField(value: &self.description_p) }()
       case 3: try { try decoder.decodeSingularInt32Field(value: &self.weightGrams) }()
       case 4: try { try decoder.decodeSingularBoolField(value: &self.active) }()
+      case 5: try { try decoder.decodeSingularBoolField(value: &self.preorder) }()
+      case 6: try { try decoder.decodeSingularInt64Field(value: &self.preorderCap) }()
       default: break
       }
     }
@@ -1334,6 +1517,12 @@ nonisolated extension Waybill_V1_Item: SwiftProtobuf.Message, SwiftProtobuf._Mes
     if self.active != false {
       try visitor.visitSingularBoolField(value: self.active, fieldNumber: 4)
     }
+    if self.preorder != false {
+      try visitor.visitSingularBoolField(value: self.preorder, fieldNumber: 5)
+    }
+    if self.preorderCap != 0 {
+      try visitor.visitSingularInt64Field(value: self.preorderCap, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1342,6 +1531,8 @@ nonisolated extension Waybill_V1_Item: SwiftProtobuf.Message, SwiftProtobuf._Mes
     if lhs.description_p != rhs.description_p {return false}
     if lhs.weightGrams != rhs.weightGrams {return false}
     if lhs.active != rhs.active {return false}
+    if lhs.preorder != rhs.preorder {return false}
+    if lhs.preorderCap != rhs.preorderCap {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1613,7 +1804,7 @@ nonisolated extension Waybill_V1_Supply: SwiftProtobuf.Message, SwiftProtobuf._M
 
 nonisolated extension Waybill_V1_InventoryPosition: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".InventoryPosition"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}sku\0\u{3}location_id\0\u{3}on_hand\0\u{1}reserved\0\u{3}safety_stock\0\u{1}available\0\u{1}incoming\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}sku\0\u{3}location_id\0\u{3}on_hand\0\u{1}reserved\0\u{3}safety_stock\0\u{1}available\0\u{1}incoming\0\u{1}expected\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1628,6 +1819,7 @@ nonisolated extension Waybill_V1_InventoryPosition: SwiftProtobuf.Message, Swift
       case 5: try { try decoder.decodeSingularInt64Field(value: &self.safetyStock) }()
       case 6: try { try decoder.decodeSingularInt64Field(value: &self.available) }()
       case 7: try { try decoder.decodeRepeatedMessageField(value: &self.incoming) }()
+      case 8: try { try decoder.decodeRepeatedMessageField(value: &self.expected) }()
       default: break
       }
     }
@@ -1655,6 +1847,9 @@ nonisolated extension Waybill_V1_InventoryPosition: SwiftProtobuf.Message, Swift
     if !self.incoming.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.incoming, fieldNumber: 7)
     }
+    if !self.expected.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.expected, fieldNumber: 8)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1666,6 +1861,47 @@ nonisolated extension Waybill_V1_InventoryPosition: SwiftProtobuf.Message, Swift
     if lhs.safetyStock != rhs.safetyStock {return false}
     if lhs.available != rhs.available {return false}
     if lhs.incoming != rhs.incoming {return false}
+    if lhs.expected != rhs.expected {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Waybill_V1_ExpectedSupply: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ExpectedSupply"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}receipt_id\0\u{1}quantity\0\u{3}expected_at_unix_ms\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.receiptID) }()
+      case 2: try { try decoder.decodeSingularInt64Field(value: &self.quantity) }()
+      case 3: try { try decoder.decodeSingularInt64Field(value: &self.expectedAtUnixMs) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.receiptID.isEmpty {
+      try visitor.visitSingularStringField(value: self.receiptID, fieldNumber: 1)
+    }
+    if self.quantity != 0 {
+      try visitor.visitSingularInt64Field(value: self.quantity, fieldNumber: 2)
+    }
+    if self.expectedAtUnixMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.expectedAtUnixMs, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Waybill_V1_ExpectedSupply, rhs: Waybill_V1_ExpectedSupply) -> Bool {
+    if lhs.receiptID != rhs.receiptID {return false}
+    if lhs.quantity != rhs.quantity {return false}
+    if lhs.expectedAtUnixMs != rhs.expectedAtUnixMs {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1673,7 +1909,7 @@ nonisolated extension Waybill_V1_InventoryPosition: SwiftProtobuf.Message, Swift
 
 nonisolated extension Waybill_V1_NetworkAvailability: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".NetworkAvailability"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}sku\0\u{1}channel\0\u{1}available\0\u{3}locations_with_stock\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}sku\0\u{1}channel\0\u{1}available\0\u{3}locations_with_stock\0\u{1}expected\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1685,6 +1921,7 @@ nonisolated extension Waybill_V1_NetworkAvailability: SwiftProtobuf.Message, Swi
       case 2: try { try decoder.decodeSingularEnumField(value: &self.channel) }()
       case 3: try { try decoder.decodeSingularInt64Field(value: &self.available) }()
       case 4: try { try decoder.decodeSingularInt32Field(value: &self.locationsWithStock) }()
+      case 5: try { try decoder.decodeSingularInt64Field(value: &self.expected) }()
       default: break
       }
     }
@@ -1703,6 +1940,9 @@ nonisolated extension Waybill_V1_NetworkAvailability: SwiftProtobuf.Message, Swi
     if self.locationsWithStock != 0 {
       try visitor.visitSingularInt32Field(value: self.locationsWithStock, fieldNumber: 4)
     }
+    if self.expected != 0 {
+      try visitor.visitSingularInt64Field(value: self.expected, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1711,6 +1951,107 @@ nonisolated extension Waybill_V1_NetworkAvailability: SwiftProtobuf.Message, Swi
     if lhs.channel != rhs.channel {return false}
     if lhs.available != rhs.available {return false}
     if lhs.locationsWithStock != rhs.locationsWithStock {return false}
+    if lhs.expected != rhs.expected {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Waybill_V1_ExpectedReceiptLine: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ExpectedReceiptLine"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}sku\0\u{1}quantity\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.sku) }()
+      case 2: try { try decoder.decodeSingularInt64Field(value: &self.quantity) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.sku.isEmpty {
+      try visitor.visitSingularStringField(value: self.sku, fieldNumber: 1)
+    }
+    if self.quantity != 0 {
+      try visitor.visitSingularInt64Field(value: self.quantity, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Waybill_V1_ExpectedReceiptLine, rhs: Waybill_V1_ExpectedReceiptLine) -> Bool {
+    if lhs.sku != rhs.sku {return false}
+    if lhs.quantity != rhs.quantity {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Waybill_V1_ExpectedReceipt: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ExpectedReceipt"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}receipt_id\0\u{1}kind\0\u{3}location_id\0\u{3}expected_at_unix_ms\0\u{1}lines\0\u{1}status\0\u{3}updated_at_unix_ms\0\u{1}version\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.receiptID) }()
+      case 2: try { try decoder.decodeSingularEnumField(value: &self.kind) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.locationID) }()
+      case 4: try { try decoder.decodeSingularInt64Field(value: &self.expectedAtUnixMs) }()
+      case 5: try { try decoder.decodeRepeatedMessageField(value: &self.lines) }()
+      case 6: try { try decoder.decodeSingularEnumField(value: &self.status) }()
+      case 7: try { try decoder.decodeSingularInt64Field(value: &self.updatedAtUnixMs) }()
+      case 8: try { try decoder.decodeSingularInt64Field(value: &self.version) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.receiptID.isEmpty {
+      try visitor.visitSingularStringField(value: self.receiptID, fieldNumber: 1)
+    }
+    if self.kind != .unspecified {
+      try visitor.visitSingularEnumField(value: self.kind, fieldNumber: 2)
+    }
+    if !self.locationID.isEmpty {
+      try visitor.visitSingularStringField(value: self.locationID, fieldNumber: 3)
+    }
+    if self.expectedAtUnixMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.expectedAtUnixMs, fieldNumber: 4)
+    }
+    if !self.lines.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.lines, fieldNumber: 5)
+    }
+    if self.status != .unspecified {
+      try visitor.visitSingularEnumField(value: self.status, fieldNumber: 6)
+    }
+    if self.updatedAtUnixMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.updatedAtUnixMs, fieldNumber: 7)
+    }
+    if self.version != 0 {
+      try visitor.visitSingularInt64Field(value: self.version, fieldNumber: 8)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Waybill_V1_ExpectedReceipt, rhs: Waybill_V1_ExpectedReceipt) -> Bool {
+    if lhs.receiptID != rhs.receiptID {return false}
+    if lhs.kind != rhs.kind {return false}
+    if lhs.locationID != rhs.locationID {return false}
+    if lhs.expectedAtUnixMs != rhs.expectedAtUnixMs {return false}
+    if lhs.lines != rhs.lines {return false}
+    if lhs.status != rhs.status {return false}
+    if lhs.updatedAtUnixMs != rhs.updatedAtUnixMs {return false}
+    if lhs.version != rhs.version {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -728,45 +728,77 @@ public nonisolated struct Waybill_V1_LineQuantities: Sendable {
   public init() {}
 }
 
-public nonisolated struct Waybill_V1_OrderLine: Sendable {
+public nonisolated struct Waybill_V1_OrderLine: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   /// Chosen by the channel; unique within the order.
-  public var lineID: String = String()
+  public var lineID: String {
+    get {_storage._lineID}
+    set {_uniqueStorage()._lineID = newValue}
+  }
 
-  public var sku: String = String()
+  public var sku: String {
+    get {_storage._sku}
+    set {_uniqueStorage()._sku = newValue}
+  }
 
-  public var quantity: Int32 = 0
+  public var quantity: Int32 {
+    get {_storage._quantity}
+    set {_uniqueStorage()._quantity = newValue}
+  }
 
   public var unitPrice: Waybill_V1_Money {
-    get {_unitPrice ?? Waybill_V1_Money()}
-    set {_unitPrice = newValue}
+    get {_storage._unitPrice ?? Waybill_V1_Money()}
+    set {_uniqueStorage()._unitPrice = newValue}
   }
   /// Returns true if `unitPrice` has been explicitly set.
-  public var hasUnitPrice: Bool {self._unitPrice != nil}
+  public var hasUnitPrice: Bool {_storage._unitPrice != nil}
   /// Clears the value of `unitPrice`. Subsequent reads from it will return its default value.
-  public mutating func clearUnitPrice() {self._unitPrice = nil}
+  public mutating func clearUnitPrice() {_uniqueStorage()._unitPrice = nil}
 
   /// Output only.
-  public var status: Waybill_V1_LineStatus = .unspecified
+  public var status: Waybill_V1_LineStatus {
+    get {_storage._status}
+    set {_uniqueStorage()._status = newValue}
+  }
 
   public var quantities: Waybill_V1_LineQuantities {
-    get {_quantities ?? Waybill_V1_LineQuantities()}
-    set {_quantities = newValue}
+    get {_storage._quantities ?? Waybill_V1_LineQuantities()}
+    set {_uniqueStorage()._quantities = newValue}
   }
   /// Returns true if `quantities` has been explicitly set.
-  public var hasQuantities: Bool {self._quantities != nil}
+  public var hasQuantities: Bool {_storage._quantities != nil}
   /// Clears the value of `quantities`. Subsequent reads from it will return its default value.
-  public mutating func clearQuantities() {self._quantities = nil}
+  public mutating func clearQuantities() {_uniqueStorage()._quantities = nil}
+
+  /// Units accepted at capture against expected supply (the item allows pre-orders) still
+  /// waiting, within quantities.backordered: it falls as they are allocated and never rises again
+  /// (units a location rejects later wait as plain backorders, outside the item's cap).
+  public var preordered: Int32 {
+    get {_storage._preordered}
+    set {_uniqueStorage()._preordered = newValue}
+  }
+
+  /// For backordered units: the date of the expected receipt that covers them, serving waiting
+  /// orders in capture order (0 = no expected supply covers them), and the delivery (or pickup)
+  /// promised from it. Updated with an order.repromised event when supply changes.
+  public var expectedSupplyAtUnixMs: Int64 {
+    get {_storage._expectedSupplyAtUnixMs}
+    set {_uniqueStorage()._expectedSupplyAtUnixMs = newValue}
+  }
+
+  public var backorderPromisedAtUnixMs: Int64 {
+    get {_storage._backorderPromisedAtUnixMs}
+    set {_uniqueStorage()._backorderPromisedAtUnixMs = newValue}
+  }
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
-  fileprivate var _unitPrice: Waybill_V1_Money? = nil
-  fileprivate var _quantities: Waybill_V1_LineQuantities? = nil
+  fileprivate var _storage = _StorageClass.defaultInstance
 }
 
 public nonisolated struct Waybill_V1_Hold: Sendable {
@@ -2121,58 +2153,125 @@ nonisolated extension Waybill_V1_LineQuantities: SwiftProtobuf.Message, SwiftPro
 
 nonisolated extension Waybill_V1_OrderLine: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".OrderLine"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}line_id\0\u{1}sku\0\u{1}quantity\0\u{3}unit_price\0\u{1}status\0\u{1}quantities\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}line_id\0\u{1}sku\0\u{1}quantity\0\u{3}unit_price\0\u{1}status\0\u{1}quantities\0\u{1}preordered\0\u{3}expected_supply_at_unix_ms\0\u{3}backorder_promised_at_unix_ms\0")
+
+  fileprivate class _StorageClass {
+    var _lineID: String = String()
+    var _sku: String = String()
+    var _quantity: Int32 = 0
+    var _unitPrice: Waybill_V1_Money? = nil
+    var _status: Waybill_V1_LineStatus = .unspecified
+    var _quantities: Waybill_V1_LineQuantities? = nil
+    var _preordered: Int32 = 0
+    var _expectedSupplyAtUnixMs: Int64 = 0
+    var _backorderPromisedAtUnixMs: Int64 = 0
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _lineID = source._lineID
+      _sku = source._sku
+      _quantity = source._quantity
+      _unitPrice = source._unitPrice
+      _status = source._status
+      _quantities = source._quantities
+      _preordered = source._preordered
+      _expectedSupplyAtUnixMs = source._expectedSupplyAtUnixMs
+      _backorderPromisedAtUnixMs = source._backorderPromisedAtUnixMs
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularStringField(value: &self.lineID) }()
-      case 2: try { try decoder.decodeSingularStringField(value: &self.sku) }()
-      case 3: try { try decoder.decodeSingularInt32Field(value: &self.quantity) }()
-      case 4: try { try decoder.decodeSingularMessageField(value: &self._unitPrice) }()
-      case 5: try { try decoder.decodeSingularEnumField(value: &self.status) }()
-      case 6: try { try decoder.decodeSingularMessageField(value: &self._quantities) }()
-      default: break
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularStringField(value: &_storage._lineID) }()
+        case 2: try { try decoder.decodeSingularStringField(value: &_storage._sku) }()
+        case 3: try { try decoder.decodeSingularInt32Field(value: &_storage._quantity) }()
+        case 4: try { try decoder.decodeSingularMessageField(value: &_storage._unitPrice) }()
+        case 5: try { try decoder.decodeSingularEnumField(value: &_storage._status) }()
+        case 6: try { try decoder.decodeSingularMessageField(value: &_storage._quantities) }()
+        case 7: try { try decoder.decodeSingularInt32Field(value: &_storage._preordered) }()
+        case 8: try { try decoder.decodeSingularInt64Field(value: &_storage._expectedSupplyAtUnixMs) }()
+        case 9: try { try decoder.decodeSingularInt64Field(value: &_storage._backorderPromisedAtUnixMs) }()
+        default: break
+        }
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    if !self.lineID.isEmpty {
-      try visitor.visitSingularStringField(value: self.lineID, fieldNumber: 1)
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if !_storage._lineID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._lineID, fieldNumber: 1)
+      }
+      if !_storage._sku.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._sku, fieldNumber: 2)
+      }
+      if _storage._quantity != 0 {
+        try visitor.visitSingularInt32Field(value: _storage._quantity, fieldNumber: 3)
+      }
+      try { if let v = _storage._unitPrice {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+      } }()
+      if _storage._status != .unspecified {
+        try visitor.visitSingularEnumField(value: _storage._status, fieldNumber: 5)
+      }
+      try { if let v = _storage._quantities {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
+      } }()
+      if _storage._preordered != 0 {
+        try visitor.visitSingularInt32Field(value: _storage._preordered, fieldNumber: 7)
+      }
+      if _storage._expectedSupplyAtUnixMs != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._expectedSupplyAtUnixMs, fieldNumber: 8)
+      }
+      if _storage._backorderPromisedAtUnixMs != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._backorderPromisedAtUnixMs, fieldNumber: 9)
+      }
     }
-    if !self.sku.isEmpty {
-      try visitor.visitSingularStringField(value: self.sku, fieldNumber: 2)
-    }
-    if self.quantity != 0 {
-      try visitor.visitSingularInt32Field(value: self.quantity, fieldNumber: 3)
-    }
-    try { if let v = self._unitPrice {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
-    } }()
-    if self.status != .unspecified {
-      try visitor.visitSingularEnumField(value: self.status, fieldNumber: 5)
-    }
-    try { if let v = self._quantities {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
-    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Waybill_V1_OrderLine, rhs: Waybill_V1_OrderLine) -> Bool {
-    if lhs.lineID != rhs.lineID {return false}
-    if lhs.sku != rhs.sku {return false}
-    if lhs.quantity != rhs.quantity {return false}
-    if lhs._unitPrice != rhs._unitPrice {return false}
-    if lhs.status != rhs.status {return false}
-    if lhs._quantities != rhs._quantities {return false}
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._lineID != rhs_storage._lineID {return false}
+        if _storage._sku != rhs_storage._sku {return false}
+        if _storage._quantity != rhs_storage._quantity {return false}
+        if _storage._unitPrice != rhs_storage._unitPrice {return false}
+        if _storage._status != rhs_storage._status {return false}
+        if _storage._quantities != rhs_storage._quantities {return false}
+        if _storage._preordered != rhs_storage._preordered {return false}
+        if _storage._expectedSupplyAtUnixMs != rhs_storage._expectedSupplyAtUnixMs {return false}
+        if _storage._backorderPromisedAtUnixMs != rhs_storage._backorderPromisedAtUnixMs {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

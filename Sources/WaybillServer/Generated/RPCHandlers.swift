@@ -35,6 +35,8 @@ protocol RPCHandlers: Sendable {
     func recordOrderAcknowledgement(_ request: Waybill_V1_ErpOrderAcknowledgement, call: Call)
     /// ErpService.RecordDocumentPosted
     func recordDocumentPosted(_ request: Waybill_V1_ErpDocumentPosted, call: Call)
+    /// ErpService.ApplyExpectedReceipts
+    func applyExpectedReceipts(_ request: Waybill_V1_ExpectedReceiptsMessage, call: Call)
     /// ErpService.Reconcile
     func reconcile(_ request: Waybill_V1_ReconcileRequest, call: Call)
     /// ErpService.BeginReconciliation
@@ -146,6 +148,7 @@ extension RPCHandlers {
             Method.ErpService.applyStockDeltas: RPCDispatch { handlers, call, _ in if let request = call.parse(Waybill_V1_StockDeltaMessage.self) { handlers.applyStockDeltas(request, call: call) } },
             Method.ErpService.recordOrderAcknowledgement: RPCDispatch { handlers, call, _ in if let request = call.parse(Waybill_V1_ErpOrderAcknowledgement.self) { handlers.recordOrderAcknowledgement(request, call: call) } },
             Method.ErpService.recordDocumentPosted: RPCDispatch { handlers, call, _ in if let request = call.parse(Waybill_V1_ErpDocumentPosted.self) { handlers.recordDocumentPosted(request, call: call) } },
+            Method.ErpService.applyExpectedReceipts: RPCDispatch { handlers, call, _ in if let request = call.parse(Waybill_V1_ExpectedReceiptsMessage.self) { handlers.applyExpectedReceipts(request, call: call) } },
             Method.ErpService.reconcile: RPCDispatch { handlers, call, _ in if let request = call.parse(Waybill_V1_ReconcileRequest.self) { handlers.reconcile(request, call: call) } },
             Method.ErpService.beginReconciliation: RPCDispatch { handlers, call, _ in if let request = call.parse(Waybill_V1_BeginReconciliationRequest.self) { handlers.beginReconciliation(request, call: call) } },
             Method.ErpService.addExtractChunk: RPCDispatch { handlers, call, _ in if let request = call.parse(Waybill_V1_ExtractChunk.self) { handlers.addExtractChunk(request, call: call) } },

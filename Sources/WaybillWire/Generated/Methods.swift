@@ -39,6 +39,8 @@ public enum Method {
         public static let recordOrderAcknowledgement = "/waybill.v1.ErpService/RecordOrderAcknowledgement"
         /// ErpService.RecordDocumentPosted
         public static let recordDocumentPosted = "/waybill.v1.ErpService/RecordDocumentPosted"
+        /// ErpService.ApplyExpectedReceipts
+        public static let applyExpectedReceipts = "/waybill.v1.ErpService/ApplyExpectedReceipts"
         /// ErpService.Reconcile
         public static let reconcile = "/waybill.v1.ErpService/Reconcile"
         /// ErpService.BeginReconciliation
@@ -158,6 +160,7 @@ public enum Method {
         RPCMethod(path: ErpService.applyStockDeltas, request: Waybill_V1_StockDeltaMessage.self, response: Waybill_V1_ErpMessageResult.self, serverStreaming: false),
         RPCMethod(path: ErpService.recordOrderAcknowledgement, request: Waybill_V1_ErpOrderAcknowledgement.self, response: Waybill_V1_ErpMessageResult.self, serverStreaming: false),
         RPCMethod(path: ErpService.recordDocumentPosted, request: Waybill_V1_ErpDocumentPosted.self, response: Waybill_V1_ErpMessageResult.self, serverStreaming: false),
+        RPCMethod(path: ErpService.applyExpectedReceipts, request: Waybill_V1_ExpectedReceiptsMessage.self, response: Waybill_V1_ErpMessageResult.self, serverStreaming: false),
         RPCMethod(path: ErpService.reconcile, request: Waybill_V1_ReconcileRequest.self, response: Waybill_V1_ReconcileReport.self, serverStreaming: false),
         RPCMethod(path: ErpService.beginReconciliation, request: Waybill_V1_BeginReconciliationRequest.self, response: Waybill_V1_ReconciliationSession.self, serverStreaming: false),
         RPCMethod(path: ErpService.addExtractChunk, request: Waybill_V1_ExtractChunk.self, response: Waybill_V1_ExtractChunkResult.self, serverStreaming: false),

@@ -153,6 +153,27 @@ enum EveryEvent {
         }
         #expect(expired)
 
+        // Expected supply: a backorder promised from a receipt (receipt.expected, order.repromised),
+        // the receipt later (receipt.changed, order.repromised), then arriving (receipt.received,
+        // inventory.received, order.backorder_allocated); another expected and cancelled.
+        // (More SKU-E than the receipt above left: some of it waits.)
+        _ = try await client.captureOrder(Fixture.order("EV-AWAITS-SUPPLY", lines: [("SKU-E", 50)]))
+        func expectedReceipt(_ id: String, days: Int64, _ quantity: Int64, _ status: Waybill_V1_ExpectedReceiptStatus) -> Waybill_V1_ExpectedReceipt {
+            .with {
+                $0.receiptID = id
+                $0.locationID = "WH-EAST"
+                $0.expectedAtUnixMs = clock.now + days * 86_400_000
+                $0.status = status
+                $0.lines = [.with { $0.sku = "SKU-E"; $0.quantity = quantity }]
+            }
+        }
+        for (message, receipts) in [("ev-po-1", [expectedReceipt("PO-EV-1", days: 7, 60, .open)]), ("ev-po-2", [expectedReceipt("PO-EV-1", days: 9, 60, .open)]),
+                                    ("ev-po-3", [expectedReceipt("PO-EV-1", days: 0, 60, .received)]),
+                                    ("ev-po-4", [expectedReceipt("PO-EV-2", days: 3, 1, .open), expectedReceipt("PO-EV-2", days: 3, 1, .cancelled)])] {
+            let result = try await client.applyExpectedReceipts(.with { $0.messageID = message; $0.receipts = receipts })
+            #expect(result.applied == Int32(receipts.count) && !result.replayed)
+        }
+
         let head = try await client.feedInfo().headOffset
         let feed = try FeedCollector.subscribe(client, consumer: "every-event", from: 1)
         defer { feed.cancel() }

@@ -53,6 +53,10 @@ public final class SimulationStorage: EngineStorage {
     public private(set) var carts: [CartKey: Cart] = [:]
     public func loadCart(_ key: CartKey) throws -> Cart? { carts[key] }
     public func saveCart(_ cart: Cart) throws { carts[cart.key] = cart }
+    /// Expected receipts, by receipt id.
+    public private(set) var receipts: [String: ExpectedReceipt] = [:]
+    public func loadReceipt(_ receiptID: String) throws -> ExpectedReceipt? { receipts[receiptID] }
+    public func saveReceipt(_ receipt: ExpectedReceipt) throws { receipts[receipt.receiptID] = receipt }
     public func reservationHolders(_ sku: SKU, _ location: LocationID, limit: Int) throws -> [OrderID] {
         var holders: [OrderID] = []
         var examined = 0
