@@ -100,39 +100,62 @@ public struct Cart: Hashable, Sendable {
     }
 }
 
-/// The active carts, in memory (rebuilt from storage on start), with the earliest deadline.
+/// The active carts, in memory (rebuilt from storage on start): by key, by deadline (earliest
+/// first) and by the positions they hold stock at — every lookup the writer makes is O(log n) or
+/// touches only the carts concerned, however many carts are open.
 public struct CartBook: Sendable {
     public private(set) var active: [CartKey: Cart] = [:]
-    /// The earliest `expiresAt` among active carts (nil: none).
-    public private(set) var nextDeadline: Timestamp?
+    /// (expiresAt, key) of every active cart, sorted.
+    private var byDeadline: [(expiresAt: Timestamp, key: CartKey)] = []
+    /// The active carts holding stock at each SKU × location.
+    private var holders: [InventoryKey: Set<CartKey>] = [:]
 
     public init() {}
 
     public var count: Int { active.count }
     public subscript(key: CartKey) -> Cart? { active[key] }
 
+    /// The earliest `expiresAt` among active carts (nil: none).
+    public var nextDeadline: Timestamp? { byDeadline.first?.expiresAt }
+
     public mutating func put(_ cart: Cart) {
-        if cart.status == .active {
-            let previous = active.updateValue(cart, forKey: cart.key)
-            if let previous, previous.expiresAt == nextDeadline, cart.expiresAt > previous.expiresAt {
-                recomputeDeadline()
-            } else if nextDeadline.map({ cart.expiresAt < $0 }) ?? true {
-                nextDeadline = cart.expiresAt
-            }
-        } else if active.removeValue(forKey: cart.key) != nil {
-            recomputeDeadline()
+        if let previous = active.removeValue(forKey: cart.key) { unindex(previous) }
+        guard cart.status == .active else { return }
+        active[cart.key] = cart
+        byDeadline.insert((cart.expiresAt, cart.key), at: Self.position(of: (cart.expiresAt, cart.key), in: byDeadline))
+        for key in Self.positions(of: cart) { holders[key, default: []].insert(cart.key) }
+    }
+
+    private mutating func unindex(_ cart: Cart) {
+        let at = Self.position(of: (cart.expiresAt, cart.key), in: byDeadline)
+        if at < byDeadline.count && byDeadline[at].key == cart.key { byDeadline.remove(at: at) }
+        for key in Self.positions(of: cart) {
+            holders[key]?.remove(cart.key)
+            if holders[key]?.isEmpty == true { holders[key] = nil }
         }
     }
 
     /// Active carts whose deadline is at or before `now`, earliest first, at most `limit`.
     public func due(at now: Timestamp, limit: Int) -> [CartKey] {
-        guard let nextDeadline, nextDeadline <= now else { return [] }
-        return active.values.filter { $0.expiresAt <= now }
-            .sorted { ($0.expiresAt, $0.key) < ($1.expiresAt, $1.key) }
-            .prefix(limit).map(\.key)
+        byDeadline.prefix { $0.expiresAt <= now }.prefix(limit).map(\.key)
     }
 
-    private mutating func recomputeDeadline() {
-        nextDeadline = active.values.map(\.expiresAt).min()
+    /// Active carts holding stock of `key.sku` at `key.locationID`.
+    public func holding(_ key: InventoryKey) -> [Cart] {
+        (holders[key] ?? []).compactMap { active[$0] }
+    }
+
+    private static func positions(of cart: Cart) -> Set<InventoryKey> {
+        Set(cart.reservations.flatMap { shipment in shipment.lines.map { InventoryKey(sku: $0.sku, locationID: shipment.locationID) } })
+    }
+
+    /// The first index whose entry is not before `entry`.
+    private static func position(of entry: (Timestamp, CartKey), in list: [(expiresAt: Timestamp, key: CartKey)]) -> Int {
+        var low = 0, high = list.count
+        while low < high {
+            let middle = (low + high) / 2
+            if (list[middle].expiresAt, list[middle].key) < entry { low = middle + 1 } else { high = middle }
+        }
+        return low
     }
 }

@@ -217,9 +217,7 @@ extension Engine {
     mutating func shrinkCartHolds(at key: InventoryKey, shortfall: Int64, context: CommandContext,
                                   storage: some EngineStorage) throws -> Int64 {
         var freed: Int64 = 0
-        let holders = state.carts.active.values
-            .filter { $0.reservations.contains { $0.locationID == key.locationID && $0.lines.contains { $0.sku == key.sku } } }
-            .sorted { ($0.updatedAt, $0.key) > ($1.updatedAt, $1.key) }
+        let holders = state.carts.holding(key).sorted { ($0.updatedAt, $0.key) > ($1.updatedAt, $1.key) }
         for var cart in holders where freed < shortfall {
             var movements: [Movement] = []
             for index in cart.reservations.indices where cart.reservations[index].locationID == key.locationID {
