@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Interop: grpcio stubs generated from proto/ (nobody here wrote them) against a live `waybill serve`.
 
-Calls every service over standard gRPC: capture, lifecycle, availability, the network, the change
-feed stream with resume from an acknowledged offset, ERP messages, an error with its details
+Calls every service over standard gRPC: capture, lifecycle, availability, the network, checkout
+(fulfillment options, a cart converted by a capture), the change feed stream with resume from an
+acknowledged offset, ERP messages (stock deltas, an expected receipt), an error with its details
 (waybill-status-details-bin and grpc-status-details-bin), and a deadline. With --tokens every call is
 made as the role it needs and the authentication checks run: no token and an unknown token are
 UNAUTHENTICATED, a role's refusal is PERMISSION_DENIED, another channel's order is NOT_FOUND exactly
@@ -28,6 +29,7 @@ import time
 import grpc
 from google.protobuf import any_pb2, json_format
 
+from waybill.v1 import checkout_pb2, checkout_pb2_grpc
 from waybill.v1 import common_pb2, erp_pb2, feed_pb2, feed_pb2_grpc, inventory_pb2, inventory_pb2_grpc
 from waybill.v1 import erp_pb2_grpc, orders_pb2, orders_pb2_grpc, system_pb2, system_pb2_grpc
 
@@ -58,6 +60,7 @@ class Caller:
         self.inventory = inventory_pb2_grpc.InventoryServiceStub(self.channel)
         self.network = inventory_pb2_grpc.NetworkServiceStub(self.channel)
         self.feed = feed_pb2_grpc.ChangeFeedServiceStub(self.channel)
+        self.checkout = checkout_pb2_grpc.CheckoutServiceStub(self.channel)
         self.erp = erp_pb2_grpc.ErpServiceStub(self.channel)
         self.system = system_pb2_grpc.SystemServiceStub(self.channel)
 
@@ -212,6 +215,49 @@ def main():
     replayed = erp.erp.ApplyStockDeltas(delta, metadata=erp.metadata, timeout=10)
     check("ApplyStockDeltas with the same message id replays", replayed.replayed)
     check("the receipt shows in availability", on_hand("TSHIRT-BLK-M", "DC-NEWARK") == before + 5)
+
+    # Checkout (the web channel's): options promise what a capture then gets; a cart holds stock and
+    # converts into the order naming it.
+    checkout = web.checkout
+    query = checkout_pb2.FulfillmentOptionsQuery(query_id="py-cart", channel=order.channel, lines=order.lines,
+                                                 ship_to=order.ship_to, service_levels=[orders_pb2.SERVICE_LEVEL_STANDARD])
+    quoted = checkout.GetFulfillmentOptions(checkout_pb2.GetFulfillmentOptionsRequest(queries=[query]), metadata=meta, timeout=10)
+    option = quoted.results[0].options[0] if quoted.results and quoted.results[0].options else None
+    check("GetFulfillmentOptions answers a COMPLETE standard option with a promise",
+          option is not None and option.outcome == checkout_pb2.FULFILLMENT_OPTION_OUTCOME_COMPLETE
+          and option.promised_delivery_unix_ms > 0, str(quoted))
+    cart = checkout.ReserveCart(checkout_pb2.ReserveCartRequest(cart_id="py-cart-1", channel=order.channel, lines=order.lines,
+                                                                ship_to=order.ship_to, fulfillment=order.fulfillment,
+                                                                ttl_seconds=900), metadata=meta, timeout=10).cart
+    check("ReserveCart holds the cart's stock", cart.status == checkout_pb2.CART_STATUS_ACTIVE and len(cart.reservations) > 0,
+          str(cart))
+    check("the cart's promise is the options' promise", option is not None
+          and cart.promised_delivery_unix_ms == option.promised_delivery_unix_ms,
+          f"{cart.promised_delivery_unix_ms} vs {option.promised_delivery_unix_ms if option else None}")
+    from_cart = orders_pb2.Order()
+    from_cart.CopyFrom(order)
+    from_cart.external_order_id = "WEB-PY-CART-1"
+    from_cart.cart_id = "py-cart-1"
+    converted = orders.CaptureOrder(orders_pb2.CaptureOrderRequest(order=from_cart), metadata=meta, timeout=10).order
+    after = checkout.GetCart(checkout_pb2.CartRequest(cart_id="py-cart-1", channel=order.channel), metadata=meta, timeout=10).cart
+    check("a capture naming the cart converts it", after.status == checkout_pb2.CART_STATUS_CONVERTED
+          and after.order_id == converted.order_id and converted.cart_id == "py-cart-1", str(after))
+    refused = error_of(lambda: checkout.ReleaseCart(checkout_pb2.CartRequest(cart_id="py-cart-1", channel=order.channel),
+                                                    metadata=meta, timeout=10))
+    check("ReleaseCart of a converted cart is FAILED_PRECONDITION naming the order",
+          refused is not None and refused.code() == grpc.StatusCode.FAILED_PRECONDITION
+          and converted.order_id in refused.details(), str(refused))
+
+    # Expected supply (the ERP's): an expected receipt is future availability, not available stock.
+    receipt = inventory_pb2.ExpectedReceipt(receipt_id="PO-PY-1", location_id="DC-NEWARK", expected_at_unix_ms=1_900_000_000_000,
+                                            lines=[inventory_pb2.ExpectedReceiptLine(sku="MUG-CERAMIC", quantity=24)])
+    expected = erp.erp.ApplyExpectedReceipts(erp_pb2.ExpectedReceiptsMessage(message_id="py-po-1", receipts=[receipt]),
+                                             metadata=erp.metadata, timeout=10)
+    check("ApplyExpectedReceipts applies the receipt", expected.applied == 1 and not expected.replayed, str(expected))
+    supply = erp.inventory.GetAvailability(inventory_pb2.GetAvailabilityRequest(skus=["MUG-CERAMIC"], location_ids=["DC-NEWARK"]),
+                                           metadata=erp.metadata, timeout=10)
+    listed = [e.receipt_id for p in supply.positions for e in p.expected]
+    check("GetAvailability lists the expected receipt apart from available", listed == ["PO-PY-1"], str(supply))
 
     # An error with its details: a page size over listPageSizeMax.
     try:
