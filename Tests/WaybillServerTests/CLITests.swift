@@ -145,6 +145,28 @@ struct CLITests {
         }
     }
 
+    @Test("carts from the command line: reserve-cart holds stock, get-cart and extend-cart read and extend it, release-cart gives it back; an expected receipt through rpc")
+    func carts() async throws {
+        try await Self.withExampleServer { _, call in
+            let reserved = try await call(["reserve-cart", Self.webOrder, "--cart-id", "cli-cart", "--ttl", "600"])
+            #expect(reserved.status == 0, "\(reserved.stderr)")
+            let cart = try Waybill_V1_CartResponse(jsonString: reserved.stdout).cart
+            #expect(cart.status == .active && !cart.reservations.isEmpty && cart.channel == .web)
+            let extended = try Waybill_V1_CartResponse(jsonString: try await call(["extend-cart", "--cart-id", "cli-cart", "--ttl", "1200"]).stdout).cart
+            #expect(extended.expiresAtUnixMs > cart.expiresAtUnixMs)
+            let read = try Waybill_V1_CartResponse(jsonString: try await call(["get-cart", "--cart-id", "cli-cart", "--channel", "web"]).stdout).cart
+            #expect(read.version == extended.version)
+            let released = try Waybill_V1_CartResponse(jsonString: try await call(["release-cart", "--cart-id", "cli-cart"]).stdout).cart
+            #expect(released.status == .released && released.reservations.isEmpty)
+            let missing = try await call(["get-cart", "--cart-id", "no-such-cart"])
+            #expect(missing.status != 0 && missing.stderr.contains("NOT_FOUND"), "\(missing.stderr)")
+            let receipts = packageRoot.appendingPathComponent("examples/expected-receipts.json").path
+            let applied = try await call(["rpc", "ErpService/ApplyExpectedReceipts", receipts])
+            #expect(applied.status == 0, "\(applied.stderr)")
+            #expect(try Waybill_V1_ErpMessageResult(jsonString: applied.stdout).applied == 1)
+        }
+    }
+
     @Test("--output table: aligned columns, ISO-8601 UTC times, a table per list")
     func tableOutput() async throws {
         try await Self.withExampleServer { _, call in
