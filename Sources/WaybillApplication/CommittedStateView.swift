@@ -12,6 +12,8 @@ public protocol CommittedStateView {
     var networkSnapshot: NetworkState { get }
     /// What routing a capture ahead needs, for the SKUs of its lines.
     func routingSnapshot(of skus: [SKU]) -> RoutingSnapshot
+    /// Expected supply and the units waiting for it, as a new order with these SKUs would meet them.
+    func supplyOutlook(of skus: [SKU]) -> SupplyOutlook
 }
 
 /// Everything routing reads, as of one commit: the router the writer uses (same limits, same

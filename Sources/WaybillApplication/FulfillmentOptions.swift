@@ -42,6 +42,8 @@ public enum FulfillmentOptionOutcome: Int, Sendable, Hashable {
     case backorder = 3
     /// A capture would be refused, or the option does not exist here.
     case unavailable = 4
+    /// Accepted with some lines waiting for expected supply as pre-orders.
+    case preorder = 5
 }
 
 public struct FulfillmentOption: Sendable {
@@ -57,6 +59,12 @@ public struct FulfillmentOption: Sendable {
     public var reason: String
     /// Pickup options from a located ship-to.
     public var distanceKilometres: Double?
+    /// Units that would wait as pre-orders, per line id.
+    public var preordered: [String: Int32] = [:]
+    /// When expected supply covers every unit that would wait: the latest receipt date, and the
+    /// delivery promised from it (what the order's lines would show).
+    public var expectedSupplyAt: Timestamp?
+    public var backorderPromisedAt: Timestamp?
 
     /// The latest promise of the shipments; nil when nothing would be allocated.
     public var promisedDeliveryAt: Timestamp? { shipments.map(\.promisedDeliveryAt).max() }
@@ -106,6 +114,7 @@ public enum FulfillmentPromising {
             if let error = Validation.check(base, limits: limits, field: field) { throw error }
         }
         let snapshot = state.routingSnapshot(of: query.lines.map(\.sku))
+        let supply = state.supplyOutlook(of: query.lines.map(\.sku))
         let unknownLines: [Int]
         do {
             unknownLines = try Engine.checkItems(base, network: snapshot.network)
@@ -119,7 +128,7 @@ public enum FulfillmentPromising {
             for level in levels {
                 var draft = base
                 draft.fulfillment = RequestedFulfillment(method: .ship, serviceLevel: level)
-                options.append(option(draft, unknownLines: unknownLines, snapshot: snapshot, now: now))
+                options.append(option(draft, unknownLines: unknownLines, snapshot: snapshot, supply: supply, now: now))
             }
         }
         let origin = query.shipTo.flatMap { $0.coordinates ?? snapshot.router.gazetteer.place(for: $0)?.coordinates }
@@ -131,7 +140,7 @@ public enum FulfillmentPromising {
         for store in stores {
             var draft = base
             draft.fulfillment = RequestedFulfillment(method: .pickup, pickupLocationID: store)
-            var pickup = option(draft, unknownLines: unknownLines, snapshot: snapshot, now: now)
+            var pickup = option(draft, unknownLines: unknownLines, snapshot: snapshot, supply: supply, now: now)
             if let origin, let coordinates = snapshot.network.locations[store]?.coordinates {
                 pickup.distanceKilometres = origin.distanceKilometres(to: coordinates)
             }
@@ -142,7 +151,8 @@ public enum FulfillmentPromising {
 
     /// One option: the capture's destination checks, its routing request, and what the policy
     /// would make of the plan (the same rules as `Engine.capture`).
-    static func option(_ draft: OrderDraft, unknownLines: [Int], snapshot: RoutingSnapshot, now: Timestamp) -> FulfillmentOption {
+    static func option(_ draft: OrderDraft, unknownLines: [Int], snapshot: RoutingSnapshot, supply: SupplyOutlook,
+                       now: Timestamp) -> FulfillmentOption {
         var option = FulfillmentOption(method: draft.fulfillment.method,
                                        serviceLevel: draft.fulfillment.method == .ship ? draft.fulfillment.serviceLevel : .standard,
                                        pickupLocationID: draft.fulfillment.pickupLocationID, outcome: .unavailable,
@@ -168,18 +178,42 @@ public enum FulfillmentPromising {
             option.shipments = plan.shipments
             return option
         }
+        // The capture's rules (Engine.capture): pre-orders first, then the policy for the rest.
+        let outlook = supply
+        let preorders = outlook.preorderable(plan.unallocated, lines: draft.lines, network: snapshot.network)
+        let everything = plan.unallocated.allSatisfy { preorders[$0.lineID] != nil }
         let policy = snapshot.policy
-        let allocatedUnits = plan.shipments.reduce(Int32(0)) { $0 + $1.lines.reduce(0) { $0 + $1.quantity } }
-        let short = plan.unallocated.map { "line \($0.lineID) short by \($0.quantity)" }.joined(separator: ", ")
-        if !policy.allowBackorder && !(policy.allowPartialAllocation && allocatedUnits > 0) {
+        let allocatedUnits = plan.shipments.reduce(Int32(0)) { $0 + $1.lines.reduce(0) { $0 + $1.quantity } } + preorders.values.reduce(0, +)
+        let short = plan.unallocated.filter { preorders[$0.lineID] == nil }.map { "line \($0.lineID) short by \($0.quantity)" }
+            .joined(separator: ", ")
+        var waiting: [String: Int32] = [:]
+        if !everything && !policy.allowBackorder && !(policy.allowPartialAllocation && allocatedUnits > 0) {
             option.reason = Engine.insufficientStockMessage(plan, policy: policy)
-        } else if policy.allowPartialAllocation {
-            option.outcome = allocatedUnits > 0 ? .partial : .backorder
+            return option
+        } else if everything || policy.allowPartialAllocation {
             option.shipments = plan.shipments
-            option.reason = short + (policy.allowBackorder ? ": backordered" : ": cancelled (policy \(policy.name) allows no backorder)")
+            for (lineID, quantity) in plan.unallocated where preorders[lineID] != nil || policy.allowBackorder { waiting[lineID, default: 0] += quantity }
+            if !preorders.isEmpty {
+                option.outcome = .preorder
+                option.reason = preorders.keys.sorted().map { "line \($0) pre-ordered" }.joined(separator: ", ")
+                    + (short.isEmpty ? "" : "; " + short + (policy.allowBackorder ? ": backordered" : ": cancelled"))
+            } else {
+                option.outcome = allocatedUnits > 0 ? .partial : .backorder
+                option.reason = short + (policy.allowBackorder ? ": backordered" : ": cancelled (policy \(policy.name) allows no backorder)")
+            }
         } else {
-            option.outcome = .backorder
+            option.outcome = preorders.isEmpty ? .backorder : .preorder
             option.reason = short + ": nothing is reserved until every unit can be (policy \(policy.name) ships complete)"
+            for line in draft.lines { waiting[line.lineID, default: 0] += line.quantity }
+        }
+        option.preordered = preorders
+        // What the order's waiting lines would be promised from expected supply (all, or no promise).
+        let promises = outlook.newcomerPromises(waiting, lines: draft.lines, network: snapshot.network)
+        let waitingSKUs = Set(draft.lines.filter { (waiting[$0.lineID] ?? 0) > 0 }.map(\.sku))
+        if !waitingSKUs.isEmpty, waitingSKUs.allSatisfy({ promises[$0] != nil && promises[$0]! != nil }) {
+            let latest = waitingSKUs.compactMap { promises[$0] ?? nil }.max()!
+            option.expectedSupplyAt = latest
+            option.backorderPromisedAt = SupplyPromise.promisedDelivery(expectedAt: latest, fulfillment: draft.fulfillment)
         }
         return option
     }

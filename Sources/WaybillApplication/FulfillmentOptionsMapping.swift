@@ -41,6 +41,11 @@ extension FulfillmentOption {
             }
             option.reason = reason
             if let distanceKilometres { option.distanceKilometres = distanceKilometres }
+            option.expectedSupplyAtUnixMs = expectedSupplyAt?.millisecondsSinceEpoch ?? 0
+            option.backorderPromisedDeliveryUnixMs = backorderPromisedAt?.millisecondsSinceEpoch ?? 0
+            option.preordered = preordered.sorted { $0.key < $1.key }.map { entry in
+                Waybill_V1_LineQuantity.with { $0.lineID = entry.key; $0.quantity = entry.value }
+            }
         }
     }
 }

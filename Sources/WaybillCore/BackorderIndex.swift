@@ -61,7 +61,10 @@ public struct BackorderIndex: Sendable {
         }
     }
 
+    private var changedTotals: Set<SKU> = []
+
     private mutating func adjustTotals(_ sku: SKU, _ units: Int64, _ preordered: Int64) {
+        changedTotals.insert(sku)
         var total = unitsBySKU[sku] ?? (0, 0)
         total.units += units
         total.preordered += preordered
@@ -70,6 +73,17 @@ public struct BackorderIndex: Sendable {
 
     /// Backordered units of `sku` waiting, over every order.
     public func waitingUnits(_ sku: SKU) -> Int64 { unitsBySKU[sku]?.units ?? 0 }
+
+    /// Units waiting for `sku`, and of them pre-ordered units.
+    public func totals(_ sku: SKU) -> WaitingTotals {
+        unitsBySKU[sku].map { WaitingTotals(units: $0.units, preordered: $0.preordered) } ?? WaitingTotals()
+    }
+
+    /// SKUs whose totals changed since the last call (for publishing them to readers).
+    public mutating func drainChangedTotals() -> Set<SKU> {
+        defer { changedTotals = [] }
+        return changedTotals
+    }
 
     /// Of them, units accepted as pre-orders (what an item's pre-order cap bounds).
     public func preorderedUnits(_ sku: SKU) -> Int64 { unitsBySKU[sku]?.preordered ?? 0 }

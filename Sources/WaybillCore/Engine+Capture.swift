@@ -78,7 +78,8 @@ extension Engine {
         }
         let policy = state.policy
         // Units on-hand stock cannot serve may wait for expected supply as pre-orders (Engine+Supply.swift).
-        let preorders = plan.unallocated.isEmpty ? [:] : preorderable(plan.unallocated, of: order)
+        let outlook = supplyOutlook(of: draft.lines.map(\.sku))
+        let preorders = plan.unallocated.isEmpty ? [:] : outlook.preorderable(plan.unallocated, lines: draft.lines, network: state.network)
         let everything = plan.unallocated.allSatisfy { preorders[$0.lineID] != nil }
         let allocatedUnits = plan.shipments.reduce(0) { $0 + $1.lines.reduce(0) { $0 + $1.quantity } }
             + preorders.values.reduce(0, +)
@@ -118,10 +119,9 @@ extension Engine {
         }
         // Backordered units are promised from expected supply, after every unit already waiting.
         if order.backorderedUnits > 0 {
-            var waiting: [SKU: Int64] = [:]
-            for line in order.lines where line.quantities.backordered > 0 { waiting[line.sku, default: 0] += Int64(line.quantities.backordered) }
-            for (sku, units) in waiting where state.supply.expects(sku) {
-                order.promiseBackorders(of: sku, expectedAt: newcomerPromise(sku, units: units))
+            let backordered = Dictionary(order.lines.map { ($0.lineID, $0.quantities.backordered) }, uniquingKeysWith: +)
+            for (sku, expectedAt) in outlook.newcomerPromises(backordered, lines: draft.lines, network: state.network) {
+                order.promiseBackorders(of: sku, expectedAt: expectedAt)
             }
         }
         if policy.releaseOnAllocation && !order.isOnHold { releaseCreated(&order, now: context.now) }

@@ -3,7 +3,7 @@
 // promised dates from it in capture order, and re-promised, with order.repromised, whenever that
 // changes; its arrival adds the units to on hand and serves the waiting orders in capture order.
 // Pre-orders (capture against expected supply) are decided in Engine+Capture.swift with
-// `preorderable`.
+// `SupplyOutlook.preorderable` (ExpectedSupply.swift), as fulfillment options decide them.
 
 extension Engine {
     /// Applies one expected receipt: OPEN creates or replaces it, RECEIVED books the units that
@@ -125,30 +125,11 @@ extension Engine {
         if !skus.isEmpty { try repromise(skus: skus, context: context, storage: storage) }
     }
 
-    /// The promise for a new order's backordered units of `sku`: after every unit already waiting.
-    func newcomerPromise(_ sku: SKU, units: Int64) -> Timestamp? {
-        state.supply.expectedAt(unit: state.backorders.waitingUnits(sku) + units - 1, of: sku, network: state.network)
-    }
-
-    /// Which of a capture's unallocated lines may wait as pre-orders: the item allows them, the
-    /// expected supply not promised to older waiting orders covers the line, and the item's cap
-    /// leaves room. Lines are decided in order, each all or nothing.
-    func preorderable(_ unallocated: [(lineID: String, quantity: Int32)], of order: Order) -> [String: Int32] {
-        var accepted: [String: Int32] = [:]
-        var taken: [SKU: Int64] = [:]
-        for (lineID, quantity) in unallocated {
-            guard let line = order.lines.first(where: { $0.lineID == lineID }),
-                  let item = state.network.items[line.sku], item.preorder else { continue }
-            let units = Int64(quantity)
-            let uncommitted = state.supply.expected(line.sku, network: state.network) - state.backorders.waitingUnits(line.sku)
-                - taken[line.sku, default: 0]
-            let capRoom = item.preorderCap > 0
-                ? item.preorderCap - state.backorders.preorderedUnits(line.sku) - taken[line.sku, default: 0] : Int64.max
-            guard units <= min(uncommitted, capRoom) else { continue }
-            accepted[lineID] = quantity
-            taken[line.sku, default: 0] += units
-        }
-        return accepted
+    /// Expected supply as a new order with these SKUs would meet it.
+    public func supplyOutlook(of skus: [SKU]) -> SupplyOutlook {
+        var waiting: [SKU: WaitingTotals] = [:]
+        for sku in skus where waiting[sku] == nil { waiting[sku] = state.backorders.totals(sku) }
+        return SupplyOutlook(supply: state.supply, waiting: waiting)
     }
 
     private static func promise(_ at: Timestamp) -> String { at == .zero ? "none" : date(at.day) }

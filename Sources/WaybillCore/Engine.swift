@@ -56,6 +56,9 @@ public struct Engine: Sendable {
     /// Balances changed since the last call (for publishing committed values to readers).
     public mutating func drainChangedInventorySKUs() -> [SKU] { state.inventory.drainChangedSKUs() }
 
+    /// SKUs whose units waiting (backordered) changed since the last call (for publishing to readers).
+    public mutating func drainChangedWaitingSKUs() -> Set<SKU> { state.backorders.drainChangedTotals() }
+
     // MARK: - Shared by every command family
 
     func commit(movements: [Movement], capacity: [CapacityUse], storage: some EngineStorage) throws {

@@ -89,6 +89,9 @@ public struct SupplyBook: Sendable {
     /// Whether any receipt expects the SKU.
     public func expects(_ sku: SKU) -> Bool { slotsBySKU[sku] != nil }
 
+    /// The SKUs some open receipt expects.
+    public var expectedSKUs: Dictionary<SKU, [SupplySlot]>.Keys { slotsBySKU.keys }
+
     /// Units of the SKU expected at active locations of `network`.
     public func expected(_ sku: SKU, network: NetworkState) -> Int64 {
         slots(sku).reduce(0) { $0 + (network.locations[$1.locationID]?.active == true ? $1.quantity : 0) }
@@ -103,6 +106,66 @@ public struct SupplyBook: Sendable {
             if covered > ahead { return slot.expectedAt }
         }
         return nil
+    }
+}
+
+/// Backordered units waiting for a SKU, over every order, and of them the pre-ordered ones.
+public struct WaitingTotals: Hashable, Sendable {
+    public var units: Int64 = 0
+    public var preordered: Int64 = 0
+    public init(units: Int64 = 0, preordered: Int64 = 0) {
+        self.units = units
+        self.preordered = preordered
+    }
+}
+
+/// What expected supply would do for a new order: the open receipts and the units already waiting
+/// for them (which they serve first). Capture decides with it (Engine+Supply.swift), and so do
+/// fulfillment options against committed state, so an option promises what a capture then does.
+public struct SupplyOutlook: Sendable {
+    public var supply: SupplyBook
+    /// Per SKU (at least those of the order in question); a SKU absent has nothing waiting.
+    public var waiting: [SKU: WaitingTotals]
+
+    public init(supply: SupplyBook, waiting: [SKU: WaitingTotals]) {
+        self.supply = supply
+        self.waiting = waiting
+    }
+
+    /// Which of a capture's unallocated lines may wait as pre-orders: the item allows them, the
+    /// expected supply not promised to older waiting orders covers the line, and the item's cap
+    /// leaves room. Lines are decided in order, each all or nothing.
+    public func preorderable(_ unallocated: [(lineID: String, quantity: Int32)], lines: [DraftLine],
+                             network: NetworkState) -> [String: Int32] {
+        var accepted: [String: Int32] = [:]
+        var taken: [SKU: Int64] = [:]
+        for (lineID, quantity) in unallocated {
+            guard let line = lines.first(where: { $0.lineID == lineID }),
+                  let item = network.items[line.sku], item.preorder else { continue }
+            let units = Int64(quantity)
+            let waiting = self.waiting[line.sku] ?? WaitingTotals()
+            let uncommitted = supply.expected(line.sku, network: network) - waiting.units - taken[line.sku, default: 0]
+            let capRoom = item.preorderCap > 0 ? item.preorderCap - waiting.preordered - taken[line.sku, default: 0] : Int64.max
+            guard units <= min(uncommitted, capRoom) else { continue }
+            accepted[lineID] = quantity
+            taken[line.sku, default: 0] += units
+        }
+        return accepted
+    }
+
+    /// The receipt date for a new order's `units` of `sku` waiting: after every unit already waiting.
+    public func newcomerExpectedAt(_ sku: SKU, units: Int64, network: NetworkState) -> Timestamp? {
+        supply.expectedAt(unit: (waiting[sku]?.units ?? 0) + units - 1, of: sku, network: network)
+    }
+
+    /// The receipt dates of a new order's backordered units, per SKU with expected supply (nil:
+    /// supply does not reach them). `backordered`: units per line id.
+    public func newcomerPromises(_ backordered: [String: Int32], lines: [DraftLine], network: NetworkState) -> [SKU: Timestamp?] {
+        var units: [SKU: Int64] = [:]
+        for line in lines { if let quantity = backordered[line.lineID], quantity > 0 { units[line.sku, default: 0] += Int64(quantity) } }
+        var promises: [SKU: Timestamp?] = [:]
+        for (sku, count) in units where supply.expects(sku) { promises[sku] = newcomerExpectedAt(sku, units: count, network: network) }
+        return promises
     }
 }
 

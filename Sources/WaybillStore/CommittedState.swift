@@ -12,6 +12,9 @@ public final class CommittedState: CommittedStateView, Sendable {
     private let policy: Mutex<RoutingPolicy>
     private let capacity: Mutex<CapacityBook>
     private let supply: Mutex<SupplyBook>
+    /// Units waiting per SKU, for the SKUs some open receipt expects (the only ones a new order's
+    /// pre-order or supply promise depends on).
+    private let waiting: Mutex<[SKU: WaitingTotals]>
     private let router: Router
 
     init(engine: Engine) {
@@ -20,7 +23,12 @@ public final class CommittedState: CommittedStateView, Sendable {
         policy = Mutex(engine.policy)
         capacity = Mutex(engine.state.capacity)
         supply = Mutex(engine.state.supply)
+        waiting = Mutex(Self.waitingTotals(engine))
         router = engine.router
+    }
+
+    private static func waitingTotals(_ engine: Engine) -> [SKU: WaitingTotals] {
+        Dictionary(uniqueKeysWithValues: engine.state.supply.expectedSKUs.map { ($0, engine.state.backorders.totals($0)) })
     }
 
     /// What routing a capture ahead reads (off the writer thread): only the balances of `skus`
@@ -31,7 +39,7 @@ public final class CommittedState: CommittedStateView, Sendable {
         return RoutingSnapshot(router: router, policy: policy, network: network, capacity: capacity, inventory: book)
     }
 
-    func publish(changedSKUs: [SKU], from engine: Engine, networkChanged: Bool) {
+    func publish(changedSKUs: [SKU], changedWaiting: Set<SKU>, from engine: Engine, networkChanged: Bool) {
         if !changedSKUs.isEmpty { inventory.withLock { $0.adopt(changedSKUs, from: engine.inventory) } }
         if networkChanged {
             network.withLock { $0 = engine.network }
@@ -40,7 +48,14 @@ public final class CommittedState: CommittedStateView, Sendable {
         capacity.withLock { $0 = engine.state.capacity }
         if engine.policy.version != policy.withLock({ $0.version }) { policy.withLock { $0 = engine.policy } }
         // Receipts change rarely: the copy is taken only when they did.
-        if engine.state.supply.version != supply.withLock({ $0.version }) { supply.withLock { $0 = engine.state.supply } }
+        if engine.state.supply.version != supply.withLock({ $0.version }) {
+            supply.withLock { $0 = engine.state.supply }
+            waiting.withLock { $0 = Self.waitingTotals(engine) }
+        } else if !changedWaiting.isEmpty {
+            waiting.withLock { totals in
+                for sku in changedWaiting where engine.state.supply.expects(sku) { totals[sku] = engine.state.backorders.totals(sku) }
+            }
+        }
     }
 
     func reload(from engine: Engine) {
@@ -49,6 +64,7 @@ public final class CommittedState: CommittedStateView, Sendable {
         policy.withLock { $0 = engine.policy }
         capacity.withLock { $0 = engine.state.capacity }
         supply.withLock { $0 = engine.state.supply }
+        waiting.withLock { $0 = Self.waitingTotals(engine) }
     }
 
     /// Runs `body` with the committed balances (keep it short: the writer waits on this lock).
@@ -60,4 +76,10 @@ public final class CommittedState: CommittedStateView, Sendable {
     public var currentPolicy: RoutingPolicy { policy.withLock { $0 } }
     /// The open expected receipts as of the last commit.
     public var supplySnapshot: SupplyBook { supply.withLock { $0 } }
+
+    public func supplyOutlook(of skus: [SKU]) -> SupplyOutlook {
+        let book = supplySnapshot
+        let totals = waiting.withLock { totals in skus.compactMap { sku in totals[sku].map { (sku, $0) } } }
+        return SupplyOutlook(supply: book, waiting: Dictionary(totals, uniquingKeysWith: { a, _ in a }))
+    }
 }

@@ -540,7 +540,8 @@ private final class WriterThread: @unchecked Sendable {
         let committedAt = DispatchTime.now().uptimeNanoseconds
         engine = context.engine
         let changed = engine.drainChangedInventorySKUs()
-        owner.committed.publish(changedSKUs: changed, from: engine, networkChanged: context.networkChanged)
+        owner.committed.publish(changedSKUs: changed, changedWaiting: engine.drainChangedWaitingSKUs(), from: engine,
+                                networkChanged: context.networkChanged)
         if !storage.batchEvents.isEmpty { observer?.eventsCommitted(storage.batchEvents) }
         // Health before the answers: a caller told "committed" finds the writer healthy again.
         owner.recordOutcome(failed: false)

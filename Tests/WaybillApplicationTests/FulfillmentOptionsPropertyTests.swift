@@ -2,8 +2,9 @@
 // service levels, cut-offs, daily capacities, pickup stores, stock spread at random) and random
 // carts, each option FulfillmentPromising gives is compared with what Engine.capture does with
 // that fulfillment at once, on the same state: the same fulfillments (location, lines, carrier,
-// cost, processing day, promise), the same units short, refused exactly when the option is
-// UNAVAILABLE. The oracle is the engine's own capture, which routes the order itself (no plan
+// cost, processing day, promise), the same units short, the same pre-orders and the same promise
+// from expected supply (receipts on their way, some items selling ahead of them), refused exactly
+// when the option is UNAVAILABLE. The oracle is the engine's own capture, which routes the order itself (no plan
 // routed ahead), so the option's routing request and outcome rules are checked against it.
 
 import PropertyBased
@@ -65,6 +66,9 @@ struct FulfillmentOptionsPropertyTests {
             for index in 0..<int(1...4) {
                 var item = Item(sku: SKU("SKU-\(index)"))
                 item.weightGrams = Int32(int(100...5_000))
+                // Some items sell ahead of expected supply, some with a cap.
+                item.preorder = int(1...3) == 1
+                item.preorderCap = item.preorder && int(1...2) == 1 ? Int64(int(2...10)) : 0
                 try engine.upsert(item: item, context: context, storage: storage)
                 skus.append(item.sku)
             }
@@ -95,6 +99,13 @@ struct FulfillmentOptionsPropertyTests {
         mutating func step() throws -> [String] {
             now = Timestamp(millisecondsSinceEpoch: now.millisecondsSinceEpoch + Int64(int(0...10)) * 3_600_000 + Int64(int(0...59)) * 60_000)
             if int(1...4) == 1 { try receive(skus[int(0...skus.count - 1)], at: locations[int(0...locations.count - 1)], Int32(int(1...8))) }
+            if int(1...3) == 1 {  // supply on its way (or, sometimes, arriving)
+                let receipt = ExpectedReceipt(receiptID: "PO-\(int(0...5))", locationID: locations[int(0...locations.count - 1)],
+                                              expectedAt: now.adding(milliseconds: Int64(int(1...20)) * 86_400_000),
+                                              lines: [ExpectedReceiptLine(sku: skus[int(0...skus.count - 1)], quantity: Int64(int(1...10)))],
+                                              status: int(1...6) == 1 ? .received : .open)
+                _ = try? engine.applyExpectedReceipt(receipt, context: context, storage: storage)
+            }
             let lines = skus.shuffled(using: &rng).prefix(int(1...min(3, skus.count))).enumerated().map { index, sku in
                 DraftLine(lineID: "\(index + 1)", sku: sku, quantity: Int32(int(1...6)), unitPrice: Money(minorUnits: 1_000, currency: usd))
             }
@@ -152,11 +163,23 @@ struct FulfillmentOptionsPropertyTests {
             let short = Dictionary(option.unallocated.map { ($0.lineID, $0.quantity) }, uniquingKeysWith: +)
             for line in order.lines {
                 let unserved = line.quantities.backordered + line.quantities.cancelled
-                let expected = option.outcome == .backorder && option.shipments.isEmpty ? line.quantity : short[line.lineID] ?? 0
+                let expected = (option.outcome == .backorder || option.outcome == .preorder) && option.shipments.isEmpty
+                    ? line.quantity : short[line.lineID] ?? 0
                 if unserved != expected { problems.append("\(label): line \(line.lineID) has \(unserved) unserved, the option said \(expected)") }
             }
             if option.promisedDeliveryAt != order.fulfillments.map(\.promisedDeliveryAt).max() {
                 problems.append("\(label): promise \(String(describing: option.promisedDeliveryAt)) vs the order's")
+            }
+            let preordered = Dictionary(order.lines.filter { $0.preordered > 0 }.map { ($0.lineID, $0.preordered) }, uniquingKeysWith: +)
+            if preordered != option.preordered || (option.outcome == .preorder) != !preordered.isEmpty {
+                problems.append("\(label): pre-ordered \(preordered), the option said \(option.preordered)")
+            }
+            // The promise from expected supply: the option's when every waiting line has one.
+            let waiting = order.lines.filter { $0.quantities.backordered > 0 }
+            let supplyPromise: Timestamp? = !waiting.isEmpty && waiting.allSatisfy({ $0.backorderPromisedAt != .zero })
+                ? waiting.map(\.backorderPromisedAt).max() : nil
+            if supplyPromise != option.backorderPromisedAt {
+                problems.append("\(label): waiting lines promised \(String(describing: supplyPromise)), the option \(String(describing: option.backorderPromisedAt))")
             }
             return problems
         }
@@ -188,7 +211,7 @@ struct FulfillmentOptionsPropertyTests {
             #expect(result.problems.isEmpty, "\(result.problems.prefix(5).joined(separator: "\n"))")
             outcomes.merge(result.outcomes, uniquingKeysWith: +)
         }
-        for outcome in [FulfillmentOptionOutcome.complete, .partial, .backorder, .unavailable] {
+        for outcome in [FulfillmentOptionOutcome.complete, .partial, .backorder, .unavailable, .preorder] {
             #expect(outcomes[outcome, default: 0] > 0, "the seeds reach \(outcome): \(outcomes)")
         }
     }

@@ -56,7 +56,16 @@ struct ExpectedSupplyTests {
                 })
             }
 
-            let first = try await client.captureOrder(Fixture.order("PRE-1", lines: [("SKU-E", 2)])).order
+            // The options say what the capture then does: a pre-order promised from the receipt.
+            let cart = Fixture.order("PRE-1", lines: [("SKU-E", 2)])
+            let quoted = try await client.getFulfillmentOptions(.with {
+                $0.queries = [.with { $0.queryID = "q"; $0.channel = .web; $0.lines = cart.lines; $0.shipTo = cart.shipTo
+                                      $0.serviceLevels = [.standard] }]
+            }).results[0].options[0]
+            #expect(quoted.outcome == .preorder && quoted.preordered.map(\.quantity) == [2], "\(quoted)")
+            #expect(quoted.expectedSupplyAtUnixMs == expectedAt)
+            let first = try await client.captureOrder(cart).order
+            #expect(first.lines[0].backorderPromisedAtUnixMs == quoted.backorderPromisedDeliveryUnixMs)
             #expect(first.lines[0].preordered == 2 && first.lines[0].quantities.backordered == 2)
             #expect(first.lines[0].expectedSupplyAtUnixMs == expectedAt)
             #expect(first.lines[0].backorderPromisedAtUnixMs > expectedAt)

@@ -30,14 +30,21 @@ public nonisolated enum Waybill_V1_FulfillmentOptionOutcome: SwiftProtobuf.Enum,
   /// Every unit would be allocated now; the promise covers the whole cart.
   case complete // = 1
 
-  /// Some units would be allocated (and promised), the rest backordered with no promise.
+  /// Some units would be allocated (and promised), the rest backordered (promised from expected
+  /// supply when it covers them: backorder_promised_delivery_unix_ms).
   case partial // = 2
 
-  /// The capture would be accepted but every unit would wait for stock (no promise).
+  /// The capture would be accepted but every unit would wait for stock (promised from expected
+  /// supply when it covers them).
   case backorder // = 3
 
   /// A capture with this option would be refused (reason says why), or the option does not exist.
   case unavailable // = 4
+
+  /// Accepted with some lines as pre-orders: they wait for expected supply (the item allows
+  /// pre-orders), promised from it (backorder_promised_delivery_unix_ms); the rest as shipments say
+  /// (under a ship-complete policy nothing is reserved until every unit can be).
+  case preorder // = 5
   case UNRECOGNIZED(Int)
 
   public init() {
@@ -51,6 +58,7 @@ public nonisolated enum Waybill_V1_FulfillmentOptionOutcome: SwiftProtobuf.Enum,
     case 2: self = .partial
     case 3: self = .backorder
     case 4: self = .unavailable
+    case 5: self = .preorder
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -62,6 +70,7 @@ public nonisolated enum Waybill_V1_FulfillmentOptionOutcome: SwiftProtobuf.Enum,
     case .partial: return 2
     case .backorder: return 3
     case .unavailable: return 4
+    case .preorder: return 5
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -73,6 +82,7 @@ public nonisolated enum Waybill_V1_FulfillmentOptionOutcome: SwiftProtobuf.Enum,
     .partial,
     .backorder,
     .unavailable,
+    .preorder,
   ]
 
 }
@@ -255,6 +265,17 @@ public nonisolated struct Waybill_V1_FulfillmentOption: Sendable {
 
   /// PICKUP options with a located ship_to: the distance to the store in kilometres.
   public var distanceKilometres: Double = 0
+
+  /// Units that would wait (pre-orders and backorders), when expected supply covers every one of
+  /// them: the latest receipt date they would be promised from, and the delivery (or pickup)
+  /// promised from it — what the captured order's lines would show. 0 when nothing would wait,
+  /// or when some of it no expected receipt covers.
+  public var expectedSupplyAtUnixMs: Int64 = 0
+
+  public var backorderPromisedDeliveryUnixMs: Int64 = 0
+
+  /// Units that would wait as pre-orders, per line.
+  public var preordered: [Waybill_V1_LineQuantity] = []
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -534,7 +555,7 @@ public nonisolated struct Waybill_V1_CartResponse: Sendable {
 fileprivate nonisolated let _protobuf_package = "waybill.v1"
 
 nonisolated extension Waybill_V1_FulfillmentOptionOutcome: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0FULFILLMENT_OPTION_OUTCOME_UNSPECIFIED\0\u{1}FULFILLMENT_OPTION_OUTCOME_COMPLETE\0\u{1}FULFILLMENT_OPTION_OUTCOME_PARTIAL\0\u{1}FULFILLMENT_OPTION_OUTCOME_BACKORDER\0\u{1}FULFILLMENT_OPTION_OUTCOME_UNAVAILABLE\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0FULFILLMENT_OPTION_OUTCOME_UNSPECIFIED\0\u{1}FULFILLMENT_OPTION_OUTCOME_COMPLETE\0\u{1}FULFILLMENT_OPTION_OUTCOME_PARTIAL\0\u{1}FULFILLMENT_OPTION_OUTCOME_BACKORDER\0\u{1}FULFILLMENT_OPTION_OUTCOME_UNAVAILABLE\0\u{1}FULFILLMENT_OPTION_OUTCOME_PREORDER\0")
 }
 
 nonisolated extension Waybill_V1_CartStatus: SwiftProtobuf._ProtoNameProviding {
@@ -681,7 +702,7 @@ nonisolated extension Waybill_V1_OptionShipment: SwiftProtobuf.Message, SwiftPro
 
 nonisolated extension Waybill_V1_FulfillmentOption: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".FulfillmentOption"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}method\0\u{3}service_level\0\u{3}pickup_location_id\0\u{1}outcome\0\u{3}promised_delivery_unix_ms\0\u{3}shipping_cost\0\u{3}shipment_count\0\u{1}shipments\0\u{1}unallocated\0\u{1}reason\0\u{3}distance_kilometres\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}method\0\u{3}service_level\0\u{3}pickup_location_id\0\u{1}outcome\0\u{3}promised_delivery_unix_ms\0\u{3}shipping_cost\0\u{3}shipment_count\0\u{1}shipments\0\u{1}unallocated\0\u{1}reason\0\u{3}distance_kilometres\0\u{3}expected_supply_at_unix_ms\0\u{3}backorder_promised_delivery_unix_ms\0\u{1}preordered\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -700,6 +721,9 @@ nonisolated extension Waybill_V1_FulfillmentOption: SwiftProtobuf.Message, Swift
       case 9: try { try decoder.decodeRepeatedMessageField(value: &self.unallocated) }()
       case 10: try { try decoder.decodeSingularStringField(value: &self.reason) }()
       case 11: try { try decoder.decodeSingularDoubleField(value: &self.distanceKilometres) }()
+      case 12: try { try decoder.decodeSingularInt64Field(value: &self.expectedSupplyAtUnixMs) }()
+      case 13: try { try decoder.decodeSingularInt64Field(value: &self.backorderPromisedDeliveryUnixMs) }()
+      case 14: try { try decoder.decodeRepeatedMessageField(value: &self.preordered) }()
       default: break
       }
     }
@@ -743,6 +767,15 @@ nonisolated extension Waybill_V1_FulfillmentOption: SwiftProtobuf.Message, Swift
     if self.distanceKilometres.bitPattern != 0 {
       try visitor.visitSingularDoubleField(value: self.distanceKilometres, fieldNumber: 11)
     }
+    if self.expectedSupplyAtUnixMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.expectedSupplyAtUnixMs, fieldNumber: 12)
+    }
+    if self.backorderPromisedDeliveryUnixMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.backorderPromisedDeliveryUnixMs, fieldNumber: 13)
+    }
+    if !self.preordered.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.preordered, fieldNumber: 14)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -758,6 +791,9 @@ nonisolated extension Waybill_V1_FulfillmentOption: SwiftProtobuf.Message, Swift
     if lhs.unallocated != rhs.unallocated {return false}
     if lhs.reason != rhs.reason {return false}
     if lhs.distanceKilometres != rhs.distanceKilometres {return false}
+    if lhs.expectedSupplyAtUnixMs != rhs.expectedSupplyAtUnixMs {return false}
+    if lhs.backorderPromisedDeliveryUnixMs != rhs.backorderPromisedDeliveryUnixMs {return false}
+    if lhs.preordered != rhs.preordered {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
