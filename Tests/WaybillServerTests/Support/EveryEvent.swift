@@ -24,6 +24,14 @@ enum EveryEvent {
         createReturn.orderID = orderID
         createReturn.returnID = "R1"
         createReturn.lines = [lineQuantity("L1", 1)]
+        // An exchange reserved at creation: the replacement's order.captured, then order.exchange_created.
+        var replacementLine = Waybill_V1_OrderLine()
+        replacementLine.lineID = "1"
+        replacementLine.sku = "SKU-A"
+        replacementLine.quantity = 1
+        replacementLine.unitPrice = Fixture.money(1_999)
+        createReturn.exchange.lines = [replacementLine]
+        createReturn.exchange.reserveAt = .atCreation
         _ = try await client.lifecycle(Method.OrderService.createReturn, createReturn)
         var receiveReturn = Waybill_V1_ReceiveReturnRequest()
         receiveReturn.requestID = "ev-receive-return"
