@@ -43,6 +43,24 @@ extension ExchangeRequest {
     }
 }
 
+extension ExchangeRequest {
+    /// The wire form (the simulator's calls, clients).
+    public var proto: Waybill_V1_ExchangeRequest {
+        var e = Waybill_V1_ExchangeRequest()
+        var content = OrderDraft()
+        content.lines = lines
+        if let shipTo { content.shipTo = shipTo }
+        if let fulfillment { content.fulfillment = fulfillment }
+        let order = content.proto
+        e.lines = order.lines
+        e.externalOrderID = externalOrderID
+        if shipTo != nil { e.shipTo = order.shipTo }
+        if fulfillment != nil { e.fulfillment = order.fulfillment }
+        e.reserveAt = reserveAt?.proto ?? .unspecified
+        return e
+    }
+}
+
 extension Exchange {
     /// From the stored form.
     public init(proto e: Waybill_V1_Exchange) throws(DomainError) {
