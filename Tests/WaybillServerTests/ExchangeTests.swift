@@ -16,12 +16,7 @@ struct ExchangeSocketTests {
         request.returnID = id
         request.lines = [EveryEvent.lineQuantity("L1", 1)]
         request.reason = "wrong size"
-        var line = Waybill_V1_OrderLine()
-        line.lineID = "1"
-        line.sku = "SKU-B"
-        line.quantity = 1
-        line.unitPrice = Fixture.money(2_500)
-        request.exchange.lines = [line]
+        request.exchange.lines = [Fixture.line("1", "SKU-B", 1, price: 2_500)]
         request.exchange.reserveAt = reserveAt
         return request
     }
@@ -93,17 +88,8 @@ struct ExchangeSocketTests {
             let originalID = try await Self.delivered(client, "EX-2")
             let created = try await client.lifecycle(Method.OrderService.createReturn, Self.request(originalID, id: "R1", reserveAt: .unspecified))
             #expect(created.order.returns[0].exchange.status == .pending && created.order.returns[0].exchange.replacementOrderID.isEmpty)
-            var receive = Waybill_V1_ReceiveReturnRequest()
-            receive.requestID = "rcv-R1"
-            receive.orderID = originalID
-            receive.returnID = "R1"
-            receive.locationID = "WH-EAST"
-            var line = Waybill_V1_ReturnLine()
-            line.lineID = "L1"
-            line.quantity = 1
-            line.disposition = .restock
-            receive.lines = [line]
-            let received = try await client.lifecycle(Method.OrderService.receiveReturn, receive)
+            let received = try await client.lifecycle(Method.OrderService.receiveReturn,
+                                                      EveryEvent.receiveReturn(originalID, "R1", request: "rcv-R1", restocking: [("L1", 1)]))
             let exchange = received.order.returns[0].exchange
             #expect(exchange.status == .created && !exchange.replacementOrderID.isEmpty)
             #expect(try await client.getOrder(exchange.replacementOrderID).exchangeOf.returnID == "R1")
