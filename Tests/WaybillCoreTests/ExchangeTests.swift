@@ -174,4 +174,48 @@ struct ExchangeTests {
         #expect(h.balance(Net.skuA, Net.whEast).onHand == 9, "the unit is back on the shelf")
         #expect(ledgerMismatches(h.engine, h.storage).isEmpty)
     }
+
+    @Test("limits: an exchange has at most linesPerOrderMax lines, named in the error")
+    func linesLimit() throws {
+        var limits = DomainLimits.default
+        limits.linesPerOrderMax = 2
+        let h = try Harness(stock: [(Net.skuA, Net.whEast, 10), (Net.skuB, Net.whEast, 10)], limits: limits)
+        let order = try h.capture(Net.draft("EXT-1", [(Net.skuA, 2)]))
+        try h.advance(order.orderID, order.fulfillments[0].fulfillmentID, to: .delivered)
+        let lines = (1...3).map { DraftLine(lineID: "\($0)", sku: Net.skuB, quantity: 1, unitPrice: Net.money(100)) }
+        let error = expectDomainError(.invalidArgument, field: "exchange.lines") {
+            try h.apply(Self.returning(1, ExchangeRequest(lines: lines, reserveAt: .atCreation)), to: order.orderID)
+        }
+        #expect(error?.limitName == "linesPerOrderMax" && error?.limitValue == 2)
+        try h.apply(Self.returning(1, ExchangeRequest(lines: Array(lines.prefix(2)), reserveAt: .atCreation)), to: order.orderID)
+    }
+
+    @Test("a retried ReceiveReturn replays: the replacement captured at receipt is not captured twice")
+    func receiptReplay() throws {
+        let (h, order) = try Self.delivered()
+        try h.apply(Self.returning(2, Self.exchange(Net.skuB, 1, price: 2_500, reserveAt: .atReceipt)), to: order.orderID)
+        let receive = OrderCommand.receiveReturn(returnID: "RMA-1", locationID: Net.whEast, lines: [ReturnLine(lineID: "L1", quantity: 2, disposition: .restock)])
+        let context = h.context(requestID: "rcv-1", fingerprint: fingerprint("\(receive)"))
+        let first = try h.engine.apply(receive, to: order.orderID, context: context, storage: h.storage)
+        let orders = h.storage.orders.count
+        let again = try h.engine.apply(receive, to: order.orderID, context: context, storage: h.storage)
+        #expect(again.replayed && again.order.returns[0].exchange?.replacementOrderID == first.order.returns[0].exchange?.replacementOrderID)
+        #expect(h.storage.orders.count == orders && h.balance(Net.skuB, Net.whEast).reserved == 1)
+    }
+
+    @Test("a chosen external id already captured with other content is ALREADY_EXISTS naming exchange.external_order_id")
+    func externalIDConflict() throws {
+        let (h, order) = try Self.delivered()
+        try h.capture(Net.draft("WEB-TAKEN", [(Net.skuB, 1)]))
+        var exchange = Self.exchange(Net.skuB, 1, price: 2_000, reserveAt: .atCreation)
+        exchange.externalOrderID = "WEB-TAKEN"
+        let error = expectDomainError(.alreadyExists, field: "exchange.external_order_id") {
+            try h.apply(Self.returning(1, exchange), to: order.orderID)
+        }
+        #expect(error?.existingOrderID != nil)
+        #expect(h.order(order.orderID).returns.isEmpty)
+        exchange.externalOrderID = "WEB-NEW"
+        let after = try h.apply(Self.returning(1, exchange), to: order.orderID)
+        #expect(h.order(try #require(after.returns[0].exchange?.replacementOrderID)).externalOrderID == "WEB-NEW")
+    }
 }
