@@ -144,6 +144,26 @@ extension Order {
             if let refund = ret.refund { r.refund = refund.proto }
             r.requestedAtUnixMs = ret.requestedAt.millisecondsSinceEpoch
             r.receivedAtUnixMs = ret.receivedAt.millisecondsSinceEpoch
+            if let exchange = ret.exchange {
+                var e = Waybill_V1_Exchange()
+                e.reserveAt = exchange.reserveAt == .atCreation ? .atCreation : .atReceipt
+                e.status = Waybill_V1_ExchangeStatus(rawValue: exchange.status.rawValue) ?? .unspecified
+                var draft = OrderDraft()
+                draft.shipTo = exchange.shipTo
+                draft.lines = exchange.lines
+                draft.fulfillment = exchange.fulfillment
+                let content = draft.referenceMessage
+                e.lines = content.lines
+                e.externalOrderID = exchange.externalOrderID
+                e.shipTo = content.shipTo
+                e.fulfillment = content.fulfillment
+                e.replacementOrderID = exchange.replacementOrderID?.rawValue ?? ""
+                e.creditAmount = exchange.creditAmount.proto
+                e.newOrderAmount = exchange.newOrderAmount.proto
+                e.priceDifference = exchange.priceDifference.proto
+                e.failureReason = exchange.failureReason
+                r.exchange = e
+            }
             return r
         }
         o.history = history.map(\.referenceMessage)
@@ -177,6 +197,10 @@ extension Order {
             content.lines = asCaptured.lines
             content.fulfillment = asCaptured.fulfillment
             o.capturedContent = content
+        }
+        if let link = exchangeOf {
+            o.exchangeOf.orderID = link.orderID.rawValue
+            o.exchangeOf.returnID = link.returnID
         }
         return o
     }
