@@ -144,6 +144,22 @@ extension Order {
             if let refund = ret.refund { r.refund = refund.proto }
             r.requestedAtUnixMs = ret.requestedAt.millisecondsSinceEpoch
             r.receivedAtUnixMs = ret.receivedAt.millisecondsSinceEpoch
+            if let exchange = ret.exchange {
+                var e = Waybill_V1_Exchange()
+                e.reserveAt = exchange.reserveAt == .atCreation ? .atCreation : .atReceipt
+                e.status = Waybill_V1_ExchangeStatus(rawValue: exchange.status.rawValue) ?? .unspecified
+                let content = OrderDraft.referenceContent(shipTo: exchange.shipTo, lines: exchange.lines, fulfillment: exchange.fulfillment)
+                e.lines = content.lines
+                e.externalOrderID = exchange.externalOrderID
+                e.shipTo = content.shipTo
+                e.fulfillment = content.fulfillment
+                e.replacementOrderID = exchange.replacementOrderID?.rawValue ?? ""
+                e.creditAmount = exchange.creditAmount.proto
+                e.newOrderAmount = exchange.newOrderAmount.proto
+                e.priceDifference = exchange.priceDifference.proto
+                e.failureReason = exchange.failureReason
+                r.exchange = e
+            }
             return r
         }
         o.history = history.map(\.referenceMessage)
@@ -168,21 +184,30 @@ extension Order {
         if let cartID { o.cartID = cartID }
         if let captured = capturedContent {
             var content = Waybill_V1_CapturedContent()
-            var draft = OrderDraft()
-            draft.shipTo = captured.shipTo
-            draft.lines = captured.lines
-            draft.fulfillment = captured.fulfillment
-            let asCaptured = draft.referenceMessage
+            let asCaptured = OrderDraft.referenceContent(shipTo: captured.shipTo, lines: captured.lines, fulfillment: captured.fulfillment)
             content.shipTo = asCaptured.shipTo
             content.lines = asCaptured.lines
             content.fulfillment = asCaptured.fulfillment
             o.capturedContent = content
+        }
+        if let link = exchangeOf {
+            o.exchangeOf.orderID = link.orderID.rawValue
+            o.exchangeOf.returnID = link.returnID
         }
         return o
     }
 }
 
 extension OrderDraft {
+    /// Ship-to, lines and fulfillment (captured content, an exchange's replacement) as a draft's message.
+    static func referenceContent(shipTo: Address, lines: [DraftLine], fulfillment: RequestedFulfillment) -> Waybill_V1_Order {
+        var draft = OrderDraft()
+        draft.shipTo = shipTo
+        draft.lines = lines
+        draft.fulfillment = fulfillment
+        return draft.referenceMessage
+    }
+
     /// A CaptureOrder's order built field by field with swift-protobuf's generated types.
     public var referenceMessage: Waybill_V1_Order {
         var o = Waybill_V1_Order()

@@ -40,6 +40,16 @@ extension Engine {
         case .success(let value): transition = value
         case .failure(let error): throw error
         }
+        // An exchange's replacement is captured before anything else changes: refused, nothing has.
+        var exchange: ExchangeStep?
+        switch command {
+        case .createReturn(let returnID, _, _, let request?):
+            exchange = try createExchange(request, returnID: returnID, transition: &transition, context: context, storage: storage)
+        case .receiveReturn(let returnID, _, _):
+            exchange = try receiveExchange(returnID: returnID, transition: &transition, context: context, storage: storage)
+        default:
+            break
+        }
         // Writing off missing stock can take on hand to zero at most.
         var writtenOff: [InventoryKey: Int64] = [:]  // so far, per SKU × location (lines may share a SKU)
         for index in transition.movements.indices where transition.movements[index].kind == .writtenOff {
@@ -83,6 +93,7 @@ extension Engine {
         }
         try persist(&order, transition.event, action: transition.historyAction, reason: transition.historyReason,
                     detail: transition.historyDetail, context: context, movements: movements, capacity: capacity, storage: storage)
+        if let exchange { try persistExchangeCreated(&order, exchange, context: context, storage: storage) }
         // Stock a location could not find is gone from its books: tell feed consumers (the ERP
         // bridge) as an inventory movement, with the quantity actually written off.
         let writeOffs = movements.filter { $0.kind == .writtenOff }

@@ -8,8 +8,9 @@
 // whole batch (the writer then rebuilds the in-memory state from disk).
 //
 // The commands, by family: Engine+Capture.swift, Engine+Lifecycle.swift, Engine+Inventory.swift,
-// Engine+Network.swift, Engine+Erp.swift (order updates from the ERP), Engine+Supply.swift (expected receipts, pre-orders), Engine+Allocation.swift
-// (routing, reservations, backorder release), Engine+Edits.swift (EditOrder), ItemHolds.swift,
+// Engine+Network.swift, Engine+Erp.swift (order updates from the ERP), Engine+Supply.swift (expected
+// receipts, pre-orders), Engine+Allocation.swift (routing, reservations, backorder release),
+// Engine+Edits.swift (EditOrder), Engine+Exchanges.swift (returns that are exchanges), ItemHolds.swift,
 // Reallocation.swift; the storage
 // they write through: EngineStorage.swift. This file: the state and the helpers every family shares.
 

@@ -106,7 +106,8 @@ public enum OrderCommand: Hashable, Sendable {
     case confirmPack(String)
     case confirmShipment(String, carrierID: String, trackingNumber: String)
     case confirmDelivery(String)
-    case createReturn(returnID: String, lines: [LineQuantity], reason: String)
+    /// `exchange`: the return is an exchange (Engine+Exchanges.swift captures the replacement).
+    case createReturn(returnID: String, lines: [LineQuantity], reason: String, exchange: ExchangeRequest? = nil)
     case receiveReturn(returnID: String, locationID: LocationID, lines: [ReturnLine])
     /// Changes what the order is for (Engine+Edits.swift): the engine applies it, since edits route.
     case edit([OrderEdit], reason: String)
@@ -304,7 +305,7 @@ public enum OrderStateMachine {
         case .rejectFulfillment(let id, let lines, let reason, let stockMissing, let excludesLocation):
             return reject(order, id, lines: lines, reason: reason, stockMissing: stockMissing, excludesLocation: excludesLocation, now: now)
 
-        case .createReturn(let returnID, let lines, let reason):
+        case .createReturn(let returnID, let lines, let reason, _):
             if returnID.isEmpty { return .failure(.invalid("return_id", "is required")) }
             if order.returns.contains(where: { $0.returnID == returnID }) {
                 return .failure(DomainError(.alreadyExists, "return \(returnID) already exists on order \(order.orderID)", field: "return_id"))

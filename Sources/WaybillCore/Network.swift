@@ -150,6 +150,8 @@ public struct RoutingPolicy: Hashable, Sendable {
     public var allowPartialAllocation = true
     public var allowBackorder = true
     public var releaseOnAllocation = false
+    /// When an exchange that does not say captures its replacement order.
+    public var exchangeReservation: ExchangeReservation = .atReceipt
     public var setAt: Timestamp = .zero
 
     public init() {}
@@ -173,7 +175,8 @@ public struct RoutingPolicy: Hashable, Sendable {
             && lhs.scoring.map(\.0) == rhs.scoring.map(\.0) && lhs.scoring.map(\.1) == rhs.scoring.map(\.1)
             && lhs.tieBreakers == rhs.tieBreakers && lhs.maxShipments == rhs.maxShipments
             && lhs.allowPartialAllocation == rhs.allowPartialAllocation && lhs.allowBackorder == rhs.allowBackorder
-            && lhs.releaseOnAllocation == rhs.releaseOnAllocation && lhs.setAt == rhs.setAt
+            && lhs.releaseOnAllocation == rhs.releaseOnAllocation && lhs.exchangeReservation == rhs.exchangeReservation
+            && lhs.setAt == rhs.setAt
     }
     public func hash(into hasher: inout Hasher) {
         hasher.combine(version)

@@ -94,6 +94,9 @@ public struct OrderDraft: Hashable, Sendable {
     public var attributes: [String: String] = [:]
     /// The checkout cart whose reservations the capture converts (same channel); nil: none.
     public var cartID: String?
+    /// Set by Waybill only, for an exchange's replacement (Engine+Exchanges.swift): part of the
+    /// content a capture retry is compared with, so a channel's own capture cannot pose as one.
+    public var exchangeOf: ExchangeLink?
     public init() {}
 }
 
@@ -259,6 +262,8 @@ public struct Return: Hashable, Sendable {
     public var refund: Money?
     public var requestedAt: Timestamp
     public var receivedAt: Timestamp = .zero
+    /// Set when the return is an exchange.
+    public var exchange: Exchange?
 
     public init(returnID: String, lines: [ReturnLine], reason: String, requestedAt: Timestamp) {
         self.returnID = returnID
@@ -456,6 +461,7 @@ public struct Order: Hashable, Sendable {
         var captureSequence: Int64
         var cartID: String?
         var capturedContent: CapturedContent?
+        var exchangeOf: ExchangeLink?
     }
 
     /// The fields live behind one reference, copied on write (as Array's elements are): an order
@@ -509,6 +515,8 @@ public struct Order: Hashable, Sendable {
     public var cartID: String? { get { box.fields.cartID } _modify { yield &fields.cartID } }
     /// The editable content as captured, kept from the first edit on (nil: never edited).
     public var capturedContent: CapturedContent? { get { box.fields.capturedContent } _modify { yield &fields.capturedContent } }
+    /// On an exchange's replacement: the original order and return.
+    public var exchangeOf: ExchangeLink? { get { box.fields.exchangeOf } _modify { yield &fields.exchangeOf } }
 
     public init(id: OrderID, draft: OrderDraft, capturedAt: Timestamp, captureSequence: Int64) {
         precondition(draft.channel != nil, "drafts are validated before they become orders")
@@ -517,7 +525,7 @@ public struct Order: Hashable, Sendable {
             shipTo: draft.shipTo, lines: draft.lines.map(OrderLine.init), requestedFulfillment: draft.fulfillment,
             createdAt: draft.createdAt, capturedAt: capturedAt, updatedAt: capturedAt,
             holds: draft.holds.map { Hold(reason: $0.reason, note: $0.note, placedAt: capturedAt) },
-            attributes: draft.attributes, captureSequence: captureSequence, cartID: draft.cartID))
+            attributes: draft.attributes, captureSequence: captureSequence, cartID: draft.cartID, exchangeOf: draft.exchangeOf))
     }
 
     /// The draft this order was captured from, for comparing capture retries.
@@ -532,6 +540,7 @@ public struct Order: Hashable, Sendable {
         draft.createdAt = createdAt
         draft.attributes = attributes
         draft.cartID = cartID
+        draft.exchangeOf = exchangeOf
         return draft
     }
 

@@ -12,12 +12,15 @@ public struct ErpOrderRecord: Hashable, Sendable {
     public var status: String
     /// Net ordered quantity per SKU (`Reconciler.erpLines`).
     public var lines: [SKU: Int32]
+    /// For an exchange's replacement: the original order the ERP linked it to (nil: none).
+    public var exchangeOfOrderID: OrderID?
 
-    public init(orderID: OrderID, documentNumber: String, status: String, lines: [SKU: Int32]) {
+    public init(orderID: OrderID, documentNumber: String, status: String, lines: [SKU: Int32], exchangeOfOrderID: OrderID? = nil) {
         self.orderID = orderID
         self.documentNumber = documentNumber
         self.status = status
         self.lines = lines
+        self.exchangeOfOrderID = exchangeOfOrderID
     }
 }
 
@@ -50,7 +53,7 @@ public struct ErpExtract: Sendable {
 }
 
 public enum DiscrepancyKind: Int, Hashable, Sendable, CaseIterable, CustomStringConvertible {
-    case missingInErp = 1, missingInWaybill, statusMismatch, quantityMismatch, duplicate
+    case missingInErp = 1, missingInWaybill, statusMismatch, quantityMismatch, duplicate, exchangeLinkMismatch
 
     public var description: String {
         switch self {
@@ -59,6 +62,7 @@ public enum DiscrepancyKind: Int, Hashable, Sendable, CaseIterable, CustomString
         case .statusMismatch: "status_mismatch"
         case .quantityMismatch: "quantity_mismatch"
         case .duplicate: "duplicate"
+        case .exchangeLinkMismatch: "exchange_link_mismatch"
         }
     }
 }
@@ -266,6 +270,11 @@ public struct ReconciliationTally: Sendable {
     private var stockLocations: Set<LocationID> = []
 
     static let seen: UInt8 = 1, keptMatchesWaybill: UInt8 = 2, statusMismatch: UInt8 = 4, quantityMismatch: UInt8 = 8
+    static let exchangeLinkMismatch: UInt8 = 16
+    /// The flags of a compared record that differs from Waybill, with the discrepancy kind of each.
+    static let mismatches: [(bit: UInt8, kind: DiscrepancyKind)] = [
+        (statusMismatch, .statusMismatch), (quantityMismatch, .quantityMismatch), (exchangeLinkMismatch, .exchangeLinkMismatch),
+    ]
 
     public init(scope: ReconcileScope, asOf: Timestamp, includeOrdersAfterAsOf: Bool, discrepanciesListedMax: Int) {
         self.scope = scope
@@ -279,12 +288,13 @@ public struct ReconciliationTally: Sendable {
     /// Bytes of per-order state (reported in logs; the session limits bound the rest).
     public var orderStateBytes: Int { flags.count + keptDocuments.count * 32 + erpOnlyDocuments.count * 48 }
 
-    /// Orders compared whose ERP record differs (status or lines): what a repair re-emits, with
-    /// how many discrepancies each accounts for.
+    /// Orders compared whose ERP record differs (status, lines or exchange link): what a repair
+    /// re-emits, with how many discrepancies each accounts for.
     public func mismatchedSequences() -> [(sequence: Int64, discrepancies: Int)] {
         var result: [(Int64, Int)] = []
-        for (index, flag) in flags.enumerated() where flag & (Self.statusMismatch | Self.quantityMismatch) != 0 {
-            result.append((Int64(index), (flag & Self.statusMismatch != 0 ? 1 : 0) + (flag & Self.quantityMismatch != 0 ? 1 : 0)))
+        for (index, flag) in flags.enumerated() {
+            let discrepancies = Self.mismatches.filter { flag & $0.bit != 0 }.count
+            if discrepancies > 0 { result.append((Int64(index), discrepancies)) }
         }
         return result
     }
@@ -371,11 +381,21 @@ public struct ReconciliationTally: Sendable {
                 detail: "order \(order.orderID): " + skus.map { "\($0.rawValue) Waybill \(lines[$0] ?? 0), ERP \(erpLines[$0] ?? 0)" }.joined(separator: "; "),
                 repairAction: Reconciler.RepairAction.reemit, documentNumber: record.documentNumber))
         }
+        let link = order.exchangeOf?.orderID
+        if link != record.exchangeOfOrderID {
+            found |= Self.exchangeLinkMismatch
+            let waybillValue = link.map { "exchange of \($0)" } ?? "no exchange"
+            let erpValue = record.exchangeOfOrderID.map { "exchange of \($0)" } ?? "no exchange"
+            note(Discrepancy(
+                kind: .exchangeLinkMismatch, orderID: order.orderID, key: nil, waybillValue: waybillValue, erpValue: erpValue,
+                detail: "order \(order.orderID) is \(waybillValue) in Waybill but \(erpValue) in the ERP",
+                repairAction: Reconciler.RepairAction.reemit, documentNumber: record.documentNumber))
+        }
         return found
     }
 
     private mutating func retract(_ orderID: OrderID, _ flag: UInt8) {
-        for (bit, kind) in [(Self.statusMismatch, DiscrepancyKind.statusMismatch), (Self.quantityMismatch, .quantityMismatch)] where flag & bit != 0 {
+        for (bit, kind) in Self.mismatches where flag & bit != 0 {
             counts[kind.rawValue] -= 1
             listed.removeAll { $0.kind == kind && $0.key == nil && $0.orderID == orderID }
         }

@@ -38,6 +38,31 @@ public struct ErpCarrier: Codable, Hashable, Sendable {
     }
 }
 
+/// An exchange as the ERP posts it: a credit note for the returned units (`creditAmountMinor`) and
+/// an invoice for the replacement order (`newOrderAmountMinor`); the customer pays (> 0) or is owed
+/// (< 0) `priceDifferenceMinor`.
+public struct ErpExchange: Codable, Hashable, Sendable {
+    public var returnId: String
+    /// "pending", "created", "cancelled" or "failed".
+    public var status: String
+    /// Set once the replacement order exists.
+    public var replacementOrderId: String?
+    public var currency: String
+    public var creditAmountMinor: Int64
+    public var newOrderAmountMinor: Int64
+    public var priceDifferenceMinor: Int64
+
+    public init(returnId: String, exchange: Exchange) {
+        self.returnId = returnId
+        status = exchange.status.description.lowercased()
+        replacementOrderId = exchange.replacementOrderID?.rawValue
+        currency = exchange.newOrderAmount.currency
+        creditAmountMinor = exchange.creditAmount.minorUnits
+        newOrderAmountMinor = exchange.newOrderAmount.minorUnits
+        priceDifferenceMinor = exchange.priceDifference.minorUnits
+    }
+}
+
 public struct ErpMessage: Codable, Hashable, Sendable {
     /// The event id ("evt-<offset>"): also the Idempotency-Key of every delivery. The ERP dedupes on it.
     public var idempotencyKey: String
@@ -75,6 +100,13 @@ public struct ErpMessage: Codable, Hashable, Sendable {
     /// Stock this event moved: order.fulfillment_shipped (−units at the shipping location) and
     /// order.return_received (+units restocked). Inventory events carry the position instead.
     public var stockChanges: [ErpStockChange]?
+    /// Every event of an exchange's replacement order: the original order and return it replaces
+    /// units of (the ERP links the new order's invoice to the credit note).
+    public var exchangeOfOrderId: String?
+    public var exchangeOfReturnId: String?
+    /// order.return_created, order.return_received and order.exchange_created of a return that is
+    /// an exchange: its status, replacement and money.
+    public var exchange: ErpExchange?
     /// The ERP document number: the order's (once acknowledged), or the record an erp.* event concerns.
     public var erpDocumentNumber: String?
     // Inventory and items
@@ -119,6 +151,13 @@ public struct ErpMessage: Codable, Hashable, Sendable {
             returnedAmountMinor = order.lines.reduce(0) { $0 + Int64($1.quantities.returned) * $1.unitPrice.minorUnits }
             if !order.erp.documentNumber.isEmpty { erpDocumentNumber = order.erp.documentNumber }
             stockChanges = Self.stockChanges(event.type, order: order, fulfillmentID: event.fulfillmentID, returnID: event.returnID)
+            if let link = order.exchangeOf {
+                exchangeOfOrderId = link.orderID.rawValue
+                exchangeOfReturnId = link.returnID
+            }
+            if !event.returnID.isEmpty, let ret = order.returns.first(where: { $0.returnID == event.returnID }), let e = ret.exchange {
+                exchange = ErpExchange(returnId: ret.returnID, exchange: e)
+            }
             if event.type == "order.fulfillment_shipped" || event.type == "order.fulfillment_delivered",
                let fulfillment = order.fulfillments.first(where: { $0.fulfillmentID == event.fulfillmentID }) {
                 if !fulfillment.carrierID.isEmpty { carrier = ErpCarrier(carrierId: fulfillment.carrierID, service: fulfillment.carrierService) }
@@ -197,6 +236,8 @@ public struct ErpMessage: Codable, Hashable, Sendable {
         "sku", "location_id", "movement_kind", "on_hand_delta", "on_hand", "reserved", "detail",
         // Appended (importers that read columns by position keep working):
         "stock_changes", "item_description", "carrier_id", "carrier_service", "tracking_number",
+        "exchange_of_order_id", "exchange_of_return_id", "exchange_status", "exchange_replacement_order_id",
+        "exchange_credit_amount_minor", "exchange_new_order_amount_minor", "exchange_price_difference_minor",
     ]
 
     /// One RFC 4180 row in `csvColumns` order; erp_lines is "SKU:QTY;SKU:QTY", stock_changes is
@@ -213,6 +254,8 @@ public struct ErpMessage: Codable, Hashable, Sendable {
             number(onHandDelta), number(onHand), number(reserved), text(detail),
             stockChanges.map { $0.map { "\($0.sku)@\($0.locationId):\($0.onHandDelta > 0 ? "+" : "")\($0.onHandDelta)" }.joined(separator: ";") } ?? "",
             text(itemDescription), text(carrier?.carrierId), text(carrier?.service), text(trackingNumber),
+            text(exchangeOfOrderId), text(exchangeOfReturnId), text(exchange?.status), text(exchange?.replacementOrderId),
+            number(exchange?.creditAmountMinor), number(exchange?.newOrderAmountMinor), number(exchange?.priceDifferenceMinor),
         ]
         return fields.map(Self.csvEscape).joined(separator: ",")
     }

@@ -20,7 +20,8 @@ extension ErpExtract {
                 lines[SKU(line.sku)] = total
             }
             orders.append(ErpOrderRecord(orderID: OrderID(record.orderID), documentNumber: record.erpDocumentNumber,
-                                         status: record.status, lines: lines))
+                                         status: record.status, lines: lines,
+                                         exchangeOfOrderID: record.exchangeOfOrderID.isEmpty ? nil : OrderID(record.exchangeOfOrderID)))
         }
         var stock: [ErpStockRecord] = []
         for (index, record) in proto.stock.enumerated() {
@@ -41,6 +42,7 @@ extension ErpExtract {
             r.orderID = record.orderID.rawValue
             r.erpDocumentNumber = record.documentNumber
             r.status = record.status
+            r.exchangeOfOrderID = record.exchangeOfOrderID?.rawValue ?? ""
             r.lines = record.lines.sorted { $0.key < $1.key }.map { sku, quantity in
                 var line = Waybill_V1_ErpOrderLine()
                 line.sku = sku.rawValue

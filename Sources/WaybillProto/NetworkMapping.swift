@@ -179,6 +179,7 @@ extension RoutingPolicy {
         allowPartialAllocation = p.allowPartialAllocation
         allowBackorder = p.allowBackorder
         releaseOnAllocation = p.releaseOnAllocation
+        exchangeReservation = try ExchangeReservation(proto: p.exchangeReservation, field: "exchange_reservation") ?? .atReceipt
         setAt = Timestamp(millisecondsSinceEpoch: p.setAtUnixMs)
     }
 
@@ -220,6 +221,7 @@ extension RoutingPolicy {
         p.allowPartialAllocation = allowPartialAllocation
         p.allowBackorder = allowBackorder
         p.releaseOnAllocation = releaseOnAllocation
+        p.exchangeReservation = exchangeReservation.proto
         p.setAtUnixMs = setAt.millisecondsSinceEpoch
         return p
     }

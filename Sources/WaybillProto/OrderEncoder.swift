@@ -216,6 +216,23 @@ extension ProtoWriter {
         }
     }
 
+    /// The fields of a waybill.v1.Exchange (Return.exchange).
+    mutating func exchange(_ e: Exchange) {
+        int32(1, Int32(e.reserveAt.rawValue))
+        int32(2, Int32(e.status.rawValue))
+        for line in e.lines {
+            orderLine(3, lineID: line.lineID, sku: line.sku, quantity: line.quantity, unitPrice: line.unitPrice, status: nil, quantities: nil)
+        }
+        string(4, e.externalOrderID)
+        address(5, e.shipTo)
+        requestedFulfillment(6, e.fulfillment)
+        string(7, e.replacementOrderID?.rawValue ?? "")
+        money(8, e.creditAmount)
+        money(9, e.newOrderAmount)
+        money(10, e.priceDifference)
+        string(11, e.failureReason)
+    }
+
     mutating func returnLine(_ field: Int, _ line: ReturnLine) {
         message(field) { w in
             w.string(1, line.lineID)
@@ -316,6 +333,7 @@ extension Order {
                 if let refund = ret.refund { w.money(7, refund) }
                 w.int64(8, ret.requestedAt.millisecondsSinceEpoch)
                 w.int64(9, ret.receivedAt.millisecondsSinceEpoch)
+                if let exchange = ret.exchange { w.message(10) { w in w.exchange(exchange) } }
             }
         }
         marks.historyStart = w.bytes.count
@@ -358,6 +376,12 @@ extension Order {
                                 status: nil, quantities: nil)
                 }
                 w.requestedFulfillment(3, captured.fulfillment)
+            }
+        }
+        if let link = exchangeOf {
+            w.message(23) { w in
+                w.string(1, link.orderID.rawValue)
+                w.string(2, link.returnID)
             }
         }
     }

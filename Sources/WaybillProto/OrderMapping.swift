@@ -220,6 +220,7 @@ extension Order {
     public init(proto o: Waybill_V1_Order) throws(DomainError) {
         var draft = try OrderDraft(proto: o)
         draft.holds = []
+        draft.exchangeOf = o.hasExchangeOf ? ExchangeLink(proto: o.exchangeOf) : nil
         guard draft.channel != nil else { throw DomainError.invalid("order.channel", "stored order without channel") }
         let id = OrderID(o.orderID)
         self.init(id: id, draft: draft, capturedAt: Timestamp(millisecondsSinceEpoch: o.capturedAtUnixMs),
@@ -238,7 +239,8 @@ extension Order {
         }
         fulfillments = o.fulfillments.map(Fulfillment.init(proto:))
         routingDecisions = o.routingDecisions.map(RoutingDecision.init(proto:))
-        returns = o.returns.map { r in
+        returns = []
+        for r in o.returns {
             var ret = Return(returnID: r.returnID, lines: r.lines.map(ReturnLine.init(proto:)), reason: r.reason,
                              requestedAt: Timestamp(millisecondsSinceEpoch: r.requestedAtUnixMs))
             ret.status = r.status == .received ? .received : .requested
@@ -246,7 +248,8 @@ extension Order {
             ret.receivedAtLocationID = r.receivedAtLocationID.isEmpty ? nil : LocationID(r.receivedAtLocationID)
             ret.refund = r.hasRefund ? Money(proto: r.refund) : nil
             ret.receivedAt = Timestamp(millisecondsSinceEpoch: r.receivedAtUnixMs)
-            return ret
+            ret.exchange = r.hasExchange ? try Exchange(proto: r.exchange) : nil
+            returns.append(ret)
         }
         history = o.history.map(HistoryEntry.init(proto:))
         if o.hasErp {

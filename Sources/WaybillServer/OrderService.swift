@@ -231,7 +231,7 @@ extension Services {
     func createReturn(_ request: Waybill_V1_CreateReturnRequest, call: Call) {
         lifecycle(call, request, \.requestID, \.orderID) { request in
             .createReturn(returnID: request.returnID, lines: request.lines.map { LineQuantity(lineID: $0.lineID, quantity: $0.quantity) },
-                          reason: request.reason)
+                          reason: request.reason, exchange: request.hasExchange ? try ExchangeRequest(proto: request.exchange) : nil)
         }
     }
     func receiveReturn(_ request: Waybill_V1_ReceiveReturnRequest, call: Call) {

@@ -156,16 +156,57 @@ struct ConfirmShipment: OrderChangeCommand {
 struct CreateReturn: OrderChangeCommand {
     static let configuration = CommandConfiguration(
         commandName: "create-return", abstract: "Request a return of shipped units: ORDER RETURN-ID LINE=QTY ...",
-        discussion: "Example: waybill call create-return W-00000001 R1 1=2 2=1 --reason damaged")
+        discussion: """
+            With --exchange-line the return is an exchange: a replacement order for those lines is captured on the
+            original's channel, at creation or at receipt (--reserve-at; default: the routing policy's).
+            Example: waybill call create-return W-00000001 R1 1=2 2=1 --reason damaged
+            Example: waybill call create-return W-00000001 R2 1=1 --exchange-line 1=MUG-L:1:1500:USD --reserve-at creation
+            """)
     static let method = Method.OrderService.createReturn
     @OptionGroup var change: OrderChange
     @Argument(help: "Your id for this return (e.g. R1).") var returnID: String
     @Argument(help: "LINE=QTY: shipped units of a line to return.") var lines: [String]
     @Option(help: "Why (kept in the order's history).") var reason = ""
+    @Option(name: .customLong("exchange-line"),
+            help: "LINE=SKU:QTY:PRICE_MINOR_UNITS:CURRENCY, a line of the replacement order (repeatable), e.g. 1=MUG-L:1:1500:USD.")
+    var exchangeLines: [String] = []
+    @Option(name: .customLong("exchange-external-id"), help: "The replacement's external order id (default ORIGINAL/exchange/RETURN-ID).")
+    var exchangeExternalID = ""
+    @Option(name: .customLong("reserve-at"), help: "creation or receipt: when the replacement is captured (default: the routing policy's).")
+    var reserveAt: String?
 
     func request() throws -> Waybill_V1_CreateReturnRequest {
         let quantities = try lineQuantities(lines)
-        return .with { $0.requestID = change.requestID.value; $0.orderID = change.orderID; $0.returnID = returnID; $0.lines = quantities; $0.reason = reason }
+        var request = Waybill_V1_CreateReturnRequest.with {
+            $0.requestID = change.requestID.value; $0.orderID = change.orderID; $0.returnID = returnID; $0.lines = quantities; $0.reason = reason
+        }
+        if exchangeLines.isEmpty {
+            if reserveAt != nil || !exchangeExternalID.isEmpty { throw ValidationError("--reserve-at and --exchange-external-id need --exchange-line") }
+            return request
+        }
+        request.exchange = .with { $0.externalOrderID = exchangeExternalID }
+        request.exchange.lines = try exchangeLines.map(parseOrderLine)
+        switch reserveAt {
+        case nil: break
+        case "creation": request.exchange.reserveAt = .atCreation
+        case "receipt": request.exchange.reserveAt = .atReceipt
+        case let other?: throw ValidationError("--reserve-at must be creation or receipt, got \(other)")
+        }
+        return request
+    }
+}
+
+/// "3=MUG:2:1200:USD" → an order line (EditOrder's --add-line, CreateReturn's --exchange-line).
+func parseOrderLine(_ argument: String) throws -> Waybill_V1_OrderLine {
+    let (lineID, fields) = try EditOrder.split(argument, "LINE=SKU:QTY:PRICE_MINOR_UNITS:CURRENCY")
+    guard fields.count == 4, let quantity = Int32(fields[1]), let price = Int64(fields[2]) else {
+        throw ValidationError("expected LINE=SKU:QTY:PRICE_MINOR_UNITS:CURRENCY, got \(argument)")
+    }
+    return .with {
+        $0.lineID = lineID
+        $0.sku = fields[0]
+        $0.quantity = quantity
+        $0.unitPrice = .with { $0.minorUnits = price; $0.currency = fields[3] }
     }
 }
 
@@ -223,20 +264,8 @@ struct EditOrder: OrderChangeCommand {
             edits.append(.with { $0.changeLineQuantity = .with { $0.lineID = quantity.lineID; $0.quantity = quantity.quantity } })
         }
         for argument in addedLines {
-            let (lineID, fields) = try Self.split(argument, "LINE=SKU:QTY:PRICE_MINOR_UNITS:CURRENCY")
-            guard fields.count == 4, let quantity = Int32(fields[1]), let price = Int64(fields[2]) else {
-                throw ValidationError("expected LINE=SKU:QTY:PRICE_MINOR_UNITS:CURRENCY, got \(argument)")
-            }
-            edits.append(.with {
-                $0.addLine = .with {
-                    $0.line = .with {
-                        $0.lineID = lineID
-                        $0.sku = fields[0]
-                        $0.quantity = quantity
-                        $0.unitPrice = .with { $0.minorUnits = price; $0.currency = fields[3] }
-                    }
-                }
-            })
+            let line = try parseOrderLine(argument)
+            edits.append(.with { $0.addLine = .with { $0.line = line } })
         }
         for argument in replacements {
             let (lineID, fields) = try Self.split(argument, "LINE=SKU[:PRICE_MINOR_UNITS:CURRENCY]")

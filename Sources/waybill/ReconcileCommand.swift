@@ -172,6 +172,7 @@ struct ReconcileCommand: AsyncParsableCommand {
         case .statusMismatch: "status mismatch"
         case .quantityMismatch: "quantity mismatch"
         case .duplicate: "duplicate"
+        case .exchangeLinkMismatch: "exchange link mismatch"
         default: "unspecified"
         }
     }

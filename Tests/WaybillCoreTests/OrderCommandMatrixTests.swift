@@ -217,7 +217,7 @@ struct OrderCommandMatrixTests {
             let index = after.lineIndex(lines[0].lineID)!
             #expect(after.lines[index].quantities.cancelled == before.lines[index].quantities.cancelled + 1)
             #expect(after.lines[index].openQuantity == before.lines[index].openQuantity - 1)
-        case .createReturn(_, let lines, _):
+        case .createReturn(_, let lines, _, _):
             let index = after.lineIndex(lines[0].lineID)!
             #expect(after.lines[index].quantities.returnRequested == before.lines[index].quantities.returnRequested + 1)
             #expect(after.returns.count == before.returns.count + 1)

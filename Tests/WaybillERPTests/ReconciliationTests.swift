@@ -20,6 +20,8 @@ struct ModelErp {
         var status: String
         var lines: [String: Int32]
         var sequence: Int64
+        /// An exchange's replacement: the original order, as the messages said (exchangeOfOrderId).
+        var exchangeOf = ""
     }
     var records: [Record] = []
     /// Per SKU@location: the position of the latest inventory event, and the offset it was at.
@@ -39,10 +41,11 @@ struct ModelErp {
                         records[index].status = message.erpStatus!
                         records[index].lines = lines
                         records[index].sequence = message.aggregateSequence
+                        records[index].exchangeOf = message.exchangeOfOrderId ?? ""
                     }
                 } else {
                     records.append(Record(orderID: orderID, document: "DOC-\(orderID)", status: message.erpStatus!, lines: lines,
-                                          sequence: message.aggregateSequence))
+                                          sequence: message.aggregateSequence, exchangeOf: message.exchangeOfOrderId ?? ""))
                 }
                 for change in message.stockChanges ?? [] {
                     orderMovements["\(change.sku)@\(change.locationId)", default: []].append((message.offset, change.onHandDelta))
@@ -72,6 +75,7 @@ struct ModelErp {
             r.orderID = record.orderID
             r.erpDocumentNumber = record.document
             r.status = record.status
+            r.exchangeOfOrderID = record.exchangeOf
             r.lines = record.lines.sorted { $0.key < $1.key }.map { sku, quantity in
                 var line = Waybill_V1_ErpOrderLine()
                 line.sku = sku
@@ -151,6 +155,16 @@ struct ReconciliationTests {
         line.quantity = 1
         cancelLines.lines = [line]
         _ = try await client.lifecycle(Method.OrderService.cancelLines, cancelLines)
+        // An exchange of a unit of the shipped order: a replacement order linked to it.
+        var exchange = Waybill_V1_CreateReturnRequest()
+        exchange.requestID = "rec-1-exchange"
+        exchange.orderID = ids[1]
+        exchange.returnID = "RMA-1"
+        exchange.lines = [line]
+        exchange.exchange.lines = [TestNetwork.order("REC-1-X", [("SKU-1", 1)]).lines[0]]
+        exchange.exchange.reserveAt = .atCreation
+        let replacementID = try await client.lifecycle(Method.OrderService.createReturn, exchange).order.returns[0].exchange.replacementOrderID
+        #expect(!replacementID.isEmpty)
         // An edited order: the ERP learns its new content from order.edited (never a dead letter).
         _ = try await client.editOrder(Waybill_V1_EditOrderRequest(
             requestID: "rec-4-edit", orderID: ids[4],
@@ -164,7 +178,8 @@ struct ReconciliationTests {
         try await bridge.delivered(through: head)
         var erp = ModelErp()
         erp.apply(try droppedMessages(drop))
-        #expect(erp.records.count == 6)
+        #expect(erp.records.count == 7)
+        #expect(erp.records.first { $0.orderID == replacementID }?.exchangeOf == ids[1], "the replacement's messages carry the link")
         #expect(erp.records.first { $0.orderID == ids[2] }?.status == "cancelled")
         #expect(erp.records.first { $0.orderID == ids[3] }?.lines == ["SKU-1": 2, "SKU-2": 3])
         #expect(erp.records.first { $0.orderID == ids[4] }?.lines == ["SKU-1": 4, "SKU-2": 7], "the edit reached the ERP")
@@ -179,7 +194,7 @@ struct ReconciliationTests {
         // In step: nothing to report.
         let clean = try await reconcile(client, erp.extract(asOf: clock.milliseconds))
         #expect(clean.discrepancies.isEmpty, "\(clean.discrepancies)")
-        #expect(clean.ordersCompared == 6)
+        #expect(clean.ordersCompared == 7)
         #expect(clean.stockPositionsCompared == 6)
 
         // Plant one of each kind.
@@ -191,6 +206,7 @@ struct ReconciliationTests {
         var duplicate = planted.records.first { $0.orderID == ids[5] }!
         duplicate.document = "DOC-DUP"
         planted.records.append(duplicate)                                                             // duplicate
+        planted.records[planted.records.firstIndex { $0.orderID == replacementID }!].exchangeOf = ""  // exchange link mismatch
         let stockKey = "SKU-3@WH-2"
         let waybillCount = try await client.position("SKU-3", "WH-2").onHand
         planted.stock[stockKey] = (waybillCount - 4, 99, planted.stock[stockKey]!.offset)               // quantity mismatch (stock)
@@ -202,11 +218,13 @@ struct ReconciliationTests {
         #expect(count(report, .statusMismatch) == 1)
         #expect(count(report, .quantityMismatch) == 2)
         #expect(count(report, .duplicate) == 1)
-        #expect(report.discrepancies.count == 6)
+        #expect(count(report, .exchangeLinkMismatch) == 1)
+        #expect(report.discrepancies.count == 7)
         let found = report.discrepancies.map { "\($0.kind) \($0.orderID)\($0.sku)@\($0.locationID)" }
         #expect(found == [
             "missingInErp \(ids[0])@", "missingInWaybill W-09999999@", "statusMismatch \(ids[1])@",
             "quantityMismatch \(ids[4])@", "quantityMismatch SKU-3@WH-2", "duplicate \(ids[5])@",
+            "exchangeLinkMismatch \(replacementID)@",
         ])
         #expect(report.discrepancies.first { $0.kind == .statusMismatch }?.waybillValue == "shipped")
         #expect(report.discrepancies.first { $0.kind == .quantityMismatch && !$0.sku.isEmpty }?.erpValue == "\(waybillCount - 4)")
@@ -217,13 +235,13 @@ struct ReconciliationTests {
         // Repair, idempotently.
         clock.advance(1_000)
         let repaired = try await reconcile(client, extract, repair: "repair-1")
-        #expect(repaired.repaired == 6)
+        #expect(repaired.repaired == 7)
         let allRepaired = repaired.discrepancies.allSatisfy { $0.repaired }
         #expect(allRepaired)
         let headAfterRepair = try await client.feedInfo().headOffset
         #expect(headAfterRepair > head)
         let again = try await reconcile(client, extract, repair: "repair-1")
-        #expect(again.repaired == 6)
+        #expect(again.repaired == 7)
         #expect(try await client.feedInfo().headOffset == headAfterRepair, "a replayed repair emits nothing")
         await #expect(throws: WaybillStatusError.self) {
             _ = try await reconcile(client, erp.extract(asOf: clock.milliseconds), repair: "repair-1")
@@ -239,6 +257,7 @@ struct ReconciliationTests {
         #expect(after.discrepancies.isEmpty, "\(after.discrepancies)")
         #expect(!planted.records.contains { $0.orderID == "W-09999999" })
         #expect(planted.records.filter { $0.orderID == ids[5] }.count == 1)
+        #expect(planted.records.first { $0.orderID == replacementID }?.exchangeOf == ids[1], "the re-emitted replacement carries its link")
     }
 
     @Test("orders captured after the extract's time are not missing unless asked")

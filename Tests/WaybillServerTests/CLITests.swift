@@ -167,6 +167,30 @@ struct CLITests {
         }
     }
 
+    @Test("create-return --exchange-line --reserve-at creation: the replacement is captured and get-order shows the link both ways")
+    func exchange() async throws {
+        try await Self.withExampleServer { _, call in
+            let order = try Waybill_V1_Order(jsonString: try await call(["capture-order", Self.webOrder]).stdout)
+            let released = try await call(["release-fulfillment", order.orderID, "--request-id", "cli-x-release"])
+            #expect(released.status == 0, "\(released.stderr)")
+            for fulfillment in try Waybill_V1_Order(jsonString: released.stdout).fulfillments {
+                let shipped = try await call(["confirm-shipment", order.orderID, fulfillment.fulfillmentID, "--request-id", "cli-x-ship-\(fulfillment.fulfillmentID)",
+                                              "--carrier", fulfillment.carrierID, "--tracking", "T-\(fulfillment.fulfillmentID)"])
+                #expect(shipped.status == 0, "\(shipped.stderr)")
+            }
+            let bad = try await call(["create-return", order.orderID, "R1", "1=1", "--request-id", "cli-x-bad", "--reserve-at", "creation"])
+            #expect(bad.status != 0 && bad.stderr.contains("--exchange-line"), "\(bad.stderr)")
+            let created = try await call(["create-return", order.orderID, "R1", "1=1", "--request-id", "cli-x-return",
+                                          "--exchange-line", "1=TSHIRT-BLK-M:1:1999:USD", "--reserve-at", "creation"])
+            #expect(created.status == 0, "\(created.stderr)")
+            let exchange = try #require(try Waybill_V1_Order(jsonString: created.stdout).returns.first).exchange
+            #expect(exchange.status == .created && exchange.reserveAt == .atCreation)
+            let replacement = try Waybill_V1_Order(jsonString: try await call(["get-order", exchange.replacementOrderID]).stdout)
+            #expect(replacement.exchangeOf.orderID == order.orderID && replacement.exchangeOf.returnID == "R1")
+            #expect(replacement.externalOrderID == order.externalOrderID + "/exchange/R1")
+        }
+    }
+
     @Test("--output table: aligned columns, ISO-8601 UTC times, a table per list")
     func tableOutput() async throws {
         try await Self.withExampleServer { _, call in

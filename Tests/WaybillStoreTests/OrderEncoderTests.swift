@@ -72,8 +72,12 @@ struct OrderEncoderTests {
             if number % 3 == 0, let first = order.fulfillments.first {
                 try apply(.releaseFulfillment(nil), "rel\(number)")
                 try apply(.confirmShipment(first.fulfillmentID, carrierID: "UPX", trackingNumber: "1Z\(number)"), "ship\(number)")
+                // Returns of orders 3 and 6 are exchanges (at receipt, at creation): a replacement order linked to each.
+                let exchange = number % 9 == 0 ? nil : ExchangeRequest(
+                    lines: [DraftLine(lineID: "1", sku: SKU("A"), quantity: 1, unitPrice: Money(minorUnits: 1_500, currency: "USD"))],
+                    reserveAt: number % 2 == 1 ? .atReceipt : .atCreation)
                 try apply(.createReturn(returnID: "rma-\(number)", lines: [LineQuantity(lineID: first.lines[0].lineID, quantity: 1)],
-                                        reason: "too small"), "ret\(number)")
+                                        reason: "too small", exchange: exchange), "ret\(number)")
                 try apply(.receiveReturn(returnID: "rma-\(number)", locationID: first.locationID,
                                          lines: [ReturnLine(lineID: first.lines[0].lineID, quantity: 1, disposition: .restock)]), "rcv\(number)")
             }
@@ -97,7 +101,8 @@ struct OrderEncoderTests {
             }
             orders.append(order)
         }
-        return orders
+        // The replacements (exchange_of) are orders of their own.
+        return orders + storage.orders.values.filter { $0.exchangeOf != nil }.sorted { $0.orderID.rawValue < $1.orderID.rawValue }
     }
 
     @Test("decodes to the same message swift-protobuf builds, for orders of every shape")
@@ -106,7 +111,9 @@ struct OrderEncoderTests {
         #expect(orders.contains { $0.routingDecisions.contains { !$0.destinationApproximation.isEmpty } }, "routing decision field 10 is exercised")
         #expect(orders.contains { !$0.returns.isEmpty } && orders.contains { $0.erp != ErpOrderState() }
                 && orders.contains { !$0.excludedLocationIDs.isEmpty } && orders.contains { !$0.attributes.isEmpty }
-                && orders.contains { $0.capturedContent != nil })
+                && orders.contains { $0.capturedContent != nil } && orders.contains { $0.exchangeOf != nil }
+                && orders.contains { $0.returns.contains { $0.exchange?.status == .created && $0.exchange?.reserveAt == .atCreation } }
+                && orders.contains { $0.returns.contains { $0.exchange?.status == .created && $0.exchange?.reserveAt == .atReceipt } })
         for order in orders {
             let fast = order.encodedProto()
             let reference = order.referenceMessage

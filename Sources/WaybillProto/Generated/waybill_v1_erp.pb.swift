@@ -40,6 +40,10 @@ public nonisolated enum Waybill_V1_DiscrepancyKind: SwiftProtobuf.Enum, Swift.Ca
 
   /// repair: emit erp.duplicate_detected for the extra records
   case duplicate // = 5
+
+  /// An exchange's replacement order whose ERP record lacks or names another original order (or
+  /// an order the ERP links that is no replacement). Repair: re-emit the order's events.
+  case exchangeLinkMismatch // = 6
   case UNRECOGNIZED(Int)
 
   public init() {
@@ -54,6 +58,7 @@ public nonisolated enum Waybill_V1_DiscrepancyKind: SwiftProtobuf.Enum, Swift.Ca
     case 3: self = .statusMismatch
     case 4: self = .quantityMismatch
     case 5: self = .duplicate
+    case 6: self = .exchangeLinkMismatch
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -66,6 +71,7 @@ public nonisolated enum Waybill_V1_DiscrepancyKind: SwiftProtobuf.Enum, Swift.Ca
     case .statusMismatch: return 3
     case .quantityMismatch: return 4
     case .duplicate: return 5
+    case .exchangeLinkMismatch: return 6
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -78,6 +84,7 @@ public nonisolated enum Waybill_V1_DiscrepancyKind: SwiftProtobuf.Enum, Swift.Ca
     .statusMismatch,
     .quantityMismatch,
     .duplicate,
+    .exchangeLinkMismatch,
   ]
 
 }
@@ -381,6 +388,10 @@ public nonisolated struct Waybill_V1_ErpOrderRecord: Sendable {
 
   /// net ordered quantities (ordered - cancelled) per SKU
   public var lines: [Waybill_V1_ErpOrderLine] = []
+
+  /// For an exchange's replacement order: the original order the ERP linked it to ("" = none).
+  /// Compared with Order.exchange_of (EXCHANGE_LINK_MISMATCH).
+  public var exchangeOfOrderID: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -833,7 +844,7 @@ public nonisolated struct Waybill_V1_FinishReconciliationRequest: Sendable {
 fileprivate nonisolated let _protobuf_package = "waybill.v1"
 
 nonisolated extension Waybill_V1_DiscrepancyKind: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0DISCREPANCY_KIND_UNSPECIFIED\0\u{1}DISCREPANCY_KIND_MISSING_IN_ERP\0\u{1}DISCREPANCY_KIND_MISSING_IN_WAYBILL\0\u{1}DISCREPANCY_KIND_STATUS_MISMATCH\0\u{1}DISCREPANCY_KIND_QUANTITY_MISMATCH\0\u{1}DISCREPANCY_KIND_DUPLICATE\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0DISCREPANCY_KIND_UNSPECIFIED\0\u{1}DISCREPANCY_KIND_MISSING_IN_ERP\0\u{1}DISCREPANCY_KIND_MISSING_IN_WAYBILL\0\u{1}DISCREPANCY_KIND_STATUS_MISMATCH\0\u{1}DISCREPANCY_KIND_QUANTITY_MISMATCH\0\u{1}DISCREPANCY_KIND_DUPLICATE\0\u{1}DISCREPANCY_KIND_EXCHANGE_LINK_MISMATCH\0")
 }
 
 nonisolated extension Waybill_V1_BridgeBreakerState: SwiftProtobuf._ProtoNameProviding {
@@ -1214,7 +1225,7 @@ nonisolated extension Waybill_V1_ErpOrderLine: SwiftProtobuf.Message, SwiftProto
 
 nonisolated extension Waybill_V1_ErpOrderRecord: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ErpOrderRecord"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}order_id\0\u{3}erp_document_number\0\u{1}status\0\u{1}lines\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}order_id\0\u{3}erp_document_number\0\u{1}status\0\u{1}lines\0\u{3}exchange_of_order_id\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1226,6 +1237,7 @@ nonisolated extension Waybill_V1_ErpOrderRecord: SwiftProtobuf.Message, SwiftPro
       case 2: try { try decoder.decodeSingularStringField(value: &self.erpDocumentNumber) }()
       case 3: try { try decoder.decodeSingularStringField(value: &self.status) }()
       case 4: try { try decoder.decodeRepeatedMessageField(value: &self.lines) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.exchangeOfOrderID) }()
       default: break
       }
     }
@@ -1244,6 +1256,9 @@ nonisolated extension Waybill_V1_ErpOrderRecord: SwiftProtobuf.Message, SwiftPro
     if !self.lines.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.lines, fieldNumber: 4)
     }
+    if !self.exchangeOfOrderID.isEmpty {
+      try visitor.visitSingularStringField(value: self.exchangeOfOrderID, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1252,6 +1267,7 @@ nonisolated extension Waybill_V1_ErpOrderRecord: SwiftProtobuf.Message, SwiftPro
     if lhs.erpDocumentNumber != rhs.erpDocumentNumber {return false}
     if lhs.status != rhs.status {return false}
     if lhs.lines != rhs.lines {return false}
+    if lhs.exchangeOfOrderID != rhs.exchangeOfOrderID {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -669,6 +669,10 @@ public nonisolated struct Waybill_V1_RoutingPolicy: Sendable {
   /// output only
   public var setAtUnixMs: Int64 = 0
 
+  /// When an exchange (CreateReturnRequest.exchange) whose reserve_at is UNSPECIFIED captures its
+  /// replacement order; UNSPECIFIED = AT_RECEIPT.
+  public var exchangeReservation: Waybill_V1_ExchangeReservation = .unspecified
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1635,7 +1639,7 @@ nonisolated extension Waybill_V1_ScoringCriterion: SwiftProtobuf.Message, SwiftP
 
 nonisolated extension Waybill_V1_RoutingPolicy: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RoutingPolicy"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}version\0\u{1}name\0\u{1}filters\0\u{1}scoring\0\u{3}tie_breakers\0\u{3}max_shipments\0\u{3}allow_partial_allocation\0\u{3}allow_backorder\0\u{3}release_on_allocation\0\u{3}set_at_unix_ms\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}version\0\u{1}name\0\u{1}filters\0\u{1}scoring\0\u{3}tie_breakers\0\u{3}max_shipments\0\u{3}allow_partial_allocation\0\u{3}allow_backorder\0\u{3}release_on_allocation\0\u{3}set_at_unix_ms\0\u{3}exchange_reservation\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1653,6 +1657,7 @@ nonisolated extension Waybill_V1_RoutingPolicy: SwiftProtobuf.Message, SwiftProt
       case 8: try { try decoder.decodeSingularBoolField(value: &self.allowBackorder) }()
       case 9: try { try decoder.decodeSingularBoolField(value: &self.releaseOnAllocation) }()
       case 10: try { try decoder.decodeSingularInt64Field(value: &self.setAtUnixMs) }()
+      case 11: try { try decoder.decodeSingularEnumField(value: &self.exchangeReservation) }()
       default: break
       }
     }
@@ -1689,6 +1694,9 @@ nonisolated extension Waybill_V1_RoutingPolicy: SwiftProtobuf.Message, SwiftProt
     if self.setAtUnixMs != 0 {
       try visitor.visitSingularInt64Field(value: self.setAtUnixMs, fieldNumber: 10)
     }
+    if self.exchangeReservation != .unspecified {
+      try visitor.visitSingularEnumField(value: self.exchangeReservation, fieldNumber: 11)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1703,6 +1711,7 @@ nonisolated extension Waybill_V1_RoutingPolicy: SwiftProtobuf.Message, SwiftProt
     if lhs.allowBackorder != rhs.allowBackorder {return false}
     if lhs.releaseOnAllocation != rhs.releaseOnAllocation {return false}
     if lhs.setAtUnixMs != rhs.setAtUnixMs {return false}
+    if lhs.exchangeReservation != rhs.exchangeReservation {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

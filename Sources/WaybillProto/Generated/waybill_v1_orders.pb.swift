@@ -630,6 +630,106 @@ public nonisolated enum Waybill_V1_ReturnStatus: SwiftProtobuf.Enum, Swift.CaseI
 
 }
 
+/// When an exchange's replacement order is captured (and so reserves stock).
+public nonisolated enum Waybill_V1_ExchangeReservation: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+
+  /// In a request: the routing policy's exchange_reservation (itself UNSPECIFIED = AT_RECEIPT).
+  case unspecified // = 0
+
+  /// With the return, in the same CreateReturn: refused whole if the replacement cannot be captured.
+  case atCreation // = 1
+
+  /// With the receipt, in the same ReceiveReturn (nothing is reserved before).
+  case atReceipt // = 2
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .atCreation
+    case 2: self = .atReceipt
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .atCreation: return 1
+    case .atReceipt: return 2
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Waybill_V1_ExchangeReservation] = [
+    .unspecified,
+    .atCreation,
+    .atReceipt,
+  ]
+
+}
+
+public nonisolated enum Waybill_V1_ExchangeStatus: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+  case unspecified // = 0
+
+  /// AT_RECEIPT, return not yet received: no replacement order yet.
+  case pending // = 1
+
+  /// The replacement order exists: replacement_order_id.
+  case created // = 2
+
+  /// AT_RECEIPT and no unit came back (every received quantity 0): no replacement is captured.
+  case cancelled // = 3
+
+  /// AT_RECEIPT and the replacement could not be captured at receipt (e.g. insufficient stock and
+  /// no backorder): the receipt is recorded anyway, failure_reason says why, the credit is a refund.
+  case failed // = 4
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .pending
+    case 2: self = .created
+    case 3: self = .cancelled
+    case 4: self = .failed
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .pending: return 1
+    case .created: return 2
+    case .cancelled: return 3
+    case .failed: return 4
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Waybill_V1_ExchangeStatus] = [
+    .unspecified,
+    .pending,
+    .created,
+    .cancelled,
+    .failed,
+  ]
+
+}
+
 public nonisolated enum Waybill_V1_ErpPostingStatus: SwiftProtobuf.Enum, Swift.CaseIterable {
   public typealias RawValue = Int
   case unspecified // = 0
@@ -1059,11 +1159,177 @@ public nonisolated struct Waybill_V1_Return: Sendable {
 
   public var receivedAtUnixMs: Int64 = 0
 
+  /// Set when the return is an exchange (CreateReturnRequest.exchange): the replacement and the
+  /// money of the swap.
+  public var exchange: Waybill_V1_Exchange {
+    get {_exchange ?? Waybill_V1_Exchange()}
+    set {_exchange = newValue}
+  }
+  /// Returns true if `exchange` has been explicitly set.
+  public var hasExchange: Bool {self._exchange != nil}
+  /// Clears the value of `exchange`. Subsequent reads from it will return its default value.
+  public mutating func clearExchange() {self._exchange = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _refund: Waybill_V1_Money? = nil
+  fileprivate var _exchange: Waybill_V1_Exchange? = nil
+}
+
+/// What CreateReturn is asked to send instead of (or besides) a refund.
+public nonisolated struct Waybill_V1_ExchangeRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The replacement's lines: line_id, sku, quantity, unit_price (checked like a capture's lines;
+  /// at most linesPerOrderMax; the original order's currency). Other OrderLine fields are ignored.
+  public var lines: [Waybill_V1_OrderLine] = []
+
+  /// The replacement's external_order_id on the original's channel; "" = "<original
+  /// external_order_id>/exchange/<return_id>".
+  public var externalOrderID: String = String()
+
+  /// Unset = the original order's ship_to / fulfillment.
+  public var shipTo: Waybill_V1_Address {
+    get {_shipTo ?? Waybill_V1_Address()}
+    set {_shipTo = newValue}
+  }
+  /// Returns true if `shipTo` has been explicitly set.
+  public var hasShipTo: Bool {self._shipTo != nil}
+  /// Clears the value of `shipTo`. Subsequent reads from it will return its default value.
+  public mutating func clearShipTo() {self._shipTo = nil}
+
+  public var fulfillment: Waybill_V1_RequestedFulfillment {
+    get {_fulfillment ?? Waybill_V1_RequestedFulfillment()}
+    set {_fulfillment = newValue}
+  }
+  /// Returns true if `fulfillment` has been explicitly set.
+  public var hasFulfillment: Bool {self._fulfillment != nil}
+  /// Clears the value of `fulfillment`. Subsequent reads from it will return its default value.
+  public mutating func clearFulfillment() {self._fulfillment = nil}
+
+  public var reserveAt: Waybill_V1_ExchangeReservation = .unspecified
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _shipTo: Waybill_V1_Address? = nil
+  fileprivate var _fulfillment: Waybill_V1_RequestedFulfillment? = nil
+}
+
+/// An exchange as recorded on its return.
+public nonisolated struct Waybill_V1_Exchange: @unchecked Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// As decided at creation (never UNSPECIFIED here).
+  public var reserveAt: Waybill_V1_ExchangeReservation {
+    get {_storage._reserveAt}
+    set {_uniqueStorage()._reserveAt = newValue}
+  }
+
+  public var status: Waybill_V1_ExchangeStatus {
+    get {_storage._status}
+    set {_uniqueStorage()._status = newValue}
+  }
+
+  /// The replacement order's content, resolved at creation (defaults applied).
+  public var lines: [Waybill_V1_OrderLine] {
+    get {_storage._lines}
+    set {_uniqueStorage()._lines = newValue}
+  }
+
+  public var externalOrderID: String {
+    get {_storage._externalOrderID}
+    set {_uniqueStorage()._externalOrderID = newValue}
+  }
+
+  public var shipTo: Waybill_V1_Address {
+    get {_storage._shipTo ?? Waybill_V1_Address()}
+    set {_uniqueStorage()._shipTo = newValue}
+  }
+  /// Returns true if `shipTo` has been explicitly set.
+  public var hasShipTo: Bool {_storage._shipTo != nil}
+  /// Clears the value of `shipTo`. Subsequent reads from it will return its default value.
+  public mutating func clearShipTo() {_uniqueStorage()._shipTo = nil}
+
+  public var fulfillment: Waybill_V1_RequestedFulfillment {
+    get {_storage._fulfillment ?? Waybill_V1_RequestedFulfillment()}
+    set {_uniqueStorage()._fulfillment = newValue}
+  }
+  /// Returns true if `fulfillment` has been explicitly set.
+  public var hasFulfillment: Bool {_storage._fulfillment != nil}
+  /// Clears the value of `fulfillment`. Subsequent reads from it will return its default value.
+  public mutating func clearFulfillment() {_uniqueStorage()._fulfillment = nil}
+
+  /// Set once the replacement is captured (status CREATED).
+  public var replacementOrderID: String {
+    get {_storage._replacementOrderID}
+    set {_uniqueStorage()._replacementOrderID = newValue}
+  }
+
+  /// What the returned units are worth (the credit note): requested units × their unit price
+  /// until the return is received, received units × unit price after.
+  public var creditAmount: Waybill_V1_Money {
+    get {_storage._creditAmount ?? Waybill_V1_Money()}
+    set {_uniqueStorage()._creditAmount = newValue}
+  }
+  /// Returns true if `creditAmount` has been explicitly set.
+  public var hasCreditAmount: Bool {_storage._creditAmount != nil}
+  /// Clears the value of `creditAmount`. Subsequent reads from it will return its default value.
+  public mutating func clearCreditAmount() {_uniqueStorage()._creditAmount = nil}
+
+  /// The replacement's total (the new order's invoice): Σ quantity × unit_price of lines.
+  public var newOrderAmount: Waybill_V1_Money {
+    get {_storage._newOrderAmount ?? Waybill_V1_Money()}
+    set {_uniqueStorage()._newOrderAmount = newValue}
+  }
+  /// Returns true if `newOrderAmount` has been explicitly set.
+  public var hasNewOrderAmount: Bool {_storage._newOrderAmount != nil}
+  /// Clears the value of `newOrderAmount`. Subsequent reads from it will return its default value.
+  public mutating func clearNewOrderAmount() {_uniqueStorage()._newOrderAmount = nil}
+
+  /// new_order_amount − credit_amount: > 0 the customer pays the difference, < 0 is owed it.
+  public var priceDifference: Waybill_V1_Money {
+    get {_storage._priceDifference ?? Waybill_V1_Money()}
+    set {_uniqueStorage()._priceDifference = newValue}
+  }
+  /// Returns true if `priceDifference` has been explicitly set.
+  public var hasPriceDifference: Bool {_storage._priceDifference != nil}
+  /// Clears the value of `priceDifference`. Subsequent reads from it will return its default value.
+  public mutating func clearPriceDifference() {_uniqueStorage()._priceDifference = nil}
+
+  /// Status FAILED: why the replacement was not captured.
+  public var failureReason: String {
+    get {_storage._failureReason}
+    set {_uniqueStorage()._failureReason = newValue}
+  }
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+/// On a replacement order: the return it replaces units of.
+public nonisolated struct Waybill_V1_ExchangeLink: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var orderID: String = String()
+
+  public var returnID: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
 }
 
 public nonisolated struct Waybill_V1_HistoryEntry: Sendable {
@@ -1285,6 +1551,17 @@ public nonisolated struct Waybill_V1_Order: @unchecked Sendable {
   public var hasCapturedContent: Bool {_storage._capturedContent != nil}
   /// Clears the value of `capturedContent`. Subsequent reads from it will return its default value.
   public mutating func clearCapturedContent() {_uniqueStorage()._capturedContent = nil}
+
+  /// Output only (ignored in CaptureOrder). Set on an exchange's replacement order: the original
+  /// order and the return (Return.exchange.replacement_order_id links back).
+  public var exchangeOf: Waybill_V1_ExchangeLink {
+    get {_storage._exchangeOf ?? Waybill_V1_ExchangeLink()}
+    set {_uniqueStorage()._exchangeOf = newValue}
+  }
+  /// Returns true if `exchangeOf` has been explicitly set.
+  public var hasExchangeOf: Bool {_storage._exchangeOf != nil}
+  /// Clears the value of `exchangeOf`. Subsequent reads from it will return its default value.
+  public mutating func clearExchangeOf() {_uniqueStorage()._exchangeOf = nil}
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1639,25 +1916,53 @@ public nonisolated struct Waybill_V1_ConfirmShipmentRequest: Sendable {
   public init() {}
 }
 
-public nonisolated struct Waybill_V1_CreateReturnRequest: Sendable {
+public nonisolated struct Waybill_V1_CreateReturnRequest: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  public var requestID: String = String()
+  public var requestID: String {
+    get {_storage._requestID}
+    set {_uniqueStorage()._requestID = newValue}
+  }
 
-  public var orderID: String = String()
+  public var orderID: String {
+    get {_storage._orderID}
+    set {_uniqueStorage()._orderID = newValue}
+  }
 
   /// Chosen by the caller (an RMA number); unique within the order.
-  public var returnID: String = String()
+  public var returnID: String {
+    get {_storage._returnID}
+    set {_uniqueStorage()._returnID = newValue}
+  }
 
-  public var lines: [Waybill_V1_LineQuantity] = []
+  public var lines: [Waybill_V1_LineQuantity] {
+    get {_storage._lines}
+    set {_uniqueStorage()._lines = newValue}
+  }
 
-  public var reason: String = String()
+  public var reason: String {
+    get {_storage._reason}
+    set {_uniqueStorage()._reason = newValue}
+  }
+
+  /// Set: the return is an exchange; a replacement order is captured on the original's channel
+  /// (at creation or at receipt, see ExchangeReservation). Errors name "exchange.…" fields.
+  public var exchange: Waybill_V1_ExchangeRequest {
+    get {_storage._exchange ?? Waybill_V1_ExchangeRequest()}
+    set {_uniqueStorage()._exchange = newValue}
+  }
+  /// Returns true if `exchange` has been explicitly set.
+  public var hasExchange: Bool {_storage._exchange != nil}
+  /// Clears the value of `exchange`. Subsequent reads from it will return its default value.
+  public mutating func clearExchange() {_uniqueStorage()._exchange = nil}
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+
+  fileprivate var _storage = _StorageClass.defaultInstance
 }
 
 public nonisolated struct Waybill_V1_ReceiveReturnRequest: Sendable {
@@ -2030,6 +2335,14 @@ nonisolated extension Waybill_V1_Disposition: SwiftProtobuf._ProtoNameProviding 
 
 nonisolated extension Waybill_V1_ReturnStatus: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0RETURN_STATUS_UNSPECIFIED\0\u{1}RETURN_STATUS_REQUESTED\0\u{1}RETURN_STATUS_RECEIVED\0")
+}
+
+nonisolated extension Waybill_V1_ExchangeReservation: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0EXCHANGE_RESERVATION_UNSPECIFIED\0\u{1}EXCHANGE_RESERVATION_AT_CREATION\0\u{1}EXCHANGE_RESERVATION_AT_RECEIPT\0")
+}
+
+nonisolated extension Waybill_V1_ExchangeStatus: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0EXCHANGE_STATUS_UNSPECIFIED\0\u{1}EXCHANGE_STATUS_PENDING\0\u{1}EXCHANGE_STATUS_CREATED\0\u{1}EXCHANGE_STATUS_CANCELLED\0\u{1}EXCHANGE_STATUS_FAILED\0")
 }
 
 nonisolated extension Waybill_V1_ErpPostingStatus: SwiftProtobuf._ProtoNameProviding {
@@ -2717,7 +3030,7 @@ nonisolated extension Waybill_V1_ReturnLine: SwiftProtobuf.Message, SwiftProtobu
 
 nonisolated extension Waybill_V1_Return: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Return"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}return_id\0\u{1}status\0\u{1}lines\0\u{1}received\0\u{1}reason\0\u{3}received_at_location_id\0\u{1}refund\0\u{3}requested_at_unix_ms\0\u{3}received_at_unix_ms\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}return_id\0\u{1}status\0\u{1}lines\0\u{1}received\0\u{1}reason\0\u{3}received_at_location_id\0\u{1}refund\0\u{3}requested_at_unix_ms\0\u{3}received_at_unix_ms\0\u{1}exchange\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2734,6 +3047,7 @@ nonisolated extension Waybill_V1_Return: SwiftProtobuf.Message, SwiftProtobuf._M
       case 7: try { try decoder.decodeSingularMessageField(value: &self._refund) }()
       case 8: try { try decoder.decodeSingularInt64Field(value: &self.requestedAtUnixMs) }()
       case 9: try { try decoder.decodeSingularInt64Field(value: &self.receivedAtUnixMs) }()
+      case 10: try { try decoder.decodeSingularMessageField(value: &self._exchange) }()
       default: break
       }
     }
@@ -2771,6 +3085,9 @@ nonisolated extension Waybill_V1_Return: SwiftProtobuf.Message, SwiftProtobuf._M
     if self.receivedAtUnixMs != 0 {
       try visitor.visitSingularInt64Field(value: self.receivedAtUnixMs, fieldNumber: 9)
     }
+    try { if let v = self._exchange {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 10)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2784,6 +3101,236 @@ nonisolated extension Waybill_V1_Return: SwiftProtobuf.Message, SwiftProtobuf._M
     if lhs._refund != rhs._refund {return false}
     if lhs.requestedAtUnixMs != rhs.requestedAtUnixMs {return false}
     if lhs.receivedAtUnixMs != rhs.receivedAtUnixMs {return false}
+    if lhs._exchange != rhs._exchange {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Waybill_V1_ExchangeRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ExchangeRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}lines\0\u{3}external_order_id\0\u{3}ship_to\0\u{1}fulfillment\0\u{3}reserve_at\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.lines) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.externalOrderID) }()
+      case 3: try { try decoder.decodeSingularMessageField(value: &self._shipTo) }()
+      case 4: try { try decoder.decodeSingularMessageField(value: &self._fulfillment) }()
+      case 5: try { try decoder.decodeSingularEnumField(value: &self.reserveAt) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.lines.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.lines, fieldNumber: 1)
+    }
+    if !self.externalOrderID.isEmpty {
+      try visitor.visitSingularStringField(value: self.externalOrderID, fieldNumber: 2)
+    }
+    try { if let v = self._shipTo {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    } }()
+    try { if let v = self._fulfillment {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+    } }()
+    if self.reserveAt != .unspecified {
+      try visitor.visitSingularEnumField(value: self.reserveAt, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Waybill_V1_ExchangeRequest, rhs: Waybill_V1_ExchangeRequest) -> Bool {
+    if lhs.lines != rhs.lines {return false}
+    if lhs.externalOrderID != rhs.externalOrderID {return false}
+    if lhs._shipTo != rhs._shipTo {return false}
+    if lhs._fulfillment != rhs._fulfillment {return false}
+    if lhs.reserveAt != rhs.reserveAt {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Waybill_V1_Exchange: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".Exchange"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}reserve_at\0\u{1}status\0\u{1}lines\0\u{3}external_order_id\0\u{3}ship_to\0\u{1}fulfillment\0\u{3}replacement_order_id\0\u{3}credit_amount\0\u{3}new_order_amount\0\u{3}price_difference\0\u{3}failure_reason\0")
+
+  fileprivate class _StorageClass {
+    var _reserveAt: Waybill_V1_ExchangeReservation = .unspecified
+    var _status: Waybill_V1_ExchangeStatus = .unspecified
+    var _lines: [Waybill_V1_OrderLine] = []
+    var _externalOrderID: String = String()
+    var _shipTo: Waybill_V1_Address? = nil
+    var _fulfillment: Waybill_V1_RequestedFulfillment? = nil
+    var _replacementOrderID: String = String()
+    var _creditAmount: Waybill_V1_Money? = nil
+    var _newOrderAmount: Waybill_V1_Money? = nil
+    var _priceDifference: Waybill_V1_Money? = nil
+    var _failureReason: String = String()
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _reserveAt = source._reserveAt
+      _status = source._status
+      _lines = source._lines
+      _externalOrderID = source._externalOrderID
+      _shipTo = source._shipTo
+      _fulfillment = source._fulfillment
+      _replacementOrderID = source._replacementOrderID
+      _creditAmount = source._creditAmount
+      _newOrderAmount = source._newOrderAmount
+      _priceDifference = source._priceDifference
+      _failureReason = source._failureReason
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularEnumField(value: &_storage._reserveAt) }()
+        case 2: try { try decoder.decodeSingularEnumField(value: &_storage._status) }()
+        case 3: try { try decoder.decodeRepeatedMessageField(value: &_storage._lines) }()
+        case 4: try { try decoder.decodeSingularStringField(value: &_storage._externalOrderID) }()
+        case 5: try { try decoder.decodeSingularMessageField(value: &_storage._shipTo) }()
+        case 6: try { try decoder.decodeSingularMessageField(value: &_storage._fulfillment) }()
+        case 7: try { try decoder.decodeSingularStringField(value: &_storage._replacementOrderID) }()
+        case 8: try { try decoder.decodeSingularMessageField(value: &_storage._creditAmount) }()
+        case 9: try { try decoder.decodeSingularMessageField(value: &_storage._newOrderAmount) }()
+        case 10: try { try decoder.decodeSingularMessageField(value: &_storage._priceDifference) }()
+        case 11: try { try decoder.decodeSingularStringField(value: &_storage._failureReason) }()
+        default: break
+        }
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if _storage._reserveAt != .unspecified {
+        try visitor.visitSingularEnumField(value: _storage._reserveAt, fieldNumber: 1)
+      }
+      if _storage._status != .unspecified {
+        try visitor.visitSingularEnumField(value: _storage._status, fieldNumber: 2)
+      }
+      if !_storage._lines.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._lines, fieldNumber: 3)
+      }
+      if !_storage._externalOrderID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._externalOrderID, fieldNumber: 4)
+      }
+      try { if let v = _storage._shipTo {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+      } }()
+      try { if let v = _storage._fulfillment {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
+      } }()
+      if !_storage._replacementOrderID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._replacementOrderID, fieldNumber: 7)
+      }
+      try { if let v = _storage._creditAmount {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 8)
+      } }()
+      try { if let v = _storage._newOrderAmount {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 9)
+      } }()
+      try { if let v = _storage._priceDifference {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 10)
+      } }()
+      if !_storage._failureReason.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._failureReason, fieldNumber: 11)
+      }
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Waybill_V1_Exchange, rhs: Waybill_V1_Exchange) -> Bool {
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._reserveAt != rhs_storage._reserveAt {return false}
+        if _storage._status != rhs_storage._status {return false}
+        if _storage._lines != rhs_storage._lines {return false}
+        if _storage._externalOrderID != rhs_storage._externalOrderID {return false}
+        if _storage._shipTo != rhs_storage._shipTo {return false}
+        if _storage._fulfillment != rhs_storage._fulfillment {return false}
+        if _storage._replacementOrderID != rhs_storage._replacementOrderID {return false}
+        if _storage._creditAmount != rhs_storage._creditAmount {return false}
+        if _storage._newOrderAmount != rhs_storage._newOrderAmount {return false}
+        if _storage._priceDifference != rhs_storage._priceDifference {return false}
+        if _storage._failureReason != rhs_storage._failureReason {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Waybill_V1_ExchangeLink: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ExchangeLink"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}order_id\0\u{3}return_id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.orderID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.returnID) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.orderID.isEmpty {
+      try visitor.visitSingularStringField(value: self.orderID, fieldNumber: 1)
+    }
+    if !self.returnID.isEmpty {
+      try visitor.visitSingularStringField(value: self.returnID, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Waybill_V1_ExchangeLink, rhs: Waybill_V1_ExchangeLink) -> Bool {
+    if lhs.orderID != rhs.orderID {return false}
+    if lhs.returnID != rhs.returnID {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2945,7 +3492,7 @@ nonisolated extension Waybill_V1_ErpOrderState: SwiftProtobuf.Message, SwiftProt
 
 nonisolated extension Waybill_V1_Order: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Order"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}order_id\0\u{1}channel\0\u{3}external_order_id\0\u{1}customer\0\u{3}ship_to\0\u{1}lines\0\u{1}fulfillment\0\u{3}created_at_unix_ms\0\u{1}status\0\u{3}captured_at_unix_ms\0\u{3}updated_at_unix_ms\0\u{1}holds\0\u{1}fulfillments\0\u{3}routing_decisions\0\u{1}returns\0\u{1}history\0\u{1}erp\0\u{1}version\0\u{1}attributes\0\u{3}excluded_location_ids\0\u{3}cart_id\0\u{3}captured_content\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}order_id\0\u{1}channel\0\u{3}external_order_id\0\u{1}customer\0\u{3}ship_to\0\u{1}lines\0\u{1}fulfillment\0\u{3}created_at_unix_ms\0\u{1}status\0\u{3}captured_at_unix_ms\0\u{3}updated_at_unix_ms\0\u{1}holds\0\u{1}fulfillments\0\u{3}routing_decisions\0\u{1}returns\0\u{1}history\0\u{1}erp\0\u{1}version\0\u{1}attributes\0\u{3}excluded_location_ids\0\u{3}cart_id\0\u{3}captured_content\0\u{3}exchange_of\0")
 
   fileprivate class _StorageClass {
     var _orderID: String = String()
@@ -2970,6 +3517,7 @@ nonisolated extension Waybill_V1_Order: SwiftProtobuf.Message, SwiftProtobuf._Me
     var _excludedLocationIds: [String] = []
     var _cartID: String = String()
     var _capturedContent: Waybill_V1_CapturedContent? = nil
+    var _exchangeOf: Waybill_V1_ExchangeLink? = nil
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -3002,6 +3550,7 @@ nonisolated extension Waybill_V1_Order: SwiftProtobuf.Message, SwiftProtobuf._Me
       _excludedLocationIds = source._excludedLocationIds
       _cartID = source._cartID
       _capturedContent = source._capturedContent
+      _exchangeOf = source._exchangeOf
     }
   }
 
@@ -3042,6 +3591,7 @@ nonisolated extension Waybill_V1_Order: SwiftProtobuf.Message, SwiftProtobuf._Me
         case 20: try { try decoder.decodeRepeatedStringField(value: &_storage._excludedLocationIds) }()
         case 21: try { try decoder.decodeSingularStringField(value: &_storage._cartID) }()
         case 22: try { try decoder.decodeSingularMessageField(value: &_storage._capturedContent) }()
+        case 23: try { try decoder.decodeSingularMessageField(value: &_storage._exchangeOf) }()
         default: break
         }
       }
@@ -3120,6 +3670,9 @@ nonisolated extension Waybill_V1_Order: SwiftProtobuf.Message, SwiftProtobuf._Me
       try { if let v = _storage._capturedContent {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 22)
       } }()
+      try { if let v = _storage._exchangeOf {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 23)
+      } }()
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -3151,6 +3704,7 @@ nonisolated extension Waybill_V1_Order: SwiftProtobuf.Message, SwiftProtobuf._Me
         if _storage._excludedLocationIds != rhs_storage._excludedLocationIds {return false}
         if _storage._cartID != rhs_storage._cartID {return false}
         if _storage._capturedContent != rhs_storage._capturedContent {return false}
+        if _storage._exchangeOf != rhs_storage._exchangeOf {return false}
         return true
       }
       if !storagesAreEqual {return false}
@@ -3863,49 +4417,104 @@ nonisolated extension Waybill_V1_ConfirmShipmentRequest: SwiftProtobuf.Message, 
 
 nonisolated extension Waybill_V1_CreateReturnRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".CreateReturnRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{3}order_id\0\u{3}return_id\0\u{1}lines\0\u{1}reason\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{3}order_id\0\u{3}return_id\0\u{1}lines\0\u{1}reason\0\u{1}exchange\0")
+
+  fileprivate class _StorageClass {
+    var _requestID: String = String()
+    var _orderID: String = String()
+    var _returnID: String = String()
+    var _lines: [Waybill_V1_LineQuantity] = []
+    var _reason: String = String()
+    var _exchange: Waybill_V1_ExchangeRequest? = nil
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _requestID = source._requestID
+      _orderID = source._orderID
+      _returnID = source._returnID
+      _lines = source._lines
+      _reason = source._reason
+      _exchange = source._exchange
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularStringField(value: &self.requestID) }()
-      case 2: try { try decoder.decodeSingularStringField(value: &self.orderID) }()
-      case 3: try { try decoder.decodeSingularStringField(value: &self.returnID) }()
-      case 4: try { try decoder.decodeRepeatedMessageField(value: &self.lines) }()
-      case 5: try { try decoder.decodeSingularStringField(value: &self.reason) }()
-      default: break
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularStringField(value: &_storage._requestID) }()
+        case 2: try { try decoder.decodeSingularStringField(value: &_storage._orderID) }()
+        case 3: try { try decoder.decodeSingularStringField(value: &_storage._returnID) }()
+        case 4: try { try decoder.decodeRepeatedMessageField(value: &_storage._lines) }()
+        case 5: try { try decoder.decodeSingularStringField(value: &_storage._reason) }()
+        case 6: try { try decoder.decodeSingularMessageField(value: &_storage._exchange) }()
+        default: break
+        }
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    if !self.requestID.isEmpty {
-      try visitor.visitSingularStringField(value: self.requestID, fieldNumber: 1)
-    }
-    if !self.orderID.isEmpty {
-      try visitor.visitSingularStringField(value: self.orderID, fieldNumber: 2)
-    }
-    if !self.returnID.isEmpty {
-      try visitor.visitSingularStringField(value: self.returnID, fieldNumber: 3)
-    }
-    if !self.lines.isEmpty {
-      try visitor.visitRepeatedMessageField(value: self.lines, fieldNumber: 4)
-    }
-    if !self.reason.isEmpty {
-      try visitor.visitSingularStringField(value: self.reason, fieldNumber: 5)
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if !_storage._requestID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._requestID, fieldNumber: 1)
+      }
+      if !_storage._orderID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._orderID, fieldNumber: 2)
+      }
+      if !_storage._returnID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._returnID, fieldNumber: 3)
+      }
+      if !_storage._lines.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._lines, fieldNumber: 4)
+      }
+      if !_storage._reason.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._reason, fieldNumber: 5)
+      }
+      try { if let v = _storage._exchange {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
+      } }()
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Waybill_V1_CreateReturnRequest, rhs: Waybill_V1_CreateReturnRequest) -> Bool {
-    if lhs.requestID != rhs.requestID {return false}
-    if lhs.orderID != rhs.orderID {return false}
-    if lhs.returnID != rhs.returnID {return false}
-    if lhs.lines != rhs.lines {return false}
-    if lhs.reason != rhs.reason {return false}
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._requestID != rhs_storage._requestID {return false}
+        if _storage._orderID != rhs_storage._orderID {return false}
+        if _storage._returnID != rhs_storage._returnID {return false}
+        if _storage._lines != rhs_storage._lines {return false}
+        if _storage._reason != rhs_storage._reason {return false}
+        if _storage._exchange != rhs_storage._exchange {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -24,18 +24,12 @@ enum EveryEvent {
         createReturn.orderID = orderID
         createReturn.returnID = "R1"
         createReturn.lines = [lineQuantity("L1", 1)]
+        // An exchange reserved at creation: the replacement's order.captured, then order.exchange_created.
+        createReturn.exchange.lines = [Fixture.line("1", "SKU-A", 1)]
+        createReturn.exchange.reserveAt = .atCreation
         _ = try await client.lifecycle(Method.OrderService.createReturn, createReturn)
-        var receiveReturn = Waybill_V1_ReceiveReturnRequest()
-        receiveReturn.requestID = "ev-receive-return"
-        receiveReturn.orderID = orderID
-        receiveReturn.returnID = "R1"
-        receiveReturn.locationID = "WH-EAST"
-        var returned = Waybill_V1_ReturnLine()
-        returned.lineID = "L1"
-        returned.quantity = 1
-        returned.disposition = .restock
-        receiveReturn.lines = [returned]
-        _ = try await client.lifecycle(Method.OrderService.receiveReturn, receiveReturn)
+        _ = try await client.lifecycle(Method.OrderService.receiveReturn,
+                                       receiveReturn(orderID, "R1", request: "ev-receive-return", restocking: [("L1", 1)]))
         var acknowledgement = Waybill_V1_ErpOrderAcknowledgement()
         acknowledgement.messageID = "ev-erp-ack"
         acknowledgement.orderID = orderID
@@ -180,6 +174,24 @@ enum EveryEvent {
         let events = try await feed.waitForEvents(Int(head))
         #expect(events.map(\.offset) == Array(1...head))
         return Set(events.map(\.type))
+    }
+
+    /// A ReceiveReturn at WH-EAST restocking (line, quantity) pairs.
+    static func receiveReturn(_ orderID: String, _ returnID: String, request: String,
+                              restocking lines: [(String, Int32)]) -> Waybill_V1_ReceiveReturnRequest {
+        var receive = Waybill_V1_ReceiveReturnRequest()
+        receive.requestID = request
+        receive.orderID = orderID
+        receive.returnID = returnID
+        receive.locationID = "WH-EAST"
+        receive.lines = lines.map { lineID, quantity in
+            var returned = Waybill_V1_ReturnLine()
+            returned.lineID = lineID
+            returned.quantity = quantity
+            returned.disposition = .restock
+            return returned
+        }
+        return receive
     }
 
     static func lineQuantity(_ lineID: String, _ quantity: Int32) -> Waybill_V1_LineQuantity {

@@ -164,13 +164,14 @@ enum WireRequest {
             message.carrierID = carrierID
             message.trackingNumber = trackingNumber
             return (Method.OrderService.confirmShipment, try message.serializedBytes())
-        case .createReturn(let returnID, let lines, let reason):
+        case .createReturn(let returnID, let lines, let reason, let exchange):
             var message = Waybill_V1_CreateReturnRequest()
             message.requestID = requestID
             message.orderID = orderID
             message.returnID = returnID
             message.lines = lineQuantities(lines)
             message.reason = reason
+            if let exchange { message.exchange = exchange.proto }
             return (Method.OrderService.createReturn, try message.serializedBytes())
         case .receiveReturn(let returnID, let location, let lines):
             var message = Waybill_V1_ReceiveReturnRequest()
