@@ -183,12 +183,15 @@ protocol Gateway: AnyObject {
     /// In-process: a number that changes with every write to Waybill (its change-feed head), so
     /// the model can prove state unchanged between two calls; nil live, where it cannot.
     var writeMark: UInt64? { get }
+    /// The virtual time at which Waybill's clock reads `serverTime` (`now`: the model's time).
+    func virtualTime(ofServerTime serverTime: Int64, now: Int64) -> Int64
 }
 
 extension Gateway {
     var serverClockScale: Double { 1 }
     func sweepCarts(at virtualTime: Int64) {}
     var writeMark: UInt64? { nil }
+    func virtualTime(ofServerTime serverTime: Int64, now: Int64) -> Int64 { serverTime }
 }
 
 /// The clock of an embedded server in a live run: virtual time compressed by the time scale,

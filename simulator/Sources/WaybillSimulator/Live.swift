@@ -102,6 +102,12 @@ final class LiveGateway: Gateway {
         return serverStartMilliseconds + Int64((wallNanoseconds() - wallStart) / 1_000_000)
     }
     var serverClockScale: Double { serverOnClock ? scale : 1 }
+    /// On the compressed clock Waybill's time is virtual time; a server on its own clock runs at
+    /// wall speed, `scale` times slower than virtual time.
+    func virtualTime(ofServerTime serverTime: Int64, now: Int64) -> Int64 {
+        if serverOnClock { return serverTime }
+        return now + Int64(Double(serverTime - self.serverTime(now)) * scale)
+    }
     /// `serverTime` as a closure other threads may call (the feed subscriptions stamp arrivals with it).
     var serverClock: @Sendable () -> Int64 {
         let clock = clock, onClock = serverOnClock, start = serverStartMilliseconds, wallStart = wallStart

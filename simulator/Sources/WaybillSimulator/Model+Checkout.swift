@@ -216,8 +216,9 @@ extension SimulationModel {
             track.cartExpiresAt = cart.expiresAt.millisecondsSinceEpoch
             if cart.status == .active {
                 // In-process the sweep runs then; live it bounds the drain's clock jumps (the server sweeps).
-                queue.schedule(at: now + (track.cartExpiresAt - gateway.serverTime(now)) + Self.cartSweepIntervalMilliseconds, priority: 5,
-                               .cartDeadline(order: index))
+                // (At the deadline by Waybill's clock: the model's own time may lag it, live.)
+                let deadline = gateway.virtualTime(ofServerTime: track.cartExpiresAt, now: now) + Self.cartSweepIntervalMilliseconds
+                queue.schedule(at: Swift.max(now, deadline), priority: 5, .cartDeadline(order: index))
             }
         case .failed(let code, let message):
             if code == "FAILED_PRECONDITION" || code == "RESOURCE_EXHAUSTED" {

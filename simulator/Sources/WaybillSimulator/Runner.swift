@@ -202,7 +202,8 @@ extension SimulationModel {
             let order = orders[index]
             let state: String
             switch order.state {
-            case .submitted: state = "submitted"
+            // A shopper still choosing when the run ended sent no capture: nothing to resolve.
+            case .submitted: state = order.checkout.map { $0.captureAt == 0 } ?? false ? "in_checkout" : "submitted"
             case .acknowledged: state = "acknowledged"
             case .rejected: state = "rejected"
             case .lost: state = "lost"
@@ -218,9 +219,11 @@ extension SimulationModel {
                                                       (FeedConsumer.erp.name, feedLastOffset[1], feedEventsSeen[1])],
                                       reconciliation: nil, reconciliationError: nil)
         record.cartExpiries = checkoutTally.expiries
-        // The tolerance is in milliseconds of Waybill's clock per unit of the time scale: an
-        // embedded live server's sweep interval passes in wall time, its clock runs scaled.
-        record.cartExpiryToleranceMilliseconds = Int64((Double(scenario.checkout.expiryToleranceMs) * gateway.serverClockScale).rounded())
+        // Live, the tolerance is wall time: an embedded server's sweep interval passes in wall
+        // time while its clock runs scaled.
+        record.cartExpiryToleranceMilliseconds = gateway.isLive
+            ? Int64((Double(scenario.checkout.liveExpiryToleranceMs) * gateway.serverClockScale).rounded())
+            : scenario.checkout.expiryToleranceMs
         record.promiseComparisons = checkoutTally.comparisons
         return record
     }

@@ -365,13 +365,16 @@ public struct CheckoutConfig: Codable, Sendable {
     /// Pickup options at this many stores nearest to the ship-to (GetFulfillmentOptions.nearby_pickup_stores).
     public var nearbyPickupStores = 2
     /// The check carts_released_by_deadline tolerates this much delay past a cart's deadline, in
-    /// milliseconds of Waybill's clock per unit of the time scale (live, an embedded server runs the
-    /// compressed clock: × the time scale). The server's sweep runs every 250 ms.
+    /// milliseconds of Waybill's clock, in-process (where the sweep runs 250 ms after each deadline).
     public var expiryToleranceMs: Int64 = 1_000
+    /// Live: the tolerance in wall milliseconds (× the time scale against an embedded server on the
+    /// compressed clock): the server's sweep every 250 ms, the writer's queue, and what a loaded
+    /// 2-core machine stalls at high time scales (up to ~2 s seen at 900× with a build beside it).
+    public var liveExpiryToleranceMs: Int64 = 5_000
     public init() {}
     enum CodingKeys: String, CodingKey, CaseIterable {
         case channels, optionsRate, cartRate, cartTtlSeconds, abandonmentRate, releaseRate, thinkMinutes, extendRate, nearbyPickupStores
-        case expiryToleranceMs
+        case expiryToleranceMs, liveExpiryToleranceMs
     }
     public init(from decoder: any Decoder) throws {
         try rejectUnknownKeys(decoder, CodingKeys.allCases.map(\.stringValue), "checkout")
@@ -386,6 +389,7 @@ public struct CheckoutConfig: Codable, Sendable {
         try c.fill(&extendRate, .extendRate)
         try c.fill(&nearbyPickupStores, .nearbyPickupStores)
         try c.fill(&expiryToleranceMs, .expiryToleranceMs)
+        try c.fill(&liveExpiryToleranceMs, .liveExpiryToleranceMs)
     }
     /// Whether any shopper checks out.
     public var enabled: Bool { optionsRate > 0 }
@@ -398,7 +402,7 @@ public struct CheckoutConfig: Codable, Sendable {
         if !(1...86_400).contains(cartTtlSeconds) { throw ScenarioError("checkout.cart_ttl_seconds must be in [1, 86400], not \(cartTtlSeconds)") }
         if thinkMinutes < 0 { throw ScenarioError("checkout.think_minutes must not be negative") }
         if nearbyPickupStores < 0 { throw ScenarioError("checkout.nearby_pickup_stores must not be negative") }
-        if expiryToleranceMs < 0 { throw ScenarioError("checkout.expiry_tolerance_ms must not be negative") }
+        if expiryToleranceMs < 0 || liveExpiryToleranceMs < 0 { throw ScenarioError("checkout.expiry_tolerance_ms and live_expiry_tolerance_ms must not be negative") }
         for channel in channels where SimChannel.parse(channel) == nil { throw ScenarioError("checkout.channels: unknown channel \"\(channel)\"") }
     }
 }
