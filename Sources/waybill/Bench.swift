@@ -22,7 +22,7 @@ import WaybillWire
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks: capture throughput and latency, routing, availability, change-feed latency.",
-        subcommands: [CaptureBench.self, CeilingBench.self, EngineBench.self, CancelBacklogBench.self, RoutingBench.self, AvailabilityBench.self, FeedBench.self, ReconcileBench.self, TLSHandshakeBench.self])
+        subcommands: [CaptureBench.self, CeilingBench.self, EngineBench.self, CancelBacklogBench.self, RoutingBench.self, AvailabilityBench.self, OptionsBench.self, FeedBench.self, ReconcileBench.self, TLSHandshakeBench.self])
 }
 
 /// A small deterministic generator (SplitMix64) for benchmark inputs.
@@ -132,6 +132,18 @@ enum BenchNetwork {
             let response = try await client.receive(Array(model.initialStock[start..<min(start + chunk, model.initialStock.count)]))
             if let failed = response.results.first(where: { $0.status.code != .ok }) { throw WaybillStatusError(failed.status) }
         }
+    }
+
+    /// `count` serialized CaptureOrderRequests of `lines`-line web orders named `prefix-N`.
+    static func capturePayloads(_ count: Int, lines: Int, skus: Int, prefix: String, random: inout BenchRandom) throws -> [[UInt8]] {
+        var payloads: [[UInt8]] = []
+        payloads.reserveCapacity(count)
+        for number in 0..<count {
+            var request = Waybill_V1_CaptureOrderRequest()
+            request.order = order(number, lines: lines, skus: skus, random: &random, prefix: prefix)
+            payloads.append(try request.serializedBytes())
+        }
+        return payloads
     }
 
     static func order(_ number: Int, lines: Int, skus: Int, random: inout BenchRandom, prefix: String) -> Waybill_V1_Order {
@@ -510,14 +522,7 @@ struct CaptureBench: AsyncParsableCommand {
     /// Captures `count` orders keeping `inFlight` calls outstanding per connection; returns seconds.
     func closedLoop(clients: [WaybillClient], count: Int, prefix: String, random: inout BenchRandom) async throws -> Double {
         // Payloads are prepared before the clock starts: the generator measures the server.
-        var payloads: [[UInt8]] = []
-        payloads.reserveCapacity(count)
-        for number in 0..<count {
-            var request = Waybill_V1_CaptureOrderRequest()
-            request.order = BenchNetwork.order(number, lines: lines, skus: skus, random: &random, prefix: prefix)
-            payloads.append(try request.serializedBytes())
-        }
-        let work = payloads
+        let work = try BenchNetwork.capturePayloads(count, lines: lines, skus: skus, prefix: prefix, random: &random)
         let next = SharedSync(Atomic<Int>(0))
         let failures = SharedSync(Atomic<Int>(0))
         let refusals = SharedSync(Atomic<Int>(0))
@@ -577,14 +582,7 @@ struct CaptureBench: AsyncParsableCommand {
     /// `closedLoop` over standard gRPC: `inFlight` concurrent calls per client (one HTTP/2
     /// connection each); returns seconds. Overload refusals are retried after retry_after_ms.
     func grpcClosedLoop(clients: [WaybillGRPCClient], count: Int, prefix: String, random: inout BenchRandom) async throws -> Double {
-        var payloads: [[UInt8]] = []
-        payloads.reserveCapacity(count)
-        for number in 0..<count {
-            var request = Waybill_V1_CaptureOrderRequest()
-            request.order = BenchNetwork.order(number, lines: lines, skus: skus, random: &random, prefix: prefix)
-            payloads.append(try request.serializedBytes())
-        }
-        let work = payloads
+        let work = try BenchNetwork.capturePayloads(count, lines: lines, skus: skus, prefix: prefix, random: &random)
         let next = SharedSync(Atomic<Int>(0))
         let start = Date()
         var refused = 0
@@ -626,15 +624,14 @@ struct CaptureBench: AsyncParsableCommand {
 
     /// Sends at a fixed rate regardless of answers; latency counts from each call's intended send time.
     func openLoop(clients: [WaybillClient], rate: Int, seconds: Int, random: inout BenchRandom) async throws -> LatencySummary {
-        let total = rate * seconds
-        var payloads: [[UInt8]] = []
-        payloads.reserveCapacity(total)
-        for number in 0..<total {
-            var request = Waybill_V1_CaptureOrderRequest()
-            request.order = BenchNetwork.order(number, lines: lines, skus: skus, random: &random, prefix: "open")
-            payloads.append(try request.serializedBytes())
-        }
-        let work = payloads
+        let work = try BenchNetwork.capturePayloads(rate * seconds, lines: lines, skus: skus, prefix: "open", random: &random)
+        return try await Self.openLoop(clients: clients, work: work, rate: rate, tickMicroseconds: tickMicroseconds)
+    }
+
+    /// Sends `work` (CaptureOrder payloads) at `rate` per second over `clients` regardless of answers;
+    /// latency counts from each call's intended send time (`waybill bench capture` and `bench options`).
+    static func openLoop(clients: [WaybillClient], work: [[UInt8]], rate: Int, tickMicroseconds: Int) async throws -> LatencySummary {
+        let total = work.count
         let intervalNanoseconds = 1_000_000_000 / UInt64(rate)
         let histograms = SharedSync(Mutex<Histogram<UInt64>>(Histogram(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)))
         let refusedHistogram = SharedSync(Mutex<Histogram<UInt64>>(Histogram(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)))
@@ -915,24 +912,10 @@ struct AvailabilityBench: AsyncParsableCommand {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("waybill-bench-avail-\(getpid())")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
-        var configuration = ServerConfiguration()
-        configuration.port = 0
-        configuration.databasePath = directory.appendingPathComponent("waybill.sqlite").path
-        // Secured as deployed: TLS, the admin loads the network, the web channel looks up and captures.
-        let security = try EmbeddedServerSecurity.make(tls: true, directory: directory)
-        security.configure(&configuration)
-        let server = try await WaybillServer.start(configuration: configuration, logger: Logger(label: "bench"))
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         var random = BenchRandom(state: 11)
-        var clients: [WaybillClient] = []
-        let channelConfiguration = security.client(token: security.channelToken(.web), clientID: "bench")
-        for _ in 0..<(connections + 1) {
-            clients.append(try await WaybillClient.connect(host: "127.0.0.1", port: server.port, configuration: channelConfiguration, group: group))
-        }
-        let admin = try await WaybillClient.connect(host: "127.0.0.1", port: server.port,
-                                                    configuration: security.client(token: security.adminToken, clientID: "bench-admin"), group: group)
-        try await BenchNetwork.load(BenchNetwork.model(locations: locations, skus: skus, stockPerSKU: 1_000_000, random: &random), into: admin)
-        await admin.close()
+        let bench = try await BenchServer.start(directory: directory, locations: locations, skus: skus, random: &random)
+        let group = bench.group, server = bench.server
+        let clients = try await bench.channelClients(connections + 1)
         var payloads: [[UInt8]] = []
         for _ in 0..<1_000 {
             var request = Waybill_V1_GetAvailabilityRequest()
@@ -944,14 +927,7 @@ struct AvailabilityBench: AsyncParsableCommand {
         let positionsPerCall = skusPerCall * 3
         // Background captures at a fixed rate on their own connection.
         let captureClient = clients[connections]
-        let stop = SharedSync(Atomic<Bool>(false))
-        var capturePayloads: [[UInt8]] = []
-        for number in 0..<(captureRate * seconds) {
-            var request = Waybill_V1_CaptureOrderRequest()
-            request.order = BenchNetwork.order(number, lines: 3, skus: skus, random: &random, prefix: "avail")
-            capturePayloads.append(try request.serializedBytes())
-        }
-        let captures = capturePayloads
+        let captures = try BenchNetwork.capturePayloads(captureRate * seconds, lines: 3, skus: skus, prefix: "avail", random: &random)
         let captured = Atomic<Int>(0)
         let background = captureClient.eventLoop.scheduleRepeatedTask(initialDelay: .zero, delay: .milliseconds(10)) { _ in
             for _ in 0..<(captureRate / 100) {
@@ -960,45 +936,90 @@ struct AvailabilityBench: AsyncParsableCommand {
                 _ = captureClient.send(method: Method.OrderService.captureOrder, payload: captures[index])
             }
         }
-        let calls = SharedSync(Atomic<Int>(0))
         let start = Date()
-        let deadline = start.addingTimeInterval(Double(seconds))
-        try await withThrowingTaskGroup(of: Void.self) { taskGroup in
-            for client in clients.prefix(connections) {
-                taskGroup.addTask {
-                    try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
-                        let outstanding = Atomic<Int>(0)
-                        let done = Atomic<Bool>(false)
-                        @Sendable func pump() {
-                            if Date() >= deadline || stop.value.load(ordering: .relaxed) {
-                                if outstanding.load(ordering: .acquiring) == 0, !done.exchange(true, ordering: .acquiringAndReleasing) {
-                                    continuation.resume()
-                                }
-                                return
-                            }
-                            let index = calls.value.wrappingAdd(1, ordering: .relaxed).oldValue
-                            outstanding.wrappingAdd(1, ordering: .relaxed)
-                            client.send(method: Method.InventoryService.getAvailability, payload: work[index % work.count]).whenComplete { _ in
-                                outstanding.wrappingSubtract(1, ordering: .releasing)
-                                pump()
-                            }
-                        }
-                        client.eventLoop.execute { for _ in 0..<inFlight { pump() } }
-                    }
-                }
-            }
-            try await taskGroup.waitForAll()
-        }
+        let callCount = try await benchClosedLoop(clients: Array(clients.prefix(connections)), inFlight: inFlight,
+                                                  until: start.addingTimeInterval(Double(seconds)),
+                                                  method: Method.InventoryService.getAvailability, payloads: work) { _, _ in }
         let elapsed = Date().timeIntervalSince(start)
-        stop.value.store(true, ordering: .relaxed)
         background.cancel()
-        let callCount = calls.value.load(ordering: .relaxed)
         print(String(format: "availability: %.0f calls/s = %.0f SKU × location lookups/s (%d per call) while capturing %.0f orders/s",
                      Double(callCount) / elapsed, Double(callCount * positionsPerCall) / elapsed, positionsPerCall,
                      Double(min(captured.load(ordering: .relaxed), captures.count)) / elapsed))
         for client in clients { await client.close() }
         try await group.shutdownGracefully()
         await server.shutdown()
+    }
+}
+
+/// Keeps `inFlight` calls of `method` outstanding per client until `deadline`, cycling through
+/// `payloads`; `answered` gets each call's result and latency (µs). Returns the calls sent.
+func benchClosedLoop(clients: [WaybillClient], inFlight: Int, until deadline: Date, method: String, payloads: [[UInt8]],
+                     answered: @escaping @Sendable (Result<[UInt8], Error>, UInt64) -> Void) async throws -> Int {
+    let calls = SharedSync(Atomic<Int>(0))
+    try await withThrowingTaskGroup(of: Void.self) { taskGroup in
+        for client in clients {
+            taskGroup.addTask {
+                try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
+                    let outstanding = Atomic<Int>(0)
+                    let done = Atomic<Bool>(false)
+                    @Sendable func pump() {
+                        if Date() >= deadline {
+                            if outstanding.load(ordering: .acquiring) == 0, !done.exchange(true, ordering: .acquiringAndReleasing) {
+                                continuation.resume()
+                            }
+                            return
+                        }
+                        let index = calls.value.wrappingAdd(1, ordering: .relaxed).oldValue
+                        outstanding.wrappingAdd(1, ordering: .relaxed)
+                        let sent = DispatchTime.now().uptimeNanoseconds
+                        client.send(method: method, payload: payloads[index % payloads.count]).whenComplete { result in
+                            answered(result, (DispatchTime.now().uptimeNanoseconds - sent) / 1000)
+                            outstanding.wrappingSubtract(1, ordering: .releasing)
+                            pump()
+                        }
+                    }
+                    client.eventLoop.execute { for _ in 0..<inFlight { pump() } }
+                }
+            }
+        }
+        try await taskGroup.waitForAll()
+    }
+    return calls.value.load(ordering: .relaxed)
+}
+
+/// An embedded server secured as deployed (TLS with a throwaway CA, bearer tokens), the benchmark
+/// network loaded by the admin with 1,000,000 units per SKU and location; clients call as the web
+/// channel (`bench availability`, `bench options`).
+struct BenchServer {
+    let server: WaybillServer
+    let group: MultiThreadedEventLoopGroup
+    let security: EmbeddedServerSecurity
+
+    static func start(directory: URL, locations: Int, skus: Int, random: inout BenchRandom,
+                      configure: (inout ServerConfiguration) -> Void = { _ in }) async throws -> BenchServer {
+        var configuration = ServerConfiguration()
+        configuration.port = 0
+        configuration.databasePath = directory.appendingPathComponent("waybill.sqlite").path
+        let security = try EmbeddedServerSecurity.make(tls: true, directory: directory)
+        security.configure(&configuration)
+        configure(&configuration)
+        let server = try await WaybillServer.start(configuration: configuration, logger: Logger(label: "bench"))
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let admin = try await WaybillClient.connect(host: "127.0.0.1", port: server.port,
+                                                    configuration: security.client(token: security.adminToken, clientID: "bench-admin"), group: group)
+        try await BenchNetwork.load(BenchNetwork.model(locations: locations, skus: skus, stockPerSKU: 1_000_000, random: &random), into: admin)
+        await admin.close()
+        return BenchServer(server: server, group: group, security: security)
+    }
+
+    /// `count` connections calling as the web channel.
+    func channelClients(_ count: Int) async throws -> [WaybillClient] {
+        let configuration = security.client(token: security.channelToken(.web), clientID: "bench")
+        var clients: [WaybillClient] = []
+        for _ in 0..<count {
+            clients.append(try await WaybillClient.connect(host: "127.0.0.1", port: server.port, configuration: configuration, group: group))
+        }
+        return clients
     }
 }
 

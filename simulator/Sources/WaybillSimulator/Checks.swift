@@ -2,6 +2,7 @@
 // records) and what Waybill says (read back at the end). Each names the order, SKU or event
 // concerned. Pure functions of their inputs, so tests can plant violations.
 
+import Foundation
 import WaybillCore
 
 public struct CheckResult: Sendable, Codable, Equatable {
@@ -22,6 +23,11 @@ public struct WaybillState: Sendable {
     /// The movement ledger as per-position totals (in-process; nil when the driver cannot read it cheaply).
     public var ledger: [InventoryKey: SimulationStorage.LedgerTotals]?
     public var feedHead: UInt64
+    /// Every cart Waybill knows of, in its final state (in-process: its storage; live: the latest
+    /// version the change feed showed).
+    public var carts: [Cart] = []
+    /// Waybill's clock when it was read back (unix ms).
+    public var clock: Int64 = 0
     public init(orders: [Order], balances: [InventoryKey: Balance], ledger: [InventoryKey: SimulationStorage.LedgerTotals]?, feedHead: UInt64) {
         self.orders = orders
         self.balances = balances
@@ -56,17 +62,60 @@ public struct SimulationRecord: Sendable {
     public var reconciliationMethod = "Reconciler.compare"
     /// Every discrepancy the server counted (its report lists only the first ones); nil = the list is complete.
     public var reconciliationDiscrepanciesTotal: Int? = nil
+    /// Carts released by Waybill at their deadline (cart.expired on the feed).
+    public var cartExpiries: [CartExpiryRecord] = []
+    /// How late past its deadline (Waybill's clock, ms) a cart may be released: the run's named tolerance.
+    public var cartExpiryToleranceMilliseconds: Int64 = 0
+    /// Promised days the shoppers were shown and then got.
+    public var promiseComparisons: [PromiseComparison] = []
+}
+
+/// A cart.expired event: the cart's deadline and when Waybill released it (its clock, unix ms).
+public struct CartExpiryRecord: Sendable, Equatable {
+    public var cart: String
+    public var deadline: Int64
+    public var expiredAt: Int64
+    public init(cart: String, deadline: Int64, expiredAt: Int64) {
+        self.cart = cart
+        self.deadline = deadline
+        self.expiredAt = expiredAt
+    }
+}
+
+/// A promise a shopper was shown (`expected`, unix ms of the day; 0: none) and what the next step
+/// got (`actual`). `provable`: Waybill's state is known to be unchanged in between, so they must
+/// be equal (in-process: no write and no time between the two calls; both drivers: an order
+/// converted from its cart as held takes the cart's reservations).
+public struct PromiseComparison: Sendable, Equatable {
+    public enum Kind: String, Sendable {
+        case optionToCart = "option→cart"
+        case optionToOrder = "option→order"
+        case cartToOrder = "cart→order"
+    }
+    public var kind: Kind
+    public var subject: String
+    public var expected: Int64
+    public var actual: Int64
+    public var provable: Bool
+    public init(kind: Kind, subject: String, expected: Int64, actual: Int64, provable: Bool) {
+        self.kind = kind
+        self.subject = subject
+        self.expected = expected
+        self.actual = actual
+        self.provable = provable
+    }
 }
 
 public enum Checks {
     public static let names = ["no_oversell", "stock_conserved", "acknowledged_orders_exist", "no_duplicate_orders",
                                "timed_out_calls_resolved", "orders_terminal_or_explained", "change_feed_complete",
-                               "erp_reconciled", "calls_answered_as_expected"]
+                               "erp_reconciled", "calls_answered_as_expected", "carts_released_by_deadline", "promises_kept_for_unchanged_state"]
 
     public static func run(_ record: SimulationRecord, _ waybill: WaybillState) -> [CheckResult] {
         [noOversell(record, waybill), stockConserved(record, waybill), acknowledgedOrdersExist(record, waybill),
          noDuplicateOrders(record, waybill), timedOutCallsResolved(record, waybill), ordersTerminalOrExplained(record, waybill),
-         changeFeedComplete(record, waybill), erpReconciled(record), callsAnsweredAsExpected(record)]
+         changeFeedComplete(record, waybill), erpReconciled(record), callsAnsweredAsExpected(record),
+         cartsReleasedByDeadline(record, waybill), promisesKeptForUnchangedState(record)]
     }
 
     static func result(_ name: String, _ problems: [String], _ record: SimulationRecord, ok: String) -> CheckResult {
@@ -100,6 +149,12 @@ public enum Checks {
                 for line in fulfillment.lines { open[InventoryKey(sku: line.sku, locationID: fulfillment.locationID), default: 0] += Int64(line.quantity) }
             }
         }
+        // ... and of the carts that hold stock.
+        for cart in waybill.carts where cart.status == .active {
+            for shipment in cart.reservations {
+                for line in shipment.lines { open[InventoryKey(sku: line.sku, locationID: shipment.locationID), default: 0] += Int64(line.quantity) }
+            }
+        }
         let keys = Set(waybill.balances.keys).union(record.book.keys).union(open.keys).sorted()
         for key in keys {
             let balance = waybill.balances[key] ?? Balance()
@@ -108,7 +163,7 @@ public enum Checks {
                 problems.append("\(name(key)): Waybill on hand \(balance.onHand), physical count \(counted) (difference \(balance.onHand - counted))")
             }
             if balance.reserved != open[key] ?? 0 {
-                problems.append("\(name(key)): reserved \(balance.reserved) but open fulfillments hold \(open[key] ?? 0)")
+                problems.append("\(name(key)): reserved \(balance.reserved) but open fulfillments and active carts hold \(open[key] ?? 0)")
             }
             if let ledger = waybill.ledger {
                 let totals = ledger[key] ?? SimulationStorage.LedgerTotals()
@@ -121,7 +176,7 @@ public enum Checks {
             problems.append("ERP snapshots corrected \(record.snapshotCorrections) position(s): Waybill had drifted from the physical count")
         }
         return result("stock_conserved", problems, record,
-                      ok: "\(keys.count) positions: on hand = physical count, reserved = open fulfillments\(waybill.ledger == nil ? "" : ", ledger = balances")")
+                      ok: "\(keys.count) positions: on hand = physical count, reserved = open fulfillments + active carts\(waybill.ledger == nil ? "" : ", ledger = balances")")
     }
 
     public static func acknowledgedOrdersExist(_ record: SimulationRecord, _ waybill: WaybillState) -> CheckResult {
@@ -224,6 +279,62 @@ public enum Checks {
             problems.append("... \(total - discrepancies.count) more discrepancies counted by the server, not listed")
         }
         return result("erp_reconciled", problems, record, ok: "0 discrepancies between Waybill and the simulated ERP (\(record.reconciliationMethod))")
+    }
+
+    /// No cart holds stock past its deadline by more than the run's tolerance: every release at a
+    /// deadline Waybill reported (cart.expired) came within it, no cart still active at the end is
+    /// past it, and a cart no longer active holds nothing (reserved = orders + carts is
+    /// stock_conserved's).
+    public static func cartsReleasedByDeadline(_ record: SimulationRecord, _ waybill: WaybillState) -> CheckResult {
+        var problems: [String] = []
+        let tolerance = record.cartExpiryToleranceMilliseconds
+        var latest: Int64 = 0
+        for expiry in record.cartExpiries {
+            let late = expiry.expiredAt - expiry.deadline
+            latest = Swift.max(latest, late)
+            if late > tolerance { problems.append("cart \(expiry.cart) held its stock \(late) ms past its deadline (tolerance \(tolerance) ms)") }
+            if late < 0 { problems.append("cart \(expiry.cart) expired \(-late) ms before its deadline") }
+        }
+        var active = 0
+        for cart in waybill.carts.sorted(by: { $0.key < $1.key }) {
+            if cart.status == .active {
+                active += 1
+                let past = waybill.clock - cart.expiresAt.millisecondsSinceEpoch
+                if past > tolerance {
+                    problems.append("cart \(cart.key) still holds \(cart.heldUnits) units \(past) ms past its deadline at the end (tolerance \(tolerance) ms)")
+                }
+            } else if !cart.reservations.isEmpty {
+                problems.append("cart \(cart.key) is \(cart.status.name) but holds \(cart.heldUnits) units")
+            }
+        }
+        return result("carts_released_by_deadline", problems, record,
+                      ok: "\(record.cartExpiries.count) carts released at their deadline, at most \(latest) ms late (tolerance \(tolerance) ms); "
+                          + "\(waybill.carts.count) carts at the end, \(active) active within their deadline, the rest hold nothing")
+    }
+
+    /// Where Waybill's state is known to be unchanged between what a shopper was shown and the next
+    /// step (`PromiseComparison.provable`), the promised day is the same.
+    public static func promisesKeptForUnchangedState(_ record: SimulationRecord) -> CheckResult {
+        var problems: [String] = []
+        var counts: [PromiseComparison.Kind: Int] = [:]
+        for comparison in record.promiseComparisons where comparison.provable {
+            counts[comparison.kind, default: 0] += 1
+            if comparison.expected != comparison.actual {
+                problems.append("\(comparison.kind.rawValue) \(comparison.subject): promised day \(day(comparison.expected)) was shown, \(day(comparison.actual)) given")
+            }
+        }
+        let all = record.promiseComparisons.count
+        let agreed = record.promiseComparisons.filter { $0.expected == $0.actual }.count
+        let kinds = [PromiseComparison.Kind.optionToCart, .cartToOrder, .optionToOrder].map { "\(counts[$0] ?? 0) \($0.rawValue)" }.joined(separator: ", ")
+        return result("promises_kept_for_unchanged_state", problems, record,
+                      ok: "\(counts.values.reduce(0, +)) promises on unchanged state kept (\(kinds)); \(agreed) of \(all) shown promises kept overall")
+    }
+
+    static func day(_ milliseconds: Int64) -> String {
+        guard milliseconds != 0 else { return "none" }
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withFullDate]
+        return formatter.string(from: Date(timeIntervalSince1970: Double(milliseconds) / 1000))
     }
 
     public static func callsAnsweredAsExpected(_ record: SimulationRecord) -> CheckResult {

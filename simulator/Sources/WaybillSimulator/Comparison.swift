@@ -37,6 +37,13 @@ enum KPICatalogue {
     static let promise = "Promise (what the policy promised, and whether it kept it)"
     static let cost = "Fulfillment cost (shipping + processing)"
     static let operations = "Operations"
+    static let checkout = "Checkout (scenario checkout: options and carts)"
+
+    /// The KPIs the reports have (the checkout's only when a shopper checked out).
+    static func applicable(_ reports: [Report]) -> [KPIDefinition] {
+        let checkouts = reports.contains { $0.kpis.checkout != nil }
+        return all.filter { checkouts || $0.section != checkout }
+    }
 
     static let all: [KPIDefinition] = [
         KPIDefinition(key: "orders_submitted", name: "Orders submitted", section: orders, unit: .count, better: .neither) { Double($0.orders.submitted) },
@@ -60,6 +67,8 @@ enum KPICatalogue {
         KPIDefinition(key: "deliveries", name: "Deliveries confirmed before the horizon", section: operations, unit: .count, better: .neither) { Double($0.kpis.deliveries) },
         KPIDefinition(key: "store_rejections", name: "Store rejections (re-routed)", section: operations, unit: .count, better: .lower) { Double($0.kpis.storeRejections) },
         KPIDefinition(key: "cancellations", name: "Cancellations", section: operations, unit: .count, better: .lower) { Double($0.kpis.cancellations) },
+        KPIDefinition(key: "cart_conversion_rate", name: "Carts converted into orders / carts reserved", section: checkout, unit: .rate, better: .higher) { $0.kpis.checkout?.conversionRate ?? 0 },
+        KPIDefinition(key: "option_promise_agreement", name: "Orders given the promise their option showed", section: checkout, unit: .rate, better: .higher) { $0.kpis.checkout?.optionOrderPromiseAgreement ?? 0 },
     ]
 }
 
@@ -160,7 +169,7 @@ extension Simulation {
     /// The comparison of two policies' reports, paired by position (the same seed at the same index).
     public static func makeComparison(reportsA: [Report], reportsB: [Report], seeds: [UInt64], parallelism: Int) -> Comparison {
         precondition(!reportsA.isEmpty && reportsA.count == reportsB.count && reportsA.count == seeds.count, "one report per seed and policy")
-        let estimates = KPICatalogue.all.map { kpi -> KPIComparison in
+        let estimates = KPICatalogue.applicable(reportsA + reportsB).map { kpi -> KPIComparison in
             let valuesA = reportsA.map(kpi.value), valuesB = reportsB.map(kpi.value)
             let difference = Statistics.pairedDifference(a: valuesA, b: valuesB)
             return KPIComparison(key: kpi.key, name: kpi.name, section: kpi.section, unit: kpi.unit, better: kpi.better,

@@ -18,6 +18,12 @@ public enum SimRequest: Sendable {
     case stockDeltas(messageID: String, [InventoryChange])
     case stockSnapshot(messageID: String, LocationID, asOf: Timestamp, levels: [(SKU, Int64)])
     case feedAcknowledge(consumer: String, offset: UInt64)
+    /// A shopper's checkout (Model+Checkout.swift): the options for one cart, and its reservation.
+    case fulfillmentOptions(OptionsAsk)
+    case reserveCart(CartDraft)
+    case extendCart(CartKey, ttlSeconds: Int32)
+    case releaseCart(CartKey)
+    case getCart(CartKey)
 
     /// The RPC's name, for latency tables.
     public var rpc: RPC {
@@ -46,6 +52,11 @@ public enum SimRequest: Sendable {
         case .stockDeltas: .applyStockDeltas
         case .stockSnapshot: .applyStockSnapshot
         case .feedAcknowledge: .acknowledge
+        case .fulfillmentOptions: .getFulfillmentOptions
+        case .reserveCart: .reserveCart
+        case .extendCart: .extendCart
+        case .releaseCart: .releaseCart
+        case .getCart: .getCart
         }
     }
 }
@@ -55,6 +66,7 @@ public enum RPC: Int, CaseIterable, Sendable, Comparable {
     case rejectFulfillment, confirmPick, confirmPack, confirmShipment, confirmDelivery, createReturn, receiveReturn
     case recordOrderAcknowledgement, recordDocumentPosted, applyStockDeltas, applyStockSnapshot, acknowledge, reconcile
     case editOrder
+    case getFulfillmentOptions, reserveCart, extendCart, releaseCart, getCart
 
     public var name: String {
         switch self {
@@ -80,6 +92,11 @@ public enum RPC: Int, CaseIterable, Sendable, Comparable {
         case .acknowledge: "Acknowledge"
         case .reconcile: "Reconcile"
         case .editOrder: "EditOrder"
+        case .getFulfillmentOptions: "GetFulfillmentOptions"
+        case .reserveCart: "ReserveCart"
+        case .extendCart: "ExtendCart"
+        case .releaseCart: "ReleaseCart"
+        case .getCart: "GetCart"
         }
     }
     public static func < (a: RPC, b: RPC) -> Bool { a.rawValue < b.rawValue }
@@ -90,6 +107,10 @@ public enum SimReply: Sendable {
     case order(Order, replayed: Bool)
     case applied(replayed: Bool, corrections: Int)
     case available(Int64)
+    /// GetFulfillmentOptions of one cart: its options as the shopper sees them.
+    case options([OptionQuote])
+    /// A cart command's answer (or GetCart's).
+    case cart(Cart, replayed: Bool)
     case notFound
     /// A definite failure: a gRPC status name ("FAILED_PRECONDITION") and its message.
     case failed(code: String, message: String)
@@ -109,9 +130,12 @@ public struct FeedEvent: Sendable {
     public var key: InventoryKey?
     public var fulfillmentID: String
     public var returnID: String
+    /// A cart event's cart after the change.
+    public var cart: Cart?
 
     public init(offset: UInt64, type: String, aggregateType: String, aggregateSequence: Int64, occurredAt: Int64,
-                order: Order?, key: InventoryKey?, fulfillmentID: String, returnID: String) {
+                order: Order?, key: InventoryKey?, fulfillmentID: String, returnID: String, cart: Cart? = nil) {
+        self.cart = cart
         self.offset = offset
         self.type = type
         self.aggregateType = aggregateType
@@ -153,10 +177,21 @@ protocol Gateway: AnyObject {
     /// 1 where Waybill's clock is the reported one, the time scale where an embedded server runs
     /// on the compressed virtual clock (lag is reported in wall milliseconds there).
     var serverClockScale: Double { get }
+    /// In-process: releases the carts past their deadline at `virtualTime`, as the server's sweep
+    /// does on its own (live: nothing, the server does it).
+    func sweepCarts(at virtualTime: Int64)
+    /// In-process: a number that changes with every write to Waybill (its change-feed head), so
+    /// the model can prove state unchanged between two calls; nil live, where it cannot.
+    var writeMark: UInt64? { get }
+    /// The virtual time at which Waybill's clock reads `serverTime` (`now`: the model's time).
+    func virtualTime(ofServerTime serverTime: Int64, now: Int64) -> Int64
 }
 
 extension Gateway {
     var serverClockScale: Double { 1 }
+    func sweepCarts(at virtualTime: Int64) {}
+    var writeMark: UInt64? { nil }
+    func virtualTime(ofServerTime serverTime: Int64, now: Int64) -> Int64 { serverTime }
 }
 
 /// The clock of an embedded server in a live run: virtual time compressed by the time scale,

@@ -7,6 +7,7 @@
 
 import WaybillApplication
 import WaybillCore
+import WaybillWire
 
 /// EngineStorage for long simulations: what the checks need, compactly.
 public final class SimulationStorage: EngineStorage {
@@ -169,6 +170,18 @@ final class InProcessGateway: Gateway {
 
     func serverTime(_ virtualTime: Int64) -> Int64 { virtualTime }
 
+    /// The server's sweep, in virtual time: every cart past its deadline is released.
+    func sweepCarts(at virtualTime: Int64) {
+        do {
+            while try engine.expireCarts(context: context(virtualTime), storage: storage) > 0 {}
+        } catch {
+            preconditionFailure("the in-process storage does not fail: \(error)")
+        }
+    }
+
+    /// Every write appends at least one change event.
+    var writeMark: UInt64? { storage.eventCount }
+
     func drainFeed() -> [FeedEvent] {
         storage.drainEvents().map { offset, event in Self.feedEvent(offset, event) }
     }
@@ -176,14 +189,16 @@ final class InProcessGateway: Gateway {
     static func feedEvent(_ offset: UInt64, _ event: DomainEvent) -> FeedEvent {
         var order: Order?
         var key: InventoryKey?
+        var cart: Cart?
         switch event.aggregate {
         case .order(let value): order = value
         case .inventory(let sku, let location, _, _): key = InventoryKey(sku: sku, locationID: location)
+        case .cart(let value): cart = value
         default: break
         }
         return FeedEvent(offset: offset, type: event.type, aggregateType: event.aggregateType, aggregateSequence: event.aggregateSequence,
                          occurredAt: event.occurredAt.millisecondsSinceEpoch, order: order, key: key,
-                         fulfillmentID: event.fulfillmentID, returnID: event.returnID)
+                         fulfillmentID: event.fulfillmentID, returnID: event.returnID, cart: cart)
     }
 
     /// In process every call is Waybill's own (`Caller.system`): the actor only matters live.
@@ -252,6 +267,22 @@ final class InProcessGateway: Gateway {
                 return .applied(replayed: outcome.replayed, corrections: outcome.positions.count)
             case .feedAcknowledge:
                 return .applied(replayed: false, corrections: 0)
+            case .fulfillmentOptions(let ask):
+                let answer = try FulfillmentPromising.options(for: ask.query, limits: engine.limits, pickupStoresMax: TransportLimits().pickupStoresPerQueryMax,
+                                                              field: "queries[0]", now: Timestamp(millisecondsSinceEpoch: now), against: engine)
+                return .options(answer.options.map(OptionQuote.init))
+            case .reserveCart(let draft):
+                let result = try engine.reserveCart(draft, context: context(now), storage: storage)
+                return .cart(result.cart, replayed: result.replayed)
+            case .extendCart(let key, let ttlSeconds):
+                let result = try engine.extendCart(key, ttlMilliseconds: Int64(ttlSeconds) * 1_000, context: context(now), storage: storage)
+                return .cart(result.cart, replayed: result.replayed)
+            case .releaseCart(let key):
+                let result = try engine.releaseCart(key, context: context(now), storage: storage)
+                return .cart(result.cart, replayed: result.replayed)
+            case .getCart(let key):
+                guard let cart = try storage.loadCart(key) else { return .notFound }
+                return .cart(cart, replayed: false)
             }
         } catch let error as DomainError {
             return .failed(code: error.code.rawValue, message: error.message)

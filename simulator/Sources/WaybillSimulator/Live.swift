@@ -102,6 +102,12 @@ final class LiveGateway: Gateway {
         return serverStartMilliseconds + Int64((wallNanoseconds() - wallStart) / 1_000_000)
     }
     var serverClockScale: Double { serverOnClock ? scale : 1 }
+    /// On the compressed clock Waybill's time is virtual time; a server on its own clock runs at
+    /// wall speed, `scale` times slower than virtual time.
+    func virtualTime(ofServerTime serverTime: Int64, now: Int64) -> Int64 {
+        if serverOnClock { return serverTime }
+        return now + Int64(Double(serverTime - self.serverTime(now)) * scale)
+    }
     /// `serverTime` as a closure other threads may call (the feed subscriptions stamp arrivals with it).
     var serverClock: @Sendable () -> Int64 {
         let clock = clock, onClock = serverOnClock, start = serverStartMilliseconds, wallStart = wallStart
@@ -409,7 +415,10 @@ enum LiveDriver {
         let orders = try await readOrders(setup)
         let balances = try await readBalances(setup, world: world)
         let head = try await setup.feedInfo().headOffset
-        let waybill = WaybillState(orders: orders, balances: balances, ledger: nil, feedHead: head)
+        var waybill = WaybillState(orders: orders, balances: balances, ledger: nil, feedHead: head)
+        // Carts: the latest version of each the change feed showed (both consumers reached its head).
+        waybill.carts = model.checkoutTally.cartsOnFeed.values.sorted { $0.key < $1.key }
+        waybill.clock = gateway.serverTime(model.now)
         var record = model.record()
         let extract = model.erpExtract(asOf: gateway.serverTime(model.now))
         do {
@@ -531,6 +540,10 @@ enum LiveDriver {
             // The ERP's backlog and outbox wait for its own queued events (polls, sends): only
             // answers and feed events can make something happen before the next queued event.
             if model.callsInFlight > 0 { return "\(model.callsInFlight) calls in flight" }
+            // A cart past its deadline is the server's sweep to release: wait for it on the feed
+            // (skipping time now would make the release look late).
+            let pastDeadline = model.cartsPastDeadline(serverNow: gateway.serverTime(model.now))
+            if pastDeadline > 0 { return "\(pastDeadline) carts past their deadline (the server's sweep)" }
             if caughtUpAtDelivered == deliveredItems { return nil }
             guard let head = gateway.readHead() else { return "the server (the feed head could not be read)" }
             if model.feedLastOffset[0] < head || model.feedLastOffset[1] < head {

@@ -23,6 +23,9 @@ extension SimulationModel {
                 let location = Int(fulfillment) < tracks.count ? tracks[Int(fulfillment)].location : -1
                 return location >= 0 ? .location(location) : .unattributed
             }
+        case .options(let order), .cart(let order, _):
+            // The shopper's checkout: the channel's front end.
+            return .channel(orders[Int(order)].channel)
         case .erp:
             return .erp
         case .feedAck:

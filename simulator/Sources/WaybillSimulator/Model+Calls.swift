@@ -62,6 +62,10 @@ extension SimulationModel {
             } else if case .availability = call.purpose {
                 // A read with no answer: the customer just goes on to order.
                 finishCall(id, call)
+            } else if case .options(let order) = call.purpose {
+                // No options shown: the shopper goes on with the checkout without them.
+                finishCall(id, call)
+                optionsAnswered(order, nil, call)
             } else {
                 unresolvedCalls.append(describe(call))
                 finishCall(id, call)
@@ -84,6 +88,9 @@ extension SimulationModel {
     func isRetriedForever(_ purpose: Purpose) -> Bool {
         switch purpose {
         case .erp, .feedAck: true
+        // Cart commands are safe to repeat: a reserve with the same content is replayed, a release
+        // of a released cart too, an extend only moves the deadline again.
+        case .cart: true
         default: false
         }
     }
@@ -120,6 +127,8 @@ extension SimulationModel {
         case .availability: "GetAvailability"
         case .erp(let message): "ERP message \(message)"
         case .feedAck: "Acknowledge"
+        case .options(let order): "GetFulfillmentOptions of \(externalID(order))"
+        case .cart(let order, let step): "\(step.rpcName) of cart-\(order)"
         }
     }
 
@@ -131,6 +140,8 @@ extension SimulationModel {
         case .notFound: 40
         case .failed: 50
         case .timedOut: 60
+        case .options(let quotes): 70 + UInt64(quotes.count)
+        case .cart(let cart, let replayed): (replayed ? 90 : 80) + UInt64(cart.status.rawValue)
         }
     }
 
@@ -201,6 +212,10 @@ extension SimulationModel {
             erpKick()
         case .feedAck:
             break
+        case .options(let index):
+            optionsAnswered(index, reply, call)
+        case .cart(let index, let step):
+            cartAnswered(index, step, reply, call)
         }
     }
 }

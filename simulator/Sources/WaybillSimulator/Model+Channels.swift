@@ -124,6 +124,7 @@ extension SimulationModel {
         if checksAvailability {
             issue(.availability, .availability(lines.map { world.catalogue[Int($0.sku)].sku }, channel))
         }
+        if beginCheckout(index, serviceLevel: serviceLevel) { return }
         orders[Int(index)].scheduled += 1
         issue(.capture(order: index), .capture(draft(index, serviceLevel: serviceLevel)))
     }
@@ -206,6 +207,7 @@ extension SimulationModel {
         }
         if order.backorderedUnits > 0 { ordersBackordered += 1 }
         orders[Int(index)] = sim
+        checkoutCaptured(index, order, readBack: sim.readBack)
         // The customer's and the payment provider's later moves.
         if sim.paymentHold {
             let delay = Int64(lifecycleRandom.exponential(mean: scenario.lifecycle.paymentHoldMinutes * 60_000)) + 1_000

@@ -26,6 +26,10 @@ enum SimEvent: Sendable {
     case snapshot(location: Int32)
     case sample
     case faultEdge
+    /// A shopper's next checkout step after thinking (Model+Checkout.swift).
+    case checkout(order: Int32, step: CheckoutStep)
+    /// A cart's deadline plus the server's sweep interval: in-process, the sweep releases it.
+    case cartDeadline(order: Int32)
 
     var code: UInt64 {
         switch self {
@@ -40,6 +44,8 @@ enum SimEvent: Sendable {
         case .snapshot: 9
         case .sample: 10
         case .faultEdge: 11
+        case .checkout: 12
+        case .cartDeadline: 13
         }
     }
 }
@@ -67,7 +73,8 @@ enum OrderAction: UInt8, Sendable, CaseIterable {
 }
 
 enum OrderState: UInt8, Sendable {
-    case submitted, acknowledged, rejected, lost
+    /// `abandoned`: the shopper reserved a cart and left without buying (no order).
+    case submitted, acknowledged, rejected, lost, abandoned
 }
 
 struct SimLine: Sendable {
@@ -112,6 +119,8 @@ struct SimOrder: Sendable {
     var finalStatus: OrderStatus?
     /// A fulfillment of it was handed over (counted once in the cost per order).
     var handedOver = false
+    /// Its checkout, when the shopper went through one (Model+Checkout.swift).
+    var checkout: CheckoutTrack?
 }
 
 enum Purpose: Sendable {
@@ -122,6 +131,8 @@ enum Purpose: Sendable {
     case actionReadBack(order: Int32, action: OrderAction, fulfillment: Int32, requestID: String)
     case erp(message: Int32)
     case feedAck
+    case options(order: Int32)
+    case cart(order: Int32, step: CheckoutStep)
 }
 
 struct PendingCall: Sendable {
@@ -244,6 +255,8 @@ final class SimulationModel {
     var cancellations = 0
     /// EditOrder requests the customers made that Waybill applied / refused (Model+Edits.swift).
     var editsApplied = 0, editsRefused = 0
+    /// Checkouts: options, carts, what became of them (Model+Checkout.swift).
+    var checkoutTally = CheckoutTally()
     var returnsReceived = 0
     var rejectionsSent = 0
     /// Store customers who found the shelf empty and bought nothing.
@@ -367,6 +380,8 @@ final class SimulationModel {
         case .snapshot(let location): snapshotDue(location)
         case .sample: sample()
         case .faultEdge: erpKick(); if !erpPollScheduled { erpPollScheduled = true; queue.schedule(after: 0, priority: 7, .erpPoll) }
+        case .checkout(let order, let step): checkoutStep(order, step)
+        case .cartDeadline(let order): cartDeadlinePassed(order)
         }
     }
 
@@ -421,6 +436,7 @@ final class SimulationModel {
             }
             if consumer == .wms {
                 if let order = event.order { wmsObserve(order, event) }
+                if let cart = event.cart { cartObserved(cart, event) }
             } else {
                 erpBacklog.append(event)
             }

@@ -104,7 +104,50 @@ enum WireRequest {
             message.consumer = consumer
             message.offset = offset
             return (Method.ChangeFeedService.acknowledge, try message.serializedBytes())
+        case .fulfillmentOptions(let ask):
+            var query = Waybill_V1_FulfillmentOptionsQuery()
+            query.queryID = ask.queryID
+            query.channel = ask.channel.proto
+            query.lines = ask.lines.map(orderLine)
+            query.shipTo = ask.shipTo.proto
+            query.pickupLocationIds = ask.pickupLocationIDs.map(\.rawValue)
+            query.nearbyPickupStores = Int32(ask.nearbyPickupStores)
+            var message = Waybill_V1_GetFulfillmentOptionsRequest()
+            message.queries = [query]
+            return (Method.CheckoutService.getFulfillmentOptions, try message.serializedBytes())
+        case .reserveCart(let draft):
+            var message = Waybill_V1_ReserveCartRequest()
+            message.cartID = draft.key.cartID
+            message.channel = draft.key.channel.proto
+            message.lines = draft.lines.map(orderLine)
+            if draft.shipTo != Address() { message.shipTo = draft.shipTo.proto }
+            message.fulfillment.method = draft.fulfillment.method == .pickup ? .pickup : .ship
+            message.fulfillment.pickupLocationID = draft.fulfillment.pickupLocationID?.rawValue ?? ""
+            message.fulfillment.serviceLevel = Waybill_V1_ServiceLevel(rawValue: draft.fulfillment.serviceLevel.rawValue) ?? .standard
+            message.ttlSeconds = Int32(draft.ttlMilliseconds / 1_000)
+            return (Method.CheckoutService.reserveCart, try message.serializedBytes())
+        case .extendCart(let key, let ttlSeconds):
+            var message = Waybill_V1_ExtendCartRequest()
+            message.cartID = key.cartID
+            message.channel = key.channel.proto
+            message.ttlSeconds = ttlSeconds
+            return (Method.CheckoutService.extendCart, try message.serializedBytes())
+        case .releaseCart(let key), .getCart(let key):
+            var message = Waybill_V1_CartRequest()
+            message.cartID = key.cartID
+            message.channel = key.channel.proto
+            if case .getCart = request { return (Method.CheckoutService.getCart, try message.serializedBytes()) }
+            return (Method.CheckoutService.releaseCart, try message.serializedBytes())
         }
+    }
+
+    static func orderLine(_ line: DraftLine) -> Waybill_V1_OrderLine {
+        var l = Waybill_V1_OrderLine()
+        l.lineID = line.lineID
+        l.sku = line.sku.rawValue
+        l.quantity = line.quantity
+        l.unitPrice = line.unitPrice.proto
+        return l
     }
 
     static func lifecycle(_ orderID: String, _ command: OrderCommand, _ requestID: String) throws -> (String, [UInt8]) {
@@ -207,6 +250,14 @@ enum WireRequest {
                 return .applied(replayed: response.replayed, corrections: response.positions.count)
             case .feedAcknowledge:
                 return .applied(replayed: false, corrections: 0)
+            case .fulfillmentOptions:
+                let response = try Waybill_V1_GetFulfillmentOptionsResponse(serializedBytes: bytes)
+                guard let result = response.results.first else { return .failed(code: "INTERNAL", message: "options answer without a result") }
+                if result.status.code != .ok { return .failed(code: result.status.code.name, message: result.status.message) }
+                return .options(result.options.map(OptionQuote.init(proto:)))
+            case .reserveCart, .extendCart, .releaseCart, .getCart:
+                let response = try Waybill_V1_CartResponse(serializedBytes: bytes)
+                return .cart(try Cart(proto: response.cart), replayed: response.replayed)
             }
         } catch {
             return .failed(code: "INTERNAL", message: "answer does not decode: \(error)")
@@ -221,7 +272,7 @@ enum WireRequest {
             return .timedOut
         case .notFound:
             switch request {
-            case .getOrder, .getOrderByKey: return .notFound
+            case .getOrder, .getOrderByKey, .getCart: return .notFound
             default: return .failed(code: status.code.name, message: status.message)
             }
         default:
@@ -233,6 +284,6 @@ enum WireRequest {
         FeedEvent(offset: e.offset, type: e.type, aggregateType: e.aggregateType, aggregateSequence: e.aggregateSequence,
                   occurredAt: e.occurredAtUnixMs, order: e.hasOrder ? try? Order(proto: e.order) : nil,
                   key: e.aggregateType == "inventory" ? InventoryKey(sku: SKU(e.sku), locationID: LocationID(e.locationID)) : nil,
-                  fulfillmentID: e.fulfillmentID, returnID: e.returnID)
+                  fulfillmentID: e.fulfillmentID, returnID: e.returnID, cart: e.hasCart ? try? Cart(proto: e.cart) : nil)
     }
 }

@@ -129,7 +129,7 @@ extension Simulation {
 
     public static func makeReplicated(_ reports: [Report], seeds: [UInt64], parallelism: Int) -> Replicated {
         precondition(!reports.isEmpty && reports.count == seeds.count, "one report per seed")
-        let estimates = KPICatalogue.all.map { kpi -> KPIEstimate in
+        let estimates = KPICatalogue.applicable(reports).map { kpi -> KPIEstimate in
             let values = reports.map(kpi.value)
             return KPIEstimate(key: kpi.key, name: kpi.name, section: kpi.section, unit: kpi.unit, estimate: Statistics.estimate(values), values: values)
         }

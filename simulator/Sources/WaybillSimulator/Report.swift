@@ -41,6 +41,37 @@ public struct KPIs: Codable, Sendable, Equatable {
     /// Customers' order edits (`lifecycle.customer_edit_rate`): applied, and refused because it was
     /// too late (FAILED_PRECONDITION: released, picked, cancelled). Absent in older reports.
     public var edits: EditCounts?
+    /// Shoppers' checkouts (scenario `checkout`): options, carts and what became of them. Absent
+    /// when no shopper checked out.
+    public var checkout: CheckoutFigures? = nil
+}
+
+public struct CheckoutFigures: Codable, Sendable, Equatable {
+    /// Shoppers who went through a checkout (asked for options first).
+    public var shoppers: Int
+    /// GetFulfillmentOptions answered; never answered (timed out: the shopper went on without).
+    public var optionsAsked: Int
+    public var optionsUnanswered: Int
+    /// ReserveCart answered; ExtendCart answered.
+    public var cartsReserved: Int
+    public var cartsExtended: Int
+    /// As Waybill reported them on the change feed: carts converted into orders (of which taken
+    /// as held: the order's fulfillments are the cart's reservations), released at their deadline,
+    /// released by the shopper's site, shortened by a count.
+    public var cartsConverted: Int
+    public var cartsConvertedAsHeld: Int
+    public var cartsExpired: Int
+    public var cartsReleased: Int
+    public var cartsShortened: Int
+    /// Shoppers who reserved a cart and left without buying.
+    public var shoppersAbandoned: Int
+    /// Carts converted / carts reserved.
+    public var conversionRate: Double
+    /// Orders whose promised day is the one their chosen option showed / orders that were shown options.
+    public var optionOrderPromiseAgreement: Double
+    public var optionOrderCompared: Int
+    /// Promises compared where Waybill's state is known unchanged (promises_kept_for_unchanged_state).
+    public var promisesComparedOnUnchangedState: Int
 }
 
 public struct EditCounts: Codable, Sendable, Equatable {
@@ -134,6 +165,12 @@ public struct Report: Codable, Sendable {
         out.append(String(format: "  kpis: fill %.1f%%, split %.1f%%, on time vs own promise %.1f%%, backorders %.1f%%, ",
                           kpis.fillRate * 100, kpis.splitRate * 100, kpis.onTimeRate * 100, kpis.backorderRate * 100)
                    + "estimated cost per shipping order " + money(kpis.averageShippingCost, cost.currency))
+        if let c = kpis.checkout {
+            out.append("  checkout: \(c.shoppers) shoppers, \(c.optionsAsked) options asked, \(c.cartsReserved) carts reserved, \(c.cartsConverted) converted "
+                       + "(\(c.cartsConvertedAsHeld) as held), \(c.cartsExpired) expired, \(c.cartsReleased) released, \(c.shoppersAbandoned) abandoned — "
+                       + String(format: "conversion %.1f%%, option→order promise kept %.1f%% of %d", c.conversionRate * 100,
+                                c.optionOrderPromiseAgreement * 100, c.optionOrderCompared))
+        }
         out.append(contentsOf: fulfillmentFiguresLines)
         out.append(String(format: "  sync: lag p50 %.0f ms, p99 %.0f ms (to the ERP's processing, its poll interval included), %d ERP messages, %d reconciliation discrepancies",
                           sync.lagMs.p50, sync.lagMs.p99, sync.erpMessages, sync.reconciliationDiscrepancies))
@@ -178,6 +215,11 @@ public struct Report: Codable, Sendable {
         body += String(format: "<tr><td>%.2f%%</td><td>%.2f%%</td><td>%.2f</td><td>%.2f%%</td><td>%.2f%%</td>", kpis.fillRate * 100, kpis.splitRate * 100,
                        kpis.averageShippingCost, kpis.onTimeRate * 100, kpis.backorderRate * 100)
             + "<td>\(kpis.cancellations)</td><td>\(kpis.edits.map { "\($0.applied) / \($0.refused)" } ?? "—")</td><td>\(kpis.returns)</td><td>\(kpis.storeRejections)</td></tr></table>"
+        if let c = kpis.checkout {
+            body += "<h2>Checkout</h2><table><tr><th>shoppers</th><th>options asked</th><th>carts reserved</th><th>converted (as held)</th><th>expired</th><th>released</th><th>abandoned</th><th>conversion</th><th>option→order promise kept</th></tr>"
+            body += "<tr><td>\(c.shoppers)</td><td>\(c.optionsAsked)</td><td>\(c.cartsReserved)</td><td>\(c.cartsConverted) (\(c.cartsConvertedAsHeld))</td><td>\(c.cartsExpired)</td><td>\(c.cartsReleased)</td><td>\(c.shoppersAbandoned)</td>"
+                + String(format: "<td>%.1f%%</td><td>%.1f%% of %d</td></tr></table>", c.conversionRate * 100, c.optionOrderPromiseAgreement * 100, c.optionOrderCompared)
+        }
         body += fulfillmentFiguresHTML
         if let replicated { body += replicatedHTML(replicated) }
         body += "<h2>Throughput</h2>"

@@ -119,8 +119,10 @@ public enum Simulation {
         model.runUntil(model.endTime)
         settle(model)
 
-        let waybill = WaybillState(orders: storage.allOrders, balances: Dictionary(uniqueKeysWithValues: gateway.engine.inventory.allBalances),
+        var waybill = WaybillState(orders: storage.allOrders, balances: Dictionary(uniqueKeysWithValues: gateway.engine.inventory.allBalances),
                                    ledger: storage.ledger, feedHead: storage.eventCount)
+        waybill.carts = storage.carts.values.sorted { $0.key < $1.key }
+        waybill.clock = model.now
         var record = model.record()
         let extract = model.erpExtract(asOf: model.now)
         record.reconciliation = Reconciler.compare(orders: waybill.orders, onHand: waybill.balances.mapValues(\.onHand), extract: extract)
@@ -140,7 +142,7 @@ public enum Simulation {
             model.erpPoll()
             while let event = model.queue.pop() {
                 switch event.payload {
-                case .send, .erpReady, .erpSend, .faultEdge, .erpPoll: model.handle(event)
+                case .send, .erpReady, .erpSend, .faultEdge, .erpPoll, .cartDeadline: model.handle(event)
                 default: model.leftovers.append(event.payload)
                 }
             }
@@ -196,24 +198,34 @@ extension SimulationModel {
         for position in self.book.indices where initialBook[position] > 0 || self.book[position] != 0 || onOrder[position] {
             book[InventoryKey(sku: world.catalogue[position / count].sku, locationID: world.locations[position % count].locationID)] = self.book[position]
         }
-        let submitted = orders.indices.map { index -> SimulationRecord.SubmittedOrder in
+        let submitted = orders.indices.filter { orders[$0].state != .abandoned }.map { index -> SimulationRecord.SubmittedOrder in
             let order = orders[index]
             let state: String
             switch order.state {
-            case .submitted: state = "submitted"
+            // A shopper still choosing when the run ended sent no capture: nothing to resolve.
+            case .submitted: state = order.checkout.map { $0.captureAt == 0 } ?? false ? "in_checkout" : "submitted"
             case .acknowledged: state = "acknowledged"
             case .rejected: state = "rejected"
             case .lost: state = "lost"
+            case .abandoned: state = "abandoned"
             }
             return SimulationRecord.SubmittedOrder(externalID: externalID(Int32(index)), channel: order.channel,
                                                    lines: order.lines.map { (world.catalogue[Int($0.sku)].sku, $0.quantity) },
                                                    state: state, sequence: order.sequence, pending: order.scheduled > 0)
         }
-        return SimulationRecord(orders: submitted, book: book, snapshotCorrections: snapshotCorrections, unresolvedCalls: unresolvedCalls,
-                                violations: violations.map { ($0.check, $0.detail) },
-                                feedConsumers: [(FeedConsumer.wms.name, feedLastOffset[0], feedEventsSeen[0]),
-                                                (FeedConsumer.erp.name, feedLastOffset[1], feedEventsSeen[1])],
-                                reconciliation: nil, reconciliationError: nil)
+        var record = SimulationRecord(orders: submitted, book: book, snapshotCorrections: snapshotCorrections, unresolvedCalls: unresolvedCalls,
+                                      violations: violations.map { ($0.check, $0.detail) },
+                                      feedConsumers: [(FeedConsumer.wms.name, feedLastOffset[0], feedEventsSeen[0]),
+                                                      (FeedConsumer.erp.name, feedLastOffset[1], feedEventsSeen[1])],
+                                      reconciliation: nil, reconciliationError: nil)
+        record.cartExpiries = checkoutTally.expiries
+        // Live, the tolerance is wall time: an embedded server's sweep interval passes in wall
+        // time while its clock runs scaled.
+        record.cartExpiryToleranceMilliseconds = gateway.isLive
+            ? Int64((Double(scenario.checkout.liveExpiryToleranceMs) * gateway.serverClockScale).rounded())
+            : scenario.checkout.expiryToleranceMs
+        record.promiseComparisons = checkoutTally.comparisons
+        return record
     }
 
     /// What the simulated ERP believes: its order records (from the feed) and its physical count.
@@ -246,12 +258,12 @@ extension SimulationModel {
             onTimeRate: round4(shipmentsPlanned == 0 ? 0 : Double(onTimeShipments) / Double(shipmentsPlanned)),
             backorderRate: round4(acknowledged == 0 ? 0 : Double(ordersBackordered) / Double(acknowledged)),
             cancellations: cancellations, returns: returnsReceived, storeRejections: rejectionsSent, deliveries: deliveries,
-            storeWalkaways: walkaways, edits: EditCounts(applied: editsApplied, refused: editsRefused))
+            storeWalkaways: walkaways, edits: EditCounts(applied: editsApplied, refused: editsRefused), checkout: checkoutFigures)
         let passed = checks.allSatisfy(\.passed)
         var report = Report(
             scenario: scenario.name, seed: scenario.seed, driver: driver.rawValue, policy: policyName, passed: passed,
             simulatedHours: Double(endTime - startTime) / 3_600_000, events: queue.processed,
-            orders: OrderCounts(submitted: orders.count, acknowledged: acknowledged, rejected: rejected, duplicates: duplicates, lost: lost),
+            orders: OrderCounts(submitted: orders.count - checkoutTally.shoppersAbandoned, acknowledged: acknowledged, rejected: rejected, duplicates: duplicates, lost: lost),
             checks: checks, latencyMs: latency,
             throughput: Throughput(ordersPerSecond: (Double(acknowledged) / wall).rounded(), eventsPerSecond: (Double(queue.processed) / wall).rounded(),
                                    callsPerSecond: (Double(callCount) / wall).rounded(), wallSeconds: (wallSeconds * 1000).rounded() / 1000,

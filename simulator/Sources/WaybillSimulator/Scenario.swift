@@ -342,6 +342,71 @@ public struct LifecycleConfig: Codable, Sendable {
     }
 }
 
+/// Shoppers' checkouts (Model+Checkout.swift): options asked before ordering, carts that hold
+/// stock, abandonment. Off unless a scenario sets `options_rate` or `cart_rate`.
+public struct CheckoutConfig: Codable, Sendable {
+    /// The channels whose shoppers check out on a site or an app.
+    public var channels = ["web", "mobile_app", "click_and_collect"]
+    /// Share of those channels' orders whose shopper first asks GetFulfillmentOptions.
+    public var optionsRate = 0.0
+    /// Share of the shoppers who asked for options that then reserve a cart (ReserveCart) for the
+    /// option they chose; their order names the cart (Order.cart_id) and converts it.
+    public var cartRate = 0.0
+    /// The cart's hold (ReserveCart.ttl_seconds, and again for ExtendCart).
+    public var cartTtlSeconds = 900
+    /// Share of cart holders who never buy: the cart is released (`release_rate`) or expires.
+    public var abandonmentRate = 0.0
+    /// Share of abandoning shoppers whose site releases the cart (ReleaseCart) instead of letting it expire.
+    public var releaseRate = 0.2
+    /// Mean think time, options or reservation to the capture (or the release), exponential, at most 4 × the mean.
+    public var thinkMinutes = 3.0
+    /// Share of shoppers who think longer than 80% of the hold that extend their cart (ExtendCart) at 80%.
+    public var extendRate = 0.5
+    /// Pickup options at this many stores nearest to the ship-to (GetFulfillmentOptions.nearby_pickup_stores).
+    public var nearbyPickupStores = 2
+    /// The check carts_released_by_deadline tolerates this much delay past a cart's deadline, in
+    /// milliseconds of Waybill's clock, in-process (where the sweep runs 250 ms after each deadline).
+    public var expiryToleranceMs: Int64 = 1_000
+    /// Live: the tolerance in wall milliseconds (× the time scale against an embedded server on the
+    /// compressed clock): the server's sweep every 250 ms, the writer's queue, and what a loaded
+    /// 2-core machine stalls at high time scales (up to ~2 s seen at 900× with a build beside it).
+    public var liveExpiryToleranceMs: Int64 = 5_000
+    public init() {}
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case channels, optionsRate, cartRate, cartTtlSeconds, abandonmentRate, releaseRate, thinkMinutes, extendRate, nearbyPickupStores
+        case expiryToleranceMs, liveExpiryToleranceMs
+    }
+    public init(from decoder: any Decoder) throws {
+        try rejectUnknownKeys(decoder, CodingKeys.allCases.map(\.stringValue), "checkout")
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        try c.fill(&channels, .channels)
+        try c.fill(&optionsRate, .optionsRate)
+        try c.fill(&cartRate, .cartRate)
+        try c.fill(&cartTtlSeconds, .cartTtlSeconds)
+        try c.fill(&abandonmentRate, .abandonmentRate)
+        try c.fill(&releaseRate, .releaseRate)
+        try c.fill(&thinkMinutes, .thinkMinutes)
+        try c.fill(&extendRate, .extendRate)
+        try c.fill(&nearbyPickupStores, .nearbyPickupStores)
+        try c.fill(&expiryToleranceMs, .expiryToleranceMs)
+        try c.fill(&liveExpiryToleranceMs, .liveExpiryToleranceMs)
+    }
+    /// Whether any shopper checks out.
+    public var enabled: Bool { optionsRate > 0 }
+
+    func validate() throws {
+        for (name, value) in [("options_rate", optionsRate), ("cart_rate", cartRate), ("abandonment_rate", abandonmentRate),
+                              ("release_rate", releaseRate), ("extend_rate", extendRate)] where !(0...1).contains(value) {
+            throw ScenarioError("checkout.\(name) must be in [0, 1], not \(value)")
+        }
+        if !(1...86_400).contains(cartTtlSeconds) { throw ScenarioError("checkout.cart_ttl_seconds must be in [1, 86400], not \(cartTtlSeconds)") }
+        if thinkMinutes < 0 { throw ScenarioError("checkout.think_minutes must not be negative") }
+        if nearbyPickupStores < 0 { throw ScenarioError("checkout.nearby_pickup_stores must not be negative") }
+        if expiryToleranceMs < 0 || liveExpiryToleranceMs < 0 { throw ScenarioError("checkout.expiry_tolerance_ms and live_expiry_tolerance_ms must not be negative") }
+        for channel in channels where SimChannel.parse(channel) == nil { throw ScenarioError("checkout.channels: unknown channel \"\(channel)\"") }
+    }
+}
+
 public struct ReplenishmentConfig: Codable, Sendable {
     public var reviewIntervalHours = 4.0
     /// Reorder when the ERP's on hand (less open reservations it knows of) falls to this share of the initial stock.
@@ -485,6 +550,7 @@ public struct Scenario: Codable, Sendable {
     /// Peak windows multiplying every channel's rate.
     public var peaks: [Window] = []
     public var lifecycle = LifecycleConfig()
+    public var checkout = CheckoutConfig()
     public var replenishment = ReplenishmentConfig()
     public var erp = ErpConfig()
     public var faults: [FaultConfig] = []
@@ -499,7 +565,7 @@ public struct Scenario: Codable, Sendable {
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case name, description, seed, start, durationHours, drainHours, geography, catalogue, network, inventory
-        case channels, peaks, lifecycle, replenishment, erp, faults, clients, live, policyFile
+        case channels, peaks, lifecycle, checkout, replenishment, erp, faults, clients, live, policyFile
     }
 
     public init(from decoder: any Decoder) throws {
@@ -518,6 +584,7 @@ public struct Scenario: Codable, Sendable {
         try c.fill(&channels, .channels)
         try c.fill(&peaks, .peaks)
         try c.fill(&lifecycle, .lifecycle)
+        try c.fill(&checkout, .checkout)
         try c.fill(&replenishment, .replenishment)
         try c.fill(&erp, .erp)
         try c.fill(&faults, .faults)
@@ -583,6 +650,7 @@ public struct Scenario: Codable, Sendable {
         if network.warehouses < 1 { throw ScenarioError("network.warehouses must be at least 1") }
         if network.stores < 0 { throw ScenarioError("network.stores must not be negative") }
         if clients.maxRetries < 0 { throw ScenarioError("clients.max_retries must not be negative") }
+        try checkout.validate()
     }
 }
 
