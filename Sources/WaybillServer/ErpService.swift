@@ -13,25 +13,15 @@ extension Services {
     func applyItemMaster(_ request: Waybill_V1_ItemMasterMessage, call: Call) {
         guard self.within(call, request.items.count, "networkRecordsPerRequestMax", self.transport.networkRecordsPerRequestMax, "items") else { return }
         let print = fingerprint(request)
-        self.write(call, { context -> Waybill_V1_ErpMessageResult in
-            var result = Waybill_V1_ErpMessageResult()
-            result.messageID = request.messageID
-            if try self.alreadyApplied(request.messageID, fingerprint: print, context: context) {
-                result.replayed = true
-                return result
-            }
-            try context.atomically {
-                for (index, proto) in request.items.enumerated() {
-                    try indexed("items[\(index)]") {
-                        try context.engine.upsert(item: Item(proto: proto), context: self.context(call, context), storage: context.engineStorage)
-                    }
+        applyOnce(call, messageID: request.messageID, fingerprint: print, subject: "item master") { context, result in
+            for (index, proto) in request.items.enumerated() {
+                try indexed("items[\(index)]") {
+                    try context.engine.upsert(item: Item(proto: proto), context: self.context(call, context), storage: context.engineStorage)
                 }
-                try self.markApplied(request.messageID, fingerprint: print, subject: "item master", context: context)
             }
             context.networkChanged = true
             result.applied = Int32(request.items.count)
-            return result
-        }, respond: { .message($0) })
+        }
     }
 
     // applyStockSnapshot: StockSnapshotSlices.swift (applied in writer jobs of bounded size).
@@ -51,27 +41,16 @@ extension Services {
             call.responder.respond(.from(error))
             return
         }
-        let prepared = changes
-        self.write(call, { context -> Waybill_V1_ErpMessageResult in
-            var result = Waybill_V1_ErpMessageResult()
-            result.messageID = request.messageID
-            if try self.alreadyApplied(request.messageID, fingerprint: print, context: context) {
-                result.replayed = true
-                return result
-            }
-            try context.atomically {
-                for (index, change) in prepared.enumerated() {
-                    let outcome = try indexed("changes[\(index)]") {
-                        try context.engine.applyInventoryChange(change, context: self.context(call, context, fingerprint: print.deriving(UInt64(index))),
-                                                                storage: context.engineStorage)
-                    }
-                    result.positions += outcome.positions.map { $0.1.position($0.0) }
+        applyOnce(call, messageID: request.messageID, fingerprint: print, subject: "stock deltas") { [changes] context, result in
+            for (index, change) in changes.enumerated() {
+                let outcome = try indexed("changes[\(index)]") {
+                    try context.engine.applyInventoryChange(change, context: self.context(call, context, fingerprint: print.deriving(UInt64(index))),
+                                                            storage: context.engineStorage)
                 }
-                try self.markApplied(request.messageID, fingerprint: print, subject: "stock deltas", context: context)
+                result.positions += outcome.positions.map { $0.1.position($0.0) }
             }
-            result.applied = Int32(prepared.count)
-            return result
-        }, respond: { .message($0) })
+            result.applied = Int32(changes.count)
+        }
     }
 
     func applyExpectedReceipts(_ request: Waybill_V1_ExpectedReceiptsMessage, call: Call) {
@@ -87,25 +66,15 @@ extension Services {
             call.responder.respond(.from(error))
             return
         }
-        self.write(call, { context -> Waybill_V1_ErpMessageResult in
-            var result = Waybill_V1_ErpMessageResult()
-            result.messageID = request.messageID
-            if try self.alreadyApplied(request.messageID, fingerprint: print, context: context) {
-                result.replayed = true
-                return result
-            }
-            try context.atomically {
-                for (index, receipt) in receipts.enumerated() {
-                    _ = try indexed("receipts[\(index)]") {
-                        try context.engine.applyExpectedReceipt(receipt, context: self.context(call, context, fingerprint: print.deriving(UInt64(index))),
-                                                                storage: context.engineStorage)
-                    }
+        applyOnce(call, messageID: request.messageID, fingerprint: print, subject: "expected receipts") { [receipts] context, result in
+            for (index, receipt) in receipts.enumerated() {
+                _ = try indexed("receipts[\(index)]") {
+                    try context.engine.applyExpectedReceipt(receipt, context: self.context(call, context, fingerprint: print.deriving(UInt64(index))),
+                                                            storage: context.engineStorage)
                 }
-                try self.markApplied(request.messageID, fingerprint: print, subject: "expected receipts", context: context)
             }
             result.applied = Int32(receipts.count)
-            return result
-        }, respond: { .message($0) })
+        }
     }
 
     func recordOrderAcknowledgement(_ request: Waybill_V1_ErpOrderAcknowledgement, call: Call) {
@@ -174,6 +143,26 @@ extension Services {
         }
     }
 
+
+    /// An ERP message applied once by its id, all or nothing: a replay answers `replayed` and
+    /// changes nothing; `body` applies it and fills the result, inside one savepoint with the record
+    /// of the message id.
+    func applyOnce(_ call: Call, messageID: String, fingerprint print: Fingerprint, subject: String,
+                   _ body: @escaping @Sendable (WriteContext, inout Waybill_V1_ErpMessageResult) throws -> Void) {
+        self.write(call, { context -> Waybill_V1_ErpMessageResult in
+            var result = Waybill_V1_ErpMessageResult()
+            result.messageID = messageID
+            if try self.alreadyApplied(messageID, fingerprint: print, context: context) {
+                result.replayed = true
+                return result
+            }
+            try context.atomically {
+                try body(context, &result)
+                try self.markApplied(messageID, fingerprint: print, subject: subject, context: context)
+            }
+            return result
+        }, respond: { .message($0) })
+    }
 
     func alreadyApplied(_ messageID: String, fingerprint: Fingerprint, context: WriteContext) throws -> Bool {
         if let error = Validation.checkIdentifier(messageID, field: "message_id", limits: configuration.domain) { throw error }
