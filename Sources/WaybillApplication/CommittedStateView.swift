@@ -37,3 +37,22 @@ public struct RoutingSnapshot: Sendable {
         router.route(request, policy: policy, network: network, inventory: inventory, capacity: capacity)
     }
 }
+
+/// One commit's state, taken once for several reads (every query of one GetFulfillmentOptions
+/// call): they all see the same commit, and the locks and copies are paid once.
+public struct CommittedStateCopy: CommittedStateView {
+    public let snapshot: RoutingSnapshot
+    public let outlook: SupplyOutlook
+
+    /// The state `skus` are read in, from `state` as of now.
+    public init(of skus: [SKU], from state: some CommittedStateView) {
+        snapshot = state.routingSnapshot(of: skus)
+        outlook = state.supplyOutlook(of: skus)
+    }
+
+    public func withInventory<T>(_ body: (borrowing InventoryBook) throws -> T) rethrows -> T { try body(snapshot.inventory) }
+    public var networkSnapshot: NetworkState { snapshot.network }
+    /// The copy's snapshot: the balances of the SKUs it was taken for.
+    public func routingSnapshot(of skus: [SKU]) -> RoutingSnapshot { snapshot }
+    public func supplyOutlook(of skus: [SKU]) -> SupplyOutlook { outlook }
+}

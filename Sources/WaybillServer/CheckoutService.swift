@@ -7,8 +7,8 @@ import WaybillStore
 import WaybillWire
 
 extension Services {
-    /// Answered on the event loop from committed state (FulfillmentPromising routes each option as
-    /// a capture would): no writer job, nothing reserved.
+    /// Answered on the event loop from committed state, one commit for every query of the call
+    /// (FulfillmentPromising routes each option as a capture would): no writer job, nothing reserved.
     func getFulfillmentOptions(_ request: Waybill_V1_GetFulfillmentOptionsRequest, call: Call) {
         guard self.within(call, request.queries.count, "fulfillmentOptionQueriesPerCallMax",
                           self.transport.fulfillmentOptionQueriesPerCallMax, "queries") else {
@@ -17,6 +17,8 @@ extension Services {
         let now = self.configuration.clock()
         var response = Waybill_V1_GetFulfillmentOptionsResponse()
         response.evaluatedAtUnixMs = now.millisecondsSinceEpoch
+        // Every query of the call against one commit.
+        let state = CommittedStateCopy(of: request.queries.flatMap { $0.lines.map { SKU($0.sku) } }, from: self.writer.committed)
         response.results = request.queries.enumerated().map { index, query in
             var result = Waybill_V1_FulfillmentOptionsResult()
             result.queryID = query.queryID
@@ -25,7 +27,7 @@ extension Services {
                 try Self.checkCaptureScope(call.caller, query.channel, field: "\(field).channel")
                 let answer = try FulfillmentPromising.options(
                     for: FulfillmentOptionsQuery(proto: query, field: field), limits: self.configuration.domain,
-                    pickupStoresMax: self.transport.pickupStoresPerQueryMax, field: field, now: now, against: self.writer.committed)
+                    pickupStoresMax: self.transport.pickupStoresPerQueryMax, field: field, now: now, against: state)
                 result.status = WaybillStatusError(.ok, "").status
                 result.options = answer.options.map(\.proto)
                 result.policyVersion = answer.policyVersion
