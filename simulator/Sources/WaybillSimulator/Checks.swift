@@ -56,6 +56,8 @@ public struct SimulationRecord: Sendable {
     public var reconciliationMethod = "Reconciler.compare"
     /// Every discrepancy the server counted (its report lists only the first ones); nil = the list is complete.
     public var reconciliationDiscrepanciesTotal: Int? = nil
+    /// The product drop's captures and receipt (nil: the scenario has none; Checks+Supply.swift).
+    public var productDrop: ProductDropRecord? = nil
 }
 
 public enum Checks {
@@ -67,6 +69,7 @@ public enum Checks {
         [noOversell(record, waybill), stockConserved(record, waybill), acknowledgedOrdersExist(record, waybill),
          noDuplicateOrders(record, waybill), timedOutCallsResolved(record, waybill), ordersTerminalOrExplained(record, waybill),
          changeFeedComplete(record, waybill), erpReconciled(record), callsAnsweredAsExpected(record)]
+            + productDrop(record, waybill)
     }
 
     static func result(_ name: String, _ problems: [String], _ record: SimulationRecord, ok: String) -> CheckResult {

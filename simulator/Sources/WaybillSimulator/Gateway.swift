@@ -18,6 +18,8 @@ public enum SimRequest: Sendable {
     case stockDeltas(messageID: String, [InventoryChange])
     case stockSnapshot(messageID: String, LocationID, asOf: Timestamp, levels: [(SKU, Int64)])
     case feedAcknowledge(consumer: String, offset: UInt64)
+    /// ErpService.ApplyExpectedReceipts (the product drop's receipt).
+    case expectedReceipts(messageID: String, [ExpectedReceipt])
 
     /// The RPC's name, for latency tables.
     public var rpc: RPC {
@@ -46,6 +48,7 @@ public enum SimRequest: Sendable {
         case .stockDeltas: .applyStockDeltas
         case .stockSnapshot: .applyStockSnapshot
         case .feedAcknowledge: .acknowledge
+        case .expectedReceipts: .applyExpectedReceipts
         }
     }
 }
@@ -55,6 +58,7 @@ public enum RPC: Int, CaseIterable, Sendable, Comparable {
     case rejectFulfillment, confirmPick, confirmPack, confirmShipment, confirmDelivery, createReturn, receiveReturn
     case recordOrderAcknowledgement, recordDocumentPosted, applyStockDeltas, applyStockSnapshot, acknowledge, reconcile
     case editOrder
+    case applyExpectedReceipts
 
     public var name: String {
         switch self {
@@ -80,6 +84,7 @@ public enum RPC: Int, CaseIterable, Sendable, Comparable {
         case .acknowledge: "Acknowledge"
         case .reconcile: "Reconcile"
         case .editOrder: "EditOrder"
+        case .applyExpectedReceipts: "ApplyExpectedReceipts"
         }
     }
     public static func < (a: RPC, b: RPC) -> Bool { a.rawValue < b.rawValue }

@@ -112,6 +112,8 @@ public struct Report: Codable, Sendable {
     public var faults: FaultReport?
     /// Live runs: the transport, the actors' credentials, calls by role and refusals (LiveSecurityReport.swift).
     public var security: SecurityReport?
+    /// Scenarios with a product drop: the campaign's pre-orders and receipt (ProductDropReport.swift).
+    public var productDrop: ProductDropFigures?
 
     public func json() throws -> Data {
         let encoder = JSONEncoder()
@@ -135,6 +137,7 @@ public struct Report: Codable, Sendable {
                           kpis.fillRate * 100, kpis.splitRate * 100, kpis.onTimeRate * 100, kpis.backorderRate * 100)
                    + "estimated cost per shipping order " + money(kpis.averageShippingCost, cost.currency))
         out.append(contentsOf: fulfillmentFiguresLines)
+        if let productDrop { out.append(productDrop.summaryLine) }
         out.append(String(format: "  sync: lag p50 %.0f ms, p99 %.0f ms (to the ERP's processing, its poll interval included), %d ERP messages, %d reconciliation discrepancies",
                           sync.lagMs.p50, sync.lagMs.p99, sync.erpMessages, sync.reconciliationDiscrepancies))
         if let delivery = sync.deliveryLagMs {
@@ -179,6 +182,7 @@ public struct Report: Codable, Sendable {
                        kpis.averageShippingCost, kpis.onTimeRate * 100, kpis.backorderRate * 100)
             + "<td>\(kpis.cancellations)</td><td>\(kpis.edits.map { "\($0.applied) / \($0.refused)" } ?? "—")</td><td>\(kpis.returns)</td><td>\(kpis.storeRejections)</td></tr></table>"
         body += fulfillmentFiguresHTML
+        if let productDrop { body += productDrop.html }
         if let replicated { body += replicatedHTML(replicated) }
         body += "<h2>Throughput</h2>"
         body += chart(title: "orders per simulated hour (offered load) over simulated time", x: series.map(\.simulatedHours), xLabel: "simulated hours",

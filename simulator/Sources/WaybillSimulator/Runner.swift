@@ -209,11 +209,13 @@ extension SimulationModel {
                                                    lines: order.lines.map { (world.catalogue[Int($0.sku)].sku, $0.quantity) },
                                                    state: state, sequence: order.sequence, pending: order.scheduled > 0)
         }
-        return SimulationRecord(orders: submitted, book: book, snapshotCorrections: snapshotCorrections, unresolvedCalls: unresolvedCalls,
+        var record = SimulationRecord(orders: submitted, book: book, snapshotCorrections: snapshotCorrections, unresolvedCalls: unresolvedCalls,
                                 violations: violations.map { ($0.check, $0.detail) },
                                 feedConsumers: [(FeedConsumer.wms.name, feedLastOffset[0], feedEventsSeen[0]),
                                                 (FeedConsumer.erp.name, feedLastOffset[1], feedEventsSeen[1])],
                                 reconciliation: nil, reconciliationError: nil)
+        record.productDrop = productDropRecord()
+        return record
     }
 
     /// What the simulated ERP believes: its order records (from the feed) and its physical count.
@@ -264,6 +266,7 @@ extension SimulationModel {
             digests: Digests(trace: trace.hex, schedule: schedule.hex, state: stateDigest),
             series: metrics.series, comparison: nil)
         (report.delivery, report.cost, report.channels) = figures.figures()
+        report.productDrop = record.productDrop.map { ProductDropFigures($0, orders: waybill.orders) }
         return report
     }
 
