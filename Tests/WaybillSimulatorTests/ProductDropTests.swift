@@ -106,6 +106,7 @@ func refusal(_ file: URL) -> String? {
         // Without shoppers the drop adds no traffic: the ordinary traffic is the same draw for draw.
         var quiet = try productDropScenario()
         quiet.productDrop!.ordersPerHour = 0
+        quiet.productDrop!.arrivalHour = 1
         quiet.durationHours = 1
         quiet.drainHours = 0.5
         var none = quiet
@@ -175,8 +176,15 @@ func refusal(_ file: URL) -> String? {
         let index = try #require(waybill.orders.firstIndex { $0.captureSequence == drop.captures[position].sequence })
         let fulfillment = try #require(waybill.orders[index].fulfillments.firstIndex { $0.status != .cancelled && $0.status != .rejected })
         waybill.orders[index].fulfillments[fulfillment].promisedDeliveryAt = Timestamp(millisecondsSinceEpoch: drop.captures[position].promisedAt + 86_400_000)
+        waybill.orders[index].fulfillments[fulfillment].transitDaysEstimate = 1
         result = check("preorder_promises_kept", baseline.record, waybill)
         #expect(!result.passed)
         #expect(result.detail.contains("later than the pre-order's promise"))
+        // ... or processed later than the day after the receipt's expected day.
+        waybill = baseline.waybill
+        waybill.orders[index].fulfillments[fulfillment].processingDay = Timestamp(millisecondsSinceEpoch: drop.expectedAt).day + 2
+        result = check("preorder_promises_kept", baseline.record, waybill)
+        #expect(!result.passed)
+        #expect(result.detail.contains("processed on day"))
     }
 }

@@ -106,9 +106,11 @@ extension SimulationModel {
         guard config.ordersPerHour > 0 else { return nil }
         let windowStart = startTime + config.campaignStartMilliseconds
         let windowEnd = config.campaignHours > 0 ? Swift.min(arrivalsEnd, windowStart + Int64(config.campaignHours * 3_600_000)) : arrivalsEnd
-        let next = Swift.max(drop!.clock, windowStart) + 1 + Int64(drop!.random.exponential(mean: 3_600_000 / config.ordersPerHour))
-        drop!.clock = next
-        return next < windowEnd ? next : nil
+        let from = Swift.max(drop!.clock, windowStart)
+        let gap = drop!.random.exponential(mean: 3_600_000 / config.ordersPerHour)
+        guard gap < Double(windowEnd - from - 1) else { return nil }
+        drop!.clock = from + 1 + Int64(gap)
+        return drop!.clock
     }
 
     /// A shopper of the drop: 1 to max_units units of it, shipped, on one of the campaign's channels.

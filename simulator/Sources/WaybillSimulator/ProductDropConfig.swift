@@ -75,6 +75,12 @@ public struct ProductDropConfig: Codable, Sendable, Equatable {
         if warehouse < 0 || warehouse >= scenario.network.warehouses {
             throw fail("warehouse \(warehouse) is not one of the \(scenario.network.warehouses) warehouses (0-based)")
         }
+        // Hours become milliseconds (Int64): finite and within a century.
+        for (name, hours) in [("announce_hour", announceHour), ("expected_arrival_hour", expectedArrivalHour), ("arrival_hour", arrivalHour),
+                              ("campaign_start_hour", campaignStartHour), ("campaign_hours", campaignHours), ("orders_per_hour", ordersPerHour)]
+            where !(hours.isFinite && abs(hours) <= 1_000_000) {
+            throw fail("\(name) must be a finite number of at most 1000000")
+        }
         if announceHour < 0 { throw fail("announce_hour must not be negative") }
         if !(expectedArrivalHour > announceHour) { throw fail("expected_arrival_hour must be after announce_hour") }
         if !(arrivalHour > announceHour) { throw fail("arrival_hour must be after announce_hour") }
