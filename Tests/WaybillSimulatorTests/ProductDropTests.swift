@@ -117,6 +117,22 @@ func refusal(_ file: URL) -> String? {
         #expect(a.report.productDrop?.shoppers == 0 && b.report.productDrop == nil)
     }
 
+    @Test func aPolicyWithoutBackordersRefusesBeyondTheCap() async throws {
+        var options = SimulationOptions()
+        options.driver = .inProcess
+        options.measureLatency = false
+        let (scenario, world) = try Simulation.prepare(try productDropScenario(), options: options)
+        var policy = RoutingPolicy.standard
+        policy.name = "no-backorders"
+        policy.allowBackorder = false
+        let outcome = try Simulation.runInProcess(scenario, world: world, policy: policy, options: options)
+        for check in outcome.report.checks { #expect(check.passed, "\(check.name): \(check.detail)") }
+        let figures = try #require(outcome.report.productDrop)
+        #expect(figures.preordersAccepted > 10 && figures.preorderedUnits <= 120, "pre-orders are taken even when the policy backorders nothing")
+        #expect(figures.refusedBeyondCap > 0 && figures.backorderedBeyondCap == 0)
+        #expect(figures.preordersServed == figures.preordersAccepted && figures.waitingAfterRun == 0)
+    }
+
     @Test func allocationBeyondTheReceiptIsCaught() async throws {
         let baseline = try await Baseline.shared.outcome()
         var record = baseline.record

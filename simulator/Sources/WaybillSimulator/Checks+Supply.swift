@@ -105,6 +105,8 @@ extension Checks {
             guard let order = bySequence[capture.sequence], let line = dropLine(order, drop.sku) else { continue }
             if line.quantities.cancelled > 0 || order.status == .cancelled || order.capturedContent != nil { continue }
             let stillWaiting = line.quantities.backordered
+            // Units it got (all of them, or part where the policy allows partial allocation).
+            remaining -= Int64(capture.backordered - stillWaiting)
             if stillWaiting == 0 {
                 served += 1
                 for older in covered {
@@ -116,7 +118,6 @@ extension Checks {
                 waiting += 1
                 if Int64(stillWaiting) <= remaining { covered.append((capture, stillWaiting)) }
             }
-            remaining -= Int64(capture.backordered - stillWaiting)
         }
         return result("preorders_served_in_capture_order", problems, record,
                       ok: "\(drop.sku.rawValue): \(served) waiting orders served, \(waiting) still waiting, in capture order")
