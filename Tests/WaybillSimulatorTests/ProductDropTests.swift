@@ -81,6 +81,14 @@ func refusal(_ file: URL) -> String? {
         Checks.run(record, waybill).first { $0.name == name }!
     }
 
+    /// The oldest pre-order as captured, its position among the captures, and its order's index in Waybill's orders.
+    func oldestPreorder(_ baseline: SimulationOutcome) throws -> (capture: DropCapture, position: Int, order: Int) {
+        let drop = try #require(baseline.record.productDrop)
+        let position = try #require(drop.captures.firstIndex { $0.preordered > 0 })
+        let order = try #require(baseline.waybill.orders.firstIndex { $0.captureSequence == drop.captures[position].sequence })
+        return (drop.captures[position], position, order)
+    }
+
     @Test func passesEveryCheckAndReproducesBySeed() async throws {
         let a = try await Baseline.shared.outcome()
         for check in a.report.checks { #expect(check.passed, "\(check.name): \(check.detail)") }
@@ -165,12 +173,10 @@ func refusal(_ file: URL) -> String? {
 
     @Test func servingOutOfCaptureOrderIsCaught() async throws {
         let baseline = try await Baseline.shared.outcome()
-        let drop = try #require(baseline.record.productDrop)
         // The oldest pre-order, which was served, is made to still wait: younger ones were served past it.
-        let oldest = try #require(drop.captures.first { $0.preordered > 0 })
+        let (oldest, _, index) = try oldestPreorder(baseline)
         var waybill = baseline.waybill
-        let index = try #require(waybill.orders.firstIndex { $0.captureSequence == oldest.sequence })
-        let line = waybill.orders[index].lines.firstIndex { $0.sku == drop.sku }!
+        let line = waybill.orders[index].lines.firstIndex { $0.sku == SKU("DROP-1") }!
         #expect(waybill.orders[index].lines[line].quantities.backordered == 0, "served in the baseline")
         waybill.orders[index].lines[line].quantities.backordered = oldest.backordered
         let result = check("preorders_served_in_capture_order", baseline.record, waybill)
@@ -181,17 +187,16 @@ func refusal(_ file: URL) -> String? {
     @Test func brokenPromisesAreCaught() async throws {
         let baseline = try await Baseline.shared.outcome()
         let drop = try #require(baseline.record.productDrop)
-        let position = try #require(drop.captures.firstIndex { $0.preordered > 0 })
+        let (oldest, position, index) = try oldestPreorder(baseline)
         var record = baseline.record
         record.productDrop!.captures[position].promisedAt = drop.expectedAt - 3_600_000
         var result = check("preorder_promises_kept", record, baseline.waybill)
         #expect(!result.passed)
-        #expect(result.detail.contains(drop.captures[position].orderID) && result.detail.contains("not after the receipt's expected date"))
+        #expect(result.detail.contains(oldest.orderID) && result.detail.contains("not after the receipt's expected date"))
         // Served (the receipt came early) with a fulfillment promising later than the pre-order did.
         var waybill = baseline.waybill
-        let index = try #require(waybill.orders.firstIndex { $0.captureSequence == drop.captures[position].sequence })
         let fulfillment = try #require(waybill.orders[index].fulfillments.firstIndex { $0.status != .cancelled && $0.status != .rejected })
-        waybill.orders[index].fulfillments[fulfillment].promisedDeliveryAt = Timestamp(millisecondsSinceEpoch: drop.captures[position].promisedAt + 86_400_000)
+        waybill.orders[index].fulfillments[fulfillment].promisedDeliveryAt = Timestamp(millisecondsSinceEpoch: oldest.promisedAt + 86_400_000)
         waybill.orders[index].fulfillments[fulfillment].transitDaysEstimate = 1
         result = check("preorder_promises_kept", baseline.record, waybill)
         #expect(!result.passed)
