@@ -209,3 +209,27 @@ func refusal(_ file: URL) -> String? {
         #expect(result.detail.contains("processed on day"))
     }
 }
+
+@Suite struct ProductDropLiveTests {
+    /// The campaign against an embedded server: the receipt goes over ErpService as the ERP's
+    /// credential, and the drivers play the same traffic.
+    @Test func passesLiveAgainstAnEmbeddedServer() async throws {
+        var scenario = try productDropScenario()
+        scenario.durationHours = 1.5
+        scenario.drainHours = 1
+        scenario.productDrop!.arrivalHour = 1
+        scenario.productDrop!.expectedArrivalHour = 2
+        scenario.live.timeScale = 900
+        var options = SimulationOptions()
+        options.driver = .live
+        let outcome = try await Simulation.run(scenario, options: options)
+        for check in outcome.report.checks { #expect(check.passed, "\(check.name): \(check.detail)") }
+        #expect((outcome.report.latencyMs["ApplyExpectedReceipts"]?.count ?? 0) >= 2, "OPEN, then RECEIVED (again if an answer was lost)")
+        let figures = try #require(outcome.report.productDrop)
+        #expect(figures.preordersAccepted > 5 && figures.unitsArrived == 135)
+        #expect(figures.preordersServed == figures.preordersAccepted, "135 units arrived for at most 120 pre-ordered")
+        let reference = try await inProcess(scenario)
+        #expect(outcome.report.digests.schedule == reference.report.digests.schedule)
+        #expect(outcome.report.productDrop?.shoppers == reference.report.productDrop?.shoppers)
+    }
+}
