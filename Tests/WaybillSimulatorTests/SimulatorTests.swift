@@ -79,8 +79,8 @@ func inProcess(_ scenario: Scenario, seed: UInt64? = nil, traceLines: Int = 0) a
     @Test func everyShippedScenarioLoads() throws {
         let directory = simulatorDirectory.appendingPathComponent("scenarios")
         let names = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".json") }.sorted()
-        #expect(names == ["black-friday.json", "erp-outage.json", "kill-restart.json", "omnichannel-day.json", "pause.json", "smoke.json",
-                          "store-rejections.json", "three-days.json"])
+        #expect(names == ["black-friday.json", "erp-outage.json", "kill-restart.json", "omnichannel-day.json", "pause.json", "product-drop.json",
+                          "smoke.json", "store-rejections.json", "three-days.json"])
         for name in names { _ = try Scenario.load(path: directory.appendingPathComponent(name).path) }
     }
 

@@ -68,6 +68,8 @@ public struct SimulationRecord: Sendable {
     public var cartExpiryToleranceMilliseconds: Int64 = 0
     /// Promised days the shoppers were shown and then got.
     public var promiseComparisons: [PromiseComparison] = []
+    /// The product drop's captures and receipt (nil: the scenario has none; Checks+Supply.swift).
+    public var productDrop: ProductDropRecord? = nil
 }
 
 /// A cart.expired event: the cart's deadline and when Waybill released it (its clock, unix ms).
@@ -116,6 +118,7 @@ public enum Checks {
          noDuplicateOrders(record, waybill), timedOutCallsResolved(record, waybill), ordersTerminalOrExplained(record, waybill),
          changeFeedComplete(record, waybill), erpReconciled(record), callsAnsweredAsExpected(record),
          cartsReleasedByDeadline(record, waybill), promisesKeptForUnchangedState(record)]
+            + productDrop(record, waybill)
     }
 
     static func result(_ name: String, _ problems: [String], _ record: SimulationRecord, ok: String) -> CheckResult {

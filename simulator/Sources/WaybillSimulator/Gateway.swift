@@ -24,6 +24,8 @@ public enum SimRequest: Sendable {
     case extendCart(CartKey, ttlSeconds: Int32)
     case releaseCart(CartKey)
     case getCart(CartKey)
+    /// ErpService.ApplyExpectedReceipts (the product drop's receipt).
+    case expectedReceipts(messageID: String, [ExpectedReceipt])
 
     /// The RPC's name, for latency tables.
     public var rpc: RPC {
@@ -57,6 +59,7 @@ public enum SimRequest: Sendable {
         case .extendCart: .extendCart
         case .releaseCart: .releaseCart
         case .getCart: .getCart
+        case .expectedReceipts: .applyExpectedReceipts
         }
     }
 }
@@ -67,6 +70,7 @@ public enum RPC: Int, CaseIterable, Sendable, Comparable {
     case recordOrderAcknowledgement, recordDocumentPosted, applyStockDeltas, applyStockSnapshot, acknowledge, reconcile
     case editOrder
     case getFulfillmentOptions, reserveCart, extendCart, releaseCart, getCart
+    case applyExpectedReceipts
 
     public var name: String {
         switch self {
@@ -97,6 +101,7 @@ public enum RPC: Int, CaseIterable, Sendable, Comparable {
         case .extendCart: "ExtendCart"
         case .releaseCart: "ReleaseCart"
         case .getCart: "GetCart"
+        case .applyExpectedReceipts: "ApplyExpectedReceipts"
         }
     }
     public static func < (a: RPC, b: RPC) -> Bool { a.rawValue < b.rawValue }

@@ -253,14 +253,11 @@ final class InProcessGateway: Gateway {
                                                           context: context(now, fingerprint: try Self.fingerprint(request)), storage: storage)
                 return .applied(replayed: result.replayed, corrections: 0)
             case .stockDeltas(let messageID, let changes):
-                let key = "erp:" + messageID
-                let print = try Self.fingerprint(request)
-                if try storage.requestRecord(key) != nil { return .applied(replayed: true, corrections: 0) }
-                for (index, change) in changes.enumerated() {
-                    _ = try engine.applyInventoryChange(change, context: context(now, fingerprint: print.deriving(UInt64(index))), storage: storage)
+                return try applyOnce(request, messageID: messageID, subject: "stock deltas", now: now) { print in
+                    for (index, change) in changes.enumerated() {
+                        _ = try engine.applyInventoryChange(change, context: context(now, fingerprint: print.deriving(UInt64(index))), storage: storage)
+                    }
                 }
-                try storage.recordRequest(RequestRecord(key: key, fingerprint: print, subject: "stock deltas", at: Timestamp(millisecondsSinceEpoch: now)))
-                return .applied(replayed: false, corrections: 0)
             case .stockSnapshot(let messageID, let location, let asOf, let levels):
                 let outcome = try engine.applyStockSnapshot(locationID: location, asOf: asOf, levels: levels, complete: true, messageID: messageID,
                                                             context: context(now, fingerprint: try Self.fingerprint(request)), storage: storage)
@@ -283,6 +280,12 @@ final class InProcessGateway: Gateway {
             case .getCart(let key):
                 guard let cart = try storage.loadCart(key) else { return .notFound }
                 return .cart(cart, replayed: false)
+            case .expectedReceipts(let messageID, let receipts):
+                return try applyOnce(request, messageID: messageID, subject: "expected receipts", now: now) { print in
+                    for (index, receipt) in receipts.enumerated() {
+                        _ = try engine.applyExpectedReceipt(receipt, context: context(now, fingerprint: print.deriving(UInt64(index))), storage: storage)
+                    }
+                }
             }
         } catch let error as DomainError {
             return .failed(code: error.code.rawValue, message: error.message)
@@ -291,12 +294,23 @@ final class InProcessGateway: Gateway {
         }
     }
 
+    /// An ERP message whose parts the engine applies one by one, applied once per message id (a
+    /// replay answers `replayed` and changes nothing), as the server's ErpService does.
+    func applyOnce(_ request: SimRequest, messageID: String, subject: String, now: Int64, _ apply: (Fingerprint) throws -> Void) throws -> SimReply {
+        let key = "erp:" + messageID
+        let print = try Self.fingerprint(request)
+        if try storage.requestRecord(key) != nil { return .applied(replayed: true, corrections: 0) }
+        try apply(print)
+        try storage.recordRequest(RequestRecord(key: key, fingerprint: print, subject: subject, at: Timestamp(millisecondsSinceEpoch: now)))
+        return .applied(replayed: false, corrections: 0)
+    }
+
     /// The fingerprint the server takes of the request the live driver would send for `request`
     /// (the same bytes: WireRequest), so a retry with other content is refused alike.
     static func fingerprint(_ request: SimRequest) throws -> Fingerprint {
         let (method, bytes) = try WireRequest.encode(request)
         switch request {
-        case .erpAcknowledgement, .erpDocument, .stockDeltas, .stockSnapshot: return RequestFingerprint.ofErpMessage(serialized: bytes)
+        case .erpAcknowledgement, .erpDocument, .stockDeltas, .stockSnapshot, .expectedReceipts: return RequestFingerprint.ofErpMessage(serialized: bytes)
         default: return RequestFingerprint.of(serialized: bytes, method: method)
         }
     }

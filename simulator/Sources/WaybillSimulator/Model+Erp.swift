@@ -84,6 +84,8 @@ extension SimulationModel {
         while erpOutboxHead < erpOutbox.count && erpInFlight < window {
             let id = erpOutbox[erpOutboxHead]
             guard let message = erpMessages[Int(id)] else { erpOutboxHead += 1; continue }
+            // A receipt's RECEIVED goes after its OPEN has been answered (the window could reorder them).
+            if case .expectedReceipt(true, _) = message, erpInFlight > 0 { return }
             if case .snapshot(let location, _) = message {
                 if erpInFlight > 0 { return }
                 if stockCalls[Int(location)] > 0 {
@@ -100,6 +102,7 @@ extension SimulationModel {
                 stockLocation = position % Int32(world.locations.count)
                 unsentReceipts[Int(position)] -= Int64(units)
             }
+            if let location = dropReceiptSending(message) { stockLocation = location }
             issue(.erp(message: id), erpRequest(message), stockLocation: stockLocation)
             if let fault = erpFault(), fault.mode == "slow" {
                 if erpOutboxHead < erpOutbox.count {
@@ -144,6 +147,8 @@ extension SimulationModel {
             }
             return .stockSnapshot(messageID: "snap-\(number)", world.locations[Int(location)].locationID,
                                   asOf: Timestamp(millisecondsSinceEpoch: gateway.serverTime(now)), levels: levels)
+        case .expectedReceipt(let received, let units):
+            return dropReceiptRequest(received: received, units: units)
         }
     }
 
@@ -167,6 +172,7 @@ extension SimulationModel {
         case .creditNote(let order, let returnID, _): return "credit note of \(externalID(order)) \(returnID)"
         case .receipt(_, _, let number): return "receipt rcv-\(number)"
         case .snapshot(_, let number): return "snapshot snap-\(number)"
+        case .expectedReceipt(let received, _): return "expected receipt \(received ? "RECEIVED" : "OPEN")"
         }
     }
 

@@ -30,6 +30,8 @@ enum SimEvent: Sendable {
     case checkout(order: Int32, step: CheckoutStep)
     /// A cart's deadline plus the server's sweep interval: in-process, the sweep releases it.
     case cartDeadline(order: Int32)
+    /// The product drop's shoppers, the ERP's announcement and the receipt's arrival (Model+ProductDrop.swift).
+    case productDrop(ProductDropStep)
 
     var code: UInt64 {
         switch self {
@@ -46,6 +48,7 @@ enum SimEvent: Sendable {
         case .faultEdge: 11
         case .checkout: 12
         case .cartDeadline: 13
+        case .productDrop(let step): 14 + UInt64(step.rawValue) << 8
         }
     }
 }
@@ -154,6 +157,8 @@ enum ErpMessage: Sendable {
     case creditNote(order: Int32, returnID: String, amountMinor: Int64)
     case receipt(position: Int32, units: Int32, number: Int32)
     case snapshot(location: Int32, number: Int32)
+    /// The product drop's expected receipt: OPEN (announced) or RECEIVED with the units that arrived.
+    case expectedReceipt(received: Bool, units: Int64)
 }
 
 /// A violation found while the run went on (the checks add the end-of-run ones).
@@ -280,6 +285,8 @@ final class SimulationModel {
     var consumerNames = [FeedConsumer.wms.name, FeedConsumer.erp.name]
     /// Stock-changing calls in flight per location (the ERP counts a location only when none is).
     var stockCalls: [Int32] = []
+    /// The product drop's campaign and what was seen of it (nil: the scenario has none).
+    var drop: ProductDropState?
 
     // Wall clock (measurement only).
     let wallStart: UInt64
@@ -329,6 +336,7 @@ final class SimulationModel {
         sampleInterval = Swift.max(60_000, span / 240 / 60_000 * 60_000)
         topSkus = Swift.min(5, world.catalogue.count)
         stockCalls = Array(repeating: 0, count: world.locations.count)
+        drop = scenario.productDrop.map { ProductDropState(config: $0, world: world, seed: seed) }
     }
 
     // MARK: - Running
@@ -353,6 +361,7 @@ final class SimulationModel {
         queue.schedule(at: startTime, priority: 7, .erpPoll)
         erpPollScheduled = true
         queue.schedule(at: startTime + sampleInterval, priority: 9, .sample)
+        scheduleProductDrop()
     }
 
     /// Processes every event up to `limit` (in-process: the whole run at once).
@@ -382,6 +391,7 @@ final class SimulationModel {
         case .faultEdge: erpKick(); if !erpPollScheduled { erpPollScheduled = true; queue.schedule(after: 0, priority: 7, .erpPoll) }
         case .checkout(let order, let step): checkoutStep(order, step)
         case .cartDeadline(let order): cartDeadlinePassed(order)
+        case .productDrop(let step): productDropEvent(step)
         }
     }
 
@@ -435,7 +445,10 @@ final class SimulationModel {
                 inventorySequences[c][key] = event.aggregateSequence
             }
             if consumer == .wms {
-                if let order = event.order { wmsObserve(order, event) }
+                if let order = event.order {
+                    productDropObserve(order)
+                    wmsObserve(order, event)
+                }
                 if let cart = event.cart { cartObserved(cart, event) }
             } else {
                 erpBacklog.append(event)

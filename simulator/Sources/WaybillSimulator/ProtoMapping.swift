@@ -138,6 +138,11 @@ enum WireRequest {
             message.channel = key.channel.proto
             if case .getCart = request { return (Method.CheckoutService.getCart, try message.serializedBytes()) }
             return (Method.CheckoutService.releaseCart, try message.serializedBytes())
+        case .expectedReceipts(let messageID, let receipts):
+            var message = Waybill_V1_ExpectedReceiptsMessage()
+            message.messageID = messageID
+            message.receipts = receipts.map(\.proto)
+            return (Method.ErpService.applyExpectedReceipts, try message.serializedBytes())
         }
     }
 
@@ -245,7 +250,7 @@ enum WireRequest {
             case .availability:
                 let response = try Waybill_V1_GetAvailabilityResponse(serializedBytes: bytes)
                 return .available(response.network.reduce(0) { $0 + $1.available })
-            case .erpAcknowledgement, .erpDocument, .stockDeltas, .stockSnapshot:
+            case .erpAcknowledgement, .erpDocument, .stockDeltas, .stockSnapshot, .expectedReceipts:
                 let response = try Waybill_V1_ErpMessageResult(serializedBytes: bytes)
                 return .applied(replayed: response.replayed, corrections: response.positions.count)
             case .feedAcknowledge:

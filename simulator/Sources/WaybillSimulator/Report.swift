@@ -143,6 +143,8 @@ public struct Report: Codable, Sendable {
     public var faults: FaultReport?
     /// Live runs: the transport, the actors' credentials, calls by role and refusals (LiveSecurityReport.swift).
     public var security: SecurityReport?
+    /// Scenarios with a product drop: the campaign's pre-orders and receipt (ProductDropReport.swift).
+    public var productDrop: ProductDropFigures?
 
     public func json() throws -> Data {
         let encoder = JSONEncoder()
@@ -172,6 +174,7 @@ public struct Report: Codable, Sendable {
                                 c.optionOrderPromiseAgreement * 100, c.optionOrderCompared))
         }
         out.append(contentsOf: fulfillmentFiguresLines)
+        if let productDrop { out.append(productDrop.summaryLine) }
         out.append(String(format: "  sync: lag p50 %.0f ms, p99 %.0f ms (to the ERP's processing, its poll interval included), %d ERP messages, %d reconciliation discrepancies",
                           sync.lagMs.p50, sync.lagMs.p99, sync.erpMessages, sync.reconciliationDiscrepancies))
         if let delivery = sync.deliveryLagMs {
@@ -221,6 +224,7 @@ public struct Report: Codable, Sendable {
                 + String(format: "<td>%.1f%%</td><td>%.1f%% of %d</td></tr></table>", c.conversionRate * 100, c.optionOrderPromiseAgreement * 100, c.optionOrderCompared)
         }
         body += fulfillmentFiguresHTML
+        if let productDrop { body += productDrop.html }
         if let replicated { body += replicatedHTML(replicated) }
         body += "<h2>Throughput</h2>"
         body += chart(title: "orders per simulated hour (offered load) over simulated time", x: series.map(\.simulatedHours), xLabel: "simulated hours",

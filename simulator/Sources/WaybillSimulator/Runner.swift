@@ -225,6 +225,7 @@ extension SimulationModel {
             ? Int64((Double(scenario.checkout.liveExpiryToleranceMs) * gateway.serverClockScale).rounded())
             : scenario.checkout.expiryToleranceMs
         record.promiseComparisons = checkoutTally.comparisons
+        record.productDrop = productDropRecord()
         return record
     }
 
@@ -276,6 +277,7 @@ extension SimulationModel {
             digests: Digests(trace: trace.hex, schedule: schedule.hex, state: stateDigest),
             series: metrics.series, comparison: nil)
         (report.delivery, report.cost, report.channels) = figures.figures()
+        report.productDrop = record.productDrop.map { ProductDropFigures($0, orders: waybill.orders) }
         return report
     }
 

@@ -558,6 +558,8 @@ public struct Scenario: Codable, Sendable {
     public var live = LiveConfig()
     /// Routing policy (protobuf JSON of waybill.v1.RoutingPolicy), relative to the scenario file; "" = server default.
     public var policyFile = ""
+    /// A pre-order campaign for a scarce item and its expected receipt (ProductDropConfig.swift); nil = none.
+    public var productDrop: ProductDropConfig?
     /// Where the scenario came from (set on load; resolves relative paths).
     public var directory = "."
 
@@ -565,7 +567,7 @@ public struct Scenario: Codable, Sendable {
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case name, description, seed, start, durationHours, drainHours, geography, catalogue, network, inventory
-        case channels, peaks, lifecycle, checkout, replenishment, erp, faults, clients, live, policyFile
+        case channels, peaks, lifecycle, checkout, replenishment, erp, faults, clients, live, policyFile, productDrop
     }
 
     public init(from decoder: any Decoder) throws {
@@ -591,6 +593,7 @@ public struct Scenario: Codable, Sendable {
         try c.fill(&clients, .clients)
         try c.fill(&live, .live)
         try c.fill(&policyFile, .policyFile)
+        productDrop = try c.decodeIfPresent(ProductDropConfig.self, forKey: .productDrop)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -651,6 +654,7 @@ public struct Scenario: Codable, Sendable {
         if network.stores < 0 { throw ScenarioError("network.stores must not be negative") }
         if clients.maxRetries < 0 { throw ScenarioError("clients.max_retries must not be negative") }
         try checkout.validate()
+        try productDrop?.validate(self)
     }
 }
 

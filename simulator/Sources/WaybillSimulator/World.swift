@@ -210,5 +210,7 @@ public struct World: Sendable {
             }
         }
         initialStock = stock
+        // Last, with no draws: a scenario without a product drop gets exactly the world it had.
+        if let drop = scenario.productDrop { addProductDrop(drop) }
     }
 }
