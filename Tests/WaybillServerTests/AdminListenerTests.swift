@@ -118,13 +118,26 @@ struct AdminListenerTests {
             $0.adminIdleTimeoutMilliseconds = 600_000
         }) { server in
             let port = try #require(server.server.adminPort)
-            // One silent connection holds the only slot...
-            let silent = try await ClientBootstrap(group: clientGroup).connect(host: "127.0.0.1", port: port).get()
-            #expect(await eventually("a second connection is closed unanswered") {
-                (try? await httpGet(port: port, "/healthz")) == nil
-            })
+            // One silent connection holds the only slot, and a second is closed unanswered. Each
+            // accepted connection is admitted on its own event loop, so the first probe can win
+            // the slot from a silent connection that connected just before it (the silent one is
+            // then the one closed): connect a fresh silent one until it holds the slot.
+            var silent: (any Channel)?
+            for _ in 0..<20 where silent == nil {
+                let candidate = try await ClientBootstrap(group: clientGroup).connect(host: "127.0.0.1", port: port).get()
+                let probe = try? await httpGet(port: port, "/healthz")
+                if probe == nil, candidate.isActive {
+                    silent = candidate
+                } else {
+                    try? await candidate.close()
+                    _ = try? await candidate.closeFuture.get()
+                }
+            }
+            let holder = try #require(silent, "a silent connection held the only slot, so a second was closed unanswered")
+            #expect(holder.isActive, "the silent holder stays open")
+            #expect((try? await httpGet(port: port, "/healthz")) == nil, "still refused while the slot is held")
             // ...until it goes; then the slot serves again.
-            try await silent.close()
+            try await holder.close()
             #expect(await eventually("the slot is free again") {
                 (try? await httpGet(port: port, "/healthz"))?.status == 200
             })
