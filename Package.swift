@@ -35,6 +35,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
     ],
     targets: [
         .target(name: "WaybillCore"),
@@ -126,6 +129,18 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         ], path: "simulator/Sources/WaybillSimulator"),
+        // The operator console: server-rendered pages (Hummingbird, Mustache templates) whose every
+        // read and action is an in-process call through the server's own dispatch, as the signed-in
+        // credential (docs/CONSOLE.md).
+        .target(name: "WaybillConsole", dependencies: [
+            "WaybillServer", "WaybillProto", "WaybillWire", "WaybillApplication",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Mustache", package: "swift-mustache"),
+            .product(name: "HTTPTypes", package: "swift-http-types"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        ], resources: [.copy("Templates"), .copy("Assets")]),
         // The harness, in no product: measurement code (the raw SQLite ceiling, the event engine
         // alone) and fault injection around the writer, for `waybill bench`/`sim`, tests and the
         // test-only server executable `waybill-harness`.
@@ -143,7 +158,7 @@ let package = Package(
         .executableTarget(name: "waybill", dependencies: [
             "WaybillCore", "WaybillProto", "WaybillWire", "WaybillStore", "WaybillServer",
             "WaybillClient", "WaybillERP", "WaybillSimulator", "WaybillBenchmarks", "WaybillFaultInjection", "WaybillGRPC",
-            "WaybillTLS",
+            "WaybillTLS", "WaybillConsole",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
@@ -179,6 +194,13 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "PropertyBased", package: "swift-property-based"),
+        ]),
+        .testTarget(name: "WaybillConsoleTests", dependencies: [
+            "WaybillConsole", "WaybillServer", "WaybillClient", "WaybillProto", "WaybillApplication", "WaybillTLS",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "WaybillERPTests", dependencies: [
             "WaybillERP", "WaybillServer", "WaybillClient", "WaybillStore", "WaybillCore", "WaybillProto", "WaybillWire", "WaybillApplication",

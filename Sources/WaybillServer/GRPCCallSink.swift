@@ -1,4 +1,5 @@
-// One standard gRPC call as the target of a Waybill call's answers: the same `finish` /
+// One call outside a frames connection — a standard gRPC call, or an in-process call (the
+// operator console, InProcessCall.swift) — as the target of a Waybill call's answers: the same `finish` /
 // `streamFrame` a frames connection offers, delivered to the gRPC handler's task as items of an
 // AsyncStream. Everything but `outputWritten` and `cancelledByClient` runs on `eventLoop`.
 

@@ -152,7 +152,7 @@ final class WaybillGRPCService: RegistrableRPCService {
         }
     }
 
-    private static func unaryOutcome(_ items: AsyncStream<GRPCCallSink.Item>) async -> Result<[UInt8], WaybillStatusError> {
+    static func unaryOutcome(_ items: AsyncStream<GRPCCallSink.Item>) async -> Result<[UInt8], WaybillStatusError> {
         var message: [UInt8] = []
         for await item in items {
             switch item {

@@ -27,7 +27,6 @@ public final class WaybillServer: Sendable {
     public let writer: StoreWriter
     public let reader: StoreReader
     public let database: WaybillDatabase
-    private let group: MultiThreadedEventLoopGroup
     private let serverChannel: any NIOCore.Channel
     /// Stops accepting and tells every open connection to finish its calls and close. Released
     /// before the event loops stop (its deinit completes a promise on one of them).
@@ -37,13 +36,16 @@ public final class WaybillServer: Sendable {
     /// (`start(configuration:logger:storage:eventLoops:)`): the event loops must outlive the
     /// writer, whose last jobs still answer on them.
     private let ownsStorage: Bool
-    private let services: Services
+    let services: Services
+    /// One per event loop: how answers made on other threads reach that loop (in-process calls use them too).
+    let loopBatchers: [ObjectIdentifier: ReplyBatcher]
     private let registry: ConnectionRegistry
     private let pruning: Mutex<RepeatedTask?>
     private let cartSweeping: Mutex<RepeatedTask?>
     /// Retention in writer slices; its rounds run on `pruneIntervalMilliseconds`.
     let pruner: FeedPruner
-    private let draining: DrainingFlag
+    let draining: DrainingFlag
+    let group: MultiThreadedEventLoopGroup
     private let admin: AdminListener?
     /// The admin listener's port, if it runs.
     public var adminPort: Int? { admin?.port }
@@ -118,6 +120,7 @@ public final class WaybillServer: Sendable {
         var batchers: [ObjectIdentifier: ReplyBatcher] = [:]
         for loop in group.makeIterator() { batchers[ObjectIdentifier(loop)] = ReplyBatcher(eventLoop: loop) }
         let loopBatchers = batchers
+        self.loopBatchers = batchers
         let transport = configuration.transport
         let tls = try configuration.tls.map { try ServerTLSContextHolder(configuration: $0, logger: logger) }
         self.tls = tls

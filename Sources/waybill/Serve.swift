@@ -7,6 +7,7 @@ import Metrics
 import Prometheus
 import ServiceLifecycle
 import WaybillCore
+import WaybillConsole
 import WaybillServer
 import WaybillStore
 import WaybillTLS
@@ -25,6 +26,15 @@ struct Serve: AsyncParsableCommand {
 
     @Option(help: "Standard gRPC (HTTP/2; TLS with --tls-cert) listener HOST:PORT serving the same methods (docs/GRPC.md); 'off' for none; 'auto' = 127.0.0.1:7402 with the default --listen, else a free port on the --listen host (logged).")
     var grpcListen = "auto"
+
+    @Option(help: "Operator console (web pages: orders, queues, inventory, integration, simulations, live figures) HOST:PORT; 'off' for none. Sign in with a credential token (docs/CONSOLE.md).")
+    var consoleListen = "127.0.0.1:7404"
+
+    @Option(help: "Directory of simulation runs (each <run>/report.json and report.html) the console lists and compares.")
+    var consoleReports: String?
+
+    @Flag(help: "Mark the console's session cookie Secure (set when a TLS proxy fronts the console).")
+    var consoleSecureCookies = false
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .info
@@ -115,7 +125,10 @@ struct Serve: AsyncParsableCommand {
         let logger = Logger(label: "waybill")
         do {
             // Lifecycle services until SIGTERM/SIGINT, then drained and stopped in reverse order.
-            try await WaybillServer.runUntilSignalled(configuration: configuration, logger: logger)
+            let console = try consoleConfiguration(serverInsecure: insecure)
+            try await WaybillServer.runUntilSignalled(configuration: configuration, logger: logger) { started in
+                console.map { [ConsoleService(started: started, configuration: $0, logger: logger)] } ?? []
+            }
         } catch {
             // A damaged file is the operator's to repair: say so plainly instead of a raw SQLite error.
             guard let damage = DatabaseCheck.damage(in: error) else { throw error }
@@ -123,6 +136,21 @@ struct Serve: AsyncParsableCommand {
                 + "run `waybill check --db \(db)` for details and restore the last backup (docs/OPERATIONS.md)\n").utf8))
             throw ExitCode(Self.damagedDatabaseExitCode)
         }
+    }
+
+    /// --console-listen and its options (nil = 'off'). The console has no TLS of its own: off
+    /// loopback it needs a TLS proxy in front (--console-secure-cookies) or --insecure.
+    func consoleConfiguration(serverInsecure: Bool) throws -> ConsoleConfiguration? {
+        guard consoleListen != "off" else { return nil }
+        var console = ConsoleConfiguration()
+        (console.host, console.port) = try parseListen(consoleListen, option: "--console-listen")
+        console.secureCookies = consoleSecureCookies
+        console.reportsDirectory = consoleReports ?? (FileManager.default.fileExists(atPath: "sim-report") ? "." : nil)
+        let loopback = ["127.0.0.1", "localhost", "::1"].contains(console.host)
+        if !loopback && !consoleSecureCookies && !serverInsecure {
+            throw ValidationError("--console-listen \(consoleListen) is not loopback: put a TLS proxy in front and pass --console-secure-cookies, or --insecure (docs/CONSOLE.md)")
+        }
+        return console
     }
 
     /// --tls-cert/--tls-key/--tls-client-ca as a configuration (nil without them).
