@@ -27,8 +27,8 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Standard gRPC (HTTP/2; TLS with --tls-cert) listener HOST:PORT serving the same methods (docs/GRPC.md); 'off' for none; 'auto' = 127.0.0.1:7402 with the default --listen, else a free port on the --listen host (logged).")
     var grpcListen = "auto"
 
-    @Option(help: "Operator console (web pages: orders, queues, inventory, integration, simulations, live figures) HOST:PORT; 'off' for none. Sign in with a credential token (docs/CONSOLE.md).")
-    var consoleListen = "127.0.0.1:7404"
+    @Option(help: "Operator console (web pages: orders, queues, inventory, integration, simulations, live figures) HOST:PORT; 'off' for none; 'auto' = 127.0.0.1:7404 with the default --listen, else a free loopback port (logged). Sign in with a credential token (docs/CONSOLE.md).")
+    var consoleListen = "auto"
 
     @Option(help: "Directory of simulation runs (each <run>/report.json and report.html) the console lists and compares.")
     var consoleReports: String?
@@ -143,7 +143,12 @@ struct Serve: AsyncParsableCommand {
     func consoleConfiguration(serverInsecure: Bool) throws -> ConsoleConfiguration? {
         guard consoleListen != "off" else { return nil }
         var console = ConsoleConfiguration()
-        (console.host, console.port) = try parseListen(consoleListen, option: "--console-listen")
+        if consoleListen == "auto" {
+            console.host = "127.0.0.1"
+            console.port = try parseListen(listen).1 == 7400 ? 7404 : 0
+        } else {
+            (console.host, console.port) = try parseListen(consoleListen, option: "--console-listen")
+        }
         console.secureCookies = consoleSecureCookies
         console.reportsDirectory = consoleReports ?? (FileManager.default.fileExists(atPath: "sim-report") ? "." : nil)
         let loopback = ["127.0.0.1", "localhost", "::1"].contains(console.host)

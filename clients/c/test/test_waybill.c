@@ -34,7 +34,7 @@ int start_server(fake_server *s, int connections, fs_handler handler, void *arg)
 
 waybill_client *connect_to(const fake_server *s, int call_timeout_ms, uint32_t max_frame) {
     waybill_options o = {.client_id = "test-client",
-                         .connect_timeout_ms = 2000,
+                         .connect_timeout_ms = 10000, /* a TLS handshake under valgrind on a loaded 2-core machine took > 2 s */
                          .call_timeout_ms = call_timeout_ms,
                          .max_frame_bytes = max_frame,
                          .token = TEST_TOKEN,
