@@ -9,6 +9,8 @@
 #   prometheus               a real Prometheus scrapes a live server in a test (admin listener)
 #   python3-grpcio, python3-protobuf, protobuf-compiler-grpc
 #                            the Python gRPC interop test (clients/python: stubs generated from proto/)
+#   chromium, chromium-driver, python3-selenium
+#                            the operator console's end-to-end tests in a real browser (e2e/)
 set -euo pipefail
 need=()
 command -v protoc   >/dev/null 2>&1 || need+=(protobuf-compiler)
@@ -23,6 +25,9 @@ command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
 command -v grpc_python_plugin >/dev/null 2>&1 || need+=(protobuf-compiler-grpc)
 /usr/bin/python3 -c 'import grpc' >/dev/null 2>&1 || need+=(python3-grpcio)
 /usr/bin/python3 -c 'import google.protobuf' >/dev/null 2>&1 || need+=(python3-protobuf)
+[ -x /usr/bin/chromium ] || need+=(chromium)
+[ -x /usr/bin/chromedriver ] || need+=(chromium-driver)
+/usr/bin/python3 -c 'import selenium' >/dev/null 2>&1 || need+=(python3-selenium)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"

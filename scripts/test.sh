@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every test: the Swift suites, the generated-code drift check, the C client's tests under
-# valgrind, and the C <-> Swift interop test against a live server.
+# valgrind, the C <-> Swift and Python interop tests against a live server, and the operator
+# console's end-to-end tests in a real browser.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -24,4 +25,6 @@ echo "== C <-> Swift interop against a live server"
 WAYBILL_BIN="$(swift build --show-bin-path)/waybill" clients/c/interop-test.sh
 echo "== Python grpcio stubs <-> Swift server over standard gRPC"
 WAYBILL_BIN="$(swift build --show-bin-path)/waybill" clients/python/interop-test.sh
+echo "== operator console in a real browser (chromium): screenshots in ci-artifacts/console"
+WAYBILL_BIN="$(swift build --show-bin-path)/waybill" e2e/console-e2e.sh
 echo "all tests passed"

@@ -46,8 +46,24 @@ struct ConsoleRendering: Sendable {
                 "live": user.may(Method.SystemService.getMetrics),
             ] as [String: Any]
         }
-        let html = library.render(context, withTemplate: template) ?? "template \(template) is missing"
+        let html = library.render(Self.withoutEmptyText(context), withTemplate: template) ?? "template \(template) is missing"
         return Response(status: status, headers: [.contentType: "text/html; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: html)))
+    }
+
+    /// Mustache treats "" as true in a section: an empty text is dropped, so `{{#note}}…{{/note}}`
+    /// shows only a note that is there.
+    static func withoutEmptyText(_ value: Any) -> Any {
+        switch value {
+        case let dictionary as [String: Any]:
+            var kept: [String: Any] = [:]
+            for (key, item) in dictionary {
+                if let text = item as? String, text.isEmpty { continue }
+                kept[key] = withoutEmptyText(item)
+            }
+            return kept
+        case let array as [[String: Any]]: return array.map { withoutEmptyText($0) }
+        default: return value
+        }
     }
 
     func message(_ refusal: ConsoleRefusal, user: SignedIn?) -> Response {

@@ -19,7 +19,7 @@ public struct ConsoleService: Service {
 
     public func run() async throws {
         // A group that shuts down before the server listened cancels the wait (no console then).
-        guard let server = try? await cancelWhenGracefulShutdown({ await started.server() }) ?? nil else { return }
+        guard let server = await cancelWhenGracefulShutdown({ await started.server() }) else { return }
         let logger = self.logger
         let application = try await OperatorConsole.application(server: server, configuration: configuration, logger: logger) { port in
             logger.info("console listening", metadata: ["address": "http://\(configuration.host):\(port)/"])

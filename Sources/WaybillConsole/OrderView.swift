@@ -48,6 +48,8 @@ enum OrderView {
                 "status": ConsoleFormat.words(line.status),
                 "allocated": line.quantities.allocated, "backordered": line.quantities.backordered,
                 "shipped": line.quantities.shipped, "cancelled": line.quantities.cancelled, "returned": line.quantities.returned,
+                "canCancel": line.quantity > line.quantities.cancelled + line.quantities.shipped,
+                "canReturn": line.quantities.shipped > line.quantities.returned + line.quantities.returnRequested,
             ]
         }
         view["fulfillments"] = order.fulfillments.map { fulfillment -> [String: Any] in
