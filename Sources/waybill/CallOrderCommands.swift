@@ -82,6 +82,65 @@ struct ListOrders: UnaryCallCommand {
     }
 }
 
+struct SearchOrders: UnaryCallCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "search-orders",
+        abstract: "Search orders, newest first: free text and filters, all ANDed (docs/PROTOCOL.md, Searching orders).")
+    static let method = Method.OrderService.searchOrders
+    typealias Response = Waybill_V1_SearchOrdersResponse
+    @OptionGroup var call: CallOptions
+    @Argument(help: "Free text: an order id, external order id, email, phone, name, SKU or tracking number.") var query: String?
+    @Option(help: "Customer email (case-insensitive).") var email: String?
+    @Option(help: "Customer or ship-to phone (compared by digits).") var phone: String?
+    @Option(help: "Words of the customer's or ship-to's name (case-insensitive).") var name: String?
+    @Option(help: "A line's SKU.") var sku: String?
+    @Option(help: "A fulfillment's tracking number.") var tracking: String?
+    @Option(help: "A fulfillment at this location.") var location: String?
+    @Option(help: "Channel: \(Waybill_V1_Channel.flagValues).", transform: Waybill_V1_Channel.parseFlag)
+    var channel: Waybill_V1_Channel?
+    @Option(help: "The channel's own order id (with --channel).") var externalID: String?
+    @Option(help: "Status (repeatable): \(Waybill_V1_OrderStatus.flagValues).", transform: Waybill_V1_OrderStatus.parseFlag)
+    var status: [Waybill_V1_OrderStatus] = []
+    @Option(help: "Captured at or after: Unix ms or ISO-8601 (2026-03-02T15:00:00Z).", transform: unixMilliseconds) var from: Int64 = 0
+    @Option(help: "Captured before: Unix ms or ISO-8601.", transform: unixMilliseconds) var to: Int64 = 0
+    @Option(help: "Orders per page (0 = the server's default).") var pageSize: Int32 = 0
+    @Option(help: "nextPageToken of the previous page.") var pageToken = ""
+
+    func request() throws -> Waybill_V1_SearchOrdersRequest {
+        .with {
+            $0.query = query ?? ""
+            ($0.customerEmail, $0.customerPhone, $0.customerName) = (email ?? "", phone ?? "", name ?? "")
+            ($0.sku, $0.trackingNumber, $0.locationID) = (sku ?? "", tracking ?? "", location ?? "")
+            ($0.channel, $0.externalOrderID) = (channel ?? .unspecified, externalID ?? "")
+            $0.statuses = status
+            ($0.capturedFromUnixMs, $0.capturedToUnixMs) = (from, to)
+            ($0.pageSize, $0.pageToken) = (pageSize, pageToken)
+        }
+    }
+}
+
+struct LocationQueue: UnaryCallCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "location-queue", abstract: "A location's open fulfillments, oldest first: to release, pick, pack, ship or hand over.")
+    static let method = Method.OrderService.listLocationQueue
+    typealias Response = Waybill_V1_ListLocationQueueResponse
+    @OptionGroup var call: CallOptions
+    @Option(help: "The location.") var location: String
+    @Option(help: "Fulfillment status (repeatable; none = every open one): \(Waybill_V1_FulfillmentStatus.flagValues).",
+            transform: Waybill_V1_FulfillmentStatus.parseFlag)
+    var status: [Waybill_V1_FulfillmentStatus] = []
+    @Option(help: "Entries per page (0 = the server's default).") var pageSize: Int32 = 0
+    @Option(help: "nextPageToken of the previous page.") var pageToken = ""
+
+    func request() throws -> Waybill_V1_ListLocationQueueRequest {
+        .with {
+            $0.locationID = location
+            $0.statuses = status
+            ($0.pageSize, $0.pageToken) = (pageSize, pageToken)
+        }
+    }
+}
+
 /// Unix milliseconds from "1772463600000" or "2026-03-02T15:00:00Z" (fractional seconds allowed).
 func unixMilliseconds(_ text: String) throws -> Int64 {
     if let value = Int64(text) { return value }
