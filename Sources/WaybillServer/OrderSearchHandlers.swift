@@ -13,19 +13,19 @@ extension Services {
     func searchOrders(_ request: Waybill_V1_SearchOrdersRequest, call: Call) {
         guard let pageSize = self.searchPageSize(call, request.pageSize) else { return }
         var filter = OrderSearchFilter(pageSize: pageSize, candidatesScannedMax: transport.searchCandidatesScannedMax)
-        func text(_ value: String, _ field: String) -> String? {
+        func text(_ value: String) -> String? {
             let trimmed = value.trimmingCharacters(in: .whitespacesAndNewlines)
             return trimmed.isEmpty ? nil : trimmed
         }
         do {
-            filter.query = text(request.query, "query")
-            filter.email = text(request.customerEmail, "customer_email")
-            filter.phone = text(request.customerPhone, "customer_phone")
-            filter.name = text(request.customerName, "customer_name")
-            filter.sku = text(request.sku, "sku")
-            filter.trackingNumber = text(request.trackingNumber, "tracking_number")
-            filter.locationID = text(request.locationID, "location_id")
-            filter.externalOrderID = text(request.externalOrderID, "external_order_id")
+            filter.query = text(request.query)
+            filter.email = text(request.customerEmail)
+            filter.phone = text(request.customerPhone)
+            filter.name = text(request.customerName)
+            filter.sku = text(request.sku)
+            filter.trackingNumber = text(request.trackingNumber)
+            filter.locationID = text(request.locationID)
+            filter.externalOrderID = text(request.externalOrderID)
             if let phone = filter.phone, SearchText.phone(phone).isEmpty {
                 throw DomainError.invalid("customer_phone", "has no digits")
             }

@@ -111,27 +111,29 @@ enum CandidateSource {
             return try Int64.fetchAll(db, sql: "SELECT seq FROM orders WHERE seq < ? ORDER BY seq DESC LIMIT ?", arguments: [before, limit])
         case .terms(let terms, let fixed):
             var merged = fixed.filter { $0 < before }
-            for term in terms {
+            if !terms.isEmpty {
+                // FTS5 merges the terms' rowids itself, in rowid (= seq) order; a seq may come once
+                // per document of the order (capture, later updates).
                 merged += try Int64.fetchAll(db, sql: """
-                    SELECT order_seq FROM order_search_terms WHERE term = ? AND order_seq < ? ORDER BY order_seq DESC LIMIT ?
-                    """, arguments: [term, before, limit])
+                    SELECT rowid FROM order_search_terms WHERE order_search_terms MATCH ? AND rowid < ? ORDER BY rowid DESC LIMIT ?
+                    """, arguments: [Self.match(terms), before, limit])
             }
-            // Each list holds its own top `limit`, so the merged top `limit` is exact.
             return Array(Set(merged).sorted(by: >).prefix(limit))
         }
     }
+
+    /// An FTS5 query for any of `terms` (their tokens are letters and digits: no quoting needed).
+    static func match(_ terms: [String]) -> String { terms.map(OrderSearchTerms.token).joined(separator: " OR ") }
 
     /// Postings of this source, counted up to `cap` (for choosing the most selective one).
     func size(_ db: Database, cap: Int) throws -> Int {
         switch self {
         case .everyOrder: return .max
         case .terms(let terms, let fixed):
-            var total = fixed.count
-            for term in terms {
-                total += try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM (SELECT 1 FROM order_search_terms WHERE term = ? LIMIT ?)",
-                                          arguments: [term, cap]) ?? 0
-            }
-            return total
+            guard !terms.isEmpty else { return fixed.count }
+            return fixed.count + (try Int.fetchOne(db, sql: """
+                SELECT COUNT(*) FROM (SELECT 1 FROM order_search_terms WHERE order_search_terms MATCH ? LIMIT ?)
+                """, arguments: [Self.match(terms), cap]) ?? 0)
         }
     }
 }

@@ -15,6 +15,7 @@ import NIOPosix
 import WaybillClient
 import WaybillProto
 import WaybillServer
+import WaybillSimulator
 import WaybillWire
 
 struct SearchBench: AsyncParsableCommand {
@@ -78,18 +79,19 @@ struct SearchBench: AsyncParsableCommand {
             print("  " + name.padding(toLength: 26, withPad: " ", startingAt: 0) + LatencySummary(histogram).line
                   + String(format: "  %.1f orders per answer", found[name]!))
         }
+        typealias Request = Waybill_V1_SearchOrdersRequest
         var pick = BenchRandom(state: 99)
         let numbers = (0..<calls).map { _ in pick.int(min(stored, orders)) }
         print("SearchOrders, one call at a time (page_size 50):")
-        try await time("email", numbers.map { n in .with { $0.customerEmail = BenchNetwork.customerEmail(n) } })
-        try await time("phone", numbers.map { n in .with { $0.customerPhone = BenchNetwork.customerPhone(n) } })
-        try await time("name (2 words)", numbers.map { n in .with { $0.customerName = "customer \(n % 1000)" } })
-        try await time("external id", numbers.map { n in .with { $0.channel = .web; $0.externalOrderID = "search-\(n)" } })
-        try await time("query: email", numbers.map { n in .with { $0.query = BenchNetwork.customerEmail(n).uppercased() } })
-        try await time("query: order id", numbers.map { n in .with { $0.query = String(format: "W-%08d", n + 1) } })
-        try await time("sku", numbers.map { n in .with { $0.sku = "SKU-\(n % skus)" } })
-        try await time("email + sku (no match)", numbers.map { n in .with { $0.customerEmail = BenchNetwork.customerEmail(n); $0.sku = "SKU-NONE" } })
-        try await time("statuses only (walk)", numbers.prefix(50).map { _ in .with { $0.statuses = [.shipped] } })
+        try await time("email", numbers.map { n in Request.with { $0.customerEmail = BenchNetwork.customerEmail(n) } })
+        try await time("phone", numbers.map { n in Request.with { $0.customerPhone = BenchNetwork.customerPhone(n) } })
+        try await time("name (2 words)", numbers.map { n in Request.with { $0.customerName = "customer \(n % 1000)" } })
+        try await time("external id", numbers.map { n in Request.with { $0.channel = .web; $0.externalOrderID = "search-\(n)" } })
+        try await time("query: email", numbers.map { n in Request.with { $0.query = BenchNetwork.customerEmail(n).uppercased() } })
+        try await time("query: order id", numbers.map { n in Request.with { $0.query = String(format: "W-%08d", n + 1) } })
+        try await time("sku", numbers.map { n in Request.with { $0.sku = "SKU-\(n % skus)" } })
+        try await time("email + sku (no match)", numbers.map { n in Request.with { $0.customerEmail = BenchNetwork.customerEmail(n); $0.sku = "SKU-NONE" } })
+        try await time("statuses only (walk)", numbers.prefix(50).map { _ in Request.with { $0.statuses = [.shipped] } })
 
         var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
         var entries = 0
@@ -106,7 +108,8 @@ struct SearchBench: AsyncParsableCommand {
         await admin.close()
         try await group.shutdownGracefully()
         await server.shutdown()
-        let megabytes = ((try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0).map { Double($0) / 1_048_576 } ?? 0
+        let bytes = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+        let megabytes = Double(bytes) / 1_048_576
         print(String(format: "database: %.0f MB", megabytes))
         if let json {
             let report = Report(orders: stored, fillSeconds: fillSeconds, databaseMegabytes: megabytes, latencies: latencies, meanOrdersPerCall: found)
@@ -123,12 +126,12 @@ struct SearchBench: AsyncParsableCommand {
         for _ in 0..<4 { clients.append(try await WaybillClient.connect(host: "127.0.0.1", port: server.port, configuration: configuration, group: group)) }
         let batch = 1_000
         let start = Date()
-        let (lines, skus, orders) = (self.lines, self.skus, self.orders)
+        let (lines, skus, orders, connections) = (self.lines, self.skus, self.orders, clients)
         try await withThrowingTaskGroup(of: Void.self) { tasks in
-            for (index, client) in clients.enumerated() {
+            for (index, client) in connections.enumerated() {
                 tasks.addTask {
                     var random = BenchRandom(state: 1_000 + UInt64(index))
-                    for first in stride(from: index * batch, to: orders, by: batch * clients.count) {
+                    for first in stride(from: index * batch, to: orders, by: batch * connections.count) {
                         var request = Waybill_V1_CaptureOrdersRequest()
                         request.orders = (first..<min(first + batch, orders)).map { n in
                             BenchNetwork.order(n, lines: lines, skus: skus, random: &random, prefix: "search")
@@ -147,7 +150,7 @@ struct SearchBench: AsyncParsableCommand {
 
     func count(_ client: WaybillClient) async throws -> Int {
         // The newest order's sequence: orders are numbered from 1 in capture order.
-        let newest = try await client.searchOrders(.with { $0.pageSize = 1 }).orders.first?.orderID ?? "W-0"
+        let newest = try await client.searchOrders(Waybill_V1_SearchOrdersRequest.with { $0.pageSize = 1 }).orders.first?.orderID ?? "W-0"
         return Int(newest.dropFirst(2)) ?? 0
     }
 }

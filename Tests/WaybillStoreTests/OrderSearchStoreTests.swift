@@ -136,7 +136,8 @@ struct OrderSearchStoreTests {
         #expect(try searchAll(reader) { $0.name = "lovelace" } == [order.orderID.rawValue], "the customer's name did not change")
         // The stale term is still there: only verification keeps it out.
         let stale = try reader.readNow { db in
-            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM order_search_terms WHERE term = 's:sku-1'") ?? 0
+            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM order_search_terms WHERE order_search_terms MATCH ?",
+                             arguments: [OrderSearchTerms.token("s:sku-1")]) ?? 0
         }
         #expect(stale == 1)
 
@@ -255,6 +256,20 @@ struct OrderSearchStoreTests {
         #expect(page.candidatesLimitReached && page.rows.isEmpty && page.candidatesScanned == 5)
         writer.stop()
         database.close()
+    }
+
+    @Test("property: ASCII text normalizes on the byte path exactly as on Foundation's (trim, lower-case, words)")
+    func asciiNormalization() async {
+        await propertyCheck(count: 300, input: Gen.int(in: 0...1_000_000)) { seed in
+            var random = SeededRandom(seed: UInt64(seed))
+            let alphabet = Array(" \t\nAbZz09-_.@+()éÅ".unicodeScalars)
+            let length = Int(random.next() % 16)
+            var text = ""
+            for _ in 0..<length { text.unicodeScalars.append(alphabet[Int(random.next() % UInt64(alphabet.count - (seed % 2 == 0 ? 2 : 0)))]) }
+            #expect(SearchText.code(text) == text.trimmingCharacters(in: .whitespacesAndNewlines).lowercased(), "\(text.debugDescription)")
+            #expect(SearchText.words(text) == text.lowercased().split { !$0.isLetter && !$0.isNumber }.map(String.init), "\(text.debugDescription)")
+            #expect(SearchText.phone(text) == String(text.filter { $0.isASCII && $0.isNumber }), "\(text.debugDescription)")
+        }
     }
 
     @Test("property: every search answers what a brute-force filter over all orders answers, in the same order")
