@@ -105,9 +105,7 @@ public struct LocationQueuePage: Sendable {
 
 extension StoreReader {
     public func locationQueue(_ filter: LocationQueueFilter, completion: @escaping @Sendable (Result<LocationQueuePage, Error>) -> Void) {
-        database.pool.asyncRead { dbResult in
-            completion(Result { try Self.locationQueue(try dbResult.get(), filter) })
-        }
+        read({ db in try Self.locationQueue(db, filter) }, completion: completion)
     }
 
     public func locationQueueNow(_ filter: LocationQueueFilter) throws -> LocationQueuePage {

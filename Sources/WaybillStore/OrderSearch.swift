@@ -191,9 +191,7 @@ extension StoreReader {
     static let searchSelectivityCap = 2_000
 
     public func searchOrders(_ filter: OrderSearchFilter, completion: @escaping @Sendable (Result<OrderSearchPage, Error>) -> Void) {
-        database.pool.asyncRead { dbResult in
-            completion(Result { try Self.searchOrders(try dbResult.get(), filter) })
-        }
+        read({ db in try Self.searchOrders(db, filter) }, completion: completion)
     }
 
     public func searchOrdersNow(_ filter: OrderSearchFilter) throws -> OrderSearchPage {
