@@ -136,9 +136,18 @@ struct SearchBench: AsyncParsableCommand {
                         request.orders = (first..<min(first + batch, orders)).map { n in
                             BenchNetwork.order(n, lines: lines, skus: skus, random: &random, prefix: "search")
                         }
-                        let response = try await client.captureOrders(request)
-                        if let failed = response.results.first(where: { $0.status.code != .ok }) { throw WaybillStatusError(failed.status) }
-                        if first / batch % 50 == index { print("  captured \(first + batch) of \(orders)") }
+                        while true {
+                            do {
+                                let response = try await client.captureOrders(request)
+                                if let failed = response.results.first(where: { $0.status.code != .ok }) { throw WaybillStatusError(failed.status) }
+                                break
+                            } catch {
+                                // Overload admission refuses whole batches: wait as told and send it again.
+                                guard let retry = CaptureBench.retryAfter(error) else { throw error }
+                                try await Task.sleep(for: .milliseconds(retry))
+                            }
+                        }
+                        if (first / batch) % 100 == 0 { print("  captured about \(first + batch) of \(orders)") }
                     }
                 }
             }
