@@ -140,14 +140,8 @@ extension Services {
         }
     }
 
-    /// Page size of SearchOrders and ListLocationQueue: 0 = default, above the maximum = INVALID_ARGUMENT.
+    /// Page size of SearchOrders and ListLocationQueue (searchPageSizeMax).
     func searchPageSize(_ call: Call, _ requested: Int32) -> Int? {
-        if requested < 0 {
-            call.responder.respond(.failure(WaybillStatusError(.invalidArgument, "page_size: must not be negative")))
-            return nil
-        }
-        if requested == 0 { return transport.searchPageSizeDefault }
-        guard within(call, Int(requested), "searchPageSizeMax", transport.searchPageSizeMax, "page_size") else { return nil }
-        return Int(requested)
+        pageSize(call, requested, limit: ("searchPageSizeMax", transport.searchPageSizeMax, transport.searchPageSizeDefault))
     }
 }

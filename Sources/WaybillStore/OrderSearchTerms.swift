@@ -88,36 +88,38 @@ enum OrderSearchTerms {
 
     /// Every term of `order` (written at capture, and by the migration's backfill).
     static func all(of order: Order) -> [String] {
-        var terms: [String] = []
-        func add(_ kind: Kind, _ value: String) {
-            guard !value.isEmpty else { return }
-            let term = kind.rawValue + value
-            if !terms.contains(term) { terms.append(term) }
-        }
+        var terms = TermList()
+        func add(_ kind: Kind, _ value: String) { terms.add(kind, value) }
         add(.email, SearchText.email(order.customer.email))
         add(.phone, SearchText.phone(order.customer.phone))
         for word in SearchText.words(order.customer.name) { add(.name, word) }
         addEditable(order, add)
         addFulfillments(order, add)
-        return terms
+        return terms.terms
     }
 
     /// The terms that may have appeared in the update that left the order as it is: fulfillments
     /// created or shipped by it (each change stamps them and the order with the same time), and on
     /// an edited order its editable content (edits are rare; the same terms again are harmless).
     static func later(of order: Order) -> [String] {
-        var terms: [String] = []
-        func add(_ kind: Kind, _ value: String) {
-            guard !value.isEmpty else { return }
-            let term = kind.rawValue + value
-            if !terms.contains(term) { terms.append(term) }
-        }
+        var terms = TermList()
+        func add(_ kind: Kind, _ value: String) { terms.add(kind, value) }
         if order.capturedContent != nil { addEditable(order, add) }
         for fulfillment in order.fulfillments {
             if fulfillment.createdAt == order.updatedAt { add(.location, fulfillment.locationID.rawValue) }
             if fulfillment.shippedAt == order.updatedAt { add(.tracking, SearchText.code(fulfillment.trackingNumber)) }
         }
-        return terms
+        return terms.terms
+    }
+
+    /// Terms in the order first added, each once, none empty.
+    struct TermList {
+        var terms: [String] = []
+        mutating func add(_ kind: Kind, _ value: String) {
+            guard !value.isEmpty else { return }
+            let term = kind.rawValue + value
+            if !terms.contains(term) { terms.append(term) }
+        }
     }
 
     /// The FTS5 token of a term: "t" and the FNV-1a 64-bit hash of its UTF-8, in hex (letters and
