@@ -87,7 +87,7 @@ enum OrderSearchTerms {
     static func term(_ kind: Kind, _ normalized: String) -> String { kind.rawValue + normalized }
 
     /// Every term of `order` (written at capture, and by the migration's backfill).
-    static func all(of order: Order) -> [String] {
+    static func all(of order: Order) -> [UInt64] {
         var terms = TermList()
         func add(_ kind: Kind, _ value: String) { terms.add(kind, value) }
         add(.email, SearchText.email(order.customer.email))
@@ -95,13 +95,13 @@ enum OrderSearchTerms {
         for word in SearchText.words(order.customer.name) { add(.name, word) }
         addEditable(order, add)
         addFulfillments(order, add)
-        return terms.terms
+        return terms.hashes
     }
 
     /// The terms that may have appeared in the update that left the order as it is: fulfillments
     /// created or shipped by it (each change stamps them and the order with the same time), and on
     /// an edited order its editable content (edits are rare; the same terms again are harmless).
-    static func later(of order: Order) -> [String] {
+    static func later(of order: Order) -> [UInt64] {
         var terms = TermList()
         func add(_ kind: Kind, _ value: String) { terms.add(kind, value) }
         if order.capturedContent != nil { addEditable(order, add) }
@@ -109,30 +109,53 @@ enum OrderSearchTerms {
             if fulfillment.createdAt == order.updatedAt { add(.location, fulfillment.locationID.rawValue) }
             if fulfillment.shippedAt == order.updatedAt { add(.tracking, SearchText.code(fulfillment.trackingNumber)) }
         }
-        return terms.terms
+        return terms.hashes
     }
 
-    /// Terms in the order first added, each once, none empty.
+    /// The hashes of terms in the order first added, each once, none empty (the writer builds no
+    /// term string: each is hashed from its kind's prefix and value as they come).
     struct TermList {
-        var terms: [String] = []
+        var hashes: [UInt64] = []
         mutating func add(_ kind: Kind, _ value: String) {
             guard !value.isEmpty else { return }
-            let term = kind.rawValue + value
-            if !terms.contains(term) { terms.append(term) }
+            let hash = OrderSearchTerms.hash(value, from: OrderSearchTerms.hash(kind.rawValue))
+            if !hashes.contains(hash) { hashes.append(hash) }
         }
     }
 
-    /// The FTS5 token of a term: "t" and the FNV-1a 64-bit hash of its UTF-8, in hex (letters and
-    /// digits only, one token for any tokenizer; the same in every process, unlike Hasher).
-    static func token(_ term: String) -> String {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in term.utf8 { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 }
-        let hex = String(hash, radix: 16)
-        return "t" + String(repeating: "0", count: 16 - hex.count) + hex
+    /// FNV-1a, 64 bits, of `text`'s UTF-8 continuing from `seed` (hash(a + b) = hash(b, from: hash(a))):
+    /// the same in every process, unlike Hasher.
+    static func hash(_ text: String, from seed: UInt64 = 0xcbf2_9ce4_8422_2325) -> UInt64 {
+        var hash = seed
+        for byte in text.utf8 { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 }
+        return hash
     }
 
-    /// The document of `terms`: their tokens, space-separated.
-    static func document(_ terms: [String]) -> String { terms.map(token).joined(separator: " ") }
+    /// The FTS5 token of a term: "t" and its hash in 16 hex digits (letters and digits only: one
+    /// token for any tokenizer).
+    static func token(_ term: String) -> String {
+        var bytes: [UInt8] = []
+        appendToken(hash(term), to: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    private static let hexDigits = Array("0123456789abcdef".utf8)
+
+    private static func appendToken(_ hash: UInt64, to bytes: inout [UInt8]) {
+        bytes.append(UInt8(ascii: "t"))
+        for shift in stride(from: 60, through: 0, by: -4) { bytes.append(hexDigits[Int((hash >> UInt64(shift)) & 0xF)]) }
+    }
+
+    /// The document of terms (by hash): their tokens, space-separated.
+    static func document(_ hashes: [UInt64]) -> String {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(hashes.count * 18)
+        for hash in hashes {
+            if !bytes.isEmpty { bytes.append(UInt8(ascii: " ")) }
+            appendToken(hash, to: &bytes)
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
 
     private static func addEditable(_ order: Order, _ add: (Kind, String) -> Void) {
         add(.phone, SearchText.phone(order.shipTo.phone))
@@ -153,7 +176,8 @@ enum OrderSearchTerms {
 extension Schema {
     static func registerOrderSearchTerms(_ migrator: inout DatabaseMigrator) {
         migrator.registerMigration("v12: order search terms") { db in
-            try db.execute(sql: "CREATE VIRTUAL TABLE order_search_terms USING fts5(terms, content='', columnsize=0, detail=none)")
+            // The ascii tokenizer: every token is "t" and 16 hex digits (unicode61's folding is work for nothing).
+            try db.execute(sql: "CREATE VIRTUAL TABLE order_search_terms USING fts5(terms, content='', columnsize=0, detail=none, tokenize='ascii')")
             // Backfill: every order already stored, in slices of seq (a million orders would not
             // be decoded all at once); FTS5 flushes its pending terms as segments as it goes.
             try OrderRowsBackfill.each(db) { sequence, order in
@@ -188,7 +212,7 @@ extension SQLiteStorage {
         try insertTerms(OrderSearchTerms.later(of: order), sequence: sequence)
     }
 
-    private func insertTerms(_ terms: [String], sequence: Int64) throws {
+    private func insertTerms(_ terms: [UInt64], sequence: Int64) throws {
         guard !terms.isEmpty else { return }
         try execute("INSERT INTO order_search_terms (rowid, terms) VALUES (?, ?)") { b in
             b.int(1, sequence)
