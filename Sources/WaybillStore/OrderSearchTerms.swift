@@ -3,7 +3,8 @@
 // order's seq and whose one column holds the order's terms, each hashed to one token. FTS5 is an
 // LSM: a transaction's documents are gathered in memory and written at commit as one new segment
 // (sequential pages), merged later a little at a time, where a (term, seq) B-tree took a random
-// page per term on the single writer (~6× the cost per capture in a first measurement here).
+// page per term on the single writer (several times the cost in a Python sqlite3 micro-benchmark
+// of the same rows: docs/PERFORMANCE.md).
 // Terms are written at capture (insertOrder); an update (updateOrder) adds a document with the
 // terms that appeared in it (a fulfillment created or shipped by this change: its location and
 // tracking number; on an edited order, the ship-to's name and phone and the lines' SKUs) under
