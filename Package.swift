@@ -179,7 +179,10 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOTestUtils", package: "swift-nio"),
         ]),
-        .testTarget(name: "WaybillStoreTests", dependencies: ["WaybillStore", "WaybillCore", "WaybillProto", "WaybillBenchmarks"]),
+        .testTarget(name: "WaybillStoreTests", dependencies: [
+            "WaybillStore", "WaybillCore", "WaybillProto", "WaybillBenchmarks",
+            .product(name: "PropertyBased", package: "swift-property-based"),
+        ]),
         .testTarget(name: "WaybillServerTests", dependencies: [
             "WaybillServer", "WaybillClient", "WaybillStore", "WaybillCore", "WaybillProto", "WaybillWire", "WaybillFaultInjection",
             "WaybillGRPC", "WaybillTLS", "WaybillApplication",

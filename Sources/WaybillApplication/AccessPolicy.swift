@@ -46,6 +46,8 @@ public enum AccessPolicy {
         "/waybill.v1.OrderService/CaptureOrders": MethodAccess([.channel, .admin], .captureChannel),
         "/waybill.v1.OrderService/GetOrder": MethodAccess(everyRole, .order),
         "/waybill.v1.OrderService/ListOrders": MethodAccess(everyRole, .filtered),
+        "/waybill.v1.OrderService/SearchOrders": MethodAccess(everyRole, .filtered),
+        "/waybill.v1.OrderService/ListLocationQueue": MethodAccess([.fulfillment, .erp, .admin], .fulfillmentLocation),
         "/waybill.v1.OrderService/GetOrderHistory": MethodAccess(everyRole, .order),
         "/waybill.v1.OrderService/HoldOrder": MethodAccess([.channel, .admin], .order),
         "/waybill.v1.OrderService/ReleaseHold": MethodAccess([.channel, .admin], .order),

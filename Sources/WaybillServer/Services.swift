@@ -112,14 +112,16 @@ final class Services: RPCHandlers {
         return false
     }
 
-    /// Page size from a request: 0 = default, above the maximum = INVALID_ARGUMENT.
-    func pageSize(_ call: Call, _ requested: Int32) -> Int? {
+    /// Page size from a request: 0 = default, above the maximum = INVALID_ARGUMENT naming the limit
+    /// (listPageSizeMax unless another is given).
+    func pageSize(_ call: Call, _ requested: Int32, limit: (name: String, max: Int, default: Int)? = nil) -> Int? {
+        let limit = limit ?? ("listPageSizeMax", transport.listPageSizeMax, transport.listPageSizeDefault)
         if requested < 0 {
             call.responder.respond(.failure(WaybillStatusError(.invalidArgument, "page_size: must not be negative")))
             return nil
         }
-        if requested == 0 { return transport.listPageSizeDefault }
-        guard within(call, Int(requested), "listPageSizeMax", transport.listPageSizeMax, "page_size") else { return nil }
+        if requested == 0 { return limit.default }
+        guard within(call, Int(requested), limit.name, limit.max, "page_size") else { return nil }
         return Int(requested)
     }
 }

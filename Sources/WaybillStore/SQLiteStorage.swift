@@ -60,7 +60,7 @@ final class SQLiteStorage: EngineStorage {
     /// Runs a cached INSERT/UPDATE with values bound straight through the C API. The per-order hot
     /// statements go this way: building GRDB's StatementArguments for each row costs more than
     /// SQLite's own work on it. Errors carry the SQLite message and the SQL.
-    private func execute(_ sql: StaticString, _ bind: (Binder) -> Void) throws {
+    func execute(_ sql: StaticString, _ bind: (Binder) -> Void) throws {
         _ = try queryOne(sql, bind) { _ in () }
     }
 
@@ -223,6 +223,8 @@ final class SQLiteStorage: EngineStorage {
             b.int(11, order.reservedUnits)
         }
         try insertLines(of: order, sequence: sequence)
+        try insertSearchTerms(of: order, sequence: sequence)
+        try insertQueueEntries(of: order, sequence: sequence)
     }
 
     /// The order's lines as they are now, for SQL access (`reservationHolders` finds orders by SKU).
@@ -258,10 +260,13 @@ final class SQLiteStorage: EngineStorage {
         // An edited order's lines may have changed (quantities, new lines, other SKUs): its rows
         // follow, or a short count would not find its reservations of a SKU it gained. Orders never
         // edited (captured_content absent) keep their captured rows, written once.
-        if order.capturedContent != nil, let sequence = order.orderID.sequence {
+        guard let sequence = order.orderID.sequence else { return }
+        if order.capturedContent != nil {
             try execute("DELETE FROM order_lines WHERE order_seq = ?") { b in b.int(1, sequence) }
             try insertLines(of: order, sequence: sequence)
         }
+        try addLaterSearchTerms(of: order, sequence: sequence)
+        try updateQueueEntries(of: order, sequence: sequence)
     }
 
     func appendMovements(_ movements: [Movement]) throws {

@@ -183,6 +183,8 @@ enum Schema {
         registerBlobFingerprints(&migrator)  // v9 (RequestFingerprintColumn.swift)
         registerCarts(&migrator)  // v10 (CartRows.swift)
         registerExpectedReceipts(&migrator)  // v11 (ReceiptRows.swift)
+        registerOrderSearchTerms(&migrator)  // v12 (OrderSearchTerms.swift)
+        registerLocationQueues(&migrator)  // v13 (LocationQueues.swift)
         return migrator
     }
 }

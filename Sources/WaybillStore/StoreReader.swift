@@ -44,7 +44,7 @@ public final class StoreReader: Sendable {
 
     public init(database: WaybillDatabase) { self.database = database }
 
-    private func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T,
+    func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T,
                                    completion: @escaping @Sendable (Result<T, Error>) -> Void) {
         database.pool.asyncRead { dbResult in
             completion(Result { try body(try dbResult.get()) })

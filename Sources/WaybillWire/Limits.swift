@@ -30,6 +30,13 @@ public struct TransportLimits: Hashable, Sendable {
     /// Orders per ListOrders page (and the default when the request says 0: 100).
     public var listPageSizeMax = 1_000
     public var listPageSizeDefault = 100
+    /// Orders per SearchOrders page and entries per ListLocationQueue page (and the default when
+    /// the request says 0: 50).
+    public var searchPageSizeMax = 200
+    public var searchPageSizeDefault = 50
+    /// Candidate orders one SearchOrders call examines (each decoded and checked against every
+    /// filter) before it answers what it found with a cursor to go on from.
+    public var searchCandidatesScannedMax = 5_000
     /// SKUs in one GetAvailability call.
     public var availabilitySkusMax = 1_000
     /// SKU × location positions in one GetAvailability answer.
@@ -92,6 +99,8 @@ public struct TransportLimits: Hashable, Sendable {
             ("pickupStoresPerQueryMax", Int64(pickupStoresPerQueryMax), "pickup stores (named plus nearby) per fulfillment options query"),
             ("expectedReceiptsPerMessageMax", Int64(expectedReceiptsPerMessageMax), "receipts per ApplyExpectedReceipts message"),
             ("listPageSizeMax", Int64(listPageSizeMax), "orders, movements or records per page"),
+            ("searchPageSizeMax", Int64(searchPageSizeMax), "orders per SearchOrders page, entries per ListLocationQueue page"),
+            ("searchCandidatesScannedMax", Int64(searchCandidatesScannedMax), "candidate orders one SearchOrders call examines"),
             ("availabilitySkusMax", Int64(availabilitySkusMax), "SKUs per GetAvailability call"),
             ("availabilityPositionsMax", Int64(availabilityPositionsMax), "positions per GetAvailability answer"),
             ("inventoryChangesPerRequestMax", Int64(inventoryChangesPerRequestMax), "changes per inventory call"),

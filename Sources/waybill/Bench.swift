@@ -22,7 +22,7 @@ import WaybillWire
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks: capture throughput and latency, routing, availability, change-feed latency.",
-        subcommands: [CaptureBench.self, CeilingBench.self, EngineBench.self, CancelBacklogBench.self, RoutingBench.self, AvailabilityBench.self, OptionsBench.self, FeedBench.self, ReconcileBench.self, TLSHandshakeBench.self])
+        subcommands: [CaptureBench.self, SearchBench.self, CeilingBench.self, EngineBench.self, CancelBacklogBench.self, RoutingBench.self, AvailabilityBench.self, OptionsBench.self, FeedBench.self, ReconcileBench.self, TLSHandshakeBench.self])
 }
 
 /// A small deterministic generator (SplitMix64) for benchmark inputs.
@@ -146,6 +146,12 @@ enum BenchNetwork {
         return payloads
     }
 
+    /// A customer's contacts, as real orders carry (search terms index them): about one customer
+    /// per order, spread over the key space rather than in capture order.
+    static func customerNumber(_ order: Int) -> Int { (order &* 2_654_435_761) % 1_000_003 }
+    static func customerEmail(_ order: Int) -> String { "customer\(customerNumber(order))@example.com" }
+    static func customerPhone(_ order: Int) -> String { "+1 555 \(1_000_000 + customerNumber(order))" }
+
     static func order(_ number: Int, lines: Int, skus: Int, random: inout BenchRandom, prefix: String) -> Waybill_V1_Order {
         var order = Waybill_V1_Order()
         order.channel = .web
@@ -157,6 +163,8 @@ enum BenchNetwork {
         order.shipTo.coordinates.latitude = city.2 + (random.unit() - 0.5) * 2
         order.shipTo.coordinates.longitude = city.3 + (random.unit() - 0.5) * 2
         order.customer.name = "Bench Customer \(number % 1000)"
+        order.customer.email = customerEmail(number)
+        order.customer.phone = customerPhone(number)
         order.createdAtUnixMs = 1_795_700_000_000 + Int64(number)
         var used: Set<Int> = []
         for line in 0..<lines {

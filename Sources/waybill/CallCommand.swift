@@ -25,6 +25,8 @@ struct CallCommand: AsyncParsableCommand {
             CaptureOrders.self,
             GetOrder.self,
             ListOrders.self,
+            SearchOrders.self,
+            LocationQueue.self,
             OrderHistory.self,
             HoldOrder.self,
             ReleaseHold.self,

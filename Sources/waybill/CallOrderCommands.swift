@@ -58,11 +58,8 @@ struct GetOrder: UnaryCallCommand {
     }
 }
 
-struct ListOrders: UnaryCallCommand {
-    static let configuration = CommandConfiguration(commandName: "list-orders", abstract: "List orders (filters and cursor pagination).")
-    static let method = Method.OrderService.listOrders
-    typealias Response = Waybill_V1_ListOrdersResponse
-    @OptionGroup var call: CallOptions
+/// The filters and pages list-orders and search-orders share.
+struct OrderListOptions: ParsableArguments {
     @Option(help: "Channel: \(Waybill_V1_Channel.flagValues).", transform: Waybill_V1_Channel.parseFlag)
     var channel: Waybill_V1_Channel?
     @Option(help: "Status (repeatable): \(Waybill_V1_OrderStatus.flagValues).", transform: Waybill_V1_OrderStatus.parseFlag)
@@ -71,12 +68,72 @@ struct ListOrders: UnaryCallCommand {
     @Option(help: "Captured before: Unix ms or ISO-8601.", transform: unixMilliseconds) var to: Int64 = 0
     @Option(help: "Orders per page (0 = the server's default).") var pageSize: Int32 = 0
     @Option(help: "nextPageToken of the previous page.") var pageToken = ""
+}
+
+struct ListOrders: UnaryCallCommand {
+    static let configuration = CommandConfiguration(commandName: "list-orders", abstract: "List orders (filters and cursor pagination).")
+    static let method = Method.OrderService.listOrders
+    typealias Response = Waybill_V1_ListOrdersResponse
+    @OptionGroup var call: CallOptions
+    @OptionGroup var list: OrderListOptions
 
     func request() throws -> Waybill_V1_ListOrdersRequest {
         .with {
-            $0.channel = channel ?? .unspecified
+            $0.channel = list.channel ?? .unspecified
+            $0.statuses = list.status
+            ($0.capturedFromUnixMs, $0.capturedToUnixMs) = (list.from, list.to)
+            ($0.pageSize, $0.pageToken) = (list.pageSize, list.pageToken)
+        }
+    }
+}
+
+struct SearchOrders: UnaryCallCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "search-orders",
+        abstract: "Search orders, newest first: free text and filters, all ANDed (docs/PROTOCOL.md, Searching orders).")
+    static let method = Method.OrderService.searchOrders
+    typealias Response = Waybill_V1_SearchOrdersResponse
+    @OptionGroup var call: CallOptions
+    @Argument(help: "Free text: an order id, external order id, email, phone, name, SKU or tracking number.") var query: String?
+    @Option(help: "Customer email (case-insensitive).") var email: String?
+    @Option(help: "Customer or ship-to phone (compared by digits).") var phone: String?
+    @Option(help: "Words of the customer's or ship-to's name (case-insensitive).") var name: String?
+    @Option(help: "A line's SKU.") var sku: String?
+    @Option(help: "A fulfillment's tracking number.") var tracking: String?
+    @Option(help: "A fulfillment at this location.") var location: String?
+    @Option(help: "The channel's own order id (with --channel).") var externalID: String?
+    @OptionGroup var list: OrderListOptions
+
+    func request() throws -> Waybill_V1_SearchOrdersRequest {
+        .with {
+            $0.query = query ?? ""
+            ($0.customerEmail, $0.customerPhone, $0.customerName) = (email ?? "", phone ?? "", name ?? "")
+            ($0.sku, $0.trackingNumber, $0.locationID) = (sku ?? "", tracking ?? "", location ?? "")
+            ($0.channel, $0.externalOrderID) = (list.channel ?? .unspecified, externalID ?? "")
+            $0.statuses = list.status
+            ($0.capturedFromUnixMs, $0.capturedToUnixMs) = (list.from, list.to)
+            ($0.pageSize, $0.pageToken) = (list.pageSize, list.pageToken)
+        }
+    }
+}
+
+struct LocationQueue: UnaryCallCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "location-queue", abstract: "A location's open fulfillments, oldest first: to release, pick, pack, ship or hand over.")
+    static let method = Method.OrderService.listLocationQueue
+    typealias Response = Waybill_V1_ListLocationQueueResponse
+    @OptionGroup var call: CallOptions
+    @Option(help: "The location.") var location: String
+    @Option(help: "Fulfillment status (repeatable; none = every open one): \(Waybill_V1_FulfillmentStatus.flagValues).",
+            transform: Waybill_V1_FulfillmentStatus.parseFlag)
+    var status: [Waybill_V1_FulfillmentStatus] = []
+    @Option(help: "Entries per page (0 = the server's default).") var pageSize: Int32 = 0
+    @Option(help: "nextPageToken of the previous page.") var pageToken = ""
+
+    func request() throws -> Waybill_V1_ListLocationQueueRequest {
+        .with {
+            $0.locationID = location
             $0.statuses = status
-            ($0.capturedFromUnixMs, $0.capturedToUnixMs) = (from, to)
             ($0.pageSize, $0.pageToken) = (pageSize, pageToken)
         }
     }

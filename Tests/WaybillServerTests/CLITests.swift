@@ -87,6 +87,24 @@ struct CLITests {
         }
     }
 
+    @Test("search-orders by email and free text, and location-queue of the order's location")
+    func searchAndQueue() async throws {
+        try await Self.withExampleServer { _, call in
+            let captured = try await call(["capture-order", Self.webOrder])
+            try #require(captured.status == 0, "\(captured.stderr)")
+            let order = try Waybill_V1_Order(jsonString: captured.stdout)
+            let byEmail = try await call(["search-orders", "--email", "ADA@example.com", "--sku", "tshirt-blk-m"])
+            #expect(byEmail.status == 0, "\(byEmail.stderr)")
+            #expect(try Waybill_V1_SearchOrdersResponse(jsonString: byEmail.stdout).orders.map(\.orderID) == [order.orderID])
+            let byText = try await call(["search-orders", "lovelace", "--status", "shipped"])
+            #expect(try Waybill_V1_SearchOrdersResponse(jsonString: byText.stdout).orders.isEmpty)
+            let location = try #require(order.fulfillments.first?.locationID)
+            let queue = try await call(["location-queue", "--location", location, "--status", "created"])
+            #expect(queue.status == 0, "\(queue.stderr)")
+            #expect(Set(try Waybill_V1_ListLocationQueueResponse(jsonString: queue.stdout).entries.map(\.orderID)) == [order.orderID])
+        }
+    }
+
     @Test("receive and adjust read negative quantities the same way")
     func negativeQuantities() async throws {
         try await Self.withExampleServer { _, call in

@@ -174,6 +174,14 @@ extension WaybillClient {
     public func listOrders(_ request: Waybill_V1_ListOrdersRequest, timeoutMilliseconds: UInt32? = nil) async throws -> Waybill_V1_ListOrdersResponse {
         try await call(Method.OrderService.listOrders, request, timeoutMilliseconds: timeoutMilliseconds)
     }
+    /// OrderService.SearchOrders
+    public func searchOrders(_ request: Waybill_V1_SearchOrdersRequest, timeoutMilliseconds: UInt32? = nil) async throws -> Waybill_V1_SearchOrdersResponse {
+        try await call(Method.OrderService.searchOrders, request, timeoutMilliseconds: timeoutMilliseconds)
+    }
+    /// OrderService.ListLocationQueue
+    public func listLocationQueue(_ request: Waybill_V1_ListLocationQueueRequest, timeoutMilliseconds: UInt32? = nil) async throws -> Waybill_V1_ListLocationQueueResponse {
+        try await call(Method.OrderService.listLocationQueue, request, timeoutMilliseconds: timeoutMilliseconds)
+    }
     /// OrderService.HoldOrder
     public func holdOrder(_ request: Waybill_V1_HoldOrderRequest, timeoutMilliseconds: UInt32? = nil) async throws -> Waybill_V1_OrderResponse {
         try await call(Method.OrderService.holdOrder, request, timeoutMilliseconds: timeoutMilliseconds)

@@ -1769,6 +1769,162 @@ public nonisolated struct Waybill_V1_ListOrdersResponse: Sendable {
   public init() {}
 }
 
+/// Search (docs/PROTOCOL.md, "Searching orders"). Every filter given must hold (AND); text is
+/// compared after normalization: emails trimmed and case-insensitive, phones by their digits, names
+/// by words case-insensitive, SKUs and tracking numbers case-insensitive. Newest first.
+public nonisolated struct Waybill_V1_SearchOrdersRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Free text matching exactly one of: an order id, an external order id, a customer email, a
+  /// phone (customer's or ship-to's, when the text is only digits and + - ( ) . spaces), the words
+  /// of a customer or ship-to name (each word), a SKU of a line, a tracking number.
+  public var query: String = String()
+
+  public var customerEmail: String = String()
+
+  /// the customer's or the ship-to's phone, by digits
+  public var customerPhone: String = String()
+
+  /// every word given is a word of the customer's or ship-to's name
+  public var customerName: String = String()
+
+  /// a line's SKU
+  public var sku: String = String()
+
+  /// a fulfillment's tracking number
+  public var trackingNumber: String = String()
+
+  /// a fulfillment (any state) at this location
+  public var locationID: String = String()
+
+  /// UNSPECIFIED = any
+  public var channel: Waybill_V1_Channel = .unspecified
+
+  /// empty = any
+  public var statuses: [Waybill_V1_OrderStatus] = []
+
+  /// inclusive, 0 = unbounded
+  public var capturedFromUnixMs: Int64 = 0
+
+  /// exclusive, 0 = unbounded
+  public var capturedToUnixMs: Int64 = 0
+
+  /// the channel's id; requires channel
+  public var externalOrderID: String = String()
+
+  /// 0 = default (50); at most searchPageSizeMax
+  public var pageSize: Int32 = 0
+
+  /// from the previous response
+  public var pageToken: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Waybill_V1_SearchOrdersResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var orders: [Waybill_V1_Order] = []
+
+  /// Empty when no more orders can match. Not empty with fewer than page_size orders (even none)
+  /// when the call examined searchCandidatesScannedMax candidates: ask again with it to go on.
+  public var nextPageToken: String = String()
+
+  /// True when this page stopped at searchCandidatesScannedMax candidates examined.
+  public var candidatesLimitReached: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// A location's work queue (docs/PROTOCOL.md, "Location work queues"): its open fulfillments,
+/// oldest first (by the fulfillment's created_at, then fulfillment_id).
+public nonisolated struct Waybill_V1_ListLocationQueueRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var locationID: String = String()
+
+  /// Empty = every open state: CREATED (to release), RELEASED (to pick), PICKED (to pack),
+  /// PACKED (to ship, or for pickup to hand over), SHIPPED (pickup only: awaiting collection).
+  /// DELIVERED, REJECTED and CANCELLED are never queued (INVALID_ARGUMENT).
+  public var statuses: [Waybill_V1_FulfillmentStatus] = []
+
+  /// 0 = default (50); at most searchPageSizeMax
+  public var pageSize: Int32 = 0
+
+  /// from the previous response
+  public var pageToken: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Waybill_V1_LocationQueueEntry: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var orderID: String = String()
+
+  public var fulfillmentID: String = String()
+
+  public var fulfillmentStatus: Waybill_V1_FulfillmentStatus = .unspecified
+
+  /// SHIP or PICKUP
+  public var method: Waybill_V1_FulfillmentMethod = .unspecified
+
+  public var promisedDeliveryUnixMs: Int64 = 0
+
+  public var createdAtUnixMs: Int64 = 0
+
+  /// 0 until released
+  public var releasedAtUnixMs: Int64 = 0
+
+  public var channel: Waybill_V1_Channel = .unspecified
+
+  public var customerName: String = String()
+
+  /// lines of the fulfillment
+  public var lineCount: Int32 = 0
+
+  /// units of the fulfillment
+  public var units: Int32 = 0
+
+  public var orderStatus: Waybill_V1_OrderStatus = .unspecified
+
+  /// the order has an active hold (work on it is refused)
+  public var onHold: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Waybill_V1_ListLocationQueueResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var entries: [Waybill_V1_LocationQueueEntry] = []
+
+  /// empty when there are no more
+  public var nextPageToken: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 public nonisolated struct Waybill_V1_HoldOrderRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -4054,6 +4210,311 @@ nonisolated extension Waybill_V1_ListOrdersResponse: SwiftProtobuf.Message, Swif
 
   public static func ==(lhs: Waybill_V1_ListOrdersResponse, rhs: Waybill_V1_ListOrdersResponse) -> Bool {
     if lhs.orders != rhs.orders {return false}
+    if lhs.nextPageToken != rhs.nextPageToken {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Waybill_V1_SearchOrdersRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SearchOrdersRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}query\0\u{3}customer_email\0\u{3}customer_phone\0\u{3}customer_name\0\u{1}sku\0\u{3}tracking_number\0\u{3}location_id\0\u{1}channel\0\u{1}statuses\0\u{3}captured_from_unix_ms\0\u{3}captured_to_unix_ms\0\u{3}external_order_id\0\u{3}page_size\0\u{3}page_token\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.query) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.customerEmail) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.customerPhone) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.customerName) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.sku) }()
+      case 6: try { try decoder.decodeSingularStringField(value: &self.trackingNumber) }()
+      case 7: try { try decoder.decodeSingularStringField(value: &self.locationID) }()
+      case 8: try { try decoder.decodeSingularEnumField(value: &self.channel) }()
+      case 9: try { try decoder.decodeRepeatedEnumField(value: &self.statuses) }()
+      case 10: try { try decoder.decodeSingularInt64Field(value: &self.capturedFromUnixMs) }()
+      case 11: try { try decoder.decodeSingularInt64Field(value: &self.capturedToUnixMs) }()
+      case 12: try { try decoder.decodeSingularStringField(value: &self.externalOrderID) }()
+      case 13: try { try decoder.decodeSingularInt32Field(value: &self.pageSize) }()
+      case 14: try { try decoder.decodeSingularStringField(value: &self.pageToken) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.query.isEmpty {
+      try visitor.visitSingularStringField(value: self.query, fieldNumber: 1)
+    }
+    if !self.customerEmail.isEmpty {
+      try visitor.visitSingularStringField(value: self.customerEmail, fieldNumber: 2)
+    }
+    if !self.customerPhone.isEmpty {
+      try visitor.visitSingularStringField(value: self.customerPhone, fieldNumber: 3)
+    }
+    if !self.customerName.isEmpty {
+      try visitor.visitSingularStringField(value: self.customerName, fieldNumber: 4)
+    }
+    if !self.sku.isEmpty {
+      try visitor.visitSingularStringField(value: self.sku, fieldNumber: 5)
+    }
+    if !self.trackingNumber.isEmpty {
+      try visitor.visitSingularStringField(value: self.trackingNumber, fieldNumber: 6)
+    }
+    if !self.locationID.isEmpty {
+      try visitor.visitSingularStringField(value: self.locationID, fieldNumber: 7)
+    }
+    if self.channel != .unspecified {
+      try visitor.visitSingularEnumField(value: self.channel, fieldNumber: 8)
+    }
+    if !self.statuses.isEmpty {
+      try visitor.visitPackedEnumField(value: self.statuses, fieldNumber: 9)
+    }
+    if self.capturedFromUnixMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.capturedFromUnixMs, fieldNumber: 10)
+    }
+    if self.capturedToUnixMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.capturedToUnixMs, fieldNumber: 11)
+    }
+    if !self.externalOrderID.isEmpty {
+      try visitor.visitSingularStringField(value: self.externalOrderID, fieldNumber: 12)
+    }
+    if self.pageSize != 0 {
+      try visitor.visitSingularInt32Field(value: self.pageSize, fieldNumber: 13)
+    }
+    if !self.pageToken.isEmpty {
+      try visitor.visitSingularStringField(value: self.pageToken, fieldNumber: 14)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Waybill_V1_SearchOrdersRequest, rhs: Waybill_V1_SearchOrdersRequest) -> Bool {
+    if lhs.query != rhs.query {return false}
+    if lhs.customerEmail != rhs.customerEmail {return false}
+    if lhs.customerPhone != rhs.customerPhone {return false}
+    if lhs.customerName != rhs.customerName {return false}
+    if lhs.sku != rhs.sku {return false}
+    if lhs.trackingNumber != rhs.trackingNumber {return false}
+    if lhs.locationID != rhs.locationID {return false}
+    if lhs.channel != rhs.channel {return false}
+    if lhs.statuses != rhs.statuses {return false}
+    if lhs.capturedFromUnixMs != rhs.capturedFromUnixMs {return false}
+    if lhs.capturedToUnixMs != rhs.capturedToUnixMs {return false}
+    if lhs.externalOrderID != rhs.externalOrderID {return false}
+    if lhs.pageSize != rhs.pageSize {return false}
+    if lhs.pageToken != rhs.pageToken {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Waybill_V1_SearchOrdersResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SearchOrdersResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}orders\0\u{3}next_page_token\0\u{3}candidates_limit_reached\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.orders) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.nextPageToken) }()
+      case 3: try { try decoder.decodeSingularBoolField(value: &self.candidatesLimitReached) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.orders.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.orders, fieldNumber: 1)
+    }
+    if !self.nextPageToken.isEmpty {
+      try visitor.visitSingularStringField(value: self.nextPageToken, fieldNumber: 2)
+    }
+    if self.candidatesLimitReached != false {
+      try visitor.visitSingularBoolField(value: self.candidatesLimitReached, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Waybill_V1_SearchOrdersResponse, rhs: Waybill_V1_SearchOrdersResponse) -> Bool {
+    if lhs.orders != rhs.orders {return false}
+    if lhs.nextPageToken != rhs.nextPageToken {return false}
+    if lhs.candidatesLimitReached != rhs.candidatesLimitReached {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Waybill_V1_ListLocationQueueRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ListLocationQueueRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}location_id\0\u{1}statuses\0\u{3}page_size\0\u{3}page_token\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.locationID) }()
+      case 2: try { try decoder.decodeRepeatedEnumField(value: &self.statuses) }()
+      case 3: try { try decoder.decodeSingularInt32Field(value: &self.pageSize) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.pageToken) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.locationID.isEmpty {
+      try visitor.visitSingularStringField(value: self.locationID, fieldNumber: 1)
+    }
+    if !self.statuses.isEmpty {
+      try visitor.visitPackedEnumField(value: self.statuses, fieldNumber: 2)
+    }
+    if self.pageSize != 0 {
+      try visitor.visitSingularInt32Field(value: self.pageSize, fieldNumber: 3)
+    }
+    if !self.pageToken.isEmpty {
+      try visitor.visitSingularStringField(value: self.pageToken, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Waybill_V1_ListLocationQueueRequest, rhs: Waybill_V1_ListLocationQueueRequest) -> Bool {
+    if lhs.locationID != rhs.locationID {return false}
+    if lhs.statuses != rhs.statuses {return false}
+    if lhs.pageSize != rhs.pageSize {return false}
+    if lhs.pageToken != rhs.pageToken {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Waybill_V1_LocationQueueEntry: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".LocationQueueEntry"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}order_id\0\u{3}fulfillment_id\0\u{3}fulfillment_status\0\u{1}method\0\u{3}promised_delivery_unix_ms\0\u{3}created_at_unix_ms\0\u{3}released_at_unix_ms\0\u{1}channel\0\u{3}customer_name\0\u{3}line_count\0\u{1}units\0\u{3}order_status\0\u{3}on_hold\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.orderID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.fulfillmentID) }()
+      case 3: try { try decoder.decodeSingularEnumField(value: &self.fulfillmentStatus) }()
+      case 4: try { try decoder.decodeSingularEnumField(value: &self.method) }()
+      case 5: try { try decoder.decodeSingularInt64Field(value: &self.promisedDeliveryUnixMs) }()
+      case 6: try { try decoder.decodeSingularInt64Field(value: &self.createdAtUnixMs) }()
+      case 7: try { try decoder.decodeSingularInt64Field(value: &self.releasedAtUnixMs) }()
+      case 8: try { try decoder.decodeSingularEnumField(value: &self.channel) }()
+      case 9: try { try decoder.decodeSingularStringField(value: &self.customerName) }()
+      case 10: try { try decoder.decodeSingularInt32Field(value: &self.lineCount) }()
+      case 11: try { try decoder.decodeSingularInt32Field(value: &self.units) }()
+      case 12: try { try decoder.decodeSingularEnumField(value: &self.orderStatus) }()
+      case 13: try { try decoder.decodeSingularBoolField(value: &self.onHold) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.orderID.isEmpty {
+      try visitor.visitSingularStringField(value: self.orderID, fieldNumber: 1)
+    }
+    if !self.fulfillmentID.isEmpty {
+      try visitor.visitSingularStringField(value: self.fulfillmentID, fieldNumber: 2)
+    }
+    if self.fulfillmentStatus != .unspecified {
+      try visitor.visitSingularEnumField(value: self.fulfillmentStatus, fieldNumber: 3)
+    }
+    if self.method != .unspecified {
+      try visitor.visitSingularEnumField(value: self.method, fieldNumber: 4)
+    }
+    if self.promisedDeliveryUnixMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.promisedDeliveryUnixMs, fieldNumber: 5)
+    }
+    if self.createdAtUnixMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.createdAtUnixMs, fieldNumber: 6)
+    }
+    if self.releasedAtUnixMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.releasedAtUnixMs, fieldNumber: 7)
+    }
+    if self.channel != .unspecified {
+      try visitor.visitSingularEnumField(value: self.channel, fieldNumber: 8)
+    }
+    if !self.customerName.isEmpty {
+      try visitor.visitSingularStringField(value: self.customerName, fieldNumber: 9)
+    }
+    if self.lineCount != 0 {
+      try visitor.visitSingularInt32Field(value: self.lineCount, fieldNumber: 10)
+    }
+    if self.units != 0 {
+      try visitor.visitSingularInt32Field(value: self.units, fieldNumber: 11)
+    }
+    if self.orderStatus != .unspecified {
+      try visitor.visitSingularEnumField(value: self.orderStatus, fieldNumber: 12)
+    }
+    if self.onHold != false {
+      try visitor.visitSingularBoolField(value: self.onHold, fieldNumber: 13)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Waybill_V1_LocationQueueEntry, rhs: Waybill_V1_LocationQueueEntry) -> Bool {
+    if lhs.orderID != rhs.orderID {return false}
+    if lhs.fulfillmentID != rhs.fulfillmentID {return false}
+    if lhs.fulfillmentStatus != rhs.fulfillmentStatus {return false}
+    if lhs.method != rhs.method {return false}
+    if lhs.promisedDeliveryUnixMs != rhs.promisedDeliveryUnixMs {return false}
+    if lhs.createdAtUnixMs != rhs.createdAtUnixMs {return false}
+    if lhs.releasedAtUnixMs != rhs.releasedAtUnixMs {return false}
+    if lhs.channel != rhs.channel {return false}
+    if lhs.customerName != rhs.customerName {return false}
+    if lhs.lineCount != rhs.lineCount {return false}
+    if lhs.units != rhs.units {return false}
+    if lhs.orderStatus != rhs.orderStatus {return false}
+    if lhs.onHold != rhs.onHold {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Waybill_V1_ListLocationQueueResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ListLocationQueueResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}entries\0\u{3}next_page_token\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.entries) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.nextPageToken) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.entries.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.entries, fieldNumber: 1)
+    }
+    if !self.nextPageToken.isEmpty {
+      try visitor.visitSingularStringField(value: self.nextPageToken, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Waybill_V1_ListLocationQueueResponse, rhs: Waybill_V1_ListLocationQueueResponse) -> Bool {
+    if lhs.entries != rhs.entries {return false}
     if lhs.nextPageToken != rhs.nextPageToken {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true

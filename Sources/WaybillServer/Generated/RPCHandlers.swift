@@ -94,6 +94,10 @@ protocol RPCHandlers: Sendable {
     func getOrder(_ request: Waybill_V1_GetOrderRequest, call: Call)
     /// OrderService.ListOrders
     func listOrders(_ request: Waybill_V1_ListOrdersRequest, call: Call)
+    /// OrderService.SearchOrders
+    func searchOrders(_ request: Waybill_V1_SearchOrdersRequest, call: Call)
+    /// OrderService.ListLocationQueue
+    func listLocationQueue(_ request: Waybill_V1_ListLocationQueueRequest, call: Call)
     /// OrderService.HoldOrder
     func holdOrder(_ request: Waybill_V1_HoldOrderRequest, call: Call)
     /// OrderService.ReleaseHold
@@ -177,6 +181,8 @@ extension RPCHandlers {
             Method.OrderService.captureOrders: RPCDispatch { handlers, call, _ in if let request = call.parse(Waybill_V1_CaptureOrdersRequest.self) { handlers.captureOrders(request, call: call) } },
             Method.OrderService.getOrder: RPCDispatch { handlers, call, _ in if let request = call.parse(Waybill_V1_GetOrderRequest.self) { handlers.getOrder(request, call: call) } },
             Method.OrderService.listOrders: RPCDispatch { handlers, call, _ in if let request = call.parse(Waybill_V1_ListOrdersRequest.self) { handlers.listOrders(request, call: call) } },
+            Method.OrderService.searchOrders: RPCDispatch { handlers, call, _ in if let request = call.parse(Waybill_V1_SearchOrdersRequest.self) { handlers.searchOrders(request, call: call) } },
+            Method.OrderService.listLocationQueue: RPCDispatch { handlers, call, _ in if let request = call.parse(Waybill_V1_ListLocationQueueRequest.self) { handlers.listLocationQueue(request, call: call) } },
             Method.OrderService.holdOrder: RPCDispatch { handlers, call, _ in if let request = call.parse(Waybill_V1_HoldOrderRequest.self) { handlers.holdOrder(request, call: call) } },
             Method.OrderService.releaseHold: RPCDispatch { handlers, call, _ in if let request = call.parse(Waybill_V1_ReleaseHoldRequest.self) { handlers.releaseHold(request, call: call) } },
             Method.OrderService.cancelOrder: RPCDispatch { handlers, call, _ in if let request = call.parse(Waybill_V1_CancelOrderRequest.self) { handlers.cancelOrder(request, call: call) } },

@@ -106,6 +106,10 @@ public enum Method {
         public static let getOrder = "/waybill.v1.OrderService/GetOrder"
         /// OrderService.ListOrders
         public static let listOrders = "/waybill.v1.OrderService/ListOrders"
+        /// OrderService.SearchOrders
+        public static let searchOrders = "/waybill.v1.OrderService/SearchOrders"
+        /// OrderService.ListLocationQueue
+        public static let listLocationQueue = "/waybill.v1.OrderService/ListLocationQueue"
         /// OrderService.HoldOrder
         public static let holdOrder = "/waybill.v1.OrderService/HoldOrder"
         /// OrderService.ReleaseHold
@@ -189,6 +193,8 @@ public enum Method {
         RPCMethod(path: OrderService.captureOrders, request: Waybill_V1_CaptureOrdersRequest.self, response: Waybill_V1_CaptureOrdersResponse.self, serverStreaming: false),
         RPCMethod(path: OrderService.getOrder, request: Waybill_V1_GetOrderRequest.self, response: Waybill_V1_Order.self, serverStreaming: false),
         RPCMethod(path: OrderService.listOrders, request: Waybill_V1_ListOrdersRequest.self, response: Waybill_V1_ListOrdersResponse.self, serverStreaming: false),
+        RPCMethod(path: OrderService.searchOrders, request: Waybill_V1_SearchOrdersRequest.self, response: Waybill_V1_SearchOrdersResponse.self, serverStreaming: false),
+        RPCMethod(path: OrderService.listLocationQueue, request: Waybill_V1_ListLocationQueueRequest.self, response: Waybill_V1_ListLocationQueueResponse.self, serverStreaming: false),
         RPCMethod(path: OrderService.holdOrder, request: Waybill_V1_HoldOrderRequest.self, response: Waybill_V1_OrderResponse.self, serverStreaming: false),
         RPCMethod(path: OrderService.releaseHold, request: Waybill_V1_ReleaseHoldRequest.self, response: Waybill_V1_OrderResponse.self, serverStreaming: false),
         RPCMethod(path: OrderService.cancelOrder, request: Waybill_V1_CancelOrderRequest.self, response: Waybill_V1_OrderResponse.self, serverStreaming: false),
