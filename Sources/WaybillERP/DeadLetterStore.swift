@@ -65,6 +65,22 @@ public final class DeadLetterStore: Sendable {
         }
     }
 
+    /// The `limit` oldest dead letters (offset order) and how many the store holds.
+    public func oldest(_ limit: Int) throws -> (letters: [DeadLetter], total: Int) {
+        let names = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasPrefix("dl-") && $0.hasSuffix(".json") }.sorted()
+        var letters: [DeadLetter] = []
+        for name in names.prefix(limit) {
+            // A replay may remove a letter between the listing and the read: skip it.
+            guard let data = FileManager.default.contents(atPath: "\(directory)/\(name)") else { continue }
+            do {
+                letters.append(try JSONDecoder().decode(DeadLetter.self, from: data))
+            } catch {
+                throw BridgeError.io("\(directory)/\(name) is not a dead letter: \(error)")
+            }
+        }
+        return (letters, names.count)
+    }
+
     public func count() throws -> Int {
         try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasPrefix("dl-") && $0.hasSuffix(".json") }.count
     }

@@ -183,6 +183,7 @@ enum Schema {
         registerBlobFingerprints(&migrator)  // v9 (RequestFingerprintColumn.swift)
         registerCarts(&migrator)  // v10 (CartRows.swift)
         registerExpectedReceipts(&migrator)  // v11 (ReceiptRows.swift)
+        registerDeadLetterReplays(&migrator)  // v13 (DeadLetterReplayRows.swift)
         return migrator
     }
 }

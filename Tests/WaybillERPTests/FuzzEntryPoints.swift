@@ -166,6 +166,7 @@ public enum FuzzEntryPoints {
         Method.CheckoutService.getFulfillmentOptions, Method.CheckoutService.reserveCart, Method.CheckoutService.extendCart,
         Method.CheckoutService.releaseCart, Method.CheckoutService.getCart,
         Method.OrderService.editOrder, Method.ErpService.applyExpectedReceipts,
+        Method.ErpService.requestDeadLetterReplay,
     ]
 
     /// A request input: its first byte picks the method (modulo the table), the rest is the payload.

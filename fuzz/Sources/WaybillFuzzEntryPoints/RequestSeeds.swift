@@ -101,6 +101,7 @@ public enum RequestSeeds {
         try add(Method.CheckoutService.releaseCart, Waybill_V1_CartRequest.self, #"{"cartId": "cart-1", "channel": "CHANNEL_WEB"}"#)
         try add(Method.CheckoutService.getCart, Waybill_V1_CartRequest.self, #"{"cartId": "cart-1", "channel": "CHANNEL_WEB"}"#)
         try add(Method.ErpService.applyExpectedReceipts, Waybill_V1_ExpectedReceiptsMessage.self, #"{"messageId": "po1", "receipts": [{"receiptId": "PO-1", "kind": "EXPECTED_RECEIPT_KIND_PURCHASE_ORDER", "locationId": "DC-NEWARK", "expectedAtUnixMs": "1773068400000", "lines": [{"sku": "TSHIRT-BLK-M", "quantity": "40"}, {"sku": "MUG-CERAMIC", "quantity": "12"}]}, {"receiptId": "PO-1", "locationId": "DC-NEWARK", "status": "EXPECTED_RECEIPT_STATUS_RECEIVED", "lines": [{"sku": "TSHIRT-BLK-M", "quantity": "38"}]}, {"receiptId": "TR-7", "kind": "EXPECTED_RECEIPT_KIND_TRANSFER", "status": "EXPECTED_RECEIPT_STATUS_CANCELLED"}]}"#)
+        try add(Method.ErpService.requestDeadLetterReplay, Waybill_V1_DeadLetterReplayRequest.self, #"{"consumer": "erp", "eventIds": ["evt-3", "evt-7"], "requestId": "replay-1"}"#)
 
         var counts: [String: Int] = [:]
         for (method, bytes) in seeds {
