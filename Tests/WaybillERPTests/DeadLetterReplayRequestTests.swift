@@ -1,0 +1,299 @@
+// Dead letters seen and replayed from the server (ErpService.RequestDeadLetterReplay): the bridge
+// lists its oldest letters with their reason in every status report (never a payload or a
+// secret), carries out the replay requests the server hands back with the answer, as `waybill
+// erp-bridge replay` does, and reports the outcome, which marks the request done. Requests are rows
+// on the server: a bridge (and a server) restarted between the request and the replay still
+// replays. Limits refuse with their names; a channel credential may not ask.
+
+import Foundation
+import NIOHTTP1
+import Synchronization
+import Testing
+import WaybillApplication
+import WaybillClient
+import WaybillCore
+import WaybillERP
+import WaybillProto
+import WaybillServer
+import WaybillWire
+
+@Suite("Dead-letter replay requested through the server", .serialized)
+struct DeadLetterReplayRequestTests {
+    static let channelToken = AccessToken.make(from: Array(repeating: 0xC3, count: AccessToken.randomBytes))
+
+    struct Bench {
+        var server: InProcessServer
+        var client: WaybillClient
+        let erp: FakeErp
+        let url: String
+        let state: String
+
+        static func start(_ name: String, configure: @escaping (inout ServerConfiguration) -> Void = { _ in },
+                          respond: @escaping FakeErp.Responder) async throws -> Bench {
+            let server = try await InProcessServer.start(name, clock: nil) { configuration in
+                configuration.credentials.append(CredentialSeed(name: "web-shop", role: .channel, channels: ["web"],
+                                                                token: DeadLetterReplayRequestTests.channelToken))
+                configure(&configuration)
+            }
+            let client = try await server.client()
+            _ = try await client.loadNetwork(TestNetwork.model(stock: 100))
+            let erp = FakeErp(respond)
+            let port = try await erp.start()
+            return Bench(server: server, client: client, erp: erp, url: "http://127.0.0.1:\(port)/erp", state: try temporaryDirectory(name + "-state"))
+        }
+
+        func bridge(consumer: String) throws -> ErpBridge {
+            var configuration = BridgeConfiguration.signedWebhook(server: server.address, consumer: consumer, url: url, stateDirectory: state)
+            configuration.limits.backoffBaseMilliseconds = 5
+            configuration.limits.backoffMaxMilliseconds = 40
+            configuration.limits.ackIntervalMilliseconds = 10
+            configuration.limits.statusIntervalMilliseconds = 50
+            configuration.limits.replayAttemptsMax = 2
+            return try ErpBridge(configuration: configuration, logger: quietLogger("bridge"), random: { 0.5 })
+        }
+
+        func status(_ consumer: String) async throws -> Waybill_V1_BridgeStatus? {
+            let list: Waybill_V1_BridgeStatusList = try await client.call(Method.ErpService.getBridgeStatus, .with { $0.consumer = consumer })
+            return list.bridges.first
+        }
+
+        func requestReplay(_ consumer: String, ids: [String] = [], all: Bool = false, requestID: String,
+                           client: WaybillClient? = nil) async throws -> Waybill_V1_DeadLetterReplay {
+            let request = Waybill_V1_DeadLetterReplayRequest.with {
+                $0.consumer = consumer
+                $0.eventIds = ids
+                $0.all = all
+                $0.requestID = requestID
+            }
+            return try await (client ?? self.client).call(Method.ErpService.requestDeadLetterReplay, request)
+        }
+
+        /// The request as GetBridgeStatus lists it.
+        func replay(_ consumer: String, _ requestID: String) async throws -> Waybill_V1_DeadLetterReplay? {
+            try await status(consumer)?.replayRequests.first { $0.requestID == requestID }
+        }
+
+        func stop(_ running: Task<Void, Error>?) async {
+            running?.cancel()
+            _ = await running?.result
+            await client.close()
+            await erp.stop()
+            await server.stop()
+            try? FileManager.default.removeItem(atPath: state)
+        }
+    }
+
+    @Test("a refused event is reported with its reason; a replay requested through the server after the ERP is fixed delivers it once, in order, its parked event following; the letters leave the report, the request is done")
+    func refusedReportedThenReplayed() async throws {
+        let fixed = Toggle(false)
+        let bench = try await Bench.start("dl-replay") { message, _ in
+            (message.externalOrderId == "POISON" && message.type == "order.captured" && !fixed.isOn) ? .unprocessableEntity : .ok
+        }
+        let consumer = "erp-replay"
+        let bridge = try bench.bridge(consumer: consumer)
+        let running = Task { try await bridge.run() }
+        let poison = try await bench.client.captureOrder(TestNetwork.order("POISON", [("SKU-2", 1)])).order
+        _ = try await bench.client.cancel(poison.orderID, requestID: "poison-cancel")
+        for number in 0..<3 { _ = try await bench.client.captureOrder(TestNetwork.order("OTHER-\(number)", [("SKU-1", 1)])) }
+        let head = try await bench.client.feedInfo().headOffset
+        try await bridge.delivered(through: head)
+
+        try await eventually("the server shows both dead letters") { try await bench.status(consumer)?.deadLetters.count == 2 }
+        let status = try #require(try await bench.status(consumer))
+        #expect(status.deadLettersWaiting == 2)
+        let refused = status.deadLetters[0], parked = status.deadLetters[1]
+        #expect(refused.kind == .refused && refused.eventType == "order.captured" && refused.orderID == poison.orderID)
+        #expect(refused.aggregateType == "order" && refused.aggregateID == poison.orderID)
+        #expect(refused.reason.contains("422") && refused.attempts == 1 && refused.deadLetteredAtUnixMs > 0 && refused.blockedBy.isEmpty)
+        #expect(refused.target.hasPrefix("webhook http://127.0.0.1:"))
+        #expect(parked.kind == .parked && parked.eventType == "order.cancelled" && parked.blockedBy == refused.eventID && parked.offset > refused.offset)
+        // What and why, never a payload or a secret.
+        let text = try status.jsonString()
+        for secret in [TestSecrets.first, TestCredentials.erpToken, TestCredentials.adminToken, "erpLines", "SKU-2"] {
+            #expect(!text.contains(secret), "the status shows \(secret)")
+        }
+
+        fixed.set(true)
+        let requested = try await bench.requestReplay(consumer, ids: [refused.eventID], requestID: "replay-1")
+        #expect(requested.status == .pending && !requested.alreadyRequested && requested.requestedBy == "erp-tests-admin")
+        #expect(requested.eventIds == [refused.eventID] && requested.requestedAtUnixMs > 0)
+        // The same request id again: the recorded request, nothing new.
+        let again = try await bench.requestReplay(consumer, ids: [refused.eventID], requestID: "replay-1")
+        #expect(again.alreadyRequested && again.requestedAtUnixMs == requested.requestedAtUnixMs)
+        // The same id for another request is refused.
+        let conflict = await expectStatus(.alreadyExists) { _ = try await bench.requestReplay(consumer, all: true, requestID: "replay-1") }
+        #expect(conflict?.details.field == "request_id")
+
+        try await eventually("the request is done") { try await bench.replay(consumer, "replay-1")?.status == .done }
+        let done = try #require(try await bench.replay(consumer, "replay-1"))
+        #expect(done.replayed == [refused.eventID, parked.eventID] && done.replayedCount == 2)
+        #expect(done.stillFailing.isEmpty && done.unknown.isEmpty && done.finishedAtUnixMs >= done.requestedAtUnixMs)
+        try await eventually("the letters leave the report") {
+            guard let status = try await bench.status(consumer) else { return false }
+            return status.deadLetters.isEmpty && status.deadLettersWaiting == 0
+        }
+        #expect(try DeadLetterStore(stateDirectory: bench.state).count() == 0)
+        // Delivered once each, the capture before the cancel.
+        let poisonEvents = bench.erp.received.filter { $0.message.orderId == poison.orderID }.map(\.message.eventId)
+        #expect(poisonEvents == [refused.eventID, parked.eventID])
+        // The same request id after it is done still answers the recorded (done) request.
+        let after = try await bench.requestReplay(consumer, ids: [refused.eventID], requestID: "replay-1")
+        #expect(after.alreadyRequested && after.status == .done)
+        // The order flows again: a later event is delivered, not parked.
+        _ = try await bench.client.holdOrder(.with {
+            $0.orderID = poison.orderID
+            $0.requestID = "poison-hold"
+            $0.reason = .fraud
+        })
+        let later = try await bench.client.feedInfo().headOffset
+        try await bridge.delivered(through: later)
+        #expect(try DeadLetterStore(stateDirectory: bench.state).count() == 0)
+        await bench.stop(running)
+    }
+
+    @Test("a request survives a restart of the bridge and the server; an unknown event id is reported as such")
+    func durableAcrossRestarts() async throws {
+        let fixed = Toggle(false)
+        var bench = try await Bench.start("dl-restart") { message, _ in
+            (message.externalOrderId == "POISON" && !fixed.isOn) ? .unprocessableEntity : .ok
+        }
+        let consumer = "erp-restart"
+        let first = try bench.bridge(consumer: consumer)
+        var running = Task { try await first.run() }
+        _ = try await bench.client.captureOrder(TestNetwork.order("POISON", [("SKU-2", 1)]))
+        let head = try await bench.client.feedInfo().headOffset
+        try await first.delivered(through: head)
+        try await eventually("the server shows the dead letter") { try await bench.status(consumer)?.deadLetters.count == 1 }
+        let letter = try #require(try await bench.status(consumer)?.deadLetters.first)
+        // The bridge stops; the request is made while no bridge runs.
+        running.cancel()
+        _ = await running.result
+        let requested = try await bench.requestReplay(consumer, ids: [letter.eventID, "evt-999999"], requestID: "replay-restart")
+        #expect(requested.status == .pending)
+        // The server restarts too: the request is a row.
+        await bench.client.close()
+        bench.server = try await bench.server.restart()
+        bench.client = try await bench.server.client()
+        #expect(try await bench.replay(consumer, "replay-restart")?.status == .pending)
+        fixed.set(true)
+        let second = try bench.bridge(consumer: consumer)
+        running = Task { try await second.run() }
+        try await eventually("the restarted bridge carries the request out") { try await bench.replay(consumer, "replay-restart")?.status == .done }
+        let done = try #require(try await bench.replay(consumer, "replay-restart"))
+        #expect(done.replayed == [letter.eventID] && done.unknown == ["evt-999999"] && done.unknownCount == 1 && done.stillFailing.isEmpty)
+        #expect(bench.erp.received.filter { $0.message.eventId == letter.eventID }.count == 1)
+        try await eventually("the letter leaves the report") { try await bench.status(consumer)?.deadLettersWaiting == 0 }
+        await bench.stop(running)
+    }
+
+    @Test("a replay that fails again is reported still failing, the letter stays")
+    func stillFailing() async throws {
+        let bench = try await Bench.start("dl-still") { message, _ in
+            message.externalOrderId == "POISON" ? .unprocessableEntity : .ok
+        }
+        let consumer = "erp-still"
+        let bridge = try bench.bridge(consumer: consumer)
+        let running = Task { try await bridge.run() }
+        _ = try await bench.client.captureOrder(TestNetwork.order("POISON", [("SKU-2", 1)]))
+        try await bridge.delivered(through: try await bench.client.feedInfo().headOffset)
+        try await eventually("the server shows the dead letter") { try await bench.status(consumer)?.deadLetters.count == 1 }
+        _ = try await bench.requestReplay(consumer, all: true, requestID: "replay-all")
+        try await eventually("the request is done") { try await bench.replay(consumer, "replay-all")?.status == .done }
+        let done = try #require(try await bench.replay(consumer, "replay-all"))
+        #expect(done.replayed.isEmpty && done.stillFailingCount == 1 && done.stillFailing.first?.error.contains("422") == true)
+        let status = try #require(try await bench.status(consumer))
+        #expect(status.deadLettersWaiting == 1 && status.deadLetters.first?.attempts == 2)
+        await bench.stop(running)
+    }
+
+    @Test("limits refuse with their names; a bridge never reported is NOT_FOUND; ids or all; a channel credential is PERMISSION_DENIED; results reported mark requests done")
+    func limitsAndAccess() async throws {
+        let bench = try await Bench.start("dl-limits", configure: { configuration in
+            configuration.transport.deadLetterReplayEventIdsMax = 3
+            configuration.transport.deadLetterReplayRequestsPendingMax = 2
+            configuration.transport.bridgeDeadLettersReportedMax = 2
+        }, respond: { _, _ in .ok })
+        let consumer = "erp-limits"
+        // A bridge that never reported cannot be asked.
+        let unknown = await expectStatus(.notFound) { _ = try await bench.requestReplay(consumer, all: true, requestID: "r-0") }
+        #expect(unknown?.details.field == "consumer")
+        // A report as a bridge would send it (the admin may report for a bridge).
+        var report = Waybill_V1_BridgeStatus()
+        report.consumer = consumer
+        report.deadLetters = (1...3).map { n in .with { $0.eventID = "evt-\(n)"; $0.offset = UInt64(n); $0.kind = .refused } }
+        let tooMany = await expectStatus(.invalidArgument) {
+            let _: Waybill_V1_BridgeStatus = try await bench.client.call(Method.ErpService.reportBridgeStatus, report)
+        }
+        #expect(tooMany?.details.limitName == "bridgeDeadLettersReportedMax" && tooMany?.details.limitValue == 2)
+        report.deadLetters.removeLast()
+        let first: Waybill_V1_BridgeStatus = try await bench.client.call(Method.ErpService.reportBridgeStatus, report)
+        #expect(first.replayRequests.isEmpty && first.deadLetters.count == 2)
+
+        let overIDs = await expectStatus(.invalidArgument) {
+            _ = try await bench.requestReplay(consumer, ids: ["evt-1", "evt-2", "evt-3", "evt-4"], requestID: "r-ids")
+        }
+        #expect(overIDs?.details.limitName == "deadLetterReplayEventIdsMax" && overIDs?.details.limitValue == 3)
+        _ = await expectStatus(.invalidArgument) { _ = try await bench.requestReplay(consumer, ids: ["evt-1"], all: true, requestID: "r-both") }
+        _ = await expectStatus(.invalidArgument) { _ = try await bench.requestReplay(consumer, requestID: "r-none") }
+        _ = await expectStatus(.invalidArgument) { _ = try await bench.requestReplay(consumer, all: true, requestID: "") }
+
+        _ = try await bench.requestReplay(consumer, ids: ["evt-1"], requestID: "r-1")
+        _ = try await bench.requestReplay(consumer, ids: ["evt-2", "evt-404"], requestID: "r-2")
+        let full = await expectStatus(.resourceExhausted) { _ = try await bench.requestReplay(consumer, all: true, requestID: "r-3") }
+        #expect(full?.details.limitName == "deadLetterReplayRequestsPendingMax" && full?.details.limitValue == 2)
+
+        // A channel credential may not ask (nor read the bridge's status).
+        let channel = try await TestCredentials.connect(bench.server.address, token: Self.channelToken)
+        _ = await expectStatus(.permissionDenied) { _ = try await bench.requestReplay(consumer, all: true, requestID: "r-web", client: channel) }
+        _ = await expectStatus(.permissionDenied) {
+            let _: Waybill_V1_BridgeStatusList = try await channel.call(Method.ErpService.getBridgeStatus, Waybill_V1_GetBridgeStatusRequest())
+        }
+        await channel.close()
+        // The erp credential (the bridge's own) may.
+        let erp = try await TestCredentials.connect(bench.server.address, token: TestCredentials.erpToken)
+
+        // The next report's answer hands both pending requests, oldest first.
+        let answer: Waybill_V1_BridgeStatus = try await erp.call(Method.ErpService.reportBridgeStatus, report)
+        #expect(answer.replayRequests.map(\.requestID) == ["r-1", "r-2"] && answer.replayRequests.allSatisfy { $0.status == .pending })
+        // A report carrying r-2's outcome marks it done (an outcome for an unknown request is ignored).
+        report.replayResults = [
+            .with { $0.requestID = "r-2"; $0.replayed = ["evt-2"]; $0.unknown = ["evt-404"]; $0.replayedCount = 1; $0.unknownCount = 1 },
+            .with { $0.requestID = "r-nope"; $0.replayed = ["evt-1"] },
+        ]
+        let next: Waybill_V1_BridgeStatus = try await erp.call(Method.ErpService.reportBridgeStatus, report)
+        #expect(next.replayRequests.map(\.requestID) == ["r-1"])
+        #expect(next.replayResults.isEmpty)
+        let listed = try #require(try await bench.status(consumer))
+        #expect(listed.replayRequests.map(\.requestID) == ["r-1", "r-2"])
+        #expect(listed.replayRequests[1].status == .done && listed.replayRequests[1].unknown == ["evt-404"])
+        #expect(listed.replayResults.isEmpty)
+        // A slot is free again.
+        _ = try await bench.requestReplay(consumer, all: true, requestID: "r-3", client: erp)
+        await erp.close()
+
+        // Every limit is published by name.
+        let info: Waybill_V1_ServerInfo = try await bench.client.call(Method.SystemService.getServerInfo, Waybill_V1_GetServerInfoRequest())
+        let names = Set(info.limits.map(\.name))
+        for name in ["bridgeDeadLettersReportedMax", "deadLetterReplayEventIdsMax", "deadLetterReplayRequestsPendingMax",
+                     "deadLetterReplaysFinishedListedMax"] {
+            #expect(names.contains(name), "GetServerInfo lists \(name)")
+        }
+        await bench.stop(nil)
+    }
+}
+
+/// Runs `body`, expecting it to fail with `code`; the error, for its details.
+@discardableResult
+private func expectStatus(_ code: Waybill_V1_StatusCode, sourceLocation: SourceLocation = #_sourceLocation,
+                          _ body: () async throws -> Void) async -> WaybillStatusError? {
+    do {
+        try await body()
+        Issue.record("expected \(code.name), the call succeeded", sourceLocation: sourceLocation)
+    } catch let error as WaybillStatusError {
+        #expect(error.code == code, "\(error)", sourceLocation: sourceLocation)
+        return error
+    } catch {
+        Issue.record("expected \(code.name), got \(error)", sourceLocation: sourceLocation)
+    }
+    return nil
+}
