@@ -3,7 +3,8 @@
 // later event before its refused one: one JSON file per message under <state-dir>/dead-letters,
 // written atomically before the bridge counts the message as handled, so a dead letter is never
 // lost. `waybill erp-bridge dead-letters` lists them; `... replay` delivers them again, each
-// refused one with its parked followers, in offset order.
+// refused one with its parked followers, in offset order; so does the running bridge when the
+// server hands it a replay request (ErpService.RequestDeadLetterReplay, BridgeReplayRequests.swift).
 
 import Foundation
 import Logging

@@ -53,7 +53,7 @@ struct DeadLetterReplayRequestTests {
         }
 
         func status(_ consumer: String) async throws -> Waybill_V1_BridgeStatus? {
-            let list: Waybill_V1_BridgeStatusList = try await client.call(Method.ErpService.getBridgeStatus, .with { $0.consumer = consumer })
+            let list: Waybill_V1_BridgeStatusList = try await client.call(Method.ErpService.getBridgeStatus, Waybill_V1_GetBridgeStatusRequest.with { $0.consumer = consumer })
             return list.bridges.first
         }
 
@@ -220,7 +220,9 @@ struct DeadLetterReplayRequestTests {
         // A report as a bridge would send it (the admin may report for a bridge).
         var report = Waybill_V1_BridgeStatus()
         report.consumer = consumer
-        report.deadLetters = (1...3).map { n in .with { $0.eventID = "evt-\(n)"; $0.offset = UInt64(n); $0.kind = .refused } }
+        report.deadLetters = (1...3).map { n in
+            Waybill_V1_ReportedDeadLetter.with { $0.eventID = "evt-\(n)"; $0.offset = UInt64(n); $0.kind = .refused }
+        }
         let tooMany = await expectStatus(.invalidArgument) {
             let _: Waybill_V1_BridgeStatus = try await bench.client.call(Method.ErpService.reportBridgeStatus, report)
         }
