@@ -93,7 +93,11 @@ struct DeadLetterReplayRequestTests {
         let bridge = try bench.bridge(consumer: consumer)
         let running = Task { try await bridge.run() }
         let poison = try await bench.client.captureOrder(TestNetwork.order("POISON", [("SKU-2", 1)])).order
-        _ = try await bench.client.cancel(poison.orderID, requestID: "poison-cancel")
+        _ = try await bench.client.holdOrder(.with {
+            $0.orderID = poison.orderID
+            $0.requestID = "poison-hold"
+            $0.reason = .fraud
+        })
         for number in 0..<3 { _ = try await bench.client.captureOrder(TestNetwork.order("OTHER-\(number)", [("SKU-1", 1)])) }
         let head = try await bench.client.feedInfo().headOffset
         try await bridge.delivered(through: head)
@@ -106,7 +110,7 @@ struct DeadLetterReplayRequestTests {
         #expect(refused.aggregateType == "order" && refused.aggregateID == poison.orderID)
         #expect(refused.reason.contains("422") && refused.attempts == 1 && refused.deadLetteredAtUnixMs > 0 && refused.blockedBy.isEmpty)
         #expect(refused.target.hasPrefix("webhook http://127.0.0.1:"))
-        #expect(parked.kind == .parked && parked.eventType == "order.cancelled" && parked.blockedBy == refused.eventID && parked.offset > refused.offset)
+        #expect(parked.kind == .parked && parked.eventType == "order.hold_placed" && parked.blockedBy == refused.eventID && parked.offset > refused.offset)
         // What and why, never a payload or a secret.
         let text = try status.jsonString()
         for secret in [TestSecrets.first, TestCredentials.erpToken, TestCredentials.adminToken, "erpLines", "SKU-2"] {
@@ -140,14 +144,12 @@ struct DeadLetterReplayRequestTests {
         let after = try await bench.requestReplay(consumer, ids: [refused.eventID], requestID: "replay-1")
         #expect(after.alreadyRequested && after.status == .done)
         // The order flows again: a later event is delivered, not parked.
-        _ = try await bench.client.holdOrder(.with {
-            $0.orderID = poison.orderID
-            $0.requestID = "poison-hold"
-            $0.reason = .fraud
-        })
+        _ = try await bench.client.cancel(poison.orderID, requestID: "poison-cancel")
         let later = try await bench.client.feedInfo().headOffset
         try await bridge.delivered(through: later)
         #expect(try DeadLetterStore(stateDirectory: bench.state).count() == 0)
+        #expect(bench.erp.received.filter { $0.message.orderId == poison.orderID }.map(\.message.type)
+                    == ["order.captured", "order.hold_placed", "order.cancelled"])
         await bench.stop(running)
     }
 
