@@ -79,6 +79,13 @@ struct BridgeStatus: UnaryCallCommand {
     @Option(help: "One bridge's consumer name (default: every bridge).") var consumer = ""
 
     func request() throws -> Waybill_V1_GetBridgeStatusRequest { .with { $0.consumer = consumer } }
+
+    /// A table per bridge, so that its dead letters and replay requests are listed, not counted.
+    func show(_ response: Waybill_V1_BridgeStatusList) throws {
+        guard call.output == .table else { return call.print(response) }
+        if response.bridges.isEmpty { print("no bridge has reported\(consumer.isEmpty ? "" : " as \(consumer)")") }
+        for bridge in response.bridges { call.print(bridge) }
+    }
 }
 
 struct ReplayDeadLetters: UnaryCallCommand {
