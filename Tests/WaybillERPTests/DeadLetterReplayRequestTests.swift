@@ -21,76 +21,23 @@ import WaybillWire
 struct DeadLetterReplayRequestTests {
     static let channelToken = AccessToken.make(from: Array(repeating: 0xC3, count: AccessToken.randomBytes))
 
-    struct Bench {
-        var server: InProcessServer
-        var client: WaybillClient
-        let erp: FakeErp
-        let url: String
-        let state: String
-
-        static func start(_ name: String, configure: @escaping (inout ServerConfiguration) -> Void = { _ in },
-                          respond: @escaping FakeErp.Responder) async throws -> Bench {
-            let server = try await InProcessServer.start(name, clock: nil) { configuration in
-                configuration.credentials.append(CredentialSeed(name: "web-shop", role: .channel, channels: ["web"],
-                                                                token: DeadLetterReplayRequestTests.channelToken))
-                configure(&configuration)
-            }
-            let client = try await server.client()
-            _ = try await client.loadNetwork(TestNetwork.model(stock: 100))
-            let erp = FakeErp(respond)
-            let port = try await erp.start()
-            return Bench(server: server, client: client, erp: erp, url: "http://127.0.0.1:\(port)/erp", state: try temporaryDirectory(name + "-state"))
-        }
-
-        func bridge(consumer: String) throws -> ErpBridge {
-            var configuration = BridgeConfiguration.signedWebhook(server: server.address, consumer: consumer, url: url, stateDirectory: state)
-            configuration.limits.backoffBaseMilliseconds = 5
-            configuration.limits.backoffMaxMilliseconds = 40
-            configuration.limits.ackIntervalMilliseconds = 10
-            configuration.limits.statusIntervalMilliseconds = 50
-            configuration.limits.replayAttemptsMax = 2
-            return try ErpBridge(configuration: configuration, logger: quietLogger("bridge"), random: { 0.5 })
-        }
-
-        func status(_ consumer: String) async throws -> Waybill_V1_BridgeStatus? {
-            let list: Waybill_V1_BridgeStatusList = try await client.call(Method.ErpService.getBridgeStatus, Waybill_V1_GetBridgeStatusRequest.with { $0.consumer = consumer })
-            return list.bridges.first
-        }
-
-        func requestReplay(_ consumer: String, ids: [String] = [], all: Bool = false, requestID: String,
-                           client: WaybillClient? = nil) async throws -> Waybill_V1_DeadLetterReplay {
-            let request = Waybill_V1_DeadLetterReplayRequest.with {
-                $0.consumer = consumer
-                $0.eventIds = ids
-                $0.all = all
-                $0.requestID = requestID
-            }
-            return try await (client ?? self.client).call(Method.ErpService.requestDeadLetterReplay, request)
-        }
-
-        /// The request as GetBridgeStatus lists it.
-        func replay(_ consumer: String, _ requestID: String) async throws -> Waybill_V1_DeadLetterReplay? {
-            try await status(consumer)?.replayRequests.first { $0.requestID == requestID }
-        }
-
-        func stop(_ running: Task<Void, Error>?) async {
-            running?.cancel()
-            _ = await running?.result
-            await client.close()
-            await erp.stop()
-            await server.stop()
-            try? FileManager.default.removeItem(atPath: state)
-        }
+    /// A bench whose server also knows a channel credential.
+    static func bench(_ name: String, configure: @escaping (inout ServerConfiguration) -> Void = { _ in },
+                      script: @escaping ScriptedErp.Script) async throws -> BridgeBench {
+        try await BridgeBench.start(name, configure: { configuration in
+            configuration.credentials.append(CredentialSeed(name: "web-shop", role: .channel, channels: ["web"], token: Self.channelToken))
+            configure(&configuration)
+        }, script: script)
     }
 
     @Test("a refused event is reported with its reason; a replay requested through the server after the ERP is fixed delivers it once, in order, its parked event following; the letters leave the report, the request is done")
     func refusedReportedThenReplayed() async throws {
         let fixed = Toggle(false)
-        let bench = try await Bench.start("dl-replay") { message, _ in
-            (message.externalOrderId == "POISON" && message.type == "order.captured" && !fixed.isOn) ? .unprocessableEntity : .ok
+        let bench = try await Self.bench("dl-replay") { message, _ in
+            (message.externalOrderId == "POISON" && message.type == "order.captured" && !fixed.isOn) ? .status(.unprocessableEntity) : .ok
         }
         let consumer = "erp-replay"
-        let bridge = try bench.bridge(consumer: consumer)
+        let bridge = try bench.bridge(consumer: consumer) { $0.replayAttemptsMax = 2 }
         let running = Task { try await bridge.run() }
         let poison = try await bench.client.captureOrder(TestNetwork.order("POISON", [("SKU-2", 1)])).order
         _ = try await bench.client.holdOrder(.with {
@@ -102,8 +49,8 @@ struct DeadLetterReplayRequestTests {
         let head = try await bench.client.feedInfo().headOffset
         try await bridge.delivered(through: head)
 
-        try await eventually("the server shows both dead letters") { try await bench.status(consumer)?.deadLetters.count == 2 }
-        let status = try #require(try await bench.status(consumer))
+        try await eventually("the server shows both dead letters") { try await bench.serverStatus(consumer)?.deadLetters.count == 2 }
+        let status = try #require(try await bench.serverStatus(consumer))
         #expect(status.deadLettersWaiting == 2)
         let refused = status.deadLetters[0], parked = status.deadLetters[1]
         #expect(refused.kind == .refused && refused.eventType == "order.captured" && refused.orderID == poison.orderID)
@@ -133,12 +80,12 @@ struct DeadLetterReplayRequestTests {
         #expect(done.replayed == [refused.eventID, parked.eventID] && done.replayedCount == 2)
         #expect(done.stillFailing.isEmpty && done.unknown.isEmpty && done.finishedAtUnixMs >= done.requestedAtUnixMs)
         try await eventually("the letters leave the report") {
-            guard let status = try await bench.status(consumer) else { return false }
+            guard let status = try await bench.serverStatus(consumer) else { return false }
             return status.deadLetters.isEmpty && status.deadLettersWaiting == 0
         }
         #expect(try DeadLetterStore(stateDirectory: bench.state).count() == 0)
         // Delivered once each, the capture before the cancel.
-        let poisonEvents = bench.erp.received.filter { $0.message.orderId == poison.orderID }.map(\.message.eventId)
+        let poisonEvents = bench.erp.accepted.filter { $0.orderId == poison.orderID }.map(\.eventId)
         #expect(poisonEvents == [refused.eventID, parked.eventID])
         // The same request id after it is done still answers the recorded (done) request.
         let after = try await bench.requestReplay(consumer, ids: [refused.eventID], requestID: "replay-1")
@@ -148,7 +95,7 @@ struct DeadLetterReplayRequestTests {
         let later = try await bench.client.feedInfo().headOffset
         try await bridge.delivered(through: later)
         #expect(try DeadLetterStore(stateDirectory: bench.state).count() == 0)
-        #expect(bench.erp.received.filter { $0.message.orderId == poison.orderID }.map(\.message.type)
+        #expect(bench.erp.accepted.filter { $0.orderId == poison.orderID }.map(\.type)
                     == ["order.captured", "order.hold_placed", "order.cancelled"])
         await bench.stop(running)
     }
@@ -156,17 +103,17 @@ struct DeadLetterReplayRequestTests {
     @Test("a request survives a restart of the bridge and the server; an unknown event id is reported as such")
     func durableAcrossRestarts() async throws {
         let fixed = Toggle(false)
-        var bench = try await Bench.start("dl-restart") { message, _ in
-            (message.externalOrderId == "POISON" && !fixed.isOn) ? .unprocessableEntity : .ok
+        var bench = try await Self.bench("dl-restart") { message, _ in
+            (message.externalOrderId == "POISON" && !fixed.isOn) ? .status(.unprocessableEntity) : .ok
         }
         let consumer = "erp-restart"
-        let first = try bench.bridge(consumer: consumer)
+        let first = try bench.bridge(consumer: consumer) { $0.replayAttemptsMax = 2 }
         var running = Task { try await first.run() }
         _ = try await bench.client.captureOrder(TestNetwork.order("POISON", [("SKU-2", 1)]))
         let head = try await bench.client.feedInfo().headOffset
         try await first.delivered(through: head)
-        try await eventually("the server shows the dead letter") { try await bench.status(consumer)?.deadLetters.count == 1 }
-        let letter = try #require(try await bench.status(consumer)?.deadLetters.first)
+        try await eventually("the server shows the dead letter") { try await bench.serverStatus(consumer)?.deadLetters.count == 1 }
+        let letter = try #require(try await bench.serverStatus(consumer)?.deadLetters.first)
         // The bridge stops; the request is made while no bridge runs.
         running.cancel()
         _ = await running.result
@@ -174,47 +121,47 @@ struct DeadLetterReplayRequestTests {
         #expect(requested.status == .pending)
         // The server restarts too: the request is a row.
         await bench.client.close()
-        bench.server = try await bench.server.restart()
-        bench.client = try await bench.server.client()
+        let restarted = try await bench.server.restart()
+        bench = BridgeBench(server: restarted, client: try await restarted.client(), erp: bench.erp, url: bench.url, state: bench.state)
         #expect(try await bench.replay(consumer, "replay-restart")?.status == .pending)
         fixed.set(true)
-        let second = try bench.bridge(consumer: consumer)
+        let second = try bench.bridge(consumer: consumer) { $0.replayAttemptsMax = 2 }
         running = Task { try await second.run() }
         try await eventually("the restarted bridge carries the request out") { try await bench.replay(consumer, "replay-restart")?.status == .done }
         let done = try #require(try await bench.replay(consumer, "replay-restart"))
         #expect(done.replayed == [letter.eventID] && done.unknown == ["evt-999999"] && done.unknownCount == 1 && done.stillFailing.isEmpty)
-        #expect(bench.erp.received.filter { $0.message.eventId == letter.eventID }.count == 1)
-        try await eventually("the letter leaves the report") { try await bench.status(consumer)?.deadLettersWaiting == 0 }
+        #expect(bench.erp.accepted.filter { $0.eventId == letter.eventID }.count == 1)
+        try await eventually("the letter leaves the report") { try await bench.serverStatus(consumer)?.deadLettersWaiting == 0 }
         await bench.stop(running)
     }
 
     @Test("a replay that fails again is reported still failing, the letter stays")
     func stillFailing() async throws {
-        let bench = try await Bench.start("dl-still") { message, _ in
-            message.externalOrderId == "POISON" ? .unprocessableEntity : .ok
+        let bench = try await Self.bench("dl-still") { message, _ in
+            message.externalOrderId == "POISON" ? .status(.unprocessableEntity) : .ok
         }
         let consumer = "erp-still"
-        let bridge = try bench.bridge(consumer: consumer)
+        let bridge = try bench.bridge(consumer: consumer) { $0.replayAttemptsMax = 2 }
         let running = Task { try await bridge.run() }
         _ = try await bench.client.captureOrder(TestNetwork.order("POISON", [("SKU-2", 1)]))
         try await bridge.delivered(through: try await bench.client.feedInfo().headOffset)
-        try await eventually("the server shows the dead letter") { try await bench.status(consumer)?.deadLetters.count == 1 }
+        try await eventually("the server shows the dead letter") { try await bench.serverStatus(consumer)?.deadLetters.count == 1 }
         _ = try await bench.requestReplay(consumer, all: true, requestID: "replay-all")
         try await eventually("the request is done") { try await bench.replay(consumer, "replay-all")?.status == .done }
         let done = try #require(try await bench.replay(consumer, "replay-all"))
         #expect(done.replayed.isEmpty && done.stillFailingCount == 1 && done.stillFailing.first?.error.contains("422") == true)
-        let status = try #require(try await bench.status(consumer))
+        let status = try #require(try await bench.serverStatus(consumer))
         #expect(status.deadLettersWaiting == 1 && status.deadLetters.first?.attempts == 2)
         await bench.stop(running)
     }
 
     @Test("limits refuse with their names; a bridge never reported is NOT_FOUND; ids or all; a channel credential is PERMISSION_DENIED; results reported mark requests done")
     func limitsAndAccess() async throws {
-        let bench = try await Bench.start("dl-limits", configure: { configuration in
+        let bench = try await Self.bench("dl-limits", configure: { configuration in
             configuration.transport.deadLetterReplayEventIdsMax = 3
             configuration.transport.deadLetterReplayRequestsPendingMax = 2
             configuration.transport.bridgeDeadLettersReportedMax = 2
-        }, respond: { _, _ in .ok })
+        }, script: { _, _ in .ok })
         let consumer = "erp-limits"
         // A bridge that never reported cannot be asked.
         let unknown = await expectStatus(.notFound) { _ = try await bench.requestReplay(consumer, all: true, requestID: "r-0") }
@@ -267,7 +214,7 @@ struct DeadLetterReplayRequestTests {
         let next: Waybill_V1_BridgeStatus = try await erp.call(Method.ErpService.reportBridgeStatus, report)
         #expect(next.replayRequests.map(\.requestID) == ["r-1"])
         #expect(next.replayResults.isEmpty)
-        let listed = try #require(try await bench.status(consumer))
+        let listed = try #require(try await bench.serverStatus(consumer))
         #expect(listed.replayRequests.map(\.requestID) == ["r-1", "r-2"])
         #expect(listed.replayRequests[1].status == .done && listed.replayRequests[1].unknown == ["evt-404"])
         #expect(listed.replayResults.isEmpty)
@@ -300,4 +247,22 @@ private func expectStatus(_ code: Waybill_V1_StatusCode, sourceLocation: SourceL
         Issue.record("expected \(code.name), got \(error)", sourceLocation: sourceLocation)
     }
     return nil
+}
+
+extension BridgeBench {
+    func requestReplay(_ consumer: String, ids: [String] = [], all: Bool = false, requestID: String,
+                       client: WaybillClient? = nil) async throws -> Waybill_V1_DeadLetterReplay {
+        let request = Waybill_V1_DeadLetterReplayRequest.with {
+            $0.consumer = consumer
+            $0.eventIds = ids
+            $0.all = all
+            $0.requestID = requestID
+        }
+        return try await (client ?? self.client).call(Method.ErpService.requestDeadLetterReplay, request)
+    }
+
+    /// The request as GetBridgeStatus lists it.
+    func replay(_ consumer: String, _ requestID: String) async throws -> Waybill_V1_DeadLetterReplay? {
+        try await serverStatus(consumer)?.replayRequests.first { $0.requestID == requestID }
+    }
 }
