@@ -7,6 +7,7 @@
 
 import Foundation
 import Logging
+import WaybillCore
 import WaybillProto
 import WaybillWire
 
@@ -32,14 +33,9 @@ extension DeadLetter {
 
 extension ErpBridge {
     /// Bytes of a reason or error a report carries (the server's default textBytesMax).
-    static let reportedTextBytesMax = 1_024
+    static let reportedTextBytesMax = DomainLimits().textBytesMax
 
-    static func truncated(_ text: String) -> String {
-        guard text.utf8.count > reportedTextBytesMax else { return text }
-        var prefix = Substring(text)
-        while prefix.utf8.count > reportedTextBytesMax - 3 { prefix = prefix.dropLast() }
-        return prefix + "..."
-    }
+    static func truncated(_ text: String) -> String { Validation.truncated(text, bytesMax: reportedTextBytesMax) }
 
     /// The server's answer to a report: `pending` are the requests it still waits for. Outcomes
     /// this report carried (`reported`) whose request is no longer pending are recorded there;

@@ -82,7 +82,7 @@ extension Services {
             replay.replayed = Array(result.replayed.prefix(listedMax))
             replay.stillFailing = result.stillFailing.prefix(listedMax).map { failure in
                 var failure = failure
-                failure.error = Self.truncated(failure.error, bytes: textMax)
+                failure.error = Validation.truncated(failure.error, bytesMax: textMax)
                 return failure
             }
             replay.unknown = Array(result.unknown.prefix(listedMax))
@@ -91,12 +91,5 @@ extension Services {
             replay.unknownCount = max(result.unknownCount, UInt32(clamping: result.unknown.count))
             try context.saveDeadLetterReplay(replay)
         }
-    }
-
-    static func truncated(_ text: String, bytes: Int) -> String {
-        guard text.utf8.count > bytes else { return text }
-        var prefix = Substring(text)
-        while prefix.utf8.count > bytes - 3 { prefix = prefix.dropLast() }
-        return prefix + "..."
     }
 }

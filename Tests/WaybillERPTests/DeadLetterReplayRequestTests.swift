@@ -155,6 +155,14 @@ struct DeadLetterReplayRequestTests {
         await bench.stop(running)
     }
 
+    @Test("a reason passed on is cut to textBytesMax on a character boundary, marked")
+    func reasonsAreCut() {
+        let long = String(repeating: "é", count: 600)  // 1,200 bytes
+        let cut = Validation.truncated(long, bytesMax: 1_024)
+        #expect(cut.utf8.count <= 1_024 && cut.hasSuffix("...") && cut.dropLast(3).allSatisfy { $0 == "é" })
+        #expect(Validation.truncated("HTTP 422", bytesMax: 1_024) == "HTTP 422")
+    }
+
     @Test("limits refuse with their names; a bridge never reported is NOT_FOUND; ids or all; a channel credential is PERMISSION_DENIED; results reported mark requests done")
     func limitsAndAccess() async throws {
         let bench = try await Self.bench("dl-limits", configure: { configuration in
