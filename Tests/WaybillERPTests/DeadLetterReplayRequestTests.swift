@@ -135,6 +135,41 @@ struct DeadLetterReplayRequestTests {
         await bench.stop(running)
     }
 
+    @Test("an event of the order the bridge parks while the replay runs follows it in the same request")
+    func parkedDuringTheReplayFollows() async throws {
+        let fixed = Toggle(false)
+        let heldDuringReplay = Toggle(false)
+        let client = Mutex<WaybillClient?>(nil)
+        let bench = try await Self.bench("dl-during") { message, _ in
+            guard message.externalOrderId == "POISON" else { return .ok }
+            if !fixed.isOn { return .status(.unprocessableEntity) }
+            if message.type == "order.captured" && !heldDuringReplay.isOn, let orderID = message.orderId, let caller = client.withLock({ $0 }) {
+                // While the ERP takes the replayed capture, the order changes: the running bridge
+                // parks the new event behind the letter the replay is delivering.
+                heldDuringReplay.set(true)
+                Task { _ = try? await caller.holdOrder(.with { $0.orderID = orderID; $0.requestID = "held-during"; $0.reason = .fraud }) }
+                usleep(500_000)
+            }
+            return .ok
+        }
+        client.withLock { $0 = bench.client }
+        let consumer = "erp-during"
+        let bridge = try bench.bridge(consumer: consumer) { $0.replayAttemptsMax = 2 }
+        let running = Task { try await bridge.run() }
+        let poison = try await bench.client.captureOrder(TestNetwork.order("POISON", [("SKU-2", 1)])).order
+        try await bridge.delivered(through: try await bench.client.feedInfo().headOffset)
+        try await eventually("the server shows the dead letter") { try await bench.serverStatus(consumer)?.deadLetters.count == 1 }
+        fixed.set(true)
+        _ = try await bench.requestReplay(consumer, all: true, requestID: "replay-during")
+        try await eventually("the request is done") { try await bench.replay(consumer, "replay-during")?.status == .done }
+        let done = try #require(try await bench.replay(consumer, "replay-during"))
+        #expect(heldDuringReplay.isOn)
+        #expect(done.replayedCount == 2 && done.stillFailing.isEmpty, "\(done)")
+        #expect(try DeadLetterStore(stateDirectory: bench.state).count() == 0)
+        #expect(bench.erp.accepted.filter { $0.orderId == poison.orderID }.map(\.type) == ["order.captured", "order.hold_placed"])
+        await bench.stop(running)
+    }
+
     @Test("a replay that fails again is reported still failing, the letter stays")
     func stillFailing() async throws {
         let bench = try await Self.bench("dl-still") { message, _ in
