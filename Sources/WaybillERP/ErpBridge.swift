@@ -301,10 +301,11 @@ public actor ErpBridge {
             if Task.isCancelled { break }
             let store = deadLetters
             let writesBefore = deadLetterWritesStarted
+            let idleBefore = deadLetterWritesInFlight == 0
             let listed = limits.bridgeDeadLettersReportedMax
             if let oldest = try? await BlockingIO.run({ try store.oldest(listed) }) {
                 reportedLetters = oldest.letters
-                if deadLetterWritesInFlight == 0 && deadLetterWritesStarted == writesBefore && deadLetterWritesInFlight == 0 {
+                if idleBefore && deadLetterWritesStarted == writesBefore && deadLetterWritesInFlight == 0 {
                     deadLettersWaiting = oldest.total
                 }
             }
