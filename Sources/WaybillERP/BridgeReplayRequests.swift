@@ -2,8 +2,9 @@
 // status report (what and why, never a payload), and carries out the replay requests the server
 // hands back in the answer (ErpService.RequestDeadLetterReplay) exactly as `waybill erp-bridge
 // replay` does (DeadLetterReplay.replay), then reports each outcome until the server has recorded
-// it. A request is the server's, durable there: a bridge restarted before it reported an outcome
-// receives the request again and replays what the store still holds.
+// it. A request is the server's, durable there; its outcome is written under
+// <state-dir>/replay-results before it is reported, so a bridge restarted in between reports
+// the outcome it had instead of replaying again (which would call the delivered letters unknown).
 
 import Foundation
 import Logging
@@ -37,14 +38,38 @@ extension ErpBridge {
 
     static func truncated(_ text: String) -> String { Validation.truncated(text, bytesMax: reportedTextBytesMax) }
 
+    /// Outcomes carried out but not yet recorded by the server, one file per request.
+    nonisolated var replayResultsDirectory: String { configuration.stateDirectory + "/replay-results" }
+
+    static func resultFileName(_ requestID: String) -> String {
+        "replay-" + requestID.utf8.map { String(format: "%02x", $0) }.joined() + ".pb"
+    }
+
+    /// Outcomes an earlier run carried out and did not see recorded: reported again, not replayed again.
+    func loadReplayResults() async {
+        let directory = replayResultsDirectory
+        let stored = (try? await BlockingIO.run { () -> [Waybill_V1_DeadLetterReplay] in
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+            return names.filter { $0.hasPrefix("replay-") && $0.hasSuffix(".pb") }.sorted().compactMap { name in
+                FileManager.default.contents(atPath: directory + "/" + name).flatMap { try? Waybill_V1_DeadLetterReplay(serializedBytes: $0) }
+            }
+        }) ?? []
+        for result in stored {
+            replayResults[result.requestID] = result
+            replaysTaken.insert(result.requestID)
+        }
+    }
+
     /// The server's answer to a report: `pending` are the requests it still waits for. Outcomes
     /// this report carried (`reported`) whose request is no longer pending are recorded there;
     /// new requests are queued and carried out one at a time, in order.
     func receivedReplayRequests(_ pending: [Waybill_V1_DeadLetterReplay], reported: [String]) {
         let pendingIDs = Set(pending.map(\.requestID))
+        let directory = replayResultsDirectory
         for id in reported where !pendingIDs.contains(id) {
             replayResults[id] = nil
             replaysTaken.remove(id)
+            unlink(directory + "/" + Self.resultFileName(id))
         }
         for request in pending where !replaysTaken.contains(request.requestID) {
             replaysTaken.insert(request.requestID)
@@ -66,6 +91,16 @@ extension ErpBridge {
                 // Cancelled (the bridge stops): the request stays pending on the server.
                 replaysTaken.remove(request.requestID)
                 break
+            }
+            let directory = replayResultsDirectory
+            do {
+                let bytes = Data(try result.serializedBytes() as [UInt8])
+                try await BlockingIO.run { try AtomicFile.write(bytes, directory: directory, name: Self.resultFileName(request.requestID)) }
+            } catch {
+                // Reported from memory all the same; only a restart before the report would replay it again.
+                logger.warning("cannot keep a replay outcome in the state directory", metadata: [
+                    "request_id": "\(request.requestID)", "error": "\(error)",
+                ])
             }
             replayResults[request.requestID] = result
         }

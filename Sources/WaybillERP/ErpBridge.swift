@@ -146,6 +146,7 @@ public actor ErpBridge {
         let letters = try await BlockingIO.run { try store.list() }
         deadLettersWaiting = letters.count
         reportedLetters = Array(letters.prefix(limits.bridgeDeadLettersReportedMax))
+        await loadReplayResults()
         for letter in letters {
             parked[letter.message.orderingKey, default: Parking()].letters[letter.message.offset] = letter.id
         }

@@ -84,6 +84,9 @@ struct DeadLetterReplayRequestTests {
             return status.deadLetters.isEmpty && status.deadLettersWaiting == 0
         }
         #expect(try DeadLetterStore(stateDirectory: bench.state).count() == 0)
+        try await eventually("the outcome kept for the report is removed once the server recorded it") {
+            ((try? FileManager.default.contentsOfDirectory(atPath: bench.state + "/replay-results")) ?? []).isEmpty
+        }
         // Delivered once each, the capture before the cancel.
         let poisonEvents = bench.erp.accepted.filter { $0.orderId == poison.orderID }.map(\.eventId)
         #expect(poisonEvents == [refused.eventID, parked.eventID])
@@ -167,6 +170,35 @@ struct DeadLetterReplayRequestTests {
         #expect(done.replayedCount == 2 && done.stillFailing.isEmpty, "\(done)")
         #expect(try DeadLetterStore(stateDirectory: bench.state).count() == 0)
         #expect(bench.erp.accepted.filter { $0.orderId == poison.orderID }.map(\.type) == ["order.captured", "order.hold_placed"])
+        await bench.stop(running)
+    }
+
+    @Test("an outcome carried out but not yet reported survives a bridge restart: reported as it was, not replayed again")
+    func outcomeKeptAcrossRestart() async throws {
+        let bench = try await Self.bench("dl-outcome") { _, _ in .ok }
+        let consumer = "erp-outcome"
+        // A bridge reported once (so requests may be made), then stopped.
+        let _: Waybill_V1_BridgeStatus = try await bench.client.call(Method.ErpService.reportBridgeStatus,
+                                                                     Waybill_V1_BridgeStatus.with { $0.consumer = consumer })
+        let requested = try await bench.requestReplay(consumer, ids: ["evt-5"], requestID: "replay/outcome")
+        // What a bridge that replayed evt-5 and stopped before its next report left in its state directory.
+        var outcome = requested
+        outcome.status = .done
+        outcome.replayed = ["evt-5"]
+        outcome.replayedCount = 1
+        let directory = bench.state + "/replay-results"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let name = "replay-" + "replay/outcome".utf8.map { String(format: "%02x", $0) }.joined() + ".pb"
+        try Data(try outcome.serializedBytes() as [UInt8]).write(to: URL(fileURLWithPath: directory + "/" + name))
+
+        let bridge = try bench.bridge(consumer: consumer)
+        let running = Task { try await bridge.run() }
+        try await eventually("the kept outcome is recorded") { try await bench.replay(consumer, "replay/outcome")?.status == .done }
+        let done = try #require(try await bench.replay(consumer, "replay/outcome"))
+        #expect(done.replayed == ["evt-5"] && done.unknown.isEmpty, "reported as carried out, not replayed again (evt-5 is in no store)")
+        try await eventually("the kept outcome is removed once recorded") {
+            ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? ["?"]).isEmpty
+        }
         await bench.stop(running)
     }
 
