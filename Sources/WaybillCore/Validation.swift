@@ -31,6 +31,15 @@ public enum Validation {
         return nil
     }
 
+    /// `text` cut to at most `bytesMax` UTF-8 bytes (on a character boundary, "..." marking the
+    /// cut): for reasons and errors passed on from elsewhere, which must not fail for their length.
+    public static func truncated(_ text: String, bytesMax: Int) -> String {
+        guard text.utf8.count > bytesMax else { return text }
+        var prefix = Substring(text)
+        while !prefix.isEmpty && prefix.utf8.count > bytesMax - 3 { prefix = prefix.dropLast() }
+        return prefix + "..."
+    }
+
     public static func checkText(_ value: String, field: String, limits: DomainLimits) -> DomainError? {
         if value.utf8.count > limits.textBytesMax {
             return .limit("textBytesMax", limits.textBytesMax, field: field, "length \(value.utf8.count)")

@@ -3,6 +3,7 @@
 
 import Foundation
 import WaybillClient
+import WaybillWire
 
 /// Every limit of the bridge. Each has a default; `validate()` names the one that is wrong.
 public struct BridgeLimits: Hashable, Sendable {
@@ -35,6 +36,9 @@ public struct BridgeLimits: Hashable, Sendable {
     public var ackIntervalMilliseconds: Int64 = 50
     /// How often progress is logged and reported to the server (ReportBridgeStatus).
     public var statusIntervalMilliseconds: Int64 = 2_000
+    /// Dead letters (the oldest) listed in each status report; the server refuses a report listing
+    /// more than its own bridgeDeadLettersReportedMax (the same default).
+    public var bridgeDeadLettersReportedMax = TransportLimits().bridgeDeadLettersReportedMax
     /// Reconnection backoff when the server is down.
     public var reconnectBaseMilliseconds: Int64 = 200
     public var reconnectMaxMilliseconds: Int64 = 10_000
@@ -60,6 +64,7 @@ public struct BridgeLimits: Hashable, Sendable {
             ("deadLettersMax", Int64(deadLettersMax), "messages in the dead-letter store"),
             ("ackIntervalMilliseconds", ackIntervalMilliseconds, "acknowledgement interval"),
             ("statusIntervalMilliseconds", statusIntervalMilliseconds, "progress log and status report interval"),
+            ("bridgeDeadLettersReportedMax", Int64(bridgeDeadLettersReportedMax), "dead letters listed per status report (the oldest)"),
             ("reconnectBaseMilliseconds", reconnectBaseMilliseconds, "first reconnection delay"),
             ("reconnectMaxMilliseconds", reconnectMaxMilliseconds, "longest reconnection delay"),
             ("webhookSecretReloadCheckMilliseconds", webhookSecretReloadCheckMilliseconds, "webhook secret file change check interval (0 = never)"),
@@ -84,6 +89,9 @@ public struct BridgeLimits: Hashable, Sendable {
         try check(deadLettersMax >= 1, "deadLettersMax", Int64(deadLettersMax), "at least 1")
         try check(ackIntervalMilliseconds >= 1, "ackIntervalMilliseconds", ackIntervalMilliseconds, "at least 1")
         try check(statusIntervalMilliseconds >= 10, "statusIntervalMilliseconds", statusIntervalMilliseconds, "at least 10")
+        try check(bridgeDeadLettersReportedMax >= 0 && bridgeDeadLettersReportedMax <= TransportLimits().bridgeDeadLettersReportedMax,
+                  "bridgeDeadLettersReportedMax", Int64(bridgeDeadLettersReportedMax),
+                  "between 0 and \(TransportLimits().bridgeDeadLettersReportedMax) (the server's bridgeDeadLettersReportedMax)")
         try check(reconnectBaseMilliseconds >= 1, "reconnectBaseMilliseconds", reconnectBaseMilliseconds, "at least 1")
         try check(reconnectMaxMilliseconds >= reconnectBaseMilliseconds, "reconnectMaxMilliseconds", reconnectMaxMilliseconds,
                   "at least reconnectBaseMilliseconds (\(reconnectBaseMilliseconds))")

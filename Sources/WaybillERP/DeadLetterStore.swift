@@ -3,7 +3,8 @@
 // later event before its refused one: one JSON file per message under <state-dir>/dead-letters,
 // written atomically before the bridge counts the message as handled, so a dead letter is never
 // lost. `waybill erp-bridge dead-letters` lists them; `... replay` delivers them again, each
-// refused one with its parked followers, in offset order.
+// refused one with its parked followers, in offset order; so does the running bridge when the
+// server hands it a replay request (ErpService.RequestDeadLetterReplay, BridgeReplayRequests.swift).
 
 import Foundation
 import Logging
@@ -63,6 +64,22 @@ public final class DeadLetterStore: Sendable {
                 throw BridgeError.io("\(directory)/\(name) is not a dead letter: \(error)")
             }
         }
+    }
+
+    /// The `limit` oldest dead letters (offset order) and how many the store holds.
+    public func oldest(_ limit: Int) throws -> (letters: [DeadLetter], total: Int) {
+        let names = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasPrefix("dl-") && $0.hasSuffix(".json") }.sorted()
+        var letters: [DeadLetter] = []
+        for name in names.prefix(limit) {
+            // A replay may remove a letter between the listing and the read: skip it.
+            guard let data = FileManager.default.contents(atPath: "\(directory)/\(name)") else { continue }
+            do {
+                letters.append(try JSONDecoder().decode(DeadLetter.self, from: data))
+            } catch {
+                throw BridgeError.io("\(directory)/\(name) is not a dead letter: \(error)")
+            }
+        }
+        return (letters, names.count)
     }
 
     public func count() throws -> Int {

@@ -105,6 +105,15 @@ public actor ErpBridge {
     private var lastErrorAtUnixMs: Int64 = 0
     private var client: WaybillClient?
     private var stopped = false
+    /// The oldest letters of the store as of the last status report (BridgeStatus.dead_letters).
+    var reportedLetters: [DeadLetter] = []
+    // Replay requests from the server (BridgeReplayRequests.swift).
+    /// Request ids taken on: queued, running, or done with their result not yet recorded by the server.
+    var replaysTaken: Set<String> = []
+    var replayQueue: [Waybill_V1_DeadLetterReplay] = []
+    /// Outcomes sent with every report until the server no longer lists their request as pending.
+    var replayResults: [String: Waybill_V1_DeadLetterReplay] = [:]
+    var replayTask: Task<Void, Never>?
     private var watermarkWaiters: [(UInt64, CheckedContinuation<Void, Never>)] = []
 
     /// Builds the target from the configuration unless one is given (tests inject their own).
@@ -136,6 +145,8 @@ public actor ErpBridge {
         // Letters from earlier runs keep their aggregates parked (the ERP must get them first).
         let letters = try await BlockingIO.run { try store.list() }
         deadLettersWaiting = letters.count
+        reportedLetters = Array(letters.prefix(limits.bridgeDeadLettersReportedMax))
+        await loadReplayResults()
         for letter in letters {
             parked[letter.message.orderingKey, default: Parking()].letters[letter.message.offset] = letter.id
         }
@@ -165,6 +176,8 @@ public actor ErpBridge {
         tasks.removeAll()
         breakerTask?.cancel()
         breakerTask = nil
+        replayTask?.cancel()
+        replayTask = nil
         workWaiter?.resume()
         workWaiter = nil
         if let client {
@@ -289,9 +302,13 @@ public actor ErpBridge {
             if Task.isCancelled { break }
             let store = deadLetters
             let writesBefore = deadLetterWritesStarted
-            if deadLetterWritesInFlight == 0, let count = try? await BlockingIO.run({ try store.count() }),
-               deadLetterWritesStarted == writesBefore && deadLetterWritesInFlight == 0 {
-                deadLettersWaiting = count
+            let idleBefore = deadLetterWritesInFlight == 0
+            let listed = limits.bridgeDeadLettersReportedMax
+            if let oldest = try? await BlockingIO.run({ try store.oldest(listed) }) {
+                reportedLetters = oldest.letters
+                if idleBefore && deadLetterWritesStarted == writesBefore && deadLetterWritesInFlight == 0 {
+                    deadLettersWaiting = oldest.total
+                }
             }
             let status = makeStatus()
             // The alerting figures (the server exports the same as gauges): dead letters waiting, delivery lag.
@@ -304,7 +321,8 @@ public actor ErpBridge {
             ])
             if let client {
                 do {
-                    _ = try await client.call(Method.ErpService.reportBridgeStatus, status, as: Waybill_V1_BridgeStatus.self)
+                    let answer = try await client.call(Method.ErpService.reportBridgeStatus, status, as: Waybill_V1_BridgeStatus.self)
+                    receivedReplayRequests(answer.replayRequests, reported: status.replayResults.map(\.requestID))
                 } catch {
                     logger.debug("status report failed", metadata: ["error": "\(error)"])
                 }
@@ -339,6 +357,8 @@ public actor ErpBridge {
         }
         status.reportedAtUnixMs = Self.wallClockUnixMs()
         status.lastError = lastError
+        status.deadLetters = reportedLetters.prefix(limits.bridgeDeadLettersReportedMax).map(\.reported)
+        status.replayResults = replayResults.values.sorted { $0.requestedAtUnixMs < $1.requestedAtUnixMs }
         return status
     }
 

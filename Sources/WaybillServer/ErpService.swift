@@ -1,5 +1,6 @@
 // waybill.v1.ErpService: messages from the ERP (item master, stock, acknowledgements, documents),
-// applied once by message id, and the ERP bridge's status. Reconciliation is in ReconciliationService.swift.
+// applied once by message id, and the ERP bridge's status (its dead letters; replay requests in
+// DeadLetterReplayService.swift). Reconciliation is in ReconciliationService.swift.
 
 import Foundation
 import SwiftProtobuf
@@ -119,14 +120,24 @@ extension Services {
             call.responder.respond(.failure(WaybillStatusError(error)))
             return
         }
+        guard self.within(call, request.deadLetters.count, "bridgeDeadLettersReportedMax", self.transport.bridgeDeadLettersReportedMax, "dead_letters"),
+              self.within(call, request.replayResults.count, "deadLetterReplayRequestsPendingMax",
+                          self.transport.deadLetterReplayRequestsPendingMax, "replay_results") else { return }
         var status = request
-        // Computed when read, never stored.
+        // Computed when read, never stored; replay requests live in their own table.
         status.stale = false
         status.reportAgeMs = 0
+        status.replayRequests = []
+        status.replayResults = []
+        let results = request.replayResults
         self.write(call, { context in
             status.reportedAtUnixMs = context.now.millisecondsSinceEpoch
             try context.saveBridgeStatus(status)
-            return status
+            try self.finishDeadLetterReplays(results, consumer: status.consumer, context: context)
+            var answer = status
+            answer.replayRequests = try context.pendingDeadLetterReplays(consumer: status.consumer,
+                                                                          limit: self.transport.deadLetterReplayRequestsPendingMax)
+            return answer
         }, respond: { saved in
             self.metrics.bridgeReported(saved)
             return .message(saved)
@@ -134,15 +145,24 @@ extension Services {
     }
 
     func getBridgeStatus(_ request: Waybill_V1_GetBridgeStatusRequest, call: Call) {
-        self.blocking(call, { try self.reader.bridgeStatuses() }) { statuses in
+        let transport = self.transport
+        self.blocking(call, {
+            try self.reader.bridgeStatuses().filter { request.consumer.isEmpty || $0.consumer == request.consumer }.map { status in
+                var status = status
+                status.replayRequests = try self.reader.deadLetterReplays(consumer: status.consumer,
+                                                                          pendingMax: transport.deadLetterReplayRequestsPendingMax,
+                                                                          finishedMax: transport.deadLetterReplaysFinishedListedMax)
+                return status
+            }
+        }) { statuses in
             var list = Waybill_V1_BridgeStatusList()
             let now = self.configuration.clock().millisecondsSinceEpoch
-            list.bridges = statuses.filter { request.consumer.isEmpty || $0.consumer == request.consumer }
-                .map { BridgeStatusFreshness.annotated($0, nowUnixMs: now) }
+            list.bridges = statuses.map { BridgeStatusFreshness.annotated($0, nowUnixMs: now) }
             return .message(list)
         }
     }
 
+    // requestDeadLetterReplay: DeadLetterReplayService.swift.
 
     /// An ERP message applied once by its id, all or nothing: a replay answers `replayed` and
     /// changes nothing; `body` applies it and fills the result, inside one savepoint with the record

@@ -185,6 +185,7 @@ enum Schema {
         registerExpectedReceipts(&migrator)  // v11 (ReceiptRows.swift)
         registerOrderSearchTerms(&migrator)  // v12 (OrderSearchTerms.swift)
         registerLocationQueues(&migrator)  // v13 (LocationQueues.swift)
+        registerDeadLetterReplays(&migrator)  // v14 (DeadLetterReplayRows.swift)
         return migrator
     }
 }

@@ -27,6 +27,14 @@ public struct TransportLimits: Hashable, Sendable {
     public var pickupStoresPerQueryMax = 20
     /// Receipts in one ErpService.ApplyExpectedReceipts message.
     public var expectedReceiptsPerMessageMax = 1_000
+    /// Dead letters one ERP bridge status report lists (the oldest; the total is counted apart).
+    public var bridgeDeadLettersReportedMax = 100
+    /// Event ids in one ErpService.RequestDeadLetterReplay (and listed per outcome list).
+    public var deadLetterReplayEventIdsMax = 1_000
+    /// Replay requests one bridge consumer may have pending (not yet carried out).
+    public var deadLetterReplayRequestsPendingMax = 16
+    /// Finished replay requests GetBridgeStatus lists per bridge (the latest).
+    public var deadLetterReplaysFinishedListedMax = 20
     /// Orders per ListOrders page (and the default when the request says 0: 100).
     public var listPageSizeMax = 1_000
     public var listPageSizeDefault = 100
@@ -98,6 +106,10 @@ public struct TransportLimits: Hashable, Sendable {
             ("fulfillmentOptionQueriesPerCallMax", Int64(fulfillmentOptionQueriesPerCallMax), "carts per GetFulfillmentOptions call"),
             ("pickupStoresPerQueryMax", Int64(pickupStoresPerQueryMax), "pickup stores (named plus nearby) per fulfillment options query"),
             ("expectedReceiptsPerMessageMax", Int64(expectedReceiptsPerMessageMax), "receipts per ApplyExpectedReceipts message"),
+            ("bridgeDeadLettersReportedMax", Int64(bridgeDeadLettersReportedMax), "dead letters one ERP bridge status report lists"),
+            ("deadLetterReplayEventIdsMax", Int64(deadLetterReplayEventIdsMax), "event ids per RequestDeadLetterReplay"),
+            ("deadLetterReplayRequestsPendingMax", Int64(deadLetterReplayRequestsPendingMax), "dead-letter replay requests pending per bridge consumer"),
+            ("deadLetterReplaysFinishedListedMax", Int64(deadLetterReplaysFinishedListedMax), "finished replay requests GetBridgeStatus lists per bridge"),
             ("listPageSizeMax", Int64(listPageSizeMax), "orders, movements or records per page"),
             ("searchPageSizeMax", Int64(searchPageSizeMax), "orders per SearchOrders page, entries per ListLocationQueue page"),
             ("searchCandidatesScannedMax", Int64(searchCandidatesScannedMax), "candidate orders one SearchOrders call examines"),

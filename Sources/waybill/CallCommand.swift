@@ -59,6 +59,7 @@ struct CallCommand: AsyncParsableCommand {
             FeedInfo.self,
             DeleteConsumer.self,
             BridgeStatus.self,
+            ReplayDeadLetters.self,
             ServerInfo.self,
             Metrics.self,
             RPC.self,

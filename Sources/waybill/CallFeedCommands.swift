@@ -2,6 +2,7 @@
 // for any unary method with a JSON request file.
 
 import ArgumentParser
+import Foundation
 import SwiftProtobuf
 import WaybillProto
 import WaybillWire
@@ -69,13 +70,61 @@ struct DeleteConsumer: UnaryCallCommand {
 }
 
 struct BridgeStatus: UnaryCallCommand {
-    static let configuration = CommandConfiguration(commandName: "bridge-status", abstract: "ERP bridge progress: delivered, retrying, dead-lettered, lag.")
+    static let configuration = CommandConfiguration(
+        commandName: "bridge-status",
+        abstract: "ERP bridge progress: delivered, retrying, dead-lettered, lag; its oldest dead letters with their reason; replay requests.")
     static let method = Method.ErpService.getBridgeStatus
     typealias Response = Waybill_V1_BridgeStatusList
     @OptionGroup var call: CallOptions
     @Option(help: "One bridge's consumer name (default: every bridge).") var consumer = ""
 
     func request() throws -> Waybill_V1_GetBridgeStatusRequest { .with { $0.consumer = consumer } }
+
+    /// A table per bridge, so that its dead letters and replay requests are listed, not counted.
+    func show(_ response: Waybill_V1_BridgeStatusList) throws {
+        guard call.output == .table else { return call.print(response) }
+        if response.bridges.isEmpty { print("no bridge has reported\(consumer.isEmpty ? "" : " as \(consumer)")") }
+        for bridge in response.bridges { call.print(bridge) }
+    }
+}
+
+struct ReplayDeadLetters: UnaryCallCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "replay-dead-letters",
+        abstract: "Ask an ERP bridge to replay dead letters (by event id with the events parked behind it, or --all) on its next status report.",
+        discussion: """
+            The server records the request (RequestDeadLetterReplay); the bridge of --consumer receives it with the answer to its \
+            next status report, replays as `waybill erp-bridge replay` does, and reports the outcome: `waybill call bridge-status` \
+            shows the request pending, then done with what was replayed, what still fails and which ids the store did not hold. \
+            The same --request-id again answers the recorded request. docs/ERP.md.
+            """)
+    static let method = Method.ErpService.requestDeadLetterReplay
+    typealias Response = Waybill_V1_DeadLetterReplay
+    @OptionGroup var call: CallOptions
+    @OptionGroup var requestID: RequestIDOption
+    @Option(help: "The bridge's consumer name (as in bridge-status).") var consumer: String
+    @Flag(help: "Replay every dead letter of that bridge.") var all = false
+    @Argument(help: "Event ids of the dead letters to replay (evt-123 ...).") var eventIDs: [String] = []
+
+    func validate() throws {
+        if all == !eventIDs.isEmpty { throw ValidationError("give dead-letter event ids or --all (not both)") }
+    }
+
+    func request() throws -> Waybill_V1_DeadLetterReplayRequest {
+        .with {
+            $0.consumer = consumer
+            $0.all = all
+            $0.eventIds = eventIDs
+            $0.requestID = requestID.value
+        }
+    }
+
+    func show(_ response: Waybill_V1_DeadLetterReplay) throws {
+        if response.alreadyRequested {
+            FileHandle.standardError.write(Data("request \(response.requestID) was already recorded: nothing new was requested\n".utf8))
+        }
+        call.print(response)
+    }
 }
 
 struct ServerInfo: ParameterlessCall {

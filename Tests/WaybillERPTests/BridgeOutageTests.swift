@@ -12,6 +12,7 @@ import WaybillClient
 import WaybillCore
 import WaybillERP
 import WaybillProto
+import WaybillServer
 import WaybillWire
 
 /// An in-process server, a scripted ERP and a state directory for one bridge test.
@@ -22,8 +23,9 @@ struct BridgeBench {
     let url: String
     let state: String
 
-    static func start(_ name: String, clock: ManualClock? = nil, script: @escaping ScriptedErp.Script) async throws -> BridgeBench {
-        let server = try await InProcessServer.start(name, clock: clock)
+    static func start(_ name: String, clock: ManualClock? = nil, configure: (inout ServerConfiguration) -> Void = { _ in },
+                      script: @escaping ScriptedErp.Script) async throws -> BridgeBench {
+        let server = try await InProcessServer.start(name, clock: clock, configure: configure)
         let client = try await server.client()
         _ = try await client.loadNetwork(TestNetwork.model(stock: 1_000))
         let erp = ScriptedErp(script)

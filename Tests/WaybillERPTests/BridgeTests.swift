@@ -57,7 +57,7 @@ struct BridgeTests {
         }
         configuration.limits.webhookSecretReloadCheckMilliseconds = 0
         try configuration.validate()
-        #expect(BridgeLimits().named.count == 16)
+        #expect(BridgeLimits().named.count == 17)
     }
 
     struct Fixture {

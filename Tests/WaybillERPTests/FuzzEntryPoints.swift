@@ -167,6 +167,7 @@ public enum FuzzEntryPoints {
         Method.CheckoutService.releaseCart, Method.CheckoutService.getCart,
         Method.OrderService.editOrder, Method.ErpService.applyExpectedReceipts,
         Method.OrderService.searchOrders, Method.OrderService.listLocationQueue,
+        Method.ErpService.requestDeadLetterReplay,
     ]
 
     /// A request input: its first byte picks the method (modulo the table), the rest is the payload.

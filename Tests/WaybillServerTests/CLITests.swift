@@ -4,6 +4,7 @@
 import Foundation
 import Testing
 import WaybillProto
+import WaybillWire
 
 /// The package root (Tests/WaybillServerTests/CLITests.swift → ../..).
 let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
@@ -238,6 +239,35 @@ struct CLITests {
             let deleted = try await call(["delete-consumer", "reports"])
             #expect(deleted.status == 0, "\(deleted.stderr)")
             #expect(!deleted.stdout.contains("\"reports\""), "\(deleted.stdout)")
+        }
+    }
+
+    @Test("bridge-status shows a bridge's dead letters with their reason; replay-dead-letters records a request (ids or --all), the same --request-id answers it again")
+    func deadLetterReplayCommands() async throws {
+        try await Self.withExampleServer { server, call in
+            let client = try await server.client()
+            var report = Waybill_V1_BridgeStatus()
+            report.consumer = "erp-cli"
+            report.deadLettersWaiting = 1
+            report.deadLetters = [Waybill_V1_ReportedDeadLetter.with {
+                $0.eventID = "evt-7"
+                $0.offset = 7
+                $0.eventType = "order.captured"
+                $0.kind = .refused
+                $0.reason = "HTTP 422 unknown sku"
+            }]
+            let _: Waybill_V1_BridgeStatus = try await client.call(Method.ErpService.reportBridgeStatus, report)
+            await client.close()
+            let status = try await call(["bridge-status", "--consumer", "erp-cli"])
+            #expect(status.status == 0 && status.stdout.contains("\"evt-7\"") && status.stdout.contains("HTTP 422 unknown sku"), "\(status.stdout) \(status.stderr)")
+            let both = try await call(["replay-dead-letters", "--consumer", "erp-cli", "--all", "evt-7"])
+            #expect(both.status != 0 && both.stderr.contains("not both"), "\(both.stderr)")
+            let requested = try await call(["replay-dead-letters", "--consumer", "erp-cli", "evt-7", "--request-id", "cli-1"])
+            #expect(requested.status == 0 && requested.stdout.contains("DEAD_LETTER_REPLAY_STATUS_PENDING"), "\(requested.stdout) \(requested.stderr)")
+            let again = try await call(["replay-dead-letters", "--consumer", "erp-cli", "evt-7", "--request-id", "cli-1"])
+            #expect(again.status == 0 && again.stderr.contains("already recorded"), "\(again.stderr)")
+            let listed = try await call(["bridge-status", "--consumer", "erp-cli", "--output", "table"])
+            #expect(listed.status == 0 && listed.stdout.contains("cli-1") && listed.stdout.contains("evt-7"), "\(listed.stdout)")
         }
     }
 

@@ -46,6 +46,7 @@ struct DocumentationTests {
         "ReconcileRequest": Waybill_V1_ReconcileRequest.self,
         "BridgeStatus": Waybill_V1_BridgeStatus.self,
         "GetBridgeStatusRequest": Waybill_V1_GetBridgeStatusRequest.self,
+        "DeadLetterReplayRequest": Waybill_V1_DeadLetterReplayRequest.self,
     ]
 
     static func decode<M: SwiftProtobuf.Message>(_ body: String, as type: M.Type, source: String) throws {

@@ -90,6 +90,10 @@ extension WaybillClient {
     public func getBridgeStatus(_ request: Waybill_V1_GetBridgeStatusRequest, timeoutMilliseconds: UInt32? = nil) async throws -> Waybill_V1_BridgeStatusList {
         try await call(Method.ErpService.getBridgeStatus, request, timeoutMilliseconds: timeoutMilliseconds)
     }
+    /// ErpService.RequestDeadLetterReplay
+    public func requestDeadLetterReplay(_ request: Waybill_V1_DeadLetterReplayRequest, timeoutMilliseconds: UInt32? = nil) async throws -> Waybill_V1_DeadLetterReplay {
+        try await call(Method.ErpService.requestDeadLetterReplay, request, timeoutMilliseconds: timeoutMilliseconds)
+    }
     /// ChangeFeedService.Acknowledge
     public func acknowledge(_ request: Waybill_V1_AcknowledgeRequest, timeoutMilliseconds: UInt32? = nil) async throws -> Waybill_V1_AcknowledgeResponse {
         try await call(Method.ChangeFeedService.acknowledge, request, timeoutMilliseconds: timeoutMilliseconds)

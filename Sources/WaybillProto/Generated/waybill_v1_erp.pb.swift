@@ -89,6 +89,90 @@ public nonisolated enum Waybill_V1_DiscrepancyKind: SwiftProtobuf.Enum, Swift.Ca
 
 }
 
+public nonisolated enum Waybill_V1_DeadLetterKind: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+  case unspecified // = 0
+
+  /// the ERP refused it (4xx), or it did not transform
+  case refused // = 1
+
+  /// never sent: an earlier event of its aggregate is a dead letter
+  case parked // = 2
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .refused
+    case 2: self = .parked
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .refused: return 1
+    case .parked: return 2
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Waybill_V1_DeadLetterKind] = [
+    .unspecified,
+    .refused,
+    .parked,
+  ]
+
+}
+
+public nonisolated enum Waybill_V1_DeadLetterReplayStatus: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+  case unspecified // = 0
+
+  /// recorded; the bridge receives it with its next report
+  case pending // = 1
+
+  /// the bridge carried it out and reported the outcome
+  case done // = 2
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .pending
+    case 2: self = .done
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .pending: return 1
+    case .done: return 2
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Waybill_V1_DeadLetterReplayStatus] = [
+    .unspecified,
+    .pending,
+    .done,
+  ]
+
+}
+
 /// The ERP bridge's circuit breaker: transient delivery failures open it and pause all delivery.
 public nonisolated enum Waybill_V1_BridgeBreakerState: SwiftProtobuf.Enum, Swift.CaseIterable {
   public typealias RawValue = Int
@@ -675,11 +759,157 @@ public nonisolated struct Waybill_V1_BridgeStatus: @unchecked Sendable {
     set {_uniqueStorage()._reportAgeMs = newValue}
   }
 
+  /// The oldest letters of the dead-letter store (at most bridgeDeadLettersReportedMax, oldest
+  /// first; dead_letters_waiting stays the store's total). What and why, never a payload.
+  public var deadLetters: [Waybill_V1_ReportedDeadLetter] {
+    get {_storage._deadLetters}
+    set {_uniqueStorage()._deadLetters = newValue}
+  }
+
+  /// In the answer to ReportBridgeStatus: the replay requests pending for this consumer, oldest
+  /// first (the bridge carries them out). In GetBridgeStatus: the pending ones, then the
+  /// latest finished (at most deadLetterReplaysFinishedListedMax). Never stored from a report.
+  public var replayRequests: [Waybill_V1_DeadLetterReplay] {
+    get {_storage._replayRequests}
+    set {_uniqueStorage()._replayRequests = newValue}
+  }
+
+  /// Bridge -> server (ReportBridgeStatus): the outcome of replay requests the bridge carried out;
+  /// the server marks them done and no longer lists them as pending. Never stored in the status.
+  public var replayResults: [Waybill_V1_DeadLetterReplay] {
+    get {_storage._replayResults}
+    set {_uniqueStorage()._replayResults = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+/// A dead letter as its bridge reports it: which event, and why it waits. Never the message body.
+public nonisolated struct Waybill_V1_ReportedDeadLetter: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var eventID: String = String()
+
+  public var offset: UInt64 = 0
+
+  public var eventType: String = String()
+
+  public var aggregateType: String = String()
+
+  public var aggregateID: String = String()
+
+  /// the order concerned, if any
+  public var orderID: String = String()
+
+  public var kind: Waybill_V1_DeadLetterKind = .unspecified
+
+  /// the refusal (REFUSED) or "blocked by evt-N ..." (PARKED)
+  public var reason: String = String()
+
+  /// PARKED: the event id it waits behind
+  public var blockedBy: String = String()
+
+  public var attempts: UInt32 = 0
+
+  public var deadLetteredAtUnixMs: Int64 = 0
+
+  /// "webhook http://..." or "files /dir (jsonl)"
+  public var target: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// ErpService.RequestDeadLetterReplay: asks the bridge of `consumer` to replay dead letters (as
+/// `waybill erp-bridge replay` does) on its next status report.
+public nonisolated struct Waybill_V1_DeadLetterReplayRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var consumer: String = String()
+
+  /// at most deadLetterReplayEventIdsMax; each brings its parked followers
+  public var eventIds: [String] = []
+
+  /// every dead letter (then event_ids is empty)
+  public var all: Bool = false
+
+  /// required; the same id for the same request answers the recorded one
+  public var requestID: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Waybill_V1_DeadLetterReplayFailure: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var eventID: String = String()
+
+  /// the new failure, or "blocked by evt-N ..."
+  public var error: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// A replay request and, once done, its outcome.
+public nonisolated struct Waybill_V1_DeadLetterReplay: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var requestID: String = String()
+
+  public var consumer: String = String()
+
+  public var eventIds: [String] = []
+
+  public var all: Bool = false
+
+  public var status: Waybill_V1_DeadLetterReplayStatus = .unspecified
+
+  public var requestedAtUnixMs: Int64 = 0
+
+  /// the credential that asked (empty without authentication)
+  public var requestedBy: String = String()
+
+  public var finishedAtUnixMs: Int64 = 0
+
+  /// Outcome (DONE), each list at most deadLetterReplayEventIdsMax long, the counts exact:
+  public var replayed: [String] = []
+
+  /// stay in the store
+  public var stillFailing: [Waybill_V1_DeadLetterReplayFailure] = []
+
+  /// requested ids the store did not hold
+  public var unknown: [String] = []
+
+  public var replayedCount: UInt32 = 0
+
+  public var stillFailingCount: UInt32 = 0
+
+  public var unknownCount: UInt32 = 0
+
+  /// In the answer to RequestDeadLetterReplay only: this request_id was already recorded for
+  /// the same request; nothing new was recorded.
+  public var alreadyRequested: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
 }
 
 public nonisolated struct Waybill_V1_GetBridgeStatusRequest: Sendable {
@@ -845,6 +1075,14 @@ fileprivate nonisolated let _protobuf_package = "waybill.v1"
 
 nonisolated extension Waybill_V1_DiscrepancyKind: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0DISCREPANCY_KIND_UNSPECIFIED\0\u{1}DISCREPANCY_KIND_MISSING_IN_ERP\0\u{1}DISCREPANCY_KIND_MISSING_IN_WAYBILL\0\u{1}DISCREPANCY_KIND_STATUS_MISMATCH\0\u{1}DISCREPANCY_KIND_QUANTITY_MISMATCH\0\u{1}DISCREPANCY_KIND_DUPLICATE\0\u{1}DISCREPANCY_KIND_EXCHANGE_LINK_MISMATCH\0")
+}
+
+nonisolated extension Waybill_V1_DeadLetterKind: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0DEAD_LETTER_KIND_UNSPECIFIED\0\u{1}DEAD_LETTER_KIND_REFUSED\0\u{1}DEAD_LETTER_KIND_PARKED\0")
+}
+
+nonisolated extension Waybill_V1_DeadLetterReplayStatus: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0DEAD_LETTER_REPLAY_STATUS_UNSPECIFIED\0\u{1}DEAD_LETTER_REPLAY_STATUS_PENDING\0\u{1}DEAD_LETTER_REPLAY_STATUS_DONE\0")
 }
 
 nonisolated extension Waybill_V1_BridgeBreakerState: SwiftProtobuf._ProtoNameProviding {
@@ -1593,7 +1831,7 @@ nonisolated extension Waybill_V1_ReconcileReport: SwiftProtobuf.Message, SwiftPr
 
 nonisolated extension Waybill_V1_BridgeStatus: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".BridgeStatus"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}consumer\0\u{1}target\0\u{1}delivered\0\u{1}retrying\0\u{3}dead_lettered\0\u{3}acknowledged_offset\0\u{3}head_offset\0\u{3}lag_events\0\u{3}oldest_pending_age_ms\0\u{3}reported_at_unix_ms\0\u{3}last_error\0\u{3}dead_letters_waiting\0\u{3}last_error_at_unix_ms\0\u{3}breaker_state\0\u{3}consecutive_failures\0\u{3}breaker_retry_at_unix_ms\0\u{3}blocked_aggregates\0\u{3}report_interval_ms\0\u{1}stale\0\u{3}report_age_ms\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}consumer\0\u{1}target\0\u{1}delivered\0\u{1}retrying\0\u{3}dead_lettered\0\u{3}acknowledged_offset\0\u{3}head_offset\0\u{3}lag_events\0\u{3}oldest_pending_age_ms\0\u{3}reported_at_unix_ms\0\u{3}last_error\0\u{3}dead_letters_waiting\0\u{3}last_error_at_unix_ms\0\u{3}breaker_state\0\u{3}consecutive_failures\0\u{3}breaker_retry_at_unix_ms\0\u{3}blocked_aggregates\0\u{3}report_interval_ms\0\u{1}stale\0\u{3}report_age_ms\0\u{3}dead_letters\0\u{3}replay_requests\0\u{3}replay_results\0")
 
   fileprivate class _StorageClass {
     var _consumer: String = String()
@@ -1616,6 +1854,9 @@ nonisolated extension Waybill_V1_BridgeStatus: SwiftProtobuf.Message, SwiftProto
     var _reportIntervalMs: Int64 = 0
     var _stale: Bool = false
     var _reportAgeMs: Int64 = 0
+    var _deadLetters: [Waybill_V1_ReportedDeadLetter] = []
+    var _replayRequests: [Waybill_V1_DeadLetterReplay] = []
+    var _replayResults: [Waybill_V1_DeadLetterReplay] = []
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -1646,6 +1887,9 @@ nonisolated extension Waybill_V1_BridgeStatus: SwiftProtobuf.Message, SwiftProto
       _reportIntervalMs = source._reportIntervalMs
       _stale = source._stale
       _reportAgeMs = source._reportAgeMs
+      _deadLetters = source._deadLetters
+      _replayRequests = source._replayRequests
+      _replayResults = source._replayResults
     }
   }
 
@@ -1684,6 +1928,9 @@ nonisolated extension Waybill_V1_BridgeStatus: SwiftProtobuf.Message, SwiftProto
         case 18: try { try decoder.decodeSingularInt64Field(value: &_storage._reportIntervalMs) }()
         case 19: try { try decoder.decodeSingularBoolField(value: &_storage._stale) }()
         case 20: try { try decoder.decodeSingularInt64Field(value: &_storage._reportAgeMs) }()
+        case 21: try { try decoder.decodeRepeatedMessageField(value: &_storage._deadLetters) }()
+        case 22: try { try decoder.decodeRepeatedMessageField(value: &_storage._replayRequests) }()
+        case 23: try { try decoder.decodeRepeatedMessageField(value: &_storage._replayResults) }()
         default: break
         }
       }
@@ -1752,6 +1999,15 @@ nonisolated extension Waybill_V1_BridgeStatus: SwiftProtobuf.Message, SwiftProto
       if _storage._reportAgeMs != 0 {
         try visitor.visitSingularInt64Field(value: _storage._reportAgeMs, fieldNumber: 20)
       }
+      if !_storage._deadLetters.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._deadLetters, fieldNumber: 21)
+      }
+      if !_storage._replayRequests.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._replayRequests, fieldNumber: 22)
+      }
+      if !_storage._replayResults.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._replayResults, fieldNumber: 23)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -1781,10 +2037,278 @@ nonisolated extension Waybill_V1_BridgeStatus: SwiftProtobuf.Message, SwiftProto
         if _storage._reportIntervalMs != rhs_storage._reportIntervalMs {return false}
         if _storage._stale != rhs_storage._stale {return false}
         if _storage._reportAgeMs != rhs_storage._reportAgeMs {return false}
+        if _storage._deadLetters != rhs_storage._deadLetters {return false}
+        if _storage._replayRequests != rhs_storage._replayRequests {return false}
+        if _storage._replayResults != rhs_storage._replayResults {return false}
         return true
       }
       if !storagesAreEqual {return false}
     }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Waybill_V1_ReportedDeadLetter: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ReportedDeadLetter"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}event_id\0\u{1}offset\0\u{3}event_type\0\u{3}aggregate_type\0\u{3}aggregate_id\0\u{3}order_id\0\u{1}kind\0\u{1}reason\0\u{3}blocked_by\0\u{1}attempts\0\u{3}dead_lettered_at_unix_ms\0\u{1}target\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.eventID) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.offset) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.eventType) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.aggregateType) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.aggregateID) }()
+      case 6: try { try decoder.decodeSingularStringField(value: &self.orderID) }()
+      case 7: try { try decoder.decodeSingularEnumField(value: &self.kind) }()
+      case 8: try { try decoder.decodeSingularStringField(value: &self.reason) }()
+      case 9: try { try decoder.decodeSingularStringField(value: &self.blockedBy) }()
+      case 10: try { try decoder.decodeSingularUInt32Field(value: &self.attempts) }()
+      case 11: try { try decoder.decodeSingularInt64Field(value: &self.deadLetteredAtUnixMs) }()
+      case 12: try { try decoder.decodeSingularStringField(value: &self.target) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.eventID.isEmpty {
+      try visitor.visitSingularStringField(value: self.eventID, fieldNumber: 1)
+    }
+    if self.offset != 0 {
+      try visitor.visitSingularUInt64Field(value: self.offset, fieldNumber: 2)
+    }
+    if !self.eventType.isEmpty {
+      try visitor.visitSingularStringField(value: self.eventType, fieldNumber: 3)
+    }
+    if !self.aggregateType.isEmpty {
+      try visitor.visitSingularStringField(value: self.aggregateType, fieldNumber: 4)
+    }
+    if !self.aggregateID.isEmpty {
+      try visitor.visitSingularStringField(value: self.aggregateID, fieldNumber: 5)
+    }
+    if !self.orderID.isEmpty {
+      try visitor.visitSingularStringField(value: self.orderID, fieldNumber: 6)
+    }
+    if self.kind != .unspecified {
+      try visitor.visitSingularEnumField(value: self.kind, fieldNumber: 7)
+    }
+    if !self.reason.isEmpty {
+      try visitor.visitSingularStringField(value: self.reason, fieldNumber: 8)
+    }
+    if !self.blockedBy.isEmpty {
+      try visitor.visitSingularStringField(value: self.blockedBy, fieldNumber: 9)
+    }
+    if self.attempts != 0 {
+      try visitor.visitSingularUInt32Field(value: self.attempts, fieldNumber: 10)
+    }
+    if self.deadLetteredAtUnixMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.deadLetteredAtUnixMs, fieldNumber: 11)
+    }
+    if !self.target.isEmpty {
+      try visitor.visitSingularStringField(value: self.target, fieldNumber: 12)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Waybill_V1_ReportedDeadLetter, rhs: Waybill_V1_ReportedDeadLetter) -> Bool {
+    if lhs.eventID != rhs.eventID {return false}
+    if lhs.offset != rhs.offset {return false}
+    if lhs.eventType != rhs.eventType {return false}
+    if lhs.aggregateType != rhs.aggregateType {return false}
+    if lhs.aggregateID != rhs.aggregateID {return false}
+    if lhs.orderID != rhs.orderID {return false}
+    if lhs.kind != rhs.kind {return false}
+    if lhs.reason != rhs.reason {return false}
+    if lhs.blockedBy != rhs.blockedBy {return false}
+    if lhs.attempts != rhs.attempts {return false}
+    if lhs.deadLetteredAtUnixMs != rhs.deadLetteredAtUnixMs {return false}
+    if lhs.target != rhs.target {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Waybill_V1_DeadLetterReplayRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".DeadLetterReplayRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}consumer\0\u{3}event_ids\0\u{1}all\0\u{3}request_id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.consumer) }()
+      case 2: try { try decoder.decodeRepeatedStringField(value: &self.eventIds) }()
+      case 3: try { try decoder.decodeSingularBoolField(value: &self.all) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.requestID) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.consumer.isEmpty {
+      try visitor.visitSingularStringField(value: self.consumer, fieldNumber: 1)
+    }
+    if !self.eventIds.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.eventIds, fieldNumber: 2)
+    }
+    if self.all != false {
+      try visitor.visitSingularBoolField(value: self.all, fieldNumber: 3)
+    }
+    if !self.requestID.isEmpty {
+      try visitor.visitSingularStringField(value: self.requestID, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Waybill_V1_DeadLetterReplayRequest, rhs: Waybill_V1_DeadLetterReplayRequest) -> Bool {
+    if lhs.consumer != rhs.consumer {return false}
+    if lhs.eventIds != rhs.eventIds {return false}
+    if lhs.all != rhs.all {return false}
+    if lhs.requestID != rhs.requestID {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Waybill_V1_DeadLetterReplayFailure: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".DeadLetterReplayFailure"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}event_id\0\u{1}error\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.eventID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.error) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.eventID.isEmpty {
+      try visitor.visitSingularStringField(value: self.eventID, fieldNumber: 1)
+    }
+    if !self.error.isEmpty {
+      try visitor.visitSingularStringField(value: self.error, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Waybill_V1_DeadLetterReplayFailure, rhs: Waybill_V1_DeadLetterReplayFailure) -> Bool {
+    if lhs.eventID != rhs.eventID {return false}
+    if lhs.error != rhs.error {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Waybill_V1_DeadLetterReplay: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".DeadLetterReplay"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{1}consumer\0\u{3}event_ids\0\u{1}all\0\u{1}status\0\u{3}requested_at_unix_ms\0\u{3}requested_by\0\u{3}finished_at_unix_ms\0\u{1}replayed\0\u{3}still_failing\0\u{1}unknown\0\u{3}replayed_count\0\u{3}still_failing_count\0\u{3}unknown_count\0\u{3}already_requested\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.requestID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.consumer) }()
+      case 3: try { try decoder.decodeRepeatedStringField(value: &self.eventIds) }()
+      case 4: try { try decoder.decodeSingularBoolField(value: &self.all) }()
+      case 5: try { try decoder.decodeSingularEnumField(value: &self.status) }()
+      case 6: try { try decoder.decodeSingularInt64Field(value: &self.requestedAtUnixMs) }()
+      case 7: try { try decoder.decodeSingularStringField(value: &self.requestedBy) }()
+      case 8: try { try decoder.decodeSingularInt64Field(value: &self.finishedAtUnixMs) }()
+      case 9: try { try decoder.decodeRepeatedStringField(value: &self.replayed) }()
+      case 10: try { try decoder.decodeRepeatedMessageField(value: &self.stillFailing) }()
+      case 11: try { try decoder.decodeRepeatedStringField(value: &self.unknown) }()
+      case 12: try { try decoder.decodeSingularUInt32Field(value: &self.replayedCount) }()
+      case 13: try { try decoder.decodeSingularUInt32Field(value: &self.stillFailingCount) }()
+      case 14: try { try decoder.decodeSingularUInt32Field(value: &self.unknownCount) }()
+      case 15: try { try decoder.decodeSingularBoolField(value: &self.alreadyRequested) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.requestID.isEmpty {
+      try visitor.visitSingularStringField(value: self.requestID, fieldNumber: 1)
+    }
+    if !self.consumer.isEmpty {
+      try visitor.visitSingularStringField(value: self.consumer, fieldNumber: 2)
+    }
+    if !self.eventIds.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.eventIds, fieldNumber: 3)
+    }
+    if self.all != false {
+      try visitor.visitSingularBoolField(value: self.all, fieldNumber: 4)
+    }
+    if self.status != .unspecified {
+      try visitor.visitSingularEnumField(value: self.status, fieldNumber: 5)
+    }
+    if self.requestedAtUnixMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.requestedAtUnixMs, fieldNumber: 6)
+    }
+    if !self.requestedBy.isEmpty {
+      try visitor.visitSingularStringField(value: self.requestedBy, fieldNumber: 7)
+    }
+    if self.finishedAtUnixMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.finishedAtUnixMs, fieldNumber: 8)
+    }
+    if !self.replayed.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.replayed, fieldNumber: 9)
+    }
+    if !self.stillFailing.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.stillFailing, fieldNumber: 10)
+    }
+    if !self.unknown.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.unknown, fieldNumber: 11)
+    }
+    if self.replayedCount != 0 {
+      try visitor.visitSingularUInt32Field(value: self.replayedCount, fieldNumber: 12)
+    }
+    if self.stillFailingCount != 0 {
+      try visitor.visitSingularUInt32Field(value: self.stillFailingCount, fieldNumber: 13)
+    }
+    if self.unknownCount != 0 {
+      try visitor.visitSingularUInt32Field(value: self.unknownCount, fieldNumber: 14)
+    }
+    if self.alreadyRequested != false {
+      try visitor.visitSingularBoolField(value: self.alreadyRequested, fieldNumber: 15)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Waybill_V1_DeadLetterReplay, rhs: Waybill_V1_DeadLetterReplay) -> Bool {
+    if lhs.requestID != rhs.requestID {return false}
+    if lhs.consumer != rhs.consumer {return false}
+    if lhs.eventIds != rhs.eventIds {return false}
+    if lhs.all != rhs.all {return false}
+    if lhs.status != rhs.status {return false}
+    if lhs.requestedAtUnixMs != rhs.requestedAtUnixMs {return false}
+    if lhs.requestedBy != rhs.requestedBy {return false}
+    if lhs.finishedAtUnixMs != rhs.finishedAtUnixMs {return false}
+    if lhs.replayed != rhs.replayed {return false}
+    if lhs.stillFailing != rhs.stillFailing {return false}
+    if lhs.unknown != rhs.unknown {return false}
+    if lhs.replayedCount != rhs.replayedCount {return false}
+    if lhs.stillFailingCount != rhs.stillFailingCount {return false}
+    if lhs.unknownCount != rhs.unknownCount {return false}
+    if lhs.alreadyRequested != rhs.alreadyRequested {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -103,6 +103,7 @@ public enum RequestSeeds {
         try add(Method.ErpService.applyExpectedReceipts, Waybill_V1_ExpectedReceiptsMessage.self, #"{"messageId": "po1", "receipts": [{"receiptId": "PO-1", "kind": "EXPECTED_RECEIPT_KIND_PURCHASE_ORDER", "locationId": "DC-NEWARK", "expectedAtUnixMs": "1773068400000", "lines": [{"sku": "TSHIRT-BLK-M", "quantity": "40"}, {"sku": "MUG-CERAMIC", "quantity": "12"}]}, {"receiptId": "PO-1", "locationId": "DC-NEWARK", "status": "EXPECTED_RECEIPT_STATUS_RECEIVED", "lines": [{"sku": "TSHIRT-BLK-M", "quantity": "38"}]}, {"receiptId": "TR-7", "kind": "EXPECTED_RECEIPT_KIND_TRANSFER", "status": "EXPECTED_RECEIPT_STATUS_CANCELLED"}]}"#)
         try add(Method.OrderService.searchOrders, Waybill_V1_SearchOrdersRequest.self, #"{"query": "jane@example.com", "sku": "TSHIRT-BLK-M", "statuses": ["ORDER_STATUS_ALLOCATED"], "pageSize": 10}"#)
         try add(Method.OrderService.listLocationQueue, Waybill_V1_ListLocationQueueRequest.self, #"{"locationId": "STORE-CHI", "statuses": ["FULFILLMENT_STATUS_CREATED", "FULFILLMENT_STATUS_SHIPPED"], "pageSize": 5}"#)
+        try add(Method.ErpService.requestDeadLetterReplay, Waybill_V1_DeadLetterReplayRequest.self, #"{"consumer": "erp", "eventIds": ["evt-3", "evt-7"], "requestId": "replay-1"}"#)
 
         var counts: [String: Int] = [:]
         for (method, bytes) in seeds {
