@@ -7,11 +7,13 @@ Usage: console_e2e.py BASE_URL TOKENS_JSON ORDERS_JSON ARTIFACTS_DIR
 """
 import json
 import os
+import re
 import sys
 import time
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -65,7 +67,10 @@ def submit(driver, button):
     button.click()
     if asks:
         accept_confirm(driver)
-    WebDriverWait(driver, 20).until(EC.staleness_of(button))
+    # While the next page loads, chromedriver may answer a probe with a bare WebDriverException
+    # ("no such execution context"): keep waiting for the old page to go.
+    WebDriverWait(driver, 20, ignored_exceptions=(WebDriverException,)).until(EC.staleness_of(button))
+    WebDriverWait(driver, 20).until(lambda d: d.execute_script("return document.readyState") == "complete")
 
 
 def scenario_admin(driver):
@@ -105,7 +110,7 @@ def scenario_admin(driver):
     shot(driver, "05-inventory")
     driver.get(base + "/integration")
     check("Change feed" in driver.page_source, "integration page")
-    shot(driver, "06-integration")
+    replay_dead_letter(driver)
     driver.get(base + "/live")
     WebDriverWait(driver, 20).until(lambda d: d.find_element(By.ID, "live-calls").text not in ("…", ""))
     check(driver.find_element(By.ID, "live-queue").text != "…", "live figures refresh without reloading")
@@ -118,6 +123,31 @@ def scenario_admin(driver):
     from selenium.webdriver.common.keys import Keys
     driver.find_element(By.TAG_NAME, "body").send_keys(Keys.TAB)
     check(driver.switch_to.active_element.get_attribute("class") == "skip", "Tab reaches the skip link first")
+
+
+def replay_dead_letter(driver):
+    """The stand-in ERP refused the marketplace order's capture once: the bridge reports it as a
+    dead letter; replaying it from the page delivers it (the ERP accepts it the second time)."""
+    order = orders["marketplace"]
+    deadline = time.monotonic() + 30
+    while order not in driver.page_source and time.monotonic() < deadline:
+        time.sleep(0.5)
+        driver.get(base + "/integration")
+    check(order in driver.page_source and ">refused<" in driver.page_source, "the refused event is listed as a dead letter with its order")
+    check("unknown customer account" in driver.page_source, "with the ERP's reason")
+    shot(driver, "06-integration-dead-letter")
+    box = driver.find_element(By.CSS_SELECTOR, "input[name='events[]']")
+    box.click()
+    submit(driver, driver.find_element(By.CSS_SELECTOR, "button[name=selected]"))
+    check("requested" in driver.find_element(By.CSS_SELECTOR, ".banner").text, "replay requested")
+    deadline = time.monotonic() + 30
+    while " replayed, " not in driver.page_source and time.monotonic() < deadline:
+        time.sleep(0.5)
+        driver.get(base + "/integration")
+    done = re.search(r"(\d+) replayed, 0 still failing, 0 unknown", driver.page_source)
+    check(done is not None and int(done.group(1)) >= 1, "the bridge replayed it (and the order's parked events) and reported the outcome")
+    check("Dead letters waiting: <strong>0</strong>" in driver.page_source, "no dead letter left")
+    shot(driver, "06-integration-replayed")
 
 
 def scenario_store(driver):

@@ -35,24 +35,30 @@ extension ConsoleBackend {
     struct OrderPage {
         var orders: [Waybill_V1_Order]
         var nextPageToken: String
+        /// The server stopped at searchCandidatesScannedMax before the page was full.
+        var candidatesLimitReached: Bool
     }
 
-    /// One page of orders matching the search form, newest first.
+    /// One page of orders matching the search form, newest first (SearchOrders: server-side,
+    /// indexed, scoped to what the credential may see).
     func searchOrders(_ filter: OrderFilter, pageSize: Int, pageToken: String) async throws -> OrderPage {
-        var request = Waybill_V1_ListOrdersRequest()
-        request.pageSize = Int32(pageSize)
-        request.pageToken = pageToken
+        var request = Waybill_V1_SearchOrdersRequest()
+        request.query = filter.query
+        request.customerEmail = filter.email
+        request.customerPhone = filter.phone
+        request.customerName = filter.name
+        request.sku = filter.sku
+        request.trackingNumber = filter.tracking
+        request.locationID = filter.location
         if filter.channel != 0 { request.channel = Waybill_V1_Channel(rawValue: filter.channel) ?? .unspecified }
-        if filter.status != 0, let status = Waybill_V1_OrderStatus(rawValue: filter.status) { request.statuses = [status] }
+        request.statuses = filter.statuses.compactMap(Waybill_V1_OrderStatus.init(rawValue:))
         request.capturedFromUnixMs = ConsoleFormat.day(filter.from) ?? 0
         request.capturedToUnixMs = ConsoleFormat.day(filter.to).map { $0 + 86_400_000 } ?? 0
-        if !filter.query.isEmpty {
-            // An exact order id.
-            if let order = try? await order(filter.query) { return OrderPage(orders: [order], nextPageToken: "") }
-            return OrderPage(orders: [], nextPageToken: "")
-        }
-        let response: Waybill_V1_ListOrdersResponse = try await call(Method.OrderService.listOrders, request)
-        return OrderPage(orders: response.orders, nextPageToken: response.nextPageToken)
+        request.pageSize = Int32(pageSize)
+        request.pageToken = pageToken
+        let response: Waybill_V1_SearchOrdersResponse = try await call(Method.OrderService.searchOrders, request)
+        return OrderPage(orders: response.orders, nextPageToken: response.nextPageToken,
+                         candidatesLimitReached: response.candidatesLimitReached)
     }
 
     /// An action of the order page, the bulk form or a queue, by name; the answer is what the
@@ -166,22 +172,12 @@ extension ConsoleBackend {
         return all
     }
 
-    /// The open fulfillments at `location`, oldest first (at most `limit`).
-    func locationQueue(_ location: String, limit: Int) async throws -> [QueueEntry] {
-        var request = Waybill_V1_ListOrdersRequest()
-        request.statuses = [.allocated, .partiallyAllocated, .released, .partiallyReleased, .picked, .packed, .partiallyShipped, .shipped, .onHold]
-        request.pageSize = 200
-        var entries: [QueueEntry] = []
-        repeat {
-            let page: Waybill_V1_ListOrdersResponse = try await call(Method.OrderService.listOrders, request)
-            for order in page.orders {
-                for fulfillment in order.fulfillments where fulfillment.locationID == location && QueueView.nextStep(fulfillment) != nil {
-                    entries.append(QueueEntry(order: order, fulfillment: fulfillment))
-                }
-            }
-            request.pageToken = page.nextPageToken
-        } while !request.pageToken.isEmpty
-        entries.sort { ($0.fulfillment.createdAtUnixMs, $0.fulfillment.fulfillmentID) < ($1.fulfillment.createdAtUnixMs, $1.fulfillment.fulfillmentID) }
-        return Array(entries.prefix(limit))
+    /// One page of the fulfillments waiting at `location`, oldest first (ListLocationQueue).
+    func locationQueue(_ location: String, pageSize: Int, pageToken: String) async throws -> Waybill_V1_ListLocationQueueResponse {
+        var request = Waybill_V1_ListLocationQueueRequest()
+        request.locationID = location
+        request.pageSize = Int32(pageSize)
+        request.pageToken = pageToken
+        return try await call(Method.OrderService.listLocationQueue, request)
     }
 }

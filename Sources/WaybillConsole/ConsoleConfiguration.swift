@@ -17,6 +17,10 @@ public struct ConsoleConfiguration: Sendable {
     public var bulkOrdersMax = 200
     /// Rows one CSV export may hold (`consoleCSVRowsMax`); the export says when it was cut.
     public var csvRowsMax = 20_000
+    /// SearchOrders calls one CSV export of a search may make (`consoleCSVSearchCallsMax`): each
+    /// examines at most searchCandidatesScannedMax orders, so a rare match over many orders stops
+    /// here instead of walking the whole store; the export says when it was cut.
+    public var csvSearchCallsMax = 100
     /// Rows per page of a list (`consolePageSize`).
     public var pageSize = 50
     /// Bytes a form may post (`consoleRequestBytesMax`).

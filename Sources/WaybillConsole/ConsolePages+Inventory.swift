@@ -57,6 +57,7 @@ extension ConsoleRoutes {
             var waiting = OrderFilter()
             waiting.sku = sku
             waiting.status = Waybill_V1_OrderStatus.backordered.rawValue
+            waiting.otherStatuses = [Waybill_V1_OrderStatus.partiallyAllocated.rawValue]
             let backorders = try await user.backend.searchOrders(waiting, pageSize: configuration.pageSize, pageToken: "")
             values["backorders"] = backorders.orders.map(OrderView.row)
             values["csv"] = "/inventory.csv?sku=" + (sku.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed) ?? "")

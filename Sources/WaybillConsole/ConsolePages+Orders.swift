@@ -28,6 +28,14 @@ extension ConsoleRoutes {
         }
     }
 
+    /// `path?filter&extra`, every value percent-encoded.
+    static func link(_ path: String, _ filter: OrderFilter, extra: [(String, String)] = []) -> String {
+        var components = URLComponents()
+        components.queryItems = (filter.fields + extra).filter { !$0.1.isEmpty }.map { URLQueryItem(name: $0.0, value: $0.1) }
+        let query = components.percentEncodedQuery ?? ""
+        return query.isEmpty ? path : path + "?" + query
+    }
+
     private func ordersPage(_ request: Request, _ user: SignedIn) async throws -> Response {
         let filter = OrderFilter(request)
         let pageToken = request.uri.queryParameters.get("page").map { String($0) } ?? ""
@@ -40,7 +48,8 @@ extension ConsoleRoutes {
             values["orders"] = page.orders.map(OrderView.row)
             values["count"] = page.orders.count
             values["elapsedMs"] = String(format: "%.1f", Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000)
-            values["next"] = page.nextPageToken.isEmpty ? "" : "/orders?" + filter.queryString + (filter.queryString.isEmpty ? "" : "&") + "page=" + page.nextPageToken
+            values["next"] = page.nextPageToken.isEmpty ? "" : Self.link("/orders", filter, extra: [("page", page.nextPageToken)])
+            values["limitReached"] = page.candidatesLimitReached
             values["csv"] = "/orders.csv?" + filter.queryString
             values["bulk"] = user.may(Method.OrderService.holdOrder) || user.may(Method.OrderService.cancelOrder)
             values["requestID"] = ConsoleSessions.randomToken()
@@ -52,13 +61,17 @@ extension ConsoleRoutes {
         let filter = OrderFilter(request)
         var export = CSVExport(header: OrderView.csvHeader())
         var token = ""
+        var calls = 0
         repeat {
             let page = try await user.backend.searchOrders(filter, pageSize: 200, pageToken: token)
             for order in page.orders where export.rows < configuration.csvRowsMax { export.append(OrderView.csvRow(order)) }
             token = page.nextPageToken
-        } while !token.isEmpty && export.rows < configuration.csvRowsMax
+            calls += 1
+        } while !token.isEmpty && export.rows < configuration.csvRowsMax && calls < configuration.csvSearchCallsMax
         if !token.isEmpty {
-            export.append(["# cut at consoleCSVRowsMax = \(configuration.csvRowsMax) rows; narrow the search for the rest"])
+            let bound = export.rows < configuration.csvRowsMax
+                ? "consoleCSVSearchCallsMax = \(configuration.csvSearchCallsMax) searches" : "consoleCSVRowsMax = \(configuration.csvRowsMax) rows"
+            export.append(["# cut at \(bound); narrow the search for the rest"])
         }
         return ConsoleRendering.csv(export, filename: "orders.csv")
     }

@@ -10,7 +10,9 @@ extension ConsoleRoutes {
     func registerQueues(on router: Router<ConsoleContext>) {
         router.get("/queues") { request, context in
             try await self.page(request, context) { request, user in
-                try await self.queuePage(request.uri.queryParameters.get("location").map { String($0) }, user, banner: nil)
+                let parameters = request.uri.queryParameters
+                return try await self.queuePage(parameters.get("location").map { String($0) }, user, banner: nil,
+                                                pageToken: parameters.get("page").map { String($0) } ?? "")
             }
         }
         router.get("/queues.csv") { request, context in
@@ -30,7 +32,7 @@ extension ConsoleRoutes {
     }
 
     private func queuePage(_ chosen: String?, _ user: SignedIn, banner: (ok: Bool, text: String)?,
-                           status: HTTPResponse.Status = .ok) async throws -> Response {
+                           status: HTTPResponse.Status = .ok, pageToken: String = "") async throws -> Response {
         let locations = try await queueLocations(user)
         let location = chosen ?? locations.first ?? ""
         if user.caller.role == .fulfillment && !location.isEmpty && !user.caller.mayActAt(location: location) {
@@ -42,10 +44,14 @@ extension ConsoleRoutes {
             "requestID": ConsoleSessions.randomToken(),
         ]
         if !location.isEmpty {
-            let entries = try await user.backend.locationQueue(location, limit: configuration.pageSize * 4)
-            values["entries"] = entries.map(QueueView.row)
-            values["count"] = entries.count
-            values["csv"] = "/queues.csv?location=" + (location.addingPercentEncoding(withAllowedCharacters: CharacterSet.urlQueryAllowed) ?? "")
+            let page = try await user.backend.locationQueue(location, pageSize: configuration.pageSize, pageToken: pageToken)
+            values["entries"] = page.entries.map(QueueView.row)
+            values["count"] = page.entries.count
+            values["more"] = !page.nextPageToken.isEmpty
+            values["later"] = !pageToken.isEmpty
+            values["csv"] = Self.queueLink("/queues.csv", location: location)
+            values["next"] = page.nextPageToken.isEmpty ? "" : Self.queueLink("/queues", location: location, page: page.nextPageToken)
+            values["first"] = Self.queueLink("/queues", location: location)
         }
         if let banner { values["banner"] = ["ok": banner.ok, "text": banner.text] }
         return views.page("queue", title: "Queue \(location)", user: user, status: status, values: values)
@@ -54,8 +60,20 @@ extension ConsoleRoutes {
     private func queueCSV(_ request: Request, _ user: SignedIn) async throws -> Response {
         let location = request.uri.queryParameters.get("location").map { String($0) } ?? ""
         var export = CSVExport(header: QueueView.csvHeader())
-        for entry in try await user.backend.locationQueue(location, limit: configuration.csvRowsMax) { export.append(QueueView.csvRow(entry)) }
+        var token = ""
+        repeat {
+            let page = try await user.backend.locationQueue(location, pageSize: 200, pageToken: token)
+            for entry in page.entries where export.rows < configuration.csvRowsMax { export.append(QueueView.csvRow(entry)) }
+            token = page.nextPageToken
+        } while !token.isEmpty && export.rows < configuration.csvRowsMax
+        if !token.isEmpty { export.append(["# cut at consoleCSVRowsMax = \(configuration.csvRowsMax) rows"]) }
         return ConsoleRendering.csv(export, filename: "queue-\(location).csv")
+    }
+
+    static func queueLink(_ path: String, location: String, page: String = "") -> String {
+        var components = URLComponents()
+        components.queryItems = [URLQueryItem(name: "location", value: location)] + (page.isEmpty ? [] : [URLQueryItem(name: "page", value: page)])
+        return path + "?" + (components.percentEncodedQuery ?? "")
     }
 
     private func queueAction(_ action: String, _ request: Request, _ user: SignedIn) async throws -> Response {

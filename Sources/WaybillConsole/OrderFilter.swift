@@ -17,8 +17,12 @@ struct OrderFilter: Sendable {
     var status = 0
     var from = ""
     var to = ""
+    /// Statuses the form cannot name together (the inventory page's backorders); with `status`.
+    var otherStatuses: [Int] = []
 
     init() {}
+
+    var statuses: [Int] { (status == 0 ? [] : [status]) + otherStatuses }
 
     /// From a request's query string (each field cut at 200 characters).
     init(_ request: Request) {
