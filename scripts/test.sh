@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every test: the Swift suites, the generated-code drift check, the C client's tests under
 # valgrind, the C <-> Swift and Python interop tests against a live server, and the operator
-# console's end-to-end tests in a real browser.
+# console's end-to-end tests in a real browser (alone, and over a simulated run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -27,4 +27,6 @@ echo "== Python grpcio stubs <-> Swift server over standard gRPC"
 WAYBILL_BIN="$(swift build --show-bin-path)/waybill" clients/python/interop-test.sh
 echo "== operator console in a real browser (chromium): screenshots in ci-artifacts/console"
 WAYBILL_BIN="$(swift build --show-bin-path)/waybill" e2e/console-e2e.sh
+echo "== the console over a simulated run (smoke scenario; the full day: e2e/console-after-sim.sh, docs/CONSOLE.md)"
+WAYBILL_BIN="$(swift build --show-bin-path)/waybill" e2e/console-after-sim.sh simulator/scenarios/smoke.json
 echo "all tests passed"

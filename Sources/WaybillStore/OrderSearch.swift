@@ -2,6 +2,8 @@
 // source (a term's range of `order_search_terms`, the orders' own indexes for an order id or an
 // external id, or the orders table itself when no term is given), each verified against the
 // decoded order (so stale terms never answer a wrong order), at most `candidatesScannedMax` per call.
+// Channel, status and capture time are checked on the orders table's columns first, so a candidate
+// they rule out costs no body read or decode (a status-only search examines rows, not protobufs).
 
 import Foundation
 import GRDB
@@ -97,6 +99,37 @@ public struct OrderSearchPage: Sendable {
     public var candidatesScanned: Int
 }
 
+/// The filters the orders table's own columns answer (channel and scope, status, capture time), as
+/// an SQL condition: a candidate failing it is never read or decoded. The decoded order is still
+/// checked against every filter (`matches`), so this only saves work.
+struct OrderColumnPredicate {
+    var sql: String
+    var arguments: StatementArguments
+}
+
+extension OrderSearchFilter {
+    var columnPredicate: OrderColumnPredicate {
+        var clauses: [String] = []
+        var arguments = StatementArguments()
+        func among(_ column: String, _ values: [Int]) {
+            clauses.append("\(column) IN (" + values.map { _ in "?" }.joined(separator: ",") + ")")
+            arguments += StatementArguments(values)
+        }
+        if let channels { among("channel", channels.map(\.rawValue)) }
+        if let channel { among("channel", [channel.rawValue]) }
+        if !statuses.isEmpty { among("status", statuses.map(\.rawValue)) }
+        if let capturedFrom {
+            clauses.append("captured_at >= ?")
+            arguments += [capturedFrom.millisecondsSinceEpoch]
+        }
+        if let capturedTo {
+            clauses.append("captured_at < ?")
+            arguments += [capturedTo.millisecondsSinceEpoch]
+        }
+        return OrderColumnPredicate(sql: clauses.isEmpty ? "1" : clauses.joined(separator: " AND "), arguments: arguments)
+    }
+}
+
 /// Where a search's candidates come from, newest first.
 enum CandidateSource {
     /// Fixed sequences (an order id, external ids) merged with the ranges of these terms.
@@ -104,11 +137,28 @@ enum CandidateSource {
     /// Every order: the orders table by seq.
     case everyOrder
 
-    /// Up to `limit` candidate sequences below `before`, descending, distinct.
-    func next(_ db: Database, before: Int64, limit: Int) throws -> [Int64] {
+    /// Up to `limit` candidates below `before`, descending, distinct: each with its stored body,
+    /// or nil when the orders table's own columns already rule it out (`columns`, checked in SQL:
+    /// such a candidate is examined without reading or decoding its body).
+    func next(_ db: Database, before: Int64, limit: Int, columns: OrderColumnPredicate) throws -> [(Int64, Data?)] {
         switch self {
         case .everyOrder:
-            return try Int64.fetchAll(db, sql: "SELECT seq FROM orders WHERE seq < ? ORDER BY seq DESC LIMIT ?", arguments: [before, limit])
+            let rows = try Row.fetchAll(db, sql: """
+                SELECT seq, CASE WHEN \(columns.sql) THEN body END FROM orders WHERE seq < ? ORDER BY seq DESC LIMIT ?
+                """, arguments: columns.arguments + [before, limit])
+            return rows.map { ($0[0], $0[1]) }
+        case .terms:
+            return try sequences(db, before: before, limit: limit).map { sequence in
+                (sequence, try Data.fetchOne(db, sql: "SELECT body FROM orders WHERE seq = ? AND \(columns.sql)",
+                                             arguments: [sequence] + columns.arguments))
+            }
+        }
+    }
+
+    private func sequences(_ db: Database, before: Int64, limit: Int) throws -> [Int64] {
+        switch self {
+        case .everyOrder:
+            return []
         case .terms(let terms, let fixed):
             var merged = fixed.filter { $0 < before }
             if !terms.isEmpty {
@@ -212,6 +262,7 @@ extension StoreReader {
                 source = candidate
             }
         }
+        let columns = filter.columnPredicate
         var rows: [(Int64, [UInt8])] = []
         var before = filter.beforeSequence, scanned = 0
         while rows.count < filter.pageSize {
@@ -219,14 +270,14 @@ extension StoreReader {
             if budget <= 0 {
                 return OrderSearchPage(rows: rows, nextBeforeSequence: before, candidatesLimitReached: true, candidatesScanned: scanned)
             }
-            let chunk = try source.next(db, before: before, limit: min(budget, max(filter.pageSize * 2, 64)))
+            let chunk = try source.next(db, before: before, limit: min(budget, max(filter.pageSize * 2, 64)), columns: columns)
             if chunk.isEmpty {
                 return OrderSearchPage(rows: rows, nextBeforeSequence: nil, candidatesLimitReached: false, candidatesScanned: scanned)
             }
-            for sequence in chunk where rows.count < filter.pageSize {
+            for (sequence, body) in chunk where rows.count < filter.pageSize {
                 before = sequence
                 scanned += 1
-                guard let body = try Data.fetchOne(db, sql: "SELECT body FROM orders WHERE seq = ?", arguments: [sequence]) else { continue }
+                guard let body else { continue }
                 let bytes = [UInt8](body)
                 let order = try Waybill_V1_Order(serializedBytes: bytes)
                 if filter.matches(order) && (filter.include?(order) ?? true) { rows.append((sequence, bytes)) }

@@ -146,6 +146,10 @@ extension SimulationModel {
         draft.externalOrderID = externalID(index)
         draft.customer.customerID = "C\(city.geonameID)-\(index % 997)"
         draft.customer.name = "Customer \(index)"
+        // What customer service looks an order up by (the console, SearchOrders): the same for
+        // every order of a returning customer (same customer id).
+        draft.customer.email = "c\(city.geonameID)-\(index % 997)@shoppers.example"
+        draft.customer.phone = "+1 555 " + String((Int(city.geonameID) * 997 + Int(index % 997)) % 10_000_000)
         draft.shipTo.name = draft.customer.name
         draft.shipTo.city = city.name
         draft.shipTo.region = city.state
