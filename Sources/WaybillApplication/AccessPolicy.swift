@@ -99,6 +99,8 @@ public enum AccessPolicy {
         "/waybill.v1.ErpService/ReportBridgeStatus": MethodAccess([.erp, .admin]),
         "/waybill.v1.ErpService/GetBridgeStatus": MethodAccess([.erp, .admin]),
         "/waybill.v1.ErpService/RequestDeadLetterReplay": MethodAccess([.erp, .admin]),
+        "/waybill.v1.ErpService/ListReconciliationRuns": MethodAccess([.erp, .admin]),
+        "/waybill.v1.ErpService/GetReconciliationRun": MethodAccess([.erp, .admin]),
         // ChangeFeedService: a channel caller's subscription carries only its channels' orders.
         "/waybill.v1.ChangeFeedService/Subscribe": MethodAccess([.channel, .erp, .admin], .filtered),
         "/waybill.v1.ChangeFeedService/Acknowledge": MethodAccess([.channel, .erp, .admin], .consumerOwner),

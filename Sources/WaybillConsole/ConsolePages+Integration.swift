@@ -1,7 +1,8 @@
 // Integration: the change feed's head and each consumer's position and lag, each ERP bridge's
 // status as it last reported it (delivery, retries, breaker), its dead letters with their reason,
 // and replaying them (ErpService.RequestDeadLetterReplay: the bridge carries the request out with
-// its next report; the page lists pending and finished requests with their outcome).
+// its next report; the page lists pending and finished requests with their outcome), and the latest
+// reconciliation runs (ConsolePages+Reconciliation.swift).
 
 import Foundation
 import Hummingbird
@@ -33,6 +34,10 @@ extension ConsoleRoutes {
             let bridges: Waybill_V1_BridgeStatusList = try await user.backend.call(Method.ErpService.getBridgeStatus, Waybill_V1_GetBridgeStatusRequest())
             let mayReplay = user.may(Method.ErpService.requestDeadLetterReplay)
             values["bridges"] = bridges.bridges.map { BridgeView.row($0, mayReplay: mayReplay) }
+        }
+        if let runs = try await latestReconciliationRuns(user) {
+            values["mayRuns"] = true
+            values["runs"] = runs
         }
         if let banner { values["banner"] = ["ok": banner.ok, "text": banner.text] }
         return views.page("integration", title: "Integration", user: user, status: status, values: values)

@@ -101,6 +101,7 @@ final class ConsoleRoutes: Sendable {
         registerQueues(on: router)
         registerInventory(on: router)
         registerIntegration(on: router)
+        registerReconciliation(on: router)
         registerSimulations(on: router)
         registerLive(on: router)
     }

@@ -1,6 +1,7 @@
 // waybill.v1.ErpService: messages from the ERP (item master, stock, acknowledgements, documents),
 // applied once by message id, and the ERP bridge's status (its dead letters; replay requests in
-// DeadLetterReplayService.swift). Reconciliation is in ReconciliationService.swift.
+// DeadLetterReplayService.swift). Reconciliation, and its recorded runs (ListReconciliationRuns,
+// GetReconciliationRun), is in ReconciliationService.swift.
 
 import Foundation
 import SwiftProtobuf

@@ -6,7 +6,9 @@
 // scans Waybill's orders in scope from SQLite for those the ERP never sent (missing in the ERP)
 // and compares stock. Reads run on a dispatch queue (never an event loop); repairs go through the
 // writer in slices of at most `repairsPerWriterJobMax`, so a million-order repair never holds it
-// long, and are idempotent by request_id (a replay reports the original figures).
+// long, and are idempotent by request_id (a replay reports the original figures). Every finished
+// reconciliation is recorded as a run (ReconciliationRunRows.swift) before it is answered;
+// ListReconciliationRuns and GetReconciliationRun read them back.
 
 import Dispatch
 import Foundation
@@ -37,7 +39,8 @@ extension Services {
             let tally = ReconciliationTally(scope: scope, asOf: asOf, includeOrdersAfterAsOf: request.includeOrdersAfterAsOf,
                                             discrepanciesListedMax: limits.discrepanciesListedMax)
             // The request as sent (as_of 0 stays 0): a retry of the same reconciliation matches its replay.
-            let id = try reconciliationSessions.open(tally, fingerprint: fingerprint(request), limits: limits)
+            let id = try reconciliationSessions.open(tally, fingerprint: fingerprint(request), startedAt: self.configuration.clock(),
+                                                     limits: limits)
             var session = Waybill_V1_ReconciliationSession()
             session.sessionID = id
             session.chunkRecordsMax = Int32(limits.chunkRecordsMax)
@@ -131,7 +134,8 @@ extension Services {
             let tally = taken.tally.take()
             let outcome = Result {
                 try self.runReconciliation(call, tally, fingerprint: taken.entry.fingerprint, repair: request.repair,
-                                           requestID: request.requestID, listed: listed)
+                                           requestID: request.requestID, listed: listed,
+                                           run: ReconciliationRunStart(method: "FinishReconciliation", startedAt: taken.entry.startedAt))
             }
             if request.keepOpen {
                 var entry = taken.entry
@@ -162,6 +166,7 @@ extension Services {
         fingerprinted.requestID = ""
         fingerprinted.discrepanciesMax = 0
         let print = fingerprint(fingerprinted)
+        let run = ReconciliationRunStart(method: "Reconcile", startedAt: configuration.clock())
         DispatchQueue.global(qos: .utility).async {
             let outcome = Result { () throws -> Waybill_V1_ReconcileReport in
                 // An extract without a time is taken as of now.
@@ -171,7 +176,8 @@ extension Services {
                 let waybill = extract.orders.isEmpty || scope.orders == false ? [:] : try self.reader.ordersForReconciliation(ids: extract.orders.map(\.orderID))
                 tally.add(orders: extract.orders, waybill: waybill)
                 tally.add(stock: extract.stock)
-                return try self.runReconciliation(call, tally, fingerprint: print, repair: request.repair, requestID: request.requestID, listed: listed)
+                return try self.runReconciliation(call, tally, fingerprint: print, repair: request.repair, requestID: request.requestID,
+                                                  listed: listed, run: run)
             }
             self.answer(call, outcome) { .message($0) }
         }
@@ -209,7 +215,7 @@ extension Services {
     /// Finishes a comparison (the scan for orders missing in the ERP, then stock) and, on request,
     /// repairs in bounded writer jobs. Blocking: runs on a dispatch thread.
     func runReconciliation(_ call: Call, _ tally: ReconciliationTally, fingerprint print: Fingerprint, repair: Bool, requestID: String,
-                           listed: Int) throws -> Waybill_V1_ReconcileReport {
+                           listed: Int, run: ReconciliationRunStart) throws -> Waybill_V1_ReconcileReport {
         let limits = reconciliationLimits
         let started = DispatchTime.now().uptimeNanoseconds
         if repair {
@@ -219,6 +225,8 @@ extension Services {
             if let replay {
                 var report = replay.report(scope: tally.finishing().scope)
                 report.replayed = true
+                let recorded = run.recorded(report, by: call.caller.name, asOf: tally.asOf, repair: repair, requestID: requestID)
+                try writeAndWait { context in _ = try self.recordRun(recorded, context) }
                 return report
             }
         }
@@ -298,22 +306,95 @@ extension Services {
             }
         }
 
-        var result = finish.result()
+        let found = finish.result()
+        var result = found
         if result.discrepancies.count > listed { result.discrepancies.removeLast(result.discrepancies.count - listed) }
-        if repair {
-            var summary = result.summary
-            summary.repaired = repaired
-            try writeAndWait { context in
+        let outcome = repair ? (repaired: repaired, notRepaired: notRepaired) : nil
+        // The run keeps its own number of discrepancies, whatever the caller asked to be listed.
+        var kept = found
+        let keptMax = max(0, transport.reconciliationRunDiscrepanciesKeptMax)
+        if kept.discrepancies.count > keptMax { kept.discrepancies.removeLast(kept.discrepancies.count - keptMax) }
+        let recorded = run.recorded(kept.report(repair: outcome), by: call.caller.name, asOf: tally.asOf, repair: repair, requestID: requestID)
+        var summary = found.summary
+        summary.repaired = repaired
+        let runID = try writeAndWait { context -> String in
+            if repair {
                 try context.engine.recordReconciliation(requestID: requestID, fingerprint: print, summary: summary,
                                                         context: self.context(call, context, requestID: requestID, fingerprint: print),
                                                         storage: context.engineStorage)
             }
+            return try self.recordRun(recorded, context).runID
         }
         logger.info("reconciliation", metadata: [
+            "run": "\(runID)",
             "orders": "\(result.ordersCompared)", "stock_positions": "\(result.stockPositionsCompared)",
             "discrepancies": "\(result.total)", "repair": "\(repair)", "repaired": "\(repaired)",
             "milliseconds": "\((DispatchTime.now().uptimeNanoseconds - started) / 1_000_000)",
         ])
-        return result.report(repair: repair ? (repaired, notRepaired) : nil)
+        return result.report(repair: outcome)
+    }
+
+    /// Records a finished run in the writer's transaction (the oldest beyond reconciliationRunsKeptMax go).
+    private func recordRun(_ run: Waybill_V1_ReconciliationRun, _ context: WriteContext) throws -> Waybill_V1_ReconciliationRun {
+        try context.recordReconciliationRun(run, runsKeptMax: transport.reconciliationRunsKeptMax,
+                                            discrepanciesKeptMax: transport.reconciliationRunDiscrepanciesKeptMax)
+    }
+
+    func listReconciliationRuns(_ request: Waybill_V1_ListReconciliationRunsRequest, call: Call) {
+        guard let size = pageSize(call, request.pageSize) else { return }
+        let before = request.pageToken.hasPrefix("before:") ? Int64(request.pageToken.dropFirst(7)) : nil
+        if !request.pageToken.isEmpty && (before ?? 0) <= 0 {
+            call.responder.respond(.failure(WaybillStatusError(.invalidArgument, "page_token: not a token from a previous answer",
+                                                               details: .with { $0.field = "page_token" })))
+            return
+        }
+        blocking(call, { try self.reader.reconciliationRuns(beforeSequence: before, limit: size) }) { page in
+            var list = Waybill_V1_ReconciliationRunList()
+            list.runs = page.runs
+            list.nextPageToken = page.nextBeforeSequence.map { "before:\($0)" } ?? ""
+            return .message(list)
+        }
+    }
+
+    func getReconciliationRun(_ request: Waybill_V1_GetReconciliationRunRequest, call: Call) {
+        if let error = Validation.checkIdentifier(request.runID, field: "run_id", limits: configuration.domain) {
+            call.responder.respond(.failure(WaybillStatusError(error)))
+            return
+        }
+        blocking(call, { try self.reader.reconciliationRun(id: request.runID) }) { run in
+            guard let run else {
+                return .failure(WaybillStatusError(.notFound, "reconciliation run \"\(request.runID)\" not found (never recorded, or older than the "
+                                                     + "latest reconciliationRunsKeptMax runs)", details: .with { $0.field = "run_id" }))
+            }
+            return .message(run)
+        }
+    }
+}
+
+/// How a reconciliation began, for its recorded run.
+struct ReconciliationRunStart: Sendable {
+    var method: String
+    var startedAt: Timestamp
+
+    /// The run of a finished reconciliation, from the report of what it found (its discrepancies
+    /// already cut to what the run keeps); the writer gives it its id and finish time.
+    func recorded(_ report: Waybill_V1_ReconcileReport, by caller: String, asOf: Timestamp, repair: Bool,
+                  requestID: String) -> Waybill_V1_ReconciliationRun {
+        var run = Waybill_V1_ReconciliationRun()
+        run.startedAtUnixMs = startedAt.millisecondsSinceEpoch
+        run.runBy = caller
+        run.method = method
+        run.scope = report.scope
+        run.asOfUnixMs = asOf.millisecondsSinceEpoch
+        run.repair = repair
+        run.requestID = requestID
+        run.replayed = report.replayed
+        run.ordersCompared = report.ordersCompared
+        run.stockPositionsCompared = report.stockPositionsCompared
+        run.counts = report.counts
+        run.discrepanciesTotal = report.discrepanciesTotal
+        run.repaired = report.repaired
+        run.discrepancies = report.discrepancies
+        return run
     }
 }

@@ -43,13 +43,15 @@ final class ReconciliationSessions: Sendable {
         var fingerprint: Fingerprint
         var lastUsedUptimeNanoseconds: UInt64
         var stockPositions: Int
+        /// When BeginReconciliation opened it (the injected clock): its runs' start.
+        var startedAt: Timestamp
     }
 
     private let entries = Mutex<[String: Entry]>([:])
 
     static func uptime() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
 
-    func open(_ tally: ReconciliationTally, fingerprint: Fingerprint, limits: ReconciliationLimits) throws -> String {
+    func open(_ tally: ReconciliationTally, fingerprint: Fingerprint, startedAt: Timestamp, limits: ReconciliationLimits) throws -> String {
         let id = "rec-" + String(UInt64.random(in: 1...UInt64.max), radix: 16)
         let now = Self.uptime()
         let idle = UInt64(max(0, limits.sessionIdleTimeoutMilliseconds)) * 1_000_000
@@ -59,7 +61,8 @@ final class ReconciliationSessions: Sendable {
                 throw WaybillStatusError.limit(.resourceExhausted, name: "sessionsMax", value: limits.sessionsMax,
                                                "\(entries.count) reconciliation sessions are open; finish one or wait for it to expire")
             }
-            entries[id] = Entry(tally: tally, fingerprint: fingerprint, lastUsedUptimeNanoseconds: now, stockPositions: 0)
+            entries[id] = Entry(tally: tally, fingerprint: fingerprint, lastUsedUptimeNanoseconds: now, stockPositions: 0,
+                                 startedAt: startedAt)
             return id
         }
     }

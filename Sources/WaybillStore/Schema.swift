@@ -186,6 +186,7 @@ enum Schema {
         registerOrderSearchTerms(&migrator)  // v12 (OrderSearchTerms.swift)
         registerLocationQueues(&migrator)  // v13 (LocationQueues.swift)
         registerDeadLetterReplays(&migrator)  // v14 (DeadLetterReplayRows.swift)
+        registerReconciliationRuns(&migrator)  // v15 (ReconciliationRunRows.swift)
         return migrator
     }
 }

@@ -35,6 +35,11 @@ public struct TransportLimits: Hashable, Sendable {
     public var deadLetterReplayRequestsPendingMax = 16
     /// Finished replay requests GetBridgeStatus lists per bridge (the latest).
     public var deadLetterReplaysFinishedListedMax = 20
+    /// Finished reconciliations the server keeps recorded (ListReconciliationRuns); the oldest go.
+    public var reconciliationRunsKeptMax = 200
+    /// Discrepancies one recorded reconciliation run keeps (the first in report order; the counts
+    /// stay exact and the run says how many were dropped).
+    public var reconciliationRunDiscrepanciesKeptMax = 1_000
     /// Orders per ListOrders page (and the default when the request says 0: 100).
     public var listPageSizeMax = 1_000
     public var listPageSizeDefault = 100
@@ -110,6 +115,8 @@ public struct TransportLimits: Hashable, Sendable {
             ("deadLetterReplayEventIdsMax", Int64(deadLetterReplayEventIdsMax), "event ids per RequestDeadLetterReplay"),
             ("deadLetterReplayRequestsPendingMax", Int64(deadLetterReplayRequestsPendingMax), "dead-letter replay requests pending per bridge consumer"),
             ("deadLetterReplaysFinishedListedMax", Int64(deadLetterReplaysFinishedListedMax), "finished replay requests GetBridgeStatus lists per bridge"),
+            ("reconciliationRunsKeptMax", Int64(reconciliationRunsKeptMax), "finished reconciliation runs kept recorded (the latest)"),
+            ("reconciliationRunDiscrepanciesKeptMax", Int64(reconciliationRunDiscrepanciesKeptMax), "discrepancies one recorded reconciliation run keeps"),
             ("listPageSizeMax", Int64(listPageSizeMax), "orders, movements or records per page"),
             ("searchPageSizeMax", Int64(searchPageSizeMax), "orders per SearchOrders page, entries per ListLocationQueue page"),
             ("searchCandidatesScannedMax", Int64(searchCandidatesScannedMax), "candidate orders one SearchOrders call examines"),

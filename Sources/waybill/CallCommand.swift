@@ -60,6 +60,8 @@ struct CallCommand: AsyncParsableCommand {
             DeleteConsumer.self,
             BridgeStatus.self,
             ReplayDeadLetters.self,
+            ReconciliationRuns.self,
+            ReconciliationRun.self,
             ServerInfo.self,
             Metrics.self,
             RPC.self,

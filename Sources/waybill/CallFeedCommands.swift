@@ -127,6 +127,37 @@ struct ReplayDeadLetters: UnaryCallCommand {
     }
 }
 
+struct ReconciliationRuns: UnaryCallCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "reconciliation-runs",
+        abstract: "Recorded reconciliation runs, newest first: when, by whom, scope, repair, what was compared and counts per kind.",
+        discussion: """
+            Every finished reconciliation (`waybill reconcile`, Reconcile or a session's FinishReconciliation) is recorded by the \
+            server; the latest reconciliationRunsKeptMax are kept. `reconciliation-run RUN_ID` shows one with its discrepancies. \
+            docs/ERP.md.
+            """)
+    static let method = Method.ErpService.listReconciliationRuns
+    typealias Response = Waybill_V1_ReconciliationRunList
+    @OptionGroup var call: CallOptions
+    @Option(help: "Runs per page (0 = the server's default).") var pageSize: Int32 = 0
+    @Option(help: "nextPageToken of the previous page.") var pageToken = ""
+
+    func request() throws -> Waybill_V1_ListReconciliationRunsRequest {
+        .with { ($0.pageSize, $0.pageToken) = (pageSize, pageToken) }
+    }
+}
+
+struct ReconciliationRun: UnaryCallCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "reconciliation-run", abstract: "One recorded reconciliation run with the discrepancies it kept.")
+    static let method = Method.ErpService.getReconciliationRun
+    typealias Response = Waybill_V1_ReconciliationRun
+    @OptionGroup var call: CallOptions
+    @Argument(help: "The run id (run-00000042), as reconciliation-runs lists it.") var runID: String
+
+    func request() throws -> Waybill_V1_GetReconciliationRunRequest { .with { $0.runID = runID } }
+}
+
 struct ServerInfo: ParameterlessCall {
     static let configuration = CommandConfiguration(commandName: "server-info", abstract: "Version, protocol versions and every limit.")
     static let method = Method.SystemService.getServerInfo

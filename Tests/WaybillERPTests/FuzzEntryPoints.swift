@@ -168,6 +168,7 @@ public enum FuzzEntryPoints {
         Method.OrderService.editOrder, Method.ErpService.applyExpectedReceipts,
         Method.OrderService.searchOrders, Method.OrderService.listLocationQueue,
         Method.ErpService.requestDeadLetterReplay,
+        Method.ErpService.listReconciliationRuns, Method.ErpService.getReconciliationRun,
     ]
 
     /// A request input: its first byte picks the method (modulo the table), the rest is the payload.

@@ -271,6 +271,34 @@ struct CLITests {
         }
     }
 
+    @Test("waybill reconcile records a run: reconciliation-runs lists it (JSON and table), reconciliation-run shows its discrepancies; an unknown id fails naming it")
+    func reconciliationRunCommands() async throws {
+        try await Self.withExampleServer { server, call in
+            let folder = try TemporaryDirectory("cli-reconcile")
+            let file = folder.path("extract.json")
+            var extract = Waybill_V1_ErpExtract()
+            extract.orders = [.with { $0.orderID = "W-77777777"; $0.erpDocumentNumber = "DOC-CLI"; $0.status = "shipped" }]
+            try extract.jsonUTF8Data().write(to: URL(fileURLWithPath: file))
+            let reconciled = try await runWaybill(["reconcile", "--erp-extract", file, "--server", "127.0.0.1:\(server.port)"])
+            #expect(reconciled.status == 1, "discrepancies found: \(reconciled.stdout) \(reconciled.stderr)")
+
+            let listed = try await call(["reconciliation-runs", "--page-size", "5"])
+            #expect(listed.status == 0, "\(listed.stderr)")
+            let list = try Waybill_V1_ReconciliationRunList(jsonString: listed.stdout)
+            let run = try #require(list.runs.first)
+            #expect(list.runs.count == 1 && run.runBy == TestCredentials.admin.name && run.method == "FinishReconciliation")
+            #expect(run.runID.hasPrefix("run-") && run.discrepanciesTotal >= 1 && run.discrepancies.isEmpty)
+            let table = try await call(["reconciliation-runs", "--output", "table"])
+            #expect(table.status == 0 && table.stdout.contains(run.runID) && table.stdout.contains(TestCredentials.admin.name), "\(table.stdout)")
+
+            let shown = try await call(["reconciliation-run", run.runID, "--output", "table"])
+            #expect(shown.status == 0 && shown.stdout.contains("W-77777777") && shown.stdout.contains("DISCREPANCY_KIND_MISSING_IN_WAYBILL"),
+                    "\(shown.stdout) \(shown.stderr)")
+            let unknown = try await call(["reconciliation-run", "run-09999999"])
+            #expect(unknown.status != 0 && unknown.stderr.contains("run-09999999"), "\(unknown.stderr)")
+        }
+    }
+
     @Test("bad JSON in a file names the file, line, column and field")
     func badOrderFile() async throws {
         let folder = try TemporaryDirectory("cli-json")

@@ -20,12 +20,12 @@ struct MigrationTests {
         let clock = ManualClock()
         do {
             let (database, writer) = try openStore(path, clock: clock)
-            #expect(try database.schemaVersion == "v14: dead-letter replay requests")
+            #expect(try database.schemaVersion == "v15: reconciliation runs")
             let tables = try StoreReader(database: database).readNow { db in
                 try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
             }
             for table in ["orders", "order_lines", "movements", "capacity_ledger", "balance_checkpoints", "inventory_settings",
-                          "outbox", "requests", "locations", "carriers", "items", "routing_policies", "consumers", "bridge_status", "meta", "dead_letter_replays"] {
+                          "outbox", "requests", "locations", "carriers", "items", "routing_policies", "consumers", "bridge_status", "meta", "dead_letter_replays", "reconciliation_runs"] {
                 #expect(tables.contains(table), "table \(table) exists")
             }
             let mode = try StoreReader(database: database).readNow { db in try String.fetchOne(db, sql: "PRAGMA journal_mode") }
@@ -38,7 +38,7 @@ struct MigrationTests {
         // Re-open: migrations are not re-applied, data is there.
         let (database, writer) = try openStore(path, clock: clock)
         defer { writer.stop() }
-        #expect(try database.schemaVersion == "v14: dead-letter replay requests")
+        #expect(try database.schemaVersion == "v15: reconciliation runs")
         let reader = StoreReader(database: database)
         let order = try #require(try reader.order(id: "W-00000001"))
         #expect(order.externalOrderID == "E-1")
@@ -79,7 +79,7 @@ extension MigrationTests {
         }
         let (database, writer) = try openStore(path, clock: clock)
         defer { writer.stop() }
-        #expect(try database.schemaVersion == "v14: dead-letter replay requests")
+        #expect(try database.schemaVersion == "v15: reconciliation runs")
         let reader = StoreReader(database: database)
         let units = try reader.readNow { db in
             try Row.fetchAll(db, sql: "SELECT external_order_id, reserved_units FROM orders ORDER BY seq")

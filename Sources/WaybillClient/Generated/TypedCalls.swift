@@ -94,6 +94,14 @@ extension WaybillClient {
     public func requestDeadLetterReplay(_ request: Waybill_V1_DeadLetterReplayRequest, timeoutMilliseconds: UInt32? = nil) async throws -> Waybill_V1_DeadLetterReplay {
         try await call(Method.ErpService.requestDeadLetterReplay, request, timeoutMilliseconds: timeoutMilliseconds)
     }
+    /// ErpService.ListReconciliationRuns
+    public func listReconciliationRuns(_ request: Waybill_V1_ListReconciliationRunsRequest, timeoutMilliseconds: UInt32? = nil) async throws -> Waybill_V1_ReconciliationRunList {
+        try await call(Method.ErpService.listReconciliationRuns, request, timeoutMilliseconds: timeoutMilliseconds)
+    }
+    /// ErpService.GetReconciliationRun
+    public func getReconciliationRun(_ request: Waybill_V1_GetReconciliationRunRequest, timeoutMilliseconds: UInt32? = nil) async throws -> Waybill_V1_ReconciliationRun {
+        try await call(Method.ErpService.getReconciliationRun, request, timeoutMilliseconds: timeoutMilliseconds)
+    }
     /// ChangeFeedService.Acknowledge
     public func acknowledge(_ request: Waybill_V1_AcknowledgeRequest, timeoutMilliseconds: UInt32? = nil) async throws -> Waybill_V1_AcknowledgeResponse {
         try await call(Method.ChangeFeedService.acknowledge, request, timeoutMilliseconds: timeoutMilliseconds)

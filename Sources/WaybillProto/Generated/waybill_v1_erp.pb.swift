@@ -1069,6 +1069,166 @@ public nonisolated struct Waybill_V1_FinishReconciliationRequest: Sendable {
   public init() {}
 }
 
+/// A finished reconciliation (Reconcile or FinishReconciliation, dry run or repair), recorded
+/// before its report is answered. The server keeps the latest reconciliationRunsKeptMax runs.
+public nonisolated struct Waybill_V1_ReconciliationRun: @unchecked Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// "run-<n>": n counts the server's recorded runs
+  public var runID: String {
+    get {_storage._runID}
+    set {_uniqueStorage()._runID = newValue}
+  }
+
+  /// Reconcile: its call; a session: BeginReconciliation
+  public var startedAtUnixMs: Int64 {
+    get {_storage._startedAtUnixMs}
+    set {_uniqueStorage()._startedAtUnixMs = newValue}
+  }
+
+  /// when it was recorded
+  public var finishedAtUnixMs: Int64 {
+    get {_storage._finishedAtUnixMs}
+    set {_uniqueStorage()._finishedAtUnixMs = newValue}
+  }
+
+  /// the credential that ran it (its name; empty without authentication)
+  public var runBy: String {
+    get {_storage._runBy}
+    set {_uniqueStorage()._runBy = newValue}
+  }
+
+  /// "Reconcile" or "FinishReconciliation"
+  public var method: String {
+    get {_storage._method}
+    set {_uniqueStorage()._method = newValue}
+  }
+
+  /// as applied
+  public var scope: Waybill_V1_ReconcileScope {
+    get {_storage._scope ?? Waybill_V1_ReconcileScope()}
+    set {_uniqueStorage()._scope = newValue}
+  }
+  /// Returns true if `scope` has been explicitly set.
+  public var hasScope: Bool {_storage._scope != nil}
+  /// Clears the value of `scope`. Subsequent reads from it will return its default value.
+  public mutating func clearScope() {_uniqueStorage()._scope = nil}
+
+  /// the extract's time
+  public var asOfUnixMs: Int64 {
+    get {_storage._asOfUnixMs}
+    set {_uniqueStorage()._asOfUnixMs = newValue}
+  }
+
+  public var repair: Bool {
+    get {_storage._repair}
+    set {_uniqueStorage()._repair = newValue}
+  }
+
+  /// the repair's request id ("" for a dry run without one)
+  public var requestID: String {
+    get {_storage._requestID}
+    set {_uniqueStorage()._requestID = newValue}
+  }
+
+  /// a repair's request id used before: the original figures, no discrepancy
+  public var replayed: Bool {
+    get {_storage._replayed}
+    set {_uniqueStorage()._replayed = newValue}
+  }
+
+  public var ordersCompared: Int32 {
+    get {_storage._ordersCompared}
+    set {_uniqueStorage()._ordersCompared = newValue}
+  }
+
+  public var stockPositionsCompared: Int32 {
+    get {_storage._stockPositionsCompared}
+    set {_uniqueStorage()._stockPositionsCompared = newValue}
+  }
+
+  /// every kind, exact
+  public var counts: [Waybill_V1_DiscrepancyCount] {
+    get {_storage._counts}
+    set {_uniqueStorage()._counts = newValue}
+  }
+
+  public var discrepanciesTotal: Int64 {
+    get {_storage._discrepanciesTotal}
+    set {_uniqueStorage()._discrepanciesTotal = newValue}
+  }
+
+  public var repaired: Int32 {
+    get {_storage._repaired}
+    set {_uniqueStorage()._repaired = newValue}
+  }
+
+  /// The first discrepancies in report order, at most reconciliationRunDiscrepanciesKeptMax (only
+  /// in GetReconciliationRun; ListReconciliationRuns leaves them out).
+  public var discrepancies: [Waybill_V1_Discrepancy] {
+    get {_storage._discrepancies}
+    set {_uniqueStorage()._discrepancies = newValue}
+  }
+
+  /// found but not kept (discrepancies_total - kept)
+  public var discrepanciesDropped: Int64 {
+    get {_storage._discrepanciesDropped}
+    set {_uniqueStorage()._discrepanciesDropped = newValue}
+  }
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+public nonisolated struct Waybill_V1_ListReconciliationRunsRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// 0 = listPageSizeDefault (100); at most listPageSizeMax
+  public var pageSize: Int32 = 0
+
+  /// next_page_token of the previous page
+  public var pageToken: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Waybill_V1_ReconciliationRunList: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// newest first, without discrepancies
+  public var runs: [Waybill_V1_ReconciliationRun] = []
+
+  /// "" = no more
+  public var nextPageToken: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Waybill_V1_GetReconciliationRunRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var runID: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "waybill.v1"
@@ -2643,6 +2803,288 @@ nonisolated extension Waybill_V1_FinishReconciliationRequest: SwiftProtobuf.Mess
     if lhs.requestID != rhs.requestID {return false}
     if lhs.discrepanciesMax != rhs.discrepanciesMax {return false}
     if lhs.keepOpen != rhs.keepOpen {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Waybill_V1_ReconciliationRun: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ReconciliationRun"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}run_id\0\u{3}started_at_unix_ms\0\u{3}finished_at_unix_ms\0\u{3}run_by\0\u{1}method\0\u{1}scope\0\u{3}as_of_unix_ms\0\u{1}repair\0\u{3}request_id\0\u{1}replayed\0\u{3}orders_compared\0\u{3}stock_positions_compared\0\u{1}counts\0\u{3}discrepancies_total\0\u{1}repaired\0\u{1}discrepancies\0\u{3}discrepancies_dropped\0")
+
+  fileprivate class _StorageClass {
+    var _runID: String = String()
+    var _startedAtUnixMs: Int64 = 0
+    var _finishedAtUnixMs: Int64 = 0
+    var _runBy: String = String()
+    var _method: String = String()
+    var _scope: Waybill_V1_ReconcileScope? = nil
+    var _asOfUnixMs: Int64 = 0
+    var _repair: Bool = false
+    var _requestID: String = String()
+    var _replayed: Bool = false
+    var _ordersCompared: Int32 = 0
+    var _stockPositionsCompared: Int32 = 0
+    var _counts: [Waybill_V1_DiscrepancyCount] = []
+    var _discrepanciesTotal: Int64 = 0
+    var _repaired: Int32 = 0
+    var _discrepancies: [Waybill_V1_Discrepancy] = []
+    var _discrepanciesDropped: Int64 = 0
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _runID = source._runID
+      _startedAtUnixMs = source._startedAtUnixMs
+      _finishedAtUnixMs = source._finishedAtUnixMs
+      _runBy = source._runBy
+      _method = source._method
+      _scope = source._scope
+      _asOfUnixMs = source._asOfUnixMs
+      _repair = source._repair
+      _requestID = source._requestID
+      _replayed = source._replayed
+      _ordersCompared = source._ordersCompared
+      _stockPositionsCompared = source._stockPositionsCompared
+      _counts = source._counts
+      _discrepanciesTotal = source._discrepanciesTotal
+      _repaired = source._repaired
+      _discrepancies = source._discrepancies
+      _discrepanciesDropped = source._discrepanciesDropped
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularStringField(value: &_storage._runID) }()
+        case 2: try { try decoder.decodeSingularInt64Field(value: &_storage._startedAtUnixMs) }()
+        case 3: try { try decoder.decodeSingularInt64Field(value: &_storage._finishedAtUnixMs) }()
+        case 4: try { try decoder.decodeSingularStringField(value: &_storage._runBy) }()
+        case 5: try { try decoder.decodeSingularStringField(value: &_storage._method) }()
+        case 6: try { try decoder.decodeSingularMessageField(value: &_storage._scope) }()
+        case 7: try { try decoder.decodeSingularInt64Field(value: &_storage._asOfUnixMs) }()
+        case 8: try { try decoder.decodeSingularBoolField(value: &_storage._repair) }()
+        case 9: try { try decoder.decodeSingularStringField(value: &_storage._requestID) }()
+        case 10: try { try decoder.decodeSingularBoolField(value: &_storage._replayed) }()
+        case 11: try { try decoder.decodeSingularInt32Field(value: &_storage._ordersCompared) }()
+        case 12: try { try decoder.decodeSingularInt32Field(value: &_storage._stockPositionsCompared) }()
+        case 13: try { try decoder.decodeRepeatedMessageField(value: &_storage._counts) }()
+        case 14: try { try decoder.decodeSingularInt64Field(value: &_storage._discrepanciesTotal) }()
+        case 15: try { try decoder.decodeSingularInt32Field(value: &_storage._repaired) }()
+        case 16: try { try decoder.decodeRepeatedMessageField(value: &_storage._discrepancies) }()
+        case 17: try { try decoder.decodeSingularInt64Field(value: &_storage._discrepanciesDropped) }()
+        default: break
+        }
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if !_storage._runID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._runID, fieldNumber: 1)
+      }
+      if _storage._startedAtUnixMs != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._startedAtUnixMs, fieldNumber: 2)
+      }
+      if _storage._finishedAtUnixMs != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._finishedAtUnixMs, fieldNumber: 3)
+      }
+      if !_storage._runBy.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._runBy, fieldNumber: 4)
+      }
+      if !_storage._method.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._method, fieldNumber: 5)
+      }
+      try { if let v = _storage._scope {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
+      } }()
+      if _storage._asOfUnixMs != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._asOfUnixMs, fieldNumber: 7)
+      }
+      if _storage._repair != false {
+        try visitor.visitSingularBoolField(value: _storage._repair, fieldNumber: 8)
+      }
+      if !_storage._requestID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._requestID, fieldNumber: 9)
+      }
+      if _storage._replayed != false {
+        try visitor.visitSingularBoolField(value: _storage._replayed, fieldNumber: 10)
+      }
+      if _storage._ordersCompared != 0 {
+        try visitor.visitSingularInt32Field(value: _storage._ordersCompared, fieldNumber: 11)
+      }
+      if _storage._stockPositionsCompared != 0 {
+        try visitor.visitSingularInt32Field(value: _storage._stockPositionsCompared, fieldNumber: 12)
+      }
+      if !_storage._counts.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._counts, fieldNumber: 13)
+      }
+      if _storage._discrepanciesTotal != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._discrepanciesTotal, fieldNumber: 14)
+      }
+      if _storage._repaired != 0 {
+        try visitor.visitSingularInt32Field(value: _storage._repaired, fieldNumber: 15)
+      }
+      if !_storage._discrepancies.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._discrepancies, fieldNumber: 16)
+      }
+      if _storage._discrepanciesDropped != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._discrepanciesDropped, fieldNumber: 17)
+      }
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Waybill_V1_ReconciliationRun, rhs: Waybill_V1_ReconciliationRun) -> Bool {
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._runID != rhs_storage._runID {return false}
+        if _storage._startedAtUnixMs != rhs_storage._startedAtUnixMs {return false}
+        if _storage._finishedAtUnixMs != rhs_storage._finishedAtUnixMs {return false}
+        if _storage._runBy != rhs_storage._runBy {return false}
+        if _storage._method != rhs_storage._method {return false}
+        if _storage._scope != rhs_storage._scope {return false}
+        if _storage._asOfUnixMs != rhs_storage._asOfUnixMs {return false}
+        if _storage._repair != rhs_storage._repair {return false}
+        if _storage._requestID != rhs_storage._requestID {return false}
+        if _storage._replayed != rhs_storage._replayed {return false}
+        if _storage._ordersCompared != rhs_storage._ordersCompared {return false}
+        if _storage._stockPositionsCompared != rhs_storage._stockPositionsCompared {return false}
+        if _storage._counts != rhs_storage._counts {return false}
+        if _storage._discrepanciesTotal != rhs_storage._discrepanciesTotal {return false}
+        if _storage._repaired != rhs_storage._repaired {return false}
+        if _storage._discrepancies != rhs_storage._discrepancies {return false}
+        if _storage._discrepanciesDropped != rhs_storage._discrepanciesDropped {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Waybill_V1_ListReconciliationRunsRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ListReconciliationRunsRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}page_size\0\u{3}page_token\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularInt32Field(value: &self.pageSize) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.pageToken) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.pageSize != 0 {
+      try visitor.visitSingularInt32Field(value: self.pageSize, fieldNumber: 1)
+    }
+    if !self.pageToken.isEmpty {
+      try visitor.visitSingularStringField(value: self.pageToken, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Waybill_V1_ListReconciliationRunsRequest, rhs: Waybill_V1_ListReconciliationRunsRequest) -> Bool {
+    if lhs.pageSize != rhs.pageSize {return false}
+    if lhs.pageToken != rhs.pageToken {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Waybill_V1_ReconciliationRunList: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ReconciliationRunList"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}runs\0\u{3}next_page_token\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.runs) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.nextPageToken) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.runs.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.runs, fieldNumber: 1)
+    }
+    if !self.nextPageToken.isEmpty {
+      try visitor.visitSingularStringField(value: self.nextPageToken, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Waybill_V1_ReconciliationRunList, rhs: Waybill_V1_ReconciliationRunList) -> Bool {
+    if lhs.runs != rhs.runs {return false}
+    if lhs.nextPageToken != rhs.nextPageToken {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Waybill_V1_GetReconciliationRunRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GetReconciliationRunRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}run_id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.runID) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.runID.isEmpty {
+      try visitor.visitSingularStringField(value: self.runID, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Waybill_V1_GetReconciliationRunRequest, rhs: Waybill_V1_GetReconciliationRunRequest) -> Bool {
+    if lhs.runID != rhs.runID {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -51,6 +51,10 @@ protocol RPCHandlers: Sendable {
     func getBridgeStatus(_ request: Waybill_V1_GetBridgeStatusRequest, call: Call)
     /// ErpService.RequestDeadLetterReplay
     func requestDeadLetterReplay(_ request: Waybill_V1_DeadLetterReplayRequest, call: Call)
+    /// ErpService.ListReconciliationRuns
+    func listReconciliationRuns(_ request: Waybill_V1_ListReconciliationRunsRequest, call: Call)
+    /// ErpService.GetReconciliationRun
+    func getReconciliationRun(_ request: Waybill_V1_GetReconciliationRunRequest, call: Call)
     /// Server stream: frames with end_of_stream = false carry SubscribeResponse; it ends only
     /// on cancel, error, or server shutdown (UNAVAILABLE).
     func subscribe(_ request: Waybill_V1_SubscribeRequest, call: Call, stream: CallStream)
@@ -162,6 +166,8 @@ extension RPCHandlers {
             Method.ErpService.reportBridgeStatus: RPCDispatch { handlers, call, _ in if let request = call.parse(Waybill_V1_BridgeStatus.self) { handlers.reportBridgeStatus(request, call: call) } },
             Method.ErpService.getBridgeStatus: RPCDispatch { handlers, call, _ in if let request = call.parse(Waybill_V1_GetBridgeStatusRequest.self) { handlers.getBridgeStatus(request, call: call) } },
             Method.ErpService.requestDeadLetterReplay: RPCDispatch { handlers, call, _ in if let request = call.parse(Waybill_V1_DeadLetterReplayRequest.self) { handlers.requestDeadLetterReplay(request, call: call) } },
+            Method.ErpService.listReconciliationRuns: RPCDispatch { handlers, call, _ in if let request = call.parse(Waybill_V1_ListReconciliationRunsRequest.self) { handlers.listReconciliationRuns(request, call: call) } },
+            Method.ErpService.getReconciliationRun: RPCDispatch { handlers, call, _ in if let request = call.parse(Waybill_V1_GetReconciliationRunRequest.self) { handlers.getReconciliationRun(request, call: call) } },
             Method.ChangeFeedService.subscribe: RPCDispatch { handlers, call, stream in if let request = call.parse(Waybill_V1_SubscribeRequest.self) { handlers.subscribe(request, call: call, stream: stream) } },
             Method.ChangeFeedService.acknowledge: RPCDispatch { handlers, call, _ in if let request = call.parse(Waybill_V1_AcknowledgeRequest.self) { handlers.acknowledge(request, call: call) } },
             Method.ChangeFeedService.getFeedInfo: RPCDispatch { handlers, call, _ in if let request = call.parse(Waybill_V1_GetFeedInfoRequest.self) { handlers.getFeedInfo(request, call: call) } },

@@ -55,6 +55,10 @@ public enum Method {
         public static let getBridgeStatus = "/waybill.v1.ErpService/GetBridgeStatus"
         /// ErpService.RequestDeadLetterReplay
         public static let requestDeadLetterReplay = "/waybill.v1.ErpService/RequestDeadLetterReplay"
+        /// ErpService.ListReconciliationRuns
+        public static let listReconciliationRuns = "/waybill.v1.ErpService/ListReconciliationRuns"
+        /// ErpService.GetReconciliationRun
+        public static let getReconciliationRun = "/waybill.v1.ErpService/GetReconciliationRun"
     }
     public enum ChangeFeedService {
         /// Server stream: frames with end_of_stream = false carry SubscribeResponse; it ends only
@@ -174,6 +178,8 @@ public enum Method {
         RPCMethod(path: ErpService.reportBridgeStatus, request: Waybill_V1_BridgeStatus.self, response: Waybill_V1_BridgeStatus.self, serverStreaming: false),
         RPCMethod(path: ErpService.getBridgeStatus, request: Waybill_V1_GetBridgeStatusRequest.self, response: Waybill_V1_BridgeStatusList.self, serverStreaming: false),
         RPCMethod(path: ErpService.requestDeadLetterReplay, request: Waybill_V1_DeadLetterReplayRequest.self, response: Waybill_V1_DeadLetterReplay.self, serverStreaming: false),
+        RPCMethod(path: ErpService.listReconciliationRuns, request: Waybill_V1_ListReconciliationRunsRequest.self, response: Waybill_V1_ReconciliationRunList.self, serverStreaming: false),
+        RPCMethod(path: ErpService.getReconciliationRun, request: Waybill_V1_GetReconciliationRunRequest.self, response: Waybill_V1_ReconciliationRun.self, serverStreaming: false),
         RPCMethod(path: ChangeFeedService.subscribe, request: Waybill_V1_SubscribeRequest.self, response: Waybill_V1_SubscribeResponse.self, serverStreaming: true),
         RPCMethod(path: ChangeFeedService.acknowledge, request: Waybill_V1_AcknowledgeRequest.self, response: Waybill_V1_AcknowledgeResponse.self, serverStreaming: false),
         RPCMethod(path: ChangeFeedService.getFeedInfo, request: Waybill_V1_GetFeedInfoRequest.self, response: Waybill_V1_FeedInfo.self, serverStreaming: false),

@@ -104,6 +104,8 @@ public enum RequestSeeds {
         try add(Method.OrderService.searchOrders, Waybill_V1_SearchOrdersRequest.self, #"{"query": "jane@example.com", "sku": "TSHIRT-BLK-M", "statuses": ["ORDER_STATUS_ALLOCATED"], "pageSize": 10}"#)
         try add(Method.OrderService.listLocationQueue, Waybill_V1_ListLocationQueueRequest.self, #"{"locationId": "STORE-CHI", "statuses": ["FULFILLMENT_STATUS_CREATED", "FULFILLMENT_STATUS_SHIPPED"], "pageSize": 5}"#)
         try add(Method.ErpService.requestDeadLetterReplay, Waybill_V1_DeadLetterReplayRequest.self, #"{"consumer": "erp", "eventIds": ["evt-3", "evt-7"], "requestId": "replay-1"}"#)
+        try add(Method.ErpService.listReconciliationRuns, Waybill_V1_ListReconciliationRunsRequest.self, #"{"pageSize": 10}"#)
+        try add(Method.ErpService.getReconciliationRun, Waybill_V1_GetReconciliationRunRequest.self, #"{"runId": "run-00000001"}"#)
 
         var counts: [String: Int] = [:]
         for (method, bytes) in seeds {
