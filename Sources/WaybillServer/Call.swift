@@ -81,6 +81,12 @@ func statusError(_ error: Error) -> WaybillStatusError {
             return WaybillStatusError(.unavailable, error.description + "; the request can be retried", details: details)
         case .skipped: return WaybillStatusError(.internal, error.description)
         }
+    case let error as SearchIndexBehind:
+        var details = Waybill_V1_StatusDetails()
+        details.limitName = "searchIndexLagEventsMax"
+        details.limitValue = Int64(error.lagEventsMax)
+        details.retryAfterMs = 1_000
+        return WaybillStatusError(.unavailable, error.description, details: details)
     case let error as BinaryDecodingError:
         return WaybillStatusError(.invalidArgument, "request payload does not parse: \(error)")
     default:

@@ -29,6 +29,8 @@ public struct ServerConfiguration: Sendable {
     public var transport = TransportLimits()
     public var domain = DomainLimits()
     public var writer = WriterLimits()
+    /// The order search index's indexer (SearchIndex): its hand-over queue and how far behind a search tolerates.
+    public var searchIndex = SearchIndexLimits()
     public var routing = RoutingLimits()
     public var reconciliation = ReconciliationLimits()
     /// City centroids for ship-tos without coordinates (an empty gazetteer refuses them).

@@ -25,7 +25,8 @@ public struct ServerStorage: Sendable {
         try await offPool {
             let database = try WaybillDatabase(path: configuration.databasePath, readers: configuration.readers,
                                                checkpointIntervalMilliseconds: configuration.walCheckpointIntervalMilliseconds,
-                                               startsCheckpointer: startsCheckpointer, logger: logger)
+                                               startsCheckpointer: startsCheckpointer, searchIndexLimits: configuration.searchIndex,
+                                               logger: logger)
             let writer: StoreWriter
             do {
                 writer = try StoreWriter(database: database, limits: configuration.writer, domainLimits: configuration.domain,

@@ -36,6 +36,8 @@ extension Services {
             ("receiptReleaseOrdersMax", Int64(domain.receiptReleaseOrdersMax), "backordered orders a receipt's arrival serves in capture order"),
             ("writeQueueDepthMax", Int64(self.configuration.writer.writeQueueDepthMax), "writes waiting for the writer"),
             ("writeBatchMax", Int64(self.configuration.writer.writeBatchMax), "writes per transaction"),
+            ("searchIndexLagEventsMax", Int64(self.configuration.searchIndex.lagEventsMax), "change-feed events the order search index may be behind before a SearchOrders call with a term filter answers UNAVAILABLE"),
+            ("searchIndexQueuedOrdersMax", Int64(self.configuration.searchIndex.queuedOrdersMax), "written orders waiting in memory for the search indexer (past it they are read back from the database)"),
             ("writeQueueDelayTargetMilliseconds", self.configuration.writer.admission.writeQueueDelayTargetMilliseconds, "queueing delay of writes beyond which, for an interval, client writes are refused"),
             ("writeQueueDelayIntervalMilliseconds", self.configuration.writer.admission.writeQueueDelayIntervalMilliseconds, "how long the delay stays above its target before refusals start"),
             ("routingCandidatesMax", Int64(self.configuration.routing.routingCandidatesMax), "locations in the split search"),

@@ -27,11 +27,14 @@ extension WaybillDatabase {
         }
     }
 
-    /// The end of a graceful shutdown: a complete checkpoint (an empty WAL), then every connection
+    /// The end of a graceful shutdown: the search index brought up to date, a complete checkpoint (an empty WAL), then every connection
     /// closed. Blocking; nothing may use the database afterwards. Failures are logged, not thrown:
     /// the data is durable either way (every commit was fsynced), only the next start may have a
     /// WAL to replay.
     public func closeCleanly(logger: Logger) {
+        // The writer stopped: what it handed the search indexer is indexed before the files close.
+        searchIndex.stop()
+        try? searchIndex.pool.close()
         stopCheckpointer()
         do {
             try checkpointCompletely()

@@ -134,3 +134,16 @@ extension StoreReader {
         return LocationQueuePage(rows: page, next: next)
     }
 }
+
+/// Walks every stored order in seq order, decoded, a slice at a time (migration backfills).
+enum OrderRowsBackfill {
+    static func each(_ db: Database, slice: Int = 1_000, _ body: (Int64, Order) throws -> Void) throws {
+        var after: Int64 = -1
+        while true {
+            let rows = try Row.fetchAll(db, sql: "SELECT seq, body FROM orders WHERE seq > ? ORDER BY seq LIMIT ?", arguments: [after, slice])
+            guard let last = rows.last else { return }
+            for row in rows { try body(row[0], try SQLiteStorage.decodeOrder(row[1])) }
+            after = last[0]
+        }
+    }
+}

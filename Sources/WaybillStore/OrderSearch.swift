@@ -1,7 +1,7 @@
 // OrderService.SearchOrders on a reader connection: candidates newest first from the most selective
-// source (a term's range of `order_search_terms`, the orders' own indexes for an order id or an
-// external id, or the orders table itself when no term is given), each verified against the
-// decoded order (so stale terms never answer a wrong order), at most `candidatesScannedMax` per call.
+// source (a term's postings in the search index plus the orders changed since the index's position
+// (SearchIndex.swift), the orders' own indexes for an order id or an external id, or the orders
+// table itself when no term is given), each verified against the decoded order (so stale terms never answer a wrong order), at most `candidatesScannedMax` per call.
 // Channel, status and capture time are checked on the orders table's columns first, so a candidate
 // they rule out costs no body read or decode (a status-only search examines rows, not protobufs).
 
@@ -130,9 +130,42 @@ extension OrderSearchFilter {
     }
 }
 
+/// The order search index as one search sees it: the index file's postings of terms, plus every
+/// order changed after the index's position (read once, in the search's snapshot of the database:
+/// their newest terms may not be in the file yet). Together a superset of the orders with a term.
+final class TermPostings {
+    let index: SearchIndex
+    let db: Database
+    private var changed: [Int64]?
+
+    init(index: SearchIndex, db: Database) {
+        self.index = index
+        self.db = db
+    }
+
+    private func changedOrders() throws -> [Int64] {
+        if let changed { return changed }
+        let found = try index.changedOrdersAfter(db)
+        changed = found
+        return found
+    }
+
+    /// Up to `limit` sequences with any of `terms` below `before` (unsorted, perhaps repeated).
+    func sequences(_ terms: [String], before: Int64, limit: Int) throws -> [Int64] {
+        guard !terms.isEmpty else { return [] }
+        return try index.sequences(matching: terms, before: before, limit: limit) + changedOrders().filter { $0 < before }
+    }
+
+    /// Postings of `terms` counted up to `cap`, plus the orders changed after the index's position.
+    func count(_ terms: [String], cap: Int) throws -> Int {
+        guard !terms.isEmpty else { return 0 }
+        return try index.count(matching: terms, cap: cap) + changedOrders().count
+    }
+}
+
 /// Where a search's candidates come from, newest first.
 enum CandidateSource {
-    /// Fixed sequences (an order id, external ids) merged with the ranges of these terms.
+    /// Fixed sequences (an order id, external ids) merged with the postings of these terms.
     case terms([String], fixed: [Int64])
     /// Every order: the orders table by seq.
     case everyOrder
@@ -140,57 +173,36 @@ enum CandidateSource {
     /// Up to `limit` candidates below `before`, descending, distinct: each with its stored body,
     /// or nil when the orders table's own columns already rule it out (`columns`, checked in SQL:
     /// such a candidate is examined without reading or decoding its body).
-    func next(_ db: Database, before: Int64, limit: Int, columns: OrderColumnPredicate) throws -> [(Int64, Data?)] {
+    func next(_ postings: TermPostings, before: Int64, limit: Int, columns: OrderColumnPredicate) throws -> [(Int64, Data?)] {
+        let db = postings.db
         switch self {
         case .everyOrder:
             let rows = try Row.fetchAll(db, sql: """
                 SELECT seq, CASE WHEN \(columns.sql) THEN body END FROM orders WHERE seq < ? ORDER BY seq DESC LIMIT ?
                 """, arguments: columns.arguments + [before, limit])
             return rows.map { ($0[0], $0[1]) }
-        case .terms:
-            return try sequences(db, before: before, limit: limit).map { sequence in
+        case .terms(let terms, let fixed):
+            let merged = fixed.filter { $0 < before } + (try postings.sequences(terms, before: before, limit: limit))
+            return try Set(merged).sorted(by: >).prefix(limit).map { sequence in
                 (sequence, try Data.fetchOne(db, sql: "SELECT body FROM orders WHERE seq = ? AND \(columns.sql)",
                                              arguments: [sequence] + columns.arguments))
             }
         }
     }
 
-    private func sequences(_ db: Database, before: Int64, limit: Int) throws -> [Int64] {
-        switch self {
-        case .everyOrder:
-            return []
-        case .terms(let terms, let fixed):
-            var merged = fixed.filter { $0 < before }
-            if !terms.isEmpty {
-                // FTS5 merges the terms' rowids itself, in rowid (= seq) order; a seq may come once
-                // per document of the order (capture, later updates).
-                merged += try Int64.fetchAll(db, sql: """
-                    SELECT rowid FROM order_search_terms WHERE order_search_terms MATCH ? AND rowid < ? ORDER BY rowid DESC LIMIT ?
-                    """, arguments: [Self.match(terms), before, limit])
-            }
-            return Array(Set(merged).sorted(by: >).prefix(limit))
-        }
-    }
-
-    /// An FTS5 query for any of `terms` (their tokens are letters and digits: no quoting needed).
-    static func match(_ terms: [String]) -> String { terms.map(OrderSearchTerms.token).joined(separator: " OR ") }
-
-    /// Postings of this source, counted up to `cap` (for choosing the most selective one).
-    func size(_ db: Database, cap: Int) throws -> Int {
+    /// Candidates of this source, counted up to `cap` (for choosing the most selective one).
+    func size(_ postings: TermPostings, cap: Int) throws -> Int {
         switch self {
         case .everyOrder: return .max
-        case .terms(let terms, let fixed):
-            guard !terms.isEmpty else { return fixed.count }
-            return fixed.count + (try Int.fetchOne(db, sql: """
-                SELECT COUNT(*) FROM (SELECT 1 FROM order_search_terms WHERE order_search_terms MATCH ? LIMIT ?)
-                """, arguments: [Self.match(terms), cap]) ?? 0)
+        case .terms(let terms, let fixed): return fixed.count + (try postings.count(terms, cap: cap))
         }
     }
 }
 
 extension OrderSearchFilter {
     /// Every source that holds all matching orders; the search reads the smallest.
-    func sources(_ db: Database) throws -> [CandidateSource] {
+    func sources(_ postings: TermPostings) throws -> [CandidateSource] {
+        let db = postings.db
         var sources: [CandidateSource] = []
         let scope = Channel.allCases.filter { channel in
             (self.channel.map { $0 == channel } ?? true) && (channels.map { $0.contains(channel) } ?? true)
@@ -212,7 +224,7 @@ extension OrderSearchFilter {
             let trimmed = query.trimmingCharacters(in: .whitespacesAndNewlines)
             let code = SearchText.code(trimmed)
             var terms = [OrderSearchTerms.term(.email, code), OrderSearchTerms.term(.sku, code), OrderSearchTerms.term(.tracking, code)]
-            if let word = try Self.rarest(db, SearchText.words(trimmed).map { OrderSearchTerms.term(.name, $0) }) { terms.append(word) }
+            if let word = try Self.rarest(postings, SearchText.words(trimmed).map { OrderSearchTerms.term(.name, $0) }) { terms.append(word) }
             if SearchText.looksLikePhone(trimmed) { terms.append(OrderSearchTerms.term(.phone, SearchText.phone(trimmed))) }
             var fixed = try externalSequences(trimmed, scope)
             // Order ids are upper-case ("W-00000042"); the unique index answers either spelling.
@@ -225,11 +237,11 @@ extension OrderSearchFilter {
     }
 
     /// The term of `terms` with the fewest orders (counted up to the selectivity cap).
-    static func rarest(_ db: Database, _ terms: [String]) throws -> String? {
+    static func rarest(_ postings: TermPostings, _ terms: [String]) throws -> String? {
         guard terms.count > 1 else { return terms.first }
         var best: (term: String, size: Int)?
         for term in Set(terms) {
-            let size = try CandidateSource.terms([term], fixed: []).size(db, cap: StoreReader.searchSelectivityCap)
+            let size = try CandidateSource.terms([term], fixed: []).size(postings, cap: StoreReader.searchSelectivityCap)
             if best == nil || size < best!.size { best = (term, size) }
         }
         return best?.term
@@ -241,22 +253,23 @@ extension StoreReader {
     static let searchSelectivityCap = 2_000
 
     public func searchOrders(_ filter: OrderSearchFilter, completion: @escaping @Sendable (Result<OrderSearchPage, Error>) -> Void) {
-        read({ db in try Self.searchOrders(db, filter) }, completion: completion)
+        let index = database.searchIndex
+        read({ db in try Self.searchOrders(TermPostings(index: index, db: db), filter) }, completion: completion)
     }
 
     public func searchOrdersNow(_ filter: OrderSearchFilter) throws -> OrderSearchPage {
-        try readNow { db in try Self.searchOrders(db, filter) }
+        try readNow { db in try Self.searchOrders(TermPostings(index: database.searchIndex, db: db), filter) }
     }
 
-    static func searchOrders(_ db: Database, _ filter: OrderSearchFilter) throws -> OrderSearchPage {
+    static func searchOrders(_ postings: TermPostings, _ filter: OrderSearchFilter) throws -> OrderSearchPage {
         if let channels = filter.channels, channels.isEmpty {
             return OrderSearchPage(rows: [], nextBeforeSequence: nil, candidatesLimitReached: false, candidatesScanned: 0)
         }
-        let sources = try filter.sources(db)
+        let sources = try filter.sources(postings)
         var source = CandidateSource.everyOrder
         var smallest = Int.max
         for candidate in sources {
-            let size = try candidate.size(db, cap: searchSelectivityCap)
+            let size = try candidate.size(postings, cap: searchSelectivityCap)
             if size < smallest {
                 smallest = size
                 source = candidate
@@ -270,7 +283,7 @@ extension StoreReader {
             if budget <= 0 {
                 return OrderSearchPage(rows: rows, nextBeforeSequence: before, candidatesLimitReached: true, candidatesScanned: scanned)
             }
-            let chunk = try source.next(db, before: before, limit: min(budget, max(filter.pageSize * 2, 64)), columns: columns)
+            let chunk = try source.next(postings, before: before, limit: min(budget, max(filter.pageSize * 2, 64)), columns: columns)
             if chunk.isEmpty {
                 return OrderSearchPage(rows: rows, nextBeforeSequence: nil, candidatesLimitReached: false, candidatesScanned: scanned)
             }

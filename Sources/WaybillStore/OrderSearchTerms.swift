@@ -1,11 +1,12 @@
-// The `order_search_terms` table (migration v12): a candidate index for OrderService.SearchOrders,
+// The terms of an order for the search index (SearchIndex.swift, the `order_search_terms` table of
+// the `<database>-search` file): a candidate index for OrderService.SearchOrders,
 // an FTS5 table without content (`content=''`, `detail=none`: rowids only) whose rowid is the
 // order's seq and whose one column holds the order's terms, each hashed to one token. FTS5 is an
 // LSM: a transaction's documents are gathered in memory and written at commit as one new segment
 // (sequential pages), merged later a little at a time, where a (term, seq) B-tree took a random
-// page per term on the single writer (several times the cost in a Python sqlite3 micro-benchmark
-// of the same rows: docs/PERFORMANCE.md).
-// Terms are written at capture (insertOrder); an update (updateOrder) adds a document with the
+// page per term (several times the cost in a Python sqlite3 micro-benchmark of the same rows:
+// docs/PERFORMANCE.md).
+// An order's terms are indexed as captured (insertOrder); an update (updateOrder) adds a document with the
 // terms that appeared in it (a fulfillment created or shipped by this change: its location and
 // tracking number; on an edited order, the ship-to's name and phone and the lines' SKUs) under
 // the same rowid. Nothing is ever deleted: every candidate is verified against the decoded order,
@@ -176,48 +177,16 @@ enum OrderSearchTerms {
 
 extension Schema {
     static func registerOrderSearchTerms(_ migrator: inout DatabaseMigrator) {
-        migrator.registerMigration("v12: order search terms") { db in
-            // The ascii tokenizer: every token is "t" and 16 hex digits (unicode61's folding is work for nothing).
-            try db.execute(sql: "CREATE VIRTUAL TABLE order_search_terms USING fts5(terms, content='', columnsize=0, detail=none, tokenize='ascii')")
-            // Backfill: every order already stored, in slices of seq (a million orders would not
-            // be decoded all at once); FTS5 flushes its pending terms as segments as it goes.
-            try OrderRowsBackfill.each(db) { sequence, order in
-                try db.execute(sql: "INSERT INTO order_search_terms (rowid, terms) VALUES (?, ?)",
-                               arguments: [sequence, OrderSearchTerms.document(OrderSearchTerms.all(of: order))])
-            }
-        }
-    }
-}
-
-/// Walks every stored order in seq order, decoded, a slice at a time (migration backfills).
-enum OrderRowsBackfill {
-    static func each(_ db: Database, slice: Int = 1_000, _ body: (Int64, Order) throws -> Void) throws {
-        var after: Int64 = -1
-        while true {
-            let rows = try Row.fetchAll(db, sql: "SELECT seq, body FROM orders WHERE seq > ? ORDER BY seq LIMIT ?", arguments: [after, slice])
-            guard let last = rows.last else { return }
-            for row in rows { try body(row[0], try SQLiteStorage.decodeOrder(row[1])) }
-            after = last[0]
-        }
-    }
-}
-
-extension SQLiteStorage {
-    /// At capture: every term of the new order.
-    func insertSearchTerms(of order: Order, sequence: Int64) throws {
-        try insertTerms(OrderSearchTerms.all(of: order), sequence: sequence)
+        // v12 created the term index inside the database, written by the writer at every capture;
+        // it now lives in its own file, written by the search indexer (SearchIndex.swift). The
+        // migration keeps its name (databases record it) and does nothing; v16 drops the table
+        // from databases that had it.
+        migrator.registerMigration("v12: order search terms") { _ in }
     }
 
-    /// On an update: the terms that may have appeared with it, if any.
-    func addLaterSearchTerms(of order: Order, sequence: Int64) throws {
-        try insertTerms(OrderSearchTerms.later(of: order), sequence: sequence)
-    }
-
-    private func insertTerms(_ terms: [UInt64], sequence: Int64) throws {
-        guard !terms.isEmpty else { return }
-        try execute("INSERT INTO order_search_terms (rowid, terms) VALUES (?, ?)") { b in
-            b.int(1, sequence)
-            b.text(2, OrderSearchTerms.document(terms))
+    static func registerSearchIndexMove(_ migrator: inout DatabaseMigrator) {
+        migrator.registerMigration("v16: order search index in its own file") { db in
+            try db.execute(sql: "DROP TABLE IF EXISTS order_search_terms")
         }
     }
 }

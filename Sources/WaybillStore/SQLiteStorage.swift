@@ -41,6 +41,8 @@ final class SQLiteStorage: EngineStorage {
     var nextOffset: UInt64
     /// Events appended in the current batch.
     var batchEvents: [CommittedEvent] = []
+    /// Orders inserted or updated in the current batch, for the search index (after the commit).
+    var batchOrders: [WrittenOrder] = []
     /// Balances whose checkpoint row is behind them, oldest change first.
     var dirty = DirtyBalances()
     /// The id of the newest movement appended (committed or in the current batch).
@@ -53,7 +55,13 @@ final class SQLiteStorage: EngineStorage {
     /// the answer nor the event encodes it again.
     private var lastSerialized: (id: OrderID, version: Int64, full: [UInt8], lean: [UInt8])?
 
-    init(nextOffset: UInt64) { self.nextOffset = nextOffset }
+    /// Where the batch's orders go after the commit; the feed pruner keeps what it has not covered.
+    let searchIndex: SearchIndex
+
+    init(nextOffset: UInt64, searchIndex: SearchIndex) {
+        self.nextOffset = nextOffset
+        self.searchIndex = searchIndex
+    }
 
     func statement(_ sql: String) throws -> Statement { try db.cachedStatement(sql: sql) }
 
@@ -223,7 +231,7 @@ final class SQLiteStorage: EngineStorage {
             b.int(11, order.reservedUnits)
         }
         try insertLines(of: order, sequence: sequence)
-        try insertSearchTerms(of: order, sequence: sequence)
+        batchOrders.append(WrittenOrder(order: order, inserted: true))
         try insertQueueEntries(of: order, sequence: sequence)
     }
 
@@ -265,7 +273,7 @@ final class SQLiteStorage: EngineStorage {
             try execute("DELETE FROM order_lines WHERE order_seq = ?") { b in b.int(1, sequence) }
             try insertLines(of: order, sequence: sequence)
         }
-        try addLaterSearchTerms(of: order, sequence: sequence)
+        batchOrders.append(WrittenOrder(order: order, inserted: false))
         try updateQueueEntries(of: order, sequence: sequence)
     }
 

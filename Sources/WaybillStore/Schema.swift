@@ -187,6 +187,7 @@ enum Schema {
         registerLocationQueues(&migrator)  // v13 (LocationQueues.swift)
         registerDeadLetterReplays(&migrator)  // v14 (DeadLetterReplayRows.swift)
         registerReconciliationRuns(&migrator)  // v15 (ReconciliationRunRows.swift)
+        registerSearchIndexMove(&migrator)  // v16 (OrderSearchTerms.swift)
         return migrator
     }
 }
@@ -196,4 +197,6 @@ enum MetaKey {
     static let checkpointMovementID = "checkpoint_movement_id"
     /// Highest outbox offset ever pruned: offsets continue after it even if the outbox is empty.
     static let prunedThroughOffset = "pruned_through_offset"
+    /// The token the order search index's file must carry to count as this database's (SearchIndex).
+    static let searchIndexToken = "search_index_token"
 }

@@ -319,7 +319,8 @@ extension WriteContext {
                 """, arguments: [acknowledged ?? Int64.max, limit, retainedAfter.millisecondsSinceEpoch])
             guard let eligible else { return 0 }
             try storage.checkpoint(engine.inventory, rowsMax: checkpointRowsMax, offsetsThrough: UInt64(eligible))
-            let through = min(eligible, storage.dirty.oldestOffset.map { Int64($0) - 1 } ?? eligible)
+            // Nor the events the search index has not covered yet: a search reads them (SearchIndex).
+            let through = min(eligible, storage.dirty.oldestOffset.map { Int64($0) - 1 } ?? eligible, storage.searchIndex.indexedThrough)
             guard through > 0 else { return 0 }
             try db.execute(sql: "DELETE FROM outbox WHERE offset <= ?", arguments: [through])
             let deleted = db.changesCount

@@ -235,7 +235,7 @@ public final class StoreWriter: Sendable {
         let engine = Engine(state: loaded.state, limits: domainLimits, routingLimits: routingLimits, gazetteer: gazetteer)
         committed = CommittedState(engine: engine)
         cartDeadlineAtStart = engine.nextCartDeadline
-        thread = WriterThread(engine: engine, nextOffset: loaded.nextOffset, now: now, checkpoints: loaded.checkpoints,
+        thread = WriterThread(engine: engine, nextOffset: loaded.nextOffset, searchIndex: database.searchIndex, now: now, checkpoints: loaded.checkpoints,
                               slowJobMilliseconds: limits.slowJobLogMilliseconds, interceptor: interceptor)
         thread.observer = observer
         thread.start(owner: self)
@@ -421,13 +421,13 @@ private final class WriterThread: @unchecked Sendable {
     /// Wraps every job when set (tests, benchmarks); nil in the product.
     private let interceptor: (any WriteJobInterceptor)?
 
-    init(engine: Engine, nextOffset: UInt64, now: Timestamp, checkpoints: WaybillDatabase.CheckpointPosition, slowJobMilliseconds: Int,
+    init(engine: Engine, nextOffset: UInt64, searchIndex: SearchIndex, now: Timestamp, checkpoints: WaybillDatabase.CheckpointPosition, slowJobMilliseconds: Int,
          interceptor: (any WriteJobInterceptor)?) {
         self.engine = engine
         domainLimits = engine.limits
         routingLimits = engine.router.limits
         gazetteer = engine.router.gazetteer
-        storage = SQLiteStorage(nextOffset: nextOffset)
+        storage = SQLiteStorage(nextOffset: nextOffset, searchIndex: searchIndex)
         storage.follow(checkpoints)
         lastNow = now
         jobTimes = WriterJobTimes(slowMilliseconds: slowJobMilliseconds)
@@ -501,6 +501,7 @@ private final class WriterThread: @unchecked Sendable {
         var checkpoint: (rows: Int, nanoseconds: UInt64)?
         storage.batchMovements = 0
         storage.batchEvents.removeAll(keepingCapacity: true)
+        storage.batchOrders.removeAll(keepingCapacity: true)
         do {
             try owner.database.pool.writeWithoutTransaction { db in
                 storage.db = db
@@ -543,6 +544,7 @@ private final class WriterThread: @unchecked Sendable {
         owner.committed.publish(changedSKUs: changed, changedWaiting: engine.drainChangedWaitingSKUs(), from: engine,
                                 networkChanged: context.networkChanged)
         if !storage.batchEvents.isEmpty { observer?.eventsCommitted(storage.batchEvents) }
+        storage.searchIndex.committed(storage.batchOrders, through: Int64(storage.nextOffset) - 1)
         // Health before the answers: a caller told "committed" finds the writer healthy again.
         owner.recordOutcome(failed: false)
         for job in live { job.finish(.success(())) }

@@ -12,12 +12,16 @@ public final class WaybillDatabase: Sendable {
     public let path: String
     let pool: DatabasePool
     let checkpointer: WalCheckpointer?
+    /// SearchOrders' term index, in its own file (`<path>-search`), kept by its indexer thread.
+    public let searchIndex: SearchIndex
 
     /// Opens (creating if needed) and migrates the database at `path`. `checkpointIntervalMilliseconds`
     /// > 0 moves WAL checkpoints to a background thread (see WalCheckpointer); 0 leaves SQLite's
     /// automatic checkpoint on. `startsCheckpointer: false` leaves starting it to `startCheckpointer()`
-    /// (a lifecycle service).
+    /// (a lifecycle service). The order search index (`<path>-search`) is opened and brought up to
+    /// date here; `startsSearchIndexer: false` leaves its indexing to `searchIndex.indexPending()`.
     public init(path: String, readers: Int = 4, checkpointIntervalMilliseconds: Int = 0, startsCheckpointer: Bool = true,
+                searchIndexLimits: SearchIndexLimits = SearchIndexLimits(), startsSearchIndexer: Bool = true,
                 logger: Logger = Logger(label: "waybill")) throws {
         self.path = path
         var configuration = Configuration()
@@ -32,12 +36,17 @@ public final class WaybillDatabase: Sendable {
         }
         pool = try DatabasePool(path: path, configuration: configuration)
         try Schema.migrator.migrate(pool)
+        searchIndex = try SearchIndex(path: path + "-search", database: pool, limits: searchIndexLimits,
+                                      startsThread: startsSearchIndexer, logger: logger)
         checkpointer = checkpointIntervalMilliseconds > 0 ? WalCheckpointer(path: path, intervalMilliseconds: checkpointIntervalMilliseconds, logger: logger) : nil
         if startsCheckpointer { checkpointer?.start() }
     }
 
     /// Stops the background checkpointer (after the writer stopped).
-    public func close() { checkpointer?.stop() }
+    public func close() {
+        searchIndex.stop()
+        checkpointer?.stop()
+    }
 
     /// Why the background WAL checkpointer is not keeping the WAL short (cannot open its connection,
     /// checkpoints failing), or nil while it is or when there is none: part of the server's readiness.

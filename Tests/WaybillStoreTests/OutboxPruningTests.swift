@@ -79,6 +79,7 @@ struct OutboxPruningTests {
             live = try await Self.eventSequences(writer)
             #expect(live.count >= Self.skus.count * StoreNet.locations.count)
 
+            try waitForSearchIndex(database)
             let rowsMax = 25
             var prunes = 0
             var deletedTotal = 0
@@ -127,6 +128,7 @@ struct OutboxPruningTests {
             _ = try await writer.run { try $0.acknowledge(consumer: "erp", offset: head) }
             clock.advance(milliseconds: 120_000)
             live = try await Self.eventSequences(writer)
+            try waitForSearchIndex(database)
             let deleted = try await writer.run {
                 try $0.pruneOutbox(retainedAfter: clock.now.adding(milliseconds: -60_000), limit: 1_000_000, checkpointRowsMax: 10)
             }
@@ -166,6 +168,7 @@ struct OutboxPruningTests {
             try context.withDatabase { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM outbox WHERE committed_at < ?", arguments: [cutoff.millisecondsSinceEpoch]) ?? 0 }
         }
         #expect(old >= 4)
+        try waitForSearchIndex(database)
         let first = try await writer.run { try $0.pruneOutbox(retainedAfter: cutoff, limit: 3) }
         #expect(first == 3, "at most `limit`, from the oldest")
         #expect(try reader.feedBounds().earliest == 4)

@@ -39,11 +39,19 @@ final class ManualClock: Sendable {
 let quietLogger = Logger(label: "waybill-store-tests") { _ in SwiftLogNoOpLogHandler() }
 
 /// Opens the database at `path` and starts a writer on it.
-func openStore(_ path: String, clock: ManualClock, limits: WriterLimits = WriterLimits(),
-               observer: CommitObserver? = nil) throws -> (WaybillDatabase, StoreWriter) {
-    let database = try WaybillDatabase(path: path)
+/// `searchIndexer: false` leaves the search index's work to `database.searchIndex.indexPending()`.
+func openStore(_ path: String, clock: ManualClock, limits: WriterLimits = WriterLimits(), observer: CommitObserver? = nil,
+               searchIndexer: Bool = true, searchLimits: SearchIndexLimits = SearchIndexLimits()) throws -> (WaybillDatabase, StoreWriter) {
+    let database = try WaybillDatabase(path: path, searchIndexLimits: searchLimits, startsSearchIndexer: searchIndexer)
     let writer = try StoreWriter(database: database, limits: limits, clock: clock.closure, logger: quietLogger, observer: observer)
     return (database, writer)
+}
+
+/// Waits until the search index covers every committed event: the feed pruner keeps the events it
+/// has not covered, so a test that prunes waits for it first.
+func waitForSearchIndex(_ database: WaybillDatabase) throws {
+    let head = try StoreReader(database: database).feedBounds().head
+    #expect(database.searchIndex.waitUntilIndexed(through: Int64(head)), "the search index did not catch up")
 }
 
 /// Blocks the writer thread inside a batch until `open()` is called.

@@ -537,6 +537,7 @@ struct OutboxTests {
             // A consumer acknowledged half: pruning keeps everything after its offset.
             let half = all[all.count / 2]
             _ = try await writer.run { try $0.acknowledge(consumer: "erp", offset: half) }
+            try waitForSearchIndex(database)
             let deleted = try await writer.run { try $0.pruneOutbox(retainedAfter: clock.now.adding(days: 1), limit: 1_000_000) }
             #expect(deleted == Int(half))
             let kept = try offsets(StoreReader(database: database))
@@ -574,6 +575,7 @@ struct OutboxTests {
         clock.advance(milliseconds: 60_000)
         _ = try await receive(writer, "young", "SKU-1", "WH-1", 1)
         _ = try await writer.run { try $0.acknowledge(consumer: "slow", offset: 2) }
+        try waitForSearchIndex(database)
         // Old enough: the network events. Acknowledged: only 1 and 2.
         #expect(try await writer.run { try $0.pruneOutbox(retainedAfter: clock.now.adding(milliseconds: -30_000), limit: 100) } == 2)
         _ = try await writer.run { try $0.acknowledge(consumer: "slow", offset: head + 1) }
