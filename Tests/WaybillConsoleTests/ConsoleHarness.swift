@@ -26,6 +26,7 @@ struct ConsoleHarness {
 
     /// Runs `body` against a fresh server and console; both always stop.
     static func with<T>(_ adjust: (inout ConsoleConfiguration) -> Void = { _ in },
+                        server adjustServer: (inout ServerConfiguration) -> Void = { _ in },
                         _ body: (ConsoleHarness) async throws -> T) async throws -> T {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("waybill-console-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -45,6 +46,7 @@ struct ConsoleHarness {
             CredentialSeed(name: "store-nyc", role: .fulfillment, locations: ["STORE-NYC"], token: tokens["nyc"]!),
             CredentialSeed(name: "erp", role: .erp, token: tokens["erp"]!),
         ]
+        adjustServer(&configuration)
         let logger = Logger(label: "waybill-console-tests") { _ in SwiftLogNoOpLogHandler() }
         let server = try await WaybillServer.start(configuration: configuration, logger: logger)
         var console = ConsoleConfiguration()

@@ -45,6 +45,27 @@ struct ConsoleSearchQueueReplayTests {
         }
     }
 
+    @Test("consoleCSVSearchCallsMax: an export stops after that many SearchOrders calls and its last line says so; under it, every order")
+    func csvSearchCallsLimit() async throws {
+        // One candidate per SearchOrders call: an export of every order needs one call per order.
+        let everyOrder = "/orders.csv"  // no filter: every order, newest first
+        try await ConsoleHarness.with({ $0.csvSearchCallsMax = 2 }, server: { $0.transport.searchCandidatesScannedMax = 1 }) { harness in
+            try #require(harness.orders.count > 2)
+            let browser = harness.browser()
+            _ = try await browser.signIn(harness.tokens["admin"]!)
+            let lines = try await browser.get(everyOrder).body.split(separator: "\r\n")
+            #expect(lines.count <= 1 + 2 + 1, "the header, what two calls found, the note")
+            #expect(lines.last == "# cut at consoleCSVSearchCallsMax = 2 searches; narrow the search for the rest")
+        }
+        try await ConsoleHarness.with({ $0.csvSearchCallsMax = 100 }, server: { $0.transport.searchCandidatesScannedMax = 1 }) { harness in
+            let browser = harness.browser()
+            _ = try await browser.signIn(harness.tokens["admin"]!)
+            let lines = try await browser.get(everyOrder).body.split(separator: "\r\n")
+            #expect(!lines.contains { $0.hasPrefix("# cut") })
+            #expect(Set(lines.dropFirst().map { String($0.prefix { $0 != "," }) }) == Set(harness.orders.values.map(\.orderID)))
+        }
+    }
+
     @Test("a queue longer than a page: the next page goes on oldest first, without repeats; the CSV holds every entry")
     func queuePages() async throws {
         try await ConsoleHarness.with({ $0.pageSize = 1 }) { harness in

@@ -20,7 +20,7 @@ struct MigrationTests {
         let clock = ManualClock()
         do {
             let (database, writer) = try openStore(path, clock: clock)
-            #expect(try database.schemaVersion == "v15: reconciliation runs")
+            #expect(try database.schemaVersion == "v16: order search index in its own file")
             let tables = try StoreReader(database: database).readNow { db in
                 try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
             }
@@ -38,7 +38,7 @@ struct MigrationTests {
         // Re-open: migrations are not re-applied, data is there.
         let (database, writer) = try openStore(path, clock: clock)
         defer { writer.stop() }
-        #expect(try database.schemaVersion == "v15: reconciliation runs")
+        #expect(try database.schemaVersion == "v16: order search index in its own file")
         let reader = StoreReader(database: database)
         let order = try #require(try reader.order(id: "W-00000001"))
         #expect(order.externalOrderID == "E-1")
@@ -79,7 +79,7 @@ extension MigrationTests {
         }
         let (database, writer) = try openStore(path, clock: clock)
         defer { writer.stop() }
-        #expect(try database.schemaVersion == "v15: reconciliation runs")
+        #expect(try database.schemaVersion == "v16: order search index in its own file")
         let reader = StoreReader(database: database)
         let units = try reader.readNow { db in
             try Row.fetchAll(db, sql: "SELECT external_order_id, reserved_units FROM orders ORDER BY seq")
