@@ -22,6 +22,7 @@
 import Foundation
 import GRDB
 import Logging
+import Metrics
 import Synchronization
 import WaybillCore
 
@@ -34,6 +35,12 @@ public struct SearchIndexLimits: Hashable, Sendable {
     /// term filter answers UNAVAILABLE (the call reads every order changed after the index's
     /// position: an unbounded backlog would make every search slow).
     public var lagEventsMax = 100_000
+    /// The indexer gathers hand-overs until it holds this many orders or the oldest has waited
+    /// `indexBatchWindowMilliseconds`: FTS5 costs less per order in bigger transactions (fewer,
+    /// larger segments to flush and merge), and the wake-ups are fewer. Searches are exact
+    /// meanwhile (they read what the index has not covered).
+    public var indexBatchOrders = 2_000
+    public var indexBatchWindowMilliseconds = 50
     /// Outbox events read back per indexer transaction when catching up from the database.
     public var catchUpEventsPerTransaction = 20_000
     public init() {}
@@ -63,9 +70,19 @@ public final class SearchIndex: @unchecked Sendable {
     private let logger: Logger
     /// The outbox offset the file covers (committed there), for searches and the feed pruner.
     private let indexed: Atomic<Int64>
+    /// The newest outbox offset handed over (the database's head as the index knows it).
+    private let head = Atomic<Int64>(0)
+    /// Change-feed events committed and not yet covered by the index (alert when it keeps growing).
+    private let lagGauge = Gauge(label: "waybill_search_index_lag_events")
+    /// Failed indexing transactions (each retried by reading the changes back from the database).
+    private let failures = Counter(label: "waybill_search_index_failures_total")
 
-    // Hand-over from the writer, guarded by `condition`.
+    // Hand-over from the writer, guarded by `condition` (the indexer thread waits on it).
     private let condition = NSCondition()
+    /// When the oldest order now queued was handed over (uptime nanoseconds).
+    private var firstQueuedAt: UInt64 = 0
+    /// `waitUntilIndexed` callers wait on this one, broadcast after each indexing transaction.
+    private let progress = NSCondition()
     private var queued: [(orders: [WrittenOrder], through: Int64)] = []
     private var queuedOrders = 0
     /// Changes through this offset were dropped from memory (or failed to index): the indexer reads
@@ -123,6 +140,8 @@ public final class SearchIndex: @unchecked Sendable {
     /// wrote no order is handed over too: the index's position moves past its events (else the
     /// feed pruner, which keeps what the index has not covered, would stop at the last order).
     func committed(_ orders: [WrittenOrder], through: Int64) {
+        head.max(through, ordering: .relaxed)
+        lagGauge.record(max(0, through - indexedThrough))
         condition.lock()
         defer { condition.unlock() }
         if stopping { return }
@@ -133,6 +152,7 @@ public final class SearchIndex: @unchecked Sendable {
             queued.removeAll()
             queuedOrders = 0
         } else {
+            if queued.isEmpty { firstQueuedAt = DispatchTime.now().uptimeNanoseconds }
             queued.append((orders, through))
             queuedOrders += entries
         }
@@ -140,7 +160,12 @@ public final class SearchIndex: @unchecked Sendable {
             threadStarted = true
             startThread()
         }
-        condition.broadcast()  // (`waitUntilIndexed` callers wait on the same condition)
+        // Woken when there is something to time (the first hand-over) or a batch is full; in
+        // between it sleeps until the window ends.
+        if queued.count == 1 || queuedOrders - entries < limits.indexBatchOrders && queuedOrders >= limits.indexBatchOrders
+            || readBackThrough > indexedThrough {
+            condition.signal()
+        }
     }
 
     /// Indexes what was handed over, then stops the indexer thread (blocking). Idempotent.
@@ -166,7 +191,8 @@ public final class SearchIndex: @unchecked Sendable {
         thread.start()
     }
 
-    /// Waits for work, then indexes it; false once stopping with nothing left.
+    /// Waits for work (a full batch, or the window's end), then indexes it; false once stopping
+    /// with nothing left.
     private func step() -> Bool {
         condition.lock()
         while queued.isEmpty && readBackThrough <= indexedThrough && !stopping {
@@ -176,12 +202,19 @@ public final class SearchIndex: @unchecked Sendable {
                 return true
             }
         }
+        let window = UInt64(limits.indexBatchWindowMilliseconds) * 1_000_000
+        while !queued.isEmpty && queuedOrders < limits.indexBatchOrders && readBackThrough <= indexedThrough && !stopping {
+            let now = DispatchTime.now().uptimeNanoseconds
+            guard now < firstQueuedAt + window else { break }
+            _ = condition.wait(until: Date(timeIntervalSinceNow: Double(firstQueuedAt + window - now) / 1e9))
+        }
         let last = stopping && queued.isEmpty && readBackThrough <= indexedThrough
         condition.unlock()
         if last { return false }
         do {
             try indexPending()
         } catch {
+            failures.increment()
             logger.error("order search index: indexing failed; reading the changes back from the database later",
                          metadata: ["error": "\(error)"])
             condition.lock()
@@ -234,10 +267,10 @@ public final class SearchIndex: @unchecked Sendable {
     /// (they never wait: they read what the index has not covered from the outbox).
     public func waitUntilIndexed(through offset: Int64, seconds: Double = 30) -> Bool {
         let deadline = Date(timeIntervalSinceNow: seconds)
-        condition.lock()
-        defer { condition.unlock() }
+        progress.lock()
+        defer { progress.unlock() }
         while indexedThrough < offset {
-            if !condition.wait(until: deadline) { return indexedThrough >= offset }
+            if !progress.wait(until: deadline) { return indexedThrough >= offset }
         }
         return true
     }
@@ -296,9 +329,10 @@ public final class SearchIndex: @unchecked Sendable {
         }
         // Never backwards (a test's indexPending beside the thread may finish first).
         indexed.max(through, ordering: .releasing)
-        condition.lock()
-        condition.broadcast()
-        condition.unlock()
+        lagGauge.record(max(0, head.load(ordering: .relaxed) - indexedThrough))
+        progress.lock()
+        progress.broadcast()
+        progress.unlock()
     }
 
     private static func insert(_ documents: [(Int64, [UInt64])], _ db: Database) throws {

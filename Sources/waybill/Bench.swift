@@ -468,6 +468,16 @@ struct CaptureBench: AsyncParsableCommand {
                      processCPU, Double(stats.cpuNanoseconds - statsBefore.cpuNanoseconds) / 1000 / Double(orders),
                      processCPU - Double(stats.cpuNanoseconds - statsBefore.cpuNanoseconds) / 1000 / Double(orders),
                      processCPU * Double(orders) / 1e6 / elapsed))
+        // The order search index is written beside the writer, not by it: how far behind the run
+        // left it, how long it took to catch up, and the CPU per order counting that catch-up.
+        let searchIndex = server.database.searchIndex
+        let feedHead = Int64(try StoreReader(database: server.database).feedBounds().head)
+        let lagAtEnd = feedHead - searchIndex.indexedThrough
+        let catchUpStarted = DispatchTime.now().uptimeNanoseconds
+        let caughtUp = searchIndex.waitUntilIndexed(through: feedHead, seconds: 120)
+        print(String(format: "search index: %lld events behind at the end of the run, %@ %.0f ms later; process CPU with the catch-up %.1f µs per order",
+                     lagAtEnd, caughtUp ? "caught up" : "STILL BEHIND", Double(DispatchTime.now().uptimeNanoseconds - catchUpStarted) / 1e6,
+                     Double(processCPUNanoseconds() - processCPUBefore) / 1000 / Double(orders)))
         let throughput = Double(orders) / elapsed
         result.captureOrdersPerSecond = throughput
         if primaryIsGRPC { result.grpcCaptureOrdersPerSecond = throughput }

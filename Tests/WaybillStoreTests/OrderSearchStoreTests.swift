@@ -242,6 +242,7 @@ struct OrderSearchStoreTests {
         for index in 0..<12 {
             ids.append(try await capture(writer, customerDraft("L-\(index)", customer: index % 2 == 0 ? 0 : 1, lines: [("SKU-5", 1)])).order.orderID.rawValue)
         }
+        try waitForSearchIndex(database)  // postings counted from the index (not all 12 orders from the outbox)
         var filter = OrderSearchFilter(pageSize: 50, candidatesScannedMax: 5)
         filter.sku = "SKU-5"
         filter.email = "grace@example.com"  // the email's 6 postings are read: fewer than the SKU's 12
