@@ -76,6 +76,10 @@ public final class SearchIndex: @unchecked Sendable {
     private let lagGauge = Gauge(label: "waybill_search_index_lag_events")
     /// Failed indexing transactions (each retried by reading the changes back from the database).
     private let failures = Counter(label: "waybill_search_index_failures_total")
+    /// CPU the indexing took (on whichever thread ran it) and the order documents it wrote: what
+    /// search costs per order now that the writer does not pay it (the capture benchmark reports it).
+    private let work = Mutex<(cpuNanoseconds: UInt64, documents: Int)>((0, 0))
+    public var indexingCost: (cpuNanoseconds: UInt64, documents: Int) { work.withLock { $0 } }
 
     // Hand-over from the writer, guarded by `condition` (the indexer thread waits on it).
     private let condition = NSCondition()
@@ -230,6 +234,11 @@ public final class SearchIndex: @unchecked Sendable {
     /// thread's work; a store opened with `startsThread: false` is brought up to date by calling
     /// it). On failure the work is left to be read back from the database.
     func indexPending() throws {
+        let cpuAtStart = threadCPUTimeNanoseconds()
+        defer {
+            let spent = threadCPUTimeNanoseconds() - cpuAtStart
+            work.withLock { $0.cpuNanoseconds += spent }
+        }
         condition.lock()
         let work = queued, readBack = readBackThrough
         queued.removeAll(keepingCapacity: true)
@@ -323,6 +332,7 @@ public final class SearchIndex: @unchecked Sendable {
     }
 
     private func write(_ documents: [(Int64, [UInt64])], through: Int64) throws {
+        work.withLock { $0.documents += documents.count }
         try pool.write { db in
             try Self.insert(documents, db)
             try db.execute(sql: "UPDATE search_index_state SET indexed_through = MAX(indexed_through, ?)", arguments: [through])

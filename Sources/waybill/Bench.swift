@@ -444,6 +444,7 @@ struct CaptureBench: AsyncParsableCommand {
             _ = try await closedLoop(clients: clients, count: min(5_000, orders), prefix: "warm-\(round)", random: &random)
         }
         rssBefore = residentMegabytes()
+        let indexingBefore = server.database.searchIndex.indexingCost
         let statsBefore = server.writer.statistics
         let processCPUBefore = processCPUNanoseconds()
         let elapsed = primaryIsGRPC
@@ -475,8 +476,10 @@ struct CaptureBench: AsyncParsableCommand {
         let lagAtEnd = feedHead - searchIndex.indexedThrough
         let catchUpStarted = DispatchTime.now().uptimeNanoseconds
         let caughtUp = searchIndex.waitUntilIndexed(through: feedHead, seconds: 120)
-        print(String(format: "search index: %lld events behind at the end of the run, %@ %.0f ms later; process CPU with the catch-up %.1f µs per order",
+        let indexing = server.database.searchIndex.indexingCost
+        print(String(format: "search index: %lld events behind at the end of the run, %@ %.0f ms later; indexer %.1f µs of CPU per order (%d documents); process CPU with the catch-up %.1f µs per order",
                      lagAtEnd, caughtUp ? "caught up" : "STILL BEHIND", Double(DispatchTime.now().uptimeNanoseconds - catchUpStarted) / 1e6,
+                     Double(indexing.cpuNanoseconds - indexingBefore.cpuNanoseconds) / 1000 / Double(orders), indexing.documents - indexingBefore.documents,
                      Double(processCPUNanoseconds() - processCPUBefore) / 1000 / Double(orders)))
         let throughput = Double(orders) / elapsed
         result.captureOrdersPerSecond = throughput

@@ -98,6 +98,25 @@ struct DurabilityTests {
             for position in positionsAfter {
                 #expect(position.reserved == reserved["\(position.sku)@\(position.locationID)"] ?? 0, "\(position.sku)@\(position.locationID)")
             }
+            // Search finds every acknowledged order after the crash (the index file caught up on start
+            // with what the killed process had only handed over in memory): by SKU and by tracking number.
+            func search(_ configure: (inout Waybill_V1_SearchOrdersRequest) -> Void) async throws -> Set<String> {
+                var request = Waybill_V1_SearchOrdersRequest()
+                request.pageSize = 200
+                configure(&request)
+                let page: Waybill_V1_SearchOrdersResponse = try await client.call(Method.OrderService.searchOrders, request)
+                #expect(page.nextPageToken.isEmpty)
+                return Set(page.orders.map(\.orderID))
+            }
+            for sku in ["SKU-A", "SKU-C", "SKU-E"] {
+                #expect(try await search { $0.sku = sku } == Set(stored.filter { $0.lines.contains { $0.sku == sku } }.map(\.orderID)), "\(sku)")
+            }
+            var byTracking: [String: Set<String>] = [:]
+            for order in acknowledged.values {
+                for fulfillment in order.fulfillments where !fulfillment.trackingNumber.isEmpty { byTracking[fulfillment.trackingNumber, default: []].insert(order.orderID) }
+            }
+            #expect(!byTracking.isEmpty)
+            for (tracking, orders) in byTracking { #expect(try await search { $0.trackingNumber = tracking } == orders, "\(tracking)") }
             // Numbering and the feed continue where they were.
             #expect(try await client.feedInfo().headOffset == headBefore)
             let next = try await client.captureOrder(Fixture.order("AFTER-RESTART"))
