@@ -90,6 +90,46 @@ func inProcess(_ scenario: Scenario, seed: UInt64? = nil, traceLines: Int = 0) a
         defer { try? FileManager.default.removeItem(at: file) }
         #expect(throws: ScenarioError.self) { try Scenario.load(path: file.path) }
     }
+
+    /// Every time field past `Scenario.timeSpanHoursMax`, negative, or 1e308 is refused naming the
+    /// field; the scenario fuzz target's finding (duration_hours 18446744073709551615 trapped in
+    /// durationMilliseconds) is one of them. At the limit the scenario loads.
+    @Test func timesPastTheLimitAreRefusedNamingTheField() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("spans-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        func load(_ fields: String) throws -> Scenario {
+            let file = directory.appendingPathComponent("scenario.json")
+            try Data(#"{"channels": [{"channel": "web", "orders_per_hour": 1, "bursts": [{"start_hour": 1, "duration_hours": 1}]}], "# .utf8
+                + Data(fields.utf8) + Data("}".utf8)).write(to: file)
+            return try Scenario.load(path: file.path)
+        }
+        func refusal(_ fields: String) -> String? {
+            do { _ = try load(fields); return nil } catch let error as ScenarioError { return error.description } catch { return "\(error)" }
+        }
+        let cases: [(String, String)] = [
+            (#""duration_hours": 18446744073709551615"#, "duration_hours"),
+            (#""duration_hours": 8785"#, "duration_hours"),
+            (#""drain_hours": -1"#, "drain_hours"),
+            (#""peaks": [{"start_hour": 1e300, "duration_hours": 1}]"#, "peaks[0].start_hour"),
+            (#""peaks": [{"start_hour": 1, "duration_minutes": 1e12}]"#, "peaks[0].duration_hours"),
+            (#""lifecycle": {"pick_minutes": 1e308}"#, "lifecycle.pick_minutes"),
+            (#""lifecycle": {"return_after_days": 367}"#, "lifecycle.return_after_days"),
+            (#""erp": {"poll_interval_ms": 9223372036854775807}"#, "erp.poll_interval_ms"),
+            (#""clients": {"retry_backoff_ms": -5}"#, "clients.retry_backoff_ms"),
+            (#""faults": [{"target": "erp", "start_hour": 2, "duration_minutes": 1e20}]"#, "faults[0].duration_minutes"),
+        ]
+        for (fields, name) in cases {
+            let message = refusal(fields)
+            #expect(message?.hasPrefix(name + " must be a time between 0 and 8784 hours") == true, "\(fields): \(message ?? "accepted")")
+        }
+        let atLimit = try load(#""duration_hours": 8784, "drain_hours": 0, "lifecycle": {"return_after_days": 366}"#)
+        #expect(atLimit.durationMilliseconds == 8_784 * 3_600_000)
+        let burst = #""channels": [{"channel": "web", "orders_per_hour": 1, "bursts": [{"start_hour": -3, "duration_hours": 1}]}]"#
+        let file = directory.appendingPathComponent("burst.json")
+        try Data("{\(burst)}".utf8).write(to: file)
+        #expect { try Scenario.load(path: file.path) } throws: { ($0 as? ScenarioError)?.description.hasPrefix("web.bursts[0].start_hour must be") == true }
+    }
 }
 
 @Suite struct DeterminismTests {

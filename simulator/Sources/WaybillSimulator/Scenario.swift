@@ -636,10 +636,16 @@ public struct Scenario: Codable, Sendable {
     public var durationMilliseconds: Int64 { Int64(durationHours * 3_600_000) }
     public var drainMilliseconds: Int64 { Int64(drainHours * 3_600_000) }
 
+    /// The longest simulated span any time in a scenario may name (a duration, a window's start, a
+    /// delay): a leap year. Past it a run would not end in useful time, and the hours turned into
+    /// milliseconds could leave Int64 (a trap: the scenario fuzz target found `duration_hours`
+    /// 18446744073709551615).
+    public static let timeSpanHoursMax = 8_784.0
+
     public func validate() throws {
         if ISO8601DateFormatter().date(from: start) == nil { throw ScenarioError("start \"\(start)\" is not ISO 8601 (2025-11-28T00:00:00Z)") }
         if !(durationHours > 0) { throw ScenarioError("duration_hours must be positive") }
-        if drainHours < 0 { throw ScenarioError("drain_hours must not be negative") }
+        try validateTimeSpans()
         if channels.isEmpty { throw ScenarioError("a scenario needs at least one channel") }
         for channel in channels {
             guard SimChannel.parse(channel.channel) != nil else {
