@@ -651,7 +651,8 @@ struct CaptureBench: AsyncParsableCommand {
 
     /// Sends `work` (CaptureOrder payloads) at `rate` per second over `clients` regardless of answers;
     /// latency counts from each call's intended send time (`waybill bench capture` and `bench options`).
-    static func openLoop(clients: [WaybillClient], work: [[UInt8]], rate: Int, tickMicroseconds: Int) async throws -> LatencySummary {
+    static func openLoop(clients: [WaybillClient], work: [[UInt8]], rate: Int, tickMicroseconds: Int,
+                         method: String = Method.OrderService.captureOrder) async throws -> LatencySummary {
         let total = work.count
         let intervalNanoseconds = 1_000_000_000 / UInt64(rate)
         let histograms = SharedSync(Mutex<Histogram<UInt64>>(Histogram(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)))
@@ -678,7 +679,7 @@ struct CaptureBench: AsyncParsableCommand {
                                     let intended = start + UInt64(index) * intervalNanoseconds
                                     if intended > now { break }
                                     state.value.next += clients.count
-                                    client.send(method: Method.OrderService.captureOrder, payload: work[index]).whenComplete { result in
+                                    client.send(method: method, payload: work[index]).whenComplete { result in
                                         let answeredAt = DispatchTime.now().uptimeNanoseconds
                                         let latency = (answeredAt - intended) / 1000
                                         switch result {
@@ -711,7 +712,7 @@ struct CaptureBench: AsyncParsableCommand {
             try await group.waitForAll()
         }
         let failed = failures.value.load(ordering: .relaxed)
-        if failed > 0 { throw CLIError("\(failed) captures failed during the open-loop run") }
+        if failed > 0 { throw CLIError("\(failed) calls (\(method)) failed during the open-loop run") }
         let admitted = histograms.value.withLock { $0 }
         let refused = refusedHistogram.value.withLock { $0 }
         if refused.totalCount > 0 {

@@ -1,7 +1,8 @@
 // `waybill bench options`: GetFulfillmentOptions queries per second while captures run open-loop,
 // and what the options load does to the captures' latency. Interleaved in one run on one server:
-// (A) captures alone at --capture-rate, (B) the same captures while a closed-loop options load runs
-// over its own connections; rounds alternate A-B and B-A, figures are medians (issue 15).
+// (A) captures alone at --capture-rate, (B) the same captures while an options load runs over its
+// own connections — closed-loop (as fast as answered), or open-loop at --options-rate, the rate the
+// target names; rounds alternate A-B and B-A, figures are medians (issue 15).
 
 import ArgumentParser
 import Foundation
@@ -26,7 +27,9 @@ struct OptionsBench: AsyncParsableCommand {
     @Option(help: "Rounds (each one A and one B, alternating which goes first); medians are reported.") var repeats = 3
     @Option(help: "Connections of the open-loop captures.") var captureConnections = 4
     @Option(help: "Connections of the options load (separate from the captures').") var optionConnections = 4
-    @Option(help: "Options calls in flight per options connection.") var inFlight = 4
+    @Option(help: "Options calls in flight per options connection (closed loop).") var inFlight = 4
+    @Option(help: "Options queries per second in B, open-loop (calls of --queries-per-call); 0: closed loop, as fast as answered.")
+    var optionsRate = 0
     @Option(help: "Queries (carts) per GetFulfillmentOptions call.") var queriesPerCall = 10
     @Option(help: "Share of queries that ask for pickup at the 2 stores nearest the ship-to (pickup_only) instead of shipping.")
     var pickupShare = 0.2
@@ -42,6 +45,8 @@ struct OptionsBench: AsyncParsableCommand {
 
     struct Report: Codable {
         var captureRate: Int
+        /// B's options load: queries/s offered open-loop, or 0 for a closed loop.
+        var optionsRate: Int
         var queriesPerCall: Int
         var lines: Int
         var alone: [Phase]
@@ -99,7 +104,20 @@ struct OptionsBench: AsyncParsableCommand {
                 let cpuBefore = processCPUNanoseconds()
                 let wallBefore = Date()
                 var phase: Phase
-                if loaded {
+                if loaded && optionsRate > 0 {
+                    // Open loop at the target's rate: the options calls are sent on schedule whatever
+                    // their answers take, over the same seconds as the captures.
+                    let callRate = max(1, optionsRate / queriesPerCall)
+                    let calls = (0..<callRate * seconds).map { optionPayloads[$0 % optionPayloads.count] }
+                    let started = Date()
+                    async let load = CaptureBench.openLoop(clients: optionClients, work: calls, rate: callRate,
+                                                           tickMicroseconds: tickMicroseconds, method: Method.CheckoutService.getFulfillmentOptions)
+                    let capture = try await CaptureBench.openLoop(clients: captureClients, work: work, rate: captureRate,
+                                                                  tickMicroseconds: tickMicroseconds)
+                    let options = try await load
+                    let answered = Double(options.count) * Double(queriesPerCall) / Date().timeIntervalSince(started)
+                    phase = Phase(capture: capture, cpuMicrosecondsPerSecond: 0, optionQueriesPerSecond: answered, optionCall: options)
+                } else if loaded {
                     async let load = optionsLoad(clients: optionClients, payloads: optionPayloads, seconds: Double(seconds) + 0.5)
                     let capture = try await CaptureBench.openLoop(clients: captureClients, work: work, rate: captureRate,
                                                                   tickMicroseconds: tickMicroseconds)
@@ -135,7 +153,7 @@ struct OptionsBench: AsyncParsableCommand {
         print("  capture p99 by round (A/B, ms): " + zip(alone, withOptions).map { String(format: "%.2f/%.2f", $0.capture.p99, $1.capture.p99) }
             .joined(separator: ", "))
         if let json {
-            let report = Report(captureRate: captureRate, queriesPerCall: queriesPerCall, lines: lines, alone: alone, withOptions: withOptions,
+            let report = Report(captureRate: captureRate, optionsRate: optionsRate, queriesPerCall: queriesPerCall, lines: lines, alone: alone, withOptions: withOptions,
                                 medianOptionQueriesPerSecond: queries, medianCaptureP99Alone: p99A, medianCaptureP99WithOptions: p99B,
                                 medianP99DifferenceMilliseconds: p99B - p99A, cpuMicrosecondsPerQuery: cpuPerQuery,
                                 aloneQueriesPerSecond: optionsOnly.map(\.queries), aloneCpuMicrosecondsPerQuery: optionsOnly.map(\.cpu))
