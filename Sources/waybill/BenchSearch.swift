@@ -16,6 +16,7 @@ import WaybillClient
 import WaybillProto
 import WaybillServer
 import WaybillSimulator
+import WaybillStore
 import WaybillWire
 
 struct SearchBench: AsyncParsableCommand {
@@ -62,6 +63,15 @@ struct SearchBench: AsyncParsableCommand {
         }
         let stored = try await count(admin)
         print("store: \(stored) orders" + (fillSeconds.map { String(format: ", filled in %.0f s (%.0f orders/s)", $0, Double(orders) / $0) } ?? ""))
+        // The search index is written beside the writer: the calls are timed once it has caught up
+        // (a search while it lags also reads the changes it has not covered: `bench capture` shows the lag).
+        let feedHead = Int64(try StoreReader(database: server.database).feedBounds().head)
+        let lag = feedHead - server.database.searchIndex.indexedThrough
+        let catchUpStarted = Date()
+        guard server.database.searchIndex.waitUntilIndexed(through: feedHead, seconds: 600) else {
+            throw CLIError("the search index did not catch up with the store within 600 s (\(lag) events behind)")
+        }
+        print(String(format: "search index: %lld events behind after the fill, caught up in %.2f s", lag, Date().timeIntervalSince(catchUpStarted)))
 
         // Timed one call at a time: what one console user waits for.
         var latencies: [String: LatencySummary] = [:]
