@@ -8,6 +8,10 @@ extension SimulationModel {
     // MARK: - Calls
 
     func issue(_ purpose: Purpose, _ request: SimRequest, stockLocation: Int32 = -1) {
+        if stockLocation >= 0 && countInFlight[Int(stockLocation)] {
+            callsHeldForCount[Int(stockLocation)].append((purpose, request))
+            return
+        }
         var call = PendingCall(purpose: purpose, request: request, intendedAt: now)
         call.stockLocation = stockLocation
         if stockLocation >= 0 { stockCalls[Int(stockLocation)] += 1 }

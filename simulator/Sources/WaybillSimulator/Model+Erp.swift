@@ -104,6 +104,7 @@ extension SimulationModel {
             }
             if let location = dropReceiptSending(message) { stockLocation = location }
             issue(.erp(message: id), erpRequest(message), stockLocation: stockLocation)
+            if case .snapshot(let location, _) = message, erpMessages[Int(id)] != nil { countInFlight[Int(location)] = true }
             if let fault = erpFault(), fault.mode == "slow" {
                 if erpOutboxHead < erpOutbox.count {
                     erpSendScheduled = true
@@ -153,6 +154,13 @@ extension SimulationModel {
     }
 
     func erpMessageDone(_ id: Int32, _ reply: SimReply) {
+        if case .snapshot(let location, _)? = erpMessages[Int(id)], countInFlight[Int(location)] {
+            // The count is in: the stock calls held for it go now, in the order they were made.
+            countInFlight[Int(location)] = false
+            let held = callsHeldForCount[Int(location)]
+            callsHeldForCount[Int(location)] = []
+            for (purpose, request) in held { issue(purpose, request, stockLocation: location) }
+        }
         switch reply {
         case .applied(_, let corrections):
             if case .snapshot? = erpMessages[Int(id)] { snapshotCorrections += corrections }

@@ -285,6 +285,11 @@ final class SimulationModel {
     var consumerNames = [FeedConsumer.wms.name, FeedConsumer.erp.name]
     /// Stock-changing calls in flight per location (the ERP counts a location only when none is).
     var stockCalls: [Int32] = []
+    /// Per location, whether the ERP's count of it is in flight, and the stock-changing calls held
+    /// until it is answered: a call sent after the count was taken could otherwise reach Waybill
+    /// first, in the same millisecond as the count's as-of time, and be taken as counted.
+    var countInFlight: [Bool] = []
+    var callsHeldForCount: [[(Purpose, SimRequest)]] = []
     /// The product drop's campaign and what was seen of it (nil: the scenario has none).
     var drop: ProductDropState?
 
@@ -336,6 +341,8 @@ final class SimulationModel {
         sampleInterval = Swift.max(60_000, span / 240 / 60_000 * 60_000)
         topSkus = Swift.min(5, world.catalogue.count)
         stockCalls = Array(repeating: 0, count: world.locations.count)
+        countInFlight = Array(repeating: false, count: world.locations.count)
+        callsHeldForCount = Array(repeating: [], count: world.locations.count)
         drop = scenario.productDrop.map { ProductDropState(config: $0, world: world, seed: seed) }
     }
 
