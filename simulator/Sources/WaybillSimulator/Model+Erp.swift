@@ -103,8 +103,9 @@ extension SimulationModel {
                 unsentReceipts[Int(position)] -= Int64(units)
             }
             if let location = dropReceiptSending(message) { stockLocation = location }
+            // A count holds its location's stock calls until erpMessageDone (at once in-process).
+            if case .snapshot(let location, _) = message { countInFlight[Int(location)] = true }
             issue(.erp(message: id), erpRequest(message), stockLocation: stockLocation)
-            if case .snapshot(let location, _) = message, erpMessages[Int(id)] != nil { countInFlight[Int(location)] = true }
             if let fault = erpFault(), fault.mode == "slow" {
                 if erpOutboxHead < erpOutbox.count {
                     erpSendScheduled = true
